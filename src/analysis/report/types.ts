@@ -1,0 +1,112 @@
+// The analysis report: plain JSON, the one shape shared by `analyze --json`, the webview and saved reports.
+// Nothing here may hold class instances, bigint or typed arrays: a report must survive JSON.stringify/parse unchanged.
+
+export const REPORT_SCHEMA_VERSION = 1;
+
+/** A dimension: a number when known, a symbol name (e.g. "batch") when symbolic, null when unknown. */
+export type Dim = number | string | null;
+
+/** What a graph input is for, guessed from its name, dtype, shape and where it flows. Drives input synthesis. */
+export type InputRole =
+  | 'input_ids'
+  | 'attention_mask'
+  | 'position_ids'
+  | 'token_type_ids'
+  | 'past_key'
+  | 'past_value'
+  | 'pixel_values'
+  | 'audio_features'
+  | 'hidden_states'
+  | 'cache_position'
+  | 'other';
+
+export interface InputInfo {
+  name: string;
+  /** onnxruntime-style dtype name: float32, int64, bool, float16, ... */
+  dtype: string;
+  shape: Dim[];
+  role: InputRole;
+  /** For token-id inputs: the row count of the embedding table they index. */
+  vocabSize?: number;
+}
+
+export interface OutputInfo {
+  name: string;
+  dtype: string;
+  shape: Dim[];
+}
+
+export interface ModelInfo {
+  path: string;
+  fileBytes: number;
+  irVersion: number;
+  producer: string;
+  opsets: Record<string, number>;
+  nodeCount: number;
+  initializerCount: number;
+  /** Parameters counted from initializer shapes (no weight is read). */
+  parameterCount: number;
+  externalDataFiles: string[];
+  inputs: InputInfo[];
+  outputs: OutputInfo[];
+  opHistogram: Record<string, number>;
+}
+
+export type MaskType = 'none' | 'padding' | 'causal' | 'causal+padding' | 'sliding-window' | 'relative-bias' | 'alibi' | 'bias';
+export type PositionScheme = 'rope' | 'learned-absolute' | 'relative-bias' | 'alibi' | 'none' | 'unknown';
+
+export interface ProjectionInfo {
+  /** Initializer holding the weight. */
+  weight: string;
+  bias?: string;
+  /** `in_out`: MatMul(x, W) with W [in, out]; `out_in`: Gemm transB / Linear with W [out, in]. */
+  layout: 'in_out' | 'out_in';
+  /** The node that applies the weight. */
+  node: string;
+  /** Fused projections: which slice of the weight's output features belongs to this role. */
+  fused?: 'qkv' | 'kv';
+  sliceStart?: number;
+  sliceEnd?: number;
+}
+
+export interface SiteInfo {
+  id: number;
+  kind: 'self' | 'cross';
+  causal: boolean;
+  heads: number | null;
+  kvHeads: number | null;
+  headDim: number | null;
+  /** Softmax scale applied to Q·K (product of every constant factor found), null if it could not be read. */
+  scale: number | null;
+  maskType: MaskType;
+  /** Sliding-window length when the mask (or a fused op's attribute) sets one. */
+  window?: number;
+  softcap?: number;
+  position: PositionScheme;
+  projections: { q?: ProjectionInfo; k?: ProjectionInfo; v?: ProjectionInfo; o?: ProjectionInfo };
+  kvCache: { reads: boolean; writes: boolean; pastInputs: string[]; presentOutputs: string[] };
+  /** How the block is written: `unfused`, `sdpa-decomposed`, or the fused operator (`com.microsoft.GroupQueryAttention`, `onnx.Attention`, ...). */
+  form: string;
+  /** The key nodes of the block. */
+  anchors: { softmax?: string; qk?: string; pv?: string; fused?: string };
+  /** All nodes the block spans, in graph order. */
+  nodes: string[];
+  /** Analytic cost at `costSeqLen` tokens (batch 1, no past). */
+  flops: number | null;
+  attnMatrixBytes: number | null;
+  notes: string[];
+}
+
+export interface UnmatchedInfo {
+  node: string;
+  reason: string;
+}
+
+export interface AnalysisReport {
+  schemaVersion: number;
+  model: ModelInfo;
+  costSeqLen: number;
+  sites: SiteInfo[];
+  unmatched: UnmatchedInfo[];
+  warnings: string[];
+}
