@@ -1,0 +1,94 @@
+// External data: tensors whose bytes live in a side file (`data_location: EXTERNAL`, with `location`, `offset`,
+// `length`). References are validated when the model loads (the file exists, stays inside the model's folder, and the
+// range fits), but bytes are read only when someone asks for them.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ModelError } from './errors';
+import { toNum, type IntLike } from './long';
+
+export interface ExternalRef {
+  /** `location` as written in the model (relative to the model's folder). */
+  location: string;
+  /** Absolute path after validation. */
+  file: string;
+  offset: number;
+  /** Byte length; when the model omits it, the rest of the file from `offset`. */
+  length: number;
+}
+
+interface KeyValue { key?: string | null; value?: string | null }
+
+/** Validates one tensor's external reference against the model's folder. `sizes` caches file sizes across tensors. */
+export function resolveExternalRef(
+  modelFile: string,
+  tensorName: string,
+  entries: KeyValue[],
+  sizes: Map<string, number>,
+): ExternalRef {
+  const kv = new Map(entries.map((e) => [e.key ?? '', e.value ?? '']));
+  const location = kv.get('location');
+  if (!location) throw new ModelError('not-onnx', modelFile, `tensor '${tensorName}' is marked external but has no location`);
+  const baseDir = path.dirname(path.resolve(modelFile));
+  const file = safeJoin(modelFile, baseDir, location, tensorName);
+  let size = sizes.get(file);
+  if (size === undefined) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch {
+      throw new ModelError('external-missing', modelFile, `external data file '${location}' for tensor '${tensorName}' does not exist (looked for ${file})`);
+    }
+    if (!st.isFile()) throw new ModelError('external-missing', modelFile, `external data '${location}' for tensor '${tensorName}' is not a regular file`);
+    // Symlinks could point outside the folder even when the name does not: compare real paths too.
+    const real = fs.realpathSync(file);
+    const realBase = fs.realpathSync(baseDir);
+    if (!isInside(realBase, real)) {
+      throw new ModelError('external-escape', modelFile, `external data '${location}' for tensor '${tensorName}' resolves outside the model's folder`);
+    }
+    size = st.size;
+    sizes.set(file, size);
+  }
+  const offset = toNum(kv.get('offset') as IntLike ?? 0);
+  const lengthText = kv.get('length');
+  const length = lengthText === undefined || lengthText === '' ? size - offset : toNum(lengthText);
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+    throw new ModelError(
+      'external-range',
+      modelFile,
+      `tensor '${tensorName}' reads bytes ${offset}..${offset + length} of '${location}', which has only ${size} bytes`,
+    );
+  }
+  return { location, file, offset, length };
+}
+
+function safeJoin(modelFile: string, baseDir: string, location: string, tensorName: string): string {
+  const bad = () => new ModelError('external-escape', modelFile, `external data path '${location}' for tensor '${tensorName}' escapes the model's folder; refused`);
+  if (path.isAbsolute(location) || path.win32.isAbsolute(location) || location.includes('\0')) throw bad();
+  const parts = location.split(/[\\/]+/);
+  if (parts.includes('..')) throw bad();
+  const joined = path.resolve(baseDir, location);
+  if (!isInside(baseDir, joined)) throw bad();
+  return joined;
+}
+
+export function isInside(dir: string, file: string): boolean {
+  const rel = path.relative(dir, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
+}
+
+/** Reads one external tensor's bytes. */
+export function readExternal(ref: ExternalRef): Uint8Array {
+  const out = Buffer.allocUnsafe(ref.length);
+  const fd = fs.openSync(ref.file, 'r');
+  try {
+    let done = 0;
+    while (done < ref.length) {
+      const n = fs.readSync(fd, out, done, ref.length - done, ref.offset + done);
+      if (n === 0) throw new Error(`unexpected end of ${ref.file}`);
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
+}

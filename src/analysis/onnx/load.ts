@@ -1,0 +1,112 @@
+// Loading a model file: decode, validate, resolve external data (lazily), build the graph.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ModelError } from './errors';
+import { resolveExternalRef, type ExternalRef } from './external-data';
+import { toNum } from './long';
+import { MAX_IR_VERSION, MIN_IR_VERSION, ModelProtoType } from './schema';
+import { Tensor, type TensorProtoLike } from './tensor';
+import { findUnknownFields, type UnknownField } from './unknown-fields';
+import { graphFromProto } from '../ir/from-proto';
+import type { Graph } from '../ir/graph';
+
+export interface ModelProtoLike {
+  irVersion?: unknown;
+  opsetImport?: { domain?: string | null; version?: unknown }[] | null;
+  producerName?: string | null;
+  producerVersion?: string | null;
+  graph?: Record<string, unknown> | null;
+  functions?: unknown[] | null;
+  [k: string]: unknown;
+}
+
+export interface Model {
+  /** Absolute path of the file it was loaded from ('' for a model built in memory). */
+  file: string;
+  fileBytes: number;
+  /** The decoded ModelProto; its `graph` is rebuilt from `graph` when saving. */
+  proto: ModelProtoLike;
+  graph: Graph;
+  irVersion: number;
+  /** Opset version per domain ('' is the default ONNX domain). */
+  opsets: Map<string, number>;
+  /** Fields in the file that this build's schema does not know: saving refuses while any exist. */
+  unknownFields: UnknownField[];
+  /** External data files referenced (absolute paths). */
+  externalFiles: string[];
+}
+
+export interface LoadOptions {
+  /** Skip the unknown-field walk (only for files this process wrote itself). */
+  trusted?: boolean;
+}
+
+export function loadModel(file: string, options: LoadOptions = {}): Model {
+  const abs = path.resolve(file);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    throw new ModelError('not-found', file, 'file not found');
+  }
+  if (st.isDirectory()) throw new ModelError('not-onnx', file, 'is a directory, not an .onnx file');
+  if (st.size === 0) throw new ModelError('empty', file, 'file is empty (0 bytes)');
+  // protobuf caps a message at 2 GiB; larger weights must be external data.
+  if (st.size > 2 ** 31 - 1) throw new ModelError('too-large', file, `file is ${st.size} bytes; an ONNX protobuf holds at most 2 GiB (larger models keep weights in external data)`);
+  const bytes = fs.readFileSync(abs);
+  return decodeModel(bytes, abs, options);
+}
+
+export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions = {}): Model {
+  let proto: ModelProtoLike;
+  try {
+    // A plain Uint8Array view (not a Buffer) makes protobufjs slice with subarray (no copies) and avoids its use of the
+    // deprecated Buffer constructor for empty fields.
+    const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    proto = ModelProtoType.decode(view) as unknown as ModelProtoLike;
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/index out of range|premature|EOF/i.test(msg)) throw new ModelError('truncated', abs, `file is truncated or not protobuf (${msg})`);
+    throw new ModelError('not-onnx', abs, `not an ONNX model: ${msg}`);
+  }
+  let unknownFields: UnknownField[] = [];
+  if (!options.trusted) {
+    try {
+      unknownFields = findUnknownFields(bytes, ModelProtoType);
+    } catch (e) {
+      throw new ModelError('truncated', abs, `file is truncated or not protobuf (${(e as Error).message})`);
+    }
+  }
+  if (!proto.graph) {
+    throw new ModelError('not-onnx', abs, 'not an ONNX model: it has no graph' + (unknownFields.length ? ' (it is not protobuf of the ONNX schema)' : ''));
+  }
+  const irVersion = toNum(proto.irVersion as never);
+  if (!(irVersion >= MIN_IR_VERSION && irVersion <= MAX_IR_VERSION)) {
+    throw new ModelError('ir-version', abs, `unsupported IR version ${irVersion} (supported: ${MIN_IR_VERSION} to ${MAX_IR_VERSION})`);
+  }
+  const opsets = new Map<string, number>();
+  for (const o of proto.opsetImport ?? []) opsets.set(o.domain === 'ai.onnx' ? '' : (o.domain ?? ''), toNum(o.version as never));
+
+  const sizes = new Map<string, number>();
+  const externalFiles = new Set<string>();
+  const makeTensor = (t: TensorProtoLike): Tensor => {
+    let ref: ExternalRef | undefined;
+    if (t.dataLocation === 1) {
+      if (!abs) throw new ModelError('external-missing', '<memory>', `tensor '${t.name}' uses external data but the model has no folder`);
+      ref = resolveExternalRef(abs, t.name ?? '', t.externalData ?? [], sizes);
+      externalFiles.add(ref.file);
+    }
+    return new Tensor(t, ref);
+  };
+  const graph = graphFromProto(proto.graph, abs, makeTensor);
+  return {
+    file: abs,
+    fileBytes: bytes.length,
+    proto,
+    graph,
+    irVersion,
+    opsets,
+    unknownFields,
+    externalFiles: [...externalFiles],
+  };
+}
