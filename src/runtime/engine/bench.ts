@@ -1,0 +1,198 @@
+// `bench`: session creation, warm-up, timed runs (interleaved across models), then a separate profiled pass that
+// gives attention's share of kernel time. Timing and profiling use different sessions because the profiler's own
+// bookkeeping would inflate the latencies; the profiled pass runs after every timed point so that it cannot raise the
+// resident-set high-water mark recorded for the timings.
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import type * as ort from 'onnxruntime-node';
+import { type KernelProfile, type TraceEvent, analyzeTrace } from '../measure/profile-trace';
+import { summarize } from '../measure/stats';
+import type { BenchEntry, BenchModel, BenchRequest, BenchResult, InputSource, SweepPoint } from '../protocol';
+import type { TaskContext } from './context';
+import { prepareFeeds } from './feeds';
+import { toOrt } from './ort-tensors';
+import { type OpenedSession, openSession } from './sessions';
+
+type Feeds = Record<string, ort.Tensor>;
+
+function validate(req: BenchRequest): void {
+  if (req.models.length === 0) throw new Error('bench: no models');
+  const intAtLeast = (v: number | undefined, min: number, what: string): void => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new Error(`bench: ${what} must be an integer >= ${min}, got ${v}`);
+  };
+  intAtLeast(req.warmup, 0, 'warmup');
+  intAtLeast(req.iters, 1, 'iters');
+  intAtLeast(req.profileRuns, 0, 'profileRuns');
+  intAtLeast(req.batch, 1, 'batch');
+  if (req.budgetMs !== undefined && !(req.budgetMs > 0)) throw new Error(`bench: budgetMs must be > 0, got ${req.budgetMs}`);
+  for (const p of req.points ?? []) {
+    intAtLeast(p.seq, 1, 'seq');
+    intAtLeast(p.past, 0, 'past');
+  }
+  const fixed = req.inputs?.file !== undefined || Object.keys(req.inputs?.tensors ?? {}).length > 0;
+  if (fixed && req.points && req.points.length > 0) throw new Error('bench: given inputs fix the sequence length; drop the sweep points');
+}
+
+function feedsFor(opened: OpenedSession, model: BenchModel, req: BenchRequest, point: SweepPoint | null) {
+  const source: InputSource = { ...req.inputs, infos: model.infos ?? req.inputs?.infos };
+  const override = point ? { seq: point.seq, past: point.past, ...(req.batch ? { batch: req.batch } : {}) } : req.batch ? { batch: req.batch } : {};
+  const prepared = prepareFeeds(opened.session, source, override);
+  const feeds: Feeds = Object.fromEntries(Object.entries(prepared.tensors).map(([k, v]) => [k, toOrt(v)]));
+  return { feeds, fed: prepared.fed };
+}
+
+async function timedRun(session: ort.InferenceSession, feeds: Feeds): Promise<number> {
+  const t0 = performance.now();
+  await session.run(feeds);
+  return performance.now() - t0;
+}
+
+function peakRssMB(): number {
+  return process.resourceUsage().maxRSS / 1024; // maxRSS is in kilobytes
+}
+
+export async function handleBench(req: BenchRequest, ctx: TaskContext): Promise<BenchResult> {
+  validate(req);
+  const points: (SweepPoint | null)[] = req.points && req.points.length > 0 ? req.points : [null];
+  const warmup = req.warmup ?? 2;
+  const iters = req.iters ?? (req.budgetMs !== undefined ? Infinity : 10);
+  const profileRuns = req.profileRuns ?? 3;
+  const entries: BenchEntry[] = [];
+  const opened: OpenedSession[] = [];
+
+  try {
+    for (const [i, m] of req.models.entries()) {
+      ctx.progress({ phase: 'session', done: i, total: req.models.length, message: m.path });
+      opened.push(await openSession(m.path, req.settings));
+      ctx.throwIfCancelled();
+    }
+
+    for (const [pi, point] of points.entries()) {
+      const prepared = opened.map((o, mi) => feedsFor(o, req.models[mi], req, point));
+      const warmups: number[][] = opened.map(() => []);
+      for (let w = 0; w < warmup; w++) {
+        for (const [mi, o] of opened.entries()) {
+          warmups[mi].push(await timedRun(o.session, prepared[mi].feeds));
+          ctx.throwIfCancelled();
+        }
+        ctx.progress({ phase: 'warmup', done: w + 1, total: warmup, message: pointLabel(point, pi, points.length) });
+      }
+      // Round-robin with a rotating start, so that slow drift (thermal, other load) touches every model alike.
+      const samples: number[][] = opened.map(() => []);
+      const start = performance.now();
+      for (let round = 0; round < iters; round++) {
+        for (let k = 0; k < opened.length; k++) {
+          const mi = (round + k) % opened.length;
+          samples[mi].push(await timedRun(opened[mi].session, prepared[mi].feeds));
+          ctx.throwIfCancelled();
+        }
+        const elapsed = performance.now() - start;
+        ctx.progress({
+          phase: 'timed',
+          done: Number.isFinite(iters) ? round + 1 : Math.min(elapsed, req.budgetMs ?? elapsed),
+          total: Number.isFinite(iters) ? iters : (req.budgetMs ?? 0),
+          message: pointLabel(point, pi, points.length),
+        });
+        if (req.budgetMs !== undefined && elapsed >= req.budgetMs) break;
+      }
+      const rss = peakRssMB();
+      for (const [mi, o] of opened.entries()) {
+        const fed = prepared[mi].fed;
+        const latency = summarize(samples[mi]);
+        const tokensPerRun = fed.shape.batch * fed.shape.seq;
+        entries.push({
+          model: o.model,
+          ep: o.provider.used,
+          provider: o.provider,
+          seq: fed.shape.seq,
+          past: fed.shape.past,
+          batch: fed.shape.batch,
+          tokensPerRun,
+          sessionCreateMs: o.createMs,
+          warmupMs: warmups[mi],
+          latencyMs: latency,
+          tokensPerSecond: tokensPerRun / (latency.mean / 1000),
+          peakRssMB: rss,
+          attentionShare: null,
+          profile: null,
+          inputWarnings: fed.warnings,
+        });
+      }
+    }
+  } finally {
+    await Promise.all(opened.map((o) => o.session.release().catch(() => undefined)));
+  }
+
+  if (profileRuns > 0) {
+    for (const [mi, m] of req.models.entries()) {
+      const profiles = await profileModel(m, req, points, profileRuns, ctx, mi);
+      for (const [pi, profile] of profiles.entries()) {
+        const entry = entries[pi * req.models.length + mi];
+        entry.profile = profile;
+        entry.attentionShare = profile.attentionShare;
+      }
+    }
+  }
+  return { results: entries };
+}
+
+function pointLabel(point: SweepPoint | null, index: number, count: number): string {
+  const what = point ? `seq ${point.seq}${point.past ? `, past ${point.past}` : ''}` : 'given inputs';
+  return `${what} (${index + 1}/${count})`;
+}
+
+/** One profiling session per model; each point gets one warm-up run (not counted) and `runs` counted runs. */
+async function profileModel(model: BenchModel, req: BenchRequest, points: (SweepPoint | null)[], runs: number, ctx: TaskContext, mi: number): Promise<KernelProfile[]> {
+  const prefix = join(tmpdir(), `attention-lens-profile-${process.pid}-${Date.now()}-${mi}`);
+  const opened = await openSession(model.path, req.settings, { profilePrefix: prefix });
+  const ranges: { from: number; to: number }[] = [];
+  let runIndex = 0;
+  let ended = false;
+  try {
+    for (const [pi, point] of points.entries()) {
+      const { feeds } = feedsFor(opened, model, req, point);
+      await opened.session.run(feeds); // warm-up: allocations and first-run costs stay out of the share
+      runIndex++;
+      ranges.push({ from: runIndex, to: runIndex + runs });
+      for (let r = 0; r < runs; r++) {
+        await opened.session.run(feeds);
+        runIndex++;
+        ctx.throwIfCancelled();
+      }
+      ctx.progress({ phase: 'profile', done: pi + 1, total: points.length, message: `${model.path} ${pointLabel(point, pi, points.length)}` });
+    }
+    opened.session.endProfiling();
+    ended = true;
+    const events = readTrace(prefix);
+    return ranges.map((range) => analyzeTrace(events, model.sites, range));
+  } finally {
+    if (!ended) {
+      try {
+        opened.session.endProfiling();
+      } catch {
+        // the session may already be unusable; its trace file is removed below either way
+      }
+    }
+    await opened.session.release().catch(() => undefined);
+    removeTraces(prefix);
+  }
+}
+
+function traceFiles(prefix: string): string[] {
+  const dir = dirname(prefix);
+  const stem = basename(prefix);
+  return readdirSync(dir).filter((f) => f.startsWith(`${stem}_`) && f.endsWith('.json')).map((f) => join(dir, f));
+}
+
+function readTrace(prefix: string): TraceEvent[] {
+  const files = traceFiles(prefix);
+  if (files.length !== 1) throw new Error(`profile: expected one trace file for ${prefix}, found ${files.length}`);
+  const events: unknown = JSON.parse(readFileSync(files[0], 'utf8'));
+  if (!Array.isArray(events)) throw new Error(`profile: ${files[0]} is not a trace event array`);
+  return events as TraceEvent[];
+}
+
+function removeTraces(prefix: string): void {
+  for (const f of traceFiles(prefix)) rmSync(f, { force: true });
+}

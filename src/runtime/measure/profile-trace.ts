@@ -1,0 +1,126 @@
+// Reads onnxruntime's profiler output (a Chrome-trace JSON array) and attributes per-node kernel time to the analysis'
+// attention sites: attention's share of all kernel time, and each site's share.
+//
+// Node events are named `<node name>_kernel_time`. onnxruntime's graph optimizer renames the nodes it fuses to
+// `<first original node>/<FusionName>/…` (e.g. `/layers.0/attn/MatMul/MatmulTransposeFusion//MatMulScaleFusion/`), so a
+// kernel belongs to a site when its name is one of the site's nodes or starts with one of them followed by `/`.
+// Exporters never use an operator's name as a scope of another, so that prefix test does not capture strangers.
+
+export interface SiteNodes {
+  id: number;
+  nodes: string[];
+}
+
+export interface TraceEvent {
+  cat?: string;
+  name?: string;
+  ph?: string;
+  ts?: number;
+  dur?: number;
+  args?: { op_name?: string; provider?: string };
+}
+
+export interface SiteTime {
+  site: number;
+  /** Mean kernel time per run, ms. */
+  kernelMs: number;
+  /** Of all kernel time. */
+  share: number;
+  /** Kernels attributed to this site (after fusion, per run). */
+  kernels: number;
+}
+
+export interface KernelProfile {
+  runsProfiled: number;
+  /** Mean per run, ms. */
+  totalKernelMs: number;
+  attentionKernelMs: number;
+  /** attentionKernelMs / totalKernelMs; null when no sites were given. */
+  attentionShare: number | null;
+  perSite: SiteTime[];
+  /** Kernel time by operator type (the op that ran, after fusion), largest first. */
+  byOpType: { op: string; kernelMs: number; share: number }[];
+  /** Kernel time by execution provider that ran the node. */
+  byProvider: Record<string, number>;
+}
+
+const KERNEL_SUFFIX = '_kernel_time';
+
+export class SiteIndex {
+  private readonly owner = new Map<string, number>();
+
+  constructor(sites: SiteNodes[]) {
+    for (const s of sites) for (const n of s.nodes) this.owner.set(n, s.id);
+  }
+
+  /** The site that a kernel (by its node name in the optimized graph) belongs to, or undefined. */
+  siteOf(kernelNode: string): number | undefined {
+    const exact = this.owner.get(kernelNode);
+    if (exact !== undefined) return exact;
+    // Longest original node name that prefixes the fused name at a '/' boundary.
+    for (let i = kernelNode.length - 1; i > 0; i--) {
+      if (kernelNode[i] !== '/') continue;
+      const hit = this.owner.get(kernelNode.slice(0, i));
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * @param runs which runs of the trace to count, by index in time order: [from, to). The session's runs can thus serve
+ *             several measurements (warm-up runs excluded, one range per sweep point).
+ */
+export function analyzeTrace(events: TraceEvent[], sites: SiteNodes[] | undefined, runs: { from: number; to?: number } = { from: 0 }): KernelProfile {
+  const all = events
+    .filter((e) => e.cat === 'Session' && e.name === 'model_run' && typeof e.ts === 'number' && typeof e.dur === 'number')
+    .sort((a, b) => (a.ts as number) - (b.ts as number));
+  const counted = all.slice(runs.from, runs.to);
+  if (counted.length === 0) throw new Error(`profile: the trace holds ${all.length} runs, none in [${runs.from}, ${runs.to ?? 'end'})`);
+  const windows = counted.map((r) => [r.ts as number, (r.ts as number) + (r.dur as number)] as const);
+  const inCountedRun = (ts: number): boolean => windows.some(([a, b]) => ts >= a && ts <= b);
+
+  const index = new SiteIndex(sites ?? []);
+  const siteUs = new Map<number, number>();
+  const siteKernels = new Map<number, number>();
+  const opUs = new Map<string, number>();
+  const providerUs: Record<string, number> = {};
+  let totalUs = 0;
+  for (const e of events) {
+    if (e.cat !== 'Node' || typeof e.name !== 'string' || !e.name.endsWith(KERNEL_SUFFIX)) continue;
+    if (typeof e.ts !== 'number' || typeof e.dur !== 'number' || !inCountedRun(e.ts)) continue;
+    const node = e.name.slice(0, -KERNEL_SUFFIX.length);
+    totalUs += e.dur;
+    const op = e.args?.op_name ?? '?';
+    opUs.set(op, (opUs.get(op) ?? 0) + e.dur);
+    const provider = e.args?.provider ?? '?';
+    providerUs[provider] = (providerUs[provider] ?? 0) + e.dur;
+    const site = index.siteOf(node);
+    if (site !== undefined) {
+      siteUs.set(site, (siteUs.get(site) ?? 0) + e.dur);
+      siteKernels.set(site, (siteKernels.get(site) ?? 0) + 1);
+    }
+  }
+  const n = counted.length;
+  const perRunMs = (us: number): number => us / 1000 / n;
+  const share = (us: number): number => (totalUs > 0 ? us / totalUs : 0);
+  const attentionUs = [...siteUs.values()].reduce((a, b) => a + b, 0);
+  const byProvider: Record<string, number> = {};
+  for (const [p, us] of Object.entries(providerUs)) byProvider[p] = perRunMs(us);
+  return {
+    runsProfiled: n,
+    totalKernelMs: perRunMs(totalUs),
+    attentionKernelMs: perRunMs(attentionUs),
+    attentionShare: sites ? share(attentionUs) : null,
+    perSite: (sites ?? []).map((s) => ({
+      site: s.id,
+      kernelMs: perRunMs(siteUs.get(s.id) ?? 0),
+      share: share(siteUs.get(s.id) ?? 0),
+      kernels: (siteKernels.get(s.id) ?? 0) / n,
+    })),
+    byOpType: [...opUs.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([op, us]) => ({ op, kernelMs: perRunMs(us), share: share(us) })),
+    byProvider,
+  };
+}
