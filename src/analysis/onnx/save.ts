@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelError } from './errors';
+import { isInside } from './external-data';
 import type { Model } from './load';
 import { ModelProtoType } from './schema';
 import type { Tensor, TensorProtoLike } from './tensor';
@@ -50,13 +51,22 @@ export function saveModel(model: Model, outFile: string, options: SaveOptions = 
     throw new ModelError('write-refused', out, `data file name '${dataName}' must be a plain file name in the output folder`);
   }
   const dataPath = path.join(outDir, dataName);
-  const sameFolder = model.file !== '' && real(path.dirname(model.file)) === real(outDir);
+  // A reference can stay as it is when its data file lies inside the output folder (then a relative location without
+  // '..' reaches it). Decided per file, not from the model's own folder: models built in memory have no folder, and
+  // their external weights (a 7B benchmark's sparse file) must be referenced, not copied.
+  const realOutDir = real(outDir);
+  const insideOut = new Map<string, boolean>();
+  const dataInsideOut = (file: string): boolean => {
+    let inside = insideOut.get(file);
+    if (inside === undefined) insideOut.set(file, (inside = isInside(realOutDir, real(file))));
+    return inside;
+  };
 
   // Decide where every tensor goes before writing anything.
   const toData: Tensor[] = [];
   const threshold = options.threshold ?? 1024;
   let embeddedBytes = 0;
-  const keepsReference = (t: Tensor) => mode === 'auto' && t.isExternal && sameFolder;
+  const keepsReference = (t: Tensor) => mode === 'auto' && t.isExternal && dataInsideOut(t.external!.file);
   for (const t of model.graph.initializers.values()) {
     if (keepsReference(t)) continue;
     const moveOut = mode === 'external' ? t.byteLength >= threshold : mode === 'auto' && t.isExternal;
@@ -88,7 +98,7 @@ export function saveModel(model: Model, outFile: string, options: SaveOptions = 
     const where = placed.get(t);
     if (where) return externalProto(t, dataName, where.offset, where.length);
     if (keepsReference(t)) {
-      const rel = path.relative(outDir, t.external!.file).split(path.sep).join('/');
+      const rel = path.relative(realOutDir, real(t.external!.file)).split(path.sep).join('/');
       return externalProto(t, rel, t.external!.offset, t.external!.length);
     }
     if (t.isExternal) return embeddedProto(t);
