@@ -200,6 +200,8 @@ export class RuntimeClient {
   }
 
   private killWorker(worker: ChildProcess): void {
+    // Forget it at once: a request made before its 'exit' event arrives must go to a fresh worker, not a dying one.
+    if (this.worker === worker) this.worker = null;
     if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
   }
 

@@ -1,0 +1,102 @@
+// One call from a model file to the report: load (weights stay lazy), infer shapes, detect sites, describe them.
+import * as path from 'node:path';
+import { detectAttention } from './attention/detect';
+import type { RawSite } from './attention/site';
+import { describeInputs } from './inputs';
+import { ShapeInfo } from './ir/shapes';
+import { dtypeName } from './onnx/dtypes';
+import { loadModel, type Model } from './onnx/load';
+import { REPORT_SCHEMA_VERSION, type AnalysisReport, type ModelInfo, type SiteInfo } from './report/types';
+
+export interface AnalyzeOptions {
+  /** Sequence length for the analytic cost figures (default 1024). */
+  seqLen?: number;
+}
+
+export function analyzeModel(file: string, options: AnalyzeOptions = {}): AnalysisReport {
+  return analyzeLoaded(loadModel(file), options);
+}
+
+export function analyzeLoaded(model: Model, options: AnalyzeOptions = {}): AnalysisReport {
+  const seq = options.seqLen ?? 1024;
+  const shapes = new ShapeInfo(model.graph);
+  const { sites, unmatched, ctx } = detectAttention(model.graph, shapes);
+  const order = ctx.order;
+  const warnings: string[] = [];
+  if (model.unknownFields.length) {
+    warnings.push(`the file has ${model.unknownFields.length} field(s) this version does not know; it can be analysed but not re-saved`);
+  }
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    model: modelInfo(model, shapes),
+    costSeqLen: seq,
+    sites: sites.map((s, id) => siteInfo(s, id, seq, order)),
+    unmatched,
+    warnings,
+  };
+}
+
+function siteInfo(s: RawSite, id: number, seq: number, order: Map<import('./ir/graph').Node, number>): SiteInfo {
+  const nodes = [...s.nodes].sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)).map((n) => n.name);
+  const cost = attentionCost(s, seq);
+  return {
+    id,
+    kind: s.kind,
+    causal: s.causal,
+    heads: s.heads,
+    kvHeads: s.kvHeads,
+    headDim: s.headDim,
+    scale: s.scale,
+    maskType: s.maskType,
+    ...(s.window !== undefined ? { window: s.window } : {}),
+    ...(s.softcap !== undefined ? { softcap: s.softcap } : {}),
+    position: s.position,
+    projections: s.projections,
+    kvCache: s.kvCache,
+    form: s.form,
+    anchors: s.anchors,
+    nodes,
+    flops: cost?.flops ?? null,
+    attnMatrixBytes: cost?.bytes ?? null,
+    notes: s.notes,
+  };
+}
+
+/**
+ * Analytic cost of the attention core at `seq` query and key positions, batch 1: Q·Kᵀ and P·V are
+ * 2·heads·seq²·headDim FLOPs each (softmax and masking are O(seq²) and left out). The attention matrix is
+ * heads·seq² float32 values. A causal mask does not lower either: the dense graph computes the masked half too.
+ */
+export function attentionCost(s: Pick<RawSite, 'heads' | 'headDim' | 'vHeadDim'>, seq: number): { flops: number; bytes: number } | undefined {
+  if (!s.heads || !s.headDim) return undefined;
+  const dv = s.vHeadDim ?? s.headDim;
+  return { flops: 2 * s.heads * seq * seq * (s.headDim + dv), bytes: 4 * s.heads * seq * seq };
+}
+
+function modelInfo(model: Model, shapes: ShapeInfo): ModelInfo {
+  const g = model.graph;
+  const opHistogram: Record<string, number> = {};
+  for (const n of g.nodes) opHistogram[n.qualifiedOp] = (opHistogram[n.qualifiedOp] ?? 0) + 1;
+  let parameterCount = 0;
+  for (const t of g.initializers.values()) parameterCount += t.size;
+  const opsets: Record<string, number> = {};
+  for (const [d, v] of model.opsets) opsets[d === '' ? 'ai.onnx' : d] = v;
+  return {
+    path: model.file,
+    fileBytes: model.fileBytes,
+    irVersion: model.irVersion,
+    producer: [model.proto.producerName, model.proto.producerVersion].filter(Boolean).join(' '),
+    opsets,
+    nodeCount: g.nodes.length,
+    initializerCount: g.initializers.size,
+    parameterCount,
+    externalDataFiles: model.externalFiles.map((f) => path.relative(path.dirname(model.file), f)),
+    inputs: describeInputs(g, shapes),
+    outputs: g.outputs.map((v) => ({
+      name: v.name,
+      dtype: dtypeName(v.info?.type?.tensorType?.elemType ?? 0),
+      shape: shapes.shape(v) ?? [],
+    })),
+    opHistogram,
+  };
+}

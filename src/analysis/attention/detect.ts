@@ -1,0 +1,35 @@
+// Finds every attention block: each Softmax is tried as the heart of written-out attention, each fused attention op
+// is read from its attributes. Sites are numbered in graph order; every Softmax not claimed is reported with the
+// reason the match failed.
+import type { Graph } from '../ir/graph';
+import { ShapeInfo } from '../ir/shapes';
+import type { UnmatchedInfo } from '../report/types';
+import { FUSED_OPS, fusedKey, matchFused } from './fused';
+import type { Ctx } from './match';
+import type { RawSite } from './site';
+import { matchSoftmax } from './unfused';
+
+export interface Detection {
+  sites: RawSite[];
+  unmatched: UnmatchedInfo[];
+  ctx: Ctx;
+}
+
+export function detectAttention(graph: Graph, shapes = new ShapeInfo(graph)): Detection {
+  const ctx: Ctx = { graph, shapes, order: graph.nodeIndex() };
+  const sites: RawSite[] = [];
+  const failures: UnmatchedInfo[] = [];
+  for (const n of graph.nodes) {
+    if (n.opType === 'Softmax' && n.domain === '') {
+      const m = matchSoftmax(ctx, n);
+      if (m.ok) sites.push(m.value);
+      else failures.push({ node: n.name, reason: m.reason });
+    } else if (FUSED_OPS.has(fusedKey(n))) {
+      const m = matchFused(ctx, n);
+      if (m.ok) sites.push(m.value);
+      else failures.push({ node: n.name, reason: m.reason });
+    }
+  }
+  sites.sort((a, b) => ctx.order.get(a.anchor)! - ctx.order.get(b.anchor)!);
+  return { sites, unmatched: failures, ctx };
+}

@@ -1,0 +1,162 @@
+// Fused attention operators: ONNX `Attention` (opset 23+) and onnxruntime's com.microsoft contrib ops. Their
+// attributes state heads, causality, scale and windows; shapes and the projections around them give the rest.
+import type { Node, Value } from '../ir/graph';
+import type { ProjectionInfo } from '../report/types';
+import { classifyMask, maskTypeOf } from './mask';
+import { attrFloat, attrInt, attrInts, fail, ok, type Ctx, type Match } from './match';
+import { outputProjection } from './output';
+import type { RawSite } from './site';
+import { traceBack, type Trace } from './trace';
+
+export const FUSED_OPS = new Set([
+  'onnx.Attention',
+  'com.microsoft.Attention',
+  'com.microsoft.MultiHeadAttention',
+  'com.microsoft.GroupQueryAttention',
+  'com.microsoft.SparseAttention',
+  'com.microsoft.PackedAttention',
+  'com.microsoft.PackedMultiHeadAttention',
+  'com.microsoft.DecoderMaskedMultiHeadAttention',
+]);
+
+export function fusedKey(n: Node): string {
+  return `${n.domain === '' ? 'onnx' : n.domain}.${n.opType}`;
+}
+
+export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
+  const key = fusedKey(n);
+  const numHeads = attrInt(n, 'num_heads') ?? attrInt(n, 'q_num_heads');
+  const last = (v: Value | null) => {
+    const s = ctx.shapes.shape(v);
+    const d = s?.[s.length - 1];
+    return typeof d === 'number' ? d : undefined;
+  };
+  const dim = (v: Value | null, i: number) => {
+    const d = ctx.shapes.shape(v)?.[i];
+    return typeof d === 'number' ? d : undefined;
+  };
+  const q = n.input(0);
+  if (!q) return fail(`${key} '${n.name}' has no query input`);
+  const out = outputProjection(ctx, n.outputs[0]);
+  const base = {
+    form: key,
+    anchor: n,
+    anchors: { fused: n.name },
+    notes: [] as string[],
+    io: { q, k: n.input(1) ?? undefined, v: n.input(2) ?? undefined, out: out.value },
+  };
+  const nodes = new Set<Node>([n, ...out.nodes]);
+  const scaleAttr = attrFloat(n, 'scale');
+  const withO = (p: RawSite['projections']) => (out.projection ? { ...p, o: out.projection } : p);
+
+  if (key === 'com.microsoft.Attention' || key === 'com.microsoft.PackedAttention') {
+    // Packed QKV weight [hidden, q + k + v] applied inside the op.
+    const w = n.input(1);
+    const sizes = attrInts(n, 'qkv_hidden_sizes');
+    const wWidth = last(w);
+    const qWidth = sizes?.[0] ?? (wWidth ? wWidth / 3 : undefined);
+    if (!numHeads || !qWidth) return fail(`${key} '${n.name}': cannot read heads or hidden size`);
+    const headDim = qWidth / numHeads;
+    const kWidth = sizes?.[1] ?? qWidth;
+    const vWidth = sizes?.[2] ?? qWidth;
+    const proj = (start: number, end: number): ProjectionInfo => ({
+      weight: w!.name, ...(n.input(2) ? { bias: n.input(2)!.name } : {}), layout: 'in_out', node: n.name, fused: 'qkv', sliceStart: start, sliceEnd: end,
+    });
+    const causal = attrInt(n, 'unidirectional') === 1;
+    const past = key === 'com.microsoft.Attention' ? n.input(4) : null;
+    return ok({
+      ...base, nodes, kind: 'self', causal, heads: numHeads, kvHeads: numHeads, headDim, scale: scaleAttr || 1 / Math.sqrt(headDim),
+      maskType: maskOf(ctx, [n.input(3)], causal), position: attrInt(n, 'do_rotary') ? 'rope' : 'none',
+      projections: withO({ q: proj(0, qWidth), k: proj(qWidth, qWidth + kWidth), v: proj(qWidth + kWidth, qWidth + kWidth + vWidth) }),
+      kvCache: cache(past ? [past] : [], n.outputs.slice(1)),
+    });
+  }
+
+  if (key === 'onnx.Attention') {
+    const k = n.input(1);
+    const v = n.input(2);
+    const qs = ctx.shapes.shape(q);
+    const rank4 = qs?.length === 4;
+    const heads = rank4 ? dim(q, 1) : attrInt(n, 'q_num_heads');
+    const kvHeads = rank4 ? dim(k, 1) : attrInt(n, 'kv_num_heads');
+    const headDim = rank4 ? last(q) : heads && last(q) ? last(q)! / heads : undefined;
+    if (!heads || !headDim) return fail(`onnx.Attention '${n.name}': cannot read heads and head size (3-D inputs need q_num_heads)`);
+    const mask = classifyMask(ctx, n.input(3) ? [n.input(3)!] : []);
+    const causal = attrInt(n, 'is_causal') === 1 || mask.causal;
+    const tq = traceBack(ctx, q);
+    const tk = k ? traceBack(ctx, k) : undefined;
+    const tv = v ? traceBack(ctx, v) : undefined;
+    addAll(nodes, tq, tk, tv);
+    const softcap = attrFloat(n, 'softcap');
+    return ok({
+      ...base, nodes, kind: kindOf(tq, tk), causal, heads, kvHeads: kvHeads ?? heads, headDim, scale: scaleAttr || 1 / Math.sqrt(headDim),
+      maskType: attrInt(n, 'is_causal') === 1 ? (mask.padding ? 'causal+padding' : 'causal') : maskTypeOf(mask),
+      ...(softcap ? { softcap } : {}),
+      position: tq.rope ? 'rope' : 'none',
+      projections: withO(projs(tq, tk, tv)),
+      kvCache: cache([n.input(4), n.input(5)], n.outputs.slice(1, 3)),
+    });
+  }
+
+  // com.microsoft MultiHeadAttention, GroupQueryAttention, SparseAttention, PackedMultiHeadAttention,
+  // DecoderMaskedMultiHeadAttention: Q/K/V enter already projected, as [batch, sequence, heads * head_size].
+  if (!numHeads) return fail(`${key} '${n.name}' has no num_heads attribute`);
+  const k = n.input(1);
+  const v = n.input(2);
+  const grouped = key === 'com.microsoft.GroupQueryAttention' || key === 'com.microsoft.SparseAttention';
+  const kvHeads = grouped ? attrInt(n, 'kv_num_heads') ?? numHeads : numHeads;
+  const qWidth = last(q);
+  // Packed QKV in the query input when key and value are absent.
+  const packed = !k && !v;
+  const headDim = qWidth ? (packed && grouped ? qWidth / (numHeads + 2 * kvHeads) : packed ? undefined : qWidth / numHeads) : undefined;
+  const tq = traceBack(ctx, q);
+  const tk = k ? traceBack(ctx, k) : undefined;
+  const tv = v ? traceBack(ctx, v) : undefined;
+  addAll(nodes, tq, tk, tv);
+  const causal = grouped || key === 'com.microsoft.DecoderMaskedMultiHeadAttention' || attrInt(n, 'unidirectional') === 1;
+  const local = attrInt(n, 'local_window_size');
+  const pastIdx = key === 'com.microsoft.MultiHeadAttention' ? [6, 7] : key === 'com.microsoft.DecoderMaskedMultiHeadAttention' ? [5, 6] : grouped ? [3, 4] : [];
+  const softcap = attrFloat(n, 'softcap');
+  const maskInputs = key === 'com.microsoft.MultiHeadAttention' ? [n.input(4), n.input(5)] : [];
+  return ok({
+    ...base, nodes, kind: packed ? 'self' : kindOf(tq, tk), causal, heads: numHeads, kvHeads, headDim: headDim ?? null,
+    scale: scaleAttr || (headDim ? 1 / Math.sqrt(headDim) : null),
+    maskType: local !== undefined && local > 0 ? 'sliding-window' : maskOf(ctx, maskInputs, causal),
+    ...(local !== undefined && local > 0 ? { window: local } : {}),
+    ...(softcap ? { softcap } : {}),
+    position: attrInt(n, 'do_rotary') === 1 || tq.rope ? 'rope' : 'none',
+    projections: withO(projs(tq, tk, tv)),
+    kvCache: cache(pastIdx.map((i) => n.input(i)), grouped || key === 'com.microsoft.MultiHeadAttention' || key === 'com.microsoft.DecoderMaskedMultiHeadAttention' ? n.outputs.slice(1, 3) : []),
+  });
+}
+
+function addAll(nodes: Set<Node>, ...ts: (Trace | undefined)[]): void {
+  for (const t of ts) if (t) for (const x of t.nodes) nodes.add(x);
+}
+
+function projs(q: Trace, k?: Trace, v?: Trace): RawSite['projections'] {
+  return {
+    ...(q.projection ? { q: q.projection } : {}),
+    ...(k?.projection ? { k: k.projection } : {}),
+    ...(v?.projection ? { v: v.projection } : {}),
+  };
+}
+
+function kindOf(q: Trace, k?: Trace): 'self' | 'cross' {
+  if (!k) return 'self';
+  if (q.activation && k.activation) return q.activation === k.activation ? 'self' : 'cross';
+  return 'self';
+}
+
+function maskOf(ctx: Ctx, inputs: (Value | null)[], causal: boolean): RawSite['maskType'] {
+  const present = inputs.filter((x): x is Value => !!x);
+  const facts = classifyMask(ctx, present);
+  if (causal) return facts.padding || present.length > 0 ? 'causal+padding' : 'causal';
+  return present.length ? maskTypeOf(facts) : 'none';
+}
+
+function cache(past: (Value | null)[], present: Value[]): RawSite['kvCache'] {
+  const pastInputs = past.filter((x): x is Value => !!x).map((x) => x.name);
+  const presentOutputs = present.filter((x) => x.name !== '' && (x.isGraphOutput || x.uses.length > 0)).map((x) => x.name);
+  return { reads: pastInputs.length > 0, writes: presentOutputs.length > 0, pastInputs, presentOutputs };
+}

@@ -1,0 +1,132 @@
+// What a mask or bias added to the attention scores means, read from how it is built. Exporters build masks in many
+// ways (Trilu, comparisons of position ranges, constant triangular buffers, vmap-style index predicates), so this
+// looks at the ingredients rather than a fixed chain of ops:
+// - causal: a Trilu; an ordering comparison between two position ranges (key index <= query index); or a constant
+//   lower-triangular buffer (GPT-2's `bias`);
+// - padding: the mask reads a graph input that is an attention mask;
+// - sliding window: a second ordering comparison with an offset range (query index - window < key index);
+// - relative bias: a Gather from a constant table (T5-style buckets).
+import type { Node, Value } from '../ir/graph';
+import type { MaskType } from '../report/types';
+import { isConstantLike, scalarOf, type Ctx } from './match';
+
+export interface MaskFacts {
+  causal: boolean;
+  padding: boolean;
+  relativeBias: boolean;
+  window?: number;
+  nodes: Set<Node>;
+  inputs: Value[];
+}
+
+const ORDER_CMP = new Set(['Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual']);
+const MAX_NODES = 400;
+
+export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
+  const facts: MaskFacts = { causal: false, padding: false, relativeBias: false, nodes: new Set(), inputs: [] };
+  const seen = new Set<Value>();
+  const stack = [...masks];
+  while (stack.length && facts.nodes.size < MAX_NODES) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    if (v.isGraphInput && !v.initializer) {
+      facts.inputs.push(v);
+      if (/mask/i.test(v.name)) facts.padding = true;
+      continue;
+    }
+    const c = v.initializer ?? (v.producer?.opType === 'Constant' ? v.constant : undefined);
+    if (c) {
+      if (isTriangular(c)) facts.causal = true;
+      continue;
+    }
+    const p = v.producer;
+    if (!p) continue;
+    facts.nodes.add(p);
+    // Shape reads only the dimensions of its input, never its values: the mask's meaning does not depend on it.
+    if (p.opType === 'Shape' || p.opType === 'Size') continue;
+    if (p.opType === 'Trilu') facts.causal = true;
+    if (ORDER_CMP.has(p.opType)) {
+      const [a, b] = p.inputs;
+      if (a && b && fromRange(ctx, a) && fromRange(ctx, b)) {
+        const off = offsetBetween(ctx, a, b);
+        if (off !== undefined && Math.abs(off) > 1) facts.window = Math.abs(off);
+        else facts.causal = true;
+      }
+    }
+    const table = p.opType === 'Gather' ? p.input(0)?.constant : undefined;
+    if (table && table.dims.length === 2 && (table.dtype === 'float32' || table.dtype === 'float16') && p.input(1) && !isConstantLike(ctx, p.input(1))) {
+      facts.relativeBias = true;
+    }
+    for (const i of p.inputs) if (i) stack.push(i);
+  }
+  return facts;
+}
+
+export function maskTypeOf(f: MaskFacts): MaskType {
+  if (f.window !== undefined) return 'sliding-window';
+  if (f.relativeBias) return 'relative-bias';
+  if (f.causal && f.padding) return 'causal+padding';
+  if (f.causal) return 'causal';
+  if (f.padding) return 'padding';
+  return f.nodes.size > 0 || f.inputs.length > 0 ? 'bias' : 'none';
+}
+
+/** The value is a position index: built from Range (or a cumulative sum of a mask) through shape-preserving ops. */
+function fromRange(ctx: Ctx, v: Value, depth = 8): boolean {
+  const p = v.producer;
+  if (!p || depth === 0) return false;
+  if (p.opType === 'Range' || p.opType === 'CumSum') return true;
+  if (['Unsqueeze', 'Reshape', 'Cast', 'Expand', 'Slice', 'Add', 'Sub', 'Squeeze', 'Identity', 'Gather'].includes(p.opType)) {
+    // Ranges are usually computed from Shape (constant-like for the data path), so no constant filter here.
+    return p.inputs.some((i) => i && !i.initializer && fromRange(ctx, i, depth - 1));
+  }
+  return false;
+}
+
+/** For `a OP (b - w)` or `(a + w) OP b`: the constant offset w between the two ranges, if there is one. */
+function offsetBetween(ctx: Ctx, a: Value, b: Value): number | undefined {
+  const off = (v: Value): number => {
+    let total = 0;
+    let cur: Value | null = v;
+    for (let i = 0; i < 6 && cur?.producer; i++) {
+      const p: Node = cur.producer;
+      if (p.opType === 'Add' || p.opType === 'Sub') {
+        const k = p.inputs.find((x) => x && isConstantLike(ctx, x)) ?? null;
+        const s = scalarOf(ctx, k);
+        if (s !== undefined) total += p.opType === 'Add' ? s : -s;
+        cur = p.inputs.find((x) => x && !isConstantLike(ctx, x)) ?? null;
+      } else if (['Unsqueeze', 'Cast', 'Reshape', 'Expand', 'Identity'].includes(p.opType)) cur = p.input(0);
+      else break;
+    }
+    return total;
+  };
+  const d = off(a) - off(b);
+  return d === 0 ? undefined : d;
+}
+
+/** A constant square-ish matrix whose strict upper triangle is masked and lower part is not. */
+function isTriangular(t: { dims: number[]; size: number; toNumbers(): number[] }): boolean {
+  const d = t.dims;
+  if (d.length < 2 || t.size > 1 << 22) return false;
+  const rows = d[d.length - 2];
+  const cols = d[d.length - 1];
+  if (rows < 2 || cols < 2) return false;
+  let vals: number[];
+  try {
+    vals = t.toNumbers();
+  } catch {
+    return false;
+  }
+  // Compare the first matrix only: upper entries all equal to one value, lower entries (diag included) to another.
+  const lower = vals[0];
+  const upper = vals[1];
+  if (lower === upper) return false;
+  for (let i = 0; i < Math.min(rows, 64); i++) {
+    for (let j = 0; j < Math.min(cols, 64); j++) {
+      const x = vals[i * cols + j];
+      if (x !== (j <= i ? lower : upper)) return false;
+    }
+  }
+  return true;
+}

@@ -1,0 +1,61 @@
+// Shared vocabulary of the matchers: a match is a value or a reason, never an exception, so the report can say why
+// each Softmax was not claimed.
+import type { Graph, Node, Value } from '../ir/graph';
+import type { ShapeInfo } from '../ir/shapes';
+
+export type Match<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+export const ok = <T>(value: T): Match<T> => ({ ok: true, value });
+export const fail = <T = never>(reason: string): Match<T> => ({ ok: false, reason });
+
+export interface Ctx {
+  graph: Graph;
+  shapes: ShapeInfo;
+  order: Map<Node, number>;
+}
+
+/** The scalar value of a constant (or constant-folded) value, if it has exactly one element. */
+export function scalarOf(ctx: Ctx, v: Value | null): number | undefined {
+  if (!v) return undefined;
+  const c = v.constant;
+  if (c && c.size === 1) {
+    try {
+      return c.toNumbers()[0];
+    } catch {
+      return undefined;
+    }
+  }
+  const vals = ctx.shapes.values(v);
+  if (vals && vals.length === 1 && typeof vals[0] === 'number') {
+    const shape = ctx.shapes.shape(v);
+    if (!shape || shape.every((d) => d === 1)) return vals[0];
+  }
+  return undefined;
+}
+
+/** True when the value is computed from constants only (weights, folded shapes): not part of the data path. */
+export function isConstantLike(ctx: Ctx, v: Value | null, depth = 6): boolean {
+  if (!v) return true;
+  if (v.constant) return true;
+  if (v.isGraphInput) return false;
+  const p = v.producer;
+  if (!p || depth === 0) return false;
+  if (p.opType === 'Shape') return true;
+  return p.inputs.every((i) => isConstantLike(ctx, i, depth - 1));
+}
+
+export function attrInt(n: Node, name: string): number | undefined {
+  const a = n.attr(name);
+  if (!a || a.i === undefined || a.i === null) return undefined;
+  return typeof a.i === 'number' ? a.i : Number(String(a.i));
+}
+
+export function attrFloat(n: Node, name: string): number | undefined {
+  const a = n.attr(name);
+  return a && a.f !== undefined && a.f !== null ? a.f : undefined;
+}
+
+export function attrInts(n: Node, name: string): number[] | undefined {
+  const a = n.attr(name);
+  return a?.ints ? a.ints.map((x) => Number(String(x))) : undefined;
+}

@@ -1,0 +1,172 @@
+// Walking from an attention input (Q, K or V as it reaches the score MatMul) back to where it came from: a projection
+// (MatMul/Gemm against a weight), a KV-cache graph input, or some other activation. The walk passes through the
+// reshapes, transposes, biases, scalings, rotary embeddings, cache concatenations and grouped-query repeats that
+// exporters put in between, whatever their order, instead of matching one fixed chain of ops.
+import type { Node, Value } from '../ir/graph';
+import type { ProjectionInfo } from '../report/types';
+import { attrInt, isConstantLike, scalarOf, type Ctx } from './match';
+
+/** Ops the data path passes through, and which of their inputs carry data. */
+const PASS: Record<string, (n: Node) => number[]> = {
+  Transpose: () => [0], Reshape: () => [0], Cast: () => [0], Identity: () => [0], Unsqueeze: () => [0], Squeeze: () => [0],
+  Expand: () => [0], Tile: () => [0], Slice: () => [0], Split: () => [0], Gather: () => [0], Neg: () => [0], Flatten: () => [0],
+  Concat: (n) => n.inputs.map((_, i) => i), Add: () => [0, 1], Sub: () => [0, 1], Mul: () => [0, 1], Div: () => [0, 1],
+  Where: () => [1, 2], RotaryEmbedding: () => [0], Contiguous: () => [0], Dropout: () => [0],
+};
+
+export interface Trace {
+  /** Nodes on paths from the sources to the start value (projections included), unordered. */
+  nodes: Set<Node>;
+  projection?: ProjectionInfo;
+  /** The activation the projection reads (for deciding self vs cross attention). */
+  activation?: Value;
+  /** Graph inputs the path reads directly (KV-cache `past_*` inputs, or pre-projected inputs). */
+  graphInputs: Value[];
+  /** Values on the path that are also graph outputs, or feed one directly (`present_*`). */
+  graphOutputs: Value[];
+  /** Product of scalar constant Mul/Div factors on the path. */
+  scale: number;
+  rope: boolean;
+  /** Concat nodes that append new keys/values to a cache. */
+  cacheConcats: Node[];
+  /** Boundary activations where the walk stopped without a projection. */
+  others: Value[];
+  /** Where a fused projection (QKV or KV) is cut into its parts: the Split/Slice node and the output taken. */
+  split?: { node: Node; output: number };
+}
+
+const MAX_NODES = 200;
+
+export function traceBack(ctx: Ctx, start: Value): Trace {
+  const t: Trace = { nodes: new Set(), graphInputs: [], graphOutputs: [], scale: 1, rope: false, cacheConcats: [], others: [] };
+  const onPath = new Map<Value, boolean>();
+  let budget = MAX_NODES;
+
+  const visit = (v: Value): boolean => {
+    const known = onPath.get(v);
+    if (known !== undefined) return known;
+    onPath.set(v, false); // guards against revisiting while in progress
+    let result = false;
+    const p = v.producer;
+    if (v.isGraphInput && !v.initializer) {
+      t.graphInputs.push(v);
+      result = true;
+    } else if (p && budget-- > 0) {
+      const proj = projectionOf(ctx, p, v);
+      if (proj) {
+        t.nodes.add(p);
+        if (proj.biasNode) t.nodes.add(proj.biasNode);
+        if (!t.projection) {
+          t.projection = proj.info;
+          t.activation = proj.activation;
+        }
+        result = true;
+      } else if (PASS[p.opType] && p.domain === '' || (p.opType === 'RotaryEmbedding' && p.domain === 'com.microsoft')) {
+        const dataIdx = PASS[p.opType](p);
+        for (const i of dataIdx) {
+          const inp = p.input(i);
+          if (!inp || isConstantLike(ctx, inp)) continue;
+          if (visit(inp)) result = true;
+        }
+        if (result) {
+          t.nodes.add(p);
+          if (p.opType === 'RotaryEmbedding') t.rope = true;
+          // A Split/Slice straight after a projection cuts a fused QKV (or KV) weight; elsewhere (RoPE halves) it does not.
+          if ((p.opType === 'Split' || p.opType === 'Slice') && !t.split && comesFromProjection(ctx, p.input(0))) {
+            t.split = { node: p, output: v.producerIndex };
+          }
+          if (p.opType === 'Concat' && p.inputs.some((i) => i?.isGraphInput)) t.cacheConcats.push(p);
+          if ((p.opType === 'Mul' || p.opType === 'Div') && p.inputs.some((i) => i && isConstantLike(ctx, i))) {
+            const c = scalarOf(ctx, p.inputs.find((i) => i && isConstantLike(ctx, i)) ?? null);
+            if (c !== undefined && c !== 0) t.scale *= p.opType === 'Mul' ? c : 1 / c;
+          }
+        }
+      } else {
+        t.others.push(v);
+      }
+    }
+    onPath.set(v, result);
+    if (result && (v.isGraphOutput || v.uses.some((u) => u.node.outputs.some((o) => o.isGraphOutput) && ['Identity', 'Cast', 'Transpose'].includes(u.node.opType)))) {
+      t.graphOutputs.push(v.isGraphOutput ? v : v.uses.map((u) => u.node.outputs.find((o) => o.isGraphOutput)).find(Boolean)!);
+    }
+    return result;
+  };
+  visit(start);
+  t.rope ||= hasRotateHalf(t.nodes);
+  return t;
+}
+
+/** RoPE written out: x*cos + rotate_half(x)*sin, where rotate_half is Slice/Split, Neg and Concat. */
+function hasRotateHalf(nodes: Set<Node>): boolean {
+  let neg = false;
+  let concat = false;
+  for (const n of nodes) {
+    if (n.opType === 'Neg') neg = true;
+    if (n.opType === 'Concat') concat = true;
+  }
+  return neg && concat;
+}
+
+/** The value is a projection's output, possibly reshaped (GPT-2's Conv1D flattens around its Gemm). */
+function comesFromProjection(ctx: Ctx, v: Value | null): boolean {
+  for (let i = 0; i < 3 && v?.producer; i++) {
+    if (projectionOf(ctx, v.producer)) return true;
+    if (v.producer.opType !== 'Reshape' && v.producer.opType !== 'Transpose') return false;
+    v = v.producer.input(0);
+  }
+  return false;
+}
+
+interface Projection {
+  info: ProjectionInfo;
+  activation: Value;
+  biasNode?: Node;
+}
+
+/** A MatMul/Gemm applying a weight: one operand computed from constants only (possibly transposed or dequantized). */
+export function projectionOf(ctx: Ctx, p: Node, out?: Value): Projection | undefined {
+  let mm = p;
+  let biasNode: Node | undefined;
+  let bias: string | undefined;
+  // A bias Add right after the MatMul belongs to the projection.
+  if (p.opType === 'Add' && p.domain === '') {
+    const [a, b] = p.inputs;
+    const constSide = a && isConstantLike(ctx, a) ? a : b && isConstantLike(ctx, b) ? b : undefined;
+    const other = constSide === a ? b : a;
+    const prod = other?.producer;
+    if (!constSide || !prod || !isWeightMatMul(ctx, prod)) return undefined;
+    mm = prod;
+    biasNode = p;
+    bias = constName(constSide);
+  }
+  if (!isWeightMatMul(ctx, mm)) return undefined;
+  const wIdx = mm.input(1) && isConstantLike(ctx, mm.input(1)) ? 1 : 0;
+  const w = mm.input(wIdx)!;
+  const act = mm.input(1 - wIdx)!;
+  const transB = mm.opType === 'Gemm' && attrInt(mm, 'transB') === 1;
+  if (mm.opType === 'Gemm' && mm.input(2)) bias = constName(mm.input(2)!);
+  void out;
+  return {
+    info: { weight: constName(w), ...(bias ? { bias } : {}), layout: transB ? 'out_in' : 'in_out', node: mm.name },
+    activation: act,
+    biasNode,
+  };
+}
+
+function isWeightMatMul(ctx: Ctx, n: Node): boolean {
+  if (n.domain !== '' && n.domain !== 'com.microsoft') return false;
+  if (!['MatMul', 'Gemm', 'MatMulNBits', 'MatMulInteger', 'FusedMatMul'].includes(n.opType)) return false;
+  const [a, b] = n.inputs;
+  if (!a || !b) return false;
+  return isConstantLike(ctx, b) !== isConstantLike(ctx, a);
+}
+
+/** The initializer behind a constant-like value (through Transpose/Cast/DequantizeLinear), else the value's name. */
+function constName(v: Value): string {
+  let cur: Value | null = v;
+  for (let i = 0; i < 4 && cur; i++) {
+    if (cur.initializer) return cur.name;
+    cur = cur.producer?.input(0) ?? null;
+  }
+  return v.name;
+}

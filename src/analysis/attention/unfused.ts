@@ -1,0 +1,257 @@
+// Attention written out as ops: Q·Kᵀ (MatMul), scaling (Mul/Div, anywhere on Q, K or the scores), an optional mask
+// (Add or Where) and soft-capping (Tanh), Softmax, then ·V (MatMul). Covers eager exports, SDPA decomposed by the
+// exporter (scale split across Q and K, boolean or float masks, the NaN guard after Softmax), fused QKV projections,
+// grouped-query repeats, RoPE and KV-cache concatenation, and graphs partly fused by onnxruntime's optimizer.
+import type { Node, Value } from '../ir/graph';
+import type { ProjectionInfo } from '../report/types';
+import { classifyMask, maskTypeOf } from './mask';
+import { fail, isConstantLike, ok, scalarOf, attrInt, type Ctx, type Match } from './match';
+import { outputProjection } from './output';
+import type { RawSite } from './site';
+import { traceBack, type Trace } from './trace';
+
+const SCORE_PASS = new Set(['Cast', 'Identity', 'Reshape']);
+
+interface ScoreChain {
+  qk: Node;
+  nodes: Node[];
+  masks: Value[];
+  scale: number;
+  softcap?: number;
+  constantBias: boolean;
+}
+
+export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
+  const rank = ctx.shapes.shape(sm.input(0))?.length;
+  const axis = attrInt(sm, 'axis') ?? -1;
+  if (rank !== undefined && axis !== -1 && axis !== rank - 1) return fail(`softmax over axis ${axis}, not the last (key) axis`);
+  const chain = scoreChain(ctx, sm.input(0));
+  if (!chain.ok) return chain;
+  const fwd = probsToPV(ctx, sm.outputs[0]);
+  if (!fwd.ok) return fwd;
+  const { qk } = chain.value;
+  const { pv, nodes: fwdNodes } = fwd.value;
+
+  const qIn = qk.input(0)!;
+  const kIn = qk.input(1)!;
+  const vIn = pv.input(1)!;
+  const q = traceBack(ctx, qIn);
+  const k = traceBack(ctx, kIn);
+  const v = traceBack(ctx, vIn);
+
+  const qShape = ctx.shapes.shape(qIn);
+  const sShape = ctx.shapes.shape(qk.outputs[0]);
+  const split = headSplit(ctx, q);
+  const headDim = num(qShape?.[qShape.length - 1]) ?? split?.headDim ?? null;
+  let heads = sShape && sShape.length >= 4 ? num(sShape[sShape.length - 3]) : undefined;
+  heads ??= split?.heads;
+  if (heads === undefined && headDim) heads = div(widthOf(ctx, q), headDim);
+  if (heads === undefined) return fail('could not read the number of heads from the score shape or the Q projection');
+  const kvHeads = (headDim ? div(widthOf(ctx, k), headDim) : undefined) ?? pastHeads(ctx, k) ?? headSplit(ctx, k)?.heads ?? heads;
+
+  const mask = classifyMask(ctx, chain.value.masks);
+  const kind = kindOf(q, k);
+  const out = outputProjection(ctx, pv.outputs[0]);
+  const nodes = new Set<Node>([...chain.value.nodes, sm, ...fwdNodes, pv, ...q.nodes, ...k.nodes, ...v.nodes, ...out.nodes]);
+  const form = sdpaShape(chain.value, q, k) ? 'sdpa-decomposed' : 'unfused';
+  const notes: string[] = [];
+  if (!q.projection) notes.push('no Q projection found');
+  const scale = chain.value.scale * q.scale * k.scale;
+  return ok({
+    form,
+    kind,
+    causal: mask.causal || mask.window !== undefined,
+    heads,
+    kvHeads,
+    headDim,
+    scale,
+    maskType: maskTypeOf(mask),
+    ...(mask.window !== undefined ? { window: mask.window } : {}),
+    ...(chain.value.softcap !== undefined ? { softcap: chain.value.softcap } : {}),
+    position: q.rope || k.rope ? 'rope' : mask.relativeBias ? 'relative-bias' : 'none',
+    projections: {
+      ...(q.projection ? { q: withSlice(ctx, q) } : {}),
+      ...(k.projection ? { k: withSlice(ctx, k) } : {}),
+      ...(v.projection ? { v: withSlice(ctx, v) } : {}),
+      ...(out.projection ? { o: out.projection } : {}),
+    },
+    kvCache: {
+      reads: k.cacheConcats.length > 0 || v.cacheConcats.length > 0,
+      writes: k.graphOutputs.length > 0 || v.graphOutputs.length > 0,
+      pastInputs: [...k.graphInputs, ...v.graphInputs].filter((x) => k.cacheConcats.concat(v.cacheConcats).some((c) => c.inputs.includes(x))).map((x) => x.name),
+      presentOutputs: [...k.graphOutputs, ...v.graphOutputs].map((x) => x.name),
+    },
+    anchors: { softmax: sm.name, qk: qk.name, pv: pv.name },
+    anchor: sm,
+    nodes,
+    notes,
+    io: { q: qIn, k: kIn, v: vIn, out: out.value },
+  });
+}
+
+function num(d: unknown): number | undefined {
+  return typeof d === 'number' && d > 0 ? d : undefined;
+}
+function div(a: number | undefined, b: number): number | undefined {
+  return a !== undefined && b > 0 && a % b === 0 ? a / b : undefined;
+}
+
+/** Output features of the projection that feeds a trace, after any fused-QKV split. */
+function widthOf(ctx: Ctx, t: Trace): number | undefined {
+  if (t.split) {
+    const d = ctx.shapes.shape(t.split.node.outputs[t.split.output]);
+    return num(d?.[d.length - 1]);
+  }
+  if (!t.projection) return undefined;
+  const w = ctx.graph.values.get(t.projection.weight)?.initializer;
+  if (!w || w.dims.length !== 2) return undefined;
+  return t.projection.layout === 'out_in' ? w.dims[0] : w.dims[1];
+}
+
+/**
+ * When shapes could not be inferred: the Reshape that splits the projection into heads, [batch, seq, heads, head_dim]
+ * (heads may be -1, then width / head_dim).
+ */
+function headSplit(ctx: Ctx, t: Trace): { heads?: number; headDim: number } | undefined {
+  for (const n of t.nodes) {
+    if (n.opType !== 'Reshape') continue;
+    const target = ctx.shapes.values(n.input(1));
+    if (!target || target.length !== 4) continue;
+    const d = num(target[3]);
+    if (!d) continue;
+    const h = num(target[2]) ?? div(widthOf(ctx, t), d);
+    return { heads: h, headDim: d };
+  }
+  return undefined;
+}
+
+/** KV heads from a cache input's shape [batch, kv_heads, past, head_dim]. */
+function pastHeads(ctx: Ctx, t: Trace): number | undefined {
+  for (const g of t.graphInputs) {
+    const s = ctx.shapes.shape(g);
+    if (s?.length === 4) return num(s[1]);
+  }
+  return undefined;
+}
+
+function withSlice(ctx: Ctx, t: Trace): ProjectionInfo {
+  const p = t.projection!;
+  if (!t.split || t.split.node.opType !== 'Split') return p;
+  const shapes = t.split.node.outputs.map((o) => ctx.shapes.shape(o));
+  const widths = shapes.map((s) => num(s?.[s.length - 1]) ?? 0);
+  const start = widths.slice(0, t.split.output).reduce((a, b) => a + b, 0);
+  return { ...p, fused: widths.length === 3 ? 'qkv' : 'kv', sliceStart: start, sliceEnd: start + widths[t.split.output] };
+}
+
+/** Self-attention when Q and K are projected from the same activation. */
+function kindOf(q: Trace, k: Trace): 'self' | 'cross' {
+  if (q.activation && k.activation) return q.activation === k.activation ? 'self' : 'cross';
+  if (q.split && k.split && q.split.node === k.split.node) return 'self';
+  // K only from graph inputs (a precomputed encoder cache) while Q is projected here: cross-attention.
+  if (q.activation && !k.activation && k.graphInputs.length > 0 && k.cacheConcats.length === 0) return 'cross';
+  return 'self';
+}
+
+/** The TorchScript SDPA decomposition scales Q and K separately by sqrt(scale) right before Q·Kᵀ. */
+function sdpaShape(chain: ScoreChain, q: Trace, k: Trace): boolean {
+  return chain.scale === 1 && q.scale !== 1 && k.scale !== 1;
+}
+
+/** From the Softmax input back to Q·Kᵀ, collecting masks, biases, scale factors and soft-capping. */
+function scoreChain(ctx: Ctx, start: Value | null): Match<ScoreChain> {
+  const nodes: Node[] = [];
+  const masks: Value[] = [];
+  let inner = 1; // factors between Q·Kᵀ and a tanh (or all factors when there is none)
+  let outer = 1; // factors between the tanh and the Softmax (the soft-cap)
+  let tanhSeen = false;
+  let constantBias = false;
+  let v = start;
+  for (let step = 0; step < 16 && v; step++) {
+    const p = v.producer;
+    if (!p) return fail(v.isGraphInput ? `scores come from graph input '${v.name}'` : 'scores have no producer');
+    if (p.opType === 'MatMul' && p.domain === '') {
+      const [a, b] = p.inputs;
+      if (!a || !b || isConstantLike(ctx, a) || isConstantLike(ctx, b)) return fail(`scores come from MatMul '${p.name}' with a weight, not Q·Kᵀ`);
+      nodes.push(p);
+      const scale = tanhSeen ? inner * outer : inner;
+      return ok({ qk: p, nodes, masks, scale, softcap: tanhSeen ? outer : undefined, constantBias });
+    }
+    nodes.push(p);
+    if (SCORE_PASS.has(p.opType)) {
+      v = p.input(0);
+    } else if (p.opType === 'Tanh') {
+      tanhSeen = true;
+      [inner, outer] = [1, inner];
+      v = p.input(0);
+    } else if (p.opType === 'Mul' || p.opType === 'Div') {
+      const [a, b] = p.inputs;
+      const c = scalarOf(ctx, b) ?? (p.opType === 'Mul' ? scalarOf(ctx, a) : undefined);
+      if (c !== undefined) {
+        inner *= p.opType === 'Mul' ? c : 1 / c;
+        v = scalarOf(ctx, b) !== undefined ? a : b;
+      } else {
+        const next = pickScorePath(ctx, a, b);
+        if (!next) return fail(`no Q·Kᵀ MatMul behind ${p.opType} '${p.name}'`);
+        masks.push(next === a ? b! : a!);
+        v = next;
+      }
+    } else if (p.opType === 'Add' || p.opType === 'Sub') {
+      const [a, b] = p.inputs;
+      const next = pickScorePath(ctx, a, b);
+      if (!next) return fail(`no Q·Kᵀ MatMul behind ${p.opType} '${p.name}'`);
+      const other = next === a ? b! : a!;
+      if (isConstantLike(ctx, other)) constantBias = true;
+      masks.push(other);
+      v = next;
+    } else if (p.opType === 'Where') {
+      const [c, x, y] = p.inputs;
+      const next = pickScorePath(ctx, x, y);
+      if (!next || !c) return fail(`no Q·Kᵀ MatMul behind Where '${p.name}'`);
+      masks.push(c);
+      v = next;
+    } else {
+      return fail(`scores come from ${p.opType} '${p.name}', not from a Q·Kᵀ MatMul`);
+    }
+  }
+  return fail('no Q·Kᵀ MatMul within 16 ops before the softmax');
+}
+
+/** Which operand continues the score path: the one that reaches an activation×activation MatMul. */
+function pickScorePath(ctx: Ctx, a: Value | null, b: Value | null): Value | null {
+  const reaches = (v: Value | null, depth: number): boolean => {
+    if (!v || depth === 0 || isConstantLike(ctx, v)) return false;
+    const p = v.producer;
+    if (!p) return false;
+    if (p.opType === 'MatMul') return !p.inputs.some((i) => isConstantLike(ctx, i));
+    if (['Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Tanh', 'Reshape', 'Identity'].includes(p.opType)) {
+      return p.inputs.some((i) => reaches(i, depth - 1));
+    }
+    return false;
+  };
+  const ra = reaches(a, 8);
+  const rb = reaches(b, 8);
+  if (ra && !rb) return a;
+  if (rb && !ra) return b;
+  if (ra && rb) return a;
+  return null;
+}
+
+/** From the Softmax output forward to the MatMul with V, through casts, dropout and the SDPA NaN guard. */
+function probsToPV(ctx: Ctx, probs: Value): Match<{ pv: Node; nodes: Node[] }> {
+  const nodes: Node[] = [];
+  let v = probs;
+  for (let step = 0; step < 6; step++) {
+    const pv = v.uses.find((u) => u.node.opType === 'MatMul' && u.index === 0 && u.node.input(1) && !isConstantLike(ctx, u.node.input(1)));
+    if (pv) return ok({ pv: pv.node, nodes });
+    const next = v.uses.find((u) =>
+      (['Cast', 'Dropout', 'Identity', 'Reshape'].includes(u.node.opType) && u.index === 0) ||
+      (u.node.opType === 'Where' && u.index > 0) ||
+      (u.node.opType === 'Mul' && u.node.inputs.every((i) => i === v || (i && isConstantLike(ctx, i)) || (i && i.isGraphInput))),
+    );
+    if (!next) break;
+    nodes.push(next.node);
+    for (const u of v.uses) if (u.node.opType === 'IsNaN') nodes.push(u.node);
+    v = next.node.outputs[0];
+  }
+  return fail('the softmax output does not reach a MatMul with V');
+}

@@ -1,0 +1,51 @@
+// What each graph input is for, so that inputs can be synthesized for a run: token ids (with the vocabulary size of
+// the embedding table they index), masks, positions, KV caches, pixels or audio features.
+import { dtypeName } from './onnx/dtypes';
+import type { Graph, Value } from './ir/graph';
+import type { ShapeInfo } from './ir/shapes';
+import type { InputInfo, InputRole } from './report/types';
+
+export function describeInputs(graph: Graph, shapes: ShapeInfo): InputInfo[] {
+  return graph.inputs
+    .filter((v) => !v.initializer)
+    .map((v) => {
+      const elem = v.info?.type?.tensorType?.elemType ?? 0;
+      const dtype = dtypeName(elem);
+      const shape = shapes.shape(v) ?? [];
+      const vocab = embeddingRows(v);
+      const role = roleOf(v.name, dtype, shape.length, vocab !== undefined);
+      return { name: v.name, dtype, shape, role, ...(vocab !== undefined && role === 'input_ids' ? { vocabSize: vocab } : {}), ...(vocab !== undefined && role === 'token_type_ids' ? { vocabSize: vocab } : {}) };
+    });
+}
+
+function roleOf(name: string, dtype: string, rank: number, indexesTable: boolean): InputRole {
+  const n = name.toLowerCase();
+  const isInt = dtype.startsWith('int') || dtype.startsWith('uint');
+  if (/past|cache/.test(n) && /key|\.k\b|_k\b/.test(n) && !/value/.test(n) && rank === 4) return 'past_key';
+  if (/past|cache/.test(n) && /value|\.v\b|_v\b/.test(n) && rank === 4) return 'past_value';
+  if (/cache_position/.test(n)) return 'cache_position';
+  if (/token_type/.test(n)) return 'token_type_ids';
+  if (/position/.test(n) && isInt) return 'position_ids';
+  if (/mask/.test(n)) return 'attention_mask';
+  if (/pixel|image/.test(n) || (!isInt && rank === 4)) return 'pixel_values';
+  if (/input_features|audio|mel|spectrogram/.test(n)) return 'audio_features';
+  if (isInt && (indexesTable || /input_ids|ids$|tokens?/.test(n))) return 'input_ids';
+  if (!isInt && rank === 3) return 'hidden_states';
+  return 'other';
+}
+
+/** Rows of the constant table this input indexes with Gather (possibly after a Cast/Reshape), if any. */
+function embeddingRows(v: Value, depth = 3): number | undefined {
+  for (const u of v.uses) {
+    const n = u.node;
+    if (n.opType === 'Gather' && u.index === 1) {
+      const table = n.input(0)?.constant;
+      if (table && table.dims.length === 2) return table.dims[0];
+    }
+    if (depth > 0 && ['Cast', 'Reshape', 'Unsqueeze', 'Flatten', 'Squeeze', 'Identity'].includes(n.opType) && u.index === 0) {
+      const r = embeddingRows(n.outputs[0], depth - 1);
+      if (r !== undefined) return r;
+    }
+  }
+  return undefined;
+}

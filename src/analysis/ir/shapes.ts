@@ -1,0 +1,444 @@
+// Symbolic shape and small-constant propagation: enough to read head counts, head sizes and sequence dims off the
+// graph without running it. Dims are numbers, symbol names (from graph inputs), or null when unknown. Small integer
+// tensors (the Shape -> Gather -> Concat -> Reshape chains exporters emit) carry their values, symbols included.
+import { toNum } from '../onnx/long';
+import { Tensor } from '../onnx/tensor';
+import type { Graph, Node, Value } from './graph';
+import type { Dim } from '../report/types';
+
+export interface ValueFacts {
+  shape?: Dim[];
+  /** Element values for small int/float tensors (at most MAX_VALUES elements), symbols allowed. */
+  values?: Dim[];
+}
+
+const MAX_VALUES = 64;
+
+export class ShapeInfo {
+  private readonly facts = new Map<Value, ValueFacts>();
+
+  constructor(readonly graph: Graph) {
+    for (const v of graph.inputs) this.facts.set(v, { shape: declaredShape(v) });
+    for (const [, v] of graph.values) {
+      const t = v.initializer;
+      if (t && !v.isGraphInput) this.facts.set(v, { shape: t.dims, values: smallValues(() => t.toNumbers(), t.size, t.dataType) });
+    }
+    for (const n of graph.nodes) {
+      let out: ValueFacts[] = [];
+      try {
+        out = infer(n, (v) => (v ? this.facts.get(v) ?? {} : {}));
+      } catch {
+        out = [];
+      }
+      n.outputs.forEach((v, i) => {
+        const f = out[i] ?? {};
+        if (!f.shape) {
+          const d = declaredShape(v);
+          if (d) f.shape = d;
+        }
+        this.facts.set(v, f);
+      });
+    }
+  }
+
+  shape(v: Value | null | undefined): Dim[] | undefined {
+    return v ? this.facts.get(v)?.shape : undefined;
+  }
+
+  values(v: Value | null | undefined): Dim[] | undefined {
+    return v ? this.facts.get(v)?.values : undefined;
+  }
+}
+
+function declaredShape(v: Value): Dim[] | undefined {
+  const dims = v.info?.type?.tensorType?.shape?.dim;
+  if (!dims) return undefined;
+  return dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNum(d.dimValue as never) : null));
+}
+
+function smallValues(read: () => number[], size: number, dataType: number): Dim[] | undefined {
+  if (size > MAX_VALUES || dataType === 8) return undefined;
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
+type Get = (v: Value | null) => ValueFacts;
+
+const UNARY = new Set([
+  'Relu', 'Gelu', 'Tanh', 'Sigmoid', 'Neg', 'Sqrt', 'Erf', 'Cos', 'Sin', 'Not', 'Identity', 'Reciprocal', 'Exp', 'Log',
+  'IsNaN', 'IsInf', 'Abs', 'FastGelu', 'BiasGelu', 'QuickGelu', 'Trilu', 'CumSum', 'Clip', 'Softmax', 'LogSoftmax', 'Dropout',
+  'LayerNormalization', 'SimplifiedLayerNormalization', 'SkipLayerNormalization', 'SkipSimplifiedLayerNormalization',
+  'RotaryEmbedding', 'RMSNormalization', 'Floor', 'Ceil', 'Round', 'Sign', 'Softplus', 'HardSigmoid', 'Silu', 'Mish',
+  'BatchNormalization', 'InstanceNormalization', 'Elu', 'LeakyRelu',
+]);
+const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Max', 'Min', 'Mod', 'BitwiseAnd']);
+
+function ints(n: Node, name: string): number[] | undefined {
+  const a = n.attr(name);
+  return a?.ints ? a.ints.map((x) => toNum(x as never)) : undefined;
+}
+function int(n: Node, name: string, dflt: number): number {
+  const a = n.attr(name);
+  return a && a.i !== undefined && a.i !== null ? toNum(a.i as never) : dflt;
+}
+
+function infer(n: Node, get: Get): ValueFacts[] {
+  const x = get(n.input(0));
+  const op = n.opType;
+  if (op === 'Constant') {
+    const t = n.constantTensor();
+    return t ? [{ shape: t.dims, values: smallValues(() => t.toNumbers(), t.size, t.dataType) }] : [];
+  }
+  if (op === 'SkipLayerNormalization' || op === 'SkipSimplifiedLayerNormalization') {
+    // outputs: normalized, mean, inv_std_var, input_skip_bias_sum; the first and last keep the input's shape
+    return [{ shape: x.shape }, {}, {}, { shape: x.shape }];
+  }
+  if (UNARY.has(op)) {
+    const vals = op === 'Identity' ? x.values : unaryValues(op, x.values);
+    return [{ shape: x.shape, values: vals }];
+  }
+  if (op === 'Cast' || op === 'CastLike') return [{ shape: x.shape, values: x.values }];
+  if (BINARY.has(op)) return [binary(op, x, get(n.input(1)))];
+  switch (op) {
+    case 'Shape': {
+      if (!x.shape) return [{ shape: [null] }];
+      const r = x.shape.length;
+      const start = clampAxis(int(n, 'start', 0), r);
+      const end = clampAxis(int(n, 'end', r), r);
+      const vals = x.shape.slice(start, end);
+      return [{ shape: [vals.length], values: vals }];
+    }
+    case 'Size': return [{ shape: [], values: x.shape && x.shape.every(isNum) ? [prod(x.shape as number[])] : undefined }];
+    case 'Gather': {
+      const idx = get(n.input(1));
+      const axis = int(n, 'axis', 0);
+      let shape: Dim[] | undefined;
+      if (x.shape && idx.shape) {
+        const a = normAxis(axis, x.shape.length);
+        shape = [...x.shape.slice(0, a), ...idx.shape, ...x.shape.slice(a + 1)];
+      }
+      let values: Dim[] | undefined;
+      if (x.values && idx.values && x.shape?.length === 1) {
+        values = idx.values.map((i) => (typeof i === 'number' ? x.values![i < 0 ? i + x.values!.length : i] ?? null : null));
+      }
+      return [{ shape, values }];
+    }
+    case 'Unsqueeze': {
+      const axes = ints(n, 'axes') ?? numList(get(n.input(1)).values);
+      if (!x.shape || !axes) return [{ values: x.values }];
+      const r = x.shape.length + axes.length;
+      const norm = axes.map((a) => normAxis(a, r)).sort((a, b) => a - b);
+      const shape = [...x.shape];
+      for (const a of norm) shape.splice(a, 0, 1);
+      return [{ shape, values: x.values }];
+    }
+    case 'Squeeze': {
+      const axes = ints(n, 'axes') ?? numList(get(n.input(1)).values);
+      if (!x.shape) return [{ values: x.values }];
+      const drop = axes ? new Set(axes.map((a) => normAxis(a, x.shape!.length))) : new Set(x.shape.map((d, i) => (d === 1 ? i : -1)));
+      return [{ shape: x.shape.filter((_, i) => !drop.has(i)), values: x.values }];
+    }
+    case 'Concat': {
+      const parts = n.inputs.map((v) => get(v));
+      const axis = int(n, 'axis', 0);
+      let shape: Dim[] | undefined;
+      if (parts.every((p) => p.shape)) {
+        const r = parts[0].shape!.length;
+        const a = normAxis(axis, r);
+        shape = [...parts[0].shape!];
+        shape[a] = sumDims(parts.map((p) => p.shape![a]));
+      }
+      // Shape vectors: a part with unknown values but a known length still places the parts after it.
+      const values =
+        shape?.length === 1 && parts.every((p) => p.values || (p.shape?.length === 1 && isNum(p.shape[0])))
+          ? parts.flatMap((p) => p.values ?? new Array<Dim>(p.shape![0] as number).fill(null))
+          : undefined;
+      return [{ shape, values }];
+    }
+    case 'Reshape': return [{ shape: reshape(x.shape, get(n.input(1)).values, int(n, 'allowzero', 0) === 1), values: x.values }];
+    case 'Flatten': {
+      if (!x.shape) return [{}];
+      const a = normAxis(int(n, 'axis', 1), x.shape.length + 1);
+      return [{ shape: [prodDims(x.shape.slice(0, a)), prodDims(x.shape.slice(a))] }];
+    }
+    case 'Transpose': {
+      if (!x.shape) return [{}];
+      const perm = ints(n, 'perm') ?? x.shape.map((_, i) => x.shape!.length - 1 - i);
+      return [{ shape: perm.map((p) => x.shape![p] ?? null) }];
+    }
+    case 'MatMul': case 'FusedMatMul': case 'MatMulInteger': case 'MatMulNBits': return [{ shape: matmul(x.shape, get(n.input(1)).shape, n) }];
+    case 'Gemm': {
+      const b = get(n.input(1)).shape;
+      if (!x.shape || !b) return [{}];
+      const m = int(n, 'transA', 0) ? x.shape[1] : x.shape[0];
+      const nn = int(n, 'transB', 0) ? b[0] : b[1];
+      return [{ shape: [m, nn] }];
+    }
+    case 'Where': {
+      const s = broadcast(broadcast(x.shape, get(n.input(1)).shape), get(n.input(2)).shape);
+      const c = x.values;
+      const a = get(n.input(1)).values;
+      const b = get(n.input(2)).values;
+      let values: Dim[] | undefined;
+      if (c && a && b && s?.length === 1) {
+        const len = s[0];
+        if (typeof len === 'number') values = Array.from({ length: len }, (_, i) => {
+          const ci = c[c.length === 1 ? 0 : i];
+          if (ci === null || typeof ci === 'string') return null;
+          return ci ? a[a.length === 1 ? 0 : i] : b[b.length === 1 ? 0 : i];
+        });
+      }
+      return [{ shape: s, values }];
+    }
+    case 'Expand': {
+      const target = get(n.input(1)).values;
+      return [{ shape: target ? broadcast(x.shape, target) : undefined }];
+    }
+    case 'ConstantOfShape': {
+      const target = get(n.input(0)).values;
+      const count = target && target.every(isNum) ? prod(target as number[]) : undefined;
+      let values: Dim[] | undefined;
+      if (count !== undefined && count <= MAX_VALUES) {
+        const t = n.attr('value')?.t;
+        const fill = t ? new Tensor(t as never).toNumbers()[0] : 0;
+        values = new Array<Dim>(count).fill(fill);
+      }
+      return [{ shape: target ?? undefined, values }];
+    }
+    case 'Range': {
+      const [s, l, d] = [0, 1, 2].map((i) => get(n.input(i)).values?.[0]);
+      if (isNum(s) && isNum(l) && isNum(d) && d !== 0) return [{ shape: [Math.max(0, Math.ceil((l - s) / d))] }];
+      if (s === 0 && d === 1 && typeof l === 'string') return [{ shape: [l] }];
+      return [{ shape: [null] }];
+    }
+    case 'Slice': {
+      const starts = get(n.input(1)).values ?? ints(n, 'starts');
+      const ends = get(n.input(2)).values ?? ints(n, 'ends');
+      const axes = n.input(3) ? get(n.input(3)).values : ints(n, 'axes');
+      const steps = n.input(4) ? get(n.input(4)).values : undefined;
+      if (!x.shape || !starts || !ends) return [{}];
+      const shape = [...x.shape];
+      let values: Dim[] | undefined;
+      starts.forEach((st, i) => {
+        const a = normAxis(Number(axes?.[i] ?? i), shape.length);
+        const dim = shape[a];
+        const step = Number(steps?.[i] ?? 1);
+        if (isNum(dim) && isNum(st) && isNum(ends[i])) {
+          const [b, e] = [sliceIndex(st, dim, step), sliceIndex(ends[i] as number, dim, step)];
+          shape[a] = Math.max(0, Math.ceil((e - b) / step));
+          if (x.values && x.shape!.length === 1 && step > 0) values = x.values.slice(b, e).filter((_, k) => k % step === 0);
+        } else shape[a] = null;
+      });
+      return [{ shape, values }];
+    }
+    case 'Split': {
+      if (!x.shape) return n.outputs.map(() => ({}));
+      const a = normAxis(int(n, 'axis', 0), x.shape.length);
+      const sizes = numList(get(n.input(1)).values) ?? ints(n, 'split');
+      const dim = x.shape[a];
+      return n.outputs.map((_, i) => {
+        const s = [...x.shape!];
+        s[a] = sizes ? sizes[i] : isNum(dim) ? dim / n.outputs.length : null;
+        return { shape: s };
+      });
+    }
+    case 'ReduceMean': case 'ReduceSum': case 'ReduceMax': case 'ReduceMin': case 'ReduceL2': case 'ReduceProd': {
+      if (!x.shape) return [{}];
+      const axes = ints(n, 'axes') ?? numList(get(n.input(1)).values) ?? x.shape.map((_, i) => i);
+      const keep = int(n, 'keepdims', 1) === 1;
+      const set = new Set(axes.map((a) => normAxis(a, x.shape!.length)));
+      return [{ shape: x.shape.flatMap((d, i) => (set.has(i) ? (keep ? [1] : []) : [d])) }];
+    }
+    case 'Tile': {
+      const reps = get(n.input(1)).values;
+      if (!x.shape || !reps) return [{}];
+      return [{ shape: x.shape.map((d, i) => mulDim(d, reps[i] ?? 1)) }];
+    }
+    case 'Conv': case 'ConvTranspose': case 'MaxPool': case 'AveragePool': return [{ shape: convShape(n, x.shape, get(n.input(1)).shape) }];
+    case 'GlobalAveragePool': case 'GlobalMaxPool': return [{ shape: x.shape ? [...x.shape.slice(0, 2), ...x.shape.slice(2).map(() => 1)] : undefined }];
+    case 'Attention': return [fusedOutput(n, get)];
+    case 'MultiHeadAttention': case 'GroupQueryAttention': case 'PackedAttention': case 'PackedMultiHeadAttention':
+    case 'DecoderMaskedMultiHeadAttention': case 'SparseAttention':
+      return [fusedOutput(n, get)];
+    default: return [];
+  }
+}
+
+/** Conv/pooling output: [N, C_out, spatial...] from kernel, strides, pads and dilations. */
+function convShape(n: Node, x: Dim[] | undefined, w: Dim[] | undefined): Dim[] | undefined {
+  if (!x || x.length < 3) return undefined;
+  const spatial = x.length - 2;
+  const isConv = n.opType === 'Conv' || n.opType === 'ConvTranspose';
+  const kernel = ints(n, 'kernel_shape') ?? (w ? (w.slice(2) as number[]) : undefined);
+  if (!kernel) return undefined;
+  const strides = ints(n, 'strides') ?? new Array(spatial).fill(1);
+  const dil = ints(n, 'dilations') ?? new Array(spatial).fill(1);
+  const pads = ints(n, 'pads') ?? new Array(2 * spatial).fill(0);
+  const auto = n.attr('auto_pad')?.s ? new TextDecoder().decode(n.attr('auto_pad')!.s!) : 'NOTSET';
+  const out: Dim[] = [x[0], isConv ? (n.opType === 'ConvTranspose' ? null : w?.[0] ?? null) : x[1]];
+  for (let i = 0; i < spatial; i++) {
+    const d = x[2 + i];
+    if (!isNum(d) || n.opType === 'ConvTranspose') { out.push(null); continue; }
+    if (auto === 'SAME_UPPER' || auto === 'SAME_LOWER') { out.push(Math.ceil(d / strides[i])); continue; }
+    const k = (kernel[i] - 1) * dil[i] + 1;
+    out.push(Math.floor((d + pads[i] + pads[i + spatial] - k) / strides[i]) + 1);
+  }
+  return out;
+}
+
+/** Output shape of fused attention operators: [batch, sequence, heads * v head size] (ONNX Attention with 4-D inputs keeps 4-D). */
+function fusedOutput(n: Node, get: Get): ValueFacts {
+  const q = get(n.input(0)).shape;
+  if (!q) return {};
+  if (n.domain === '' && q.length === 4) {
+    const v = get(n.input(2)).shape;
+    return { shape: [q[0], q[1], q[2], v ? v[3] : null] };
+  }
+  if (n.opType === 'Attention' && n.domain === 'com.microsoft') {
+    const w = get(n.input(1)).shape;
+    const sizes = ints(n, 'qkv_hidden_sizes');
+    return { shape: [q[0], q[1], sizes ? sizes[2] : w && isNum(w[1]) ? w[1] / 3 : null] };
+  }
+  const v = get(n.input(2)).shape;
+  const width = n.domain === '' && v?.length === 3 ? v[2] : q[2];
+  return { shape: [q[0], q[1], n.opType === 'GroupQueryAttention' || n.opType === 'SparseAttention' ? q[2] : width] };
+}
+
+/** Scalar math that exporters use to compute scales from shapes (1/sqrt(head_dim)). */
+function unaryValues(op: string, v: Dim[] | undefined): Dim[] | undefined {
+  const f = { Sqrt: Math.sqrt, Reciprocal: (x: number) => 1 / x, Neg: (x: number) => -x, Exp: Math.exp, Log: Math.log, Abs: Math.abs }[op];
+  if (!f || !v || !v.every(isNum)) return undefined;
+  return (v as number[]).map(f);
+}
+
+function isNum(d: unknown): d is number {
+  return typeof d === 'number' && Number.isFinite(d);
+}
+function numList(v: Dim[] | undefined): number[] | undefined {
+  return v && v.every(isNum) ? (v as number[]) : undefined;
+}
+function normAxis(a: number, rank: number): number {
+  return a < 0 ? a + rank : a;
+}
+function clampAxis(a: number, rank: number): number {
+  const x = a < 0 ? a + rank : a;
+  return Math.min(Math.max(x, 0), rank);
+}
+function sliceIndex(i: number, dim: number, step: number): number {
+  let x = i < 0 ? i + dim : i;
+  return step > 0 ? Math.min(Math.max(x, 0), dim) : Math.min(Math.max(x, -1), dim - 1);
+}
+function prod(a: number[]): number {
+  return a.reduce((x, y) => x * y, 1);
+}
+function sumDims(ds: Dim[]): Dim {
+  return ds.every(isNum) ? (ds as number[]).reduce((a, b) => a + b, 0) : ds.length === 1 ? ds[0] : null;
+}
+function mulDim(a: Dim, b: Dim): Dim {
+  if (isNum(a) && isNum(b)) return a * b;
+  if (a === 1) return b;
+  if (b === 1) return a;
+  return null;
+}
+function prodDims(ds: Dim[]): Dim {
+  return ds.reduce<Dim>((a, b) => mulDim(a, b), 1);
+}
+
+function broadcast(a: Dim[] | undefined, b: Dim[] | undefined): Dim[] | undefined {
+  if (!a || !b) return undefined;
+  const r = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < r; i++) {
+    // Missing leading dims broadcast as 1; a present-but-unknown dim (null) stays unknown.
+    const ia = a.length - r + i;
+    const ib = b.length - r + i;
+    const x = ia < 0 ? 1 : a[ia];
+    const y = ib < 0 ? 1 : b[ib];
+    out.push(x === 1 ? y : y === 1 ? x : x === y ? x : isNum(x) ? x : isNum(y) ? y : x);
+  }
+  return out;
+}
+
+function matmul(a: Dim[] | undefined, b: Dim[] | undefined, n: Node): Dim[] | undefined {
+  if (!a || !b) return undefined;
+  if (n.opType === 'MatMulNBits') return [...a.slice(0, -1), toNum(n.attr('N')?.i as never)];
+  const aa = a.length === 1 ? [1, a[0]] : a;
+  const bb = b.length === 1 ? [b[0], 1] : b;
+  const batch = broadcast(aa.slice(0, -2), bb.slice(0, -2)) ?? [];
+  const out = [...batch, aa[aa.length - 2], bb[bb.length - 1]];
+  if (a.length === 1) out.splice(out.length - 2, 1);
+  if (b.length === 1) out.splice(out.length - 1, 1);
+  return out;
+}
+
+/** Element-wise ops on small values: integer shape arithmetic, with symbols treated as positive unknowns. */
+function binary(op: string, a: ValueFacts, b: ValueFacts): ValueFacts {
+  const shape = broadcast(a.shape, b.shape);
+  let values: Dim[] | undefined;
+  if (a.values && b.values && shape && shape.length <= 1) {
+    const len = Math.max(a.values.length, b.values.length);
+    values = Array.from({ length: len }, (_, i) => elem(op, a.values![a.values!.length === 1 ? 0 : i], b.values![b.values!.length === 1 ? 0 : i]));
+  }
+  return { shape, values };
+}
+
+function elem(op: string, x: Dim, y: Dim): Dim {
+  if (isNum(x) && isNum(y)) {
+    switch (op) {
+      case 'Add': return x + y;
+      case 'Sub': return x - y;
+      case 'Mul': return x * y;
+      case 'Div': return Number.isInteger(x) && Number.isInteger(y) && y !== 0 ? Math.trunc(x / y) : x / y;
+      case 'Equal': return x === y ? 1 : 0;
+      case 'Less': return x < y ? 1 : 0;
+      case 'Greater': return x > y ? 1 : 0;
+      case 'Max': return Math.max(x, y);
+      case 'Min': return Math.min(x, y);
+      default: return null;
+    }
+  }
+  // A symbol stands for a dimension: it never equals a non-positive number, and equals itself.
+  if (op === 'Equal') {
+    if (typeof x === 'string' && x === y) return 1;
+    if ((typeof x === 'string' && isNum(y) && y <= 0) || (typeof y === 'string' && isNum(x) && x <= 0)) return 0;
+  }
+  if (op === 'Mul' && (x === 1 || y === 1)) return x === 1 ? y : x;
+  if ((op === 'Add' || op === 'Sub') && y === 0) return x;
+  return null;
+}
+
+function reshape(input: Dim[] | undefined, target: Dim[] | undefined, allowzero: boolean): Dim[] | undefined {
+  if (!target) return undefined;
+  const out = target.map((d, i) => (d === 0 && !allowzero ? input?.[i] ?? null : d));
+  const minus = out.indexOf(-1);
+  if (minus >= 0) {
+    out[minus] = null;
+    if (input) {
+      // Cancel symbols that appear on both sides, then divide the numeric products.
+      const syms = new Map<string, number>();
+      let num = 1;
+      let known = true;
+      for (const d of input) {
+        if (isNum(d)) num *= d;
+        else if (typeof d === 'string') syms.set(d, (syms.get(d) ?? 0) + 1);
+        else known = false;
+      }
+      let den = 1;
+      out.forEach((d, i) => {
+        if (i === minus) return;
+        if (isNum(d)) den *= d;
+        else if (typeof d === 'string' && (syms.get(d) ?? 0) > 0) syms.set(d, syms.get(d)! - 1);
+        else known = false;
+      });
+      const leftover = [...syms.entries()].filter(([, c]) => c > 0);
+      if (known && den !== 0) {
+        if (leftover.length === 0) out[minus] = num / den;
+        else if (leftover.length === 1 && leftover[0][1] === 1 && num === den) out[minus] = leftover[0][0];
+      }
+    }
+  }
+  return out;
+}
