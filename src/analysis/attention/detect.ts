@@ -6,6 +6,7 @@ import { ShapeInfo } from '../ir/shapes';
 import type { UnmatchedInfo } from '../report/types';
 import { FUSED_OPS, fusedKey, matchFused } from './fused';
 import type { Ctx } from './match';
+import { hasLearnedPositions } from './positions';
 import type { RawSite } from './site';
 import { matchSoftmax } from './unfused';
 
@@ -31,5 +32,8 @@ export function detectAttention(graph: Graph, shapes = new ShapeInfo(graph)): De
     }
   }
   sites.sort((a, b) => ctx.order.get(a.anchor)! - ctx.order.get(b.anchor)!);
+  if (sites.some((s) => s.position === 'none') && hasLearnedPositions(graph)) {
+    for (const s of sites) if (s.position === 'none') s.position = 'learned-absolute';
+  }
   return { sites, unmatched: failures, ctx };
 }

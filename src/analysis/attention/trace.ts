@@ -107,10 +107,20 @@ function hasRotateHalf(nodes: Set<Node>): boolean {
   return neg && concat;
 }
 
-/** The value is a projection's output, possibly reshaped (GPT-2's Conv1D flattens around its Gemm). */
+/**
+ * The value is a projection's whole output, possibly reshaped (GPT-2's Conv1D flattens around its Gemm): its last dim
+ * is the projection's full width. RoPE's half-slices of a head do not qualify.
+ */
 function comesFromProjection(ctx: Ctx, v: Value | null): boolean {
+  const shape = ctx.shapes.shape(v);
+  const width = shape?.[shape.length - 1];
   for (let i = 0; i < 3 && v?.producer; i++) {
-    if (projectionOf(ctx, v.producer)) return true;
+    const proj = projectionOf(ctx, v.producer);
+    if (proj) {
+      const w = ctx.graph.values.get(proj.info.weight)?.initializer?.dims;
+      const out = w && w.length === 2 ? (proj.info.layout === 'out_in' ? w[0] : w[1]) : undefined;
+      return out !== undefined && out === width;
+    }
     if (v.producer.opType !== 'Reshape' && v.producer.opType !== 'Transpose') return false;
     v = v.producer.input(0);
   }
