@@ -19,7 +19,7 @@ export interface OutputComparison {
   meanAbsDiff: number;
   /** ||a - b||_2 / ||a||_2 (a is the reference); 0 when both are zero. */
   relativeDiff: number;
-  /** a·b / (||a|| ||b||); 1 when both are zero. */
+  /** a·b / (||a|| ||b||); 1 when a and b are equal (both zero included). */
   cosine: number;
   /** Elements where exactly one side is NaN, or both are NaN/inf and differ. */
   nonFiniteMismatches: number;
@@ -73,7 +73,8 @@ export function compareTensors(name: string, a: HostTensor, b: HostTensor, logit
     maxAbsDiff: maxAbs,
     meanAbsDiff: finite > 0 ? sumAbs / finite : 0,
     relativeDiff: diff2 === 0 ? 0 : normA === 0 ? Infinity : Math.sqrt(diff2) / normA,
-    cosine: normA === 0 && normB === 0 ? 1 : normA === 0 || normB === 0 ? 0 : ab / (normA * normB),
+    // Identical outputs get exactly 1 rather than whatever rounding makes of a·a / (|a| |a|).
+    cosine: diff2 === 0 && (normA > 0) === (normB > 0) ? 1 : normA === 0 || normB === 0 ? 0 : ab / (normA * normB),
     nonFiniteMismatches: nonFinite,
   };
   if (logits) result.logits = compareLogits(x, y, a.dims[a.dims.length - 1]);
