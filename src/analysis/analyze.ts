@@ -18,6 +18,11 @@ export function analyzeModel(file: string, options: AnalyzeOptions = {}): Analys
 }
 
 export function analyzeLoaded(model: Model, options: AnalyzeOptions = {}): AnalysisReport {
+  return analyzeWithSites(model, options).report;
+}
+
+/** The report plus the matched sites with their references into the graph (for rewriters), in the same order. */
+export function analyzeWithSites(model: Model, options: AnalyzeOptions = {}): { report: AnalysisReport; sites: RawSite[] } {
   const seq = options.seqLen ?? 1024;
   const shapes = new ShapeInfo(model.graph);
   const { sites, unmatched, ctx } = detectAttention(model.graph, shapes);
@@ -26,7 +31,7 @@ export function analyzeLoaded(model: Model, options: AnalyzeOptions = {}): Analy
   if (model.unknownFields.length) {
     warnings.push(`the file has ${model.unknownFields.length} field(s) this version does not know; it can be analysed but not re-saved`);
   }
-  return {
+  const report = {
     schemaVersion: REPORT_SCHEMA_VERSION,
     model: modelInfo(model, shapes),
     costSeqLen: seq,
@@ -34,6 +39,7 @@ export function analyzeLoaded(model: Model, options: AnalyzeOptions = {}): Analy
     unmatched,
     warnings,
   };
+  return { report, sites };
 }
 
 function siteInfo(s: RawSite, id: number, seq: number, order: Map<import('./ir/graph').Node, number>): SiteInfo {

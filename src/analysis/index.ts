@@ -6,6 +6,6 @@ export { Tensor } from './onnx/tensor';
 export { dtypeName, dtypeFromName, byteSize } from './onnx/dtypes';
 export { Graph, Node, Value } from './ir/graph';
 export * from './report/types';
-export { analyzeModel, analyzeLoaded, attentionCost, type AnalyzeOptions } from './analyze';
+export { analyzeModel, analyzeLoaded, analyzeWithSites, attentionCost, type AnalyzeOptions } from './analyze';
 export { ShapeInfo } from './ir/shapes';
 export { detectAttention } from './attention/detect';

@@ -1,0 +1,60 @@
+// The one interface every rewrite rule implements. A rule edits a working copy of the model through the GraphBuilder
+// (never the user's file), reports what it changed per site with analytic cost before and after, and lists warnings
+// (for example, a site the rule does not apply to). The pipeline checks the graph's invariants after every rule.
+import type { RawSite } from '../analysis/attention/site';
+import type { GraphBuilder } from '../analysis/ir/builder';
+import type { AnalysisReport, SiteInfo } from '../analysis/report/types';
+
+export type RuleFamily = 'sparse' | 'shared' | 'prune';
+
+export interface RuleContext {
+  builder: GraphBuilder;
+  /** Analysis of the model as it is before this rule; site ids are the input model's (as `analyze --json` numbers them). */
+  report: AnalysisReport;
+  /** The same sites with references into the working graph, indexed like `report.sites`. */
+  sites: RawSite[];
+  /** Sequence length for the analytic before/after cost. */
+  seqLen: number;
+}
+
+export interface SiteChange {
+  site: number;
+  /** Parameters of the site before and after (heads, kvHeads, window, pattern, ...). */
+  before: Record<string, unknown>;
+  after: Record<string, unknown>;
+  /** Analytic attention FLOPs and attention-matrix bytes at `seqLen`, before and after. */
+  flopsBefore: number | null;
+  flopsAfter: number | null;
+  bytesBefore: number | null;
+  bytesAfter: number | null;
+  /** Nodes added and removed by the rule at this site. */
+  nodesAdded: number;
+  nodesRemoved: number;
+}
+
+export interface RuleResult {
+  changes: SiteChange[];
+  warnings: string[];
+}
+
+export interface Rule<P = unknown> {
+  /** As on the command line without dashes: `window`, `block-topk`, `prune-heads`, ... */
+  name: string;
+  family: RuleFamily;
+  /** One-line description for help texts and the dashboard. */
+  summary: string;
+  /** Throws a RuleError for impossible parameters (negative windows, unknown sites, heads out of range). */
+  validate(params: P, report: AnalysisReport): void;
+  /** Null when the rule can rewrite this site, else why not (shown as a warning when the site was requested). */
+  skipReason(site: SiteInfo, params: P): string | null;
+  apply(ctx: RuleContext, siteIds: number[], params: P): RuleResult;
+}
+
+/** A user-facing error that names the rule: bad parameters or a site the rule cannot rewrite. */
+export class RuleError extends Error {
+  readonly userError = true;
+  constructor(readonly rule: string, message: string) {
+    super(`${rule}: ${message}`);
+    this.name = 'RuleError';
+  }
+}
