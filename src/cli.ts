@@ -9,6 +9,7 @@ type Command = { run(argv: string[]): Promise<number>; summary: string };
 
 const commands: Record<string, () => Promise<Command>> = {
   analyze: async () => ({ ...(await import('./cli/analyze')), summary: 'find and describe every attention block' }),
+  rewrite: async () => ({ ...(await import('./cli/rewrite')), summary: 'rewrite attention sites into sparse, shared or pruned variants' }),
 };
 
 /** The small model shipped with the project, used when `analyze` is given no model. */

@@ -58,3 +58,10 @@ export class RuleError extends Error {
     this.name = 'RuleError';
   }
 }
+
+/** The working-graph site for an input site id (ids are the input's numbering; `ctx.sites` follows `ctx.report.sites`). */
+export function siteById(ctx: RuleContext, id: number): { info: SiteInfo; raw: RawSite } {
+  const i = ctx.report.sites.findIndex((s) => s.id === id);
+  if (i < 0) throw new Error(`site ${id} is not in the current analysis`);
+  return { info: ctx.report.sites[i], raw: ctx.sites[i] };
+}
