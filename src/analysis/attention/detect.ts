@@ -32,8 +32,23 @@ export function detectAttention(graph: Graph, shapes = new ShapeInfo(graph)): De
     }
   }
   sites.sort((a, b) => ctx.order.get(a.anchor)! - ctx.order.get(b.anchor)!);
+  claimRewriterNodes(graph, sites);
   if (sites.some((s) => s.position === 'none') && hasLearnedPositions(graph)) {
     for (const s of sites) if (s.position === 'none') s.position = 'learned-absolute';
   }
   return { sites, unmatched: failures, ctx };
+}
+
+/**
+ * Rewriters name the nodes they add `<anchor>::<rule>/...`, after the site's anchor node (its Softmax or fused op,
+ * whose name a rewrite keeps). Those nodes belong to the site even where the matcher's walk does not reach them
+ * (block gathers, padding), so that timing attributes them to attention.
+ */
+function claimRewriterNodes(graph: Graph, sites: RawSite[]): void {
+  const byAnchor = new Map(sites.map((s) => [s.anchor.name, s]));
+  for (const n of graph.nodes) {
+    const cut = n.name.indexOf('::');
+    if (cut <= 0) continue;
+    byAnchor.get(n.name.slice(0, cut))?.nodes.add(n);
+  }
 }
