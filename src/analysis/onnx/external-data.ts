@@ -76,15 +76,25 @@ export function isInside(dir: string, file: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
-/** Reads one external tensor's bytes. */
+/**
+ * Reads one external tensor's bytes. The reference was checked at load time, but bytes are read later (a save, a
+ * constant lookup), when the file may have been moved, deleted or shortened: that is a ModelError naming the data
+ * file, not a bare ENOENT.
+ */
 export function readExternal(ref: ExternalRef): Uint8Array {
   const out = Buffer.allocUnsafe(ref.length);
-  const fd = fs.openSync(ref.file, 'r');
+  let fd: number;
+  try {
+    fd = fs.openSync(ref.file, 'r');
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new ModelError('external-missing', ref.file, `cannot open external data file (${why}); it was moved or deleted after the model was loaded`);
+  }
   try {
     let done = 0;
     while (done < ref.length) {
       const n = fs.readSync(fd, out, done, ref.length - done, ref.offset + done);
-      if (n === 0) throw new Error(`unexpected end of ${ref.file}`);
+      if (n === 0) throw new ModelError('external-range', ref.file, `external data file ends before byte ${ref.offset + ref.length}; it was shortened after the model was loaded`);
       done += n;
     }
   } finally {
