@@ -44,3 +44,24 @@ export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `al-${prefix}-`));
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
+
+const ORT_TYPES: Record<string, (buf: ArrayBuffer) => ort.Tensor['data']> = {
+  float32: (b) => new Float32Array(b),
+  int64: (b) => new BigInt64Array(b),
+  int32: (b) => new Int32Array(b),
+  bool: (b) => new Uint8Array(b),
+  float16: (b) => new Uint16Array(b),
+};
+
+/** Feeds from a fixture manifest's inputs: raw little-endian files next to the manifest. */
+export function manifestFeeds(dir: string, inputs: readonly { name: string; dtype: string; shape: number[]; file: string }[]): Feeds {
+  const feeds: Feeds = {};
+  for (const i of inputs) {
+    const make = ORT_TYPES[i.dtype];
+    if (!make) throw new Error(`no test support for input dtype ${i.dtype}`);
+    // Copied into a fresh ArrayBuffer: typed-array views need an offset that is a multiple of the element size.
+    const raw = new Uint8Array(fs.readFileSync(path.join(dir, i.file))).buffer;
+    feeds[i.name] = new ort.Tensor(i.dtype as 'float32', make(raw) as Float32Array, i.shape);
+  }
+  return feeds;
+}
