@@ -1,11 +1,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { analyzeLoaded, analyzeModel } from '../../src/analysis/analyze';
 import { graphProblems } from '../../src/analysis/ir/invariants';
 import { loadModel } from '../../src/analysis/onnx/load';
 import { saveModel } from '../../src/analysis/onnx/save';
 import { buildLlama, llamaParameterCount, type LlamaConfig } from '../../src/synth/llama';
 import { floats, int64Tensor, runModel, tempDir } from '../analysis/helpers/ort';
+import { fixture } from '../helpers/fixtures';
 import { referenceLogits } from './llama-reference';
 
 const tiny: LlamaConfig = { layers: 2, hidden: 64, heads: 4, kvHeads: 2, headDim: 16, intermediate: 96, vocab: 101, seed: 7 };
@@ -104,6 +106,22 @@ describe('synthetic Llama', () => {
     const mha = opCounts(buildLlama({ ...tiny, kvHeads: tiny.heads }).model);
     expect(mha.Expand).toBe(1);
     expect(mha.Softmax).toBe(tiny.layers);
+  });
+
+  it('reads to the analysis exactly like the exported fixture of the same shape (llama-eager-ts-op17)', () => {
+    // The fixture: 2 layers, hidden 128, 4 query heads and 2 KV heads of 32, MLP 128, vocabulary 256.
+    const same: LlamaConfig = { layers: 2, hidden: 128, heads: 4, kvHeads: 2, headDim: 32, intermediate: 128, vocab: 256 };
+    const exported = analyzeModel(fixture('llama-eager-ts-op17').model);
+    const synthetic = analyzeLoaded(buildLlama(same).model);
+    // Everything but names: kind, causal, heads, scale, mask type, position scheme, form, projection layouts, span.
+    const shape = (s: (typeof exported.sites)[number]) => ({
+      ...s,
+      nodes: s.nodes.length,
+      anchors: undefined,
+      projections: Object.fromEntries(Object.entries(s.projections ?? {}).map(([k, p]) => [k, (p as { layout?: string })?.layout])),
+    });
+    expect(synthetic.sites.map(shape)).toEqual(exported.sites.map(shape));
+    expect(synthetic.unmatched).toEqual([]);
   });
 
   it('with externalData, points every weight into one sparse file that is never written', async () => {
