@@ -9,6 +9,10 @@ type Command = { run(argv: string[]): Promise<number>; summary: string };
 
 const commands: Record<string, () => Promise<Command>> = {
   analyze: async () => ({ ...(await import('./cli/analyze')), summary: 'find and describe every attention block' }),
+  bench: async () => ({ ...(await import('./cli/bench')), summary: 'time models: latency, tokens/s, memory, attention share' }),
+  compare: async () => ({ ...(await import('./cli/compare')), summary: 'compare a variant with its original, output by output' }),
+  eval: async () => ({ ...(await import('./cli/eval')), summary: 'bits per token and perplexity on a token file' }),
+  maps: async () => ({ ...(await import('./cli/maps')), summary: 'attention probabilities and per-head statistics' }),
   rewrite: async () => ({ ...(await import('./cli/rewrite')), summary: 'rewrite attention sites into sparse, shared or pruned variants' }),
 };
 

@@ -149,6 +149,9 @@ export class RuntimeClient {
     const w = this.worker;
     if (!w) return;
     const exited = new Promise<void>((r) => w.once('exit', () => r()));
+    // An idle worker is unref'd; without this the caller's event loop could empty (and the process end) before the
+    // 'exit' event this awaits arrives, silently dropping whatever the caller meant to do after dispose().
+    w.ref();
     this.killWorker(w);
     await exited;
   }

@@ -8,7 +8,10 @@
 
 export interface SiteNodes {
   id: number;
+  /** Every node of the site (projections included): what "attention's share" counts. */
   nodes: string[];
+  /** The score path alone (QK product to PV product, or the fused operator): the part that grows as S². */
+  core?: string[];
 }
 
 export interface TraceEvent {
@@ -28,6 +31,9 @@ export interface SiteTime {
   share: number;
   /** Kernels attributed to this site (after fusion, per run). */
   kernels: number;
+  /** Kernel time of the site's score path, ms per run (0 when the site has no `core`). */
+  coreMs: number;
+  coreShare: number;
 }
 
 export interface KernelProfile {
@@ -37,6 +43,8 @@ export interface KernelProfile {
   attentionKernelMs: number;
   /** attentionKernelMs / totalKernelMs; null when no sites were given. */
   attentionShare: number | null;
+  /** The score paths' share (QK, mask, softmax, PV; no projections); null when no site has a `core`. */
+  attentionCoreShare: number | null;
   perSite: SiteTime[];
   /** Kernel time by operator type (the op that ran, after fusion), largest first. */
   byOpType: { op: string; kernelMs: number; share: number }[];
@@ -46,15 +54,15 @@ export interface KernelProfile {
 
 const KERNEL_SUFFIX = '_kernel_time';
 
-export class SiteIndex {
-  private readonly owner = new Map<string, number>();
+/** Finds which of a set of original node names a kernel (named after the optimized graph's node) comes from. */
+class NodeIndex<T> {
+  private readonly owner = new Map<string, T>();
 
-  constructor(sites: SiteNodes[]) {
-    for (const s of sites) for (const n of s.nodes) this.owner.set(n, s.id);
+  add(node: string, value: T): void {
+    this.owner.set(node, value);
   }
 
-  /** The site that a kernel (by its node name in the optimized graph) belongs to, or undefined. */
-  siteOf(kernelNode: string): number | undefined {
+  lookup(kernelNode: string): T | undefined {
     const exact = this.owner.get(kernelNode);
     if (exact !== undefined) return exact;
     // Longest original node name that prefixes the fused name at a '/' boundary.
@@ -64,6 +72,28 @@ export class SiteIndex {
       if (hit !== undefined) return hit;
     }
     return undefined;
+  }
+}
+
+export class SiteIndex {
+  private readonly all = new NodeIndex<number>();
+  private readonly core = new NodeIndex<number>();
+
+  constructor(sites: SiteNodes[]) {
+    for (const s of sites) {
+      for (const n of s.nodes) this.all.add(n, s.id);
+      for (const n of s.core ?? []) this.core.add(n, s.id);
+    }
+  }
+
+  /** The site that a kernel (by its node name in the optimized graph) belongs to, or undefined. */
+  siteOf(kernelNode: string): number | undefined {
+    return this.all.lookup(kernelNode);
+  }
+
+  /** The site whose score path the kernel belongs to, or undefined. */
+  coreOf(kernelNode: string): number | undefined {
+    return this.core.lookup(kernelNode);
   }
 }
 
@@ -83,6 +113,7 @@ export function analyzeTrace(events: TraceEvent[], sites: SiteNodes[] | undefine
   const index = new SiteIndex(sites ?? []);
   const siteUs = new Map<number, number>();
   const siteKernels = new Map<number, number>();
+  const coreUs = new Map<number, number>();
   const opUs = new Map<string, number>();
   const providerUs: Record<string, number> = {};
   let totalUs = 0;
@@ -100,11 +131,15 @@ export function analyzeTrace(events: TraceEvent[], sites: SiteNodes[] | undefine
       siteUs.set(site, (siteUs.get(site) ?? 0) + e.dur);
       siteKernels.set(site, (siteKernels.get(site) ?? 0) + 1);
     }
+    const core = index.coreOf(node);
+    if (core !== undefined) coreUs.set(core, (coreUs.get(core) ?? 0) + e.dur);
   }
   const n = counted.length;
   const perRunMs = (us: number): number => us / 1000 / n;
   const share = (us: number): number => (totalUs > 0 ? us / totalUs : 0);
   const attentionUs = [...siteUs.values()].reduce((a, b) => a + b, 0);
+  const attentionCoreUs = [...coreUs.values()].reduce((a, b) => a + b, 0);
+  const hasCore = (sites ?? []).some((s) => (s.core ?? []).length > 0);
   const byProvider: Record<string, number> = {};
   for (const [p, us] of Object.entries(providerUs)) byProvider[p] = perRunMs(us);
   return {
@@ -112,11 +147,14 @@ export function analyzeTrace(events: TraceEvent[], sites: SiteNodes[] | undefine
     totalKernelMs: perRunMs(totalUs),
     attentionKernelMs: perRunMs(attentionUs),
     attentionShare: sites ? share(attentionUs) : null,
+    attentionCoreShare: hasCore ? share(attentionCoreUs) : null,
     perSite: (sites ?? []).map((s) => ({
       site: s.id,
       kernelMs: perRunMs(siteUs.get(s.id) ?? 0),
       share: share(siteUs.get(s.id) ?? 0),
       kernels: (siteKernels.get(s.id) ?? 0) / n,
+      coreMs: perRunMs(coreUs.get(s.id) ?? 0),
+      coreShare: share(coreUs.get(s.id) ?? 0),
     })),
     byOpType: [...opUs.entries()]
       .sort((a, b) => b[1] - a[1])

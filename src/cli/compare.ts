@@ -1,0 +1,51 @@
+// `attention-lens compare A.onnx B.onnx`: the variant B against the reference A on the same inputs, output by output.
+import type { CompareResult } from '../runtime/protocol';
+import { UsageError, parseArgs } from './args';
+import { formatTable } from './format';
+import { SESSION_OPTIONS, modelLabel, SYNTHESIS_OPTIONS, analyzeForRuntime, fmt, inputSource, pct, printJson, sessionSettings, withRuntime } from './runtime-args';
+
+const USAGE = 'usage: attention-lens compare A.onnx B.onnx [--inputs FILE] [--seq N] [--past N] [--batch N] [--seed N] [--ep ...] [--threads N] [--json]';
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { ...SESSION_OPTIONS, ...SYNTHESIS_OPTIONS });
+  if (args.positional.length !== 2) throw new UsageError(USAGE);
+  const [a, b] = args.positional;
+  const warnings: string[] = [];
+  const report = analyzeForRuntime(a, warnings);
+  const result = await withRuntime((client) => client.compare({ a, b, settings: sessionSettings(args), inputs: inputSource(args, report) }));
+  for (const w of [...result.providerA.warnings, ...result.providerB.warnings, ...result.fed.warnings]) if (!warnings.includes(w)) warnings.push(w);
+  if (args.options.has('json')) {
+    printJson({
+      a, b,
+      epA: result.providerA.used,
+      epB: result.providerB.used,
+      inputs: result.fed.shapes,
+      outputs: result.outputs,
+      mismatched: result.mismatched,
+      onlyInA: result.onlyInA,
+      onlyInB: result.onlyInB,
+      warnings,
+    });
+  } else {
+    process.stdout.write(render(a, b, result, warnings));
+  }
+  return 0;
+}
+
+function render(a: string, b: string, r: CompareResult, warnings: string[]): string {
+  const lines = [`${modelLabel(b)} against ${modelLabel(a)} (${r.providerA.used}), inputs ${Object.entries(r.fed.shapes).map(([n, s]) => `${n}[${s.dims.join(',')}]`).join(' ')}`];
+  lines.push(
+    formatTable(
+      ['output', 'shape', 'max |diff|', 'mean |diff|', 'relative', 'cosine', 'KL', 'top-1', 'top-5'],
+      r.outputs.map((o) => [
+        o.name, o.shape.join('x'), fmt(o.maxAbsDiff, 6), fmt(o.meanAbsDiff, 6), fmt(o.relativeDiff, 6), fmt(o.cosine, 6),
+        o.logits ? fmt(o.logits.klDivergence, 6) : '-', o.logits ? pct(o.logits.top1Agreement) : '-', o.logits ? pct(o.logits.top5Overlap) : '-',
+      ]),
+    ),
+  );
+  for (const m of r.mismatched) lines.push(`not compared: ${m.name}: ${m.reason}`);
+  if (r.onlyInA.length) lines.push(`only in ${modelLabel(a)}: ${r.onlyInA.join(', ')}`);
+  if (r.onlyInB.length) lines.push(`only in ${modelLabel(b)}: ${r.onlyInB.join(', ')}`);
+  for (const w of warnings) lines.push(`warning: ${w}`);
+  return lines.join('\n') + '\n';
+}

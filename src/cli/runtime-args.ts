@@ -1,0 +1,124 @@
+// Options and plumbing shared by the commands that run models (bench, compare, eval, maps): provider choice, input
+// source, synthesis shape, a runtime client that is always stopped, and runtime failures reported as one line.
+import { cpus, platform } from 'node:os';
+import { analyzeModel } from '../analysis/analyze';
+import type { AnalysisReport } from '../analysis/report/types';
+import { ModelError } from '../analysis/onnx/errors';
+import { RuntimeClient, RuntimeError } from '../runtime/client';
+import type { SynthesisOptions } from '../runtime/inputs/synthesize';
+import { type ExecutionProvider, type InputSource, type ProgressEvent, type SessionSettings, EXECUTION_PROVIDERS, isExecutionProvider } from '../runtime/protocol';
+import { type ParsedArgs, UsageError, intOption } from './args';
+
+/** Options every runtime command accepts (each takes a value unless listed in FLAGS). */
+export const SESSION_OPTIONS = { ep: true, threads: true, json: false } as const;
+export const SYNTHESIS_OPTIONS = { inputs: true, seq: true, past: true, batch: true, seed: true } as const;
+
+export function sessionSettings(args: ParsedArgs): SessionSettings {
+  const raw = args.options.get('ep');
+  const settings: SessionSettings = {};
+  if (typeof raw === 'string') {
+    const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    const bad = list.filter((s) => !isExecutionProvider(s));
+    if (list.length === 0 || bad.length > 0) {
+      throw new UsageError(`--ep: unknown provider '${bad[0] ?? raw}' (choose from ${EXECUTION_PROVIDERS.join(', ')}, or a comma-separated preference order)`);
+    }
+    settings.ep = list as ExecutionProvider[];
+  }
+  if (args.options.has('threads')) settings.intraOpThreads = intOption(args, 'threads', 0, 1);
+  return settings;
+}
+
+export function synthesisOptions(args: ParsedArgs): SynthesisOptions {
+  const o: SynthesisOptions = {};
+  if (args.options.has('seq')) o.seq = intOption(args, 'seq', 16, 1);
+  if (args.options.has('past')) o.past = intOption(args, 'past', 0, 0);
+  if (args.options.has('batch')) o.batch = intOption(args, 'batch', 1, 1);
+  if (args.options.has('seed')) o.seed = intOption(args, 'seed', 0, 0);
+  return o;
+}
+
+export function inputSource(args: ParsedArgs, report?: AnalysisReport): InputSource {
+  const source: InputSource = { synthesis: synthesisOptions(args) };
+  const file = args.options.get('inputs');
+  if (typeof file === 'string') source.file = file;
+  if (report) source.infos = report.model.inputs;
+  return source;
+}
+
+/** A list of integers: `512`, `512,2048,4096`. */
+export function intList(args: ParsedArgs, name: string, min: number): number[] | undefined {
+  const raw = args.options.get(name);
+  if (raw === undefined) return undefined;
+  const values = String(raw).split(',').map((s) => Number(s.trim()));
+  if (raw === true || values.length === 0 || values.some((v) => !Number.isInteger(v) || v < min)) {
+    throw new UsageError(`--${name} must be integers >= ${min}, comma-separated; got '${raw}'`);
+  }
+  return values;
+}
+
+/**
+ * The analysis report, for input roles, vocabulary sizes and the sites' nodes. A model that cannot be read is the
+ * user's error (ModelError); an analysis that fails on a readable model only costs the attention attribution.
+ */
+export function analyzeForRuntime(path: string, warnings: string[]): AnalysisReport | undefined {
+  try {
+    return analyzeModel(path);
+  } catch (e) {
+    if (e instanceof ModelError) throw e;
+    warnings.push(`${path}: analysis failed (${(e as Error).message.split('\n')[0]}); running without attention sites`);
+    return undefined;
+  }
+}
+
+/** Runs `fn` with a runtime client that is stopped afterwards; runtime failures become one-line user errors. */
+export async function withRuntime<T>(fn: (client: RuntimeClient) => Promise<T>): Promise<T> {
+  const client = new RuntimeClient();
+  try {
+    return await fn(client);
+  } catch (e) {
+    if (e instanceof RuntimeError) {
+      const err = new Error(e.message.split('\n')[0]);
+      (err as Error & { userError: boolean }).userError = true;
+      throw err;
+    }
+    throw e;
+  } finally {
+    await client.dispose();
+  }
+}
+
+/** Progress on stderr for people watching a terminal; silent when stderr is not one (CI logs, pipes). */
+export function progressPrinter(enabled: boolean): ((p: ProgressEvent) => void) | undefined {
+  if (!enabled || !process.stderr.isTTY) return undefined;
+  return (p) => {
+    const total = p.total > 0 ? `/${Math.round(p.total)}` : '';
+    process.stderr.write(`\r\x1b[K${p.phase} ${Math.round(p.done)}${total}${p.message ? ` ${p.message}` : ''}`);
+    if (p.done >= p.total) process.stderr.write('\r\x1b[K');
+  };
+}
+
+export function environment(): { platform: string; cpu: string; cores: number; node: string } {
+  const cpu = cpus();
+  return { platform: `${platform()} ${process.arch}`, cpu: cpu[0]?.model.trim() ?? 'unknown', cores: cpu.length, node: process.version };
+}
+
+/** A model's name for tables: the file name, with its folder when the file name alone says nothing (model.onnx). */
+export function modelLabel(path: string): string {
+  const parts = path.split(/[\\/]/).filter(Boolean);
+  const file = parts[parts.length - 1] ?? path;
+  return /^model\.onnx$/i.test(file) && parts.length > 1 ? `${parts[parts.length - 2]}/${file}` : file;
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+export function fmt(n: number | null | undefined, digits = 3): string {
+  if (n === null || n === undefined || Number.isNaN(n)) return '-';
+  if (n !== 0 && (Math.abs(n) < 1e-3 || Math.abs(n) >= 1e6)) return n.toExponential(2);
+  return n.toFixed(digits);
+}
+
+export function pct(n: number | null | undefined): string {
+  return n === null || n === undefined ? '-' : `${(100 * n).toFixed(1)}%`;
+}
