@@ -9,6 +9,7 @@
 // with the CLI). Progress and checks go to stderr.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -33,20 +34,41 @@ interface Measurement {
   sites: number;
 }
 
+/**
+ * Counts every open of `file` from now on. Loading validates external data with stat alone, so an open of the weight
+ * file means some weight was read. (fs.openSync is patched on Node's own module object, which the bundled code reads
+ * its functions from at call time; readFileSync goes through it too.)
+ */
+function watchOpens(file: string): () => number {
+  const nodeFs = createRequire(process.argv[1])('node:fs') as typeof fs;
+  const original = nodeFs.openSync;
+  let opens = 0;
+  nodeFs.openSync = ((p: fs.PathLike, ...rest: unknown[]) => {
+    if (path.resolve(String(p)) === file) opens++;
+    return (original as (...a: unknown[]) => number)(p, ...rest);
+  }) as typeof fs.openSync;
+  return () => opens;
+}
+
 /** Child: load + analyse, then report time and the process's peak resident memory. */
-function measure(modelFile: string): void {
+function measure(modelFile: string, dataFile: string): void {
+  const weightOpens = watchOpens(path.resolve(dataFile));
   const start = performance.now();
   const report = analyzeModel(modelFile);
   const seconds = (performance.now() - start) / 1000;
   // maxRSS is the high-water mark of the whole process (in KiB), so a transient peak inside the analysis counts.
   const rssMB = process.resourceUsage().maxRSS / 1024;
   const gqaOk = report.sites.every((s) => s.heads === LLAMA_7B.heads && s.kvHeads === LLAMA_7B.kvHeads && s.headDim === LLAMA_7B.headDim);
+  const problems = [
+    ...(report.sites.length === LLAMA_7B.layers && gqaOk ? [] : [describeMismatch(report.sites)]),
+    ...(weightOpens() > 0 ? [`the weight file was opened ${weightOpens()} time(s); analysis must not read weights`] : []),
+  ];
   const result: Measurement & { check: string } = {
     seconds: round(seconds, 3),
     rssMB: round(rssMB, 1),
     nodes: report.model.nodeCount,
     sites: report.sites.length,
-    check: report.sites.length === LLAMA_7B.layers && gqaOk ? 'ok' : describeMismatch(report.sites),
+    check: problems.length ? problems.join('; ') : 'ok',
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
@@ -75,7 +97,7 @@ function main(): number {
       `built ${synth.model.graph.nodes.length} nodes, ${(synth.parameters / 1e9).toFixed(2)}B parameters ` +
       `(${((synth.dataBytes ?? 0) / 2 ** 30).toFixed(1)} GiB sparse data, ${(saved.bytes / 1024).toFixed(0)} KiB model) in ${buildSeconds.toFixed(2)} s\n`,
     );
-    const out = execFileSync(process.execPath, [...process.execArgv, process.argv[1], '--measure', modelFile], {
+    const out = execFileSync(process.execPath, [...process.execArgv, process.argv[1], '--measure', modelFile, synth.dataFile!], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -92,8 +114,8 @@ function main(): number {
 }
 
 const args = process.argv.slice(2);
-if (args[0] === '--measure' && args[1]) {
-  measure(args[1]);
+if (args[0] === '--measure' && args[1] && args[2]) {
+  measure(args[1], args[2]);
 } else {
   const unknown = args.filter((a) => a !== '--json');
   if (unknown.length > 0) {
