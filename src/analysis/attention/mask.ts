@@ -14,6 +14,8 @@ export interface MaskFacts {
   causal: boolean;
   padding: boolean;
   relativeBias: boolean;
+  /** ALiBi: per-head constant slopes times a position distance. */
+  alibi: boolean;
   window?: number;
   nodes: Set<Node>;
   inputs: Value[];
@@ -23,7 +25,7 @@ const ORDER_CMP = new Set(['Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual']);
 const MAX_NODES = 400;
 
 export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
-  const facts: MaskFacts = { causal: false, padding: false, relativeBias: false, nodes: new Set(), inputs: [] };
+  const facts: MaskFacts = { causal: false, padding: false, relativeBias: false, alibi: false, nodes: new Set(), inputs: [] };
   const seen = new Set<Value>();
   const stack = [...masks];
   while (stack.length && facts.nodes.size < MAX_NODES) {
@@ -54,6 +56,7 @@ export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
         else facts.causal = true;
       }
     }
+    if (p.opType === 'Mul' && p.inputs.some((i) => i && isSlopes(i)) && p.inputs.some((i) => i && fromRange(ctx, i))) facts.alibi = true;
     const table = p.opType === 'Gather' ? p.input(0)?.constant : undefined;
     if (table && table.dims.length === 2 && (table.dtype === 'float32' || table.dtype === 'float16') && p.input(1) && !isConstantLike(ctx, p.input(1))) {
       facts.relativeBias = true;
@@ -66,10 +69,19 @@ export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
 export function maskTypeOf(f: MaskFacts): MaskType {
   if (f.window !== undefined) return 'sliding-window';
   if (f.relativeBias) return 'relative-bias';
+  if (f.alibi) return 'alibi';
   if (f.causal && f.padding) return 'causal+padding';
   if (f.causal) return 'causal';
   if (f.padding) return 'padding';
   return f.nodes.size > 0 || f.inputs.length > 0 ? 'bias' : 'none';
+}
+
+/** Per-head constants shaped to broadcast over query and key positions: [heads, 1, 1] or [1, heads, 1, 1]. */
+function isSlopes(v: Value): boolean {
+  const t = v.constant;
+  if (!t || t.dims.length < 3) return false;
+  const d = t.dims;
+  return d[d.length - 1] === 1 && d[d.length - 2] === 1 && d[d.length - 3] > 1;
 }
 
 /** The value is a position index: built from Range (or a cumulative sum of a mask) through shape-preserving ops. */
@@ -92,10 +104,13 @@ function offsetBetween(ctx: Ctx, a: Value, b: Value): number | undefined {
     for (let i = 0; i < 6 && cur?.producer; i++) {
       const p: Node = cur.producer;
       if (p.opType === 'Add' || p.opType === 'Sub') {
-        const k = p.inputs.find((x) => x && isConstantLike(ctx, x)) ?? null;
-        const s = scalarOf(ctx, k);
-        if (s !== undefined) total += p.opType === 'Add' ? s : -s;
-        cur = p.inputs.find((x) => x && !isConstantLike(ctx, x)) ?? null;
+        // The offset is the operand with a scalar value; positions themselves are Shape-derived, so "constant-like"
+        // cannot tell them apart.
+        const k = p.inputs.findIndex((x) => scalarOf(ctx, x) !== undefined);
+        if (k < 0) break;
+        const s = scalarOf(ctx, p.input(k))!;
+        total += p.opType === 'Add' ? s : k === 1 ? -s : 0;
+        cur = p.input(1 - k);
       } else if (['Unsqueeze', 'Cast', 'Reshape', 'Expand', 'Identity'].includes(p.opType)) cur = p.input(0);
       else break;
     }

@@ -68,7 +68,7 @@ export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
     maskType: maskTypeOf(mask),
     ...(mask.window !== undefined ? { window: mask.window } : {}),
     ...(chain.value.softcap !== undefined ? { softcap: chain.value.softcap } : {}),
-    position: q.rope || k.rope ? 'rope' : mask.relativeBias ? 'relative-bias' : 'none',
+    position: q.rope || k.rope ? 'rope' : mask.relativeBias ? 'relative-bias' : mask.alibi ? 'alibi' : 'none',
     projections: {
       ...(q.projection ? { q: withSlice(ctx, q) } : {}),
       ...(k.projection ? { k: withSlice(ctx, k) } : {}),

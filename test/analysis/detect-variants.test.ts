@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { analyzeLoaded } from '../../src/analysis/analyze';
+import { buildAttentionVariant } from './attention-variants';
+
+describe('detection beyond the fixtures', () => {
+  it('reads a scale written as Div by sqrt(d)', () => {
+    const r = analyzeLoaded(buildAttentionVariant({ scores: 'div' }));
+    expect(r.sites).toHaveLength(1);
+    expect(r.sites[0]).toMatchObject({ heads: 4, kvHeads: 4, headDim: 16, causal: false, maskType: 'none' });
+    expect(r.sites[0].scale).toBeCloseTo(0.25, 6);
+  });
+
+  it('reads logit soft-capping (tanh) and keeps the scale apart from the cap', () => {
+    const s = analyzeLoaded(buildAttentionVariant({ scores: 'softcap', softcap: 30 })).sites[0];
+    expect(s.softcap).toBeCloseTo(30, 5);
+    expect(s.scale).toBeCloseTo(0.25, 6);
+  });
+
+  it('reads a T5-style relative position bias', () => {
+    const s = analyzeLoaded(buildAttentionVariant({ scores: 'relative-bias' })).sites[0];
+    expect(s.maskType).toBe('relative-bias');
+    expect(s.position).toBe('relative-bias');
+    expect(s.scale).toBe(1);
+    expect(s.causal).toBe(false);
+  });
+
+  it('reads a sliding-window mask built from position ranges, with its length', () => {
+    const s = analyzeLoaded(buildAttentionVariant({ scores: 'sliding-window', window: 16 })).sites[0];
+    expect(s.causal).toBe(true);
+    expect(s.maskType).toBe('sliding-window');
+    expect(s.window).toBe(16);
+  });
+
+  it('reads ALiBi: per-head slopes times position distance', () => {
+    const s = analyzeLoaded(buildAttentionVariant({ scores: 'alibi' })).sites[0];
+    expect(s.maskType).toBe('alibi');
+    expect(s.position).toBe('alibi');
+  });
+
+  it('finds windowed vision attention (tokens regrouped into windows)', () => {
+    const s = analyzeLoaded(buildAttentionVariant({ windowTokens: 16 })).sites[0];
+    expect(s).toMatchObject({ heads: 4, headDim: 16, kind: 'self' });
+  });
+
+  it('lists a non-attention Softmax as unmatched with a reason', () => {
+    const r = analyzeLoaded(buildAttentionVariant());
+    expect(r.sites).toHaveLength(1);
+    expect(r.unmatched).toHaveLength(1);
+    expect(r.unmatched[0].reason).toMatch(/weight/);
+  });
+});
