@@ -14,6 +14,12 @@ export async function run(argv: string[]): Promise<number> {
   const report = analyzeForRuntime(a, warnings);
   const result = await withRuntime((client) => client.compare({ a, b, settings: sessionSettings(args), inputs: inputSource(args, report) }));
   for (const w of [...result.providerA.warnings, ...result.providerB.warnings, ...result.fed.warnings]) if (!warnings.includes(w)) warnings.push(w);
+  if (result.outputs.length === 0) {
+    const why = result.mismatched.length > 0
+      ? `every shared output differs in shape (${result.mismatched.map((m) => `${m.name}: ${m.reason}`).join('; ')})`
+      : `they share no output name (A: ${result.onlyInA.join(', ')}; B: ${result.onlyInB.join(', ')})`;
+    throw new UsageError(`nothing to compare: ${why}`);
+  }
   if (args.options.has('json')) {
     printJson({
       a, b,

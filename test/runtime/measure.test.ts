@@ -88,7 +88,7 @@ describe('task score', () => {
 describe('profiler trace attribution', () => {
   const sites = [
     { id: 0, nodes: ['/l0/attn/MatMul', '/l0/attn/Softmax', '/l0/attn/MatMul_1'] },
-    { id: 1, nodes: ['/l1/attn/MatMul', '/l1/attn/Softmax'] },
+    { id: 1, nodes: ['/l1/attn/q_proj/MatMul', '/l1/attn/MatMul', '/l1/attn/Softmax'], core: ['/l1/attn/MatMul', '/l1/attn/Softmax'] },
   ];
 
   it('maps original and fused kernel names to sites', () => {
@@ -104,7 +104,8 @@ describe('profiler trace attribution', () => {
     const run = (ts: number, dur: number): TraceEvent => ({ cat: 'Session', name: 'model_run', ts, dur });
     const events: TraceEvent[] = [
       run(0, 100), node('/l0/attn/Softmax', 10, 50), node('/l0/mlp/MatMul', 70, 20), // warm-up, skipped
-      run(200, 100), node('/l0/attn/Softmax', 210, 10), node('/l1/attn/MatMul/MatmulTransposeFusion/', 230, 30), node('/l0/mlp/MatMul', 270, 60),
+      run(200, 100), node('/l0/attn/Softmax', 210, 10), node('/l1/attn/MatMul/MatmulTransposeFusion/', 230, 20), node('/l1/attn/q_proj/MatMul', 250, 10),
+      node('/l0/mlp/MatMul', 270, 60),
       { cat: 'Node', name: '/l0/attn/Softmax_fence_before', ts: 205, dur: 1000 },
     ];
     const p = analyzeTrace(events, sites, { from: 1 });
@@ -112,6 +113,8 @@ describe('profiler trace attribution', () => {
     expect(p.totalKernelMs).toBeCloseTo(0.1, 12);
     expect(p.attentionShare).toBeCloseTo(0.4, 12);
     expect(p.perSite.map((s) => s.share)).toEqual([0.1, 0.3]);
+    expect(p.perSite.map((s) => s.coreShare)).toEqual([0, 0.2]);
+    expect(p.attentionCoreShare).toBeCloseTo(0.2, 12);
     expect(analyzeTrace(events, undefined, { from: 1 }).attentionShare).toBeNull();
   });
 });

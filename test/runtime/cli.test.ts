@@ -1,0 +1,131 @@
+// The runtime commands as a user runs them (in-process through the CLI's `main`, with the worker built from the
+// current sources): one JSON object on stdout with `--json`, the contract's fields, one line on stderr for bad input.
+import { rmSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { main } from '../../src/cli';
+import { buildWorker, fixture } from './helpers';
+
+let workerPath: string;
+beforeAll(async () => {
+  workerPath = await buildWorker();
+  process.env.ATTENTION_LENS_WORKER = workerPath;
+});
+afterAll(() => {
+  delete process.env.ATTENTION_LENS_WORKER;
+  rmSync(workerPath, { force: true });
+});
+
+async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(argv);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}
+
+function oneJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  return JSON.parse(lines[0]) as Record<string, unknown>;
+}
+
+it('bench --json gives one entry per model and sequence length with the contract fields', async () => {
+  const a = fixture('llama-eager-ts-op17').model;
+  const b = fixture('llama-sdpa-ts-op17').model;
+  const r = await cli('bench', a, b, '--ep', 'cpu', '--seq', '16,32', '--iters', '3', '--warmup', '1', '--json');
+  expect(r.code).toBe(0);
+  const results = oneJson(r.stdout).results as Record<string, unknown>[];
+  expect(results.map((e) => [e.model, e.seq])).toEqual([[a, 16], [b, 16], [a, 32], [b, 32]]);
+  for (const e of results) {
+    expect(e.ep).toBe('cpu');
+    const lat = e.latencyMs as Record<string, number>;
+    for (const k of ['p50', 'p90', 'mean', 'std']) expect(Number.isFinite(lat[k])).toBe(true);
+    expect(lat.p50).toBeGreaterThan(0);
+    expect(lat.p90).toBeGreaterThanOrEqual(lat.p50);
+    expect(e.attentionShare).toBeGreaterThan(0);
+    expect(e.attentionShare).toBeLessThan(1);
+    expect(e.attentionCoreShare).toBeGreaterThan(0);
+    expect(e.attentionCoreShare).toBeLessThan(e.attentionShare as number);
+    expect(e.peakRssMB).toBeGreaterThan(10);
+    const perSite = (e.profile as { perSite: { share: number }[] }).perSite;
+    expect(perSite).toHaveLength(2);
+    expect(perSite.reduce((s, p) => s + p.share, 0)).toBeCloseTo(e.attentionShare as number, 10);
+  }
+});
+
+it('bench --decode times one new token at each past length of a KV-cache model', async () => {
+  const r = await cli('bench', fixture('gpt2-past-eager-ts-op17').model, '--decode', '0,32', '--iters', '2', '--warmup', '1', '--profile-runs', '0', '--json');
+  expect(r.code).toBe(0);
+  const results = oneJson(r.stdout).results as Record<string, unknown>[];
+  expect(results.map((e) => [e.seq, e.past])).toEqual([[1, 0], [1, 32]]);
+  expect(results.every((e) => e.attentionShare === null)).toBe(true);
+});
+
+it('compare --json of a model with itself gives exactly zero', async () => {
+  const f = fixture('gpt2-eager-ts-op17');
+  const r = await cli('compare', f.model, f.model, '--inputs', f.manifest, '--json');
+  expect(r.code).toBe(0);
+  const outputs = oneJson(r.stdout).outputs as Record<string, number>[];
+  expect(outputs).toHaveLength(1);
+  expect(outputs[0]).toMatchObject({ name: 'logits', maxAbsDiff: 0, meanAbsDiff: 0, relativeDiff: 0, cosine: 1 });
+});
+
+it('eval --json gives bits per token and perplexity', async () => {
+  const f = fixture('bytelm-llama-trained');
+  const r = await cli('eval', f.model, '--tokens', `${f.dir}/eval.bytes`, '--seq', '128', '--windows', '4', '--json');
+  expect(r.code).toBe(0);
+  const j = oneJson(r.stdout);
+  expect(j.windows).toBe(4);
+  expect(j.tokensScored).toBe(512);
+  expect(j.bitsPerToken).toBeGreaterThan(0.5);
+  expect(j.bitsPerToken).toBeLessThan(8);
+  expect(j.perplexity).toBeCloseTo(2 ** (j.bitsPerToken as number), 8);
+});
+
+it('maps --json prints per-head statistics and the probabilities', async () => {
+  const r = await cli('maps', fixture('gpt2-eager-ts-op17').model, '--site', '1', '--seq', '6', '--pattern', 'window 2', '--json');
+  expect(r.code).toBe(0);
+  const sites = oneJson(r.stdout).sites as { site: number; heads: { recall: number }[]; probabilities: number[][][] }[];
+  expect(sites.map((s) => s.site)).toEqual([1]);
+  expect(sites[0].heads).toHaveLength(4);
+  expect(sites[0].probabilities).toHaveLength(4);
+  expect(sites[0].probabilities[0]).toHaveLength(6);
+  expect(sites[0].probabilities[0][0].slice(1)).toEqual([0, 0, 0, 0, 0]); // the first query sees only itself
+  expect(sites[0].probabilities[0][5].reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+});
+
+it('reports bad input on one line of stderr with a non-zero exit', async () => {
+  const missing = await cli('bench', '/nonexistent/model.onnx', '--json');
+  expect(missing.code).not.toBe(0);
+  expect(missing.stdout).toBe('');
+  expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+
+  const badEp = await cli('bench', fixture('gpt2-eager-ts-op17').model, '--ep', 'tpu');
+  expect(badEp.code).not.toBe(0);
+  expect(badEp.stderr).toMatch(/unknown provider 'tpu'/);
+  expect(badEp.stderr.trim().split('\n')).toHaveLength(1);
+
+  const noTokens = await cli('eval', fixture('bytelm-llama-trained').model, '--tokens', '/nonexistent.bytes', '--json');
+  expect(noTokens.code).not.toBe(0);
+  expect(noTokens.stderr.trim().split('\n')).toHaveLength(1);
+  expect(noTokens.stderr).toMatch(/does not exist/);
+
+  const badSite = await cli('maps', fixture('gpt2-eager-ts-op17').model, '--site', '7');
+  expect(badSite.code).not.toBe(0);
+  expect(badSite.stderr).toMatch(/sites 0\.\.1/);
+});
+
+it('refuses a comparison of models with no comparable output', async () => {
+  const r = await cli('compare', fixture('gpt2-eager-ts-op17').model, fixture('vit-eager-ts-op17').model, '--json');
+  expect(r.code).not.toBe(0);
+  expect(r.stdout).toBe('');
+  expect(r.stderr).toMatch(/nothing to compare: they share no output name/);
+});
