@@ -339,8 +339,9 @@ export class GraphBuilder {
   /** Removes several nodes at once; uses among them do not count, so a whole dead subgraph can go in one call. */
   removeNodes(nodes: Iterable<Node>): void {
     const doomed = new Set(nodes);
+    const present = new Set(this.graph.nodes);
     for (const n of doomed) {
-      if (!this.graph.nodes.includes(n)) throw new Error(`node '${n.name}' is not in this graph`);
+      if (!present.has(n)) throw new Error(`node '${n.name}' is not in this graph`);
       for (const v of n.outputs) {
         if (v.isGraphOutput) throw new Error(`cannot remove node '${n.name}': its output '${v.name}' is a graph output`);
         const live = v.uses.find((u) => !doomed.has(u.node));
