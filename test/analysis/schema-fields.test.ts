@@ -110,3 +110,16 @@ describe('fields newer than onnx-proto survive load and save', () => {
     }
   });
 });
+
+describe('external data outside the main initializers', () => {
+  it('refuses an escaping location in a Constant node inside an If branch', () => {
+    const src = path.join(tmp.dir, 'nested.onnx');
+    const model = ifModel();
+    delete (model as { functions?: unknown }).functions;
+    const evil = { name: 'c', dims: [2], dataType: FLOAT, dataLocation: 1, externalData: [{ key: 'location', value: '../../etc/passwd' }] };
+    const branch = model.graph.node[0].attribute[0].g as { node: object[] };
+    branch.node.unshift({ opType: 'Constant', output: ['c'], name: 'evil', attribute: [{ name: 'value', type: 4, t: evil }] });
+    write(src, model);
+    expect(() => loadModel(src)).toThrow(/escapes the model's folder/);
+  });
+});

@@ -99,6 +99,13 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
     return new Tensor(t, ref);
   };
   const graph = graphFromProto(proto.graph, abs, makeTensor);
+  // Tensors outside the main graph's initializers (Constant attributes, subgraph initializers, functions) are read by
+  // onnxruntime too: their external references must pass the same checks.
+  forEachNestedTensor(proto, (t) => {
+    if (t.dataLocation !== 1) return;
+    const ref = resolveExternalRef(abs, t.name ?? '', t.externalData ?? [], sizes);
+    externalFiles.add(ref.file);
+  });
   return {
     file: abs,
     fileBytes: bytes.length,
@@ -109,4 +116,34 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
     unknownFields,
     externalFiles: [...externalFiles],
   };
+}
+
+interface NestedGraph {
+  node?: { attribute?: NestedAttr[] | null }[] | null;
+  initializer?: TensorProtoLike[] | null;
+}
+interface NestedAttr {
+  t?: TensorProtoLike | null;
+  tensors?: TensorProtoLike[] | null;
+  g?: NestedGraph | null;
+  graphs?: NestedGraph[] | null;
+}
+
+/** Every TensorProto in node attributes (recursively through subgraphs), subgraph initializers and functions. */
+function forEachNestedTensor(proto: ModelProtoLike, visit: (t: TensorProtoLike) => void): void {
+  const inNodes = (nodes: NestedGraph['node']) => {
+    for (const n of nodes ?? []) {
+      for (const a of n.attribute ?? []) {
+        if (a.t) visit(a.t);
+        for (const t of a.tensors ?? []) visit(t);
+        for (const g of [a.g, ...(a.graphs ?? [])]) {
+          if (!g) continue;
+          for (const t of g.initializer ?? []) visit(t);
+          inNodes(g.node);
+        }
+      }
+    }
+  };
+  inNodes((proto.graph as NestedGraph).node);
+  for (const f of (proto.functions ?? []) as NestedGraph[]) inNodes(f.node);
 }
