@@ -31,8 +31,14 @@ export function graphFromProto(gp: Record<string, unknown>, file: string, makeTe
   for (const vi of proto.valueInfo ?? []) graph.value(vi.name ?? '').info ??= vi;
 
   const nodes = proto.node ?? [];
+  // Unnamed nodes (hand-built graphs often leave names empty) get a name, so reports and profiles can refer to them;
+  // it must not collide with a name the file already uses.
+  const taken = new Set(nodes.map((n) => n.name).filter(Boolean));
   nodes.forEach((np, i) => {
-    const node = new Node(np.name || `${np.opType ?? 'node'}_${i}`, np.opType ?? '', normDomain(np.domain), np);
+    let name = np.name || `${np.opType ?? 'node'}_${i}`;
+    for (let k = 1; !np.name && taken.has(name); k++) name = `${np.opType ?? 'node'}_${i}_${k}`;
+    if (!np.name) taken.add(name);
+    const node = new Node(name, np.opType ?? '', normDomain(np.domain), np);
     for (const name of np.output ?? []) {
       if (name === '') {
         node.outputs.push(graph.detachedValue());
