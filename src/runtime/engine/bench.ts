@@ -131,10 +131,21 @@ export async function handleBench(req: BenchRequest, ctx: TaskContext): Promise<
         const entry = entries[pi * req.models.length + mi];
         entry.profile = profile;
         entry.attentionShare = profile.attentionShare;
+        const placement = cpuPlacementWarning(entry.ep, profile);
+        if (placement) entry.provider = { ...entry.provider, warnings: [...entry.provider.warnings, placement] };
       }
     }
   }
   return { results: entries };
+}
+
+/** A GPU provider that left nodes to the CPU is slower than its name suggests: say how much ran where. */
+function cpuPlacementWarning(ep: string, profile: KernelProfile): string | null {
+  if (ep === 'cpu') return null;
+  const total = Object.values(profile.byProvider).reduce((a, b) => a + b, 0);
+  const onCpu = profile.byProvider.CPUExecutionProvider ?? 0;
+  if (total <= 0 || onCpu <= 0) return null;
+  return `${((100 * onCpu) / total).toFixed(1)}% of kernel time ran on the CPU provider (nodes ${ep} does not take)`;
 }
 
 function pointLabel(point: SweepPoint | null, index: number, count: number): string {
