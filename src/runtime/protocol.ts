@@ -123,10 +123,14 @@ export interface BenchEntry {
   /** The provider that ran. */
   ep: ExecutionProvider;
   provider: ProviderReport;
+  /**
+   * New tokens per sequence. A model without a sequence input (an image encoder) reports the sequence length of its
+   * first rank-3 output (patches plus class tokens), or 1 when it has none (one item per run).
+   */
   seq: number;
   past: number;
   batch: number;
-  /** Tokens processed per run (batch × new tokens). */
+  /** Tokens processed per run (batch × seq). */
   tokensPerRun: number;
   sessionCreateMs: number;
   warmupMs: number[];

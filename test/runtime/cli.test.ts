@@ -129,3 +129,11 @@ it('refuses a comparison of models with no comparable output', async () => {
   expect(r.stdout).toBe('');
   expect(r.stderr).toMatch(/nothing to compare: they share no output name/);
 });
+
+it('bench reports an image encoder\'s own sequence length, and says a --seq sweep cannot change it', async () => {
+  const r = await cli('bench', fixture('vit-eager-ts-op17').model, '--seq', '8', '--iters', '1', '--warmup', '0', '--profile-runs', '0', '--json');
+  expect(r.code).toBe(0);
+  const j = oneJson(r.stdout) as { results: { seq: number }[]; warnings: string[] };
+  expect(j.results[0].seq).toBe(17); // 16 patches and the class token
+  expect(j.warnings.some((w) => w.includes('has no sequence input'))).toBe(true);
+});

@@ -201,7 +201,7 @@ describe('input synthesis', () => {
     const ids: HostTensor = { dtype: 'int64', dims: [1, 7], data: new BigInt64Array(7) };
     const mask: HostTensor = { dtype: 'int64', dims: [1, 10], data: new BigInt64Array(10).fill(1n) };
     const c = synthesizeInputs(decoder, {}, { input_ids: ids, attention_mask: mask });
-    expect(c.shape).toEqual({ batch: 1, seq: 7, past: 3 });
+    expect(c.shape).toEqual({ batch: 1, seq: 7, past: 3, hasSequence: true });
     expect(c.tensors['past_key_values.0.key'].dims).toEqual([1, 2, 3, 8]);
     expect(c.tensors.input_ids).toBe(ids);
   });

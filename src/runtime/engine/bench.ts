@@ -42,6 +42,16 @@ function feedsFor(opened: OpenedSession, model: BenchModel, req: BenchRequest, p
   return { feeds, fed: prepared.fed };
 }
 
+/** For a model without a sequence input: the sequence axis of its first rank-3 output (one untimed run), else 1. */
+async function outputSequence(session: ort.InferenceSession, feeds: Feeds): Promise<number> {
+  const outputs = await session.run(feeds);
+  for (const name of session.outputNames) {
+    const t = outputs[name] as ort.Tensor | undefined;
+    if (t && t.dims.length === 3) return t.dims[1];
+  }
+  return 1;
+}
+
 async function timedRun(session: ort.InferenceSession, feeds: Feeds): Promise<number> {
   const t0 = performance.now();
   await session.run(feeds);
@@ -69,7 +79,10 @@ export async function handleBench(req: BenchRequest, ctx: TaskContext): Promise<
     }
 
     for (const [pi, point] of points.entries()) {
-      const prepared = opened.map((o, mi) => feedsFor(o, req.models[mi], req, point));
+      const prepared = await Promise.all(opened.map(async (o, mi) => {
+        const p = feedsFor(o, req.models[mi], req, point);
+        return { ...p, outputSeq: p.fed.shape.hasSequence ? p.fed.shape.seq : await outputSequence(o.session, p.feeds) };
+      }));
       const warmups: number[][] = opened.map(() => []);
       for (let w = 0; w < warmup; w++) {
         for (const [mi, o] of opened.entries()) {
@@ -100,12 +113,15 @@ export async function handleBench(req: BenchRequest, ctx: TaskContext): Promise<
       for (const [mi, o] of opened.entries()) {
         const fed = prepared[mi].fed;
         const latency = summarize(samples[mi]);
-        const tokensPerRun = fed.shape.batch * fed.shape.seq;
+        const seq = fed.shape.hasSequence ? fed.shape.seq : prepared[mi].outputSeq;
+        const tokensPerRun = fed.shape.batch * seq;
+        const warnings = [...fed.warnings];
+        if (point && !fed.shape.hasSequence) warnings.push(`${o.model} has no sequence input: the sweep's lengths do not change what it runs`);
         entries.push({
           model: o.model,
           ep: o.provider.used,
           provider: o.provider,
-          seq: fed.shape.seq,
+          seq,
           past: fed.shape.past,
           batch: fed.shape.batch,
           tokensPerRun,
@@ -116,7 +132,7 @@ export async function handleBench(req: BenchRequest, ctx: TaskContext): Promise<
           peakRssMB: rss,
           attentionShare: null,
           profile: null,
-          inputWarnings: fed.warnings,
+          inputWarnings: warnings,
         });
       }
     }

@@ -35,6 +35,11 @@ export interface ResolvedShape {
   batch: number;
   seq: number;
   past: number;
+  /**
+   * Whether any input has a sequence axis. A vision model's token count comes from its image size, not from `seq`:
+   * there `seq` is only the unused default and must not be reported as the model's length.
+   */
+  hasSequence: boolean;
 }
 
 export interface SynthesizedInputs {
@@ -97,7 +102,10 @@ function resolveDim(dim: Dim, meaning: AxisMeaning, shape: ResolvedShape, o: Syn
   }
 }
 
-/** Reads batch/seq/past off tensors the caller already has, so the synthesized rest agrees with them. */
+/**
+ * Reads batch/seq/past off tensors: those the caller gave (so the synthesized rest agrees with them), and at the end
+ * all of them (so the reported shape is what was fed, fixed dimensions included).
+ */
 function shapeFromGiven(infos: InputInfo[], given: Record<string, HostTensor>, base: ResolvedShape): ResolvedShape {
   const shape = { ...base };
   let total: number | null = null;
@@ -110,9 +118,9 @@ function shapeFromGiven(infos: InputInfo[], given: Record<string, HostTensor>, b
       const sym = typeof info.shape[axis] === 'string' ? (info.shape[axis] as string) : '';
       const m = axisMeaning(info, axis, sym);
       if (m === 'batch') shape.batch = t.dims[axis];
-      else if (m === 'seq') { shape.seq = t.dims[axis]; seqKnown = true; }
+      else if (m === 'seq') { shape.seq = t.dims[axis]; seqKnown = true; shape.hasSequence = true; }
       else if (m === 'past') { shape.past = t.dims[axis]; pastKnown = true; }
-      else if (m === 'total') total = t.dims[axis];
+      else if (m === 'total') { total = t.dims[axis]; shape.hasSequence = true; }
     }
   }
   if (total !== null) {
@@ -141,8 +149,8 @@ export function synthesizeInputs(
   given: Record<string, HostTensor> = {},
 ): SynthesizedInputs {
   const warnings: string[] = [];
-  const base: ResolvedShape = { batch: options.batch ?? 1, seq: options.seq ?? 16, past: options.past ?? 0 };
-  for (const [k, v] of Object.entries(base)) {
+  const base: ResolvedShape = { batch: options.batch ?? 1, seq: options.seq ?? 16, past: options.past ?? 0, hasSequence: false };
+  for (const [k, v] of Object.entries({ batch: base.batch, seq: base.seq, past: base.past })) {
     if (!Number.isInteger(v) || v < (k === 'past' ? 0 : 1)) throw new Error(`synthesis: ${k} must be an integer >= ${k === 'past' ? 0 : 1}, got ${v}`);
   }
   const shape = shapeFromGiven(infos, given, base);
@@ -204,5 +212,5 @@ export function synthesizeInputs(
         }
     }
   }
-  return { tensors, shape, warnings };
+  return { tensors, shape: shapeFromGiven(infos, tensors, { ...shape, hasSequence: false }), warnings };
 }
