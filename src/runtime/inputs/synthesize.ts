@@ -68,9 +68,11 @@ function axisMeaning(info: InputInfo, axis: number, sym: string): AxisMeaning {
     case 'past_key':
     case 'past_value': {
       if (/past|seq|len|total|cache/.test(s)) return 'past';
-      // The one symbolic axis besides the batch is the cache length in every layout exporters use.
+      // The one symbolic axis besides the batch is the cache length in every layout exporters use; with no such axis
+      // (a fully fixed shape) it is the second to last, as in [batch, heads, past, head_dim].
       const symbolic = info.shape.map((d, i) => (typeof d === 'number' ? -1 : i)).filter((i) => i > 0);
-      return symbolic.length === 1 || axis === rank - 2 ? 'past' : 'hidden';
+      if (symbolic.length === 1) return symbolic[0] === axis ? 'past' : 'hidden';
+      return axis === rank - 2 ? 'past' : 'hidden';
     }
     case 'pixel_values':
       return rank === 4 ? (axis === 1 ? 'channels' : axis === 2 ? 'height' : 'width') : 'hidden';
