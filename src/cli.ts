@@ -14,6 +14,7 @@ const commands: Record<string, () => Promise<Command>> = {
   eval: async () => ({ ...(await import('./cli/eval')), summary: 'bits per token and perplexity on a token file' }),
   maps: async () => ({ ...(await import('./cli/maps')), summary: 'attention probabilities and per-head statistics' }),
   rewrite: async () => ({ ...(await import('./cli/rewrite')), summary: 'rewrite attention sites into sparse, shared or pruned variants' }),
+  synth: async () => ({ ...(await import('./cli/synth')), summary: 'build a Llama-style model of any size for speed work' }),
 };
 
 /** The small model shipped with the project, used when `analyze` is given no model. */
