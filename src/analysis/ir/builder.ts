@@ -299,6 +299,22 @@ export class GraphBuilder {
   }
 
   /**
+   * Points input `index` of one node at `value` (null omits it), leaving every other use of the old input alone. An
+   * index past the end fills the gap with omitted inputs (how optional inputs such as an attention bias are added).
+   */
+  setInput(node: Node, index: number, value: Input): void {
+    if (!this.graph.nodes.includes(node)) throw new Error(`node '${node.name}' is not in this graph`);
+    if (!Number.isInteger(index) || index < 0) throw new RangeError(`node '${node.name}': bad input index ${index}`);
+    const v = this.resolve(value);
+    const old = node.inputs[index] ?? null;
+    if (old) dropUse(old, node, index);
+    while (node.inputs.length <= index) node.inputs.push(null);
+    node.inputs[index] = v;
+    v?.uses.push({ node, index });
+    this.sorted = false;
+  }
+
+  /**
    * Gives a value a new name. Value names are fixed at construction, so this moves everything to a new Value object
    * and returns it; the old object must not be used afterwards. Refused for values read by name inside subgraphs.
    */
