@@ -15,13 +15,15 @@ export interface VariantOptions {
   softcap?: number;
   /** Windowed vision attention: tokens regrouped into windows of `windowTokens` before attention (Swin-style). */
   windowTokens?: number;
+  /** How the two products are written: MatMul (default), Einsum, or onnxruntime's FusedMatMul with the scale as alpha. */
+  product?: 'matmul' | 'einsum' | 'fused-matmul';
 }
 
 export function buildAttentionVariant(o: VariantOptions = {}): Model {
   const hidden = o.hidden ?? 64;
   const heads = o.heads ?? 4;
   const d = hidden / heads;
-  const b = GraphBuilder.create({ opsets: { '': 17 } });
+  const b = GraphBuilder.create({ opsets: { '': 17, 'com.microsoft': 1 } });
   const x = b.input('x', 'float32', [1, 'sequence', hidden]);
   const w = (name: string) => b.initializer(name, [hidden, hidden], f32(Array.from({ length: hidden * hidden }, (_, i) => Math.sin(i) * 0.05)));
   const c64 = (vals: number[]) => b.constant([vals.length], i64(vals));
@@ -33,10 +35,14 @@ export function buildAttentionVariant(o: VariantOptions = {}): Model {
   const q = split(b.op('MatMul', [x, w('Wq')]));
   const k = split(b.op('MatMul', [x, w('Wk')]));
   const v = split(b.op('MatMul', [x, w('Wv')]));
-  const kt = b.op('Transpose', [k], { attrs: { perm: { type: 'ints', value: [0, 1, 3, 2] } } });
-  let s = b.op('MatMul', [q, kt]);
   const scale = 1 / Math.sqrt(d);
-  switch (o.scores ?? 'mul') {
+  let s: Value;
+  if (o.product === 'einsum') s = b.op('Einsum', [q, k], { attrs: { equation: { type: 'string', value: 'bhqd,bhkd->bhqk' } } });
+  else if (o.product === 'fused-matmul') {
+    s = b.op('FusedMatMul', [q, k], { domain: 'com.microsoft', attrs: { transB: { type: 'int', value: 1 }, alpha: { type: 'float', value: scale } } });
+  } else s = b.op('MatMul', [q, b.op('Transpose', [k], { attrs: { perm: { type: 'ints', value: [0, 1, 3, 2] } } })]);
+  switch (o.product === 'fused-matmul' ? 'none' : o.scores ?? 'mul') {
+    case 'none': break;
     case 'mul': s = b.op('Mul', [s, scalar(scale)]); break;
     case 'div': s = b.op('Div', [s, scalar(Math.sqrt(d))]); break;
     case 'softcap': {
@@ -78,7 +84,7 @@ export function buildAttentionVariant(o: VariantOptions = {}): Model {
     }
   }
   const p = b.op('Softmax', [s], { attrs: { axis: { type: 'int', value: -1 } } });
-  const ctx = b.op('MatMul', [p, v]);
+  const ctx = o.product === 'einsum' ? b.op('Einsum', [p, v], { attrs: { equation: { type: 'string', value: 'bhqk,bhkd->bhqd' } } }) : b.op('MatMul', [p, v]);
   const merged = b.op('Reshape', [b.op('Transpose', [ctx], { attrs: { perm: { type: 'ints', value: [0, 2, 1, 3] } } }), c64([1, -1, hidden])]);
   const out = b.op('MatMul', [merged, w('Wo')]);
   // A router-style Softmax over logits of a weight MatMul: not attention, must be listed as unmatched.

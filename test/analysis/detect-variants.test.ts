@@ -42,6 +42,18 @@ describe('detection beyond the fixtures', () => {
     expect(s).toMatchObject({ heads: 4, headDim: 16, kind: 'self' });
   });
 
+  it('reads attention written with Einsum', () => {
+    const s = analyzeLoaded(buildAttentionVariant({ product: 'einsum' })).sites[0];
+    expect(s).toMatchObject({ heads: 4, headDim: 16, kind: 'self', form: 'unfused' });
+    expect(s.scale).toBeCloseTo(0.25, 6);
+  });
+
+  it("reads onnxruntime's FusedMatMul with the scale folded into alpha", () => {
+    const s = analyzeLoaded(buildAttentionVariant({ product: 'fused-matmul' })).sites[0];
+    expect(s).toMatchObject({ heads: 4, headDim: 16 });
+    expect(s.scale).toBeCloseTo(0.25, 6);
+  });
+
   it('lists a non-attention Softmax as unmatched with a reason', () => {
     const r = analyzeLoaded(buildAttentionVariant());
     expect(r.sites).toHaveLength(1);

@@ -5,7 +5,7 @@
 import type { Node, Value } from '../ir/graph';
 import type { ProjectionInfo } from '../report/types';
 import { classifyMask, maskTypeOf } from './mask';
-import { fail, isConstantLike, ok, scalarOf, attrInt, type Ctx, type Match } from './match';
+import { attrFloat, attrInt, fail, isConstantLike, ok, scalarOf, type Ctx, type Match } from './match';
 import { outputProjection } from './output';
 import type { RawSite } from './site';
 import { traceBack, type Trace } from './trace';
@@ -169,10 +169,13 @@ function scoreChain(ctx: Ctx, start: Value | null): Match<ScoreChain> {
   for (let step = 0; step < 16 && v; step++) {
     const p = v.producer;
     if (!p) return fail(v.isGraphInput ? `scores come from graph input '${v.name}'` : 'scores have no producer');
-    if (p.opType === 'MatMul' && p.domain === '') {
+    if (isProduct(p)) {
       const [a, b] = p.inputs;
-      if (!a || !b || isConstantLike(ctx, a) || isConstantLike(ctx, b)) return fail(`scores come from MatMul '${p.name}' with a weight, not Q·Kᵀ`);
+      if (!a || !b || isConstantLike(ctx, a) || isConstantLike(ctx, b)) return fail(`scores come from ${p.opType} '${p.name}' with a weight, not Q·Kᵀ`);
       nodes.push(p);
+      // onnxruntime's optimizer folds the scale into FusedMatMul's alpha.
+      const alpha = p.opType === 'FusedMatMul' ? attrFloat(p, 'alpha') : undefined;
+      if (alpha !== undefined) inner *= alpha;
       const scale = tanhSeen ? inner * outer : inner;
       return ok({ qk: p, nodes, masks, scale, softcap: tanhSeen ? outer : undefined, constantBias });
     }
@@ -222,7 +225,7 @@ function pickScorePath(ctx: Ctx, a: Value | null, b: Value | null): Value | null
     if (!v || depth === 0 || isConstantLike(ctx, v)) return false;
     const p = v.producer;
     if (!p) return false;
-    if (p.opType === 'MatMul') return !p.inputs.some((i) => isConstantLike(ctx, i));
+    if (isProduct(p)) return !p.inputs.some((i) => isConstantLike(ctx, i));
     if (['Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Tanh', 'Reshape', 'Identity'].includes(p.opType)) {
       return p.inputs.some((i) => reaches(i, depth - 1));
     }
@@ -241,7 +244,7 @@ function probsToPV(ctx: Ctx, probs: Value): Match<{ pv: Node; nodes: Node[] }> {
   const nodes: Node[] = [];
   let v = probs;
   for (let step = 0; step < 6; step++) {
-    const pv = v.uses.find((u) => u.node.opType === 'MatMul' && u.index === 0 && u.node.input(1) && !isConstantLike(ctx, u.node.input(1)));
+    const pv = v.uses.find((u) => isProduct(u.node) && u.index === 0 && u.node.input(1) && !isConstantLike(ctx, u.node.input(1)));
     if (pv) return ok({ pv: pv.node, nodes });
     const next = v.uses.find((u) =>
       (['Cast', 'Dropout', 'Identity', 'Reshape'].includes(u.node.opType) && u.index === 0) ||
@@ -254,4 +257,14 @@ function probsToPV(ctx: Ctx, probs: Value): Match<{ pv: Node; nodes: Node[] }> {
     v = next.node.outputs[0];
   }
   return fail('the softmax output does not reach a MatMul with V');
+}
+
+/**
+ * A product of two tensors: MatMul, onnxruntime's FusedMatMul (transposes and a scale folded in), or a two-operand
+ * Einsum (`bhqd,bhkd->bhqk` and the like, as some exporters write attention).
+ */
+function isProduct(n: Node): boolean {
+  if (n.opType === 'MatMul' && n.domain === '') return true;
+  if (n.opType === 'FusedMatMul' && n.domain === 'com.microsoft') return true;
+  return n.opType === 'Einsum' && n.domain === '' && n.inputs.length === 2;
 }

@@ -169,7 +169,12 @@ function infer(n: Node, get: Get): ValueFacts[] {
       const perm = ints(n, 'perm') ?? x.shape.map((_, i) => x.shape!.length - 1 - i);
       return [{ shape: perm.map((p) => x.shape![p] ?? null) }];
     }
-    case 'MatMul': case 'FusedMatMul': case 'MatMulInteger': case 'MatMulNBits': return [{ shape: matmul(x.shape, get(n.input(1)).shape, n) }];
+    case 'MatMul': case 'MatMulInteger': case 'MatMulNBits': return [{ shape: matmul(x.shape, get(n.input(1)).shape, n) }];
+    case 'FusedMatMul': {
+      const t = (s: Dim[] | undefined, flag: string) => (s && s.length >= 2 && int(n, flag, 0) ? [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]] : s);
+      return [{ shape: matmul(t(x.shape, 'transA'), t(get(n.input(1)).shape, 'transB'), n) }];
+    }
+    case 'Einsum': return [{ shape: einsum(n, n.inputs.map((v) => get(v).shape)) }];
     case 'Gemm': {
       const b = get(n.input(1)).shape;
       if (!x.shape || !b) return [{}];
@@ -265,6 +270,25 @@ function infer(n: Node, get: Get): ValueFacts[] {
       return [fusedOutput(n, get)];
     default: return [];
   }
+}
+
+/** Output shape of an explicit Einsum equation (`bhqd,bhkd->bhqk`); ellipses and implicit outputs give unknown. */
+function einsum(n: Node, shapes: (Dim[] | undefined)[]): Dim[] | undefined {
+  const eq = n.attr('equation')?.s;
+  if (!eq) return undefined;
+  const text = new TextDecoder().decode(eq).replace(/\s+/g, '');
+  const [lhs, out] = text.split('->');
+  if (out === undefined || text.includes('...')) return undefined;
+  const dims = new Map<string, Dim>();
+  lhs.split(',').forEach((term, i) => {
+    const s = shapes[i];
+    if (!s || s.length !== term.length) return;
+    [...term].forEach((c, k) => {
+      const prev = dims.get(c);
+      if (prev === undefined || prev === null || prev === 1) dims.set(c, s[k]);
+    });
+  });
+  return [...out].map((c) => dims.get(c) ?? null);
 }
 
 /** Conv/pooling output: [N, C_out, spatial...] from kernel, strides, pads and dilations. */
