@@ -20,9 +20,32 @@ const entries = [
   { entryPoints: ['bench/runtime.ts'], outfile: 'dist/bench/runtime.js' },
   { entryPoints: ['bench/rewrites.ts'], outfile: 'dist/bench/rewrites.js' },
   { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
+  // The extension's analysis/rewrite thread (worker_threads), so large models never hold the extension host.
+  { entryPoints: ['src/extension/core-thread.ts'], outfile: 'dist/core-thread.js' },
+];
+
+// The dashboard runs in a webview (a browser page): one script and one stylesheet, loaded under a nonce CSP, and
+// inlined as they are into exported HTML reports.
+const browser = {
+  bundle: true,
+  platform: 'browser',
+  target: 'chrome114',
+  format: 'iife',
+  sourcemap: false,
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+};
+const webviewEntries = [
+  { entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' },
+  { entryPoints: ['webview/styles.css'], outfile: 'dist/webview.css' },
 ];
 
 for (const entry of entries) {
   if (!existsSync(entry.entryPoints[0])) continue; // entries appear as the issues land
   await build({ ...node, ...entry });
+}
+for (const entry of webviewEntries) {
+  if (!existsSync(entry.entryPoints[0])) continue;
+  await build({ ...browser, ...entry });
 }

@@ -1,0 +1,293 @@
+// Messages between the extension host and the dashboard webview, imported by both sides. Each direction is one union
+// tagged by `type`. Names follow GitLens: a webview message that asks the host to do something is an `XxxRequest`
+// (its outcome arrives as a change of the session, or as a failure notification), anything that only informs is an
+// `XxxNotification`, and what the host reports is a `DidXxxNotification`.
+//
+// Everything here is plain JSON: a snapshot is also what the webview keeps with setState, what a panel serializer is
+// handed after a reload, and what an exported HTML report embeds. Only types are imported from the core, so the
+// webview bundle pulls in none of its code.
+import type { AnalysisReport } from './analysis/report/types';
+import type { AppliedRule } from './rewriters/pipeline';
+import type { HeadStats } from './runtime/measure/attention-stats';
+import type { OutputComparison, OutputMismatch } from './runtime/measure/compare-outputs';
+import type { ExecutionProvider } from './runtime/protocol';
+
+/** Element id of the session JSON embedded in an exported HTML report (the page renders it without a host). */
+export const EMBEDDED_REPORT_ID = 'attention-lens-report';
+
+export const TABS = ['overview', 'studio', 'speed', 'accuracy', 'maps'] as const;
+export type TabId = (typeof TABS)[number];
+
+export function isTabId(value: unknown): value is TabId {
+  return typeof value === 'string' && (TABS as readonly string[]).includes(value);
+}
+
+/** A registered rewrite rule, as the registry describes it. */
+export interface RuleInfo {
+  name: string;
+  family: 'sparse' | 'shared' | 'prune';
+  summary: string;
+}
+
+/** What a set of rules would change, computed in memory before anything is written or run. */
+export interface RewritePreview {
+  /**
+   * The rewrite as steps of command-line flags, applied in order; each step is one `attention-lens rewrite` rule with
+   * its own `--sites`, which is how a rule gets different parameters on different sites.
+   */
+  steps: string[][];
+  seqLen: number;
+  applied: AppliedRule[];
+  flopsBefore: number;
+  flopsAfter: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  nodesBefore: number;
+  nodesAfter: number;
+  parametersBefore: number;
+  parametersAfter: number;
+  warnings: string[];
+}
+
+export interface Variant {
+  /** Short and stable within a session: `v1`, `v2`, ... */
+  id: string;
+  label: string;
+  steps: string[][];
+  preview: RewritePreview;
+}
+
+/** `original` or a variant id. */
+export type ModelKey = string;
+export const ORIGINAL: ModelKey = 'original';
+
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  mean: number;
+  std: number;
+  runs: number;
+}
+
+export interface SpeedPoint {
+  model: ModelKey;
+  seq: number;
+  latencyMs: LatencySummary;
+  tokensPerSecond: number;
+  /** Attention's share of kernel time (projections included), from onnxruntime's profiler; null when not profiled. */
+  attentionShare: number | null;
+  /** The score path's share (QK, mask, softmax, PV): the part a sparse rule changes. */
+  attentionCoreShare: number | null;
+}
+
+/** Analytic attention FLOPs of a variant at one sequence length, before and after its rewrite. */
+export interface FlopBound {
+  variant: string;
+  seq: number;
+  flopsBefore: number;
+  flopsAfter: number;
+}
+
+export interface SpeedResults {
+  ep: ExecutionProvider;
+  iterations: number;
+  warmup: number;
+  seqs: number[];
+  /** Variants timed in this run (their labels at the time, so a later removal does not orphan the numbers). */
+  variants: { id: string; label: string }[];
+  points: SpeedPoint[];
+  bounds: FlopBound[];
+  warnings: string[];
+  finishedAt: string;
+}
+
+export interface VariantAccuracy {
+  variant: string;
+  label: string;
+  outputs: OutputComparison[];
+  mismatched: OutputMismatch[];
+  onlyInOriginal: string[];
+  onlyInVariant: string[];
+}
+
+export interface AccuracyResults {
+  ep: ExecutionProvider;
+  /** Where the inputs came from: the calibration file, or a description of the synthesized ones. */
+  inputs: string;
+  variants: VariantAccuracy[];
+  warnings: string[];
+  finishedAt: string;
+}
+
+export interface AttentionMaps {
+  site: number;
+  causal: boolean;
+  /** The sparse pattern whose recall was measured (methods.md notation), when one was chosen. */
+  pattern: string | null;
+  /** [heads, queries, keys] of batch 0. */
+  dims: [number, number, number];
+  /** Row-major probabilities of batch 0, heads × queries × keys. */
+  probabilities: number[];
+  heads: HeadStats[];
+  maxRowSumError: number;
+  maxFutureMass: number;
+  ep: ExecutionProvider;
+  inputs: string;
+  finishedAt: string;
+}
+
+export interface ExportRecord {
+  variant: string;
+  model: string;
+  json: string;
+  html: string;
+  /** The provider that loaded the exported file to check it, and the inputs and outputs it found. */
+  check: string;
+}
+
+/** Work in progress, as the dashboard shows it (the same work has a cancellable notification). */
+export interface TaskState {
+  id: string;
+  title: string;
+  /** Fraction done in [0, 1], or null when unknown. */
+  fraction: number | null;
+  message: string;
+}
+
+export interface SessionSettings {
+  executionProviders: ExecutionProvider[];
+  sequenceLengths: number[];
+  iterations: number;
+  warmup: number;
+  mapsSequenceLength: number;
+  calibrationInputs: string | null;
+  outputFolder: string | null;
+}
+
+export interface SessionSnapshot {
+  modelPath: string;
+  modelName: string;
+  report: AnalysisReport | null;
+  /** Why the analysis failed, in words, when it did. */
+  analysisError: string | null;
+  rules: RuleInfo[];
+  /** The latest preview of the studio's draft, not yet kept as a variant. */
+  draft: RewritePreview | null;
+  variants: Variant[];
+  speed: SpeedResults | null;
+  accuracy: AccuracyResults | null;
+  maps: AttentionMaps | null;
+  exports: ExportRecord[];
+  settings: SessionSettings;
+}
+
+// ---- host → webview ------------------------------------------------------------------------------------------------
+
+export interface DidChangeSessionNotification {
+  type: 'didChangeSession';
+  session: SessionSnapshot;
+}
+/** Sent often while work runs; carries only the tasks so a progress tick does not resend the report. */
+export interface DidChangeTasksNotification {
+  type: 'didChangeTasks';
+  tasks: TaskState[];
+}
+export interface DidFailNotification {
+  type: 'didFail';
+  title: string;
+  message: string;
+}
+export interface DidRequestTabNotification {
+  type: 'didRequestTab';
+  tab: TabId;
+}
+
+export type HostMessage = DidChangeSessionNotification | DidChangeTasksNotification | DidFailNotification | DidRequestTabNotification;
+
+// ---- webview → host ------------------------------------------------------------------------------------------------
+
+export interface ReadyNotification {
+  type: 'ready';
+}
+export interface PreviewRewriteRequest {
+  type: 'previewRewrite';
+  steps: string[][];
+}
+export interface AddVariantRequest {
+  type: 'addVariant';
+  steps: string[][];
+  label: string;
+}
+export interface RemoveVariantRequest {
+  type: 'removeVariant';
+  id: string;
+}
+export interface BenchmarkRequest {
+  type: 'benchmark';
+}
+export interface CompareAccuracyRequest {
+  type: 'compareAccuracy';
+}
+export interface ShowAttentionMapsRequest {
+  type: 'showAttentionMaps';
+  site: number;
+  pattern: string | null;
+}
+export interface ExportRequest {
+  type: 'export';
+  variant: string;
+}
+export interface CancelTaskRequest {
+  type: 'cancelTask';
+  id: string;
+}
+export interface ShowLogRequest {
+  type: 'showLog';
+}
+
+export type WebviewMessage =
+  | ReadyNotification
+  | PreviewRewriteRequest
+  | AddVariantRequest
+  | RemoveVariantRequest
+  | BenchmarkRequest
+  | CompareAccuracyRequest
+  | ShowAttentionMapsRequest
+  | ExportRequest
+  | CancelTaskRequest
+  | ShowLogRequest;
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.length <= 64 && v.every(isString);
+const isSteps = (v: unknown): v is string[][] => Array.isArray(v) && v.length > 0 && v.length <= 32 && v.every(isStringArray);
+const isSiteId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+
+/**
+ * The host's check of what a webview sends: the webview runs page scripts, so its messages are validated like any
+ * input before the host acts on them. Returns the typed message, or undefined for anything malformed.
+ */
+export function parseWebviewMessage(raw: unknown): WebviewMessage | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const m = raw as Record<string, unknown>;
+  switch (m.type) {
+    case 'ready':
+    case 'benchmark':
+    case 'compareAccuracy':
+    case 'showLog':
+      return { type: m.type };
+    case 'previewRewrite':
+      return isSteps(m.steps) ? { type: 'previewRewrite', steps: m.steps } : undefined;
+    case 'addVariant':
+      return isSteps(m.steps) && isString(m.label) ? { type: 'addVariant', steps: m.steps, label: m.label.slice(0, 200) } : undefined;
+    case 'removeVariant':
+    case 'cancelTask':
+      return isString(m.id) ? { type: m.type, id: m.id } : undefined;
+    case 'export':
+      return isString(m.variant) ? { type: 'export', variant: m.variant } : undefined;
+    case 'showAttentionMaps':
+      if (!isSiteId(m.site) || !(m.pattern === null || isString(m.pattern))) return undefined;
+      return { type: 'showAttentionMaps', site: m.site, pattern: m.pattern };
+    default:
+      return undefined;
+  }
+}

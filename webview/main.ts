@@ -1,0 +1,137 @@
+// The dashboard app: a header with the model and the running work, five tabs, and the active tab's view. State comes
+// from the host's messages (or from the report embedded in an exported page) and is kept with setState, so the view
+// survives being hidden, shown and reloaded.
+import {
+  provideVSCodeDesignSystem,
+  vsCodeButton,
+  vsCodeCheckbox,
+  vsCodeDropdown,
+  vsCodeOption,
+  vsCodePanelTab,
+  vsCodePanelView,
+  vsCodePanels,
+  vsCodeProgressRing,
+  vsCodeTextField,
+} from '@vscode/webview-ui-toolkit';
+import type { ExportedReport } from '../src/extension/report-file';
+import { type HostMessage, TABS, type TabId, isTabId } from '../src/protocol';
+import { destroyCharts } from './charts';
+import { h } from './dom';
+import { connect } from './host';
+import { type UiState, type ViewState, initialState, persisted, reduce, restore } from './store';
+import { renderAccuracy } from './views/accuracy';
+import type { ViewContext } from './views/context';
+import { renderMaps } from './views/maps';
+import { renderOverview } from './views/overview';
+import { renderSpeed } from './views/speed';
+import { renderStudio } from './views/studio';
+
+provideVSCodeDesignSystem().register(
+  vsCodeButton(), vsCodeCheckbox(), vsCodeDropdown(), vsCodeOption(), vsCodePanels(), vsCodePanelTab(), vsCodePanelView(), vsCodeProgressRing(), vsCodeTextField(),
+);
+
+const TITLES: Record<TabId, string> = { overview: 'Overview', studio: 'Rewrite studio', speed: 'Speed', accuracy: 'Accuracy', maps: 'Attention maps' };
+const VIEWS: Record<TabId, (root: HTMLElement, ctx: ViewContext) => void> = {
+  overview: renderOverview, studio: renderStudio, speed: renderSpeed, accuracy: renderAccuracy, maps: renderMaps,
+};
+
+const { host, report } = connect();
+let state: ViewState = report ? fromReport(report) : restore(host.getState());
+
+function fromReport(r: ExportedReport): ViewState {
+  return { ...initialState(), session: r.session };
+}
+
+const app = document.getElementById('app') as HTMLElement;
+const header = h('header', { class: 'top' });
+const status = h('div', { class: 'status', role: 'status' });
+const panels = h('vscode-panels', { id: 'tabs', 'aria-label': 'dashboards', activeid: `tab-${state.ui.tab}` });
+const views = new Map<TabId, HTMLElement>();
+for (const tab of TABS) {
+  panels.append(h('vscode-panel-tab', { id: `tab-${tab}` }, TITLES[tab]));
+}
+for (const tab of TABS) {
+  const view = h('vscode-panel-view', { id: `view-${tab}`, class: `view view-${tab}` });
+  views.set(tab, view);
+  panels.append(view);
+}
+app.append(header, status, panels);
+
+panels.addEventListener('change', (e) => {
+  if (e.target !== panels) return; // dropdowns inside the views raise `change` too
+  const id = (panels as HTMLElement & { activeid?: string }).activeid ?? '';
+  const tab = id.replace(/^tab-/, '');
+  if (isTabId(tab) && tab !== state.ui.tab) setUi({ tab });
+});
+
+function save(): void {
+  host.setState(persisted(state));
+}
+
+function setUi(patch: Partial<UiState>, rerender = true): void {
+  state = { ...state, ui: { ...state.ui, ...patch } };
+  save();
+  if (rerender) render();
+}
+
+const ctx = (): ViewContext => ({ state, interactive: host.interactive, post: (m) => host.post(m), setUi });
+
+function renderHeader(): void {
+  header.replaceChildren();
+  const s = state.session;
+  header.append(h('h1', null, s ? s.modelName : 'Attention Lens'));
+  if (s) header.append(h('span', { class: 'path', title: s.modelPath }, s.modelPath));
+  if (report) {
+    header.append(h('p', { class: 'meta' },
+      `Report exported ${new Date(report.createdAt).toLocaleString()}: variant "${report.exported.label}" written to ${report.exported.model}; it ${report.exported.check}.`));
+  }
+}
+
+function renderStatus(): void {
+  status.replaceChildren();
+  for (const t of state.tasks) {
+    const bar = h('progress', { max: 1, 'aria-label': t.title });
+    if (t.fraction !== null) bar.value = t.fraction;
+    status.append(h('div', { class: 'task', id: `task-${t.id}` },
+      h('vscode-progress-ring', { 'aria-hidden': 'true' }),
+      h('span', { class: 'task-title' }, t.title),
+      bar,
+      h('span', { class: 'task-message' }, t.message),
+      host.interactive ? h('vscode-button', { appearance: 'secondary', 'aria-label': `cancel ${t.title}`, on: { click: () => host.post({ type: 'cancelTask', id: t.id }) } }, 'Cancel') : null,
+    ));
+  }
+  state.failures.forEach((f, i) => {
+    status.append(h('div', { class: 'failure', role: 'alert' },
+      h('strong', null, `${f.title} failed: `), f.message, ' ',
+      h('vscode-button', { appearance: 'secondary', on: { click: () => host.post({ type: 'showLog' }) } }, 'Show details'),
+      h('vscode-button', { appearance: 'icon', 'aria-label': 'dismiss', title: 'Dismiss', on: { click: () => { state = { ...state, failures: state.failures.filter((_, j) => j !== i) }; renderStatus(); } } }, '✕'),
+    ));
+  });
+}
+
+function render(): void {
+  // Keep the keyboard where it was: views are rebuilt, so focus is restored by element id.
+  const focused = document.activeElement?.id;
+  destroyCharts();
+  renderHeader();
+  renderStatus();
+  const tab = state.ui.tab;
+  if ((panels as HTMLElement & { activeid?: string }).activeid !== `tab-${tab}`) panels.setAttribute('activeid', `tab-${tab}`);
+  for (const [id, view] of views) {
+    view.replaceChildren();
+    if (id === tab) VIEWS[id](view, ctx());
+  }
+  if (focused) document.getElementById(focused)?.focus();
+}
+
+window.addEventListener('message', (event: MessageEvent<HostMessage>) => {
+  const m = event.data;
+  if (!m || typeof m !== 'object' || typeof (m as { type?: unknown }).type !== 'string') return;
+  state = reduce(state, m);
+  save();
+  if (m.type === 'didChangeTasks') renderStatus();
+  else render();
+});
+
+render();
+host.post({ type: 'ready' });

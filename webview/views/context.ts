@@ -1,0 +1,12 @@
+// What a view gets from the app shell: the state, a way to change the view's own choices, and the host.
+import type { WebviewMessage } from '../../src/protocol';
+import type { UiState, ViewState } from '../store';
+
+export interface ViewContext {
+  state: ViewState;
+  /** False in an exported report: no buttons that ask the extension for work. */
+  interactive: boolean;
+  post(message: WebviewMessage): void;
+  /** Changes the view's choices; `rerender: false` for edits that the DOM already shows (typing in a field). */
+  setUi(patch: Partial<UiState>, rerender?: boolean): void;
+}

@@ -1,0 +1,113 @@
+// Attention maps: one site's probabilities per head as a heatmap, the head statistics, and a sparse pattern drawn over
+// the map with its recall (the share of the attention mass that the pattern keeps).
+import { h, table } from '../dom';
+import { num, pct } from '../logic/format';
+import { colour, drawablePattern, heatmapImage, maskedMass } from '../logic/heatmap';
+import { patternOfSteps } from '../logic/rule-forms';
+import type { ViewContext } from './context';
+
+const NONE = '';
+
+export function renderMaps(root: HTMLElement, ctx: ViewContext): void {
+  const session = ctx.state.session;
+  const report = session?.report;
+  root.append(h('h2', null, 'Attention maps'));
+  if (!session || !report) {
+    root.append(h('p', { class: 'empty' }, 'Maps are available once the model is analyzed.'));
+    return;
+  }
+  if (report.sites.length === 0) {
+    root.append(h('p', { class: 'empty' }, 'The model has no attention sites.'));
+    return;
+  }
+  const ui = ctx.state.ui;
+  const maps = session.maps;
+  const site = ui.mapsSite ?? maps?.site ?? report.sites[0].id;
+  const patterns = [...new Set([
+    ...session.variants.map((v) => patternOfSteps(v.steps)),
+    maps?.pattern ?? null,
+    ui.mapsPattern,
+  ].filter((p): p is string => !!p))];
+  const pattern = ui.mapsPattern ?? NONE;
+
+  root.append(h('div', { class: 'actions' },
+    h('div', { class: 'field inline' },
+      h('label', { for: 'maps-site' }, 'Site'),
+      h('vscode-dropdown', { id: 'maps-site', on: { change: (e) => ctx.setUi({ mapsSite: Number((e.target as HTMLInputElement).value) }) } },
+        ...report.sites.map((s) => h('vscode-option', { value: String(s.id), selected: s.id === site }, `site ${s.id} (${s.kind}${s.causal ? ', causal' : ''})`))),
+    ),
+    h('div', { class: 'field inline' },
+      h('label', { for: 'maps-pattern' }, 'Sparse pattern'),
+      h('vscode-dropdown', { id: 'maps-pattern', on: { change: (e) => ctx.setUi({ mapsPattern: (e.target as HTMLInputElement).value || null }) } },
+        h('vscode-option', { value: NONE, selected: pattern === NONE }, 'none'),
+        ...patterns.map((p) => h('vscode-option', { value: p, selected: p === pattern }, p))),
+    ),
+    ctx.interactive
+      ? h('vscode-button', { id: 'run-maps', on: { click: () => ctx.post({ type: 'showAttentionMaps', site, pattern: ui.mapsPattern }) } }, 'Compute maps')
+      : null,
+    ctx.interactive ? h('span', { class: 'help' }, `${session.settings.mapsSequenceLength} tokens, ${session.settings.calibrationInputs ? 'calibration inputs' : 'synthesized inputs'}`) : null,
+  ));
+
+  if (!maps || maps.site !== site) {
+    root.append(h('p', { class: 'empty' }, `No maps of site ${site} yet${ctx.interactive ? ': Compute maps runs the model and records its attention probabilities.' : '.'}`));
+    return;
+  }
+  const [heads, queries, keys] = maps.dims;
+  const head = Math.min(ui.mapsHead, heads - 1);
+  const drawn = drawablePattern(ui.mapsPattern);
+  const measuredHere = drawn !== null && ui.mapsPattern !== maps.pattern;
+
+  root.append(h('p', { class: 'meta' },
+    `Site ${maps.site}, ${heads} heads, ${queries} queries × ${keys} keys, on ${maps.ep}; inputs ${maps.inputs}. ` +
+    `Rows sum to 1 within ${num(maps.maxRowSumError, 8)}; largest mass on future keys ${num(maps.maxFutureMass, 8)}.`));
+
+  const headSelect = h('vscode-dropdown', { id: 'maps-head', on: { change: (e) => ctx.setUi({ mapsHead: Number((e.target as HTMLInputElement).value) }) } },
+    ...Array.from({ length: heads }, (_, i) => h('vscode-option', { value: String(i), selected: i === head }, `head ${i}`)));
+  root.append(h('div', { class: 'field inline' }, h('label', { for: 'maps-head' }, 'Head'), headSelect));
+
+  const image = heatmapImage(maps, head, drawn);
+  const canvas = h('canvas', {
+    id: 'heatmap',
+    class: 'heatmap',
+    width: keys,
+    height: queries,
+    tabindex: 0,
+    role: 'img',
+    'aria-label': `attention probabilities of site ${maps.site}, head ${head}: queries down, keys across${drawn ? `; keys outside ${ui.mapsPattern} dimmed` : ''}. Left and right arrows change the head.`,
+    on: {
+      keydown: (e) => {
+        const k = (e as KeyboardEvent).key;
+        if (k === 'ArrowRight' || k === 'ArrowLeft') {
+          e.preventDefault();
+          ctx.setUi({ mapsHead: (head + (k === 'ArrowRight' ? 1 : heads - 1)) % heads });
+          document.getElementById('heatmap')?.focus();
+        }
+      },
+    },
+  });
+  canvas.getContext('2d')?.putImageData(new ImageData(image.data, image.width, image.height), 0, 0);
+  const legend = h('canvas', { class: 'legend', width: 128, height: 1, 'aria-hidden': 'true' });
+  const ld = new Uint8ClampedArray(128 * 4);
+  for (let i = 0; i < 128; i++) ld.set([...colour(i / 127), 255], i * 4);
+  legend.getContext('2d')?.putImageData(new ImageData(ld, 128, 1), 0, 0);
+  root.append(h('figure', { class: 'map' },
+    canvas,
+    h('figcaption', null,
+      h('span', null, '0'), legend, h('span', null, `${num(image.max, 3)} (colour ∝ √p)`),
+      drawn ? h('span', { class: 'help' }, ` · dimmed: keys ${ui.mapsPattern} hides`) : null),
+  ));
+
+  const withRecall = maps.pattern !== null || measuredHere;
+  const columns = ['head', 'entropy (nats)', 'first-token mass', 'mean distance', 'diagonal mass',
+    ...(maps.pattern ? [`recall (${maps.pattern})`] : []), ...(measuredHere ? [`recall (${ui.mapsPattern}, from this map)`] : [])];
+  const rows = maps.heads.map((s) => [
+    `${s.head}${s.head === head ? ' ◀' : ''}`,
+    num(s.entropy, 3),
+    pct(s.firstTokenMass),
+    num(s.meanDistance, 2),
+    pct(s.diagonalMass),
+    ...(maps.pattern ? [pct(s.recall)] : []),
+    ...(measuredHere && drawn ? [pct(maskedMass(maps, s.head, drawn))] : []),
+  ]);
+  root.append(table(`Head statistics of site ${maps.site}${withRecall ? ' (recall: share of the attention mass inside the pattern)' : ''}`, columns, rows, { class: 'heads', id: 'heads-table' }));
+}

@@ -1,0 +1,116 @@
+// Speed: p50/p90 latency bars of the original and the variants at one sequence length, the speedup next to the bounds
+// the removed FLOPs allow, the sequence-length sweep on log-log axes, and attention's share of the kernel time.
+import { chart, theme, withAlpha } from '../charts';
+import { h, table } from '../dom';
+import { ms, num, pct, ratio } from '../logic/format';
+import { defaultSeq, models, shareSeries, speedRows, sweepSeries } from '../logic/speed';
+import type { ViewContext } from './context';
+
+export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
+  const session = ctx.state.session;
+  root.append(h('h2', null, 'Speed'));
+  if (ctx.interactive) {
+    root.append(h('div', { class: 'actions' },
+      h('vscode-button', { id: 'run-benchmark', disabled: !session?.report, on: { click: () => ctx.post({ type: 'benchmark' }) } }, 'Benchmark variants'),
+      h('span', { class: 'help' }, session
+        ? `${session.variants.length} variant(s); sequence lengths ${session.settings.sequenceLengths.join(', ')}; ${session.settings.iterations} timed runs after ${session.settings.warmup} warm-up; providers ${session.settings.executionProviders.join(', ')}`
+        : ''),
+    ));
+  }
+  const speed = session?.speed;
+  if (!speed) {
+    root.append(h('p', { class: 'empty' }, 'No benchmark yet. Benchmark Variants times the original and every variant at each sequence length of the sweep.'));
+    return;
+  }
+  const seqs = [...new Set(speed.points.map((p) => p.seq))].sort((a, b) => a - b);
+  const seq = ctx.state.ui.speedSeq !== null && seqs.includes(ctx.state.ui.speedSeq) ? ctx.state.ui.speedSeq : defaultSeq(speed);
+  if (seq === null) {
+    root.append(h('p', { class: 'empty' }, 'The benchmark returned no timings.'));
+    return;
+  }
+  const t = theme();
+  const refs = models(speed);
+  const colourOf = (key: string) => t.series[refs.findIndex((m) => m.key === key) % t.series.length];
+  root.append(h('p', { class: 'meta' },
+    `On ${speed.ep}, ${speed.iterations} timed runs per model and length after ${speed.warmup} warm-up, models interleaved; ${new Date(speed.finishedAt).toLocaleString()}.`));
+  for (const w of speed.warnings) root.append(h('p', { class: 'warning' }, `⚠ ${w}`));
+
+  root.append(h('div', { class: 'field inline' },
+    h('label', { for: 'speed-seq' }, 'Sequence length'),
+    h('vscode-dropdown', { id: 'speed-seq', on: { change: (e) => ctx.setUi({ speedSeq: Number((e.target as HTMLInputElement).value) }) } },
+      ...seqs.map((s) => h('vscode-option', { value: String(s), selected: s === seq }, String(s)))),
+  ));
+
+  const rows = speedRows(speed, seq);
+  const bars = h('div', { class: 'chart-box', id: 'latency-chart' });
+  root.append(h('h3', null, `Latency at ${seq} tokens`), bars);
+  chart(bars, `p50 and p90 latency at ${seq} tokens`, {
+    type: 'bar',
+    data: {
+      labels: rows.map((r) => r.label),
+      datasets: [
+        { label: 'p50 (ms)', data: rows.map((r) => r.point?.latencyMs.p50 ?? null), backgroundColor: rows.map((r) => colourOf(r.key)) },
+        { label: 'p90 (ms)', data: rows.map((r) => r.point?.latencyMs.p90 ?? null), backgroundColor: rows.map((r) => withAlpha(colourOf(r.key), 0.45)) },
+      ],
+    },
+    options: { scales: { y: { beginAtZero: true, title: { display: true, text: 'ms' } } }, plugins: { legend: { position: 'bottom' } } },
+  });
+
+  root.append(table(
+    `Latency and speedup at ${seq} tokens`,
+    ['model', 'p50', 'p90', 'mean ± std', 'tokens/s', 'speedup', 'attention-FLOP bound', 'model bound', 'attention share', 'score-path share'],
+    rows.map((r) => [
+      r.label,
+      ms(r.point?.latencyMs.p50),
+      ms(r.point?.latencyMs.p90),
+      r.point ? `${num(r.point.latencyMs.mean, 2)} ± ${num(r.point.latencyMs.std, 2)} ms` : '–',
+      r.point ? r.point.tokensPerSecond.toFixed(0) : '–',
+      ratio(r.speedup),
+      ratio(r.attentionBound),
+      ratio(r.modelBound),
+      pct(r.point?.attentionShare),
+      pct(r.point?.attentionCoreShare),
+    ]),
+    { class: 'speed', id: 'speed-table' },
+  ));
+  root.append(h('p', { class: 'help' },
+    'Speedup: the original’s p50 over the variant’s. Attention-FLOP bound: attention FLOPs before over after. Model bound: what the whole model could gain if the score path’s share of the original’s kernel time (from onnxruntime’s profiler) shrank with its FLOPs.'));
+
+  const sweep = h('div', { class: 'chart-box', id: 'sweep-chart' });
+  root.append(h('h3', null, 'Sequence-length sweep (p50, log-log)'), sweep);
+  chart(sweep, 'p50 latency against sequence length, log-log', {
+    type: 'line',
+    data: {
+      datasets: sweepSeries(speed).map((s) => ({ label: s.label, data: s.points, borderColor: colourOf(s.key), backgroundColor: colourOf(s.key), pointRadius: 3 })),
+    },
+    options: {
+      parsing: false,
+      scales: {
+        x: { type: 'logarithmic', title: { display: true, text: 'tokens' } },
+        y: { type: 'logarithmic', title: { display: true, text: 'p50 ms' } },
+      },
+      plugins: { legend: { position: 'bottom' } },
+    },
+  });
+
+  const share = shareSeries(speed, 'attentionShare');
+  const core = shareSeries(speed, 'attentionCoreShare');
+  if (share.length) {
+    const box = h('div', { class: 'chart-box', id: 'share-chart' });
+    root.append(h('h3', null, 'Attention’s share of kernel time'), box);
+    chart(box, 'attention share of kernel time against sequence length', {
+      type: 'line',
+      data: {
+        datasets: [
+          ...share.map((s) => ({ label: `${s.label}: attention`, data: s.points, borderColor: colourOf(s.key), backgroundColor: colourOf(s.key) })),
+          ...core.map((s) => ({ label: `${s.label}: score path`, data: s.points, borderColor: colourOf(s.key), backgroundColor: colourOf(s.key), borderDash: [5, 4] })),
+        ],
+      },
+      options: {
+        parsing: false,
+        scales: { x: { type: 'logarithmic', title: { display: true, text: 'tokens' } }, y: { min: 0, max: 100, title: { display: true, text: '% of kernel time' } } },
+        plugins: { legend: { position: 'bottom' } },
+      },
+    });
+  }
+}
