@@ -1,0 +1,112 @@
+// A projection of an attention site, resolved in the working graph: the node applying the weight, the weight as that
+// node sees it, its bias, and the value it produces. The analysis names the weight's initializer; a rewrite needs the
+// exact node input to replace, because exporters put Identity (deduplicated initializers) or Transpose in between.
+import type { GraphBuilder } from '../../../analysis/ir/builder';
+import type { Graph, Node, Value } from '../../../analysis/ir/graph';
+import type { ProjectionInfo } from '../../../analysis/report/types';
+import { addWeight, constantOf, readFloats, readMatrix, setInput, transpose, weightDtype, type Matrix, type WeightDtype } from './weights';
+
+export interface ResolvedProjection {
+  info: ProjectionInfo;
+  node: Node;
+  /** Input of `node` that carries the weight. */
+  weightInput: number;
+  /** One row per output feature (what head slicing works on), whatever the stored layout. */
+  featureRows: Matrix;
+  /** True when the node applies the weight as [out, in] (Gemm transB): rows are already features. */
+  outIn: boolean;
+  dtype: WeightDtype;
+  bias?: { node: Node; input: number; data: Float64Array };
+  /** The projection's result, after its bias. */
+  output: Value;
+  /** The activation it projects. */
+  activation: Value;
+}
+
+export class ProjectionError extends Error {}
+
+/** Resolves MatMul / Gemm projections and com.microsoft.Attention's packed weight. */
+export function resolveProjection(graph: Graph, info: ProjectionInfo): ResolvedProjection {
+  const node = graph.nodeByName(info.node);
+  if (!node) throw new ProjectionError(`projection node '${info.node}' is not in the graph`);
+  const packedOp = node.opType === 'Attention' && node.domain === 'com.microsoft';
+  const isMatMul = node.opType === 'MatMul' && node.domain === '';
+  const isGemm = node.opType === 'Gemm' && node.domain === '';
+  if (!packedOp && !isMatMul && !isGemm) throw new ProjectionError(`projection '${node.name}' is ${node.qualifiedOp}; only MatMul, Gemm and packed Attention weights can be edited`);
+  if (isGemm && Number(node.attr('transA')?.i ?? 0) === 1) throw new ProjectionError(`Gemm '${node.name}' transposes its activation`);
+  const weightInput = 1;
+  const { matrix, dtype } = weightMatrix(node.input(weightInput), node.name);
+  const outIn = isGemm && Number(node.attr('transB')?.i ?? 0) === 1;
+  const featureRows = outIn ? matrix : transpose(matrix);
+  const activation = node.input(0);
+  if (!activation) throw new ProjectionError(`projection '${node.name}' has no activation input`);
+  let bias: ResolvedProjection['bias'];
+  let output = node.outputs[0];
+  if (isGemm || packedOp) {
+    const b = node.input(2);
+    if (b) bias = { node, input: 2, data: biasData(b, featureRows.rows, node.name) };
+  } else {
+    // A bias Add right after the MatMul (Shape readers of the product do not count as uses of the data).
+    const uses = output.uses.filter((u) => u.node.opType !== 'Shape');
+    const add = uses.length === 1 && uses[0].node.opType === 'Add' && uses[0].node.domain === '' ? uses[0].node : undefined;
+    if (add) {
+      const other = add.input(1 - uses[0].index);
+      const t = constantOf(other);
+      if (t && t.size === featureRows.rows) {
+        bias = { node: add, input: 1 - uses[0].index, data: readFloats(t) };
+        output = add.outputs[0];
+      }
+    }
+  }
+  return { info, node, weightInput, featureRows, outIn, dtype, ...(bias ? { bias } : {}), output, activation };
+}
+
+function weightMatrix(v: Value | null, where: string): { matrix: Matrix; dtype: WeightDtype } {
+  let t = constantOf(v);
+  let transposed = false;
+  if (!t && v?.producer?.opType === 'Transpose') {
+    // A weight stored [out, in] and transposed in the graph (a constant-foldable Transpose).
+    const perm = v.producer.attr('perm')?.ints?.map(Number);
+    if (!perm || (perm[0] === 1 && perm[1] === 0)) {
+      t = constantOf(v.producer.input(0));
+      transposed = true;
+    }
+  }
+  if (!t) throw new ProjectionError(`the weight of '${where}' is not a constant the rewrite can read`);
+  const dtype = weightDtype(t);
+  if (!dtype) throw new ProjectionError(`the weight of '${where}' is ${t.dtype}; only float32 and float16 weights can be edited`);
+  const m = readMatrix(t);
+  return { matrix: transposed ? transpose(m) : m, dtype };
+}
+
+function biasData(v: Value, features: number, where: string): Float64Array {
+  const t = constantOf(v);
+  if (!t || t.size !== features) throw new ProjectionError(`the bias of '${where}' is not a constant of ${features} values`);
+  return readFloats(t);
+}
+
+/** Replaces the projection's weight by new feature rows (written back in the node's own layout). */
+export function writeFeatureRows(builder: GraphBuilder, p: ResolvedProjection, rows: Matrix, base: string): void {
+  const stored = p.outIn ? rows : transpose(rows);
+  const w = addWeight(builder, `${base}_weight`, [stored.rows, stored.cols], stored.data, p.dtype);
+  setInput(p.node, p.weightInput, w);
+}
+
+export function writeBias(builder: GraphBuilder, p: ResolvedProjection, data: Float64Array, base: string): void {
+  if (!p.bias) return;
+  const b = addWeight(builder, `${base}_bias`, [data.length], data, p.dtype);
+  setInput(p.bias.node, p.bias.input, b);
+}
+
+/**
+ * The output projection's weight with one row per *input* feature (the merged heads), and a writer for it. Head slicing
+ * of the output projection cuts its input features.
+ */
+export function inputRows(p: ResolvedProjection): Matrix {
+  // featureRows is [out, in]; the input features are its columns.
+  return transpose(p.featureRows);
+}
+
+export function writeInputRows(builder: GraphBuilder, p: ResolvedProjection, rows: Matrix, base: string): void {
+  writeFeatureRows(builder, p, transpose(rows), base);
+}

@@ -1,0 +1,295 @@
+// What a head-level rewrite needs to know about one site, gathered before anything is edited: the projections, the
+// region of the graph between the Q/K/V projections and the output projection, the role of every node in it (which
+// head count its tensors carry), the grouped-query repeat of K and V, and which KV head each query head reads.
+import type { Graph, Node, Value } from '../../../analysis/ir/graph';
+import { ShapeInfo } from '../../../analysis/ir/shapes';
+import type { RawSite } from '../../../analysis/attention/site';
+import type { SiteInfo } from '../../../analysis/report/types';
+import { resolveProjection, ProjectionError, type ResolvedProjection } from './projection';
+
+export type SiteForm = 'unfused' | 'ms-attention' | 'ms-mha' | 'ms-gqa' | 'onnx-attention';
+
+/**
+ * q, k, v: tensors of that projection before the core (k/v carry KV heads); packed: a fused QKV (or KV) tensor;
+ * krep/vrep: K/V after the grouped-query repeat (query-head count); scores: Q·Kᵀ to P·V; o: merged heads on their way
+ * to the output projection; fused: the fused attention operator itself.
+ */
+export type Role = 'q' | 'k' | 'v' | 'packed' | 'krep' | 'vrep' | 'scores' | 'o' | 'fused';
+
+/** The grouped-query repeat of K or V: `pre` has the KV heads, `post` the query heads. */
+export interface Repeat {
+  pre: Value;
+  post: Value;
+  /** interleave: query head i reads KV head ⌊i / n_rep⌋ (repeat_kv, Expand); modulo: i mod kvHeads (Tile). */
+  mapping: 'interleave' | 'modulo';
+}
+
+export interface PackedPart {
+  role: 'q' | 'k' | 'v';
+  start: number;
+  end: number;
+}
+
+export interface SiteStructure {
+  raw: RawSite;
+  info: SiteInfo;
+  form: SiteForm;
+  anchor: Node;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vHeadDim: number;
+  proj: { q?: ResolvedProjection; k?: ResolvedProjection; v?: ResolvedProjection; o?: ResolvedProjection };
+  /** When one node projects several roles (GPT-2's c_attn, packed Attention): the node and its parts in feature order. */
+  packed?: { proj: ResolvedProjection; parts: PackedPart[] };
+  region: Set<Node>;
+  roles: Map<Node, Role>;
+  repeats: { k?: Repeat; v?: Repeat };
+  /** For each query head, the KV head it reads. */
+  qToKv: number[];
+  shapes: ShapeInfo;
+}
+
+export class StructureError extends Error {}
+
+const FORMS: Record<string, SiteForm> = {
+  unfused: 'unfused',
+  'sdpa-decomposed': 'unfused',
+  'com.microsoft.Attention': 'ms-attention',
+  'com.microsoft.MultiHeadAttention': 'ms-mha',
+  'com.microsoft.GroupQueryAttention': 'ms-gqa',
+  'onnx.Attention': 'onnx-attention',
+};
+
+export function siteForm(form: string): SiteForm | undefined {
+  return FORMS[form];
+}
+
+export interface StructureOptions {
+  /** Require an output projection (head pruning cuts its rows). */
+  needOutput?: boolean;
+}
+
+export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, options: StructureOptions = {}, shapes = new ShapeInfo(graph)): SiteStructure {
+  const form = siteForm(raw.form);
+  if (!form) throw new StructureError(`${raw.form} sites are not supported`);
+  const { heads, kvHeads, headDim } = raw;
+  if (!heads || !kvHeads || !headDim) throw new StructureError('the analysis could not read the head count, KV head count and head size');
+  if (heads % kvHeads !== 0) throw new StructureError(`${heads} query heads do not split into ${kvHeads} KV heads`);
+  const vHeadDim = raw.vHeadDim ?? headDim;
+  const proj: SiteStructure['proj'] = {};
+  try {
+    for (const role of ['q', 'k', 'v', 'o'] as const) {
+      const p = raw.projections[role];
+      if (p) proj[role] = resolveProjection(graph, p);
+    }
+  } catch (e) {
+    if (e instanceof ProjectionError) throw new StructureError(e.message);
+    throw e;
+  }
+  if (options.needOutput && !proj.o) throw new StructureError('no output projection was found, so the heads cannot be cut from it');
+  if (!proj.q || !proj.k || !proj.v) throw new StructureError('the Q, K and V projections were not all found');
+  const packed = packedOf(proj, raw, shapes);
+  const anchor = raw.anchor;
+
+  const sinks = proj.o ? [proj.o.activation] : raw.io.out ? [raw.io.out] : [];
+  if (sinks.length === 0) throw new StructureError('the attention output was not found');
+  const sources = packed ? [packed.proj.output] : [proj.q.output, proj.k.output, proj.v.output];
+  const region = between(sources, sinks);
+  if (form === 'ms-attention') region.add(anchor);
+
+  const repeats: SiteStructure['repeats'] = {};
+  if (form === 'unfused' && heads !== kvHeads) {
+    for (const role of ['k', 'v'] as const) {
+      const io = raw.io[role];
+      const r = io ? findRepeat(shapes, io, region, heads, kvHeads) : undefined;
+      if (!r) throw new StructureError(`the grouped-query repeat of ${role.toUpperCase()} (${kvHeads} to ${heads} heads) was not recognised`);
+      repeats[role] = r;
+    }
+    if (repeats.k!.mapping !== repeats.v!.mapping) throw new StructureError('K and V are repeated in different orders');
+  }
+  const roles = assignRoles(raw, form, region, repeats);
+  const qToKv = Array.from({ length: heads }, (_, i) => {
+    if (heads === kvHeads) return i;
+    return repeats.k?.mapping === 'modulo' ? i % kvHeads : Math.floor(i / (heads / kvHeads));
+  });
+  return { raw, info, form, anchor, heads, kvHeads, headDim, vHeadDim, proj, ...(packed ? { packed } : {}), region, roles, repeats, qToKv, shapes };
+}
+
+function packedOf(proj: SiteStructure['proj'], raw: RawSite, shapes: ShapeInfo): SiteStructure['packed'] {
+  const { q, k, v } = proj;
+  if (q && k && v && q.node === k.node && k.node === v.node && q.info.sliceStart === undefined) {
+    // The analysis names the shared node but not the slices (fused operators fed by a Split): read them off the Split.
+    const parts = partsFromSplit(q, raw, shapes);
+    if (!parts) throw new StructureError(`projection '${q.node.name}' packs Q, K and V but its split was not recognised`);
+    return { proj: q, parts };
+  }
+  const byNode = new Map<Node, PackedPart[]>();
+  for (const [role, p] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (!p) continue;
+    const list = byNode.get(p.node) ?? [];
+    list.push({ role, start: p.info.sliceStart ?? 0, end: p.info.sliceEnd ?? p.featureRows.rows });
+    byNode.set(p.node, list);
+  }
+  for (const [node, parts] of byNode) {
+    if (parts.length < 2) continue;
+    if (byNode.size > 1 && parts.length < 3) throw new StructureError(`projection '${node.name}' packs ${parts.map((p) => p.role).join('+')} and the rest is separate; not supported`);
+    parts.sort((a, b) => a.start - b.start);
+    const p = (parts[0].role === 'q' ? q : parts[0].role === 'k' ? k : v)!;
+    return { proj: p, parts };
+  }
+  return undefined;
+}
+
+function partsFromSplit(p: ResolvedProjection, raw: RawSite, shapes: ShapeInfo): PackedPart[] | undefined {
+  let v = p.output;
+  let split: Node | undefined;
+  for (let step = 0; step < 4 && !split; step++) {
+    const uses = v.uses.filter((u) => u.node.opType !== 'Shape');
+    if (uses.length !== 1) return undefined;
+    const n = uses[0].node;
+    if (n.opType === 'Split') split = n;
+    else if (['Reshape', 'Identity', 'Cast'].includes(n.opType)) v = n.outputs[0];
+    else return undefined;
+  }
+  if (!split || split.outputs.length !== 3) return undefined;
+  const widths = split.outputs.map((o) => shapes.shape(o)?.slice(-1)[0]);
+  if (widths.some((w) => typeof w !== 'number')) return undefined;
+  const starts = widths.map((_, i) => (widths as number[]).slice(0, i).reduce((a, b) => a + b, 0));
+  const parts: PackedPart[] = [];
+  for (const role of ['q', 'k', 'v'] as const) {
+    const i = splitOutputReaching(split, raw.io[role]);
+    if (i === undefined) return undefined;
+    parts.push({ role, start: starts[i], end: starts[i] + (widths[i] as number) });
+  }
+  return parts.sort((a, b) => a.start - b.start);
+}
+
+/** Which output of `split` the value is computed from (a short walk back through its producers). */
+function splitOutputReaching(split: Node, start: Value | undefined): number | undefined {
+  const seen = new Set<Value>();
+  const stack = start ? [start] : [];
+  while (stack.length && seen.size < 64) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    if (v.producer === split) return v.producerIndex;
+    if (v.producer) for (const i of v.producer.inputs) if (i && !i.constant) stack.push(i);
+  }
+  return undefined;
+}
+
+/** Nodes downstream of `sources` and upstream of `sinks` (sinks' producers included, sources' producers not). */
+function between(sources: Value[], sinks: Value[]): Set<Node> {
+  const upstream = new Set<Node>();
+  const stack = sinks.map((v) => v.producer).filter((n): n is Node => !!n);
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (upstream.has(n)) continue;
+    upstream.add(n);
+    for (const i of [...n.inputs, ...n.implicitInputs]) if (i?.producer && !upstream.has(i.producer)) stack.push(i.producer);
+  }
+  const region = new Set<Node>();
+  const queue = [...sources];
+  const seen = new Set<Value>();
+  while (queue.length) {
+    const v = queue.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    for (const u of v.uses) {
+      if (!upstream.has(u.node) || region.has(u.node)) continue;
+      region.add(u.node);
+      queue.push(...u.node.outputs);
+    }
+  }
+  return region;
+}
+
+/** Region nodes from which `start` can be reached (start's producer included). */
+function upstreamIn(region: Set<Node>, start: Value | undefined): Set<Node> {
+  const out = new Set<Node>();
+  const stack = start?.producer ? [start.producer] : [];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (out.has(n) || !region.has(n)) continue;
+    out.add(n);
+    for (const i of n.inputs) if (i?.producer) stack.push(i.producer);
+  }
+  return out;
+}
+
+function downstreamIn(region: Set<Node>, start: Value): Set<Node> {
+  const out = new Set<Node>();
+  const queue = [start];
+  while (queue.length) {
+    const v = queue.pop()!;
+    for (const u of v.uses) {
+      if (out.has(u.node) || !region.has(u.node)) continue;
+      out.add(u.node);
+      queue.push(...u.node.outputs);
+    }
+  }
+  return out;
+}
+
+function assignRoles(raw: RawSite, form: SiteForm, region: Set<Node>, repeats: SiteStructure['repeats']): Map<Node, Role> {
+  const roles = new Map<Node, Role>();
+  const fused = form !== 'unfused' ? raw.anchor : undefined;
+  const within = new Set([...region].filter((n) => n !== fused));
+  const up = {
+    q: upstreamIn(within, raw.io.q),
+    k: upstreamIn(within, raw.io.k),
+    v: upstreamIn(within, raw.io.v),
+  };
+  const repK = repeats.k ? downstreamIn(up.k, repeats.k.post) : new Set<Node>();
+  const repV = repeats.v ? downstreamIn(up.v, repeats.v.post) : new Set<Node>();
+  // The merge after the core: downstream of P·V (unfused) or of the fused operator's output.
+  const pv = raw.anchors.pv ? [...region].find((n) => n.name === raw.anchors.pv) : undefined;
+  const coreOut = fused ? fused.outputs[0] : pv?.outputs[0];
+  const merge = coreOut ? downstreamIn(within, coreOut) : new Set<Node>();
+  for (const n of region) {
+    if (n === fused) {
+      roles.set(n, 'fused');
+      continue;
+    }
+    const member = (['q', 'k', 'v'] as const).filter((r) => up[r].has(n));
+    if (member.length > 1) roles.set(n, 'packed');
+    else if (member.length === 1) roles.set(n, member[0] === 'k' && repK.has(n) ? 'krep' : member[0] === 'v' && repV.has(n) ? 'vrep' : member[0]);
+    else if (merge.has(n)) roles.set(n, 'o');
+    else roles.set(n, 'scores');
+  }
+  return roles;
+}
+
+/**
+ * Walks back from K (or V) as it enters its MatMul to the grouped-query repeat: `Unsqueeze → Expand → Reshape`
+ * (transformers' repeat_kv) or a `Tile` over the head axis. Layout ops and scalings in between are passed.
+ */
+function findRepeat(shapes: ShapeInfo, start: Value, region: Set<Node>, heads: number, kvHeads: number): Repeat | undefined {
+  const headsAt = (v: Value | null | undefined, n: number) => {
+    const s = shapes.shape(v);
+    return !!s && s.length === 4 && (s[1] === n || typeof s[1] !== 'number');
+  };
+  let v: Value | null = start;
+  let lastReshape: Value | undefined;
+  for (let step = 0; step < 12 && v?.producer && region.has(v.producer); step++) {
+    const p: Node = v.producer;
+    if (p.opType === 'Expand') {
+      const un = p.input(0)?.producer;
+      const pre = un?.opType === 'Unsqueeze' ? un.input(0) : null;
+      if (!pre || !lastReshape || !headsAt(pre, kvHeads) || !headsAt(lastReshape, heads)) return undefined;
+      return { pre, post: lastReshape, mapping: 'interleave' };
+    }
+    if (p.opType === 'Tile') {
+      const pre = p.input(0);
+      const reps = shapes.values(p.input(1));
+      if (!pre || !reps || reps.length !== 4 || reps[1] !== heads / kvHeads || !headsAt(pre, kvHeads)) return undefined;
+      return { pre, post: p.outputs[0], mapping: 'modulo' };
+    }
+    if (p.opType === 'Reshape') lastReshape = p.outputs[0];
+    if (['Transpose', 'Reshape', 'Cast', 'Identity', 'Unsqueeze', 'Squeeze'].includes(p.opType)) v = p.input(0);
+    else if (p.opType === 'Mul' || p.opType === 'Div') v = p.inputs.find((i) => i && !i.constant && i.producer?.opType !== 'Constant') ?? null;
+    else return undefined;
+  }
+  return undefined;
+}

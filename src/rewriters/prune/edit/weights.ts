@@ -1,0 +1,116 @@
+// The float weights that head-level rewrites read and write. A weight is handled as "feature rows": one row per output
+// feature of a projection (or per input feature of the output projection), whatever layout the graph stores it in,
+// so slicing, reordering and averaging heads is the same code for MatMul [in, out] and Gemm-transB [out, in] weights.
+import type { GraphBuilder } from '../../../analysis/ir/builder';
+import type { Node, Value } from '../../../analysis/ir/graph';
+import { DataType } from '../../../analysis/onnx/dtypes';
+import type { Tensor } from '../../../analysis/onnx/tensor';
+import { halfToFloat } from '../../../analysis/onnx/tensor';
+import { floatToHalf } from '../../../runtime/tensor';
+
+/** Row-major dense matrix in float64 (edits average and sum weights; float64 keeps an identity rewrite exact). */
+export interface Matrix {
+  rows: number;
+  cols: number;
+  data: Float64Array;
+}
+
+export type WeightDtype = 'float32' | 'float16';
+
+/** The constant tensor behind a value: an initializer or Constant, possibly behind Identity nodes (exporters dedupe equal initializers that way). */
+export function constantOf(v: Value | null | undefined): Tensor | undefined {
+  let cur = v ?? null;
+  for (let i = 0; cur && i < 8; i++) {
+    const c = cur.constant;
+    if (c) return c;
+    const p = cur.producer;
+    if (!p || p.opType !== 'Identity' || p.domain !== '') return undefined;
+    cur = p.input(0);
+  }
+  return undefined;
+}
+
+export function weightDtype(t: Tensor): WeightDtype | undefined {
+  if (t.dataType === DataType.FLOAT) return 'float32';
+  if (t.dataType === DataType.FLOAT16) return 'float16';
+  return undefined;
+}
+
+/** Every element as float64; float32 and float16 only (quantized weights cannot be sliced per head here). */
+export function readFloats(t: Tensor): Float64Array {
+  const b = t.bytes();
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const n = t.size;
+  const out = new Float64Array(n);
+  if (t.dataType === DataType.FLOAT) for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
+  else if (t.dataType === DataType.FLOAT16) for (let i = 0; i < n; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));
+  else throw new Error(`tensor '${t.name}' is ${t.dtype}; only float32 and float16 weights can be edited`);
+  return out;
+}
+
+export function readMatrix(t: Tensor): Matrix {
+  if (t.dims.length !== 2) throw new Error(`weight '${t.name}' has shape [${t.dims.join(', ')}], not a matrix`);
+  return { rows: t.dims[0], cols: t.dims[1], data: readFloats(t) };
+}
+
+export function transpose(m: Matrix): Matrix {
+  const out = new Float64Array(m.data.length);
+  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) out[c * m.rows + r] = m.data[r * m.cols + c];
+  return { rows: m.cols, cols: m.rows, data: out };
+}
+
+/** A new initializer holding `data` in the given dtype, under a fresh name derived from `base`. */
+export function addWeight(builder: GraphBuilder, base: string, dims: readonly number[], data: Float64Array, dtype: WeightDtype): Value {
+  const name = builder.uniqueName(base);
+  if (dtype === 'float16') return builder.initializer(name, dims, { dtype: 'float16', data: Uint16Array.from(data, (x) => floatToHalf(x)) });
+  return builder.initializer(name, dims, { dtype: 'float32', data: Float32Array.from(data) });
+}
+
+/** One new head as a weighted sum of old heads: a kept head is [{head, weight: 1}]; a mean-pooled KV head has several. */
+export type HeadMix = { head: number; weight: number }[];
+
+/**
+ * New feature rows built from heads of `rows` (rows × cols, one row per feature): old head h is rows
+ * [start + h·headDim, start + (h+1)·headDim). Returns heads.length·headDim rows.
+ */
+export function mixHeadRows(rows: Matrix, start: number, headDim: number, heads: readonly HeadMix[]): Matrix {
+  const cols = rows.cols;
+  const out = new Float64Array(heads.length * headDim * cols);
+  heads.forEach((mix, a) => {
+    for (const { head, weight } of mix) {
+      for (let k = 0; k < headDim; k++) {
+        const src = (start + head * headDim + k) * cols;
+        if (src + cols > rows.data.length) throw new Error(`head ${head} lies outside the weight (${rows.rows} features)`);
+        const dst = (a * headDim + k) * cols;
+        for (let c = 0; c < cols; c++) out[dst + c] += weight * rows.data[src + c];
+      }
+    }
+  });
+  return { rows: heads.length * headDim, cols, data: out };
+}
+
+/** Stacks matrices with equal column counts on top of each other. */
+export function stackRows(parts: readonly Matrix[]): Matrix {
+  const cols = parts[0]?.cols ?? 0;
+  const rows = parts.reduce((n, p) => n + p.rows, 0);
+  const data = new Float64Array(rows * cols);
+  let at = 0;
+  for (const p of parts) {
+    if (p.cols !== cols) throw new Error('stacked matrices must have the same width');
+    data.set(p.data, at);
+    at += p.data.length;
+  }
+  return { rows, cols, data };
+}
+
+/** Points input `index` of `node` at `v`, keeping both values' use lists right (the builder only replaces all uses at once). */
+export function setInput(node: Node, index: number, v: Value | null): void {
+  const old = node.inputs[index];
+  if (old) {
+    const i = old.uses.findIndex((u) => u.node === node && u.index === index);
+    if (i >= 0) old.uses.splice(i, 1);
+  }
+  while (node.inputs.length <= index) node.inputs.push(null);
+  node.inputs[index] = v;
+  if (v) v.uses.push({ node, index });
+}
