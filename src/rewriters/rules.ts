@@ -1,2 +1,2 @@
 // Registers every rule family. Each family file calls registerRules with its rules.
-export {};
+import './prune';
