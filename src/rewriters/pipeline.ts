@@ -60,18 +60,23 @@ export function rewriteInMemory(input: string, requests: RuleRequest[], options:
     rule.validate(req.params, report);
     const wanted = req.sites ?? report.sites.map((s) => s.id);
     const chosen: number[] = [];
+    const reasons: string[] = [];
     for (const id of wanted) {
       const site = report.sites.find((s) => s.id === id);
       if (!site) throw new RuleError(rule.name, `site ${id} does not exist (the model has sites ${report.sites.map((s) => s.id).join(', ') || 'none'})`);
-      const reason = rule.skipReason(site, req.params);
+      const reason = rule.skipReason(site, req.params, report);
       if (reason) {
         const msg = `site ${id} skipped: ${reason}`;
+        reasons.push(msg);
         if (req.sites) warnings.push(`${rule.name}: ${msg}`);
         continue;
       }
       chosen.push(id);
     }
-    if (chosen.length === 0) throw new RuleError(rule.name, `applies to none of the ${req.sites ? 'requested' : ''} sites`.replace('  ', ' '));
+    if (chosen.length === 0) {
+      const why = reasons.length ? ` (${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; ...' : ''})` : '';
+      throw new RuleError(rule.name, `applies to none of the ${req.sites ? 'requested' : ''} sites`.replace('  ', ' ') + why);
+    }
     const result = rule.apply({ builder, report, sites, seqLen }, chosen, req.params);
     builder.sort();
     const problems = graphProblems(model.graph);

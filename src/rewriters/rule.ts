@@ -45,8 +45,11 @@ export interface Rule<P = unknown> {
   summary: string;
   /** Throws a RuleError for impossible parameters (negative windows, unknown sites, heads out of range). */
   validate(params: P, report: AnalysisReport): void;
-  /** Null when the rule can rewrite this site, else why not (shown as a warning when the site was requested). */
-  skipReason(site: SiteInfo, params: P): string | null;
+  /**
+   * Null when the rule can rewrite this site, else why not (shown as a warning when the site was requested). `report`
+   * is the analysis the site comes from, for rules that depend on the model around the site (e.g. an image input).
+   */
+  skipReason(site: SiteInfo, params: P, report: AnalysisReport): string | null;
   apply(ctx: RuleContext, siteIds: number[], params: P): RuleResult;
 }
 
