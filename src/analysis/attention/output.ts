@@ -32,7 +32,8 @@ export function outputProjection(ctx: Ctx, start: Value): { projection?: Project
       }
       return { projection, nodes, value: out };
     }
-    if (!['Transpose', 'Reshape', 'Cast', 'Identity', 'Flatten'].includes(n.opType)) break;
+    // Slice: a rewritten (blocked) site computes padded query rows and cuts them off before merging heads.
+    if (!['Transpose', 'Reshape', 'Cast', 'Identity', 'Flatten', 'Slice'].includes(n.opType)) break;
     nodes.push(n);
     v = n.outputs[0];
   }
