@@ -1,2 +1,3 @@
 // Registers every rule family. Each family file calls registerRules with its rules.
 import './prune';
+import './sparse';

@@ -1,0 +1,160 @@
+// The compute-reducing sliding window for written-out sites. Queries are cut into blocks of R rows; block b (absolute
+// positions past + bR … past + bR + R − 1) needs keys from W − 1 before its first query (and, two-sided, W − 1 after
+// its last), which are the m = a + 1 (two-sided 2a + 1) key blocks starting a = ⌈(W − 1)/R⌉ blocks back. Keys are
+// padded by a·R positions in front, so block b's keys are blocks b … b + m − 1 of the padded sequence: m shifted
+// slices, concatenated. Scores are then [B, nb, H, R, mR] instead of [B, H, S, S]: cost O(S·(W + R)) instead of O(S²).
+//
+// Masking inside the blocks is exact: query row r and key column t of any block are r − t + a·R positions apart, a
+// constant table; keys outside [0, Sk) (the padding) are masked per block; the model's own mask is gathered at the
+// same positions (mask-gather.ts). The site's own element-wise ops (scale, mask add, casts, NaN guard) stay where they
+// are and now see blocked tensors. Softmax keeps its node and name. Layout [B, nb, H, R, ·] keeps heads third from the
+// end, where the analysis reads them, so the rewritten site is still found and still named by its Softmax.
+import { attr } from '../../analysis/ir/builder';
+import type { Value } from '../../analysis/ir/graph';
+import type { ShapeInfo } from '../../analysis/ir/shapes';
+import type { RawSite } from '../../analysis/attention/site';
+import type { SiteInfo } from '../../analysis/report/types';
+import type { RuleContext } from '../rule';
+import { gatherMask, type BlockIndex } from './mask-gather';
+import type { SiteOps } from './ops';
+import { readScoreChain } from './score-chain';
+import { elemTypeOf } from './values';
+
+export interface BlockedWindow {
+  /** Query rows per block (R) and keys computed per query (mR). */
+  rows: number;
+  keys: number;
+  warnings: string[];
+}
+
+/** Mask kinds whose rows differ only by causality, so that the last row is the key-padding vector. */
+export const KEY_MASKS = new Set(['none', 'padding', 'causal', 'causal+padding']);
+
+/** Default rows per block: about a quarter of the window (fewer wasted keys), but at least 16 and at most 64 (GEMM size). */
+export function defaultBlockRows(window: number): number {
+  let r = 16;
+  while (r < 64 && r * 4 < window) r *= 2;
+  return r;
+}
+
+export function blockedKeys(window: number, rows: number, causal: boolean): number {
+  const a = Math.ceil((window - 1) / rows);
+  return (causal ? a + 1 : 2 * a + 1) * rows;
+}
+
+/** Rewrites the site in place, or returns why it cannot (the caller then uses the mask form). */
+export function applyBlockedWindow(
+  ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo,
+  opts: { window: number; causal: boolean; rows: number; modelMask: 'auto' | 'rows' },
+): BlockedWindow | string {
+  const b = ctx.builder;
+  const chain = readScoreChain(b.graph, shapes, raw);
+  if (typeof chain === 'string') return chain;
+  const q = chain.qk.input(0)!;
+  const kt = chain.qk.input(1)!;
+  const v = chain.pv.input(1)!;
+  for (const [what, x] of [['Q', q], ['Kᵀ', kt], ['V', v]] as const) {
+    const r = shapes.shape(x)?.length;
+    if (r !== undefined && r !== 4) return `${what} has rank ${r}, not [batch, heads, positions, head size]`;
+  }
+  const R = opts.rows;
+  const W = opts.window;
+  const a = Math.ceil((W - 1) / R);
+  const m = opts.causal ? a + 1 : 2 * a + 1;
+  const F = a * R;
+  const L = m * R;
+
+  const qShape = ops.shape(q, 'q_shape');
+  const sq = ops.dim(qShape, 2, 'sq');
+  const sk = ops.dim(ops.shape(kt, 'kt_shape'), 3, 'sk');
+  const past = ops.op('Sub', [sk, sq], 'past');
+  const nb = ops.ceilDiv(sq, R, 'blocks');
+  const padQ = ops.op('Sub', [ops.op('Mul', [nb, ops.scalarI64(R, 'rows')], 'rows_total'), sq], 'pad_q');
+
+  // Q [B, H, Sq, D] -> [B, nb, H, R, D]
+  const qBlocks = ops.transpose(ops.reshape(padRows(ops, q, null, padQ, 'q'), ops.shapeOf([ops.slice(qShape, 0, 0, 2, 'q_bh'), ops.vec(nb), R, ops.vec(ops.dim(qShape, 3, 'd'))], 'q_split'), 'q_blocks'), [0, 2, 1, 3, 4], 'q_blocked');
+  // K and V [B, H, Sk, E] -> [B, H, nb, mR, E]: m shifted key blocks per query block.
+  const tail = ops.op('Add', [padQ, ops.scalarI64((m - 1 - a) * R, 'tail')], 'pad_k');
+  const windows = (x: Value, tag: string): Value => {
+    const xShape = ops.shape(x, `${tag}_shape`);
+    const padded = padRows(ops, x, F > 0 ? ops.scalarI64(F, 'front') : null, tail, tag);
+    const span = ops.op('Add', [past, ops.op('Mul', [ops.op('Add', [nb, ops.scalarI64(m - 1, 'm1')], `${tag}_nbm`), ops.scalarI64(R, 'rows')], `${tag}_span`)], `${tag}_end`);
+    const from = ops.slice(padded, 2, past, span, `${tag}_from_past`);
+    const split = ops.reshape(from, ops.shapeOf([ops.slice(xShape, 0, 0, 2, `${tag}_bh`), ops.vec(ops.op('Add', [nb, ops.scalarI64(m - 1, 'm1')], `${tag}_nbk`)), R, ops.slice(xShape, 0, 3, 4, `${tag}_e`)], `${tag}_split`), `${tag}_key_blocks`);
+    const shifted = Array.from({ length: m }, (_, c) => (m === 1 ? split : ops.slice(split, 2, c, ops.op('Add', [nb, ops.scalarI64(c, 'c')], `${tag}_upto`), `${tag}_shift${c}`)));
+    return ops.concat(shifted, 3, `${tag}_windows`);
+  };
+  const k = ops.transpose(kt, [0, 1, 3, 2], 'k');
+  const ktBlocks = ops.transpose(windows(k, 'k'), [0, 2, 1, 4, 3], 'kt_blocked');
+  const vBlocks = ops.transpose(windows(v, 'v'), [0, 2, 1, 3, 4], 'v_blocked');
+  const scores = ops.op('MatMul', [qBlocks, ktBlocks], 'qk');
+
+  // Key positions of each block's columns: past + bR − F + t.
+  const blockStart = ops.op('Add', [ops.op('Mul', [ops.range(nb, 'block'), ops.scalarI64(R, 'rows')], 'block_rows'), ops.op('Sub', [past, ops.scalarI64(F, 'front')], 'first_key')], 'block_start');
+  const keyPos = ops.op('Add', [ops.unsqueeze(blockStart, [1], 'block_col'), ops.const('cols', [1, L], { dtype: 'int64', data: Array.from({ length: L }, (_, t) => t) })], 'key_pos');
+  const inside = ops.op('And', [ops.op('Not', [ops.op('Less', [keyPos, ops.scalarI64(0, 'zero_i')], 'before_start')], 'after_start'), ops.op('Less', [keyPos, sk], 'before_end')], 'key_valid');
+  const band = ops.floats(bandTable(R, L, F, W, opts.causal), [1, 1, 1, R, L], 'band');
+  const bias = ops.op('Add', [band, ops.unsqueeze(ops.additive(inside, 'key_valid_bias'), [0, 2, 3], 'key_valid_blocks')], 'window_bias');
+
+  // The model's masks, gathered at the same key positions.
+  const clamped = ops.op('Min', [ops.op('Max', [keyPos, ops.scalarI64(0, 'zero_i')], 'key_lo'), ops.op('Sub', [sk, ops.scalarI64(1, 'one_i')], 'last_key')], 'key_clamped');
+  const ix: BlockIndex = { j: ops.unsqueeze(clamped, [0, 1], 'key_index'), perBatch: false, perHead: false, nb, rows: R, front: ops.scalarI64(0, 'zero_i'), sq };
+  const mode = opts.modelMask === 'auto' && KEY_MASKS.has(info.maskType) ? 'keys' : 'rows';
+  const blocked = new Map<Value, Value>();
+  let biasMerged = false;
+  for (const step of chain.pre) {
+    for (const i of step.maskIndexes) {
+      const mask = step.node.input(i)!;
+      let mb = blocked.get(mask) ?? gatherMask(ops, shapes, mask, mode, ix);
+      blocked.set(mask, mb);
+      // The window's own bias rides on the model's float mask add when there is one: one pass over the scores less.
+      if (!biasMerged && step.node.opType === 'Add' && step.maskIndexes.length === 1 && elemTypeOf(mask) === ops.float) {
+        mb = ops.op('Add', [mb, bias], 'mask_and_window');
+        biasMerged = true;
+      }
+      b.setInput(step.node, i, mb);
+    }
+  }
+  const first = chain.pre[0];
+  if (first) b.setInput(first.node, first.dataIndex, scores);
+  else b.setInput(chain.softmax, 0, scores);
+  if (!biasMerged) b.setInput(chain.softmax, 0, ops.op('Add', [chain.softmax.input(0)!, bias], 'add_bias'));
+  b.setAttribute(chain.softmax, 'axis', attr.int(-1));
+
+  // ·V per block, then back to [B, H, Sq, Dv].
+  const out = ops.op('MatMul', [chain.pv.input(0)!, vBlocks], 'pv');
+  const heads = ops.transpose(out, [0, 2, 1, 3, 4], 'out_heads');
+  const hShape = ops.shape(heads, 'out_shape');
+  const merged = ops.reshape(heads, ops.shapeOf([ops.slice(hShape, 0, 0, 2, 'out_bh'), -1, ops.slice(hShape, 0, 4, 5, 'out_dv')], 'out_merge'), 'out_rows');
+  const result = ops.slice(merged, 2, 0, sq, 'out');
+  b.replaceAllUses(chain.pv.outputs[0], result, { graphOutputs: true });
+  b.removeNodes([chain.qk, chain.pv]);
+
+  const warnings: string[] = [];
+  if (info.kvCache.reads) {
+    warnings.push(`site ${info.id}: the blocked form pads a single decoding query to a block of ${R} rows (${L} keys each); for one-token steps the mask form computes less`);
+  }
+  return { rows: R, keys: L, warnings };
+}
+
+/** x [B, H, S, E] with `front` and `back` zero rows added along axis 2 (Concat, not Pad: the analysis traces through Concat). */
+function padRows(ops: SiteOps, x: Value, front: Value | null, back: Value, tag: string): Value {
+  const s = ops.shape(x, `${tag}_pad_shape`);
+  const bh = ops.slice(s, 0, 0, 2, `${tag}_pad_bh`);
+  const e = ops.slice(s, 0, 3, 4, `${tag}_pad_e`);
+  const zeros = (n: Value, w: string) => ops.zeros(ops.shapeOf([bh, ops.vec(n), e], `${tag}_${w}_shape`), `${tag}_${w}`);
+  return ops.concat([...(front ? [zeros(front, 'front')] : []), x, zeros(back, 'back')], 2, `${tag}_padded`);
+}
+
+/** 0 where query row r and key column t of a block are inside the window, the masking value elsewhere. */
+function bandTable(R: number, L: number, F: number, W: number, causal: boolean): number[] {
+  const NEG = -3.4028234663852886e38;
+  const t: number[] = [];
+  for (let r = 0; r < R; r++) {
+    for (let c = 0; c < L; c++) {
+      const d = r - c + F; // i − j
+      t.push((causal ? d >= 0 && d < W : Math.abs(d) < W) ? 0 : NEG);
+    }
+  }
+  return t;
+}

@@ -1,0 +1,60 @@
+// Parameters of the sparse rules, as the CLI parses them (src/cli/rewrite.ts) plus two tuning knobs the CLI does not
+// expose, and their checks. Every problem is a RuleError naming the rule.
+import type { AnalysisReport, SiteInfo } from '../../analysis/report/types';
+import { RuleError } from '../rule';
+import { FUSED_MASK_INPUT } from './mask-form';
+
+export interface WindowParams {
+  window: number;
+  /** `mask` (default): dense scores, −∞ outside the window. `blocked`: only the blocks the window touches. */
+  impl?: 'mask' | 'blocked';
+  /** Blocked form: query rows per block (default: about W/4, between 16 and 64). */
+  rows?: number;
+  /**
+   * Blocked form: how the model's own mask is read. `auto` (default): its last row when the analysis says it is a
+   * padding/causal mask, every row otherwise; `rows`: always every row (slower; exact for any mask).
+   */
+  modelMask?: 'auto' | 'rows';
+}
+export interface SinkParams { window: number; sink: number }
+export interface StridedParams { window: number; stride: number }
+export interface PowerParams { window: number }
+export interface Neighborhood2dParams { radius: number }
+export interface BlockTopkParams {
+  block: number;
+  /** Key blocks kept per query block besides the diagonal block and block 0. 0 keeps only those two; more than
+   * there are blocks keeps them all (the site is then exact). */
+  k: number;
+  /** `mask` (default): dense scores, −∞ outside the chosen blocks. `gather`: only the chosen blocks are computed. */
+  impl?: 'mask' | 'gather';
+  modelMask?: 'auto' | 'rows';
+}
+
+export function positiveInt(rule: string, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RuleError(rule, `${name} must be a positive integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function nonNegativeInt(rule: string, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RuleError(rule, `${name} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function oneOf<T extends string>(rule: string, name: string, v: unknown, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!allowed.includes(v as T)) throw new RuleError(rule, `${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+  return v as T;
+}
+
+/** The rewrites build masks with Range, Where and opset-13 Unsqueeze/ReduceSum. */
+export function checkOpset(rule: string, report: AnalysisReport): void {
+  const v = report.model.opsets['ai.onnx'] ?? report.model.opsets[''] ?? 0;
+  if (v < 13) throw new RuleError(rule, `the model declares ONNX opset ${v}; these rewrites need opset 13 or later`);
+}
+
+/** Why a site's form cannot take a mask (or null when it can). */
+export function formReason(site: SiteInfo): string | null {
+  if (site.form === 'unfused' || site.form === 'sdpa-decomposed') return null;
+  if (FUSED_MASK_INPUT[site.form] !== undefined) return null;
+  return `${site.form} has no mask input these rules can use`;
+}

@@ -1,0 +1,103 @@
+// The element-wise ops of a written-out site between Q·Kᵀ and the Softmax (scaling, masks, soft-capping, casts) and
+// between the Softmax and ·V (casts, dropout, the SDPA NaN guard). The compute-reducing forms keep these nodes and
+// feed them blocked tensors instead of S×S ones: an element-wise op does not care about the layout as long as each of
+// its other inputs is a scalar, or a mask that the rewrite gathers into the same blocked layout.
+import type { Graph, Node, Value } from '../../analysis/ir/graph';
+import type { ShapeInfo } from '../../analysis/ir/shapes';
+import type { RawSite } from '../../analysis/attention/site';
+import { isScalarLike } from './values';
+
+const PRE_OPS = new Set(['Mul', 'Div', 'Add', 'Sub', 'Where', 'Cast', 'Identity', 'Tanh', 'Max', 'Min']);
+const POST_OPS = new Set(['Cast', 'Identity', 'Dropout', 'Where', 'IsNaN', 'Mul', 'Div', 'Not', 'Or', 'And']);
+
+export interface PreStep {
+  node: Node;
+  /** The input that carries the scores. */
+  dataIndex: number;
+  /** Inputs that are masks (broadcastable to [B, H, Sq, Sk], rank ≤ 4); every other input is scalar. */
+  maskIndexes: number[];
+}
+
+export interface ScoreChain {
+  qk: Node;
+  /** From Q·Kᵀ towards the Softmax. */
+  pre: PreStep[];
+  softmax: Node;
+  pv: Node;
+}
+
+/** The chain, or why the site's scores cannot be computed in another layout. */
+export function readScoreChain(graph: Graph, shapes: ShapeInfo, raw: RawSite): ScoreChain | string {
+  const sm = raw.anchor;
+  const qk = raw.anchors.qk ? graph.nodeByName(raw.anchors.qk) : undefined;
+  const pv = raw.anchors.pv ? graph.nodeByName(raw.anchors.pv) : undefined;
+  if (sm.opType !== 'Softmax' || !qk || !pv) return 'the site has no Softmax, Q·Kᵀ and ·V nodes to rewrite';
+  if (qk.outputs[0].isGraphOutput || sm.outputs[0].isGraphOutput) return 'its scores or probabilities are graph outputs';
+  const scoreRank = shapes.shape(qk.outputs[0])?.length;
+  if (scoreRank !== undefined && scoreRank !== 4) return `its scores have rank ${scoreRank}, not [batch, heads, queries, keys]`;
+
+  const pre: PreStep[] = [];
+  let v: Value | null = sm.input(0);
+  while (v && v.producer !== qk) {
+    const p: Node | null = v.producer;
+    if (!p || !PRE_OPS.has(p.opType) || p.domain !== '' || pre.length > 16) return `its scores pass through ${p ? p.opType : 'a graph input'} before the Softmax`;
+    if (v.uses.length !== 1 || v.isGraphOutput) return `an intermediate score tensor ('${v.name}') is used outside the site`;
+    const dataIndex: number = p.inputs.findIndex((x) => x !== null && reaches(x, qk, 16));
+    if (dataIndex < 0) return `no path from ${p.opType} '${p.name}' back to Q·Kᵀ`;
+    const maskIndexes: number[] = [];
+    for (const [i, x] of p.inputs.entries()) {
+      if (i === dataIndex || !x || isScalarLike(shapes, x)) continue;
+      const rank = shapes.shape(x)?.length;
+      if (rank === undefined || rank > 4) return `mask '${x.name}' has ${rank === undefined ? 'an unknown rank' : `rank ${rank}`}`;
+      maskIndexes.push(i);
+    }
+    pre.unshift({ node: p, dataIndex, maskIndexes });
+    v = p.input(dataIndex);
+  }
+  if (!v) return 'no path from the Softmax back to Q·Kᵀ';
+  if (qk.outputs[0].uses.length !== 1) return 'Q·Kᵀ is used outside the site';
+
+  // After the Softmax: every node between it and ·V must be element-wise with scalar side inputs.
+  const probs = pv.input(0);
+  const post = new Set<Node>();
+  const stack: Value[] = probs ? [probs] : [];
+  while (stack.length) {
+    const x = stack.pop()!;
+    if (x === sm.outputs[0]) continue;
+    const p = x.producer;
+    if (!p || post.has(p)) continue;
+    if (!POST_OPS.has(p.opType) || p.domain !== '') return `its probabilities pass through ${p.opType} before ·V`;
+    post.add(p);
+    for (const i of p.inputs) {
+      if (!i) continue;
+      if (reaches(i, sm, 8)) stack.push(i);
+      else if (!isScalarLike(shapes, i)) return `${p.opType} '${p.name}' after the Softmax reads a non-scalar '${i.name}'`;
+    }
+  }
+  for (const n of [sm, ...post]) {
+    for (const o of n.outputs) {
+      if (o.name === '') continue;
+      if (o.isGraphOutput) return 'its probabilities are graph outputs';
+      if (o.uses.some((u) => u.node !== pv && !post.has(u.node))) return `its probabilities ('${o.name}') are used outside the site`;
+    }
+  }
+  return { qk, pre, softmax: sm, pv };
+}
+
+/** Whether `v` is computed from `target`'s outputs within `depth` producers (each node visited once). */
+function reaches(v: Value, target: Node, depth: number): boolean {
+  const seen = new Set<Node>();
+  let frontier: Value[] = [v];
+  for (let d = 0; d < depth && frontier.length; d++) {
+    const next: Value[] = [];
+    for (const x of frontier) {
+      const p = x.producer;
+      if (!p || seen.has(p)) continue;
+      if (p === target) return true;
+      seen.add(p);
+      for (const i of p.inputs) if (i) next.push(i);
+    }
+    frontier = next;
+  }
+  return false;
+}

@@ -1,0 +1,117 @@
+// `window`, `sink`, `strided` and `power`: the static patterns around a sliding window (methods.md, "Sparse attention").
+// `window` has two implementations: `mask` (the exact meaning at dense cost) and `blocked` (only the blocks the window
+// touches; written-out sites only, fused ones use what the operator offers or fall back to the mask form with a
+// warning). The others are mask forms.
+import type { SiteInfo } from '../../analysis/report/types';
+import type { Rule } from '../rule';
+import { applyBlockedWindow, blockedKeys, defaultBlockRows } from './blocked-window';
+import { round } from './cost';
+import { applyGqaWindow, applyMask, fusedKey } from './mask-form';
+import { checkOpset, formReason, oneOf, positiveInt, type PowerParams, type SinkParams, type StridedParams, type WindowParams } from './params';
+import { buildVisible, describe, keysPerQuery, perHead, type Pattern } from './pattern';
+import { rewriteSites, type SiteOutcome } from './site-loop';
+
+const crossReason = 'cross-attention: its queries and keys are different sequences, so positions cannot be compared';
+
+function maskOutcome(info: SiteInfo, seq: number, p: Pattern, extra: Record<string, unknown> = {}): SiteOutcome {
+  return {
+    after: { ...describe(p), impl: 'mask', keysPerQuery: round(keysPerQuery(p, seq)), ...extra, note: 'mask form: the dense scores are still computed' },
+    computed: { rows: seq, keys: seq },
+  };
+}
+
+export const windowRule: Rule<WindowParams> = {
+  name: 'window',
+  family: 'sparse',
+  summary: 'sliding window of W keys (causal: i − W < j ≤ i; non-causal: |i − j| < W), as a mask or blocked',
+  validate(p, report) {
+    positiveInt('window', 'window', p.window);
+    oneOf('window', 'impl', p.impl, ['mask', 'blocked'] as const);
+    oneOf('window', 'modelMask', p.modelMask, ['auto', 'rows'] as const);
+    if (p.rows !== undefined) positiveInt('window', 'rows', p.rows);
+    checkOpset('window', report);
+  },
+  skipReason(site) {
+    if (site.kind === 'cross') return crossReason;
+    return formReason(site);
+  },
+  apply(ctx, siteIds, p) {
+    return rewriteSites(ctx, 'window', siteIds, ({ info, raw, ops, shapes }) => {
+      const pattern: Pattern = { kind: 'window', window: p.window, causal: info.causal };
+      const build = (pos: Parameters<typeof buildVisible>[2]) => buildVisible(ops, pattern, pos);
+      const warnings: string[] = [];
+      if (p.impl === 'blocked') {
+        if (raw.anchors.fused) {
+          if (fusedKey(raw.anchor) === 'com.microsoft.GroupQueryAttention') {
+            applyGqaWindow(ctx, raw.anchor, p.window);
+            return { ...maskOutcome(info, ctx.seqLen, pattern, { impl: 'blocked', via: 'GroupQueryAttention local_window_size' }) };
+          }
+          warnings.push(`site ${info.id}: ${info.form} has no compute-reducing window here; used the mask form`);
+        } else {
+          const rows = p.rows ?? defaultBlockRows(p.window);
+          const r = applyBlockedWindow(ctx, raw, info, ops, shapes, { window: p.window, causal: info.causal, rows, modelMask: p.modelMask ?? 'auto' });
+          if (typeof r !== 'string') {
+            const blocks = Math.ceil(ctx.seqLen / r.rows);
+            return {
+              after: { ...describe(pattern), impl: 'blocked', blockRows: r.rows, keysPerQuery: round(keysPerQuery(pattern, ctx.seqLen)) },
+              computed: { rows: blocks * r.rows, keys: blockedKeys(p.window, r.rows, info.causal) },
+              warnings: r.warnings,
+            };
+          }
+          warnings.push(`site ${info.id}: blocked form not possible (${r}); used the mask form`);
+        }
+      }
+      applyMask(ctx, raw, ops, shapes, build, false);
+      return { ...maskOutcome(info, ctx.seqLen, pattern), warnings };
+    });
+  },
+};
+
+/** sink, strided and power: causal patterns, mask form. */
+function causalPatternRule<P extends { window: number }>(
+  name: string, summary: string, check: (p: P) => void, pattern: (p: P, info: SiteInfo) => Pattern,
+): Rule<P> {
+  return {
+    name,
+    family: 'sparse',
+    summary,
+    validate(p, report) {
+      positiveInt(name, 'window', p.window);
+      check(p);
+      checkOpset(name, report);
+    },
+    skipReason(site) {
+      if (site.kind === 'cross') return crossReason;
+      if (!site.causal) return `${name} is defined for causal sites; this one is bidirectional`;
+      return formReason(site);
+    },
+    apply(ctx, siteIds, p) {
+      return rewriteSites(ctx, name, siteIds, ({ info, raw, ops, shapes }) => {
+        const pat = pattern(p, info);
+        applyMask(ctx, raw, ops, shapes, (pos) => buildVisible(ops, pat, pos), perHead(pat));
+        return maskOutcome(info, ctx.seqLen, pat);
+      });
+    },
+  };
+}
+
+export const sinkRule = causalPatternRule<SinkParams>(
+  'sink', 'attention sinks: the first N keys plus a causal window of W',
+  (p) => positiveInt('sink', 'sink', p.sink),
+  (p) => ({ kind: 'sink', window: p.window, sink: p.sink }),
+);
+
+export const stridedRule = causalPatternRule<StridedParams>(
+  'strided', 'per head h, keys j ≡ h (mod k), plus a causal window of W',
+  (p) => positiveInt('strided', 'stride', p.stride),
+  (p, info) => {
+    if (!info.heads) throw new Error(`site ${info.id}: the number of heads is unknown`);
+    return { kind: 'strided', window: p.window, stride: p.stride, heads: info.heads };
+  },
+);
+
+export const powerRule = causalPatternRule<PowerParams>(
+  'power', 'keys at power-of-two distances, plus a causal window of W',
+  () => undefined,
+  (p) => ({ kind: 'power', window: p.window }),
+);
