@@ -123,10 +123,10 @@ function rewriteProjections(builder: GraphBuilder, s: SiteStructure, plan: HeadP
 }
 
 function rewriteOutput(builder: GraphBuilder, s: SiteStructure, plan: HeadPlan, base: string): void {
-  const o = s.proj.o;
-  if (!o) throw new PlanError('no output projection');
   const unchanged = plan.q.length === s.heads && plan.q.every((m, i) => m[0].head === i);
   if (unchanged) return;
+  const o = s.proj.o;
+  if (!o) throw new PlanError('no output projection');
   writeInputRows(builder, o, mixHeadRows(inputRows(o), 0, s.vHeadDim, plan.q), `${base}/o`);
 }
 

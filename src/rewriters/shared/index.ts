@@ -1,0 +1,7 @@
+// The shared-matrix family: share-attn, share-kv, gqa, dictionary.
+import { registerRules } from '../registry';
+import type { Rule } from '../rule';
+import { dictionary } from './dictionary';
+import { gqa } from './gqa';
+
+registerRules([gqa, dictionary] as Rule<never>[]);
