@@ -1,3 +1,4 @@
 // Registers every rule family. Each family file calls registerRules with its rules.
 import './prune';
+import './shared';
 import './sparse';
