@@ -1,6 +1,7 @@
 // The dashboard page, for a webview and for an exported report. Both get a strict Content-Security-Policy: nothing
 // loads or runs unless it carries this page's nonce (or, in a webview, comes from the extension's own files). The
 // exported page inlines the same bundle and stylesheet and embeds the session, so its charts are the dashboard's own.
+// The toolkit (FAST) probes for :focus-visible with a <style> element; it takes its nonce from the csp-nonce meta.
 // No `vscode` here.
 import { randomBytes } from 'node:crypto';
 import { EMBEDDED_REPORT_ID } from '../protocol';
@@ -56,6 +57,7 @@ export function dashboardPage(o: PageOptions): string {
 <head>
 <meta charset="UTF-8">
 <meta http-equiv="Content-Security-Policy" content="${escapeHtml(contentSecurityPolicy(o.nonce, o.cspSource))}">
+<meta property="csp-nonce" content="${n}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
 <title>${escapeHtml(o.title)}</title>
 ${style}

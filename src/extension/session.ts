@@ -1,31 +1,27 @@
 // One model's session: its analysis, the rewrite variants a person made, and the results of the runs, shared by every
 // dashboard showing that model (a panel and a custom editor may both be open). Heavy work goes elsewhere: analysis and
 // rewriting to the core thread, runs to the runtime worker; this class only orders it and keeps the snapshot.
-import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import type * as vscode from 'vscode';
 import type { AnalysisReport } from '../analysis/report/types';
-import {
-  type AttentionMaps,
-  type HostMessage,
-  ORIGINAL,
-  type RewritePreview,
-  type SessionSettings,
-  type SessionSnapshot,
-  type SpeedResults,
-  type TabId,
-  type Variant,
-  type WebviewMessage,
+import type {
+  AccuracyResults,
+  AttentionMaps,
+  HostMessage,
+  RewritePreview,
+  SessionSettings,
+  SessionSnapshot,
+  SpeedResults,
+  TabId,
+  Variant,
+  WebviewMessage,
 } from '../protocol';
 import type { RuntimeClient } from '../runtime/client';
-import type { BenchModel, InputSource, SessionSettings as RuntimeSettings } from '../runtime/protocol';
-import { profileSites } from '../runtime/sites';
 import type { CoreClient } from './core-client';
 import { markReported, userError } from './errors';
 import type { Log } from './log';
-import { BenchProgress, describeProgress } from './progress';
-import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
-import { type ReportProgress, Tasks } from './tasks';
+import { type ReportProgress, type RunContext, VariantFiles, runBenchmark, runComparison, runMaps } from './runs';
+import { Tasks } from './tasks';
 
 export interface Services {
   core: CoreClient;
@@ -38,19 +34,15 @@ export interface Services {
   exportVariant: (session: ModelSession, variant: Variant) => Promise<void>;
 }
 
-/** Profiled runs per model and point: enough for attention's share of the time, few enough to keep sweeps short. */
-const PROFILE_RUNS = 1;
-
 export class ModelSession {
   private state: SessionSnapshot;
   private readonly views = new Set<vscode.Webview>();
   private readonly tasks: Tasks;
   private analysis: Promise<AnalysisReport> | null = null;
-  private readonly variantFiles = new Map<string, Promise<string>>();
-  private readonly folder: string;
+  private readonly files: VariantFiles;
 
   constructor(readonly modelPath: string, private readonly services: Services, restored?: SessionSnapshot) {
-    this.folder = path.join(services.scratch, `s${Math.abs(hash(modelPath)).toString(36)}`);
+    this.files = new VariantFiles(services.core, modelPath, path.join(services.scratch, `s${Math.abs(hash(modelPath)).toString(36)}`));
     this.tasks = new Tasks((tasks) => this.post({ type: 'didChangeTasks', tasks }));
     this.state = restored && restored.modelPath === modelPath
       ? { ...restored, settings: services.settings() }
@@ -204,79 +196,22 @@ export class ModelSession {
 
   removeVariant(id: string): void {
     this.state = { ...this.state, variants: this.state.variants.filter((v) => v.id !== id) };
-    const file = this.variantFiles.get(id);
-    this.variantFiles.delete(id);
-    void file?.then((f) => rmSync(path.dirname(f), { recursive: true, force: true })).catch(() => undefined);
+    this.files.remove(id);
     this.broadcast();
   }
 
-  /** The variant written to this session's scratch folder (once), for the runtime to load. */
-  private variantFile(v: Variant, signal: AbortSignal): Promise<string> {
-    let file = this.variantFiles.get(v.id);
-    if (!file) {
-      const dir = path.join(this.folder, v.id);
-      mkdirSync(dir, { recursive: true });
-      const output = path.join(dir, `${path.basename(this.modelPath, '.onnx')}.${v.id}.onnx`);
-      file = this.services.core.request({ type: 'write', file: this.modelPath, steps: v.steps, output }, signal).then(() => output);
-      file.catch(() => this.variantFiles.delete(v.id));
-      this.variantFiles.set(v.id, file);
-    }
-    return file;
-  }
-
-  private runtimeSettings(): RuntimeSettings {
-    return { ep: this.state.settings.executionProviders };
-  }
-
-  private inputSource(report: AnalysisReport, seq: number): InputSource {
-    const file = this.state.settings.calibrationInputs;
-    return file ? { file, infos: report.model.inputs } : { synthesis: { seq }, infos: report.model.inputs };
+  private runContext(report: AnalysisReport, signal: AbortSignal, progress: ReportProgress): RunContext {
+    const settings = this.services.settings();
+    this.state = { ...this.state, settings };
+    const { core, runtime } = this.services;
+    return { core, runtime, modelPath: this.modelPath, report, settings, files: this.files, signal, progress };
   }
 
   async benchmark(): Promise<SpeedResults> {
     const report = await this.ensureAnalyzed();
-    const settings = (this.state = { ...this.state, settings: this.services.settings() }).settings;
     const variants = this.state.variants;
     try {
-      const speed = await this.tasks.run(`Benchmarking ${this.state.modelName}`, async (signal, progress) => {
-        progress(0, 'writing the variants');
-        const files = await Promise.all(variants.map((v) => this.variantFile(v, signal)));
-        const keyOfPath = new Map<string, string>([[this.modelPath, ORIGINAL], ...variants.map((v, i) => [files[i], v.id] as [string, string])]);
-        const models: BenchModel[] = [{ path: this.modelPath, sites: profileSites(report.sites), infos: report.model.inputs }];
-        for (const f of files) {
-          const r = await this.services.core.request({ type: 'analyze', file: f }, signal);
-          models.push({ path: f, sites: profileSites(r.sites), infos: r.model.inputs });
-        }
-        const tracker = new BenchProgress(models.length);
-        const result = await this.services.runtime.bench(
-          {
-            models,
-            settings: this.runtimeSettings(),
-            points: settings.sequenceLengths.map((seq) => ({ seq, past: 0 })),
-            warmup: settings.warmup,
-            iters: settings.iterations,
-            profileRuns: PROFILE_RUNS,
-          },
-          { signal, onProgress: (p) => progress(tracker.fraction(p), describeProgress(p)) },
-        );
-        progress(1, 'computing the FLOP bounds');
-        const bounds = (
-          await Promise.all(variants.map((v) => this.services.core.request({ type: 'bounds', file: this.modelPath, variant: v.id, steps: v.steps, seqs: settings.sequenceLengths }, signal)))
-        ).flat();
-        const warnings = [...new Set(result.results.flatMap((e) => [...e.provider.warnings, ...e.inputWarnings]))];
-        const out: SpeedResults = {
-          ep: result.results[0]?.ep ?? 'cpu',
-          iterations: settings.iterations,
-          warmup: settings.warmup,
-          seqs: settings.sequenceLengths,
-          variants: variants.map((v) => ({ id: v.id, label: v.label })),
-          points: speedPoints(result.results, keyOfPath),
-          bounds,
-          warnings,
-          finishedAt: new Date().toISOString(),
-        };
-        return out;
-      });
+      const speed = await this.tasks.run(`Benchmarking ${this.state.modelName}`, (signal, progress) => runBenchmark(this.runContext(report, signal, progress), variants));
       for (const w of speed.warnings) this.services.log.warn(w);
       this.state = { ...this.state, speed };
       this.broadcast();
@@ -288,36 +223,19 @@ export class ModelSession {
     }
   }
 
-  async compareAccuracy(): Promise<void> {
+  async compareAccuracy(): Promise<AccuracyResults> {
     const report = await this.ensureAnalyzed();
     const variants = this.state.variants;
     if (variants.length === 0) throw this.failNow('Compare accuracy', userError('there are no variants to compare yet: make one with "Rewrite Attention…" or in the Rewrite studio'));
-    const settings = (this.state = { ...this.state, settings: this.services.settings() }).settings;
-    const seq = settings.sequenceLengths[settings.sequenceLengths.length - 1];
     try {
-      const accuracy = await this.tasks.run(`Comparing ${variants.length} variant(s) with ${this.state.modelName}`, async (signal, progress) => {
-        const out = [];
-        const warnings = new Set<string>();
-        let inputs = '';
-        let ep: SpeedResults['ep'] = 'cpu';
-        for (const [i, v] of variants.entries()) {
-          progress(i / variants.length, `${v.label}: writing`);
-          const file = await this.variantFile(v, signal);
-          progress((i + 0.5) / variants.length, `${v.label}: running both models`);
-          const r = await this.services.runtime.compare(
-            { a: this.modelPath, b: file, settings: this.runtimeSettings(), inputs: this.inputSource(report, seq) },
-            { signal },
-          );
-          for (const w of [...r.providerA.warnings, ...r.providerB.warnings, ...r.fed.warnings]) warnings.add(w);
-          inputs = settings.calibrationInputs ? `${settings.calibrationInputs}: ${describeFed(r.fed)}` : describeFed(r.fed);
-          ep = r.providerA.used;
-          out.push(variantAccuracy(v, r));
-        }
-        return { ep, inputs, variants: out, warnings: [...warnings], finishedAt: new Date().toISOString() };
-      });
+      const accuracy = await this.tasks.run(`Comparing ${variants.length} variant(s) with ${this.state.modelName}`, (signal, progress) =>
+        runComparison(this.runContext(report, signal, progress), variants),
+      );
+      for (const w of accuracy.warnings) this.services.log.warn(w);
       this.state = { ...this.state, accuracy };
       this.broadcast();
       this.showTab('accuracy');
+      return accuracy;
     } catch (e) {
       this.fail('Compare accuracy', e);
       throw e;
@@ -328,29 +246,8 @@ export class ModelSession {
     const report = await this.ensureAnalyzed();
     const info = report.sites.find((s) => s.id === site);
     if (!info) throw this.failNow('Attention maps', userError(`the model has no site ${site}`));
-    const settings = (this.state = { ...this.state, settings: this.services.settings() }).settings;
     try {
-      const maps = await this.tasks.run(`Attention maps of site ${site}`, async (signal, progress) => {
-        progress(0.1, 'adding the probabilities to the outputs');
-        const exposed = await this.services.core.request({ type: 'exposeMaps', file: this.modelPath, sites: [site] }, signal);
-        try {
-          progress(0.4, 'running the model');
-          const r = await this.services.runtime.maps(
-            {
-              model: exposed.model,
-              sites: exposed.sites,
-              settings: this.runtimeSettings(),
-              inputs: this.inputSource(report, settings.mapsSequenceLength),
-              ...(pattern ? { pattern } : {}),
-              includeProbabilities: true,
-            },
-            { signal },
-          );
-          return attentionMaps(r, site, info.causal, new Date().toISOString());
-        } finally {
-          rmSync(exposed.dir, { recursive: true, force: true });
-        }
-      });
+      const maps = await this.tasks.run(`Attention maps of site ${site}`, (signal, progress) => runMaps(this.runContext(report, signal, progress), info, pattern));
       this.state = { ...this.state, maps };
       this.broadcast();
       this.showTab('maps');
@@ -373,7 +270,7 @@ export class ModelSession {
 
   dispose(): void {
     this.tasks.dispose();
-    rmSync(this.folder, { recursive: true, force: true });
+    this.files.dispose();
   }
 
   private fail(what: string, e: unknown): string | null {

@@ -3,8 +3,7 @@
 // runtime worker honour.
 import * as vscode from 'vscode';
 import type { TaskState } from '../protocol';
-
-export type ReportProgress = (fraction: number | null, message: string) => void;
+import type { ReportProgress } from './runs';
 
 /** Dashboards are told of progress at most this often; the notification gets every step. */
 const DASHBOARD_INTERVAL_MS = 150;

@@ -6,7 +6,8 @@ import { colour, drawablePattern, heatmapImage, maskedMass } from '../logic/heat
 import { patternOfSteps } from '../logic/rule-forms';
 import type { ViewContext } from './context';
 
-const NONE = '';
+/** The dropdown's value for "no pattern" (FAST treats an empty option value as the option's text). */
+const NONE = 'none';
 
 export function renderMaps(root: HTMLElement, ctx: ViewContext): void {
   const session = ctx.state.session;
@@ -38,7 +39,7 @@ export function renderMaps(root: HTMLElement, ctx: ViewContext): void {
     ),
     h('div', { class: 'field inline' },
       h('label', { for: 'maps-pattern' }, 'Sparse pattern'),
-      h('vscode-dropdown', { id: 'maps-pattern', on: { change: (e) => ctx.setUi({ mapsPattern: (e.target as HTMLInputElement).value || null }) } },
+      h('vscode-dropdown', { id: 'maps-pattern', on: { change: (e) => { const v = (e.target as HTMLInputElement).value; ctx.setUi({ mapsPattern: v === NONE ? null : v }); } } },
         h('vscode-option', { value: NONE, selected: pattern === NONE }, 'none'),
         ...patterns.map((p) => h('vscode-option', { value: p, selected: p === pattern }, p))),
     ),

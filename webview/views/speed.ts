@@ -1,5 +1,6 @@
 // Speed: p50/p90 latency bars of the original and the variants at one sequence length, the speedup next to the bounds
 // the removed FLOPs allow, the sequence-length sweep on log-log axes, and attention's share of the kernel time.
+import type { Scale } from 'chart.js';
 import { chart, theme, withAlpha } from '../charts';
 import { h, table } from '../dom';
 import { ms, num, pct, ratio } from '../logic/format';
@@ -41,6 +42,14 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
       ...seqs.map((s) => h('vscode-option', { value: String(s), selected: s === seq }, String(s)))),
   ));
 
+  // Log axes tick at the lengths that were measured, not at chart.js's 1-2-5 steps.
+  const seqAxis = {
+    type: 'logarithmic' as const,
+    title: { display: true, text: 'tokens' },
+    afterBuildTicks: (axis: Scale) => {
+      axis.ticks = seqs.map((value) => ({ value }));
+    },
+  };
   const rows = speedRows(speed, seq);
   const bars = h('div', { class: 'chart-box', id: 'latency-chart' });
   root.append(h('h3', null, `Latency at ${seq} tokens`), bars);
@@ -86,7 +95,7 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
     options: {
       parsing: false,
       scales: {
-        x: { type: 'logarithmic', title: { display: true, text: 'tokens' } },
+        x: seqAxis,
         y: { type: 'logarithmic', title: { display: true, text: 'p50 ms' } },
       },
       plugins: { legend: { position: 'bottom' } },
@@ -108,7 +117,7 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
       },
       options: {
         parsing: false,
-        scales: { x: { type: 'logarithmic', title: { display: true, text: 'tokens' } }, y: { min: 0, max: 100, title: { display: true, text: '% of kernel time' } } },
+        scales: { x: seqAxis, y: { min: 0, max: 100, title: { display: true, text: '% of kernel time' } } },
         plugins: { legend: { position: 'bottom' } },
       },
     });

@@ -1,0 +1,156 @@
+// The work behind Benchmark Variants, Compare Accuracy and Show Attention Maps, from a model and its variants to the
+// dashboard's results: variants are written by the core thread, models run in the runtime worker. No `vscode` here:
+// a session wraps these in tasks, and the webview tests call them directly to get real results.
+import { mkdirSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import type { AnalysisReport, SiteInfo } from '../analysis/report/types';
+import { type AccuracyResults, type AttentionMaps, ORIGINAL, type SessionSettings, type SpeedResults, type Variant } from '../protocol';
+import type { RuntimeClient } from '../runtime/client';
+import type { BenchModel, InputSource, SessionSettings as RuntimeSettings } from '../runtime/protocol';
+import { profileSites } from '../runtime/sites';
+import type { CoreClient } from './core-client';
+import { BenchProgress, describeProgress } from './progress';
+import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
+
+/** Progress of long work: a fraction in [0, 1] (null: unknown) and a line for people. */
+export type ReportProgress = (fraction: number | null, message: string) => void;
+
+/** Profiled runs per model and point: enough for attention's share of the time, few enough to keep sweeps short. */
+export const PROFILE_RUNS = 1;
+
+/** Variants written once each into a folder of their own, for the runtime to load. */
+export class VariantFiles {
+  private readonly files = new Map<string, Promise<string>>();
+
+  constructor(private readonly core: CoreClient, private readonly modelPath: string, private readonly folder: string) {}
+
+  get(v: Variant, signal?: AbortSignal): Promise<string> {
+    let file = this.files.get(v.id);
+    if (!file) {
+      const dir = path.join(this.folder, v.id);
+      mkdirSync(dir, { recursive: true });
+      const output = path.join(dir, `${path.basename(this.modelPath, '.onnx')}.${v.id}.onnx`);
+      file = this.core.request({ type: 'write', file: this.modelPath, steps: v.steps, output }, signal).then(() => output);
+      // A failed or cancelled write is tried again next time.
+      file.catch(() => this.files.delete(v.id));
+      this.files.set(v.id, file);
+    }
+    return file;
+  }
+
+  remove(id: string): void {
+    this.files.delete(id);
+    rmSync(path.join(this.folder, id), { recursive: true, force: true });
+  }
+
+  dispose(): void {
+    this.files.clear();
+    rmSync(this.folder, { recursive: true, force: true });
+  }
+}
+
+export interface RunContext {
+  core: CoreClient;
+  runtime: RuntimeClient;
+  modelPath: string;
+  report: AnalysisReport;
+  settings: SessionSettings;
+  files: VariantFiles;
+  signal: AbortSignal;
+  progress: ReportProgress;
+}
+
+function runtimeSettings(settings: SessionSettings): RuntimeSettings {
+  return { ep: settings.executionProviders };
+}
+
+/** The calibration file when one is set (its shapes fix the run), else synthesized inputs of `seq` tokens. */
+export function inputSource(report: AnalysisReport, settings: SessionSettings, seq: number): InputSource {
+  const file = settings.calibrationInputs;
+  return file ? { file, infos: report.model.inputs } : { synthesis: { seq }, infos: report.model.inputs };
+}
+
+export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promise<SpeedResults> {
+  const { core, signal, progress, settings } = ctx;
+  progress(0, 'writing the variants');
+  const files = await Promise.all(variants.map((v) => ctx.files.get(v, signal)));
+  const keyOfPath = new Map<string, string>([[ctx.modelPath, ORIGINAL], ...variants.map((v, i) => [files[i], v.id] as [string, string])]);
+  const models: BenchModel[] = [{ path: ctx.modelPath, sites: profileSites(ctx.report.sites), infos: ctx.report.model.inputs }];
+  // Each variant's own analysis names its sites' nodes, so the profiler attributes its kernel time correctly.
+  for (const f of files) {
+    const r = await core.request({ type: 'analyze', file: f }, signal);
+    models.push({ path: f, sites: profileSites(r.sites), infos: r.model.inputs });
+  }
+  const tracker = new BenchProgress(models.length);
+  const result = await ctx.runtime.bench(
+    {
+      models,
+      settings: runtimeSettings(settings),
+      points: settings.sequenceLengths.map((seq) => ({ seq, past: 0 })),
+      warmup: settings.warmup,
+      iters: settings.iterations,
+      profileRuns: PROFILE_RUNS,
+    },
+    { signal, onProgress: (p) => progress(tracker.fraction(p), describeProgress(p)) },
+  );
+  progress(1, 'computing the FLOP bounds');
+  const bounds = (
+    await Promise.all(variants.map((v) => core.request({ type: 'bounds', file: ctx.modelPath, variant: v.id, steps: v.steps, seqs: settings.sequenceLengths }, signal)))
+  ).flat();
+  return {
+    ep: result.results[0]?.ep ?? settings.executionProviders[0],
+    iterations: settings.iterations,
+    warmup: settings.warmup,
+    seqs: settings.sequenceLengths,
+    variants: variants.map((v) => ({ id: v.id, label: v.label })),
+    points: speedPoints(result.results, keyOfPath),
+    bounds,
+    warnings: [...new Set(result.results.flatMap((e) => [...e.provider.warnings, ...e.inputWarnings]))],
+    finishedAt: new Date().toISOString(),
+  };
+}
+
+/** Every variant against the original on the same inputs (the sweep's longest length when synthesized). */
+export async function runComparison(ctx: RunContext, variants: Variant[]): Promise<AccuracyResults> {
+  const { settings, signal, progress } = ctx;
+  const seq = settings.sequenceLengths[settings.sequenceLengths.length - 1];
+  const out = [];
+  const warnings = new Set<string>();
+  let inputs = '';
+  let ep = settings.executionProviders[0];
+  for (const [i, v] of variants.entries()) {
+    progress(i / variants.length, `${v.label}: writing`);
+    const file = await ctx.files.get(v, signal);
+    progress((i + 0.5) / variants.length, `${v.label}: running both models`);
+    const r = await ctx.runtime.compare({ a: ctx.modelPath, b: file, settings: runtimeSettings(settings), inputs: inputSource(ctx.report, settings, seq) }, { signal });
+    for (const w of [...r.providerA.warnings, ...r.providerB.warnings, ...r.fed.warnings]) warnings.add(w);
+    inputs = settings.calibrationInputs ? `${settings.calibrationInputs}: ${describeFed(r.fed)}` : describeFed(r.fed);
+    ep = r.providerA.used;
+    out.push(variantAccuracy(v, r));
+  }
+  return { ep, inputs, variants: out, warnings: [...warnings], finishedAt: new Date().toISOString() };
+}
+
+/** One site's attention probabilities and head statistics, with a sparse pattern's recall when one is given. */
+export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string | null): Promise<AttentionMaps> {
+  const { signal, progress, settings } = ctx;
+  progress(0.1, 'adding the probabilities to the outputs');
+  const exposed = await ctx.core.request({ type: 'exposeMaps', file: ctx.modelPath, sites: [site.id] }, signal);
+  try {
+    progress(0.4, 'running the model');
+    const r = await ctx.runtime.maps(
+      {
+        model: exposed.model,
+        sites: exposed.sites,
+        settings: runtimeSettings(settings),
+        inputs: inputSource(ctx.report, settings, settings.mapsSequenceLength),
+        ...(pattern ? { pattern } : {}),
+        includeProbabilities: true,
+      },
+      { signal },
+    );
+    return attentionMaps(r, site.id, site.causal, new Date().toISOString());
+  } finally {
+    rmSync(exposed.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,181 @@
+// The dashboard bundle in real headless Chromium, fed by a fake host with a real session (see harness.ts): the
+// DOM must show the report's sites, the benchmark's numbers and charts, the maps, keep its state across a reload, obey
+// keyboard navigation, and raise no CSP violation. Screenshots go to test-artifacts/webview/.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildReport, reportHtml } from '../../src/extension/report-file';
+import type { HostMessage, SessionSnapshot } from '../../src/protocol';
+import type { RewriteReport } from '../../src/rewriters/pipeline';
+import { FIXTURES } from '../helpers/fixtures';
+import { ms } from '../../webview/logic/format';
+import { ARTIFACTS, DIST, realSession, requireChromium, serveDashboard } from './harness';
+
+const MODEL = path.join(FIXTURES, 'llama-eager-ts-op17', 'model.onnx');
+
+let browser: Browser;
+let page: Page;
+let session: SessionSnapshot;
+let server: { url: string; close: () => Promise<void> };
+let rewrite: RewriteReport;
+let disposeSession: () => Promise<void>;
+const consoleErrors: string[] = [];
+
+async function send(message: HostMessage): Promise<void> {
+  await page.evaluate((m) => window.postMessage(m, '*'), message);
+}
+
+async function shot(name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+async function openTab(tab: string): Promise<void> {
+  await send({ type: 'didRequestTab', tab } as HostMessage);
+  await page.locator(`#view-${tab} h2`).first().waitFor();
+}
+
+beforeAll(async () => {
+  const executablePath = requireChromium();
+  ({ session, rewrite, dispose: disposeSession } = await realSession(MODEL));
+  server = await serveDashboard();
+  browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
+  page.on('pageerror', (e) => consoleErrors.push(e.message));
+  await page.goto(server.url);
+  await page.waitForFunction(() => (window as unknown as { __posted: { type: string }[] }).__posted.some((m) => m.type === 'ready'));
+  await send({ type: 'didChangeSession', session });
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  await disposeSession?.();
+});
+
+describe('dashboard in Chromium with a real session', () => {
+  it('Overview lists every site of the CLI report with its heads, and the unmatched softmaxes', async () => {
+    const report = session.report!;
+    const rows = page.locator('#sites-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(report.sites.length);
+    for (const [i, s] of report.sites.entries()) {
+      const cells = await rows.nth(i).locator('th, td').allInnerTexts();
+      expect(cells.slice(0, 7)).toEqual([String(s.id), s.kind, s.causal ? 'yes' : 'no', String(s.heads), String(s.kvHeads), String(s.headDim), s.form]);
+    }
+    await expect.poll(() => page.locator('#view-overview dl.facts').innerText()).toContain(`${report.model.nodeCount}`);
+    await shot('overview');
+  });
+
+  it('Speed shows p50/p90 bars, the sweep and the share charts, and the measured numbers', async () => {
+    await openTab('speed');
+    const canvases = page.locator('#view-speed canvas');
+    await expect.poll(() => canvases.count()).toBe(3);
+    const speed = session.speed!;
+    const longest = Math.max(...speed.seqs);
+    const original = speed.points.find((p) => p.model === 'original' && p.seq === longest)!;
+    const variant = speed.points.find((p) => p.model === 'v1' && p.seq === longest)!;
+    const rows = page.locator('#speed-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(2);
+    const first = await rows.nth(0).locator('th, td').allInnerTexts();
+    const second = await rows.nth(1).locator('th, td').allInnerTexts();
+    expect(first.slice(0, 3)).toEqual(['original', ms(original.latencyMs.p50), ms(original.latencyMs.p90)]);
+    expect(second.slice(0, 3)).toEqual(['window 8', ms(variant.latencyMs.p50), ms(variant.latencyMs.p90)]);
+    // The speedup column is the ratio of the two p50s shown beside it.
+    expect(second[5]).toBe(`${(original.latencyMs.p50 / variant.latencyMs.p50).toFixed(2)}×`);
+    // Charts drew something: the bar chart's canvas is not blank.
+    const painted = await page.evaluate(() => {
+      const c = document.querySelector('#latency-chart canvas') as HTMLCanvasElement;
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let n = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+      return n;
+    });
+    expect(painted).toBeGreaterThan(1000);
+    await shot('speed');
+  });
+
+  it('Accuracy shows one row per output of the variant with its metrics', async () => {
+    await openTab('accuracy');
+    const acc = session.accuracy!;
+    const rows = page.locator('#accuracy-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(acc.variants[0].outputs.length);
+    const cells = await rows.nth(0).locator('th, td').allInnerTexts();
+    expect(cells[0]).toBe('window 8');
+    expect(cells[1]).toBe(acc.variants[0].outputs[0].name);
+    await expect.poll(() => page.locator('#accuracy-chart canvas').count()).toBe(1);
+    await shot('accuracy');
+  });
+
+  it('Attention maps draw the heatmap of every head, with the head statistics and the pattern recall', async () => {
+    await openTab('maps');
+    const maps = session.maps!;
+    const canvas = page.locator('#heatmap');
+    await canvas.waitFor();
+    expect(await canvas.getAttribute('width')).toBe(String(maps.dims[2]));
+    const rows = page.locator('#heads-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(maps.dims[0]);
+    const header = await page.locator('#heads-table thead th').allInnerTexts();
+    expect(header).toContain('recall (window 8)');
+    const recall0 = (await rows.nth(0).locator('td').allInnerTexts()).at(-1);
+    expect(recall0).toBe(`${(100 * maps.heads[0].recall!).toFixed(1)}%`);
+    // Keyboard: arrow keys on the focused heatmap change the head.
+    await canvas.focus();
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => rows.nth(1).locator('th').innerText()).toContain('◀');
+    await shot('maps');
+  });
+
+  it('Rewrite studio builds a step from the form and asks the host for a preview', async () => {
+    await openTab('studio');
+    await page.locator('#add-step').click();
+    await expect.poll(() => page.locator('ol.steps li').count()).toBe(1);
+    await page.locator('#preview').click();
+    const posted = await page.evaluate(() => (window as unknown as { __posted: { type: string; steps?: string[][] }[] }).__posted.filter((m) => m.type === 'previewRewrite'));
+    expect(posted.length).toBe(1);
+    const steps = posted[0].steps!;
+    // The host answers with the core thread's preview for those steps (here: the variant's, made for the same flags).
+    await send({ type: 'didChangeSession', session: { ...session, draft: { ...session.variants[0].preview, steps } } });
+    await expect.poll(() => page.locator('#view-studio section.draft table.totals tbody tr').count()).toBe(4);
+    const flops = await page.locator('#view-studio section.draft table.totals tbody tr').nth(2).locator('td').allInnerTexts();
+    expect(flops[0]).not.toBe(flops[1]);
+    await shot('studio');
+  });
+
+  it('keeps its view across a reload (setState) and can be driven from the keyboard', async () => {
+    await openTab('speed');
+    await page.reload();
+    // No session is sent after the reload: what is shown comes from the saved state.
+    await expect.poll(() => page.locator('#speed-table tbody tr').count()).toBe(2);
+    await page.locator('#tab-speed').focus();
+    await page.keyboard.press('ArrowRight');
+    await expect.poll(() => page.locator('#accuracy-table').count()).toBe(1);
+  });
+
+  it('raised no CSP violation and no script error', async () => {
+    expect(await page.evaluate(() => (window as unknown as { __violations: string[] }).__violations)).toEqual([]);
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it('an exported HTML report renders the same dashboards on its own', async () => {
+    const report = buildReport(session, session.variants[0], rewrite, 'loads in onnxruntime (cpu)');
+    const html = reportHtml(report, { script: readFileSync(path.join(DIST, 'webview.js'), 'utf8'), style: readFileSync(path.join(DIST, 'webview.css'), 'utf8') });
+    const file = path.join(ARTIFACTS, 'report.html');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    writeFileSync(file, html);
+    const p = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    const errors: string[] = [];
+    p.on('pageerror', (e) => errors.push(e.message));
+    await p.goto(`file://${file}`);
+    await expect.poll(() => p.locator('#sites-table tbody tr').count()).toBe(session.report!.sites.length);
+    await p.locator('#tab-speed').click();
+    await expect.poll(() => p.locator('#view-speed canvas').count()).toBe(3);
+    // A report has no host: no buttons that would ask one for work.
+    expect(await p.locator('#run-benchmark').count()).toBe(0);
+    expect(errors).toEqual([]);
+    await p.close();
+  });
+});
