@@ -3,5 +3,7 @@ import { registerRules } from '../registry';
 import type { Rule } from '../rule';
 import { dictionary } from './dictionary';
 import { gqa } from './gqa';
+import { shareAttn } from './share-attn';
+import { shareKv } from './share-kv';
 
-registerRules([gqa, dictionary] as Rule<never>[]);
+registerRules([shareAttn, shareKv, gqa, dictionary] as Rule<never>[]);
