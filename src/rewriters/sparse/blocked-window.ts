@@ -9,16 +9,16 @@
 // same positions (mask-gather.ts). The site's own element-wise ops (scale, mask add, casts, NaN guard) stay where they
 // are and now see blocked tensors. Softmax keeps its node and name. Layout [B, nb, H, R, ·] keeps heads third from the
 // end, where the analysis reads them, so the rewritten site is still found and still named by its Softmax.
-import { attr } from '../../analysis/ir/builder';
 import type { Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import type { RawSite } from '../../analysis/attention/site';
 import type { SiteInfo } from '../../analysis/report/types';
 import type { RuleContext } from '../rule';
-import { gatherMask, type BlockIndex } from './mask-gather';
+import { rewireBlocked } from './blocked-chain';
+import { padRows } from './blocks';
+import type { BlockIndex } from './mask-gather';
 import type { SiteOps } from './ops';
 import { readScoreChain } from './score-chain';
-import { elemTypeOf } from './values';
 
 export interface BlockedWindow {
   /** Query rows per block (R) and keys computed per query (mR). */
@@ -26,9 +26,6 @@ export interface BlockedWindow {
   keys: number;
   warnings: string[];
 }
-
-/** Mask kinds whose rows differ only by causality, so that the last row is the key-padding vector. */
-export const KEY_MASKS = new Set(['none', 'padding', 'causal', 'causal+padding']);
 
 /** Default rows per block: about a quarter of the window (fewer wasted keys), but at least 16 and at most 64 (GEMM size). */
 export function defaultBlockRows(window: number): number {
@@ -47,8 +44,7 @@ export function applyBlockedWindow(
   ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo,
   opts: { window: number; causal: boolean; rows: number; modelMask: 'auto' | 'rows' },
 ): BlockedWindow | string {
-  const b = ctx.builder;
-  const chain = readScoreChain(b.graph, shapes, raw);
+  const chain = readScoreChain(ctx.builder.graph, shapes, raw);
   if (typeof chain === 'string') return chain;
   const q = chain.qk.input(0)!;
   const kt = chain.qk.input(1)!;
@@ -96,54 +92,16 @@ export function applyBlockedWindow(
   const band = ops.floats(bandTable(R, L, F, W, opts.causal), [1, 1, 1, R, L], 'band');
   const bias = ops.op('Add', [band, ops.unsqueeze(ops.additive(inside, 'key_valid_bias'), [0, 2, 3], 'key_valid_blocks')], 'window_bias');
 
-  // The model's masks, gathered at the same key positions.
+  // The model's masks are read at the same key positions.
   const clamped = ops.op('Min', [ops.op('Max', [keyPos, ops.scalarI64(0, 'zero_i')], 'key_lo'), ops.op('Sub', [sk, ops.scalarI64(1, 'one_i')], 'last_key')], 'key_clamped');
-  const ix: BlockIndex = { j: ops.unsqueeze(clamped, [0, 1], 'key_index'), perBatch: false, perHead: false, nb, rows: R, front: ops.scalarI64(0, 'zero_i'), sq };
-  const mode = opts.modelMask === 'auto' && KEY_MASKS.has(info.maskType) ? 'keys' : 'rows';
-  const blocked = new Map<Value, Value>();
-  let biasMerged = false;
-  for (const step of chain.pre) {
-    for (const i of step.maskIndexes) {
-      const mask = step.node.input(i)!;
-      let mb = blocked.get(mask) ?? gatherMask(ops, shapes, mask, mode, ix);
-      blocked.set(mask, mb);
-      // The window's own bias rides on the model's float mask add when there is one: one pass over the scores less.
-      if (!biasMerged && step.node.opType === 'Add' && step.maskIndexes.length === 1 && elemTypeOf(mask) === ops.float) {
-        mb = ops.op('Add', [mb, bias], 'mask_and_window');
-        biasMerged = true;
-      }
-      b.setInput(step.node, i, mb);
-    }
-  }
-  const first = chain.pre[0];
-  if (first) b.setInput(first.node, first.dataIndex, scores);
-  else b.setInput(chain.softmax, 0, scores);
-  if (!biasMerged) b.setInput(chain.softmax, 0, ops.op('Add', [chain.softmax.input(0)!, bias], 'add_bias'));
-  b.setAttribute(chain.softmax, 'axis', attr.int(-1));
-
-  // ·V per block, then back to [B, H, Sq, Dv].
-  const out = ops.op('MatMul', [chain.pv.input(0)!, vBlocks], 'pv');
-  const heads = ops.transpose(out, [0, 2, 1, 3, 4], 'out_heads');
-  const hShape = ops.shape(heads, 'out_shape');
-  const merged = ops.reshape(heads, ops.shapeOf([ops.slice(hShape, 0, 0, 2, 'out_bh'), -1, ops.slice(hShape, 0, 4, 5, 'out_dv')], 'out_merge'), 'out_rows');
-  const result = ops.slice(merged, 2, 0, sq, 'out');
-  b.replaceAllUses(chain.pv.outputs[0], result, { graphOutputs: true });
-  b.removeNodes([chain.qk, chain.pv]);
+  const index: BlockIndex = { j: ops.unsqueeze(clamped, [0, 1], 'key_index'), perBatch: false, perHead: false, nb, rows: R, front: ops.scalarI64(0, 'zero_i'), sq };
+  rewireBlocked(ctx, ops, shapes, chain, info, { scores, bias, values: vBlocks, index, front: null, sq }, opts.modelMask);
 
   const warnings: string[] = [];
   if (info.kvCache.reads) {
     warnings.push(`site ${info.id}: the blocked form pads a single decoding query to a block of ${R} rows (${L} keys each); for one-token steps the mask form computes less`);
   }
   return { rows: R, keys: L, warnings };
-}
-
-/** x [B, H, S, E] with `front` and `back` zero rows added along axis 2 (Concat, not Pad: the analysis traces through Concat). */
-function padRows(ops: SiteOps, x: Value, front: Value | null, back: Value, tag: string): Value {
-  const s = ops.shape(x, `${tag}_pad_shape`);
-  const bh = ops.slice(s, 0, 0, 2, `${tag}_pad_bh`);
-  const e = ops.slice(s, 0, 3, 4, `${tag}_pad_e`);
-  const zeros = (n: Value, w: string) => ops.zeros(ops.shapeOf([bh, ops.vec(n), e], `${tag}_${w}_shape`), `${tag}_${w}`);
-  return ops.concat([...(front ? [zeros(front, 'front')] : []), x, zeros(back, 'back')], 2, `${tag}_padded`);
 }
 
 /** 0 where query row r and key column t of a block are inside the window, the masking value elsewhere. */

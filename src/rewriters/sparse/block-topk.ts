@@ -1,0 +1,165 @@
+// `block-topk b k` (dynamic sparsity; selection in block-select.ts), in two forms on written-out sites:
+// - `mask`: the kept blocks expanded to a token mask over the dense scores (exact meaning, dense cost);
+// - `gather`: per query block only its kept K/V blocks are gathered and multiplied. Slot 0 of every query block is its
+//   diagonal block, then up to k + 1 other kept blocks in ascending order, each once (no duplicates); unused slots
+//   (fewer blocks kept than slots) are masked out. Exact causality is needed only in the diagonal slot, which makes it
+//   a constant table. Scores are [B, nbq, H, b, (k+2)·b]: cost O(S·(k+2)·b) instead of O(S²).
+import { attr } from '../../analysis/ir/builder';
+import type { Value } from '../../analysis/ir/graph';
+import type { ShapeInfo } from '../../analysis/ir/shapes';
+import type { RawSite } from '../../analysis/attention/site';
+import type { SiteInfo } from '../../analysis/report/types';
+import { RuleError, type Rule, type RuleContext } from '../rule';
+import { blockGeometry, selectBlocks, type BlockGeometry } from './block-select';
+import { rewireBlocked } from './blocked-chain';
+import { toBlocks } from './blocks';
+import { round } from './cost';
+import { NEG_FLOAT32, type SiteOps } from './ops';
+import { checkOpset, nonNegativeInt, oneOf, positiveInt, type BlockTopkParams } from './params';
+import { positionsFrom } from './positions';
+import { readScoreChain } from './score-chain';
+import { rewriteSites } from './site-loop';
+
+export const blockTopkRule: Rule<BlockTopkParams> = {
+  name: 'block-topk',
+  family: 'sparse',
+  summary: 'per query block, the k key blocks with the best mean-query·mean-key score, plus the diagonal block and block 0',
+  validate(p, report) {
+    positiveInt('block-topk', 'block', p.block);
+    nonNegativeInt('block-topk', 'k', p.k);
+    oneOf('block-topk', 'impl', p.impl, ['mask', 'gather'] as const);
+    oneOf('block-topk', 'modelMask', p.modelMask, ['auto', 'rows'] as const);
+    checkOpset('block-topk', report);
+  },
+  skipReason(site) {
+    if (site.kind === 'cross') return 'cross-attention: there is no diagonal block when queries and keys are different sequences';
+    if (site.anchors.fused) return `${site.form}: the selection needs Q and K as they enter Q·Kᵀ, which the fused operator computes inside`;
+    if (!site.anchors.qk || !site.anchors.softmax) return 'the site has no Q·Kᵀ product to read';
+    return null;
+  },
+  apply(ctx, siteIds, p) {
+    return rewriteSites(ctx, 'block-topk', siteIds, ({ info, raw, ops, shapes }) => {
+      const blocks = Math.ceil(ctx.seqLen / p.block);
+      const kept = Math.min(p.k + 2, blocks);
+      const after = {
+        pattern: 'block top-k', block: p.block, k: p.k, blocksKeptPerQueryBlock: `at most ${kept} of ${blocks}`,
+        keysPerQuery: round(Math.min(kept * p.block, info.causal ? (ctx.seqLen + 1) / 2 : ctx.seqLen)),
+      };
+      // Selection: block means of Q and K and their products, (S/b)² scores.
+      const selectFlops = info.heads && info.headDim ? 2 * info.heads * blocks * blocks * info.headDim + 2 * info.heads * ctx.seqLen * info.headDim : 0;
+      const warnings: string[] = [];
+      if (p.impl === 'gather') {
+        const r = applyGather(ctx, raw, info, ops, shapes, p);
+        if (r === null) {
+          return { after: { ...after, impl: 'gather' }, computed: { rows: blocks * p.block, keys: kept * p.block, extraFlops: selectFlops } };
+        }
+        warnings.push(`site ${info.id}: gather form not possible (${r}); used the mask form`);
+      }
+      applyMaskForm(ctx, raw, info, ops, shapes, p);
+      return {
+        after: { ...after, impl: 'mask', note: 'mask form: the dense scores are still computed' },
+        computed: { rows: ctx.seqLen, keys: ctx.seqLen, extraFlops: selectFlops },
+        warnings,
+      };
+    });
+  },
+};
+
+interface Inputs { q: Value; kt: Value; sq: Value; sk: Value; d: Value }
+
+function inputsOf(ctx: RuleContext, raw: RawSite, ops: SiteOps, shapes: ShapeInfo): Inputs {
+  const qk = ctx.builder.graph.nodeByName(raw.anchors.qk!)!;
+  const q = qk.input(0)!;
+  const kt = qk.input(1)!;
+  for (const x of [q, kt, raw.anchor.input(0)!]) {
+    const r = shapes.shape(x)?.length;
+    if (r !== undefined && r !== 4) throw new RuleError('block-topk', `site ${raw.anchors.softmax}: Q, K and scores must be [batch, heads, positions, ·]; '${x.name}' has rank ${r}`);
+  }
+  const qShape = ops.shape(q, 'q_shape');
+  return { q, kt, sq: ops.dim(qShape, 2, 'sq'), sk: ops.dim(ops.shape(kt, 'kt_shape'), 3, 'sk'), d: ops.dim(qShape, 3, 'd') };
+}
+
+function selection(ops: SiteOps, x: Inputs, p: BlockTopkParams, causal: boolean, v?: Value) {
+  const g = blockGeometry(ops, p.block, x.sq, x.sk);
+  const k = ops.transpose(x.kt, [0, 1, 3, 2], 'k');
+  const qBlocks = toBlocks(ops, x.q, g.front, x.sq, g.nbq, p.block, 'q');
+  const kBlocks = toBlocks(ops, k, null, x.sk, g.nbk, p.block, 'k');
+  const vBlocks = v ? toBlocks(ops, v, null, x.sk, g.nbk, p.block, 'v') : undefined;
+  return { g, qBlocks, kBlocks, vBlocks, sel: selectBlocks(ops, g, qBlocks, kBlocks, p.k, causal, x.d) };
+}
+
+function applyMaskForm(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo, p: BlockTopkParams): void {
+  const x = inputsOf(ctx, raw, ops, shapes);
+  const { g, sel } = selection(ops, x, p, info.causal);
+  const bb = ops.scalarI64(p.block, 'block');
+  const rowBlock = ops.op('Div', [ops.op('Add', [ops.range(x.sq, 'q_row'), g.front], 'q_row_in_blocks'), bb], 'q_row_block');
+  const colBlock = ops.op('Div', [ops.range(x.sk, 'k_col'), bb], 'k_col_block');
+  const rows = ops.op('Gather', [sel.keep, rowBlock], 'keep_rows', { axis: attr.int(2) });
+  let visible = ops.op('Gather', [rows, colBlock], 'keep_tokens', { axis: attr.int(3) });
+  if (info.causal) {
+    const pos = positionsFrom(ops, x.sq, x.sk);
+    visible = ops.op('And', [visible, ops.op('Not', [ops.op('Less', [pos.qAbs, pos.kAbs], 'future')], 'causal')], 'visible');
+  }
+  const scores = raw.anchor.input(0)!;
+  ctx.builder.setInput(raw.anchor, 0, ops.op('Add', [scores, ops.additive(visible)], 'add'));
+}
+
+/** The gather form, or why not (null when done). */
+function applyGather(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo, p: BlockTopkParams): string | null {
+  const chain = readScoreChain(ctx.builder.graph, shapes, raw);
+  if (typeof chain === 'string') return chain;
+  const x = inputsOf(ctx, raw, ops, shapes);
+  const { g, qBlocks, kBlocks, vBlocks, sel } = selection(ops, x, p, info.causal, chain.pv.input(1)!);
+  const b = p.block;
+  const slots = slotsOf(ops, g, sel.keep, sel.diagonal, p.k);
+  const C = ops.op('Mul', [slots.count, ops.scalarI64(b, 'block')], 'cols');
+
+  // Gathered K/V blocks: [B, H, nbq, slots, b, E] -> [B, nbq, H, ·, ·].
+  const gather = (blocks: Value, tag: string) => {
+    const gathered = ops.op('GatherND', [blocks, ops.unsqueeze(slots.index, [4], `${tag}_slot_index`)], `${tag}_gather`, { batch_dims: attr.int(2) });
+    const s = ops.shape(blocks, `${tag}_blocks_shape`);
+    return ops.reshape(gathered, ops.shapeOf([ops.slice(s, 0, 0, 2, `${tag}_bh`), ops.vec(g.nbq), ops.vec(C), ops.slice(s, 0, 4, 5, `${tag}_e`)], `${tag}_cols_shape`), `${tag}_cols`);
+  };
+  const kt = ops.transpose(gather(kBlocks, 'k'), [0, 2, 1, 4, 3], 'kt_blocked');
+  const values = ops.transpose(gather(vBlocks!, 'v'), [0, 2, 1, 3, 4], 'v_blocked');
+  const scores = ops.op('MatMul', [ops.transpose(qBlocks, [0, 2, 1, 3, 4], 'q_blocked'), kt], 'qk');
+
+  // Key positions of the columns, [B, H, nbq, C]; a column counts if its slot holds a kept block and the key exists.
+  const t = ops.const('block_cols', [1, 1, 1, 1, b], { dtype: 'int64', data: Array.from({ length: b }, (_, i) => i) });
+  const bhq = ops.shape(slots.index, 'slots_shape');
+  const colShape = ops.shapeOf([ops.slice(bhq, 0, 0, 3, 'slots_bhq'), ops.vec(C)], 'col_shape');
+  const keyPos = ops.reshape(ops.op('Add', [ops.op('Mul', [ops.unsqueeze(slots.index, [4], 'slot_col'), ops.scalarI64(b, 'block')], 'slot_start'), t], 'slot_keys'), colShape, 'key_pos');
+  const slotOk = ops.reshape(ops.op('Expand', [ops.unsqueeze(slots.used, [4], 'used_col'), ops.shapeOf([1, 1, 1, 1, b], 'used_b')], 'used_keys'), colShape, 'used_cols');
+  const keyOk = ops.op('And', [slotOk, ops.op('Less', [keyPos, x.sk], 'key_exists')], 'key_ok');
+  let bias = ops.unsqueeze(ops.transpose(ops.additive(keyOk, 'key_bias'), [0, 2, 1, 3], 'key_bias_blocked'), [3], 'key_bias_rows');
+  if (info.causal) {
+    // Slot 0 is the diagonal block: key t is visible to row r when t ≤ r. Later slots lie wholly before the queries.
+    const tri = ops.floats(Array.from({ length: b * b }, (_, i) => (i % b > Math.floor(i / b) ? NEG_FLOAT32 : 0)), [1, 1, 1, b, b], 'diagonal_causal');
+    const rest = ops.op('ConstantOfShape', [ops.shapeOf([1, 1, 1, b, ops.vec(ops.op('Sub', [C, ops.scalarI64(b, 'block')], 'rest_cols'))], 'rest_shape')], 'rest_causal', {
+      value: ops.float === 'float32' ? attr.tensor([1], { dtype: 'float32', data: [0] }) : attr.tensor([1], { dtype: 'float16', data: Uint16Array.of(0) }),
+    });
+    bias = ops.op('Add', [bias, ops.concat([tri, rest], 4, 'causal_table')], 'bias');
+  }
+  const clamped = ops.op('Min', [keyPos, ops.op('Sub', [x.sk, ops.scalarI64(1, 'one_i')], 'last_key')], 'key_clamped');
+  const index = { j: clamped, perBatch: true, perHead: true, nb: g.nbq, rows: b, front: g.front, sq: x.sq };
+  rewireBlocked(ctx, ops, shapes, chain, info, { scores, bias, values, index, front: g.front, sq: x.sq }, p.modelMask ?? 'auto');
+  return null;
+}
+
+/**
+ * Slots per query block: the diagonal block first, then the other kept blocks (TopK over a 0/1 score: kept blocks
+ * first, in ascending order among equals). `count` = min(k + 2, nbk) slots hold every kept block, since at most k
+ * chosen plus the diagonal and block 0 are kept.
+ */
+function slotsOf(ops: SiteOps, g: BlockGeometry, keep: Value, diagonal: Value, k: number): { index: Value; used: Value; count: Value } {
+  const count = ops.op('Min', [ops.scalarI64(k + 2, 'slots_max'), g.nbk], 'slots');
+  const others = ops.op('And', [keep, ops.op('Not', [diagonal], 'off_diagonal')], 'kept_others');
+  const top = ops.b.node('TopK', [ops.cast(others, 'float32', 'kept_f'), ops.vec(ops.op('Sub', [count, ops.scalarI64(1, 'one_i')], 'other_slots'), 'other_slots_vec')], {
+    name: ops.name('slots_topk'), attrs: { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(1) }, outputs: 2,
+  });
+  const lead = ops.op('Expand', [g.qBlock, ops.shapeOf([ops.slice(ops.shape(keep, 'keep_shape'), 0, 0, 3, 'keep_bhq'), 1], 'diag_shape')], 'diag_slot');
+  const index = ops.concat([lead, top.outputs[1]], 3, 'slot_index');
+  const yes = ops.op('ConstantOfShape', [ops.shape(lead, 'diag_slot_shape')], 'diag_used', { value: attr.tensor([1], { dtype: 'bool', data: [true] }) });
+  const used = ops.concat([yes, ops.op('Greater', [top.outputs[0], ops.const('half', [], { dtype: 'float32', data: [0.5] })], 'other_used')], 3, 'slot_used');
+  return { index, used, count };
+}
