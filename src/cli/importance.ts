@@ -1,0 +1,54 @@
+// `attention-lens importance MODEL.onnx [--inputs FILE] --json`: per-site, per-head importance (methods.md): the change
+// of the model's output when the head is zeroed (KL divergence for logits, else mean |Δ|), averaged over calibration
+// inputs, next to the cheap scores from the attention maps (entropy, first-token mass, diagonal mass).
+import { existsSync } from 'node:fs';
+import { headImportance, type ImportanceResult } from '../rewriters/prune/importance';
+import { UsageError, intOption, parseArgs } from './args';
+import { formatTable } from './format';
+import { SESSION_OPTIONS, SYNTHESIS_OPTIONS, fmt, intList, modelLabel, pct, printJson, progressPrinter, sessionSettings, synthesisOptions, withRuntime } from './runtime-args';
+
+const USAGE =
+  'usage: attention-lens importance MODEL.onnx [--inputs FILE | --samples N] [--sites LIST] [--seq N] [--past N] [--batch N] [--seed N] ' +
+  '[--no-maps] [--ep ...] [--threads N] [--json]';
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { ...SESSION_OPTIONS, ...SYNTHESIS_OPTIONS, samples: true, sites: true, 'no-maps': false });
+  if (args.positional.length !== 1) throw new UsageError(USAGE);
+  const model = args.positional[0];
+  if (!existsSync(model)) throw new UsageError(`${model}: no such file`);
+  const inputs = args.options.get('inputs');
+  if (typeof inputs === 'string' && args.options.has('samples')) throw new UsageError('--samples applies to synthesized inputs; --inputs gives one calibration set');
+  const json = args.options.has('json');
+  const progress = progressPrinter(!json);
+  const result = await withRuntime((client) =>
+    headImportance(client, model, {
+      ...(typeof inputs === 'string' ? { inputs } : {}),
+      samples: intOption(args, 'samples', 4, 1),
+      synthesis: synthesisOptions(args),
+      ...(args.options.has('sites') ? { sites: intList(args, 'sites', 0) } : {}),
+      settings: sessionSettings(args),
+      maps: !args.options.has('no-maps'),
+      ...(progress ? { onProgress: (done: number, total: number) => progress({ phase: 'heads', done, total }) } : {}),
+    }),
+  );
+  if (json) printJson(result);
+  else process.stdout.write(render(result));
+  return 0;
+}
+
+function render(r: ImportanceResult): string {
+  const change = r.metric === 'kl' ? `KL of ${r.output} (nats)` : `mean |Δ ${r.output}|`;
+  const lines = [`${modelLabel(r.model)}: head importance over ${r.samples} calibration input set(s); zeroing a head changes ${change}`];
+  for (const s of r.sites) {
+    const ranked = [...s.heads].sort((a, b) => a.outputChange - b.outputChange).map((h) => h.head);
+    lines.push('', `site ${s.site} (least important first: ${ranked.join(', ')})`);
+    lines.push(
+      formatTable(
+        ['head', 'output change', 'entropy (nats)', 'first-token mass', 'diagonal mass'],
+        s.heads.map((h) => [String(h.head), fmt(h.outputChange, 6), fmt(h.entropy), pct(h.firstTokenMass), pct(h.diagonalMass)]),
+      ),
+    );
+  }
+  for (const w of r.warnings) lines.push(`warning: ${w}`);
+  return lines.join('\n') + '\n';
+}

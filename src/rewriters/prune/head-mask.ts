@@ -1,0 +1,60 @@
+// Head masks for importance scoring: every chosen site gets a graph input `head_mask.site<N>` of shape [heads], and
+// each head's attention output is multiplied by its entry before the heads are merged into the output projection.
+// Feeding ones reproduces the model; a zero at head h removes exactly that head's contribution (the output
+// projection's bias stays, as it would if the head were pruned).
+import type { GraphBuilder } from '../../analysis/ir/builder';
+import type { Value } from '../../analysis/ir/graph';
+import { ShapeInfo } from '../../analysis/ir/shapes';
+import { f32, i64 } from '../../analysis/ir/tensor-data';
+import type { RawSite } from '../../analysis/attention/site';
+import type { SiteInfo } from '../../analysis/report/types';
+import { siteForm } from './edit/structure';
+
+export interface HeadMaskInput {
+  site: number;
+  /** Graph input name. */
+  input: string;
+  heads: number;
+}
+
+export class HeadMaskError extends Error {}
+
+/** Adds a mask input per site; `sites` come from analyzeWithSites on the builder's model. */
+export function addHeadMasks(builder: GraphBuilder, sites: { info: SiteInfo; raw: RawSite }[]): HeadMaskInput[] {
+  const out: HeadMaskInput[] = [];
+  const shapes = new ShapeInfo(builder.graph);
+  for (const { info, raw } of sites) {
+    const heads = info.heads;
+    const dv = raw.vHeadDim ?? info.headDim;
+    if (!heads || !dv || !siteForm(info.form)) throw new HeadMaskError(`site ${info.id}: ${info.form} with ${heads ?? '?'} heads cannot be masked per head`);
+    const base = `${raw.anchor.name}::importance`;
+    const input = builder.input(builder.uniqueName(`head_mask.site${info.id}`), 'float32', [heads]);
+    // (The mask has the full rank of what it multiplies: onnxruntime's transpose optimizer mishandles a [heads, 1, 1]
+    // factor pushed through the Transpose that follows.)
+    // Per-head tensor of the site: P·V's output [batch, heads, q, dv] (unfused, or a 4-D fused operator), else the
+    // fused operator's output [batch, q, heads·dv].
+    const pv = raw.anchors.pv ? builder.graph.nodeByName(raw.anchors.pv) : undefined;
+    const target: Value | undefined = pv ? pv.outputs[0] : raw.anchor.outputs[0];
+    if (!target) throw new HeadMaskError(`site ${info.id}: no per-head output found`);
+    const rank = shapes.shape(target)?.length;
+    if (rank !== 3 && rank !== 4) throw new HeadMaskError(`site ${info.id}: its per-head output has an unknown layout`);
+    let mask: Value;
+    if (rank === 4) {
+      mask = builder.op('Reshape', [input, const64(builder, `${base}/mask_shape`, [1, heads, 1, 1])], { name: `${base}/mask_heads` });
+    } else {
+      const perHead = builder.op('Reshape', [input, const64(builder, `${base}/mask_shape`, [heads, 1])], { name: `${base}/mask_heads` });
+      const ones = builder.initializer(builder.uniqueName(`${base}/mask_ones`), [1, dv], f32(new Float32Array(dv).fill(1)));
+      const wide = builder.op('Mul', [perHead, ones], { name: `${base}/mask_wide` });
+      mask = builder.op('Reshape', [wide, const64(builder, `${base}/mask_flat_shape`, [heads * dv])], { name: `${base}/mask_flat` });
+    }
+    const masked = builder.op('Mul', [target, mask], { name: `${base}/head_mask` });
+    builder.replaceAllUses(target, masked, { graphOutputs: true });
+    out.push({ site: info.id, input: input.name, heads });
+  }
+  builder.sort();
+  return out;
+}
+
+function const64(builder: GraphBuilder, name: string, values: number[]): Value {
+  return builder.initializer(builder.uniqueName(name), [values.length], i64(values));
+}
