@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   bench: async () => ({ ...(await import('./cli/bench')), summary: 'time models: latency, tokens/s, memory, attention share' }),
   compare: async () => ({ ...(await import('./cli/compare')), summary: 'compare a variant with its original, output by output' }),
   eval: async () => ({ ...(await import('./cli/eval')), summary: 'bits per token and perplexity on a token file' }),
+  importance: async () => ({ ...(await import('./cli/importance')), summary: 'per-head importance: output change when a head is zeroed, map scores' }),
   maps: async () => ({ ...(await import('./cli/maps')), summary: 'attention probabilities and per-head statistics' }),
   rewrite: async () => ({ ...(await import('./cli/rewrite')), summary: 'rewrite attention sites into sparse, shared or pruned variants' }),
   synth: async () => ({ ...(await import('./cli/synth')), summary: 'build a Llama-style model of any size for speed work' }),
