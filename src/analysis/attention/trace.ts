@@ -12,6 +12,8 @@ const PASS: Record<string, (n: Node) => number[]> = {
   Expand: () => [0], Tile: () => [0], Slice: () => [0], Split: () => [0], Gather: () => [0], Neg: () => [0], Flatten: () => [0],
   Concat: (n) => n.inputs.map((_, i) => i), Add: () => [0, 1], Sub: () => [0, 1], Mul: () => [0, 1], Div: () => [0, 1],
   Where: () => [1, 2], RotaryEmbedding: () => [0], Contiguous: () => [0], Dropout: () => [0],
+  // Rewritten (block-sparse) sites gather K/V blocks.
+  GatherND: () => [0],
 };
 
 export interface Trace {
