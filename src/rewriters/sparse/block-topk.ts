@@ -3,7 +3,7 @@
 // - `gather`: per query block only its kept K/V blocks are gathered and multiplied. Slot 0 of every query block is its
 //   diagonal block, then up to k + 1 other kept blocks in ascending order, each once (no duplicates); unused slots
 //   (fewer blocks kept than slots) are masked out. Exact causality is needed only in the diagonal slot, which makes it
-//   a constant table. Scores are [B, nbq, H, b, (k+2)·b]: cost O(S·(k+2)·b) instead of O(S²).
+//   a constant table. Scores are [B, H, nbq, b, (k+2)·b]: cost O(S·(k+2)·b) instead of O(S²).
 import { attr } from '../../analysis/ir/builder';
 import type { Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
@@ -114,15 +114,16 @@ function applyGather(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOp
   const slots = slotsOf(ops, g, sel.keep, sel.diagonal, p.k);
   const C = ops.op('Mul', [slots.count, ops.scalarI64(b, 'block')], 'cols');
 
-  // Gathered K/V blocks: [B, H, nbq, slots, b, E] -> [B, nbq, H, ·, ·].
+  // Gathered K/V blocks: [B, H, nbq, slots, b, E] -> [B, H, nbq, slots·b, E] (a reshape).
   const gather = (blocks: Value, tag: string) => {
     const gathered = ops.op('GatherND', [blocks, ops.unsqueeze(slots.index, [4], `${tag}_slot_index`)], `${tag}_gather`, { batch_dims: attr.int(2) });
     const s = ops.shape(blocks, `${tag}_blocks_shape`);
     return ops.reshape(gathered, ops.shapeOf([ops.slice(s, 0, 0, 2, `${tag}_bh`), ops.vec(g.nbq), ops.vec(C), ops.slice(s, 0, 4, 5, `${tag}_e`)], `${tag}_cols_shape`), `${tag}_cols`);
   };
-  const kt = ops.transpose(gather(kBlocks, 'k'), [0, 2, 1, 4, 3], 'kt_blocked');
-  const values = ops.transpose(gather(vBlocks!, 'v'), [0, 2, 1, 3, 4], 'v_blocked');
-  const scores = ops.op('MatMul', [ops.transpose(qBlocks, [0, 2, 1, 3, 4], 'q_blocked'), kt], 'qk');
+  // Kᵀ by a last-two-axes Transpose, which onnxruntime folds into the product (FusedMatMul, transB).
+  const kt = ops.transpose(gather(kBlocks, 'k'), [0, 1, 2, 4, 3], 'kt_blocked');
+  const values = gather(vBlocks!, 'v');
+  const scores = ops.op('MatMul', [qBlocks, kt], 'qk');
 
   // Key positions of the columns, [B, H, nbq, C]; a column counts if its slot holds a kept block and the key exists.
   const t = ops.const('block_cols', [1, 1, 1, 1, b], { dtype: 'int64', data: Array.from({ length: b }, (_, i) => i) });
@@ -131,7 +132,7 @@ function applyGather(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOp
   const keyPos = ops.reshape(ops.op('Add', [ops.op('Mul', [ops.unsqueeze(slots.index, [4], 'slot_col'), ops.scalarI64(b, 'block')], 'slot_start'), t], 'slot_keys'), colShape, 'key_pos');
   const slotOk = ops.reshape(ops.op('Expand', [ops.unsqueeze(slots.used, [4], 'used_col'), ops.shapeOf([1, 1, 1, 1, b], 'used_b')], 'used_keys'), colShape, 'used_cols');
   const keyOk = ops.op('And', [slotOk, ops.op('Less', [keyPos, x.sk], 'key_exists')], 'key_ok');
-  let bias = ops.unsqueeze(ops.transpose(ops.additive(keyOk, 'key_bias'), [0, 2, 1, 3], 'key_bias_blocked'), [3], 'key_bias_rows');
+  let bias = ops.unsqueeze(ops.additive(keyOk, 'key_bias'), [3], 'key_bias_rows');
   if (info.causal) {
     // Slot 0 is the diagonal block: key t is visible to row r when t ≤ r. Later slots lie wholly before the queries.
     const tri = ops.floats(Array.from({ length: b * b }, (_, i) => (i % b > Math.floor(i / b) ? NEG_FLOAT32 : 0)), [1, 1, 1, b, b], 'diagonal_causal');

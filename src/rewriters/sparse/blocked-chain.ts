@@ -1,5 +1,5 @@
 // The common end of the compute-reducing forms: the site's scores now come from a blocked Q·Kᵀ laid out
-// [B, nb, H, R, C] (nb query blocks of R rows, C keys each). The site's own element-wise ops between Q·Kᵀ and ·V stay
+// [B, H, nb, R, C] (nb query blocks of R rows, C keys each). The site's own element-wise ops between Q·Kᵀ and ·V stay
 // and receive blocked tensors: scores on the data input, the model's masks gathered at the blocks' key positions, and
 // the form's own bias (pattern, padding) merged into the model's float mask add when there is one (a pass over the
 // scores less) or added before the Softmax. The Softmax keeps its node and name, now over the last axis. ·V is the
@@ -19,11 +19,11 @@ import { elemTypeOf } from './values';
 export const KEY_MASKS = new Set(['none', 'padding', 'causal', 'causal+padding']);
 
 export interface BlockedParts {
-  /** [B, nb, H, R, C] */
+  /** [B, H, nb, R, C] */
   scores: Value;
   /** Broadcastable to the scores: 0 where computed keys count, the masking value elsewhere. */
   bias: Value;
-  /** [B, nb, H, C, Dv] */
+  /** [B, H, nb, C, Dv] */
   values: Value;
   /** Key positions of the blocks' columns, for the model's masks. */
   index: BlockIndex;
@@ -55,10 +55,10 @@ export function rewireBlocked(ctx: RuleContext, ops: SiteOps, shapes: ShapeInfo,
   if (!biasMerged) b.setInput(chain.softmax, 0, ops.op('Add', [chain.softmax.input(0)!, parts.bias], 'add_bias'));
   b.setAttribute(chain.softmax, 'axis', attr.int(-1));
 
+  // [B, H, nb, R, Dv] -> [B, H, nb·R, Dv]: a reshape, no copy.
   const out = ops.op('MatMul', [chain.pv.input(0)!, parts.values], 'pv');
-  const heads = ops.transpose(out, [0, 2, 1, 3, 4], 'out_heads');
-  const hShape = ops.shape(heads, 'out_shape');
-  const merged = ops.reshape(heads, ops.shapeOf([ops.slice(hShape, 0, 0, 2, 'out_bh'), -1, ops.slice(hShape, 0, 4, 5, 'out_dv')], 'out_merge'), 'out_rows');
+  const oShape = ops.shape(out, 'out_shape');
+  const merged = ops.reshape(out, ops.shapeOf([ops.slice(oShape, 0, 0, 2, 'out_bh'), -1, ops.slice(oShape, 0, 4, 5, 'out_dv')], 'out_merge'), 'out_rows');
   const start = parts.front ?? ops.scalarI64(0, 'zero_i');
   const result = ops.slice(merged, 2, start, parts.front ? ops.op('Add', [parts.front, parts.sq], 'out_end') : parts.sq, 'out');
   b.replaceAllUses(chain.pv.outputs[0], result, { graphOutputs: true });

@@ -2,13 +2,13 @@
 // positions past + bR … past + bR + R − 1) needs keys from W − 1 before its first query (and, two-sided, W − 1 after
 // its last), which are the m = a + 1 (two-sided 2a + 1) key blocks starting a = ⌈(W − 1)/R⌉ blocks back. Keys are
 // padded by a·R positions in front, so block b's keys are blocks b … b + m − 1 of the padded sequence: m shifted
-// slices, concatenated. Scores are then [B, nb, H, R, mR] instead of [B, H, S, S]: cost O(S·(W + R)) instead of O(S²).
+// slices, concatenated. Scores are then [B, H, nb, R, mR] instead of [B, H, S, S]: cost O(S·(W + R)) instead of O(S²).
 //
 // Masking inside the blocks is exact: query row r and key column t of any block are r − t + a·R positions apart, a
 // constant table; keys outside [0, Sk) (the padding) are masked per block; the model's own mask is gathered at the
 // same positions (mask-gather.ts). The site's own element-wise ops (scale, mask add, casts, NaN guard) stay where they
-// are and now see blocked tensors. Softmax keeps its node and name. Layout [B, nb, H, R, ·] keeps heads third from the
-// end, where the analysis reads them, so the rewritten site is still found and still named by its Softmax.
+// are and now see blocked tensors. Softmax keeps its node and name. Every layout change is a Reshape (no copy) except
+// Kᵀ, whose Transpose of the last two axes onnxruntime folds into the product (FusedMatMul with transB).
 import type { Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import type { RawSite } from '../../analysis/attention/site';
@@ -67,8 +67,8 @@ export function applyBlockedWindow(
   const nb = ops.ceilDiv(sq, R, 'blocks');
   const padQ = ops.op('Sub', [ops.op('Mul', [nb, ops.scalarI64(R, 'rows')], 'rows_total'), sq], 'pad_q');
 
-  // Q [B, H, Sq, D] -> [B, nb, H, R, D]
-  const qBlocks = ops.transpose(ops.reshape(padRows(ops, q, null, padQ, 'q'), ops.shapeOf([ops.slice(qShape, 0, 0, 2, 'q_bh'), ops.vec(nb), R, ops.vec(ops.dim(qShape, 3, 'd'))], 'q_split'), 'q_blocks'), [0, 2, 1, 3, 4], 'q_blocked');
+  // Q [B, H, Sq, D] -> [B, H, nb, R, D]
+  const qBlocks = ops.reshape(padRows(ops, q, null, padQ, 'q'), ops.shapeOf([ops.slice(qShape, 0, 0, 2, 'q_bh'), ops.vec(nb), R, ops.vec(ops.dim(qShape, 3, 'd'))], 'q_split'), 'q_blocks');
   // K and V [B, H, Sk, E] -> [B, H, nb, mR, E]: m shifted key blocks per query block.
   const tail = ops.op('Add', [padQ, ops.scalarI64((m - 1 - a) * R, 'tail')], 'pad_k');
   const windows = (x: Value, tag: string): Value => {
@@ -81,8 +81,8 @@ export function applyBlockedWindow(
     return ops.concat(shifted, 3, `${tag}_windows`);
   };
   const k = ops.transpose(kt, [0, 1, 3, 2], 'k');
-  const ktBlocks = ops.transpose(windows(k, 'k'), [0, 2, 1, 4, 3], 'kt_blocked');
-  const vBlocks = ops.transpose(windows(v, 'v'), [0, 2, 1, 3, 4], 'v_blocked');
+  const ktBlocks = ops.transpose(windows(k, 'k'), [0, 1, 2, 4, 3], 'kt_blocked');
+  const vBlocks = windows(v, 'v');
   const scores = ops.op('MatMul', [qBlocks, ktBlocks], 'qk');
 
   // Key positions of each block's columns: past + bR − F + t.
@@ -90,7 +90,7 @@ export function applyBlockedWindow(
   const keyPos = ops.op('Add', [ops.unsqueeze(blockStart, [1], 'block_col'), ops.const('cols', [1, L], { dtype: 'int64', data: Array.from({ length: L }, (_, t) => t) })], 'key_pos');
   const inside = ops.op('And', [ops.op('Not', [ops.op('Less', [keyPos, ops.scalarI64(0, 'zero_i')], 'before_start')], 'after_start'), ops.op('Less', [keyPos, sk], 'before_end')], 'key_valid');
   const band = ops.floats(bandTable(R, L, F, W, opts.causal), [1, 1, 1, R, L], 'band');
-  const bias = ops.op('Add', [band, ops.unsqueeze(ops.additive(inside, 'key_valid_bias'), [0, 2, 3], 'key_valid_blocks')], 'window_bias');
+  const bias = ops.op('Add', [band, ops.unsqueeze(ops.additive(inside, 'key_valid_bias'), [0, 1, 3], 'key_valid_blocks')], 'window_bias');
 
   // The model's masks are read at the same key positions.
   const clamped = ops.op('Min', [ops.op('Max', [keyPos, ops.scalarI64(0, 'zero_i')], 'key_lo'), ops.op('Sub', [sk, ops.scalarI64(1, 'one_i')], 'last_key')], 'key_clamped');

@@ -1,5 +1,5 @@
 // The model's own mask, read only where a compute-reducing form computes scores. Those forms lay scores out as
-// [B, nb, H, R, C]: nb query blocks of R rows, each against C keys whose positions an index J [jb, jh, nb, C] gives
+// [B, H, nb, R, C]: nb query blocks of R rows, each against C keys whose positions an index J [jb, jh, nb, C] gives
 // (the same for every row of a block). The mask M the model adds to its S×S scores is gathered at those positions, so
 // its cost is that of the blocked scores, not S².
 //
@@ -31,7 +31,7 @@ export interface BlockIndex {
   sq: Value;
 }
 
-/** M gathered into [b, nb, h, R or 1, C] (b, h: 1 or B, H), ready to broadcast against blocked scores. */
+/** M gathered into [b, h, nb, R or 1, C] (b, h: 1 or B, H), ready to broadcast against blocked scores. */
 export function gatherMask(ops: SiteOps, shapes: ShapeInfo, mask: Value, mode: 'keys' | 'rows', ix: BlockIndex): Value {
   const dims = shapes.shape(mask) ?? [];
   const lead = 4 - dims.length;
@@ -77,11 +77,11 @@ export function gatherMask(ops: SiteOps, shapes: ShapeInfo, mask: Value, mode: '
   }
   const index = ops.reshape(jT, indexShape, 'index');
   const gathered = ops.op('GatherElements', [data, index], 'gather', { axis: attr.int(rowsMode ? 4 : 3) });
-  // Back to j's (reordered) shape, then to [b, nb, h, R|1, C].
+  // Back to j's (reordered) shape, then to [b, h, nb, R|1, C].
   const unflat = ops.reshape(gathered, jTShape, 'unflatten');
-  const where = (axis: number) => order.indexOf(axis);
-  if (rowsMode) return ops.transpose(unflat, [where(0), where(2), where(1), where(3), where(4)], 'blocked');
-  return ops.unsqueeze(ops.transpose(unflat, [where(0), where(2), where(1), where(3)], 'blocked_keys'), [3], 'blocked');
+  const back = order.map((_, axis) => order.indexOf(axis));
+  const restored = isIdentity(back) ? unflat : ops.transpose(unflat, back, 'blocked_order');
+  return rowsMode ? restored : ops.unsqueeze(restored, [3], 'blocked');
 }
 
 /** M4 [mb, mh, Sq, Sk] with rows padded to nb·R (front rows first) and split: [mb, mh, nb, R, Sk]. */
