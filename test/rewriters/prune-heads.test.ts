@@ -1,0 +1,216 @@
+// prune-heads against independent references: the fixtures' prune_heads oracles (computed by PyTorch on the same
+// weights), and the head-mask model of importance scoring (the same heads zeroed by a Mul instead of cut out), on
+// every form of attention the fixtures hold; KV-cache fixtures with their past inputs cut to the kept KV heads.
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeWithSites } from '../../src/analysis/analyze';
+import { GraphBuilder } from '../../src/analysis/ir/builder';
+import { loadModel } from '../../src/analysis/onnx/load';
+import { saveModel } from '../../src/analysis/onnx/save';
+import { f32 } from '../../src/analysis/ir/tensor-data';
+import { resolveProjection } from '../../src/rewriters/prune/edit/projection';
+import { setInput } from '../../src/rewriters/prune/edit/weights';
+import { addHeadMasks } from '../../src/rewriters/prune/head-mask';
+import { rewriteModel } from '../../src/rewriters/pipeline';
+import { RuleError } from '../../src/rewriters/rule';
+import {
+  feedsOf, fileSize, fixture, fixtureFloats, fixtureNames, manifestOf, maxAbsDiff, outputsOf, rewriteFixture, scratch, sitesOf, type Feeds,
+} from './shared-prune-helpers';
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(() => { tmp = scratch('prune-heads'); });
+afterAll(() => tmp.cleanup());
+
+describe('prune_heads oracles', () => {
+  const withOracle = fixtureNames().filter((n) => manifestOf(n).oracles?.prune_heads);
+
+  it('exist on the BERT, GPT-2 and Llama fixtures', () => {
+    expect(withOracle).toEqual(expect.arrayContaining(['bert-eager-ts-op17', 'gpt2-eager-ts-op17', 'llama-eager-ts-op17']));
+  });
+
+  it.each(withOracle)('%s: the pruned model matches the oracle within 1e-4 and its file is smaller', async (name) => {
+    const m = manifestOf(name);
+    const oracle = m.oracles!.prune_heads as { heads: Record<string, number[]>; outputs: { name: string; file: string }[] };
+    // These fixtures have one attention block per layer, numbered in graph order, so layer l is site l.
+    const sites = sitesOf(fixture(name).model);
+    expect(sites.length).toBe(m.truth.blocks);
+    expect(sites.every((s) => s.kind === 'self')).toBe(true);
+    const heads = Object.fromEntries(Object.entries(oracle.heads).map(([layer, hs]) => [Number(layer), hs]));
+    const { file, report } = rewriteFixture(name, [{ rule: 'prune-heads', params: { heads } }], tmp.dir, 'oracle');
+    const got = await outputsOf(file, feedsOf(name));
+    for (const o of oracle.outputs) {
+      const want = fixtureFloats(name, o.file);
+      expect(maxAbsDiff(got[o.name], want), o.name).toBeLessThanOrEqual(1e-4);
+      // The unpruned model is far from the oracle: the comparison can fail.
+      const original = await outputsOf(fixture(name).model, feedsOf(name));
+      expect(maxAbsDiff(original[o.name], want)).toBeGreaterThan(1e-3);
+    }
+    expect(fileSize(file)).toBeLessThan(fileSize(fixture(name).model));
+    // The report: heads after, and FLOPs in proportion to the heads kept.
+    const changes = report.applied[0].changes;
+    for (const c of changes) {
+      const removed = heads[c.site].length;
+      const h = sites[c.site].heads!;
+      expect(c.after.heads).toBe(h - removed);
+      expect(c.flopsAfter! / c.flopsBefore!).toBeCloseTo((h - removed) / h, 10);
+      expect(c.after.params as number).toBeLessThan(c.before.params as number);
+    }
+    // The rewritten model is analysed with the new head counts.
+    expect(sitesOf(file).map((s) => s.heads)).toEqual(sites.map((s) => s.heads! - (heads[s.id]?.length ?? 0)));
+  });
+});
+
+/** Heads to prune per site: one head on even sites, the first and last on odd ones. */
+function choice(name: string): Record<number, number[]> {
+  const out: Record<number, number[]> = {};
+  for (const s of sitesOf(fixture(name).model)) out[s.id] = s.id % 2 ? [0, s.heads! - 1] : [1];
+  return out;
+}
+
+/** Outputs of the fixture with the given heads zeroed through head-mask inputs (the importance model). */
+async function maskedOutputs(nameOrFile: string, zero: Record<number, number[]>, feeds: Feeds): Promise<Record<string, Float32Array>> {
+  const name = nameOrFile.endsWith('.onnx') ? nameOrFile.replace(/^.*\//, '').replace(/\.onnx$/, '') : nameOrFile;
+  const model = loadModel(nameOrFile.endsWith('.onnx') ? nameOrFile : fixture(name).model);
+  const { report, sites } = analyzeWithSites(model);
+  const b = new GraphBuilder(model);
+  const masks = addHeadMasks(b, report.sites.map((info, i) => ({ info, raw: sites[i] })));
+  const file = `${tmp.dir}/${name}.masked.onnx`;
+  saveModel(b.finish(), file);
+  const all: Feeds = { ...feeds };
+  for (const m of masks) {
+    const data = new Float32Array(m.heads).fill(1);
+    for (const h of zero[m.site] ?? []) data[h] = 0;
+    all[m.input] = new ort.Tensor('float32', data, [m.heads]);
+  }
+  return outputsOf(file, all);
+}
+
+/** KV-cache inputs cut to the KV heads the pruned model keeps (the masked model reads them in full). */
+function cutCaches(name: string, feeds: Feeds, pruned: string): Feeds {
+  const before = sitesOf(fixture(name).model);
+  const after = loadModel(pruned);
+  const out: Feeds = { ...feeds };
+  for (const s of before) {
+    for (const input of s.kvCache.pastInputs) {
+      const t = feeds[input];
+      const declared = after.graph.values.get(input)?.info?.type?.tensorType?.shape?.dim?.[1]?.dimValue;
+      const keep = Number(declared);
+      if (!t || keep === t.dims[1]) continue;
+      // Which KV heads stay: those read by a kept query head (grouped-query: ⌊h / (heads / kvHeads)⌋).
+      const group = s.heads! / s.kvHeads!;
+      const removed = new Set(choice(name)[s.id]);
+      const kept = [...new Set(Array.from({ length: s.heads! }, (_, h) => h).filter((h) => !removed.has(h)).map((h) => Math.floor(h / group)))];
+      expect(kept.length).toBe(keep);
+      const [b, , p, d] = t.dims as number[];
+      const src = t.data as Float32Array;
+      const data = new Float32Array(b * kept.length * p * d);
+      for (let i = 0; i < b; i++) kept.forEach((kv, j) => data.set(src.subarray(((i * t.dims[1] + kv) * p) * d, ((i * t.dims[1] + kv + 1) * p) * d), ((i * kept.length + j) * p) * d));
+      out[input] = new ort.Tensor('float32', data, [b, kept.length, p, d]);
+    }
+  }
+  return out;
+}
+
+describe('prune-heads equals zeroing the same heads', () => {
+  it.each(fixtureNames())('%s', async (name) => {
+    const heads = choice(name);
+    const { file, report } = rewriteFixture(name, [{ rule: 'prune-heads', params: { heads } }], tmp.dir, 'vs-mask');
+    const feeds = feedsOf(name);
+    const want = await maskedOutputs(name, heads, feeds);
+    const got = await outputsOf(file, cutCaches(name, feeds, file));
+    const untouched = await outputsOf(fixture(name).model, feeds);
+    for (const [out, w] of Object.entries(want)) {
+      if (out.startsWith('present')) continue; // the pruned cache holds fewer heads by design
+      expect(maxAbsDiff(got[out], w), out).toBeLessThanOrEqual(1e-4);
+      expect(maxAbsDiff(untouched[out], w), `${out}: zeroing changed nothing, the test would prove nothing`).toBeGreaterThan(1e-5);
+    }
+    expect(fileSize(file)).toBeLessThan(fileSize(fixture(name).model));
+    expect(report.applied[0].changes.length).toBe(Object.keys(heads).length);
+  });
+});
+
+describe('grouped-query sites', () => {
+  it('a KV head goes only when all its query heads go', () => {
+    // llama: 4 query heads, 2 KV heads; heads 0 and 1 share KV head 0.
+    const both = rewriteFixture('llama-eager-ts-op17', [{ rule: 'prune-heads', params: { heads: { 0: [0, 1], 1: [1, 2] } } }], tmp.dir, 'kv');
+    const [c0, c1] = both.report.applied[0].changes;
+    expect(c0.after).toMatchObject({ heads: 2, kvHeads: 1 });
+    expect(c1.after).toMatchObject({ heads: 2, kvHeads: 2 });
+    // The weights say the same: K and V of site 0 now project to one head of 32, site 1 keeps both.
+    const g = loadModel(both.file).graph;
+    const width = (node: string) => g.nodeByName(node)!.input(1)!.initializer!.dims;
+    expect(width('/m/model/layers.0/self_attn/k_proj/MatMul')).toEqual([128, 32]);
+    expect(width('/m/model/layers.0/self_attn/v_proj/MatMul')).toEqual([128, 32]);
+    expect(width('/m/model/layers.0/self_attn/q_proj/MatMul')).toEqual([128, 64]);
+    expect(width('/m/model/layers.1/self_attn/k_proj/MatMul')).toEqual([128, 64]);
+  });
+
+  it('uneven groups read their KV heads through a Gather; even ones keep no repeat at all', () => {
+    const { file } = rewriteFixture('llama-eager-ts-op17', [{ rule: 'prune-heads', params: { heads: { 0: [1], 1: [0, 3] } } }], tmp.dir, 'gather');
+    const names = loadModel(file).graph.nodes.map((n) => n.name);
+    expect(names.filter((n) => n.includes('::prune-heads/repeat_')).length).toBe(2); // K and V of site 0 only
+    expect(names.some((n) => n.startsWith('/m/model/layers.1/') && n.includes('Expand'))).toBe(false);
+  });
+
+  it('on a KV-cache model the cache inputs and outputs are declared with the kept KV heads', () => {
+    const { file } = rewriteFixture('gpt2-past-eager-ts-op17', [{ rule: 'prune-heads', params: { heads: { 0: [1, 2] } } }], tmp.dir, 'cache');
+    const g = loadModel(file).graph;
+    const dim1 = (n: string) => Number(g.values.get(n)?.info?.type?.tensorType?.shape?.dim?.[1]?.dimValue);
+    expect(dim1('past_key_values.0.key')).toBe(2);
+    expect(dim1('present.0.value')).toBe(2);
+    expect(dim1('past_key_values.1.key')).toBe(4);
+  });
+});
+
+describe('pruning every head of a site', () => {
+  it('without an output bias equals drop-attention', async () => {
+    const all = rewriteFixture('llama-eager-ts-op17', [{ rule: 'prune-heads', params: { heads: { 1: [0, 1, 2, 3] } } }], tmp.dir, 'all');
+    const drop = rewriteFixture('llama-eager-ts-op17', [{ rule: 'drop-attention', params: { sites: [1] } }], tmp.dir, 'drop');
+    const feeds = feedsOf('llama-eager-ts-op17');
+    const [a, b] = [await outputsOf(all.file, feeds), await outputsOf(drop.file, feeds)];
+    expect(maxAbsDiff(a.logits, b.logits)).toBeLessThanOrEqual(1e-6);
+    expect(all.report.applied[0].changes[0]).toMatchObject({ flopsAfter: 0, bytesAfter: 0, after: { heads: 0 } });
+    expect(sitesOf(all.file).length).toBe(1);
+  });
+
+  it('keeps the output projection bias, which drop-attention removes', async () => {
+    // The fixtures' output biases are all zero: give site 0 of BERT a real one first.
+    const name = 'bert-eager-ts-op17';
+    const model = loadModel(fixture(name).model);
+    const { report } = analyzeWithSites(model);
+    const o = resolveProjection(model.graph, report.sites[0].projections.o!);
+    expect(o.bias).toBeDefined();
+    const b = new GraphBuilder(model);
+    const bias = Float32Array.from({ length: o.bias!.data.length }, (_, i) => Math.sin(i) * 0.5);
+    setInput(o.bias!.node, o.bias!.input, b.initializer('test_o_bias', [bias.length], f32(bias)));
+    const biased = `${tmp.dir}/bert-o-bias.onnx`;
+    saveModel(b.finish(), biased);
+    const heads = { 0: [0, 1, 2, 3] };
+    const all = `${tmp.dir}/bert-o-bias.all.onnx`;
+    const drop = `${tmp.dir}/bert-o-bias.drop.onnx`;
+    rewriteModel(biased, [{ rule: 'prune-heads', params: { heads } }], all);
+    rewriteModel(biased, [{ rule: 'drop-attention', params: { sites: [0] } }], drop);
+    const feeds = feedsOf(name);
+    const want = await maskedOutputs(biased, heads, feeds);
+    const got = await outputsOf(all, feeds);
+    expect(maxAbsDiff(got.last_hidden_state, want.last_hidden_state)).toBeLessThanOrEqual(1e-4);
+    const dropped = await outputsOf(drop, feeds);
+    expect(maxAbsDiff(dropped.last_hidden_state, want.last_hidden_state)).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('bad parameters are RuleErrors naming the rule', () => {
+  const model = () => fixture('llama-eager-ts-op17').model;
+  const attempt = (heads: unknown) => () => rewriteModel(model(), [{ rule: 'prune-heads', params: { heads } }], `${tmp.dir}/never.onnx`);
+  it.each([
+    [{ 0: [4] }, /prune-heads: site 0 has 4 heads \(0-3\); head 4 is out of range/],
+    [{ 0: [-1] }, /head -1 is out of range/],
+    [{ 7: [0] }, /prune-heads: site 7 does not exist/],
+    [{ 0: [1, 1] }, /head 1 is listed twice/],
+    [{}, /prune-heads: name at least one site/],
+    [{ 0: [] }, /give at least one head/],
+  ])('%j', (heads, message) => {
+    expect(attempt(heads)).toThrow(RuleError);
+    expect(attempt(heads)).toThrow(message);
+  });
+});

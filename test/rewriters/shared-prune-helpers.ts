@@ -1,0 +1,122 @@
+// Shared by the shared-matrix and pruning rule tests: rewriting a fixture into a temporary folder, running models
+// directly in onnxruntime on the fixture's manifest inputs, exposing intermediate values as extra outputs (for
+// references computed outside the rewritten graph), and reading initializers back.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { analyzeModel } from '../../src/analysis/analyze';
+import { GraphBuilder } from '../../src/analysis/ir/builder';
+import { loadModel } from '../../src/analysis/onnx/load';
+import { saveModel } from '../../src/analysis/onnx/save';
+import { rewriteModel, type RewriteReport, type RuleRequest } from '../../src/rewriters/pipeline';
+import { fixture, type FixtureManifest } from '../helpers/fixtures';
+import { manifestFeeds, runModel, tempDir, type Feeds } from '../analysis/helpers/ort';
+
+export { fixture, fixtureNames } from '../helpers/fixtures';
+export { runModel, tempDir, type Feeds } from '../analysis/helpers/ort';
+
+export interface Rewritten {
+  file: string;
+  report: RewriteReport;
+}
+
+/** Rewrites fixture `name` with `requests` into `dir` (the fixture itself is only read). */
+export function rewriteFixture(name: string, requests: RuleRequest[], dir: string, tag = 'out'): Rewritten {
+  const f = fixture(name);
+  const file = path.join(dir, `${name}.${tag}.onnx`);
+  const report = rewriteModel(f.model, requests, file);
+  return { file, report };
+}
+
+export function feedsOf(name: string): Feeds {
+  const f = fixture(name);
+  return manifestFeeds(f.dir, f.manifest.inputs);
+}
+
+export function manifestOf(name: string): FixtureManifest {
+  return fixture(name).manifest;
+}
+
+/** A fixture file next to its manifest as float32 values (oracle outputs). */
+export function fixtureFloats(name: string, file: string): Float32Array {
+  const buf = new Uint8Array(fs.readFileSync(path.join(fixture(name).dir, file)));
+  return new Float32Array(buf.buffer);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+export async function outputsOf(file: string, feeds: Feeds): Promise<Record<string, Float32Array>> {
+  const r = await runModel(file, feeds);
+  return Object.fromEntries(Object.entries(r).map(([k, t]) => [k, t.data as Float32Array]));
+}
+
+/** A copy of `file` whose outputs also include the named values (float32), for comparing intermediate tensors. */
+export function exposeValues(file: string, names: string[], dir: string, tag: string): string {
+  const model = loadModel(file);
+  const b = new GraphBuilder(model);
+  for (const n of names) {
+    const v = model.graph.values.get(n);
+    if (!v) throw new Error(`${file} has no value '${n}'`);
+    if (!v.isGraphOutput) b.output(v, 'float32');
+  }
+  const out = path.join(dir, `${path.basename(file, '.onnx')}.${tag}.onnx`);
+  saveModel(b.finish(), out);
+  return out;
+}
+
+/** Runs a model and returns the named outputs with their dims. */
+export async function tensorsOf(file: string, feeds: Feeds, names: string[]): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
+  try {
+    const r = await session.run(feeds, names);
+    return Object.fromEntries(names.map((n) => [n, { data: r[n].data as Float32Array, dims: [...r[n].dims] }]));
+  } finally {
+    await session.release();
+  }
+}
+
+/** Batched matrix product over the last two axes (leading axes equal): a reference computed outside any graph. */
+export function batchedMatMul(a: { data: Float32Array; dims: number[] }, b: { data: Float32Array; dims: number[] }): Float64Array {
+  const [m, k] = a.dims.slice(-2);
+  const [k2, n] = b.dims.slice(-2);
+  if (k !== k2) throw new Error(`inner dims ${k} and ${k2}`);
+  const batch = a.data.length / (m * k);
+  if (b.data.length / (k * n) !== batch) throw new Error('batch dims differ');
+  const out = new Float64Array(batch * m * n);
+  for (let t = 0; t < batch; t++) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let x = 0; x < k; x++) s += a.data[t * m * k + i * k + x] * b.data[t * k * n + x * n + j];
+        out[t * m * n + i * n + j] = s;
+      }
+    }
+  }
+  return out;
+}
+
+/** The float values of an initializer in a saved model. */
+export function initializerValues(file: string, name: string): { dims: number[]; data: number[] } {
+  const model = loadModel(file);
+  const t = model.graph.initializers.get(name);
+  if (!t) throw new Error(`${file} has no initializer '${name}'`);
+  return { dims: t.dims, data: t.toNumbers() };
+}
+
+export function sitesOf(file: string) {
+  return analyzeModel(file).sites;
+}
+
+export function fileSize(file: string): number {
+  return fs.statSync(file).size;
+}
+
+/** Temp folder per test file. */
+export function scratch(prefix: string) {
+  return tempDir(prefix);
+}
