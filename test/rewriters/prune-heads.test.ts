@@ -30,7 +30,7 @@ describe('prune_heads oracles', () => {
 
   it.each(withOracle)('%s: the pruned model matches the oracle within 1e-4 and its file is smaller', async (name) => {
     const m = manifestOf(name);
-    const oracle = m.oracles!.prune_heads as { heads: Record<string, number[]>; outputs: { name: string; file: string }[] };
+    const oracle = m.oracles!.prune_heads as unknown as { heads: Record<string, number[]>; outputs: { name: string; file: string }[] };
     // These fixtures have one attention block per layer, numbered in graph order, so layer l is site l.
     const sites = sitesOf(fixture(name).model);
     expect(sites.length).toBe(m.truth.blocks);
