@@ -10,11 +10,10 @@ import { saveModel } from '../../src/analysis/onnx/save';
 import { f32 } from '../../src/analysis/ir/tensor-data';
 import { resolveProjection } from '../../src/rewriters/prune/edit/projection';
 import { setInput } from '../../src/rewriters/prune/edit/weights';
-import { addHeadMasks } from '../../src/rewriters/prune/head-mask';
 import { rewriteModel } from '../../src/rewriters/pipeline';
 import { RuleError } from '../../src/rewriters/rule';
 import {
-  feedsOf, fileSize, fixture, fixtureFloats, fixtureNames, manifestOf, maxAbsDiff, outputsOf, rewriteFixture, scratch, sitesOf, type Feeds,
+  feedsOf, fileSize, fixture, fixtureFloats, fixtureNames, manifestOf, maskedOutputs, maxAbsDiff, outputsOf, rewriteFixture, scratch, sitesOf, type Feeds,
 } from './shared-prune-helpers';
 
 let tmp: { dir: string; cleanup: () => void };
@@ -67,24 +66,6 @@ function choice(name: string): Record<number, number[]> {
   return out;
 }
 
-/** Outputs of the fixture with the given heads zeroed through head-mask inputs (the importance model). */
-async function maskedOutputs(nameOrFile: string, zero: Record<number, number[]>, feeds: Feeds): Promise<Record<string, Float32Array>> {
-  const name = nameOrFile.endsWith('.onnx') ? nameOrFile.replace(/^.*\//, '').replace(/\.onnx$/, '') : nameOrFile;
-  const model = loadModel(nameOrFile.endsWith('.onnx') ? nameOrFile : fixture(name).model);
-  const { report, sites } = analyzeWithSites(model);
-  const b = new GraphBuilder(model);
-  const masks = addHeadMasks(b, report.sites.map((info, i) => ({ info, raw: sites[i] })));
-  const file = `${tmp.dir}/${name}.masked.onnx`;
-  saveModel(b.finish(), file);
-  const all: Feeds = { ...feeds };
-  for (const m of masks) {
-    const data = new Float32Array(m.heads).fill(1);
-    for (const h of zero[m.site] ?? []) data[h] = 0;
-    all[m.input] = new ort.Tensor('float32', data, [m.heads]);
-  }
-  return outputsOf(file, all);
-}
-
 /** KV-cache inputs cut to the KV heads the pruned model keeps (the masked model reads them in full). */
 function cutCaches(name: string, feeds: Feeds, pruned: string): Feeds {
   const before = sitesOf(fixture(name).model);
@@ -116,7 +97,7 @@ describe('prune-heads equals zeroing the same heads', () => {
     const heads = choice(name);
     const { file, report } = rewriteFixture(name, [{ rule: 'prune-heads', params: { heads } }], tmp.dir, 'vs-mask');
     const feeds = feedsOf(name);
-    const want = await maskedOutputs(name, heads, feeds);
+    const want = await maskedOutputs(name, heads, feeds, tmp.dir);
     const got = await outputsOf(file, cutCaches(name, feeds, file));
     const untouched = await outputsOf(fixture(name).model, feeds);
     for (const [out, w] of Object.entries(want)) {
@@ -191,7 +172,7 @@ describe('pruning every head of a site', () => {
     rewriteModel(biased, [{ rule: 'prune-heads', params: { heads } }], all);
     rewriteModel(biased, [{ rule: 'drop-attention', params: { sites: [0] } }], drop);
     const feeds = feedsOf(name);
-    const want = await maskedOutputs(biased, heads, feeds);
+    const want = await maskedOutputs(biased, heads, feeds, tmp.dir);
     const got = await outputsOf(all, feeds);
     expect(maxAbsDiff(got.last_hidden_state, want.last_hidden_state)).toBeLessThanOrEqual(1e-4);
     const dropped = await outputsOf(drop, feeds);

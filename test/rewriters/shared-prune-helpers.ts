@@ -4,10 +4,11 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { analyzeModel } from '../../src/analysis/analyze';
+import { analyzeModel, analyzeWithSites } from '../../src/analysis/analyze';
 import { GraphBuilder } from '../../src/analysis/ir/builder';
 import { loadModel } from '../../src/analysis/onnx/load';
 import { saveModel } from '../../src/analysis/onnx/save';
+import { addHeadMasks } from '../../src/rewriters/prune/head-mask';
 import { rewriteModel, type RewriteReport, type RuleRequest } from '../../src/rewriters/pipeline';
 import { fixture, type FixtureManifest } from '../helpers/fixtures';
 import { manifestFeeds, runModel, tempDir, type Feeds } from '../analysis/helpers/ort';
@@ -119,4 +120,25 @@ export function fileSize(file: string): number {
 /** Temp folder per test file. */
 export function scratch(prefix: string) {
   return tempDir(prefix);
+}
+
+/**
+ * Outputs of a fixture (or a model file) with the given heads zeroed through head-mask inputs: the importance
+ * scoring model, an independent way to remove heads' contributions.
+ */
+export async function maskedOutputs(nameOrFile: string, zero: Record<number, number[]>, feeds: Feeds, dir: string): Promise<Record<string, Float32Array>> {
+  const isFile = nameOrFile.endsWith('.onnx');
+  const model = loadModel(isFile ? nameOrFile : fixture(nameOrFile).model);
+  const { report, sites } = analyzeWithSites(model);
+  const b = new GraphBuilder(model);
+  const masks = addHeadMasks(b, report.sites.map((info, i) => ({ info, raw: sites[i] })));
+  const file = path.join(dir, `${path.basename(nameOrFile, '.onnx')}.masked.onnx`);
+  saveModel(b.finish(), file);
+  const all: Feeds = { ...feeds };
+  for (const m of masks) {
+    const data = new Float32Array(m.heads).fill(1);
+    for (const h of zero[m.site] ?? []) data[h] = 0;
+    all[m.input] = new ort.Tensor('float32', data, [m.heads]);
+  }
+  return outputsOf(file, all);
 }
