@@ -2,7 +2,7 @@
 // model, or asking for one) and from the Explorer's context menu on a .onnx file (acting on that file).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { formErrors, formOf, defaults, fieldError, patternOfSteps, toFlags } from '../../webview/logic/rule-forms';
+import { defaults, fieldError, formErrors, formOf, labelOf, patternOfSteps, toFlags } from '../../webview/logic/rule-forms';
 import type { Variant } from '../protocol';
 import type { ExecutionProvider } from '../runtime/protocol';
 import type { Dashboards } from './dashboard';
@@ -102,9 +102,7 @@ async function promptRewrite(session: ModelSession): Promise<Variant | undefined
     if (picks.length === 0) throw userError('no site selected');
     sites = picks.length === report.sites.length ? null : picks.map((p) => p.id);
   }
-  const steps = [toFlags(form, values, sites)];
-  const label = form.fields.map((f) => `${f.key === 'impl' ? '' : f.key + ' '}${values[f.key]}`).join(' ').trim();
-  return session.addVariant(steps, `${form.rule} ${label}${sites ? ` @${sites.join(',')}` : ''}`);
+  return session.addVariant([toFlags(form, values, sites)], labelOf(form, values, sites));
 }
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {

@@ -149,3 +149,12 @@ export function patternOfSteps(steps: string[][]): string | null {
   }
   return null;
 }
+
+/** A short name for a variant made from one form: "window 8 (blocked)", "gqa 2", "prune-heads 0:1 @ sites 0". */
+export function labelOf(form: RuleForm, values: Record<string, string>, sites: number[] | null): string {
+  const flags = toFlags(form, values, null);
+  const choices = form.fields.filter((f) => f.kind === 'choice').map((f) => values[f.key]);
+  const others = form.fields.filter((f) => f.kind !== 'choice').map((f) => (values[f.key] ?? '').replace(/\s+/g, ''));
+  const base = patternOfFlags(flags) ?? `${form.rule} ${others.join(' ')}`.trim();
+  return `${base}${choices.length ? ` (${choices.join(', ')})` : ''}${sites ? ` @ sites ${sites.join(',')}` : ''}`;
+}

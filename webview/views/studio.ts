@@ -2,7 +2,7 @@
 // anything is written or run, keep the result as a variant; then benchmark, compare or export the variants.
 import type { RewritePreview } from '../../src/protocol';
 import { h, table } from '../dom';
-import { RULE_FORMS, type RuleForm, defaults, describeSteps, formErrors, toFlags } from '../logic/rule-forms';
+import { RULE_FORMS, type RuleForm, defaults, describeSteps, formErrors, labelOf, toFlags } from '../logic/rule-forms';
 import { CHANGE_COLUMNS, changeRows, flopRatioText, totalsRows } from '../logic/preview';
 import type { StudioState } from '../store';
 import type { ViewContext } from './context';
@@ -97,8 +97,10 @@ function stepForm(root: HTMLElement, ctx: ViewContext, forms: RuleForm[], studio
           return;
         }
         try {
-          const flags = toFlags(form, vals, form.perSite ? cur.sites : null);
-          setStudio({ steps: [...cur.steps, flags] });
+          const sites = form.perSite ? cur.sites : null;
+          const flags = toFlags(form, vals, sites);
+          // The name grows with the steps; the person can still edit it before keeping the variant.
+          setStudio({ steps: [...cur.steps, flags], label: [cur.label, labelOf(form, vals, sites)].filter(Boolean).join(' + ') });
         } catch (e) {
           errorLine.textContent = (e as Error).message;
         }

@@ -1,0 +1,174 @@
+// End to end in a real VS Code (code-server) with the packaged .vsix, driven as a person would through the command
+// palette and the dashboard: analyze a model and see its sites, rewrite it with a sliding window and benchmark it on
+// the CPU, see the chart, export it and check that the exported file loads and runs. Screenshots of every step go to
+// test-artifacts/e2e/.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { type BrowserContext, type FrameLocator, type Page, chromium } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RuntimeClient } from '../../src/runtime/client';
+import { FIXTURES } from '../helpers/fixtures';
+import { type RunningCodeServer, findTools, findVsix, startCodeServer } from './code-server';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const FIXTURE = path.join(FIXTURES, 'llama-eager-ts-op17', 'model.onnx');
+
+let server: RunningCodeServer;
+let context: BrowserContext;
+let page: Page;
+let workspace: string;
+let profile: string;
+
+async function shot(name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
+}
+
+/** The dashboard's page inside VS Code: a webview is two nested iframes. */
+function dashboard(): FrameLocator {
+  return page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+}
+
+async function quickInputTitle(text: string): Promise<void> {
+  await page.locator('.quick-input-widget .quick-input-title', { hasText: text }).waitFor({ timeout: 60_000 });
+}
+
+/**
+ * F1, the command's title, Enter: what a person does in the command palette. Right after start-up the palette may not
+ * list an extension's commands yet (the extension host is still scanning), so an empty list is tried again.
+ */
+async function runCommand(title: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input.input');
+  const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    await page.keyboard.press('F1');
+    await input.waitFor();
+    await input.fill(`>${title}`);
+    try {
+      await row.waitFor({ timeout: 5_000 });
+      break;
+    } catch (e) {
+      if (Date.now() > deadline) {
+        await shot(`failed-command-${title.replace(/[^a-z]+/gi, '-')}`);
+        throw e;
+      }
+      await page.keyboard.press('Escape');
+    }
+  }
+  await page.keyboard.press('Enter');
+}
+
+async function typeAndEnter(text: string): Promise<void> {
+  const input = page.locator('.quick-input-widget input.input');
+  await input.fill(text);
+  await page.keyboard.press('Enter');
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not at ${CHROMIUM}: run test/e2e/setup.sh`);
+  const tools = findTools();
+  const vsix = findVsix(ROOT);
+  workspace = mkdtempSync(path.join(tmpdir(), 'attention-lens-e2e-ws-'));
+  // A copy: the export writes next to the model, and the shared fixtures are read-only.
+  copyFileSync(FIXTURE, path.join(workspace, 'llama.onnx'));
+  server = await startCodeServer(tools, vsix, workspace, {
+    'attentionLens.sweep.sequenceLengths': [32, 128],
+    'attentionLens.benchmark.iterations': 3,
+    'attentionLens.benchmark.warmup': 1,
+  });
+  profile = mkdtempSync(path.join(tmpdir(), 'attention-lens-e2e-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
+  // The Explorer lists the model once the workspace is open.
+  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'llama.onnx' }).waitFor({ timeout: 60_000 });
+}, 300_000);
+
+// What the screen showed when a step failed is the first thing to look at.
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail' && page) await shot(`failed-${ctx.task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`);
+});
+
+afterAll(async () => {
+  await context?.close();
+  if (server) {
+    if (process.env.CI) process.stdout.write(`code-server output (tail):\n${server.log().slice(-3000)}\n`);
+    await server.stop();
+  }
+  if (workspace) rmSync(workspace, { recursive: true, force: true });
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+describe('Attention Lens in VS Code (code-server)', () => {
+  it('Analyze Model shows the sites table', async () => {
+    await runCommand('Attention Lens: Analyze Model');
+    await quickInputTitle('choose an ONNX model');
+    await typeAndEnter('llama.onnx');
+    const rows = dashboard().locator('#sites-table tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 120_000 }).toBe(2);
+    expect(await rows.nth(0).locator('td').nth(2).innerText()).toBe('4'); // heads
+    expect(await rows.nth(0).locator('td').nth(3).innerText()).toBe('2'); // KV heads
+    await shot('1-overview');
+  });
+
+  it('Rewrite Attention… with a window, then Benchmark Variants on the CPU shows the speed chart', async () => {
+    await runCommand('Attention Lens: Rewrite Attention…');
+    await quickInputTitle('rewrite rule');
+    await typeAndEnter('window');
+    await quickInputTitle('Window W');
+    await typeAndEnter('8');
+    await quickInputTitle('Implementation');
+    await typeAndEnter('blocked');
+    await quickInputTitle('sites');
+    await page.keyboard.press('Enter'); // all sites, as preselected
+    const variants = dashboard().locator('#variants-table tbody tr');
+    await expect.poll(() => variants.count(), { timeout: 120_000 }).toBe(1);
+    expect(await variants.nth(0).locator('td').nth(0).innerText()).toBe('window 8 (blocked)');
+    await shot('2-studio');
+
+    await runCommand('Attention Lens: Benchmark Variants');
+    const speedRows = dashboard().locator('#speed-table tbody tr');
+    await expect.poll(() => speedRows.count(), { timeout: 300_000 }).toBe(2);
+    await expect.poll(() => dashboard().locator('#latency-chart canvas').count()).toBe(1);
+    await expect.poll(() => dashboard().locator('#sweep-chart canvas').count()).toBe(1);
+    const p50 = await speedRows.nth(1).locator('td').nth(0).innerText();
+    expect(p50).toMatch(/^\d+(\.\d+)? ms$/);
+    await shot('3-speed');
+  });
+
+  it('Export Rewritten Model writes the model and its reports; the exported model loads and runs', async () => {
+    await runCommand('Attention Lens: Export Rewritten Model');
+    // VS Code's own save dialog proposes <model>.<variant>.onnx next to the model; accept it.
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor();
+    await expect.poll(() => input.inputValue()).toContain('llama.window-8-blocked.onnx');
+    await shot('4-export-dialog');
+    await page.keyboard.press('Enter');
+    const exported = path.join(workspace, 'llama.window-8-blocked.onnx');
+    await expect.poll(() => existsSync(path.join(workspace, 'llama.window-8-blocked.report.html')), { timeout: 120_000 }).toBe(true);
+    expect(existsSync(exported)).toBe(true);
+    const report = JSON.parse(readFileSync(path.join(workspace, 'llama.window-8-blocked.report.json'), 'utf8'));
+    expect(report.exported.label).toBe('window 8 (blocked)');
+    expect(report.session.speed.points.length).toBe(4);
+    await page.locator('.notifications-toasts', { hasText: 'exported llama.window-8-blocked.onnx' }).waitFor({ timeout: 60_000 });
+    await shot('5-exported');
+
+    const runtime = new RuntimeClient({ workerPath: path.join(ROOT, 'dist', 'worker.js') });
+    try {
+      const r = await runtime.run({ model: exported, inputs: { synthesis: { seq: 32 } } });
+      expect(r.outputs.logits.dims).toEqual([1, 32, 256]);
+    } finally {
+      await runtime.dispose();
+    }
+  });
+});
