@@ -43,9 +43,9 @@ export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
   const sShape = ctx.shapes.shape(qk.outputs[0]);
   const split = headSplit(ctx, q);
   const headDim = num(qShape?.[qShape.length - 1]) ?? split?.headDim ?? null;
-  // Heads are the scores' axis 1 only for [batch, heads, queries, keys]; blocked layouts of rewritten sites
-  // ([batch, heads, blocks, rows, keys]) have a block count there, so they read heads from Q's head split instead.
-  let heads = sShape && sShape.length === 4 ? num(sShape[1]) : undefined;
+  // Heads are the scores' axis 1: [batch, heads, queries, keys], or [batch, heads, blocks, rows, keys] in the blocked
+  // layouts of rewritten sites (sparse rules).
+  let heads = sShape && (sShape.length === 4 || sShape.length === 5) ? num(sShape[1]) : undefined;
   heads ??= split?.heads;
   if (heads === undefined && headDim) heads = div(widthOf(ctx, q), headDim);
   if (heads === undefined) return fail('could not read the number of heads from the score shape or the Q projection');
