@@ -1,0 +1,82 @@
+// The core thread as the extension uses it: analysis, rule list, rewrite preview and write off the host's thread;
+// user mistakes come back as user errors; cancelling stops the thread and the next request starts a fresh one.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { analyzeModel } from '../../src/analysis/analyze';
+import { CoreCancelled, CoreClient, CoreError } from '../../src/extension/core-client';
+import { allRules } from '../../src/rewriters/registry';
+import '../../src/rewriters/rules';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const MODEL = path.join(ROOT, 'examples', 'demo-llama.onnx');
+const core = new CoreClient(path.join(ROOT, 'dist', 'core-thread.js'));
+const out = mkdtempSync(path.join(tmpdir(), 'attention-lens-core-test-'));
+
+afterAll(() => {
+  core.dispose();
+  rmSync(out, { recursive: true, force: true });
+});
+
+describe('core thread', () => {
+  it('analyzes exactly as the analysis does in process', async () => {
+    const report = await core.request({ type: 'analyze', file: MODEL });
+    expect(report).toEqual(analyzeModel(MODEL));
+  });
+
+  it('lists the registered rules', async () => {
+    const rules = await core.request({ type: 'rules' });
+    expect(rules.map((r) => r.name).sort()).toEqual(allRules().map((r) => r.name).sort());
+    expect(rules.find((r) => r.name === 'window')?.family).toBe('sparse');
+  });
+
+  it('previews a window rewrite before anything is written: the mask form keeps the dense cost, the blocked one cuts it', async () => {
+    const mask = await core.request({ type: 'preview', file: MODEL, steps: [['--window', '64', '--impl', 'mask']], seqLen: 1024 });
+    expect(mask.applied.map((a) => a.rule)).toEqual(['window']);
+    expect(mask.applied[0].sites).toEqual([0, 1]);
+    expect(mask.flopsAfter).toBe(mask.flopsBefore);
+    expect(mask.nodesAfter).toBeGreaterThan(mask.nodesBefore);
+    // No weight changes: only the few constants the mask is built from are added.
+    expect(mask.parametersAfter - mask.parametersBefore).toBeGreaterThanOrEqual(0);
+    expect(mask.parametersAfter - mask.parametersBefore).toBeLessThan(100);
+    const blocked = await core.request({ type: 'preview', file: MODEL, steps: [['--window', '64', '--impl', 'blocked']], seqLen: 1024 });
+    // 64 of 1024 keys per query, computed in blocks: far below a quarter of the dense FLOPs.
+    expect(blocked.flopsAfter).toBeLessThan(blocked.flopsBefore / 4);
+    expect(blocked.flopsBefore).toBe(mask.flopsBefore);
+  });
+
+  it('applies steps in order, each with its own sites', async () => {
+    const p = await core.request({ type: 'preview', file: MODEL, steps: [['--window', '32', '--sites', '0'], ['--window', '128', '--sites', '1']] });
+    expect(p.applied.map((a) => a.sites)).toEqual([[0], [1]]);
+  });
+
+  it('writes the rewritten model and refuses to write over the input', async () => {
+    const file = path.join(out, 'w.onnx');
+    const r = await core.request({ type: 'write', file: MODEL, steps: [['--window', '16']], output: file });
+    expect(r.output?.file).toBe(file);
+    expect(existsSync(file)).toBe(true);
+    expect(analyzeModel(file).sites.length).toBe(2);
+    await expect(core.request({ type: 'write', file: MODEL, steps: [['--window', '16']], output: MODEL })).rejects.toMatchObject({ userError: true });
+  });
+
+  it('reports bad parameters as the user’s error, with the parser’s words', async () => {
+    const e = await core.request({ type: 'preview', file: MODEL, steps: [['--window', '-3']] }).catch((x) => x);
+    expect(e).toBeInstanceOf(CoreError);
+    expect(e.userError).toBe(true);
+    expect(e.message).toContain('--window must be a positive integer');
+  });
+
+  it('stops on cancel, and the next request gets a fresh thread', async () => {
+    const controller = new AbortController();
+    const pending = core.request({ type: 'analyze', file: MODEL }, controller.signal);
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(CoreCancelled);
+    expect((await core.request({ type: 'analyze', file: MODEL })).sites.length).toBe(2);
+  });
+
+  it('says what is missing when the thread was not built', async () => {
+    const missing = new CoreClient(path.join(out, 'nope.js'));
+    await expect(missing.request({ type: 'rules' })).rejects.toThrow(/was not built completely/);
+  });
+});
