@@ -132,18 +132,19 @@ function applyGather(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOp
   const keyPos = ops.reshape(ops.op('Add', [ops.op('Mul', [ops.unsqueeze(slots.index, [4], 'slot_col'), ops.scalarI64(b, 'block')], 'slot_start'), t], 'slot_keys'), colShape, 'key_pos');
   const slotOk = ops.reshape(ops.op('Expand', [ops.unsqueeze(slots.used, [4], 'used_col'), ops.shapeOf([1, 1, 1, 1, b], 'used_b')], 'used_keys'), colShape, 'used_cols');
   const keyOk = ops.op('And', [slotOk, ops.op('Less', [keyPos, x.sk], 'key_exists')], 'key_ok');
-  let bias = ops.unsqueeze(ops.additive(keyOk, 'key_bias'), [3], 'key_bias_rows');
+  const bias = ops.unsqueeze(ops.additive(keyOk, 'key_bias'), [3], 'key_bias_rows');
+  let rowBias: Value | undefined;
   if (info.causal) {
     // Slot 0 is the diagonal block: key t is visible to row r when t ≤ r. Later slots lie wholly before the queries.
     const tri = ops.floats(Array.from({ length: b * b }, (_, i) => (i % b > Math.floor(i / b) ? NEG_FLOAT32 : 0)), [1, 1, 1, b, b], 'diagonal_causal');
     const rest = ops.op('ConstantOfShape', [ops.shapeOf([1, 1, 1, b, ops.vec(ops.op('Sub', [C, ops.scalarI64(b, 'block')], 'rest_cols'))], 'rest_shape')], 'rest_causal', {
       value: ops.float === 'float32' ? attr.tensor([1], { dtype: 'float32', data: [0] }) : attr.tensor([1], { dtype: 'float16', data: Uint16Array.of(0) }),
     });
-    bias = ops.op('Add', [bias, ops.concat([tri, rest], 4, 'causal_table')], 'bias');
+    rowBias = ops.concat([tri, rest], 4, 'causal_table');
   }
   const clamped = ops.op('Min', [keyPos, ops.op('Sub', [x.sk, ops.scalarI64(1, 'one_i')], 'last_key')], 'key_clamped');
   const index = { j: clamped, perBatch: true, perHead: true, nb: g.nbq, rows: b, front: g.front, sq: x.sq };
-  rewireBlocked(ctx, ops, shapes, chain, info, { scores, bias, values, index, front: g.front, sq: x.sq }, p.modelMask ?? 'auto');
+  rewireBlocked(ctx, ops, shapes, chain, info, { scores, bias, rowBias, values, index, front: g.front, sq: x.sq }, p.modelMask ?? 'auto');
   return null;
 }
 

@@ -21,8 +21,12 @@ export const KEY_MASKS = new Set(['none', 'padding', 'causal', 'causal+padding']
 export interface BlockedParts {
   /** [B, H, nb, R, C] */
   scores: Value;
-  /** Broadcastable to the scores: 0 where computed keys count, the masking value elsewhere. */
+  /** Broadcastable to the scores: 0 where computed keys count, the masking value elsewhere. Kept small (no R axis
+   * where possible): it is merged into the model's mask, which is then added to the scores in one pass. */
   bias: Value;
+  /** A second bias that varies along the rows (e.g. causality inside a block), added to the scores on its own so that
+   * the merged mask stays small. */
+  rowBias?: Value;
   /** [B, H, nb, C, Dv] */
   values: Value;
   /** Key positions of the blocks' columns, for the model's masks. */
@@ -53,6 +57,7 @@ export function rewireBlocked(ctx: RuleContext, ops: SiteOps, shapes: ShapeInfo,
   if (first) b.setInput(first.node, first.dataIndex, parts.scores);
   else b.setInput(chain.softmax, 0, parts.scores);
   if (!biasMerged) b.setInput(chain.softmax, 0, ops.op('Add', [chain.softmax.input(0)!, parts.bias], 'add_bias'));
+  if (parts.rowBias) b.setInput(chain.softmax, 0, ops.op('Add', [chain.softmax.input(0)!, parts.rowBias], 'add_row_bias'));
   b.setAttribute(chain.softmax, 'axis', attr.int(-1));
 
   // [B, H, nb, R, Dv] -> [B, H, nb·R, Dv]: a reshape, no copy.

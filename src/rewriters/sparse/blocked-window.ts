@@ -1,14 +1,15 @@
 // The compute-reducing sliding window for written-out sites. Queries are cut into blocks of R rows; block b (absolute
 // positions past + bR … past + bR + R − 1) needs keys from W − 1 before its first query (and, two-sided, W − 1 after
 // its last), which are the m = a + 1 (two-sided 2a + 1) key blocks starting a = ⌈(W − 1)/R⌉ blocks back. Keys are
-// padded by a·R positions in front, so block b's keys are blocks b … b + m − 1 of the padded sequence: m shifted
-// slices, concatenated. Scores are then [B, H, nb, R, mR] instead of [B, H, S, S]: cost O(S·(W + R)) instead of O(S²).
+// padded by a·R positions in front, so block b's keys are blocks b … b + m − 1 of the padded sequence, taken by one
+// Gather. Scores are then [B, H, nb, R, mR] instead of [B, H, S, S]: cost O(S·(W + R)) instead of O(S²).
 //
 // Masking inside the blocks is exact: query row r and key column t of any block are r − t + a·R positions apart, a
 // constant table; keys outside [0, Sk) (the padding) are masked per block; the model's own mask is gathered at the
 // same positions (mask-gather.ts). The site's own element-wise ops (scale, mask add, casts, NaN guard) stay where they
 // are and now see blocked tensors. Softmax keeps its node and name. Every layout change is a Reshape (no copy) except
 // Kᵀ, whose Transpose of the last two axes onnxruntime folds into the product (FusedMatMul with transB).
+import { attr } from '../../analysis/ir/builder';
 import type { Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import type { RawSite } from '../../analysis/attention/site';
@@ -71,14 +72,20 @@ export function applyBlockedWindow(
   const qBlocks = ops.reshape(padRows(ops, q, null, padQ, 'q'), ops.shapeOf([ops.slice(qShape, 0, 0, 2, 'q_bh'), ops.vec(nb), R, ops.vec(ops.dim(qShape, 3, 'd'))], 'q_split'), 'q_blocks');
   // K and V [B, H, Sk, E] -> [B, H, nb, mR, E]: m shifted key blocks per query block.
   const tail = ops.op('Add', [padQ, ops.scalarI64((m - 1 - a) * R, 'tail')], 'pad_k');
+  // Which padded key block each window slot reads: query block b takes blocks b … b + m − 1 (one Gather, one copy).
+  const slotBlocks = ops.op('Add', [ops.unsqueeze(ops.range(nb, 'window_block'), [1], 'window_block_col'), ops.const('window_slots', [1, m], { dtype: 'int64', data: Array.from({ length: m }, (_, c) => c) })], 'window_blocks');
+  const nbk = ops.op('Add', [nb, ops.scalarI64(m - 1, 'm1')], 'key_blocks');
   const windows = (x: Value, tag: string): Value => {
     const xShape = ops.shape(x, `${tag}_shape`);
+    const bh = ops.slice(xShape, 0, 0, 2, `${tag}_bh`);
+    const e = ops.slice(xShape, 0, 3, 4, `${tag}_e`);
+    // Queries start at `past` (0 without cached keys): the windows begin there.
     const padded = padRows(ops, x, F > 0 ? ops.scalarI64(F, 'front') : null, tail, tag);
-    const span = ops.op('Add', [past, ops.op('Mul', [ops.op('Add', [nb, ops.scalarI64(m - 1, 'm1')], `${tag}_nbm`), ops.scalarI64(R, 'rows')], `${tag}_span`)], `${tag}_end`);
-    const from = ops.slice(padded, 2, past, span, `${tag}_from_past`);
-    const split = ops.reshape(from, ops.shapeOf([ops.slice(xShape, 0, 0, 2, `${tag}_bh`), ops.vec(ops.op('Add', [nb, ops.scalarI64(m - 1, 'm1')], `${tag}_nbk`)), R, ops.slice(xShape, 0, 3, 4, `${tag}_e`)], `${tag}_split`), `${tag}_key_blocks`);
-    const shifted = Array.from({ length: m }, (_, c) => (m === 1 ? split : ops.slice(split, 2, c, ops.op('Add', [nb, ops.scalarI64(c, 'c')], `${tag}_upto`), `${tag}_shift${c}`)));
-    return ops.concat(shifted, 3, `${tag}_windows`);
+    const from = ops.slice(padded, 2, past, ops.op('Add', [past, ops.op('Mul', [nbk, ops.scalarI64(R, 'rows')], `${tag}_span`)], `${tag}_end`), `${tag}_from_past`);
+    const split = ops.reshape(from, ops.shapeOf([bh, ops.vec(nbk), R, e], `${tag}_split`), `${tag}_key_blocks`);
+    if (m === 1) return split;
+    const gathered = ops.op('Gather', [split, slotBlocks], `${tag}_window_blocks`, { axis: attr.int(2) }); // [B, H, nb, m, R, E]
+    return ops.reshape(gathered, ops.shapeOf([bh, ops.vec(nb), L, e], `${tag}_windows_shape`), `${tag}_windows`);
   };
   const k = ops.transpose(kt, [0, 1, 3, 2], 'k');
   const ktBlocks = ops.transpose(windows(k, 'k'), [0, 1, 2, 4, 3], 'kt_blocked');
