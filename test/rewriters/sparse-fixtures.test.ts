@@ -5,12 +5,13 @@
 // something). The input model is never modified.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
 import { getRule } from '../../src/rewriters/registry';
 import '../../src/rewriters/rules';
 import { fixture, fixtureNames } from '../helpers/fixtures';
-import { floatOutputs, maxAbsDiff, rewriteTo, synthesizedFeeds, tempDir } from './sparse-helpers';
+import { floatOutputs, maxAbsDiff, rewriteTo, synthesizedFeeds, tempDir, type Feeds } from './sparse-helpers';
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = tempDir('sparse-fixtures'); });
@@ -77,5 +78,62 @@ describe.each(fixtureNames())('%s', (name) => {
     expect(applied.includes('sink')).toBe(causal);
     expect(applied).toContain('window-mask');
     expect(sha(model)).toBe(hashBefore);
+  });
+});
+
+describe('padded batches: the model\'s own padding mask survives the compute-reducing forms', () => {
+  // Batch of two: the first row left-padded by 3, the second right-padded by 4. Outputs at padding positions are
+  // meaningless (and ignored); every real position must agree between the fast and the mask forms.
+  const S = 19;
+  const real = (b: number, t: number) => (b === 0 ? t >= 3 : t < S - 4);
+  function paddedFeeds(model: string): Feeds {
+    const feeds = synthesizedFeeds(model, S, 0);
+    const ids = new BigInt64Array(2 * S).map((_, i) => BigInt((i * 37 + 11) % 200));
+    const mask = new BigInt64Array(2 * S).map((_, i) => (real(Math.floor(i / S), i % S) ? 1n : 0n));
+    const out: Feeds = { ...feeds };
+    for (const name of Object.keys(feeds)) {
+      if (/input_ids/.test(name)) out[name] = new ort.Tensor('int64', ids, [2, S]);
+      else if (/attention_mask/.test(name)) out[name] = new ort.Tensor('int64', mask, [2, S]);
+      else if (/token_type_ids/.test(name)) out[name] = new ort.Tensor('int64', new BigInt64Array(2 * S), [2, S]);
+    }
+    return out;
+  }
+  function realDiff(a: Float32Array, b: Float32Array): number {
+    const per = a.length / (2 * S);
+    let m = 0;
+    for (let i = 0; i < a.length; i++) {
+      const t = Math.floor(i / per);
+      if (real(Math.floor(t / S), t % S)) m = Math.max(m, Math.abs(a[i] - b[i]));
+    }
+    return m;
+  }
+  it.each([
+    ['llama-eager-ts-op17', 'window', { window: 5 }, { window: 5, impl: 'blocked', rows: 4 }],
+    ['llama-sdpa-ts-op17', 'window', { window: 5 }, { window: 5, impl: 'blocked', rows: 4 }],
+    ['gpt2-eager-ts-op17', 'window', { window: 5 }, { window: 5, impl: 'blocked', rows: 4 }],
+    ['bert-eager-ts-op17', 'window', { window: 3 }, { window: 3, impl: 'blocked', rows: 4 }],
+    ['llama-eager-ts-op17', 'block-topk', { block: 4, k: 1 }, { block: 4, k: 1, impl: 'gather' }],
+    ['gpt2-eager-ts-op17', 'block-topk', { block: 4, k: 1 }, { block: 4, k: 1, impl: 'gather' }],
+    ['bert-sdpa-ts-op17', 'block-topk', { block: 4, k: 1 }, { block: 4, k: 1, impl: 'gather' }],
+  ])('%s %s: fast form equals mask form at every real position', async (name, rule, maskParams, fastParams) => {
+    const model = fixture(name).model;
+    const feeds = paddedFeeds(model);
+    const mask = await floatOutputs(rewriteTo(model, [{ rule, params: maskParams }], tmp.dir, `${name}-pad-mask`).file, feeds);
+    const fast = await floatOutputs(rewriteTo(model, [{ rule, params: fastParams }], tmp.dir, `${name}-pad-fast`).file, feeds);
+    const original = await floatOutputs(model, feeds);
+    const first = Object.keys(original)[0];
+    expect(realDiff(fast[first], mask[first])).toBeLessThan(1e-4);
+    expect(realDiff(mask[first], original[first])).toBeGreaterThan(1e-3);
+  });
+
+  it('block-topk ignores what sits at padding positions: other padding tokens, same outputs at real positions', async () => {
+    const model = fixture('llama-eager-ts-op17').model;
+    const { file } = rewriteTo(model, [{ rule: 'block-topk', params: { block: 4, k: 1, impl: 'gather' } }], tmp.dir, 'pad-content');
+    const a = paddedFeeds(model);
+    const ids = Float64Array.from(a.input_ids.data as BigInt64Array, Number);
+    const other = BigInt64Array.from(ids, (v, i) => BigInt(real(Math.floor(i / S), i % S) ? v : (v * 7 + 3) % 250));
+    const b = { ...a, input_ids: new ort.Tensor('int64', other, [2, S]) };
+    const [x, y] = [await floatOutputs(file, a), await floatOutputs(file, b)];
+    expect(realDiff(x.logits, y.logits)).toBeLessThan(1e-4);
   });
 });

@@ -3,13 +3,17 @@
 // block by (mean of its queries)·(mean of the key block's keys)/√d, keeps the k best, plus the diagonal block (the key
 // block holding the query block's own positions) and block 0. On a causal site only key blocks at or before the
 // diagonal compete. Means are over real tokens only: a partial block (the last one, or a query block cut by the cache
-// boundary) is averaged over the tokens it has.
+// boundary) is averaged over the tokens it has, and padding tokens (those the model's own mask hides from every query;
+// see padding.ts) are not counted, so that the selection for a sequence does not depend on what a padded batch
+// computes at its padding positions. A block of padding only has mean 0.
 //
 // Queries and keys are taken as they enter Q·Kᵀ (after RoPE, after any scale split across Q and K; a positive scale
 // does not change the ranking). Ties go to the lower block index (TopK's order).
 import { attr } from '../../analysis/ir/builder';
 import type { Value } from '../../analysis/ir/graph';
+import { toBlocks } from './blocks';
 import type { SiteOps } from './ops';
+import type { TokenWeights } from './padding';
 
 export interface BlockGeometry {
   b: number;
@@ -49,6 +53,13 @@ function blockMeans(ops: SiteOps, blocks: Value, front: Value | null, n: Value, 
   return ops.op('Div', [sum, counts], `${tag}_mean`);
 }
 
+/** Weighted block means: x [B, H, n, E] and weights w [b, h, n, 1] (1 for a real token, 0 for padding). */
+function weightedMeans(ops: SiteOps, x: Value, w: Value, front: Value | null, n: Value, nb: Value, b: number, tag: string): Value {
+  const sum = ops.reduceSum(toBlocks(ops, ops.op('Mul', [x, w], `${tag}_weighted`), front, n, nb, b, `${tag}_w`), [3], false, `${tag}_wsum`);
+  const count = ops.reduceSum(toBlocks(ops, w, front, n, nb, b, `${tag}_c`), [3], false, `${tag}_wcount`);
+  return ops.op('Div', [sum, ops.op('Max', [count, ops.scalarF(1, 'one_f')], `${tag}_wcount_pos`)], `${tag}_mean`);
+}
+
 export interface Selection {
   /** [B, H, nbq, nbk] bool: key blocks kept for each query block (causal-eligible only on causal sites). */
   keep: Value;
@@ -58,13 +69,22 @@ export interface Selection {
   eligible: Value | null;
 }
 
-/**
- * The kept blocks, from Q [B, H, Sq, D] and K [B, H, Sk, D]. `qBlocks`/`kBlocks` are their [.., nb, b, D] blocks
- * (built by the caller, who may reuse them for the gather form).
- */
-export function selectBlocks(ops: SiteOps, g: BlockGeometry, qBlocks: Value, kBlocks: Value, k: number, causal: boolean, headDim: Value): Selection {
-  const qMean = blockMeans(ops, qBlocks, g.front, g.sq, g.nbq, g.b, 'q');
-  const kMean = blockMeans(ops, kBlocks, null, g.sk, g.nbk, g.b, 'k');
+export interface SelectionInputs {
+  /** Q [B, H, Sq, D] and K [B, H, Sk, D], and their [.., nb, b, D] blocks (which the gather form reuses). */
+  q: Value;
+  k: Value;
+  qBlocks: Value;
+  kBlocks: Value;
+  headDim: Value;
+  /** Which tokens are padding, when the model's mask says so. */
+  weights: TokenWeights | null;
+}
+
+/** The kept blocks. */
+export function selectBlocks(ops: SiteOps, g: BlockGeometry, x: SelectionInputs, k: number, causal: boolean): Selection {
+  const qMean = x.weights ? weightedMeans(ops, x.q, x.weights.query, g.front, g.sq, g.nbq, g.b, 'q') : blockMeans(ops, x.qBlocks, g.front, g.sq, g.nbq, g.b, 'q');
+  const kMean = x.weights ? weightedMeans(ops, x.k, x.weights.key, null, g.sk, g.nbk, g.b, 'k') : blockMeans(ops, x.kBlocks, null, g.sk, g.nbk, g.b, 'k');
+  const headDim = x.headDim;
   const invSqrtD = ops.op('Reciprocal', [ops.op('Sqrt', [ops.toFloat(headDim, 'd_f')], 'sqrt_d')], 'inv_sqrt_d');
   const scores = ops.op('Mul', [ops.op('MatMul', [qMean, ops.transpose(kMean, [0, 1, 3, 2], 'k_mean_t')], 'block_dot'), invSqrtD], 'block_scores');
   const diagonal = ops.op('Equal', [g.kBlock, g.qBlock], 'diagonal');

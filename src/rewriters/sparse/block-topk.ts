@@ -17,7 +17,8 @@ import { round } from './cost';
 import { NEG_FLOAT32, type SiteOps } from './ops';
 import { checkOpset, nonNegativeInt, oneOf, positiveInt, type BlockTopkParams } from './params';
 import { positionsFrom } from './positions';
-import { readScoreChain } from './score-chain';
+import { tokenWeights } from './padding';
+import { readScoreChain, type ScoreChain } from './score-chain';
 import { rewriteSites } from './site-loop';
 
 export const blockTopkRule: Rule<BlockTopkParams> = {
@@ -79,18 +80,20 @@ function inputsOf(ctx: RuleContext, raw: RawSite, ops: SiteOps, shapes: ShapeInf
   return { q, kt, sq: ops.dim(qShape, 2, 'sq'), sk: ops.dim(ops.shape(kt, 'kt_shape'), 3, 'sk'), d: ops.dim(qShape, 3, 'd') };
 }
 
-function selection(ops: SiteOps, x: Inputs, p: BlockTopkParams, causal: boolean, v?: Value) {
+function selection(ops: SiteOps, shapes: ShapeInfo, info: SiteInfo, chain: ScoreChain | string, x: Inputs, p: BlockTopkParams, v?: Value) {
   const g = blockGeometry(ops, p.block, x.sq, x.sk);
   const k = ops.transpose(x.kt, [0, 1, 3, 2], 'k');
   const qBlocks = toBlocks(ops, x.q, g.front, x.sq, g.nbq, p.block, 'q');
   const kBlocks = toBlocks(ops, k, null, x.sk, g.nbk, p.block, 'k');
   const vBlocks = v ? toBlocks(ops, v, null, x.sk, g.nbk, p.block, 'v') : undefined;
-  return { g, qBlocks, kBlocks, vBlocks, sel: selectBlocks(ops, g, qBlocks, kBlocks, p.k, causal, x.d) };
+  const weights = tokenWeights(ops, shapes, chain, info, x.sq, x.sk);
+  const sel = selectBlocks(ops, g, { q: x.q, k, qBlocks, kBlocks, headDim: x.d, weights }, p.k, info.causal);
+  return { g, qBlocks, kBlocks, vBlocks, sel };
 }
 
 function applyMaskForm(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo, p: BlockTopkParams): void {
   const x = inputsOf(ctx, raw, ops, shapes);
-  const { g, sel } = selection(ops, x, p, info.causal);
+  const { g, sel } = selection(ops, shapes, info, readScoreChain(ctx.builder.graph, shapes, raw), x, p);
   const bb = ops.scalarI64(p.block, 'block');
   const rowBlock = ops.op('Div', [ops.op('Add', [ops.range(x.sq, 'q_row'), g.front], 'q_row_in_blocks'), bb], 'q_row_block');
   const colBlock = ops.op('Div', [ops.range(x.sk, 'k_col'), bb], 'k_col_block');
@@ -109,7 +112,7 @@ function applyGather(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOp
   const chain = readScoreChain(ctx.builder.graph, shapes, raw);
   if (typeof chain === 'string') return chain;
   const x = inputsOf(ctx, raw, ops, shapes);
-  const { g, qBlocks, kBlocks, vBlocks, sel } = selection(ops, x, p, info.causal, chain.pv.input(1)!);
+  const { g, qBlocks, kBlocks, vBlocks, sel } = selection(ops, shapes, info, chain, x, p, chain.pv.input(1)!);
   const b = p.block;
   const slots = slotsOf(ops, g, sel.keep, sel.diagonal, p.k);
   const C = ops.op('Mul', [slots.count, ops.scalarI64(b, 'block')], 'cols');
