@@ -140,6 +140,23 @@ describe('share-kv', () => {
   });
 });
 
+describe('chains of pairs', () => {
+  it.each([
+    ['share-kv', 'qk', 1],
+    ['share-kv', 'pv', 1],
+    ['share-attn', 'pv', 0],
+  ] as const)('%s 0:1, 1:2: site 2 reads what site 0 computes (%s input %i)', async (rule, anchor, index) => {
+    const name = 'bytelm-llama-trained';
+    const sites = sitesOf(fixture(name).model);
+    const { file } = rewriteFixture(name, [{ rule, params: { pairs: [[0, 1], [1, 2]] } }], tmp.dir, `${rule}-chain`);
+    const node = sites[2].anchors[anchor]!;
+    const source = sites[0].anchors[anchor]!;
+    expect(valueAt(file, node, index)).toBe(valueAt(file, source, index));
+    const out = await outputsOf(file, feedsOf(name));
+    expect(out.logits.every(Number.isFinite)).toBe(true);
+  });
+});
+
 describe('pairs that cannot share are RuleErrors naming the rule', () => {
   const attempt = (name: string, rule: string, pairs: unknown) => () => rewriteModel(fixture(name).model, [{ rule, params: { pairs } }], `${tmp.dir}/never.onnx`);
   it.each([

@@ -45,13 +45,17 @@ export const shareAttn: Rule<PairParams> = {
       const dst = siteById(ctx, j);
       const nodes = trackNodes(ctx.builder);
       try {
-        const si = siteStructure(ctx.builder.graph, src.raw, src.info);
         const sj = siteStructure(ctx.builder.graph, dst.raw, dst.info);
-        if (src.info.kind === 'cross' && si.proj.k!.activation !== sj.proj.k!.activation) {
-          throw new RuleError(NAME, `${i}:${j}: the two cross-attention sites attend to different sources`);
-        }
         const before = { heads: sj.heads, kvHeads: sj.kvHeads, params: projectionParams(sj, sj.heads, sj.kvHeads), probabilitiesFrom: j };
-        const probs = probsOf.get(i) ?? probabilities(ctx.builder, si);
+        // A source rewritten by an earlier pair has no scores of its own; the probabilities it uses are recorded.
+        let probs = probsOf.get(i);
+        if (!probs) {
+          const si = siteStructure(ctx.builder.graph, src.raw, src.info);
+          if (src.info.kind === 'cross' && si.proj.k!.activation !== sj.proj.k!.activation) {
+            throw new RuleError(NAME, `${i}:${j}: the two cross-attention sites attend to different sources`);
+          }
+          probs = probabilities(ctx.builder, si);
+        }
         probsOf.set(j, probs);
         if (sj.form === 'unfused') {
           const pv = [...sj.region].find((n) => n.name === sj.raw.anchors.pv);

@@ -40,12 +40,16 @@ export const shareKv: Rule<PairParams> = {
       const nodes = trackNodes(ctx.builder);
       try {
         const sj = siteStructure(ctx.builder.graph, dst.raw, dst.info);
-        const si = siteStructure(ctx.builder.graph, src.raw, src.info);
         const before = { heads: sj.heads, kvHeads: sj.kvHeads, params: projectionParams(sj, sj.heads, sj.kvHeads), kvFrom: j };
-        if (src.info.kind === 'cross' && si.proj.k!.activation !== sj.proj.k!.activation) {
-          throw new RuleError(NAME, `${i}:${j}: the two cross-attention sites attend to different sources`);
+        // A source rewritten by an earlier pair has no K/V projections left to inspect; what it reads is recorded.
+        let from = taken.get(i);
+        if (!from) {
+          const si = siteStructure(ctx.builder.graph, src.raw, src.info);
+          if (src.info.kind === 'cross' && si.proj.k!.activation !== sj.proj.k!.activation) {
+            throw new RuleError(NAME, `${i}:${j}: the two cross-attention sites attend to different sources`);
+          }
+          from = { k: kvValue(si, 'k'), v: kvValue(si, 'v'), present: presents(ctx, src.raw, src.info) };
         }
-        const from = taken.get(i) ?? { k: kvValue(si, 'k'), v: kvValue(si, 'v'), present: presents(ctx, src.raw, src.info) };
         if (sj.form === 'unfused') {
           setInput(coreNode(sj, 'k'), 1, from.k);
           setInput(coreNode(sj, 'v'), 1, from.v);
@@ -58,7 +62,7 @@ export const shareKv: Rule<PairParams> = {
           if (sj.packed) keepPackedParts(ctx.builder, sj, 'q', NAME);
         }
         ctx.builder.removeUnused();
-        taken.set(j, { ...from, present: from.present });
+        taken.set(j, from);
         const c = cost(sj.heads, sj.headDim, sj.vHeadDim, ctx.seqLen);
         // j keeps its Q and O projections; K and V weights are gone.
         const after = { heads: sj.heads, kvHeads: sj.kvHeads, params: projectionParams(sj, sj.heads, 0), kvFrom: i };
