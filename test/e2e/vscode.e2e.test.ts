@@ -146,13 +146,37 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await shot('3-speed');
   });
 
+  it('Compare Accuracy and Show Attention Maps fill their dashboards', async () => {
+    await runCommand('Attention Lens: Compare Accuracy');
+    const accuracy = dashboard().locator('#accuracy-table tbody tr');
+    await expect.poll(() => accuracy.count(), { timeout: 120_000 }).toBe(1);
+    expect(await accuracy.nth(0).locator('td').nth(0).innerText()).toBe('logits');
+    await shot('4-accuracy');
+
+    await runCommand('Attention Lens: Show Attention Maps');
+    await quickInputTitle('site to map');
+    await typeAndEnter('site 1');
+    await quickInputTitle('sparse pattern');
+    await typeAndEnter('window 8');
+    const heads = dashboard().locator('#heads-table tbody tr');
+    await expect.poll(() => heads.count(), { timeout: 120_000 }).toBe(4);
+    expect(await dashboard().locator('#heads-table thead th').allInnerTexts()).toContain('recall (window 8)');
+    await shot('5-maps');
+
+    await dashboard().locator('#tab-studio').click();
+    await dashboard().locator('#variants-table').waitFor();
+    await shot('6-studio');
+    await dashboard().locator('#tab-overview').click();
+    await dashboard().locator('#sites-table').waitFor();
+  });
+
   it('Export Rewritten Model writes the model and its reports; the exported model loads and runs', async () => {
     await runCommand('Attention Lens: Export Rewritten Model');
     // VS Code's own save dialog proposes <model>.<variant>.onnx next to the model; accept it.
     const input = page.locator('.quick-input-widget input.input');
     await input.waitFor();
     await expect.poll(() => input.inputValue()).toContain('llama.window-8-blocked.onnx');
-    await shot('4-export-dialog');
+    await shot('7-export-dialog');
     await page.keyboard.press('Enter');
     const exported = path.join(workspace, 'llama.window-8-blocked.onnx');
     await expect.poll(() => existsSync(path.join(workspace, 'llama.window-8-blocked.report.html')), { timeout: 120_000 }).toBe(true);
@@ -161,7 +185,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
     expect(report.exported.label).toBe('window 8 (blocked)');
     expect(report.session.speed.points.length).toBe(4);
     await page.locator('.notifications-toasts', { hasText: 'exported llama.window-8-blocked.onnx' }).waitFor({ timeout: 60_000 });
-    await shot('5-exported');
+    await shot('8-exported');
 
     const runtime = new RuntimeClient({ workerPath: path.join(ROOT, 'dist', 'worker.js') });
     try {
@@ -170,5 +194,34 @@ describe('Attention Lens in VS Code (code-server)', () => {
     } finally {
       await runtime.dispose();
     }
+  });
+
+  it('after a reload the dashboard comes back with its results (panel serializer and webview state)', async () => {
+    await page.reload();
+    await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
+    // The restored page shows the tab its saved state names; both dashboards hold their results.
+    await dashboard().locator('#tab-overview').click({ timeout: 120_000 });
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 60_000 }).toBe(2);
+    await dashboard().locator('#tab-speed').click();
+    await expect.poll(() => dashboard().locator('#speed-table tbody tr').count()).toBe(2);
+  });
+
+  it('the Explorer’s context menu on a .onnx offers the commands, and Open With… offers the dashboard editor', async () => {
+    await runCommand('View: Close All Editors');
+    await expect.poll(() => page.locator('iframe.webview').count()).toBe(0);
+    const file = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'llama.onnx' }).first();
+    await file.click({ button: 'right' });
+    const menu = page.locator('.context-view .monaco-menu').first();
+    await menu.waitFor();
+    await menu.locator('.action-label', { hasText: 'Attention Lens' }).hover();
+    const submenu = page.locator('.context-view .monaco-menu').nth(1);
+    await submenu.waitFor();
+    const items = await submenu.locator('.action-label').allInnerTexts();
+    expect(items.map((i) => i.trim())).toEqual(['Analyze Model', 'Open Dashboard', 'Rewrite Attention…', 'Benchmark Variants', 'Compare Accuracy', 'Show Attention Maps', 'Export Rewritten Model']);
+    await shot('9-context-menu');
+    await menu.locator('.action-label', { hasText: 'Open With...' }).click();
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Attention Lens Dashboard' }).click({ timeout: 60_000 });
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(2);
+    await shot('10-custom-editor');
   });
 });

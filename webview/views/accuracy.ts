@@ -28,7 +28,7 @@ export function renderAccuracy(root: HTMLElement, ctx: ViewContext): void {
     type: 'bar',
     data: {
       labels: head.values.map((v) => v.label),
-      datasets: [{ label: head.metric, data: head.values.map((v) => v.value), backgroundColor: head.values.map((_, i) => t.series[(i + 1) % t.series.length]) }],
+      datasets: [{ label: head.metric, maxBarThickness: 28, data: head.values.map((v) => v.value), backgroundColor: head.values.map((_, i) => t.series[(i + 1) % t.series.length]) }],
     },
     options: { indexAxis: 'y', scales: { x: { min: 0, max: 1 } }, plugins: { legend: { display: false } } },
   });
