@@ -143,6 +143,28 @@ describe('grouped-query sites', () => {
   });
 });
 
+describe('prune-heads composes with itself and with gqa', () => {
+  // Head numbers refer to the model as each rule sees it: after pruning head 1 of four, old head 0 is still head 0.
+  it.each(['llama-eager-ts-op17', 'gpt2-sdpa-dynamo-op23', 'gpt2-eager-ts-op17', 'fused-gqa', 'bytelm-llama-trained'])(
+    '%s: pruning head 1 then head 0 equals pruning heads 0 and 1 at once; gqa at the existing grouping first changes nothing',
+    async (name) => {
+      const twice = rewriteFixture(name, [
+        { rule: 'prune-heads', params: { heads: { 0: [1] } } },
+        { rule: 'prune-heads', params: { heads: { 0: [0] } } },
+      ], tmp.dir, 'twice');
+      const once = rewriteFixture(name, [{ rule: 'prune-heads', params: { heads: { 0: [0, 1] } } }], tmp.dir, 'once');
+      const kv = sitesOf(fixture(name).model)[0].kvHeads!;
+      const grouped = rewriteFixture(name, [{ rule: 'gqa', params: { groups: kv } }, { rule: 'prune-heads', params: { heads: { 0: [0, 1] } } }], tmp.dir, 'gqa-prune');
+      const feeds = feedsOf(name);
+      const [a, b, c] = [await outputsOf(twice.file, feeds), await outputsOf(once.file, feeds), await outputsOf(grouped.file, feeds)];
+      for (const out of Object.keys(b)) {
+        expect(maxAbsDiff(a[out], b[out]), out).toBeLessThanOrEqual(1e-5);
+        expect(maxAbsDiff(c[out], b[out]), out).toBeLessThanOrEqual(1e-4);
+      }
+    },
+  );
+});
+
 describe('pruning every head of a site', () => {
   it('without an output bias equals drop-attention', async () => {
     const all = rewriteFixture('llama-eager-ts-op17', [{ rule: 'prune-heads', params: { heads: { 1: [0, 1, 2, 3] } } }], tmp.dir, 'all');

@@ -99,6 +99,12 @@ function literalEntries(shapes: ShapeInfo, v: Value | null, depth = 0): boolean[
       if (!inner || !idx || idx.length !== len) return new Array<boolean>(len).fill(false);
       return idx.map((i) => (typeof i === 'number' ? inner[i < 0 ? i + inner.length : i] ?? false : false));
     }
+    case 'Add': case 'Sub': case 'Mul': {
+      // Element-wise shape arithmetic (an earlier rewrite's `target + delta`): literal where both sides are.
+      const [a, b] = [0, 1].map((k) => literalEntries(shapes, p.input(k), depth + 1) ?? (isScalarLiteral(p.input(k)) ? [true] : undefined));
+      if (!a || !b) return new Array<boolean>(len).fill(false);
+      return Array.from({ length: len }, (_, i) => (a.length === 1 ? a[0] : a[i]) && (b.length === 1 ? b[0] : b[i]));
+    }
     default:
       return new Array<boolean>(len).fill(p.inputs.every((i) => !i || isScalarLiteral(i)));
   }

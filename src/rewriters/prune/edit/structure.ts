@@ -20,8 +20,11 @@ export type Role = 'q' | 'k' | 'v' | 'packed' | 'krep' | 'vrep' | 'scores' | 'o'
 export interface Repeat {
   pre: Value;
   post: Value;
-  /** interleave: query head i reads KV head ⌊i / n_rep⌋ (repeat_kv, Expand); modulo: i mod kvHeads (Tile). */
-  mapping: 'interleave' | 'modulo';
+  /**
+   * interleave: query head i reads KV head ⌊i / n_rep⌋ (repeat_kv, Expand); modulo: i mod kvHeads (Tile); a list:
+   * query head i reads KV head list[i] (a Gather of KV heads, as an earlier head rewrite leaves it).
+   */
+  mapping: 'interleave' | 'modulo' | number[];
 }
 
 export interface PackedPart {
@@ -73,9 +76,9 @@ export interface StructureOptions {
 export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, options: StructureOptions = {}, shapes = new ShapeInfo(graph)): SiteStructure {
   const form = siteForm(raw.form);
   if (!form) throw new StructureError(`${raw.form} sites are not supported`);
-  const { heads, kvHeads, headDim } = raw;
+  const { heads, headDim } = raw;
+  let kvHeads = raw.kvHeads;
   if (!heads || !kvHeads || !headDim) throw new StructureError('the analysis could not read the head count, KV head count and head size');
-  if (heads % kvHeads !== 0) throw new StructureError(`${heads} query heads do not split into ${kvHeads} KV heads`);
   const vHeadDim = raw.vHeadDim ?? headDim;
   const proj: SiteStructure['proj'] = {};
   try {
@@ -90,6 +93,13 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
   if (options.needOutput && !proj.o) throw new StructureError('no output projection was found, so the heads cannot be cut from it');
   if (!proj.q || !proj.k || !proj.v) throw new StructureError('the Q, K and V projections were not all found');
   const packed = packedOf(proj, raw, shapes);
+  if (form === 'unfused') {
+    // The K weight says how many KV heads the site computes; written-out attention leaves no attribute to read, and
+    // the analysis can take a one-head K (width = head size) for something else.
+    const part = packed?.parts.find((p) => p.role === 'k');
+    const width = part ? part.end - part.start : proj.k.featureRows.rows;
+    if (width % headDim === 0 && width / headDim !== kvHeads) kvHeads = width / headDim;
+  }
   const anchor = raw.anchor;
 
   const sinks = proj.o ? [proj.o.activation] : raw.io.out ? [raw.io.out] : [];
@@ -99,20 +109,21 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
   if (form === 'ms-attention') region.add(anchor);
 
   const repeats: SiteStructure['repeats'] = {};
-  if (form === 'unfused' && heads !== kvHeads) {
+  if (form === 'unfused') {
     for (const role of ['k', 'v'] as const) {
       const io = raw.io[role];
       const r = io ? findRepeat(shapes, io, region, heads, kvHeads) : undefined;
+      if (!r && heads === kvHeads) continue;
       if (!r) throw new StructureError(`the grouped-query repeat of ${role.toUpperCase()} (${kvHeads} to ${heads} heads) was not recognised`);
       repeats[role] = r;
     }
-    if (repeats.k!.mapping !== repeats.v!.mapping) throw new StructureError('K and V are repeated in different orders');
+    if (JSON.stringify(repeats.k?.mapping)  !== JSON.stringify(repeats.v?.mapping)) throw new StructureError('K and V are repeated in different orders');
   }
   const roles = assignRoles(raw, form, region, repeats);
-  const qToKv = Array.from({ length: heads }, (_, i) => {
-    if (heads === kvHeads) return i;
-    return repeats.k?.mapping === 'modulo' ? i % kvHeads : Math.floor(i / (heads / kvHeads));
-  });
+  const mapping = repeats.k?.mapping;
+  const qToKv = Array.isArray(mapping)
+    ? [...mapping]
+    : Array.from({ length: heads }, (_, i) => (heads === kvHeads ? i : mapping === 'modulo' ? i % kvHeads : Math.floor(i / (heads / kvHeads))));
   return { raw, info, form, anchor, heads, kvHeads, headDim, vHeadDim, proj, ...(packed ? { packed } : {}), region, roles, repeats, qToKv, shapes };
 }
 
@@ -285,6 +296,12 @@ function findRepeat(shapes: ShapeInfo, start: Value, region: Set<Node>, heads: n
       const reps = shapes.values(p.input(1));
       if (!pre || !reps || reps.length !== 4 || reps[1] !== heads / kvHeads || !headsAt(pre, kvHeads)) return undefined;
       return { pre, post: p.outputs[0], mapping: 'modulo' };
+    }
+    if (p.opType === 'Gather' && Number(p.attr('axis')?.i ?? 0) === 1) {
+      const pre = p.input(0);
+      const idx = shapes.values(p.input(1));
+      if (!pre || !idx || idx.length !== heads || idx.some((x) => typeof x !== 'number') || !headsAt(pre, kvHeads)) return undefined;
+      return { pre, post: p.outputs[0], mapping: idx as number[] };
     }
     if (p.opType === 'Reshape') lastReshape = p.outputs[0];
     if (['Transpose', 'Reshape', 'Cast', 'Identity', 'Unsqueeze', 'Squeeze'].includes(p.opType)) v = p.input(0);
