@@ -91,6 +91,7 @@ export const dictionary: Rule<DictionaryParams> = {
         const flat = ctx.builder.op('MatMul', [coef, atomsValue], { name: `${base}_combine` });
         rebuilt.set(e, ctx.builder.op('Reshape', [flat, target], { name: `${base}_weight` }));
         const stat = perSite.get(e.site) ?? { before: 0, after: 0, atoms: {} };
+        // Stored per site after the rewrite: its own coefficients plus an equal share of the kind's atoms.
         stat.before += rows * cols;
         stat.after += rank + (rank * rows * cols) / L;
         stat.atoms[kind] = rank;
