@@ -110,8 +110,9 @@ function renderStatus(): void {
 }
 
 function render(): void {
-  // Keep the keyboard where it was: views are rebuilt, so focus is restored by element id.
-  const focused = document.activeElement?.id;
+  // Keep the keyboard where it was: views are rebuilt, so focus is restored by element id. Only while this page has
+  // the focus: focusing an element of a background webview would pull the focus out of VS Code's own inputs.
+  const focused = document.hasFocus() ? document.activeElement?.id : undefined;
   destroyCharts();
   renderHeader();
   renderStatus();

@@ -42,7 +42,7 @@ async function chooseModel(ctx: CommandContext, arg: unknown, preferActive: bool
     ...files.map((f) => ({ label: path.basename(f), description: vscode.workspace.asRelativePath(f), detail: known.includes(f) ? 'dashboard open' : undefined })),
     { label: browse },
   ];
-  const pick = await vscode.window.showQuickPick(items, { title: 'Attention Lens: choose an ONNX model', placeHolder: 'model file', matchOnDescription: true });
+  const pick = await vscode.window.showQuickPick(items, { title: 'Attention Lens: choose an ONNX model', placeHolder: 'model file', matchOnDescription: true, ignoreFocusOut: true });
   if (!pick) return undefined;
   if (pick.label === browse) {
     const uris = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'ONNX model': ['onnx'] }, openLabel: 'Analyze' });
@@ -57,7 +57,7 @@ async function chooseVariant(session: ModelSession, purpose: string): Promise<Va
   if (variants.length === 1) return variants[0];
   const pick = await vscode.window.showQuickPick(
     variants.map((v) => ({ label: v.label, description: v.id, detail: v.steps.map((s) => s.join(' ')).join(' then '), variant: v })),
-    { title: `Attention Lens: variant to ${purpose}` },
+    { title: `Attention Lens: variant to ${purpose}`, ignoreFocusOut: true },
   );
   return pick?.variant;
 }
@@ -70,7 +70,7 @@ async function promptRewrite(session: ModelSession): Promise<Variant | undefined
   if (rules.length === 0) throw userError('this build has no rewrite rules registered');
   const rulePick = await vscode.window.showQuickPick(
     rules.map((r) => ({ label: r.name, description: formOf(r.name)?.title, detail: r.summary, rule: r.name })),
-    { title: 'Attention Lens: rewrite rule', placeHolder: 'which rewrite to apply', matchOnDetail: true },
+    { title: 'Attention Lens: rewrite rule', placeHolder: 'which rewrite to apply', matchOnDetail: true, ignoreFocusOut: true },
   );
   if (!rulePick) return undefined;
   const form = formOf(rulePick.rule)!;
@@ -78,13 +78,14 @@ async function promptRewrite(session: ModelSession): Promise<Variant | undefined
   for (const field of form.fields) {
     let value: string | undefined;
     if (field.kind === 'choice') {
-      value = (await vscode.window.showQuickPick(field.choices ?? [], { title: `${form.title}: ${field.label}`, placeHolder: field.help }))?.toString();
+      value = (await vscode.window.showQuickPick(field.choices ?? [], { title: `${form.title}: ${field.label}`, placeHolder: field.help, ignoreFocusOut: true }))?.toString();
     } else {
       value = await vscode.window.showInputBox({
         title: `${form.title}: ${field.label}`,
         prompt: field.help,
         value: field.default,
         validateInput: (v) => fieldError(field, v),
+        ignoreFocusOut: true,
       });
     }
     if (value === undefined) return undefined;
@@ -96,7 +97,7 @@ async function promptRewrite(session: ModelSession): Promise<Variant | undefined
   if (form.perSite && report.sites.length > 1) {
     const picks = await vscode.window.showQuickPick(
       report.sites.map((s) => ({ label: `site ${s.id}`, description: `${s.kind}${s.causal ? ', causal' : ''}, ${s.heads ?? '?'} heads, ${s.form}`, picked: true, id: s.id })),
-      { title: `${form.title}: sites`, canPickMany: true, placeHolder: 'all sites are selected; deselect the ones to leave alone' },
+      { title: `${form.title}: sites`, canPickMany: true, placeHolder: 'all sites are selected; deselect the ones to leave alone', ignoreFocusOut: true },
     );
     if (!picks) return undefined;
     if (picks.length === 0) throw userError('no site selected');
@@ -151,14 +152,14 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
         ? report.sites[0]
         : (await vscode.window.showQuickPick(
             report.sites.map((x) => ({ label: `site ${x.id}`, description: `${x.kind}${x.causal ? ', causal' : ''}, ${x.heads ?? '?'} heads`, site: x })),
-            { title: 'Attention Lens: site to map' },
+            { title: 'Attention Lens: site to map', ignoreFocusOut: true },
           ))?.site;
       if (!site) return;
       const patterns = [...new Set(s.variants.map((v) => patternOfSteps(v.steps)).filter((p): p is string => p !== null))];
       const none = 'No pattern';
       const pattern = patterns.length === 0
         ? none
-        : (await vscode.window.showQuickPick([none, ...patterns], { title: 'Attention Lens: sparse pattern to draw over the map (its recall is measured)' }));
+        : (await vscode.window.showQuickPick([none, ...patterns], { title: 'Attention Lens: sparse pattern to draw over the map (its recall is measured)', ignoreFocusOut: true }));
       if (pattern === undefined) return;
       await s.showMaps(site.id, pattern === none ? null : pattern);
     }),
@@ -180,7 +181,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
       const current = vscode.workspace.getConfiguration('attentionLens').get<string[]>('executionProviders')?.join(', ');
       const pick = await vscode.window.showQuickPick(
         orders.map((o) => ({ ...o, description: o.label === current ? 'current' : undefined })),
-        { title: 'Attention Lens: execution providers, in order of preference (a provider that fails to load is reported, then the next one runs)' },
+        { title: 'Attention Lens: execution providers, in order of preference (a provider that fails to load is reported, then the next one runs)', ignoreFocusOut: true },
       );
       if (!pick) return;
       await writeExecutionProviders(pick.eps);

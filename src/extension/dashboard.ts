@@ -71,14 +71,17 @@ export class Dashboards implements vscode.Disposable {
     return s;
   }
 
-  /** Opens (or reveals) the panel of a model, on a tab, and starts its analysis if none was made yet. */
+  /**
+   * Opens (or reveals) the panel of a model, on a tab, and starts its analysis if none was made yet. The panel does
+   * not take the keyboard focus: commands go on to ask questions in VS Code's own inputs.
+   */
   open(modelPath: string, tab?: TabId): ModelSession {
     const session = this.session(modelPath);
     let panel = this.panels.get(session.modelPath);
     if (panel) {
-      panel.reveal(undefined, false);
+      panel.reveal(undefined, true);
     } else {
-      panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, `Attention Lens: ${path.basename(modelPath)}`, vscode.ViewColumn.Active, {
+      panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, `Attention Lens: ${path.basename(modelPath)}`, { viewColumn: vscode.ViewColumn.Active, preserveFocus: true }, {
         enableScripts: true,
         enableFindWidget: true,
         localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist')],

@@ -9,6 +9,7 @@ import type { RuntimeClient } from '../runtime/client';
 import type { BenchModel, InputSource, SessionSettings as RuntimeSettings } from '../runtime/protocol';
 import { profileSites } from '../runtime/sites';
 import type { CoreClient } from './core-client';
+import { userError } from './errors';
 import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
 
@@ -131,6 +132,12 @@ export async function runComparison(ctx: RunContext, variants: Variant[]): Promi
   return { ep, inputs, variants: out, warnings: [...warnings], finishedAt: new Date().toISOString() };
 }
 
+/**
+ * Largest map sent to a dashboard: heads × queries × keys probabilities. A webview gets them as JSON and keeps them in
+ * its saved state, so 512 tokens × 8 heads (2M values, tens of MB) is already too much to stay responsive.
+ */
+export const MAX_MAP_VALUES = 1 << 20;
+
 /** One site's attention probabilities and head statistics, with a sparse pattern's recall when one is given. */
 export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string | null): Promise<AttentionMaps> {
   const { signal, progress, settings } = ctx;
@@ -149,6 +156,13 @@ export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string |
       },
       { signal },
     );
+    const values = r.sites.reduce((n, m) => n + (m.probabilities ? m.probabilities.dims.slice(-3).reduce((a, b) => a * b, 1) : 0), 0);
+    if (values > MAX_MAP_VALUES) {
+      throw userError(
+        `the maps of site ${site.id} hold ${values} probabilities, more than a dashboard can draw (${MAX_MAP_VALUES}); ` +
+          `${settings.calibrationInputs ? 'use a shorter calibration input' : 'lower attentionLens.maps.sequenceLength'}, or use the CLI's \`maps\` command`,
+      );
+    }
     return attentionMaps(r, site.id, site.causal, new Date().toISOString());
   } finally {
     rmSync(exposed.dir, { recursive: true, force: true });

@@ -14,7 +14,8 @@ import { type RunningCodeServer, findTools, findVsix, startCodeServer } from './
 const ROOT = path.resolve(__dirname, '..', '..');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const FIXTURE = path.join(FIXTURES, 'llama-eager-ts-op17', 'model.onnx');
+// The trained byte-level Llama: its attention was learned from text, so maps and accuracy show real structure.
+const FIXTURE = path.join(FIXTURES, 'bytelm-llama-trained', 'model.onnx');
 
 let server: RunningCodeServer;
 let context: BrowserContext;
@@ -74,7 +75,7 @@ beforeAll(async () => {
   const vsix = findVsix(ROOT);
   workspace = mkdtempSync(path.join(tmpdir(), 'attention-lens-e2e-ws-'));
   // A copy: the export writes next to the model, and the shared fixtures are read-only.
-  copyFileSync(FIXTURE, path.join(workspace, 'llama.onnx'));
+  copyFileSync(FIXTURE, path.join(workspace, 'bytelm.onnx'));
   server = await startCodeServer(tools, vsix, workspace, {
     'attentionLens.sweep.sequenceLengths': [32, 128],
     'attentionLens.benchmark.iterations': 3,
@@ -91,7 +92,7 @@ beforeAll(async () => {
   await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
   await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
   // The Explorer lists the model once the workspace is open.
-  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'llama.onnx' }).waitFor({ timeout: 60_000 });
+  await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'bytelm.onnx' }).waitFor({ timeout: 60_000 });
 }, 300_000);
 
 // What the screen showed when a step failed is the first thing to look at.
@@ -113,11 +114,11 @@ describe('Attention Lens in VS Code (code-server)', () => {
   it('Analyze Model shows the sites table', async () => {
     await runCommand('Attention Lens: Analyze Model');
     await quickInputTitle('choose an ONNX model');
-    await typeAndEnter('llama.onnx');
+    await typeAndEnter('bytelm.onnx');
     const rows = dashboard().locator('#sites-table tbody tr');
-    await expect.poll(() => rows.count(), { timeout: 120_000 }).toBe(2);
-    expect(await rows.nth(0).locator('td').nth(2).innerText()).toBe('4'); // heads
-    expect(await rows.nth(0).locator('td').nth(3).innerText()).toBe('2'); // KV heads
+    await expect.poll(() => rows.count(), { timeout: 120_000 }).toBe(4);
+    expect(await rows.nth(0).locator('td').nth(2).innerText()).toBe('8'); // heads
+    expect(await rows.nth(0).locator('td').nth(3).innerText()).toBe('4'); // KV heads
     await shot('1-overview');
   });
 
@@ -159,7 +160,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await quickInputTitle('sparse pattern');
     await typeAndEnter('window 8');
     const heads = dashboard().locator('#heads-table tbody tr');
-    await expect.poll(() => heads.count(), { timeout: 120_000 }).toBe(4);
+    await expect.poll(() => heads.count(), { timeout: 120_000 }).toBe(8);
     expect(await dashboard().locator('#heads-table thead th').allInnerTexts()).toContain('recall (window 8)');
     await shot('5-maps');
 
@@ -175,16 +176,16 @@ describe('Attention Lens in VS Code (code-server)', () => {
     // VS Code's own save dialog proposes <model>.<variant>.onnx next to the model; accept it.
     const input = page.locator('.quick-input-widget input.input');
     await input.waitFor();
-    await expect.poll(() => input.inputValue()).toContain('llama.window-8-blocked.onnx');
+    await expect.poll(() => input.inputValue()).toContain('bytelm.window-8-blocked.onnx');
     await shot('7-export-dialog');
     await page.keyboard.press('Enter');
-    const exported = path.join(workspace, 'llama.window-8-blocked.onnx');
-    await expect.poll(() => existsSync(path.join(workspace, 'llama.window-8-blocked.report.html')), { timeout: 120_000 }).toBe(true);
+    const exported = path.join(workspace, 'bytelm.window-8-blocked.onnx');
+    await expect.poll(() => existsSync(path.join(workspace, 'bytelm.window-8-blocked.report.html')), { timeout: 120_000 }).toBe(true);
     expect(existsSync(exported)).toBe(true);
-    const report = JSON.parse(readFileSync(path.join(workspace, 'llama.window-8-blocked.report.json'), 'utf8'));
+    const report = JSON.parse(readFileSync(path.join(workspace, 'bytelm.window-8-blocked.report.json'), 'utf8'));
     expect(report.exported.label).toBe('window 8 (blocked)');
     expect(report.session.speed.points.length).toBe(4);
-    await page.locator('.notifications-toasts', { hasText: 'exported llama.window-8-blocked.onnx' }).waitFor({ timeout: 60_000 });
+    await page.locator('.notifications-toasts', { hasText: 'exported bytelm.window-8-blocked.onnx' }).waitFor({ timeout: 60_000 });
     await shot('8-exported');
 
     const runtime = new RuntimeClient({ workerPath: path.join(ROOT, 'dist', 'worker.js') });
@@ -201,7 +202,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await page.locator('.monaco-workbench').waitFor({ timeout: 120_000 });
     // The restored page shows the tab its saved state names; both dashboards hold their results.
     await dashboard().locator('#tab-overview').click({ timeout: 120_000 });
-    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 60_000 }).toBe(2);
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 60_000 }).toBe(4);
     await dashboard().locator('#tab-speed').click();
     await expect.poll(() => dashboard().locator('#speed-table tbody tr').count()).toBe(2);
   });
@@ -209,7 +210,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
   it('the Explorer’s context menu on a .onnx offers the commands, and Open With… offers the dashboard editor', async () => {
     await runCommand('View: Close All Editors');
     await expect.poll(() => page.locator('iframe.webview').count()).toBe(0);
-    const file = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'llama.onnx' }).first();
+    const file = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'bytelm.onnx' }).first();
     await file.click({ button: 'right' });
     const menu = page.locator('.context-view .monaco-menu').first();
     await menu.waitFor();
@@ -221,7 +222,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await shot('9-context-menu');
     await menu.locator('.action-label', { hasText: 'Open With...' }).click();
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Attention Lens Dashboard' }).click({ timeout: 60_000 });
-    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(2);
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(4);
     await shot('10-custom-editor');
   });
 });

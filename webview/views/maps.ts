@@ -91,12 +91,12 @@ export function renderMaps(root: HTMLElement, ctx: ViewContext): void {
   const ld = new Uint8ClampedArray(128 * 4);
   for (let i = 0; i < 128; i++) ld.set([...colour(i / 127), 255], i * 4);
   legend.getContext('2d')?.putImageData(new ImageData(ld, 128, 1), 0, 0);
-  root.append(h('figure', { class: 'map' },
+  const figure = h('figure', { class: 'map' },
     canvas,
     h('figcaption', null,
       h('span', null, '0'), legend, h('span', null, `${num(image.max, 3)} (colour ∝ √p)`),
       drawn ? h('span', { class: 'help' }, ` · dimmed: keys ${ui.mapsPattern} hides`) : null),
-  ));
+  );
 
   const withRecall = maps.pattern !== null || measuredHere;
   const columns = ['head', 'entropy (nats)', 'first-token mass', 'mean distance', 'diagonal mass',
@@ -110,5 +110,6 @@ export function renderMaps(root: HTMLElement, ctx: ViewContext): void {
     ...(maps.pattern ? [pct(s.recall)] : []),
     ...(measuredHere && drawn ? [pct(maskedMass(maps, s.head, drawn))] : []),
   ]);
-  root.append(table(`Head statistics of site ${maps.site}${withRecall ? ' (recall: share of the attention mass inside the pattern)' : ''}`, columns, rows, { class: 'heads', id: 'heads-table' }));
+  const stats = table(`Head statistics of site ${maps.site}${withRecall ? ' (recall: share of the attention mass inside the pattern)' : ''}`, columns, rows, { class: 'heads', id: 'heads-table' });
+  root.append(h('div', { class: 'map-row' }, figure, stats));
 }
