@@ -25,6 +25,8 @@ let profile: string;
 
 async function shot(name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
+  // A finished task's progress notification lingers a moment; the picture is clearer without it (not a check).
+  await page.locator('.notifications-toasts .monaco-progress-container.active').waitFor({ state: 'detached', timeout: 5_000 }).catch(() => undefined);
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
 }
 

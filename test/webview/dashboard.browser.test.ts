@@ -155,6 +155,26 @@ describe('dashboard in Chromium with a real session', () => {
     await expect.poll(() => page.locator('#accuracy-table').count()).toBe(1);
   });
 
+  it('shows running work with a progress bar and a Cancel that reaches the host; failures with a way to the details', async () => {
+    await send({ type: 'didChangeTasks', tasks: [{ id: 't7', title: 'Benchmarking model.onnx', fraction: 0.4, message: 'timed runs, seq 64 (2/2): 1/3' }] });
+    const task = page.locator('#task-t7');
+    await task.waitFor();
+    expect(await task.locator('progress').evaluate((p) => (p as HTMLProgressElement).value)).toBeCloseTo(0.4, 6);
+    expect(await task.innerText()).toContain('timed runs, seq 64 (2/2): 1/3');
+    await task.locator('vscode-button').click();
+    const posted = () => page.evaluate(() => (window as unknown as { __posted: { type: string; id?: string }[] }).__posted);
+    expect((await posted()).filter((m) => m.type === 'cancelTask')).toEqual([{ type: 'cancelTask', id: 't7' }]);
+    await send({ type: 'didChangeTasks', tasks: [] });
+    await expect.poll(() => page.locator('.status .task').count()).toBe(0);
+    await send({ type: 'didFail', title: 'Benchmark', message: 'the runtime worker stopped unexpectedly (killed by SIGKILL)' });
+    const failure = page.locator('.status .failure');
+    await expect.poll(async () => (await failure.textContent())?.replace(/\s+/g, ' ')).toContain('Benchmark failed: the runtime worker stopped unexpectedly');
+    await failure.locator('vscode-button', { hasText: 'Show details' }).click();
+    expect((await posted()).some((m) => m.type === 'showLog')).toBe(true);
+    await failure.locator('vscode-button[aria-label="dismiss"]').click();
+    await expect.poll(() => failure.count()).toBe(0);
+  });
+
   it('raised no CSP violation and no script error', async () => {
     expect(await page.evaluate(() => (window as unknown as { __violations: string[] }).__violations)).toEqual([]);
     expect(consoleErrors).toEqual([]);
