@@ -4,16 +4,13 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { type SessionSnapshot, type TabId, parseWebviewMessage } from '../protocol';
 import { dashboardPage, makeNonce } from './html';
+import type { PersistedState } from '../../webview/store';
 import type { Log } from './log';
 import { ModelSession, type Services } from './session';
 
 export const PANEL_VIEW_TYPE = 'attentionLens.dashboard';
 export const EDITOR_VIEW_TYPE = 'attentionLens.modelEditor';
 
-/** What the webview keeps with setState; the serializer gets it back after a reload. */
-export interface PersistedState {
-  session?: SessionSnapshot | null;
-}
 
 export class Dashboards implements vscode.Disposable {
   private readonly sessions = new Map<string, ModelSession>();
@@ -25,7 +22,8 @@ export class Dashboards implements vscode.Disposable {
   constructor(private readonly extensionUri: vscode.Uri, private readonly services: Services, private readonly log: Log) {
     this.subscriptions.push(
       vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
-        deserializeWebviewPanel: async (panel, state: PersistedState | undefined) => {
+        // VS Code hands back what the webview last gave setState.
+        deserializeWebviewPanel: async (panel, state: Partial<PersistedState> | undefined) => {
           const modelPath = state?.session?.modelPath;
           if (!modelPath) {
             panel.dispose();

@@ -77,10 +77,6 @@ export class ModelSession {
     return { dispose: () => this.views.delete(webview) };
   }
 
-  get viewCount(): number {
-    return this.views.size;
-  }
-
   showTab(tab: TabId): void {
     this.post({ type: 'didRequestTab', tab });
   }
@@ -93,9 +89,12 @@ export class ModelSession {
   /** The analysis, made once (and again on `reanalyze`); every action that needs the sites waits for it. */
   ensureAnalyzed(): Promise<AnalysisReport> {
     if (!this.analysis) {
-      this.analysis = this.analyze();
-      // A failed analysis may be retried by the next action.
-      this.analysis.catch(() => (this.analysis = null));
+      const analysis = this.analyze();
+      this.analysis = analysis;
+      // A failed analysis may be retried by the next action (unless a newer one was started meanwhile).
+      analysis.catch(() => {
+        if (this.analysis === analysis) this.analysis = null;
+      });
     }
     return this.analysis;
   }
