@@ -61,3 +61,21 @@ describe('detection beyond the fixtures', () => {
     expect(r.unmatched[0].reason).toMatch(/weight/);
   });
 });
+
+describe('projections', () => {
+  it('multi-query attention (one KV head) with RoPE: the rotate-half slice is not a fused-QKV split', async () => {
+    const { buildLlama } = await import('../../src/synth/llama');
+    const model = buildLlama({ layers: 1, hidden: 64, heads: 4, kvHeads: 1, headDim: 16, intermediate: 128, vocab: 32 }).model;
+    const s = analyzeLoaded(model).sites[0];
+    expect(s).toMatchObject({ heads: 4, kvHeads: 1, headDim: 16, position: 'rope' });
+    expect(s.projections.k?.fused).toBeUndefined();
+  });
+
+  it('a Split feeding a fused operator gives each projection its slice of the weight', async () => {
+    const { analyzeModel } = await import('../../src/analysis/analyze');
+    const { fixture } = await import('../helpers/fixtures');
+    const s = analyzeModel(fixture('gpt2-sdpa-dynamo-op23').model).sites[0];
+    expect(s.projections.q?.weight).toBe(s.projections.v?.weight);
+    expect([s.projections.q?.sliceStart, s.projections.k?.sliceStart, s.projections.v?.sliceStart]).toEqual([0, 128, 256]);
+  });
+});

@@ -6,7 +6,7 @@ import { classifyMask, maskTypeOf } from './mask';
 import { attrFloat, attrInt, attrInts, fail, ok, type Ctx, type Match } from './match';
 import { outputProjection } from './output';
 import type { RawSite } from './site';
-import { traceBack, type Trace } from './trace';
+import { projectionWithSlice, traceBack, type Trace } from './trace';
 
 export const FUSED_OPS = new Set([
   'onnx.Attention',
@@ -93,7 +93,7 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
       maskType: attrInt(n, 'is_causal') === 1 ? (mask.padding ? 'causal+padding' : 'causal') : maskTypeOf(mask),
       ...(softcap ? { softcap } : {}),
       position: tq.rope ? 'rope' : 'none',
-      projections: withO(projs(tq, tk, tv)),
+      projections: withO(projs(ctx, tq, tk, tv)),
       kvCache: cache([n.input(4), n.input(5)], n.outputs.slice(1, 3)),
     });
   }
@@ -125,7 +125,7 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
     ...(local !== undefined && local > 0 ? { window: local } : {}),
     ...(softcap ? { softcap } : {}),
     position: attrInt(n, 'do_rotary') === 1 || tq.rope ? 'rope' : 'none',
-    projections: withO(projs(tq, tk, tv)),
+    projections: withO(projs(ctx, tq, tk, tv)),
     kvCache: cache(pastIdx.map((i) => n.input(i)), grouped || key === 'com.microsoft.MultiHeadAttention' || key === 'com.microsoft.DecoderMaskedMultiHeadAttention' ? n.outputs.slice(1, 3) : []),
   });
 }
@@ -134,11 +134,11 @@ function addAll(nodes: Set<Node>, ...ts: (Trace | undefined)[]): void {
   for (const t of ts) if (t) for (const x of t.nodes) nodes.add(x);
 }
 
-function projs(q: Trace, k?: Trace, v?: Trace): RawSite['projections'] {
+function projs(ctx: Ctx, q: Trace, k?: Trace, v?: Trace): RawSite['projections'] {
   return {
-    ...(q.projection ? { q: q.projection } : {}),
-    ...(k?.projection ? { k: k.projection } : {}),
-    ...(v?.projection ? { v: v.projection } : {}),
+    ...(q.projection ? { q: projectionWithSlice(ctx, q)! } : {}),
+    ...(k?.projection ? { k: projectionWithSlice(ctx, k)! } : {}),
+    ...(v?.projection ? { v: projectionWithSlice(ctx, v)! } : {}),
   };
 }
 

@@ -22,6 +22,8 @@ export interface Trace {
   projection?: ProjectionInfo;
   /** The activation the projection reads (for deciding self vs cross attention). */
   activation?: Value;
+  /** The projection's output (after its bias), whose last dim is the projection's width. */
+  projectionOut?: Value;
   /** Graph inputs the path reads directly (KV-cache `past_*` inputs, or pre-projected inputs). */
   graphInputs: Value[];
   /** Values on the path that are also graph outputs, or feed one directly (`present_*`). */
@@ -61,6 +63,7 @@ export function traceBack(ctx: Ctx, start: Value): Trace {
         if (!t.projection) {
           t.projection = proj.info;
           t.activation = proj.activation;
+          t.projectionOut = v;
         }
         result = true;
       } else if (PASS[p.opType] && p.domain === '' || (p.opType === 'RotaryEmbedding' && p.domain === 'com.microsoft')) {
@@ -116,6 +119,8 @@ function hasRotateHalf(nodes: Set<Node>): boolean {
 function comesFromProjection(ctx: Ctx, v: Value | null): boolean {
   const shape = ctx.shapes.shape(v);
   const width = shape?.[shape.length - 1];
+  // A fused projection is cut before the heads are split out ([batch, seq, features]); RoPE cuts [.., heads, seq, dim].
+  if (shape && shape.length > 3) return false;
   for (let i = 0; i < 3 && v?.producer; i++) {
     const proj = projectionOf(ctx, v.producer);
     if (proj) {
@@ -181,4 +186,34 @@ function constName(v: Value): string {
     cur = cur.producer?.input(0) ?? null;
   }
   return v.name;
+}
+
+/** Output features of the projection that feeds a trace, after any fused-QKV split. */
+export function projectionWidth(ctx: Ctx, t: Trace): number | undefined {
+  const last = (v: Value | undefined) => {
+    const d = ctx.shapes.shape(v);
+    const x = d?.[d.length - 1];
+    return typeof x === 'number' && x > 0 ? x : undefined;
+  };
+  if (t.split) return last(t.split.node.outputs[t.split.output]);
+  if (!t.projection) return undefined;
+  // The output's shape works for weights computed at run time too (dictionary rewrites, dequantized weights).
+  const fromShape = last(t.projectionOut);
+  if (fromShape) return fromShape;
+  const w = ctx.graph.values.get(t.projection.weight)?.initializer;
+  if (!w || w.dims.length !== 2) return undefined;
+  return t.projection.layout === 'out_in' ? w.dims[0] : w.dims[1];
+}
+
+/** The trace's projection, with the slice of a fused QKV (or KV) weight it takes when a Split cuts it. */
+export function projectionWithSlice(ctx: Ctx, t: Trace): ProjectionInfo | undefined {
+  const p = t.projection;
+  if (!p || !t.split || t.split.node.opType !== 'Split') return p;
+  const widths = t.split.node.outputs.map((o) => {
+    const s = ctx.shapes.shape(o);
+    const x = s?.[s.length - 1];
+    return typeof x === 'number' ? x : 0;
+  });
+  const start = widths.slice(0, t.split.output).reduce((a, b) => a + b, 0);
+  return { ...p, fused: widths.length === 3 ? 'qkv' : 'kv', sliceStart: start, sliceEnd: start + widths[t.split.output] };
 }

@@ -3,12 +3,11 @@
 // exporter (scale split across Q and K, boolean or float masks, the NaN guard after Softmax), fused QKV projections,
 // grouped-query repeats, RoPE and KV-cache concatenation, and graphs partly fused by onnxruntime's optimizer.
 import type { Node, Value } from '../ir/graph';
-import type { ProjectionInfo } from '../report/types';
 import { classifyMask, maskTypeOf } from './mask';
 import { attrFloat, attrInt, fail, isConstantLike, ok, scalarOf, type Ctx, type Match } from './match';
 import { outputProjection } from './output';
 import type { RawSite } from './site';
-import { traceBack, type Trace } from './trace';
+import { projectionWidth, projectionWithSlice, traceBack, type Trace } from './trace';
 
 const SCORE_PASS = new Set(['Cast', 'Identity', 'Reshape']);
 
@@ -47,9 +46,9 @@ export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
   // layouts of rewritten sites (sparse rules).
   let heads = sShape && (sShape.length === 4 || sShape.length === 5) ? num(sShape[1]) : undefined;
   heads ??= split?.heads;
-  if (heads === undefined && headDim) heads = div(widthOf(ctx, q), headDim);
+  if (heads === undefined && headDim) heads = div(projectionWidth(ctx, q), headDim);
   if (heads === undefined) return fail('could not read the number of heads from the score shape or the Q projection');
-  const kvHeads = (headDim ? div(widthOf(ctx, k), headDim) : undefined) ?? pastHeads(ctx, k) ?? headSplit(ctx, k)?.heads ?? heads;
+  const kvHeads = (headDim ? div(projectionWidth(ctx, k), headDim) : undefined) ?? pastHeads(ctx, k) ?? headSplit(ctx, k)?.heads ?? heads;
 
   const mask = classifyMask(ctx, chain.value.masks);
   const kind = kindOf(q, k);
@@ -72,9 +71,9 @@ export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
     ...(chain.value.softcap !== undefined ? { softcap: chain.value.softcap } : {}),
     position: q.rope || k.rope ? 'rope' : mask.relativeBias ? 'relative-bias' : mask.alibi ? 'alibi' : 'none',
     projections: {
-      ...(q.projection ? { q: withSlice(ctx, q) } : {}),
-      ...(k.projection ? { k: withSlice(ctx, k) } : {}),
-      ...(v.projection ? { v: withSlice(ctx, v) } : {}),
+      ...(q.projection ? { q: projectionWithSlice(ctx, q)! } : {}),
+      ...(k.projection ? { k: projectionWithSlice(ctx, k)! } : {}),
+      ...(v.projection ? { v: projectionWithSlice(ctx, v)! } : {}),
       ...(out.projection ? { o: out.projection } : {}),
     },
     kvCache: {
@@ -98,18 +97,6 @@ function div(a: number | undefined, b: number): number | undefined {
   return a !== undefined && b > 0 && a % b === 0 ? a / b : undefined;
 }
 
-/** Output features of the projection that feeds a trace, after any fused-QKV split. */
-function widthOf(ctx: Ctx, t: Trace): number | undefined {
-  if (t.split) {
-    const d = ctx.shapes.shape(t.split.node.outputs[t.split.output]);
-    return num(d?.[d.length - 1]);
-  }
-  if (!t.projection) return undefined;
-  const w = ctx.graph.values.get(t.projection.weight)?.initializer;
-  if (!w || w.dims.length !== 2) return undefined;
-  return t.projection.layout === 'out_in' ? w.dims[0] : w.dims[1];
-}
-
 /**
  * When shapes could not be inferred: the Reshape that splits the projection into heads, [batch, seq, heads, head_dim]
  * (heads may be -1, then width / head_dim).
@@ -121,7 +108,7 @@ function headSplit(ctx: Ctx, t: Trace): { heads?: number; headDim: number } | un
     if (!target || target.length !== 4) continue;
     const d = num(target[3]);
     if (!d) continue;
-    const h = num(target[2]) ?? div(widthOf(ctx, t), d);
+    const h = num(target[2]) ?? div(projectionWidth(ctx, t), d);
     return { heads: h, headDim: d };
   }
   return undefined;
@@ -134,15 +121,6 @@ function pastHeads(ctx: Ctx, t: Trace): number | undefined {
     if (s?.length === 4) return num(s[1]);
   }
   return undefined;
-}
-
-function withSlice(ctx: Ctx, t: Trace): ProjectionInfo {
-  const p = t.projection!;
-  if (!t.split || t.split.node.opType !== 'Split') return p;
-  const shapes = t.split.node.outputs.map((o) => ctx.shapes.shape(o));
-  const widths = shapes.map((s) => num(s?.[s.length - 1]) ?? 0);
-  const start = widths.slice(0, t.split.output).reduce((a, b) => a + b, 0);
-  return { ...p, fused: widths.length === 3 ? 'qkv' : 'kv', sliceStart: start, sliceEnd: start + widths[t.split.output] };
 }
 
 /** Self-attention when Q and K are projected from the same activation. */
