@@ -33,6 +33,8 @@ try {
   execFileSync(process.execPath, [
     'node_modules/@vscode/vsce/vsce', 'package', '--target', target, '--ignoreFile', ignore, '--out', out,
     '--skip-license', '--allow-missing-repository',
+    // The extension's page in VS Code: the extension's own documentation (the project README links into the repo).
+    '--readme-path', 'docs/extension.md',
   ], { stdio: 'inherit' });
 } finally {
   rmSync(ignore, { force: true });
