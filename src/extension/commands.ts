@@ -124,7 +124,8 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
   return [
     run(COMMANDS.analyze, 'Analyze Model', async (arg) => {
       const s = await sessionFor(arg, false, 'overview');
-      if (s) await s.reanalyze();
+      // Analyzing again re-reads the file (it may have changed); a first analysis may already be under way.
+      if (s) await (s.snapshot.report ? s.reanalyze() : s.ensureAnalyzed());
     }),
     run(COMMANDS.dashboard, 'Open Dashboard', async (arg) => {
       await sessionFor(arg, true);

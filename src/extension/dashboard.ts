@@ -70,8 +70,8 @@ export class Dashboards implements vscode.Disposable {
   }
 
   /**
-   * Opens (or reveals) the panel of a model, on a tab, and starts its analysis if none was made yet. The panel does
-   * not take the keyboard focus: commands go on to ask questions in VS Code's own inputs.
+   * Opens (or reveals) the panel of a model, on a tab. The panel does not take the keyboard focus: commands go on to
+   * ask questions in VS Code's own inputs.
    */
   open(modelPath: string, tab?: TabId): ModelSession {
     const session = this.session(modelPath);
@@ -88,7 +88,7 @@ export class Dashboards implements vscode.Disposable {
     }
     this.active = session.modelPath;
     if (tab) session.showTab(tab);
-    void session.ensureAnalyzed().catch(() => undefined);
+    // The analysis starts when the page says it is ready, or when a command needs the sites; not twice.
     return session;
   }
 
