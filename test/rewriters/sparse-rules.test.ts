@@ -78,15 +78,18 @@ describe('reports', () => {
     expect(c.nodesAdded).toBeGreaterThan(0);
   });
 
-  it('blocked form: cost O(S·(W + R)): at 4096 tokens, window 256 in blocks of 64 rows computes 320 keys per query', () => {
+  it('blocked form: cost O(S·(W + R)): at 4096 tokens, window 256 in blocks of 128 rows computes 384 keys per query', () => {
     const r = rewrite(llama, { rule: 'window', params: { window: 256, impl: 'blocked' } }, 4096).report;
     const c = r.applied[0].changes[0];
-    expect(c.after).toMatchObject({ impl: 'blocked', blockRows: 64, keysComputedPerQuery: 320 });
+    expect(c.after).toMatchObject({ impl: 'blocked', blockRows: 128, keysComputedPerQuery: 384 });
     // heads 4, head size 32: 2 products × 2·H·S·keys·D.
-    expect(c.flopsAfter).toBe(2 * 2 * 4 * 4096 * 320 * 32);
-    expect(c.bytesAfter).toBe(4 * 4 * 4096 * 320);
-    expect(c.flopsBefore! / c.flopsAfter!).toBeCloseTo(12.8, 5);
-    expect(r.flopsBefore / r.flopsAfter).toBeCloseTo(12.8, 5);
+    expect(c.flopsAfter).toBe(2 * 2 * 4 * 4096 * 384 * 32);
+    expect(c.bytesAfter).toBe(4 * 4 * 4096 * 384);
+    expect(c.flopsBefore! / c.flopsAfter!).toBeCloseTo(4096 / 384, 5);
+    expect(r.flopsBefore / r.flopsAfter).toBeCloseTo(4096 / 384, 5);
+    // Rows chosen by hand: 64 rows, 5 key blocks of 64 = 320 keys.
+    const c64 = rewrite(llama, { rule: 'window', params: { window: 256, impl: 'blocked', rows: 64 } }, 4096).report.applied[0].changes[0];
+    expect(c64.after).toMatchObject({ blockRows: 64, keysComputedPerQuery: 320 });
     expect(c.nodesRemoved).toBe(2); // the dense Q·Kᵀ and ·V
   });
 

@@ -28,10 +28,14 @@ export interface BlockedWindow {
   warnings: string[];
 }
 
-/** Default rows per block: about a quarter of the window (fewer wasted keys), but at least 16 and at most 64 (GEMM size). */
+/**
+ * Default rows per block: about half the window, between 16 and 128. Smaller blocks waste fewer keys (mR − W per row)
+ * but multiply small products and window copies; on the 2-core CPU of docs/rewrite-benchmarks.md, window 256 was
+ * fastest with 128 rows (then 64; 32 and 256 were clearly slower).
+ */
 export function defaultBlockRows(window: number): number {
   let r = 16;
-  while (r < 64 && r * 4 < window) r *= 2;
+  while (r < 128 && r * 2 < window) r *= 2;
   return r;
 }
 

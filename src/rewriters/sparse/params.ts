@@ -8,7 +8,7 @@ export interface WindowParams {
   window: number;
   /** `mask` (default): dense scores, −∞ outside the window. `blocked`: only the blocks the window touches. */
   impl?: 'mask' | 'blocked';
-  /** Blocked form: query rows per block (default: about W/4, between 16 and 64). */
+  /** Blocked form: query rows per block (default: about W/2, between 16 and 128). */
   rows?: number;
   /**
    * Blocked form: how the model's own mask is read. `auto` (default): its last row when the analysis says it is a
