@@ -83,6 +83,7 @@ function causalPatternRule<P extends { window: number }>(
     skipReason(site) {
       if (site.kind === 'cross') return crossReason;
       if (!site.causal) return `${name} is defined for causal sites; this one is bidirectional`;
+      if (name === 'strided' && !site.heads) return 'the analysis could not read the number of heads, which the per-head shards need';
       return formReason(site);
     },
     apply(ctx, siteIds, p) {
@@ -104,10 +105,7 @@ export const sinkRule = causalPatternRule<SinkParams>(
 export const stridedRule = causalPatternRule<StridedParams>(
   'strided', 'per head h, keys j ≡ h (mod k), plus a causal window of W',
   (p) => positiveInt('strided', 'stride', p.stride),
-  (p, info) => {
-    if (!info.heads) throw new Error(`site ${info.id}: the number of heads is unknown`);
-    return { kind: 'strided', window: p.window, stride: p.stride, heads: info.heads };
-  },
+  (p, info) => ({ kind: 'strided', window: p.window, stride: p.stride, heads: info.heads! }),
 );
 
 export const powerRule = causalPatternRule<PowerParams>(
