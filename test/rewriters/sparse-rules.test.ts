@@ -62,6 +62,16 @@ describe('sites a rule cannot rewrite', () => {
     expect(() => rewrite(llama, { rule: 'neighborhood2d', params: { radius: 1 } })).toThrow(/causal site/);
   });
 
+  it('no pattern goes on top of blocked scores: compute-reducing forms must come last', () => {
+    const blocked = { rule: 'window', params: { window: 4, impl: 'blocked' } };
+    expect(() => rewriteInMemory(llama, [blocked, { rule: 'sink', params: { window: 4, sink: 1 } }])).toThrow(/^sink: applies to none of the sites \(site 0 skipped: already rewritten into blocked scores by window --impl blocked/);
+    expect(() => rewriteInMemory(llama, [{ rule: 'block-topk', params: { block: 4, k: 1, impl: 'gather' } }, blocked])).toThrow(/already rewritten into blocked scores by block-topk --impl gather/);
+    // The other order works: a mask form, then (falling back to a mask, since the scores now feed two things) a window.
+    const r = rewriteInMemory(llama, [{ rule: 'sink', params: { window: 8, sink: 1 } }, blocked]).report;
+    expect(r.applied.map((a) => a.rule)).toEqual(['sink', 'window']);
+    expect(r.warnings.join('\n')).toMatch(/window: site 0: blocked form not possible .*used the mask form/);
+  });
+
   it('block-topk on a fused operator explains that Q and K are inside it', () => {
     expect(() => rewrite(fixture('fused-mha').model, { rule: 'block-topk', params: { block: 4, k: 1 } })).toThrow(/MultiHeadAttention: the selection needs Q and K/);
   });

@@ -15,7 +15,7 @@ import { rewireBlocked } from './blocked-chain';
 import { toBlocks } from './blocks';
 import { round } from './cost';
 import { NEG_FLOAT32, type SiteOps } from './ops';
-import { checkOpset, nonNegativeInt, oneOf, positiveInt, type BlockTopkParams } from './params';
+import { checkOpset, formReason, nonNegativeInt, oneOf, positiveInt, type BlockTopkParams } from './params';
 import { positionsFrom } from './positions';
 import { tokenWeights } from './padding';
 import { readScoreChain, type ScoreChain } from './score-chain';
@@ -36,7 +36,7 @@ export const blockTopkRule: Rule<BlockTopkParams> = {
     if (site.kind === 'cross') return 'cross-attention: there is no diagonal block when queries and keys are different sequences';
     if (site.anchors.fused) return `${site.form}: the selection needs Q and K as they enter Q·Kᵀ, which the fused operator computes inside`;
     if (!site.anchors.qk || !site.anchors.softmax) return 'the site has no Q·Kᵀ product to read';
-    return null;
+    return formReason(site);
   },
   apply(ctx, siteIds, p) {
     return rewriteSites(ctx, 'block-topk', siteIds, ({ info, raw, ops, shapes }) => {

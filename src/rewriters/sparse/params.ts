@@ -52,8 +52,14 @@ export function checkOpset(rule: string, report: AnalysisReport): void {
   if (v < 13) throw new RuleError(rule, `the model declares ONNX opset ${v}; these rewrites need opset 13 or later`);
 }
 
-/** Why a site's form cannot take a mask (or null when it can). */
+/**
+ * Why a site's form cannot take a mask (or null when it can). A site that a compute-reducing form (blocked window,
+ * block-topk gather) already rewrote has blocked scores whose last two axes are no longer query and key positions, so
+ * no later pattern can be placed on them: those rules must come last.
+ */
 export function formReason(site: SiteInfo): string | null {
+  const blocked = site.nodes.find((n) => /::(window|block-topk)\/qk(_\d+)?$/.test(n));
+  if (blocked) return `already rewritten into blocked scores by ${blocked.includes('::window/') ? 'window --impl blocked' : 'block-topk --impl gather'}; apply other sparse rules before the compute-reducing one`;
   if (site.form === 'unfused' || site.form === 'sdpa-decomposed') return null;
   if (FUSED_MASK_INPUT[site.form] !== undefined) return null;
   return `${site.form} has no mask input these rules can use`;
