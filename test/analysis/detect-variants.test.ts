@@ -79,3 +79,14 @@ describe('projections', () => {
     expect([s.projections.q?.sliceStart, s.projections.k?.sliceStart, s.projections.v?.sliceStart]).toEqual([0, 128, 256]);
   });
 });
+
+describe('rewritten models', () => {
+  it('a block-topk site keeps its causal+padding mask type (the data-dependent selection is not a relative bias)', async () => {
+    const { rewriteInMemory } = await import('../../src/rewriters/pipeline');
+    const { fixture } = await import('../helpers/fixtures');
+    const { model } = rewriteInMemory(fixture('llama-eager-ts-op17').model, [{ rule: 'block-topk', params: { block: 8, k: 2 } }]);
+    const sites = analyzeLoaded(model).sites;
+    expect(sites).toHaveLength(2);
+    for (const s of sites) expect(s).toMatchObject({ maskType: 'causal+padding', position: 'rope', heads: 4, kvHeads: 2 });
+  });
+});

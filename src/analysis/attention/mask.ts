@@ -9,6 +9,7 @@
 import type { Node, Value } from '../ir/graph';
 import type { MaskType } from '../report/types';
 import { isConstantLike, scalarOf, type Ctx } from './match';
+import { projectionOf } from './trace';
 
 export interface MaskFacts {
   causal: boolean;
@@ -22,6 +23,10 @@ export interface MaskFacts {
 }
 
 const ORDER_CMP = new Set(['Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual']);
+const NORMS = new Set([
+  'LayerNormalization', 'SimplifiedLayerNormalization', 'SkipLayerNormalization', 'SkipSimplifiedLayerNormalization',
+  'RMSNormalization', 'GroupNormalization', 'BatchNormalization', 'InstanceNormalization',
+]);
 const MAX_NODES = 400;
 
 export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
@@ -47,6 +52,9 @@ export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
     facts.nodes.add(p);
     // Shape reads only the dimensions of its input, never its values: the mask's meaning does not depend on it.
     if (p.opType === 'Shape' || p.opType === 'Size') continue;
+    // A data-dependent mask (block-sparse selection from Q and K) reaches the hidden states through a projection or a
+    // normalization; what lies beyond (embeddings, earlier layers) says nothing about the mask.
+    if (projectionOf(ctx, p) || NORMS.has(p.opType)) continue;
     if (p.opType === 'Trilu') facts.causal = true;
     if (ORDER_CMP.has(p.opType)) {
       const [a, b] = p.inputs;
