@@ -10,7 +10,7 @@ const USAGE =
   'usage: attention-lens rewrite MODEL.onnx RULE... -o OUT.onnx [--sites LIST] [--seq N] [--external-data auto|embed|external] [--json]\n' +
   'rules: --window W [--impl mask|blocked] | --sink N --window W | --strided K --window W | --power --window W |\n' +
   '       --neighborhood2d R | --block-topk B,K [--impl mask|gather] | --share-attn I:J[,I:J] | --share-kv I:J[,I:J] |\n' +
-  '       --gqa G | --dictionary S | --prune-heads SITE:H,H[;SITE:H] | --drop-attention SITE[,SITE]';
+  '       --gqa G | --dictionary S | --prune-heads SITE:H,H[;SITE:H] | --drop-attention SITE[,SITE] | --expand';
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseRewriteArgs(argv);
@@ -82,6 +82,7 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
       case '--gqa': requests.push({ rule: 'gqa', params: { groups: positiveInt(value(), a) } }); break;
       case '--dictionary': requests.push({ rule: 'dictionary', params: { atoms: positiveInt(value(), a) } }); break;
       case '--prune-heads': requests.push({ rule: 'prune-heads', params: { heads: headList(value()) } }); break;
+      case '--expand': requests.push({ rule: 'expand', params: {} }); break;
       case '--drop-attention': requests.push({ rule: 'drop-attention', params: { sites: list(value(), a) } }); break;
       default:
         if (a.startsWith('-')) throw new UsageError(`unknown option ${a}\n${USAGE}`);

@@ -5,7 +5,7 @@ import type { RawSite } from '../analysis/attention/site';
 import type { GraphBuilder } from '../analysis/ir/builder';
 import type { AnalysisReport, SiteInfo } from '../analysis/report/types';
 
-export type RuleFamily = 'sparse' | 'shared' | 'prune';
+export type RuleFamily = 'sparse' | 'shared' | 'prune' | 'structure';
 
 export interface RuleContext {
   builder: GraphBuilder;

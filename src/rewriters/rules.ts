@@ -2,3 +2,4 @@
 import './prune';
 import './shared';
 import './sparse';
+import './expand';

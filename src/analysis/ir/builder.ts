@@ -347,6 +347,16 @@ export class GraphBuilder {
     return fresh;
   }
 
+  /** Gives a node a name no other node has (e.g. the name of a node it replaced, once that one is removed). */
+  renameNode(node: Node, name: string): void {
+    if (node.name === name) return;
+    if (this.nodeNames.has(name)) throw new Error(`cannot rename node '${node.name}' to '${name}': the name is taken`);
+    this.nodeNames.delete(node.name);
+    node.name = name;
+    node.proto.name = name;
+    this.nodeNames.add(name);
+  }
+
   /** Removes a node whose outputs nothing uses (and that are not graph outputs). */
   removeNode(node: Node): void {
     this.removeNodes([node]);
