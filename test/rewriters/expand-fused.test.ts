@@ -7,7 +7,7 @@ import { FUSED_OPS } from '../../src/analysis/attention/fused';
 import { loadModel } from '../../src/analysis/onnx/load';
 import { fixture, fixtureNames } from '../helpers/fixtures';
 import { manifestFeeds } from '../analysis/helpers/ort';
-import { floatOutputs, maxAbsDiff, rewriteTo, tempDir } from './sparse-helpers';
+import { floatOutputs, maxAbsDiff, rewriteTo, synthesizedFeeds, tempDir } from './sparse-helpers';
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = tempDir('expand-fused'); });
@@ -39,6 +39,29 @@ describe('expand', () => {
       expect(e!.form).toBe('unfused');
       expect({ heads: e!.heads, kvHeads: e!.kvHeads, headDim: e!.headDim, causal: e!.causal, kind: e!.kind })
         .toEqual({ heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, causal: s.causal, kind: s.kind });
+    }
+  });
+});
+
+describe('block-topk on fused sites (expanded first)', () => {
+  it.each(fusedFixtures)('%s: the gather form gives the mask form\'s outputs, and both change the model', async (name) => {
+    const { model } = fixture(name);
+    // 13 tokens: not a multiple of the block, so the partial last block is exercised too.
+    const feeds = synthesizedFeeds(model, 13, 0);
+    const mask = rewriteTo(model, [{ rule: 'block-topk', params: { block: 4, k: 1 } }], tmp.dir, `${name}-topk-mask`);
+    const gather = rewriteTo(model, [{ rule: 'block-topk', params: { block: 4, k: 1, impl: 'gather' } }], tmp.dir, `${name}-topk-gather`);
+    const forms = analyzeModel(model).sites.map((s) => s.form);
+    for (const r of [mask, gather]) {
+      const changes = r.report.applied[0].changes;
+      expect(changes.map((c) => c.after.expandedFrom)).toEqual(forms);
+      expect(r.report.warnings).toEqual([]);
+    }
+    const original = await floatOutputs(model, feeds);
+    const a = await floatOutputs(mask.file, feeds);
+    const b = await floatOutputs(gather.file, feeds);
+    for (const o of Object.keys(original)) {
+      expect(maxAbsDiff(a[o], b[o]), o).toBeLessThan(1e-4);
+      expect(maxAbsDiff(a[o], original[o]), `${o} changed`).toBeGreaterThan(1e-3);
     }
   });
 });

@@ -7,6 +7,7 @@ import { analyzeModel } from '../../src/analysis/analyze';
 import { loadModel } from '../../src/analysis/onnx/load';
 import { parseRewriteArgs } from '../../src/cli/rewrite';
 import { rewriteInMemory, type RuleRequest } from '../../src/rewriters/pipeline';
+import { getRule } from '../../src/rewriters/registry';
 import { RuleError } from '../../src/rewriters/rule';
 import { fixture } from '../helpers/fixtures';
 import { rewriteTo, tempDir } from './sparse-helpers';
@@ -72,8 +73,12 @@ describe('sites a rule cannot rewrite', () => {
     expect(r.warnings.join('\n')).toMatch(/window: site 0: blocked form not possible .*used the mask form/);
   });
 
-  it('block-topk on a fused operator explains that Q and K are inside it', () => {
-    expect(() => rewrite(fixture('fused-mha').model, { rule: 'block-topk', params: { block: 4, k: 1 } })).toThrow(/MultiHeadAttention: the selection needs Q and K/);
+  it('block-topk on a fused operator expands it first; one with a KV cache in use is refused with the reason', () => {
+    const r = rewrite(fixture('fused-mha').model, { rule: 'block-topk', params: { block: 4, k: 1 } }).report;
+    expect(r.applied[0].changes.map((c) => c.after.expandedFrom)).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
+    const report = analyzeModel(fixture('fused-mha').model);
+    const cached = { ...report.sites[0], kvCache: { reads: true, writes: true, pastInputs: ['past_key'], presentOutputs: ['present_key'] } };
+    expect(getRule('block-topk')!.skipReason(cached, { block: 4, k: 1 }, report)).toMatch(/MultiHeadAttention: it uses a KV cache/);
   });
 });
 

@@ -23,7 +23,7 @@ export function expandFused(builder: GraphBuilder, shapes: ShapeInfo, n: Node): 
   const v = repeatKv(ops, core.v, core, 'v');
   const kt = ops.transpose(k, [0, 1, 3, 2], 'k_t');
   let scores = ops.op('Mul', [ops.op('MatMul', [core.q, kt], 'qk'), ops.scalarF(core.scale, 'scale')], 'scaled');
-  scores = applyMasks(ops, n, core, scores);
+  scores = applyMasks(ops, n, core, k, scores);
   const softmax = builder.node('Softmax', [scores], { name: ops.name('softmax'), attrs: { axis: attr.int(-1) } });
   let out = ops.op('MatMul', [softmax.outputs[0], v], 'pv');
   if (core.out3d) {
@@ -51,13 +51,15 @@ function repeatKv(ops: SiteOps, x: Value, core: FusedCore, what: string): Value 
  * positions, the same as top-left when Sq = Sk, the only case without a cache), a local window, and each mask or bias
  * input in the format the operator reads it.
  */
-function applyMasks(ops: SiteOps, n: Node, core: FusedCore, scores: Value): Value {
-  const shape = ops.shape(scores, 'scores_shape');
-  const sk = ops.dim(shape, 3, 'sk');
+function applyMasks(ops: SiteOps, n: Node, core: FusedCore, k: Value, scores: Value): Value {
+  // Lengths from Q and K, not from the scores: a mask computed from the scores would tie it to their layout, and the
+  // compute-reducing rules (block-topk's gather form) need masks that stand apart from the score chain.
+  const sq = ops.dim(ops.shape(core.q, 'q_shape'), 2, 'sq');
+  const sk = ops.dim(ops.shape(k, 'k_shape'), 2, 'sk');
   let visible: Value | undefined;
   const and = (x: Value, what: string) => (visible = visible ? ops.op('And', [visible, x], what) : x);
   if (core.causal || core.window) {
-    const pos = positionsFrom(ops, ops.dim(shape, 2, 'sq'), sk);
+    const pos = positionsFrom(ops, sq, sk);
     if (core.causal) and(ops.op('LessOrEqual', [pos.kAbs, pos.qAbs], 'causal'), 'causal_and');
     // local_window_size W keeps W keys including the query's own (checked against onnxruntime; docs/rewrite-benchmarks.md).
     if (core.window) and(ops.op('Greater', [pos.kAbs, ops.op('Sub', [pos.qAbs, ops.scalarI64(core.window, 'window')], 'window_start')], 'window'), 'window_and');

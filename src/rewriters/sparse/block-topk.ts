@@ -9,7 +9,9 @@ import type { Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import type { RawSite } from '../../analysis/attention/site';
 import type { SiteInfo } from '../../analysis/report/types';
-import { RuleError, type Rule, type RuleContext } from '../rule';
+import { expandRequested } from '../expand/expand-sites';
+import { expandSkipReason } from '../expand/expand-rule';
+import { RuleError, siteById, type Rule, type RuleContext } from '../rule';
 import { blockGeometry, selectBlocks, type BlockGeometry } from './block-select';
 import { rewireBlocked } from './blocked-chain';
 import { toBlocks } from './blocks';
@@ -34,17 +36,25 @@ export const blockTopkRule: Rule<BlockTopkParams> = {
   },
   skipReason(site) {
     if (site.kind === 'cross') return 'cross-attention: there is no diagonal block when queries and keys are different sequences';
-    if (site.anchors.fused) return `${site.form}: the selection needs Q and K as they enter Q·Kᵀ, which the fused operator computes inside`;
+    // The selection needs Q and K as they enter Q·Kᵀ, which a fused operator computes inside: it is expanded first.
+    if (site.anchors.fused) return expandSkipReason(site);
     if (!site.anchors.qk || !site.anchors.softmax) return 'the site has no Q·Kᵀ product to read';
     return formReason(site);
   },
-  apply(ctx, siteIds, p) {
+  apply(original, siteIds, p) {
+    const fusedForm = new Map<number, string>();
+    for (const id of siteIds) {
+      const { info } = siteById(original, id);
+      if (info.anchors.fused) fusedForm.set(id, info.form);
+    }
+    const ctx = expandRequested(original, siteIds, 'block-topk');
     return rewriteSites(ctx, 'block-topk', siteIds, ({ info, raw, ops, shapes }) => {
       const blocks = Math.ceil(ctx.seqLen / p.block);
       const kept = Math.min(p.k + 2, blocks);
       const after = {
         pattern: 'block top-k', block: p.block, k: p.k, blocksKeptPerQueryBlock: `at most ${kept} of ${blocks}`,
         keysPerQuery: round(Math.min(kept * p.block, info.causal ? (ctx.seqLen + 1) / 2 : ctx.seqLen)),
+        ...(fusedForm.has(info.id) ? { expandedFrom: fusedForm.get(info.id) } : {}),
       };
       // Selection: block means of Q and K and their products, (S/b)² scores.
       const selectFlops = info.heads && info.headDim ? 2 * info.heads * blocks * blocks * info.headDim + 2 * info.heads * ctx.seqLen * info.headDim : 0;
