@@ -25,7 +25,7 @@ export function isTabId(value: unknown): value is TabId {
 /** A registered rewrite rule, as the registry describes it. */
 export interface RuleInfo {
   name: string;
-  family: 'sparse' | 'shared' | 'prune';
+  family: 'sparse' | 'shared' | 'prune' | 'structure';
   summary: string;
 }
 
