@@ -65,3 +65,22 @@ describe('block-topk on fused sites (expanded first)', () => {
     }
   });
 });
+
+describe('share-attn from a fused source without probability outputs (expanded first)', () => {
+  it.each(['fused-mha', 'fused-contrib_attention'])('%s: 0:1 equals expanding everything first, and changes the model', async (name) => {
+    const { model, dir, manifest } = fixture(name);
+    const feeds = manifestFeeds(dir, manifest.inputs);
+    const share = { rule: 'share-attn', params: { pairs: [[0, 1]] } };
+    const direct = rewriteTo(model, [share], tmp.dir, `${name}-share`);
+    // The reference path: both sites written out by `expand`, then the unfused share-attn.
+    const viaExpand = rewriteTo(model, [{ rule: 'expand', params: {} }, share], tmp.dir, `${name}-expand-share`);
+    expect(direct.report.applied[0].changes.map((c) => c.site)).toEqual([1]);
+    const original = await floatOutputs(model, feeds);
+    const a = await floatOutputs(direct.file, feeds);
+    const b = await floatOutputs(viaExpand.file, feeds);
+    for (const o of Object.keys(original)) {
+      expect(maxAbsDiff(a[o], b[o]), o).toBeLessThan(1e-4);
+      expect(maxAbsDiff(a[o], original[o]), `${o} changed`).toBeGreaterThan(1e-3);
+    }
+  });
+});

@@ -31,10 +31,6 @@ function firstPair(sites: SiteInfo[]): [number, number] {
 /** Fixtures where a rule is refused by design, and the reason it gives. */
 const REFUSED: Record<string, Record<string, RegExp>> = {
   'share-kv': { 'fused-contrib_attention': /packed Attention computes K and V inside the operator/ },
-  'share-attn': {
-    'fused-contrib_attention': /does not export its attention probabilities/,
-    'fused-mha': /does not export its attention probabilities/,
-  },
 };
 
 function requests(rule: string, sites: SiteInfo[]): RuleRequest[] {

@@ -167,7 +167,6 @@ describe('pairs that cannot share are RuleErrors naming the rule', () => {
     ['gpt2-eager-ts-op17', 'share-attn', [[0, 0]], /share-attn: site 0 cannot share with itself/],
     ['bart-eager-ts-op17', 'share-kv', [[2, 4], [3, 4]], /share-kv: site 4 is the target of two pairs/],
     ['fused-contrib_attention', 'share-kv', [[0, 1]], /share-kv: 0:1: packed Attention computes K and V inside the operator/],
-    ['fused-mha', 'share-attn', [[0, 1]], /share-attn: 0:1: site 0 is com.microsoft.MultiHeadAttention, which does not export its attention probabilities/],
     ['gpt2-eager-ts-op17', 'share-kv', [], /share-kv: give at least one I:J pair/],
   ] as const)('%s %s %j', (name, rule, pairs, message) => {
     expect(attempt(name, rule, pairs)).toThrow(RuleError);

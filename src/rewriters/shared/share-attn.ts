@@ -2,7 +2,8 @@
 // projections and its score computation are removed; j keeps its own V and output projection.
 //
 // The probabilities of site i are its softmax output as it enters P·V (unfused), or the probabilities a fused ONNX
-// Attention (qk_matmul_output_mode 3) or GroupQueryAttention (qk_output 2) exports on request. An unfused target
+// Attention (qk_matmul_output_mode 3) or GroupQueryAttention (qk_output 2) exports on request. A fused source that
+// cannot export them (MultiHeadAttention, packed Attention) is expanded into standard ops first (expand/). An unfused target
 // multiplies them with its own V in its own P·V MatMul; a fused target (MultiHeadAttention, GroupQueryAttention, ONNX
 // Attention) is expanded into standard ops: its V split into heads (repeated to the query heads where grouped), P·V,
 // and the heads merged back to the operator's output layout.
@@ -15,6 +16,8 @@ import { keepPackedParts, PackedError } from '../prune/edit/packed';
 import { cost, projectionParams, siteChange, trackNodes } from '../prune/edit/report';
 import { siteStructure, StructureError, type SiteStructure } from '../prune/edit/structure';
 import { constantOf, readFloats, setInput, addWeight } from '../prune/edit/weights';
+import { expandSkipReason } from '../expand/expand-rule';
+import { expandRequested } from '../expand/expand-sites';
 import { checkPairs, sameHeads, sourceOf, type PairParams } from './pairs';
 
 const NAME = 'share-attn';
@@ -35,7 +38,17 @@ export const shareAttn: Rule<PairParams> = {
   skipReason(site, params) {
     return sourceOf(params, site.id) === undefined ? 'not the target of any pair' : null;
   },
-  apply(ctx, siteIds, params): RuleResult {
+  apply(original, siteIds, params): RuleResult {
+    // Fused sources that cannot export their probabilities, and packed Attention targets (which compute their own
+    // scores from a packed weight), are written out in standard ops first; they are then unfused sites.
+    const expand = new Set<number>();
+    for (const j of siteIds) {
+      const i = sourceOf(params, j)!;
+      const src = siteById(original, i).info;
+      if (src.anchors.fused && !EXPOSES[src.form]) expand.add(i);
+      if (siteById(original, j).info.form === 'com.microsoft.Attention') expand.add(j);
+    }
+    const ctx = expandRequested(original, [...expand].sort((a, b) => a - b), NAME);
     const changes = [];
     const warnings: string[] = [];
     const probsOf = new Map<number, Value>();
@@ -84,8 +97,14 @@ export const shareAttn: Rule<PairParams> = {
 function compatible(i: SiteInfo, j: SiteInfo): string | null {
   const heads = sameHeads(i, j, 'heads');
   if (heads) return `incompatible heads: ${heads}`;
-  if (!(i.anchors.softmax || EXPOSES[i.form])) return `site ${i.id} is ${i.form}, which does not export its attention probabilities`;
-  if (j.form === 'com.microsoft.Attention') return `site ${j.id} is packed Attention, which computes its own scores inside`;
+  if (!(i.anchors.softmax || EXPOSES[i.form])) {
+    const why = expandSkipReason(i);
+    if (why) return `site ${i.id} is ${i.form}, which does not export its attention probabilities and cannot be expanded (${why})`;
+  }
+  if (j.form === 'com.microsoft.Attention') {
+    const why = expandSkipReason(j);
+    if (why) return `site ${j.id} is packed Attention, which computes its own scores inside and cannot be expanded (${why})`;
+  }
   if (i.causal !== j.causal) return `site ${i.id} is ${i.causal ? '' : 'not '}causal and site ${j.id} is ${j.causal ? '' : 'not '}causal`;
   if (i.kvCache.reads !== j.kvCache.reads) return 'only one of the sites reads a KV cache, so their key lengths differ';
   return null;
