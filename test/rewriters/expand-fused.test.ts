@@ -3,6 +3,7 @@
 // as a written-out (`unfused`) site whose Softmax carries the fused node's name.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
+import { parseRewriteArgs } from '../../src/cli/rewrite';
 import { FUSED_OPS } from '../../src/analysis/attention/fused';
 import { loadModel } from '../../src/analysis/onnx/load';
 import { fixture, fixtureNames } from '../helpers/fixtures';
@@ -16,6 +17,11 @@ afterAll(() => tmp.cleanup());
 const fusedFixtures = fixtureNames().filter((name) => analyzeModel(fixture(name).model).sites.some((s) => !!s.anchors.fused));
 
 describe('expand', () => {
+  it('is the CLI\'s --expand, before the rules that follow it', () => {
+    expect(parseRewriteArgs(['m.onnx', '--expand', '--block-topk', '4,1', '-o', 'o.onnx']).requests)
+      .toEqual([{ rule: 'expand', params: {} }, { rule: 'block-topk', params: { block: 4, k: 1 } }]);
+  });
+
   it('covers the fused fixtures named in issue 4', () => {
     for (const f of ['fused-mha', 'fused-gqa', 'fused-onnx23', 'fused-contrib_attention', 'gpt2-sdpa-dynamo-op23']) expect(fusedFixtures).toContain(f);
   });
