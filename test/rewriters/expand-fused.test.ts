@@ -5,7 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
 import { parseRewriteArgs } from '../../src/cli/rewrite';
 import { FUSED_OPS } from '../../src/analysis/attention/fused';
+import { attr, GraphBuilder } from '../../src/analysis/ir/builder';
+import { ShapeInfo } from '../../src/analysis/ir/shapes';
 import { loadModel } from '../../src/analysis/onnx/load';
+import { refusal } from '../../src/rewriters/expand/expand-fused';
 import { fixture, fixtureNames } from '../helpers/fixtures';
 import { manifestFeeds } from '../analysis/helpers/ort';
 import { floatOutputs, maxAbsDiff, rewriteTo, synthesizedFeeds, tempDir } from './sparse-helpers';
@@ -24,6 +27,18 @@ describe('expand', () => {
 
   it('covers the fused fixtures named in issue 4', () => {
     for (const f of ['fused-mha', 'fused-gqa', 'fused-onnx23', 'fused-contrib_attention', 'gpt2-sdpa-dynamo-op23']) expect(fusedFixtures).toContain(f);
+  });
+
+  it('refuses, with the reason, what it cannot reproduce exactly: rotary inside GroupQueryAttention, a cache in use', () => {
+    const model = loadModel(fixture('fused-gqa').model);
+    const b = new GraphBuilder(model);
+    const gqa = model.graph.nodes.find((n) => n.opType === 'GroupQueryAttention')!;
+    expect(refusal(gqa, new ShapeInfo(model.graph))).toBeNull();
+    b.setAttribute(gqa, 'do_rotary', attr.int(1));
+    expect(refusal(gqa, new ShapeInfo(model.graph))).toMatch(/rotary embedding inside the operator/);
+    b.setAttribute(gqa, 'do_rotary', attr.int(0));
+    b.setInput(gqa, 3, b.input('past_key', 'float32', [1, 2, 'past', 32]));
+    expect(refusal(gqa, new ShapeInfo(model.graph))).toMatch(/reads a KV cache/);
   });
 
   it.each(fusedFixtures)('%s: same outputs, same attention read back as unfused sites', async (name) => {

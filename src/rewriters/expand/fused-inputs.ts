@@ -49,7 +49,6 @@ export function refusal(n: Node, shapes: ShapeInfo): string | null {
   const key = fusedKey(n);
   const used = (i: number) => !!n.inputs[i];
   const outputsInUse = n.outputs.slice(1).some((o) => o.name !== '' && (o.uses.length > 0 || o.isGraphOutput));
-  if (n.outputs[0]?.isGraphOutput && n.outputs[0].initializer) return 'its output is an initializer';
   const pastInputs: Record<string, number[]> = {
     'onnx.Attention': [4, 5],
     'com.microsoft.MultiHeadAttention': [6, 7],
@@ -79,7 +78,7 @@ export function refusal(n: Node, shapes: ShapeInfo): string | null {
   }
   if (key === 'com.microsoft.Attention') {
     if (used(3) && rankOf(shapes, n.input(3)) !== 2) return 'only the 2-D [batch, keys] mask_index format is expanded';
-    if (!n.input(1)?.initializer && !n.input(1)?.producer) return 'no packed weight';
+    if (!n.input(1)) return 'no packed Q/K/V weight';
   }
   return null;
 }
