@@ -50,6 +50,7 @@ export const RULE_FORMS: RuleForm[] = [
   { rule: 'dictionary', title: 'Shared dictionary of projections', perSite: false, fields: [{ key: 'atoms', label: 'Atoms s', kind: 'int', default: '4', help: 'shared matrices per projection kind' }] },
   { rule: 'prune-heads', title: 'Prune heads', perSite: false, fields: [{ key: 'heads', label: 'Heads SITE:h,h;SITE:h', kind: 'heads', default: '0:0', help: 'query heads removed per site, e.g. 0:1,2;1:0' }] },
   { rule: 'drop-attention', title: 'Drop attention sub-layers', perSite: false, fields: [{ key: 'sites', label: 'Sites', kind: 'sites', default: '0', help: 'sites whose attention is removed, e.g. 0,1' }] },
+  { rule: 'expand', title: 'Expand fused attention into standard ops', perSite: true, fields: [] },
 ];
 
 export function formOf(rule: string): RuleForm | undefined {
@@ -108,6 +109,7 @@ export function toFlags(form: RuleForm, values: Record<string, string>, sites: n
     case 'dictionary': flags = ['--dictionary', v('atoms')]; break;
     case 'prune-heads': flags = ['--prune-heads', v('heads').replace(/;$/, '')]; break;
     case 'drop-attention': flags = ['--drop-attention', v('sites')]; break;
+    case 'expand': flags = ['--expand']; break;
     default: throw new Error(`no form for rule ${form.rule}`);
   }
   if (form.perSite && sites !== null) {
