@@ -7,7 +7,8 @@
 // handed after a reload, and what an exported HTML report embeds. Only types are imported from the core, so the
 // webview bundle pulls in none of its code.
 import type { AnalysisReport } from './analysis/report/types';
-import type { AppliedRule } from './rewriters/pipeline';
+import type { RewriteReport } from './rewriters/pipeline';
+import type { RuleFamily } from './rewriters/rule';
 import type { HeadStats } from './runtime/measure/attention-stats';
 import type { OutputComparison, OutputMismatch } from './runtime/measure/compare-outputs';
 import type { ExecutionProvider } from './runtime/protocol';
@@ -25,28 +26,22 @@ export function isTabId(value: unknown): value is TabId {
 /** A registered rewrite rule, as the registry describes it. */
 export interface RuleInfo {
   name: string;
-  family: 'sparse' | 'shared' | 'prune' | 'structure';
+  family: RuleFamily;
   summary: string;
 }
 
 /** What a set of rules would change, computed in memory before anything is written or run. */
-export interface RewritePreview {
+export interface RewritePreview
+  extends Pick<RewriteReport, 'seqLen' | 'applied' | 'flopsBefore' | 'flopsAfter' | 'bytesBefore' | 'bytesAfter' | 'warnings'> {
   /**
    * The rewrite as steps of command-line flags, applied in order; each step is one `attention-lens rewrite` rule with
    * its own `--sites`, which is how a rule gets different parameters on different sites.
    */
   steps: string[][];
-  seqLen: number;
-  applied: AppliedRule[];
-  flopsBefore: number;
-  flopsAfter: number;
-  bytesBefore: number;
-  bytesAfter: number;
   nodesBefore: number;
   nodesAfter: number;
   parametersBefore: number;
   parametersAfter: number;
-  warnings: string[];
 }
 
 export interface Variant {
