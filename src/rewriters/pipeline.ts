@@ -1,6 +1,6 @@
 // Applying rules to a model: load a fresh working copy (the input file is only read), analyse it, apply each requested
 // rule to its sites, check invariants after every rule, save atomically to the output path.
-import { analyzeLoaded, analyzeWithSites } from '../analysis/analyze';
+import { analyzeWithSites } from '../analysis/analyze';
 import { GraphBuilder } from '../analysis/ir/builder';
 import { graphProblems } from '../analysis/ir/invariants';
 import { loadModel, type Model } from '../analysis/onnx/load';
@@ -47,16 +47,20 @@ export interface RewriteOptions {
 export function rewriteInMemory(input: string, requests: RuleRequest[], options: RewriteOptions = {}): { model: Model; report: RewriteReport } {
   const seqLen = options.seqLen ?? 1024;
   const model = loadModel(input);
-  const original = analyzeLoaded(model, { seqLen });
+  const first = analyzeWithSites(model, { seqLen });
+  const original = first.report;
   const builder = new GraphBuilder(model);
   const applied: AppliedRule[] = [];
   const warnings: string[] = [];
   // Site ids stay the input's: a rule that removes or changes a site must not renumber the others for later rules.
   const idOf = new Map(original.sites.map((s) => [s.anchors.softmax ?? s.anchors.fused ?? '', s.id]));
+  // The input's analysis serves the first rule; each later rule sees the graph as the rules before it left it.
+  let current: ReturnType<typeof currentSites> | undefined = first;
   for (const req of requests) {
     const rule = getRule(req.rule);
     if (!rule) throw new RuleError(req.rule, 'no such rule');
-    const { report, sites } = currentSites(model, seqLen, idOf);
+    const { report, sites } = current ?? currentSites(model, seqLen, idOf);
+    current = undefined;
     rule.validate(req.params, report);
     const wanted = req.sites ?? report.sites.map((s) => s.id);
     const chosen: number[] = [];
