@@ -65,6 +65,7 @@ function siteInfo(s: RawSite, id: number, seq: number, order: Map<import('./ir/g
     flops: cost?.flops ?? null,
     attnMatrixBytes: cost?.bytes ?? null,
     notes: s.notes,
+    ...(s.binding ? { binding: s.binding } : {}),
   };
 }
 

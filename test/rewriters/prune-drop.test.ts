@@ -2,6 +2,7 @@
 // dropped the model is the identity; on every fixture, dropping a site equals zeroing all of its heads through the
 // head-mask model (the fixtures' output-projection biases are zero or absent, so nothing else differs).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gapIt } from '../known-gaps';
 import { loadModel } from '../../src/analysis/onnx/load';
 import { rewriteModel } from '../../src/rewriters/pipeline';
 import { RuleError } from '../../src/rewriters/rule';
@@ -23,7 +24,7 @@ describe('drop-attention', () => {
     expect(g.initializers.size).toBe(0);
   });
 
-  it.each(fixtureNames())('%s: dropping the last site equals zeroing all its heads', async (name) => {
+  for (const name of fixtureNames()) gapIt('drop-last-site', name)(`${name}: dropping the last site equals zeroing all its heads`, async () => {
     const sites = sitesOf(fixture(name).model);
     const last = sites[sites.length - 1];
     const { file, report } = rewriteFixture(name, [{ rule: 'drop-attention', params: { sites: [last.id] } }], tmp.dir, 'drop-last');

@@ -2,6 +2,7 @@
 // (through the runtime worker) and runs on synthesized inputs with finite outputs. Where a rule does not apply, the
 // refusal is a RuleError with the expected reason, never a broken model.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gapIt } from '../known-gaps';
 import type { SiteInfo } from '../../src/analysis/report/types';
 import type { RuleRequest } from '../../src/rewriters/pipeline';
 import { RuleError } from '../../src/rewriters/rule';
@@ -42,7 +43,7 @@ function requests(rule: string, sites: SiteInfo[]): RuleRequest[] {
 }
 
 describe.each(['gqa', 'dictionary', 'share-kv', 'share-attn'])('%s', (rule) => {
-  it.each(fixtureNames())('%s', async (name) => {
+  for (const name of fixtureNames()) gapIt(rule, name)(name, async () => {
     const sites = sitesOf(fixture(name).model);
     const expected = REFUSED[rule]?.[name];
     let file: string;

@@ -66,12 +66,20 @@ export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
     }
     if (p.opType === 'Mul' && p.inputs.some((i) => i && isSlopes(i)) && p.inputs.some((i) => i && fromRange(ctx, i))) facts.alibi = true;
     const table = p.opType === 'Gather' ? p.input(0)?.constant : undefined;
-    if (table && table.dims.length === 2 && (table.dtype === 'float32' || table.dtype === 'float16') && p.input(1) && !isConstantLike(ctx, p.input(1))) {
+    if (table && table.dims.length === 2 && (table.dtype === 'float32' || table.dtype === 'float16') && isComputedIndex(p.input(1))) {
       facts.relativeBias = true;
     }
     for (const i of p.inputs) if (i) stack.push(i);
   }
   return facts;
+}
+
+/**
+ * Bucket indices computed in the graph (from positions, which are Shape-derived and so count as constant-like on the
+ * data path), as opposed to a literal index into a constant table.
+ */
+function isComputedIndex(v: Value | null): boolean {
+  return !!v && !v.constant && !v.initializer;
 }
 
 export function maskTypeOf(f: MaskFacts): MaskType {

@@ -34,7 +34,7 @@ export function scalarOf(ctx: Ctx, v: Value | null): number | undefined {
 }
 
 /** True when the value is computed from constants only (weights, folded shapes): not part of the data path. */
-export function isConstantLike(ctx: Ctx, v: Value | null, depth = 6): boolean {
+export function isConstantLike(ctx: Ctx, v: Value | null, depth = 12): boolean {
   if (!v) return true;
   if (v.constant) return true;
   if (v.isGraphInput) return false;

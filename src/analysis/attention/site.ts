@@ -1,10 +1,11 @@
 // The facts a matcher gathers about one attention block before it becomes a report entry: the report's fields, plus
 // references into the graph that rewriters and later passes need.
 import type { Node, Value } from '../ir/graph';
-import type { SiteInfo } from '../report/types';
+import type { SiteBinding, SiteInfo } from '../report/types';
 
 export interface RawSite
   extends Pick<SiteInfo, 'form' | 'kind' | 'causal' | 'heads' | 'kvHeads' | 'headDim' | 'scale' | 'maskType' | 'window' | 'softcap' | 'position' | 'projections' | 'kvCache' | 'anchors' | 'notes'> {
+  binding?: SiteBinding;
   /** Head size of V when it differs from Q/K's (rare; MLA-style models). */
   vHeadDim?: number | null;
   /** The node that orders the site in the graph (Softmax or the fused op). */

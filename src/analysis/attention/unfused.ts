@@ -6,6 +6,7 @@ import type { Node, Value } from '../ir/graph';
 import { classifyMask, maskTypeOf } from './mask';
 import { attrFloat, attrInt, fail, isConstantLike, ok, scalarOf, type Ctx, type Match } from './match';
 import { outputProjection } from './output';
+import { bindSite } from './layout/bind';
 import type { RawSite } from './site';
 import { projectionWidth, projectionWithSlice, traceBack, type Trace } from './trace';
 
@@ -38,25 +39,21 @@ export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
   const k = traceBack(ctx, kIn);
   const v = traceBack(ctx, vIn);
 
-  const qShape = ctx.shapes.shape(qIn);
-  const sShape = ctx.shapes.shape(qk.outputs[0]);
-  const split = headSplit(ctx, q);
-  const headDim = num(qShape?.[qShape.length - 1]) ?? split?.headDim ?? null;
-  // Heads are the scores' axis 1: [batch, heads, queries, keys], or [batch, heads, blocks, rows, keys] in the blocked
-  // layouts of rewritten sites (sparse rules).
-  let heads = sShape && (sShape.length === 4 || sShape.length === 5) ? num(sShape[1]) : undefined;
-  heads ??= split?.heads;
-  if (heads === undefined && headDim) heads = div(projectionWidth(ctx, q), headDim);
-  if (heads === undefined) return fail('could not read the number of heads from the score shape or the Q projection');
-  const kvHeads = (headDim ? div(projectionWidth(ctx, k), headDim) : undefined) ?? pastHeads(ctx, k) ?? headSplit(ctx, k)?.heads ?? heads;
+  const out = outputProjection(ctx, pv.outputs[0]);
+  const oAt = out.projection ? out.nodes.findIndex((n) => n.name === out.projection!.node) : -1;
+  const bound = bindSite(ctx, { qk, pv, q, k, v, qIn, kIn, vIn, outChain: oAt >= 0 ? out.nodes.slice(0, oAt) : [], oNode: out.projection?.node });
+  if (!bound.ok && bound.contradiction) return fail(`the dimensions of this block disagree: ${bound.reason}`);
+  const dims = bound.ok ? bound.binding : legacyDims(ctx, qk, qIn, q, k);
+  if (!dims) return fail(`could not read the number of heads from the score shape or the Q projection (${bound.ok ? '' : bound.reason})`);
+  const { heads, kvHeads, headDim } = dims;
 
   const mask = classifyMask(ctx, chain.value.masks);
   const kind = kindOf(q, k);
-  const out = outputProjection(ctx, pv.outputs[0]);
   const nodes = new Set<Node>([...chain.value.nodes, sm, ...fwdNodes, pv, ...q.nodes, ...k.nodes, ...v.nodes, ...out.nodes]);
   const form = sdpaShape(chain.value, q, k) ? 'sdpa-decomposed' : 'unfused';
   const notes: string[] = [];
   if (!q.projection) notes.push('no Q projection found');
+  if (!bound.ok) notes.push(`dimensions not bound across Q, K, V and the output: ${bound.reason}`);
   const scale = chain.value.scale * q.scale * k.scale;
   return ok({
     form,
@@ -87,7 +84,26 @@ export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
     nodes,
     notes,
     io: { q: qIn, k: kIn, v: vIn, out: out.value },
+    ...(bound.ok ? { binding: bound.binding, vHeadDim: bound.binding.vHeadDim } : {}),
   });
+}
+
+/**
+ * Dimensions read the way the first version did, for sites the walk cannot bind (no projection, an Einsum core):
+ * heads from the scores' axis 1 ([batch, heads, queries, keys], or the blocked 5-D layouts of rewritten sites), else
+ * from the Reshape that splits heads, else the projection's width over the head size.
+ */
+function legacyDims(ctx: Ctx, qk: Node, qIn: Value, q: Trace, k: Trace): { heads: number; kvHeads: number; headDim: number | null } | undefined {
+  const qShape = ctx.shapes.shape(qIn);
+  const sShape = ctx.shapes.shape(qk.outputs[0]);
+  const split = headSplit(ctx, q);
+  const headDim = num(qShape?.[qShape.length - 1]) ?? split?.headDim ?? null;
+  let heads = sShape && (sShape.length === 4 || sShape.length === 5) ? num(sShape[1]) : undefined;
+  heads ??= split?.heads;
+  if (heads === undefined && headDim) heads = div(projectionWidth(ctx, q), headDim);
+  if (heads === undefined) return undefined;
+  const kvHeads = (headDim ? div(projectionWidth(ctx, k), headDim) : undefined) ?? pastHeads(ctx, k) ?? headSplit(ctx, k)?.heads ?? heads;
+  return { heads, kvHeads, headDim };
 }
 
 function num(d: unknown): number | undefined {

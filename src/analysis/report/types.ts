@@ -69,6 +69,42 @@ export interface ProjectionInfo {
   sliceEnd?: number;
 }
 
+/**
+ * Which output features of a projection belong to each head: head h's columns are `starts[h] + offsets[i]` (offsets
+ * 0..width-1 when absent). For the output projection these are the input rows that read head h.
+ */
+export interface HeadColumns {
+  /** The projection node whose weight these columns (rows, for the output projection) index. */
+  node: string;
+  starts: number[];
+  width: number;
+  offsets?: number[];
+}
+
+/**
+ * The site's dimensions as bound across Q, K, V, the scores and the output, whatever the layout the exporter chose,
+ * and the head map derived from the same walk. Heads are numbered in the order of their Q columns.
+ */
+export interface SiteBinding {
+  batch: Dim;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vHeadDim: number;
+  queryPositions: Dim;
+  keyPositions: Dim;
+  /** What each axis of the scores holds, major to minor within an axis (`[['batch', 'head'], ['query'], ['key']]`). */
+  scoreAxes: ('batch' | 'head' | 'query' | 'key')[][];
+  /** For each query head, the KV head it reads. */
+  qToKv: number[];
+  q: HeadColumns;
+  k: HeadColumns;
+  v: HeadColumns;
+  o?: HeadColumns;
+  /** Why the output projection's rows could not be bound, when they could not. */
+  oUnbound?: string;
+}
+
 export interface SiteInfo {
   id: number;
   kind: 'self' | 'cross';
@@ -95,6 +131,8 @@ export interface SiteInfo {
   flops: number | null;
   attnMatrixBytes: number | null;
   notes: string[];
+  /** Bound dimensions and head map; absent when the walk could not bind them (a note says why). */
+  binding?: SiteBinding;
 }
 
 export interface UnmatchedInfo {

@@ -1,0 +1,278 @@
+// Binds the named dimensions of an attention site — batch, query heads, KV heads, query and key positions, head
+// sizes — across Q, K, V, the scores and the output, and derives the head map: which output features of each
+// projection belong to which head, which rows of the output projection read each head, and which KV head each query
+// head reads. Heads are numbered in the order of their columns in the Q weight (as the model code numbers them).
+// A site whose bindings contradict each other is reported as such, so it goes to `unmatched` instead of a wrong number.
+import type { Node, Value } from '../../ir/graph';
+import type { Dim, HeadColumns, SiteBinding } from '../../report/types';
+import { attrInt, type Ctx } from '../match';
+import type { Trace } from '../trace';
+import { axisSize, type Factor, type Layout } from './factors';
+import { layoutBack, layoutForward, projectionLayout } from './walk';
+
+export type BindResult = { ok: true; binding: SiteBinding } | { ok: false; reason: string; contradiction: boolean };
+
+const soft = (reason: string): BindResult => ({ ok: false, reason, contradiction: false });
+const hard = (reason: string): BindResult => ({ ok: false, reason, contradiction: true });
+
+export interface BindInput {
+  qk: Node;
+  pv: Node;
+  q: Trace;
+  k: Trace;
+  v: Trace;
+  qIn: Value;
+  kIn: Value;
+  vIn: Value;
+  /** Ops from the core's output to the output projection (exclusive), and that projection's node name. */
+  outChain: Node[];
+  oNode?: string;
+}
+
+interface Role {
+  layout: Layout;
+  node: string;
+}
+
+function roleLayout(ctx: Ctx, t: Trace, start: Value, name: string): { ok: true; role: Role } | { ok: false; reason: string } {
+  if (!t.projection || !t.projectionOut) return { ok: false, reason: `${name} has no projection` };
+  const init = projectionLayout(ctx, t.projectionOut, t.activation);
+  if (!init.ok) return init;
+  const l = layoutBack(ctx, start, t.projectionOut, init.value);
+  if (!l.ok) return { ok: false, reason: `${name}: ${l.reason}` };
+  return { ok: true, role: { layout: l.value, node: t.projection.node } };
+}
+
+const meaningful = (fs: Factor[]) => fs.filter((f) => f.size !== 1);
+const isHeadFactor = (f: Factor) => f.kind === 'feature' || f.kind === 'repeat';
+
+export function bindSite(ctx: Ctx, s: BindInput): BindResult {
+  if (s.qk.opType === 'Einsum' || s.pv.opType === 'Einsum') return soft('the core is an Einsum');
+  if (s.qk.opType === 'FusedMatMul' && attrInt(s.qk, 'transA') === 1) return soft('Q·Kᵀ transposes Q');
+  const kTransB = s.qk.opType === 'FusedMatMul' && attrInt(s.qk, 'transB') === 1;
+  if (s.pv.opType === 'FusedMatMul' && (attrInt(s.pv, 'transA') === 1 || attrInt(s.pv, 'transB') === 1)) return soft('P·V transposes an operand');
+  const q = roleLayout(ctx, s.q, s.qIn, 'Q');
+  const k = roleLayout(ctx, s.k, s.kIn, 'K');
+  const v = roleLayout(ctx, s.v, s.vIn, 'V');
+  if (!q.ok) return soft(q.reason);
+  if (!k.ok) return soft(k.reason);
+  if (!v.ok) return soft(v.reason);
+  return interpret(ctx, s, q.role, k.role, v.role, kTransB);
+}
+
+interface Side {
+  batch: Factor[][];
+  rows: Factor[];
+  cols: Factor[];
+}
+
+function sides(l: Layout, transposed: boolean): Side | undefined {
+  const r = l.axes.length;
+  if (r < 2) return undefined;
+  const [a, b] = [l.axes[r - 2], l.axes[r - 1]];
+  return { batch: l.axes.slice(0, r - 2), rows: transposed ? b : a, cols: transposed ? a : b };
+}
+
+function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, kTransB: boolean): BindResult {
+  const qs = sides(q.layout, false);
+  // K enters Q·Kᵀ as [.., D, T] (transposed in the graph) or [.., T, D] with FusedMatMul's transB.
+  const ks = sides(k.layout, !kTransB);
+  const vs = sides(v.layout, false);
+  if (!qs || !ks || !vs) return soft('Q, K or V has fewer than two axes');
+  const d = featureRun(qs.cols);
+  const dk = featureRun(ks.cols);
+  const dv = featureRun(vs.cols);
+  if (!d || !dk || !dv) return soft('the head size of Q, K or V is not one run of features');
+  if (d.size !== dk.size) return hard(`Q's head size ${d.size} differs from K's ${dk.size}`);
+  if (!tokensOnly(qs.rows) || !tokensOnly(ks.rows) || !tokensOnly(vs.rows)) return soft('a positions axis holds features');
+  const rank = Math.max(qs.batch.length, ks.batch.length, vs.batch.length);
+  const qb = align(qs.batch, rank);
+  const kb = align(ks.batch, rank);
+  const vb = align(vs.batch, rank);
+  const heads = pairHeads(qb, kb, vb, q.layout.offset, k.layout.offset, v.layout.offset);
+  if (!heads.ok) return heads.contradiction ? hard(heads.reason) : soft(heads.reason);
+  const { qBase, kBase, vBase } = heads;
+  const qRank = ranks(qBase);
+  if (qRank.size !== qBase.length) return hard('two query heads read the same Q columns');
+  const kRank = ranks(kBase);
+  const vRank = ranks(vBase);
+  const H = qBase.length;
+  const qToKv = new Array<number>(H);
+  const qToV = new Array<number>(H);
+  qBase.forEach((b, i) => {
+    qToKv[qRank.get(b)!] = kRank.get(kBase[i])!;
+    qToV[qRank.get(b)!] = vRank.get(vBase[i])!;
+  });
+  if (qToKv.some((x, h) => x !== qToV[h])) return hard('K and V group the query heads differently');
+  const kvHeads = kRank.size;
+  if (H % kvHeads !== 0) return hard(`${kvHeads} KV heads do not divide ${H} query heads`);
+  const scoreCheck = checkScores(ctx, s.qk.outputs[0], qb, ks);
+  if (scoreCheck) return hard(scoreCheck);
+  const out = outputRows(ctx, s, qb, qs.rows, q.layout.offset, qRank, dv.size);
+  return {
+    ok: true,
+    binding: {
+      batch: tokenSize(qb),
+      heads: H,
+      kvHeads,
+      headDim: d.size,
+      vHeadDim: dv.size,
+      queryPositions: axisSize(qs.rows),
+      keyPositions: axisSize(ks.rows),
+      scoreAxes: [...qb.map((a) => meaningful(a).map((f) => (f.kind === 'token' ? 'batch' : 'head'))), ['query'], ['key']],
+      qToKv,
+      q: headColumns(q.node, sortedBases(qRank), d.offsets),
+      k: headColumns(k.node, sortedBases(kRank), dk.offsets),
+      v: headColumns(v.node, sortedBases(vRank), dv.offsets),
+      ...(out.ok ? { o: out.value } : { oUnbound: out.reason }),
+    },
+  };
+}
+
+/** One head's features: the offsets of its columns relative to the head's first column, in index order. */
+function featureRun(fs: Factor[]): { size: number; offsets: number[] } | undefined {
+  const m = meaningful(fs);
+  if (m.some((f) => f.kind !== 'feature')) return undefined;
+  let offsets = [0];
+  for (const f of m) {
+    const stride = (f as { stride: number }).stride;
+    const next: number[] = [];
+    for (const o of offsets) for (let i = 0; i < (f.size as number); i++) next.push(o + i * stride);
+    offsets = next;
+  }
+  return { size: offsets.length, offsets };
+}
+
+function tokensOnly(fs: Factor[]): boolean {
+  return meaningful(fs).every((f) => f.kind === 'token');
+}
+
+function align(batch: Factor[][], rank: number): Factor[][] {
+  return [...Array.from({ length: rank - batch.length }, () => [] as Factor[]), ...batch];
+}
+
+function tokenSize(batch: Factor[][]): Dim {
+  const t = batch.flat().filter((f) => f.kind === 'token');
+  if (t.length === 0) return 1;
+  return t.length === 1 ? t[0].size : null;
+}
+
+type Pairing = { ok: true; qBase: number[]; kBase: number[]; vBase: number[] } | { ok: false; reason: string; contradiction: boolean };
+
+/**
+ * Pairs the query heads with K's and V's head factors axis by axis (a size-1 axis of K or V broadcasts over Q's),
+ * and returns, for every query head in Q's index order, the first column of it and of the K and V head it reads.
+ */
+function pairHeads(qb: Factor[][], kb: Factor[][], vb: Factor[][], qOff: number, kOff: number, vOff: number): Pairing {
+  const qf: Factor[] = [];
+  const kf: Factor[] = [];
+  const vf: Factor[] = [];
+  for (let i = 0; i < qb.length; i++) {
+    const qa = meaningful(qb[i]).filter(isHeadFactor);
+    if (meaningful(qb[i]).some((f) => f.kind !== 'token' && !isHeadFactor(f))) return { ok: false, reason: 'Q has an unexpected factor', contradiction: false };
+    if (qa.some((f) => f.kind === 'repeat')) return { ok: false, reason: 'Q is repeated across heads', contradiction: true };
+    const qn = product(qa);
+    for (const [src, dst, name] of [[kb[i], kf, 'K'], [vb[i], vf, 'V']] as const) {
+      const fa = meaningful(src).filter(isHeadFactor);
+      const n = product(fa);
+      if (n === qn) dst.push(...fa);
+      else if (n === 1) dst.push({ kind: 'repeat', size: qn });
+      else return { ok: false, reason: `${name} has ${n} heads on an axis where Q has ${qn}`, contradiction: true };
+    }
+    qf.push(...qa);
+  }
+  const H = product(qf);
+  return { ok: true, qBase: bases(qf, H, qOff), kBase: bases(kf, H, kOff), vBase: bases(vf, H, vOff) };
+}
+
+function product(fs: Factor[]): number {
+  return fs.reduce((n, f) => n * (f.size as number), 1);
+}
+
+/** First column of each linear index over the factors (major to minor); repeats have stride 0. */
+function bases(fs: Factor[], n: number, offset: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let rest = i;
+    let col = offset;
+    for (let j = fs.length - 1; j >= 0; j--) {
+      const f = fs[j];
+      const size = f.size as number;
+      const digit = rest % size;
+      rest = Math.floor(rest / size);
+      if (f.kind === 'feature' || f.kind === 'head') col += digit * f.stride;
+    }
+    out.push(col);
+  }
+  return out;
+}
+
+/** Each distinct first column's rank in column order: the head number. */
+function ranks(b: number[]): Map<number, number> {
+  const sorted = [...new Set(b)].sort((x, y) => x - y);
+  return new Map(sorted.map((x, i) => [x, i]));
+}
+
+function sortedBases(r: Map<number, number>): number[] {
+  return [...r.keys()].sort((x, y) => x - y);
+}
+
+function headColumns(node: string, starts: number[], offsets: number[]): HeadColumns {
+  const contiguous = offsets.every((o, i) => o === i);
+  return { node, starts, width: offsets.length, ...(contiguous ? {} : { offsets }) };
+}
+
+/** Score dims the shape inference knows must agree with the bound ones. */
+function checkScores(ctx: Ctx, scores: Value, qb: Factor[][], ks: Side): string | undefined {
+  const shape = ctx.shapes.shape(scores);
+  if (!shape) return undefined;
+  if (shape.length !== qb.length + 2) return `the scores have ${shape.length} axes, Q·Kᵀ gives ${qb.length + 2}`;
+  for (let i = 0; i < qb.length; i++) {
+    const want = axisSize(qb[i]);
+    const got = shape[i];
+    if (typeof want === 'number' && typeof got === 'number' && want !== got && want !== 1 && got !== 1) return `score axis ${i} is ${got}, the bound heads give ${want}`;
+  }
+  const t = axisSize(ks.rows);
+  const got = shape[shape.length - 1];
+  if (typeof t === 'number' && typeof got === 'number' && t !== got) return `the scores have ${got} keys, K has ${t}`;
+  return undefined;
+}
+
+type Rows = { ok: true; value: HeadColumns } | { ok: false; reason: string };
+
+/** Which input rows of the output projection carry each head: the core's output followed to that projection. */
+function outputRows(ctx: Ctx, s: BindInput, qb: Factor[][], rows: Factor[], qOff: number, qRank: Map<number, number>, dv: number): Rows {
+  if (!s.oNode) return { ok: false, reason: 'no output projection' };
+  const axes: Factor[][] = qb.map((a) => meaningful(a).map((f) => (f.kind === 'feature' ? { kind: 'head', size: f.size as number, stride: (f as { stride: number }).stride } : f)));
+  axes.push(rows, [{ kind: 'dv', size: dv }]);
+  const l = layoutForward(ctx, s.outChain, { axes, offset: 0 });
+  if (!l.ok) return l;
+  const last = meaningful(l.value.axes[l.value.axes.length - 1] ?? []);
+  if (l.value.axes.slice(0, -1).some((a) => !tokensOnly(a))) return { ok: false, reason: 'heads are not merged into the last axis before the output projection' };
+  if (last.some((f) => f.kind !== 'head' && f.kind !== 'dv')) return { ok: false, reason: 'the output projection reads other features' };
+  const H = qRank.size;
+  const starts = new Array<number>(H).fill(-1);
+  const offsets: number[][] = Array.from({ length: H }, () => []);
+  const n = product(last);
+  for (let p = 0; p < n; p++) {
+    let rest = p;
+    let col = qOff;
+    let d = 0;
+    for (let j = last.length - 1; j >= 0; j--) {
+      const f = last[j];
+      const size = f.size as number;
+      const digit = rest % size;
+      rest = Math.floor(rest / size);
+      if (f.kind === 'head') col += digit * f.stride;
+      else d = digit;
+    }
+    const h = qRank.get(col);
+    if (h === undefined) return { ok: false, reason: 'the output projection reads a head Q does not have' };
+    offsets[h][d] = p;
+  }
+  for (let h = 0; h < H; h++) starts[h] = offsets[h][0];
+  const rel = offsets[0].map((p) => p - starts[0]);
+  const same = offsets.every((o) => o.every((p, i) => p - o[0] === rel[i]));
+  if (!same) return { ok: false, reason: 'heads are merged in different orders' };
+  return { ok: true, value: headColumns(s.oNode, starts, rel) };
+}
