@@ -3,26 +3,10 @@
 // removed, so the list cannot silently outlive the gap. Issue 8 ("any export") is resolved only when this is empty.
 import { it } from 'vitest';
 
-const NNMHA = ['nnmha-cross-kvdim-op14', 'nnmha-decoder-op14', 'nnmha-seqfirst-padmask-op13'];
-const TORCH_NN = [...NNMHA, 'nntransformer-seq2seq-op11', 'timmstyle-vit-op12'];
-const LAYOUT = 'heads folded into the batch axis / packed QKV taken apart by Gather or Slice: head rewrites do not read this layout yet';
-
-const all = (names: string[], reason: string): Record<string, string> => Object.fromEntries(names.map((n) => [n, reason]));
-
 /** check name → fixture → why it fails today. */
 export const KNOWN_GAPS: Record<string, Record<string, string>> = {
-  'drop-last-site': all(TORCH_NN, LAYOUT),
-  'prune-runs': all(TORCH_NN, LAYOUT),
-  'prune-all-heads-runs': all(TORCH_NN, LAYOUT),
   'drop-first-site-runs': { 'nnmha-seqfirst-padmask-op13': 'synthesized boolean padding mask means "pad" in this model: outputs are NaN' },
-  'prune-vs-zeroing': all(TORCH_NN, LAYOUT),
-  'prune-oracle': all(TORCH_NN, LAYOUT),
-  gqa: all(TORCH_NN, LAYOUT),
-  dictionary: all(TORCH_NN, LAYOUT),
-  'share-kv': all(TORCH_NN, LAYOUT),
-  'share-attn': all(TORCH_NN, LAYOUT),
   'sparse-rules': {
-    ...all(NNMHA, 'rank-3 scores (heads folded into batch) and opset below 13'),
     'nntransformer-seq2seq-op11': 'opset 11: the sparse rules emit opset-13 nodes',
     'timmstyle-vit-op12': 'opset 12: the sparse rules emit opset-13 nodes',
   },

@@ -6,6 +6,7 @@ import { graphProblems } from '../analysis/ir/invariants';
 import { loadModel, type Model } from '../analysis/onnx/load';
 import { saveModel, type SaveOptions, type SaveResult } from '../analysis/onnx/save';
 import type { AnalysisReport } from '../analysis/report/types';
+import { normalizeLayouts } from './layout/normalize';
 import { getRule } from './registry';
 import { RuleError, type SiteChange } from './rule';
 import './rules';
@@ -56,6 +57,14 @@ export function rewriteInMemory(input: string, requests: RuleRequest[], options:
   const idOf = new Map(original.sites.map((s) => [s.anchors.softmax ?? s.anchors.fused ?? '', s.id]));
   // The input's analysis serves the first rule; each later rule sees the graph as the rules before it left it.
   let current: ReturnType<typeof currentSites> | undefined = first;
+  const layout = normalizeLayouts(builder, first.sites, original.sites);
+  if (layout.sites.length) {
+    const problems = graphProblems(model.graph);
+    if (problems.length) throw new Error(`the standard-layout pass broke the graph: ${problems.slice(0, 5).join('; ')}`);
+    current = undefined;
+    warnings.push(...layout.sites.map((s) => `site ${s.id} rewritten into the standard layout first (${s.from}); exact`));
+  }
+  warnings.push(...layout.kept);
   for (const req of requests) {
     const rule = getRule(req.rule);
     if (!rule) throw new RuleError(req.rule, 'no such rule');

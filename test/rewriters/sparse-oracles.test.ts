@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RuntimeClient } from '../../src/runtime/client';
 import { manifestFeeds } from '../analysis/helpers/ort';
-import { fixture } from '../helpers/fixtures';
+import { analyzeModel } from '../../src/analysis/analyze';
+import { fixture, fixtureNames } from '../helpers/fixtures';
 import { startClient } from '../runtime/helpers';
 import { floatOutputs, maxAbsDiff, rewriteTo, tempDir } from './sparse-helpers';
 
@@ -14,19 +15,25 @@ let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = tempDir('sparse-oracles'); });
 afterAll(() => tmp.cleanup());
 
-describe('llama-eager-ts-op17 sliding_window oracle', () => {
-  const f = fixture('llama-eager-ts-op17');
+const withWindowOracle = fixtureNames().filter((n) => fixture(n).manifest.oracles?.sliding_window);
+
+it('the Llama and torch.nn decoder fixtures have sliding_window oracles', () => {
+  expect(withWindowOracle).toEqual(expect.arrayContaining(['llama-eager-ts-op17', 'nnmha-decoder-op14']));
+});
+
+describe.each(withWindowOracle)('%s sliding_window oracle', (name) => {
+  const f = fixture(name);
   const oracle = f.manifest.oracles!.sliding_window as unknown as { window: number; outputs: { name: string; file: string }[] };
 
   it.each([['mask'], ['blocked']])('--window %s matches the oracle within 1e-4', async (impl) => {
-    expect(oracle.window).toBe(8);
-    const { file, report } = rewriteTo(f.model, [{ rule: 'window', params: { window: oracle.window, impl } }], tmp.dir, `oracle-${impl}`);
-    expect(report.applied[0].sites).toEqual([0, 1]);
+    const sites = analyzeModel(f.model).sites;
+    const { file, report } = rewriteTo(f.model, [{ rule: 'window', params: { window: oracle.window, impl } }], tmp.dir, `oracle-${name}-${impl}`);
+    expect(report.applied[0].sites).toEqual(sites.map((s) => s.id));
     const got = await floatOutputs(file, manifestFeeds(f.dir, f.manifest.inputs));
     for (const o of oracle.outputs) {
       const want = new Float32Array(new Uint8Array(fs.readFileSync(path.join(f.dir, o.file))).buffer);
       expect(maxAbsDiff(got[o.name], want)).toBeLessThan(1e-4);
-      // And the oracle is not the dense model: the window matters at 32 tokens.
+      // And the oracle is not the dense model: the window matters at the fixture's length.
       const dense = new Float32Array(new Uint8Array(fs.readFileSync(path.join(f.dir, f.manifest.outputs.find((x) => x.name === o.name)!.file))).buffer);
       expect(maxAbsDiff(dense, want)).toBeGreaterThan(1e-2);
     }

@@ -101,6 +101,17 @@ export interface SiteBinding {
   k: HeadColumns;
   v: HeadColumns;
   o?: HeadColumns;
+  /**
+   * Where batch and positions sit in each projection's activation (axis indices; batch absent when it has none),
+   * and what each leading axis of the output projection's input holds. Absent where an activation was flattened
+   * into [tokens, features] before its projection.
+   */
+  tokens?: {
+    q: { batch?: number; positions: number; rank: number };
+    k: { batch?: number; positions: number; rank: number };
+    v: { batch?: number; positions: number; rank: number };
+    out?: ('batch' | 'positions')[][];
+  };
   /** Why the output projection's rows could not be bound, when they could not. */
   oUnbound?: string;
 }

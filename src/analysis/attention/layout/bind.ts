@@ -109,6 +109,7 @@ function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, kTransB: b
   const scoreCheck = checkScores(ctx, s.qk.outputs[0], qb, ks);
   if (scoreCheck) return hard(scoreCheck);
   const out = outputRows(ctx, s, qb, qs.rows, q.layout.offset, qRank, dv.size);
+  const tokens = tokenAxes(ctx, s, qb, kb, vb, qs, ks, vs, out.ok ? out.tokens : undefined);
   return {
     ok: true,
     binding: {
@@ -125,6 +126,7 @@ function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, kTransB: b
       k: headColumns(k.node, sortedBases(kRank), dk.offsets),
       v: headColumns(v.node, sortedBases(vRank), dv.offsets),
       ...(out.ok ? { o: out.value } : { oUnbound: out.reason }),
+      ...(tokens ? { tokens } : {}),
     },
   };
 }
@@ -238,7 +240,32 @@ function checkScores(ctx: Ctx, scores: Value, qb: Factor[][], ks: Side): string 
   return undefined;
 }
 
-type Rows = { ok: true; value: HeadColumns } | { ok: false; reason: string };
+type Rows = { ok: true; value: HeadColumns; tokens: Factor[][] } | { ok: false; reason: string };
+
+type TokenAxes = NonNullable<SiteBinding['tokens']>;
+
+/** Which activation axis is the batch and which the positions, for each projection; undefined when not direct. */
+function tokenAxes(ctx: Ctx, s: BindInput, qb: Factor[][], kb: Factor[][], vb: Factor[][], qs: Side, ks: Side, vs: Side, outTokens: Factor[][] | undefined): TokenAxes | undefined {
+  const one = (batch: Factor[][], rows: Factor[], t: Trace) => {
+    const act = t.activation;
+    const rank = ctx.shapes.shape(act)?.length;
+    const b = batch.flat().filter((f) => f.kind === 'token');
+    const r = meaningful(rows);
+    if (!act || !rank || b.length > 1 || r.length !== 1) return undefined;
+    const direct = (f: Factor) => f.kind === 'token' && f.source === act.name;
+    if (!direct(r[0]) || (b[0] && !direct(b[0]))) return undefined;
+    return { ...(b[0] ? { batch: (b[0] as { axis: number }).axis } : {}), positions: (r[0] as { axis: number }).axis, rank };
+  };
+  const q = one(qb, qs.rows, s.q);
+  const k = one(kb, ks.rows, s.k);
+  const v = one(vb, vs.rows, s.v);
+  if (!q || !k || !v) return undefined;
+  const qBatch = qb.flat().find((f) => f.kind === 'token');
+  const qRow = meaningful(qs.rows)[0];
+  const out = outTokens?.map((a) => meaningful(a).map((f) => (f === qBatch ? 'batch' : f === qRow ? 'positions' : undefined)));
+  const outOk = out && out.every((a) => a.every((x) => x !== undefined));
+  return { q, k, v, ...(outOk ? { out: out as ('batch' | 'positions')[][] } : {}) };
+}
 
 /** Which input rows of the output projection carry each head: the core's output followed to that projection. */
 function outputRows(ctx: Ctx, s: BindInput, qb: Factor[][], rows: Factor[], qOff: number, qRank: Map<number, number>, dv: number): Rows {
@@ -274,5 +301,5 @@ function outputRows(ctx: Ctx, s: BindInput, qb: Factor[][], rows: Factor[], qOff
   const rel = offsets[0].map((p) => p - starts[0]);
   const same = offsets.every((o) => o.every((p, i) => p - o[0] === rel[i]));
   if (!same) return { ok: false, reason: 'heads are merged in different orders' };
-  return { ok: true, value: headColumns(s.oNode, starts, rel) };
+  return { ok: true, value: headColumns(s.oNode, starts, rel), tokens: l.value.axes.slice(0, -1) };
 }

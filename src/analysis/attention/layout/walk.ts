@@ -22,14 +22,17 @@ export function projectionLayout(ctx: Ctx, out: Value, activation: Value | undef
   const shape = ctx.shapes.shape(out);
   const width = shape?.[shape.length - 1];
   if (!shape || typeof width !== 'number') return bad(`the width of projection output '${out.name}' is unknown`);
-  const source = activation?.name ?? out.name;
+  const flat = shape.length === 2 ? flattenedFrom(ctx, activation) : undefined;
+  // Token factors of a flattened activation index the tensor before the flattening, which the name says.
+  const source = `${activation?.name ?? out.name}${flat ? FLATTENED : ''}`;
   const token = (d: Dim, axis: number): F.Factor[] => (d === 1 ? [] : [{ kind: 'token', source, axis, size: d }]);
   let axes: F.Factor[][] = shape.slice(0, -1).map((d, axis) => token(d, axis));
-  const flat = flattenedFrom(ctx, activation);
-  if (flat && axes.length === 1) axes = [flat.slice(0, -1).flatMap((d, axis) => token(d, axis))];
+  if (flat) axes = [flat.slice(0, -1).flatMap((d, axis) => token(d, axis))];
   axes.push([{ kind: 'feature', size: width, stride: 1 }]);
   return { ok: true, value: { axes, offset: 0 } };
 }
+
+export const FLATTENED = '#flattened';
 
 /** The shape an activation was flattened from, when a Reshape/Flatten merged its leading axes and kept the last. */
 function flattenedFrom(ctx: Ctx, v: Value | undefined): Dim[] | undefined {

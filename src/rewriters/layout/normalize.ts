@@ -1,0 +1,34 @@
+// Before any rule runs, sites written in a layout other than the standard one are rewritten into it (exactly), so
+// that every rule reads one form. A site that cannot be re-laid out keeps its form and the reason is returned.
+import type { RawSite } from '../../analysis/attention/site';
+import type { GraphBuilder } from '../../analysis/ir/builder';
+import type { SiteInfo } from '../../analysis/report/types';
+import { LayoutError } from './score-operands';
+import { nonStandardLayout, toStandardLayout } from './standard';
+
+export interface Normalized {
+  /** Site ids rewritten into the standard layout, with the layout they had. */
+  sites: { id: number; from: string }[];
+  /** Sites left as they were, with the reason. */
+  kept: string[];
+}
+
+export function normalizeLayouts(b: GraphBuilder, raws: RawSite[], infos: SiteInfo[]): Normalized {
+  const out: Normalized = { sites: [], kept: [] };
+  infos.forEach((info, i) => {
+    const from = nonStandardLayout(info);
+    if (!from) return;
+    try {
+      toStandardLayout(b, raws[i], info);
+      out.sites.push({ id: info.id, from });
+    } catch (e) {
+      if (!(e instanceof LayoutError)) throw e;
+      out.kept.push(`site ${info.id} (${from}) kept its layout: ${e.message}`);
+    }
+  });
+  if (out.sites.length || out.kept.length) {
+    b.removeUnused();
+    b.sort();
+  }
+  return out;
+}

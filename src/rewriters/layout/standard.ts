@@ -1,0 +1,187 @@
+// Rewrites an attention site whose exporter chose another layout — heads folded into the batch (torch.nn's
+// MultiheadAttention), Q, K and V cut out of one packed projection by Gather or Slice (timm), sequence-first
+// activations — into the standard written-out form every rule reads: per-role projections, [batch, heads, positions,
+// head size], Q·Kᵀ, the same masks, Softmax, ·V, heads merged, the output projection. It is exact: the new weights are
+// the old ones' columns picked by the site's head map, and the result replaces the old output projection's value in
+// the layout the rest of the graph expects. The Softmax keeps its name, so the site keeps its id.
+import type { GraphBuilder } from '../../analysis/ir/builder';
+import { attr } from '../../analysis/ir/builder';
+import type { Node, Value } from '../../analysis/ir/graph';
+import { ShapeInfo } from '../../analysis/ir/shapes';
+import type { RawSite } from '../../analysis/attention/site';
+import type { HeadColumns, SiteBinding, SiteInfo } from '../../analysis/report/types';
+import { addWeight, type WeightDtype } from '../prune/edit/weights';
+import { SiteOps } from '../sparse/ops';
+import { pickColumns, pickInputRows, projectionWeights, type ProjectionWeights } from './projection-weights';
+import { LayoutError, standardOperand } from './score-operands';
+
+const STANDARD = JSON.stringify([['batch'], ['head'], ['query'], ['key']]);
+
+/** Why the site is not in the standard layout the rules read (null when it is, or when nothing can be said). */
+export function nonStandardLayout(info: SiteInfo): string | null {
+  const b = info.binding;
+  if (!b || (info.form !== 'unfused' && info.form !== 'sdpa-decomposed')) return null;
+  if (JSON.stringify(b.scoreAxes) !== STANDARD) return `scores laid out as ${b.scoreAxes.map((a) => a.join('·')).join(', ')}`;
+  const packed = b.q.node === b.k.node || b.k.node === b.v.node;
+  if (packed && !info.projections.q?.fused && !info.projections.k?.fused) return 'Q, K and V cut from one projection by Gather or Slice';
+  return null;
+}
+
+function roleRows(h: HeadColumns): number[] {
+  const offs = h.offsets ?? Array.from({ length: h.width }, (_, i) => i);
+  return h.starts.flatMap((s) => offs.map((o) => s + o));
+}
+
+export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo): void {
+  const bind = info.binding;
+  if (!bind?.tokens?.out || !bind.o) throw new LayoutError(bind?.oUnbound ?? 'the site has no bound token axes');
+  if (raw.softcap !== undefined) throw new LayoutError('soft-capped scores');
+  if (!raw.io.q || !raw.io.k) throw new LayoutError('the site has no Q or K value');
+  const graph = b.model.graph;
+  const shapes = new ShapeInfo(graph);
+  const resolve = (name: string) => {
+    const r = projectionWeights(graph, name, shapes);
+    if (!r.ok) throw new LayoutError(r.reason);
+    return r.value;
+  };
+  const pq = resolve(bind.q.node);
+  const pk = resolve(bind.k.node);
+  const pv = resolve(bind.v.node);
+  const po = resolve(bind.o.node);
+  const sm = raw.anchor;
+  const ops = new SiteOps(b, `${sm.name}::layout`, pq.dtype);
+  const chain = scoreChain(graph, sm, raw);
+  const probsUse = probsPath(sm);
+
+  const acts = new Map<Value, Value>();
+  const act = (p: ProjectionWeights, t: { batch?: number; positions: number; rank: number }, role: string) => standardActivation(ops, acts, p.activation, t, role);
+  const project = (p: ProjectionWeights, cols: HeadColumns, x: Value, heads: number, role: string) => {
+    const { weight, bias } = pickColumns(p, roleRows(cols));
+    let y = ops.op('MatMul', [x, weightOf(b, ops, role, weight.rows, weight.cols, weight.data, p.dtype)], `${role}_proj`);
+    if (bias) y = ops.op('Add', [y, addWeight(b, ops.name(`${role}_bias`), [bias.length], bias, p.dtype)], `${role}_bias_add`);
+    const split = ops.reshape(y, ops.i64([0, 0, heads, cols.width], `${role}_heads`), `${role}_split`);
+    return ops.transpose(split, [0, 2, 1, 3], `${role}_bhsd`);
+  };
+  let q = project(pq, bind.q, act(pq, bind.tokens.q, 'q'), bind.heads, 'q');
+  if (raw.scale !== null && raw.scale !== 1) q = ops.op('Mul', [q, ops.floats([raw.scale], [], 'scale')], 'q_scaled');
+  const k = repeatKv(ops, project(pk, bind.k, act(pk, bind.tokens.k, 'k'), bind.kvHeads, 'k'), bind, 'k');
+  const v = repeatKv(ops, project(pv, bind.v, act(pv, bind.tokens.v, 'v'), bind.kvHeads, 'v'), bind, 'v');
+  let scores = ops.op('MatMul', [q, ops.transpose(k, [0, 1, 3, 2], 'k_t')], 'qk');
+  let onPath = chain.length ? chain[0].inputs.find((x) => x?.producer?.name === raw.anchors.qk) ?? null : null;
+  for (const n of chain) {
+    scores = replay(ops, shapes, n, onPath, scores, bind);
+    onPath = n.outputs[0];
+  }
+  b.renameNode(sm, b.uniqueNodeName(`${sm.name}_replaced`));
+  const opset = b.model.opsets.get('') ?? 13;
+  const probs = b.op('Softmax', [scores], { name: sm.name, attrs: { axis: attr.int(opset >= 13 ? -1 : 3) } });
+  void probsUse;
+  const ctx = ops.op('MatMul', [probs, v], 'pv');
+  const merged = ops.reshape(ops.transpose(ctx, [0, 2, 1, 3], 'merge_t'), ops.i64([0, 0, bind.heads * bind.vHeadDim], 'merge_shape'), 'merge');
+  const wo = pickInputRows(po, roleRows(bind.o));
+  let out = ops.op('MatMul', [merged, weightOf(b, ops, 'o', wo.rows, wo.cols, wo.data, po.dtype)], 'o_proj');
+  if (po.bias) out = ops.op('Add', [out, addWeight(b, ops.name('o_bias'), [po.bias.length], po.bias, po.dtype)], 'o_bias_add');
+  out = toOriginalTokens(ops, out, bind);
+  b.replaceAllUses(po.output, out, { graphOutputs: true });
+}
+
+function weightOf(b: GraphBuilder, ops: SiteOps, role: string, rows: number, cols: number, data: Float64Array, dtype: WeightDtype): Value {
+  return addWeight(b, ops.name(`${role}_weight`), [rows, cols], data, dtype);
+}
+
+/** The activation as [batch, positions, features] (a batch axis of 1 added when it has none). */
+function standardActivation(ops: SiteOps, cache: Map<Value, Value>, x: Value, t: { batch?: number; positions: number; rank: number }, role: string): Value {
+  const hit = cache.get(x);
+  if (hit) return hit;
+  let y: Value;
+  if (t.batch === undefined && t.rank === 2) y = ops.unsqueeze(x, [0], `${role}_batch`);
+  else if (t.rank === 3 && t.batch !== undefined && t.batch !== 2 && t.positions !== 2) {
+    const perm = [t.batch, t.positions, 2];
+    y = perm.join() === '0,1,2' ? x : ops.transpose(x, perm, `${role}_act`);
+  } else throw new LayoutError(`an activation of rank ${t.rank} with batch ${t.batch ?? 'none'} and positions ${t.positions}`);
+  cache.set(x, y);
+  return y;
+}
+
+/** K or V [batch, kv heads, positions, size] repeated to the query heads, in the site's query-to-KV order. */
+function repeatKv(ops: SiteOps, x: Value, bind: SiteBinding, role: string): Value {
+  if (bind.kvHeads === bind.heads && bind.qToKv.every((k, h) => k === h)) return x;
+  return ops.op('Gather', [x, ops.i64(bind.qToKv, `${role}_kv_of_head`)], `${role}_repeat`, { axis: attr.int(1) });
+}
+
+/** The ops between Q·Kᵀ and the Softmax, from Q·Kᵀ outwards. */
+function scoreChain(graph: import('../../analysis/ir/graph').Graph, sm: Node, raw: RawSite): Node[] {
+  const qk = raw.anchors.qk ? graph.nodeByName(raw.anchors.qk) : undefined;
+  if (!qk) throw new LayoutError('the site has no Q·Kᵀ node');
+  const out: Node[] = [];
+  let v = sm.input(0);
+  for (let i = 0; i < 16 && v && v.producer !== qk; i++) {
+    const p: Node | null = v.producer;
+    if (!p) throw new LayoutError('the scores have no producer');
+    out.unshift(p);
+    v = p.inputs.find((x) => x && reaches(x, qk, 16)) ?? null;
+  }
+  if (!v || v.producer !== qk) throw new LayoutError('the scores do not lead back to Q·Kᵀ');
+  return out;
+}
+
+function reaches(v: Value, target: Node, depth: number): boolean {
+  const p = v.producer;
+  if (!p || depth === 0) return false;
+  return p === target || p.inputs.some((x) => x !== null && reaches(x, target, depth - 1));
+}
+
+/** Only casts and dropout may sit between the probabilities and ·V here. */
+function probsPath(sm: Node): void {
+  let v = sm.outputs[0];
+  for (let i = 0; i < 4; i++) {
+    const uses = v.uses.filter((u) => u.node.opType !== 'Shape');
+    const mm = uses.find((u) => u.node.opType === 'MatMul' && u.index === 0);
+    if (mm) return;
+    const next = uses.find((u) => ['Dropout', 'Identity'].includes(u.node.opType));
+    if (!next) break;
+    v = next.node.outputs[0];
+  }
+  throw new LayoutError('the probabilities pass through ops other than Dropout on their way to ·V');
+}
+
+/** One op of the score chain again on the standard scores: scalar scales are already in Q, masks are re-laid out. */
+function replay(ops: SiteOps, shapes: ShapeInfo, n: Node, prev: Value | null, scores: Value, bind: SiteBinding): Value {
+  const dataIdx = prev ? n.inputs.indexOf(prev) : -1;
+  if (dataIdx < 0) throw new LayoutError(`'${n.name}' is not on the score path`);
+  const others = n.inputs.filter((x, i): x is Value => i !== dataIdx && x !== null);
+  const scalar = others.every((x) => (x.constant?.size ?? 2) === 1 || shapes.shape(x)?.length === 0);
+  if ((n.opType === 'Mul' || n.opType === 'Div') && scalar) return scores;
+  if (n.opType === 'Identity') return scores;
+  if (n.opType === 'Cast') return ops.op('Cast', [scores], 'cast', { to: attr.int(Number(n.attr('to')?.i ?? 1)) });
+  if (!['Add', 'Sub', 'Mul', 'Where'].includes(n.opType)) throw new LayoutError(`${n.opType} '${n.name}' on the scores`);
+  const inputs = n.inputs.map((x, i) => (i === dataIdx ? scores : x ? standardOperand(ops, shapes, x, bind) : null));
+  return ops.op(n.opType, inputs, n.opType.toLowerCase());
+}
+
+/** From [batch, positions, features] to the token layout the old output projection produced. */
+function toOriginalTokens(ops: SiteOps, out: Value, bind: SiteBinding): Value {
+  const groups = bind.tokens!.out!;
+  const hasBatch = bind.tokens!.q.batch !== undefined;
+  let y = out;
+  let axisOf = (t: 'batch' | 'positions') => (t === 'batch' ? 0 : 1);
+  if (!hasBatch) {
+    y = ops.squeeze(y, [0], 'o_unbatch');
+    axisOf = () => 0;
+  }
+  const order = groups.flat().map(axisOf);
+  const rank = hasBatch ? 3 : 2;
+  const perm = [...order, rank - 1];
+  if (perm.length !== rank) throw new LayoutError('the output projection reads tokens the site does not have');
+  if (perm.some((p, i) => p !== i)) y = ops.transpose(y, perm, 'o_tokens');
+  if (groups.every((g) => g.length <= 1) && groups.length === rank - 1) return y;
+  const shape = ops.shape(y, 'o_shape');
+  let at = 0;
+  const parts: (number | Value)[] = groups.map((g) => {
+    const dims = g.map(() => ops.vec(ops.dim(shape, at++, 'o_dim'), 'o_vec'));
+    if (dims.length === 0) return 1;
+    return dims.reduce((a, d) => ops.op('Mul', [a, d], 'o_group'));
+  });
+  parts.push(ops.vec(ops.dim(shape, rank - 1, 'o_width'), 'o_width_vec'));
+  return ops.reshape(y, ops.shapeOf(parts, 'o_target'), 'o_restore');
+}
