@@ -1,4 +1,5 @@
-// Applying rules to a model: load a fresh working copy (the input file is only read), analyse it, apply each requested
+// Applying rules to a model: load a fresh working copy (the input file is only read), analyse it, raise its ONNX opset
+// when a requested rule writes nodes of a newer one (Rule.minOpset; once, before the first rule), apply each requested
 // rule to its sites, check invariants after every rule, save atomically to the output path.
 import { analyzeWithSites } from '../analysis/analyze';
 import { GraphBuilder } from '../analysis/ir/builder';
@@ -7,8 +8,11 @@ import { loadModel, type Model } from '../analysis/onnx/load';
 import { saveModel, type SaveOptions, type SaveResult } from '../analysis/onnx/save';
 import type { AnalysisReport } from '../analysis/report/types';
 import { normalizeLayouts } from './layout/normalize';
+import { nonStandardLayout } from './layout/standard';
+import { OpsetUpgradeError, upgradeOpset, type OpsetUpgrade } from './opset/upgrade';
+import { SITE_OPS_OPSET } from './sparse/ops';
 import { getRule } from './registry';
-import { RuleError, type SiteChange } from './rule';
+import { RuleError, type Rule, type SiteChange } from './rule';
 import './rules';
 
 export interface RuleRequest {
@@ -36,6 +40,8 @@ export interface RewriteReport {
   flopsAfter: number;
   bytesBefore: number;
   bytesAfter: number;
+  /** Set when the model's ONNX opset was raised for the rules (also said in `warnings`). */
+  opsetUpgrade?: OpsetUpgrade;
   warnings: string[];
 }
 
@@ -55,19 +61,35 @@ export function rewriteInMemory(input: string, requests: RuleRequest[], options:
   const warnings: string[] = [];
   // Site ids stay the input's: a rule that removes or changes a site must not renumber the others for later rules.
   const idOf = new Map(original.sites.map((s) => [s.anchors.softmax ?? s.anchors.fused ?? '', s.id]));
-  // The input's analysis serves the first rule; each later rule sees the graph as the rules before it left it.
+  // The input's analysis serves the first rule (unless the opset upgrade changed the graph); each later rule sees the
+  // graph as the rules before it left it.
   let current: ReturnType<typeof currentSites> | undefined = first;
-  const layout = normalizeLayouts(builder, first.sites, original.sites);
-  if (layout.sites.length) {
-    const problems = graphProblems(model.graph);
-    if (problems.length) throw new Error(`the standard-layout pass broke the graph: ${problems.slice(0, 5).join('; ')}`);
-    current = undefined;
-    warnings.push(...layout.sites.map((s) => `site ${s.id} rewritten into the standard layout first (${s.from}); exact`));
-  }
-  warnings.push(...layout.kept);
-  for (const req of requests) {
+  const rules = requests.map((req) => {
     const rule = getRule(req.rule);
     if (!rule) throw new RuleError(req.rule, 'no such rule');
+    return rule;
+  });
+  // The standard-layout pass writes its nodes with SiteOps, so it needs that opset like the rules that use it.
+  const needsLayout = original.sites.some((s) => nonStandardLayout(s) !== null);
+  const passes: Raiser[] = needsLayout ? [...rules, { name: 'the standard-layout pass', minOpset: SITE_OPS_OPSET }] : rules;
+  const opsetUpgrade = raiseOpset(builder, passes);
+  if (opsetUpgrade) {
+    current = undefined;
+    warnings.push(upgradeNotice(opsetUpgrade, passes));
+  }
+  if (needsLayout) {
+    const base = current ?? currentSites(model, seqLen, idOf);
+    const layout = normalizeLayouts(builder, base.sites, base.report.sites);
+    if (layout.sites.length) {
+      const problems = graphProblems(model.graph);
+      if (problems.length) throw new Error(`the standard-layout pass broke the graph: ${problems.slice(0, 5).join('; ')}`);
+      current = undefined;
+      warnings.push(...layout.sites.map((x) => `site ${x.id} rewritten into the standard layout first (${x.from}); exact`));
+    }
+    warnings.push(...layout.kept);
+  }
+  for (const [i, req] of requests.entries()) {
+    const rule = rules[i];
     const { report, sites } = current ?? currentSites(model, seqLen, idOf);
     current = undefined;
     rule.validate(req.params, report);
@@ -115,7 +137,10 @@ export function rewriteInMemory(input: string, requests: RuleRequest[], options:
   }
   return {
     model,
-    report: { input: model.file, seqLen, applied, flopsBefore: before.flops, flopsAfter, bytesBefore: before.bytes, bytesAfter, warnings },
+    report: {
+      input: model.file, seqLen, applied, flopsBefore: before.flops, flopsAfter, bytesBefore: before.bytes, bytesAfter,
+      ...(opsetUpgrade ? { opsetUpgrade } : {}), warnings,
+    },
   };
 }
 
@@ -123,6 +148,33 @@ export function rewriteModel(input: string, requests: RuleRequest[], output: str
   const { model, report } = rewriteInMemory(input, requests, options);
   report.output = saveModel(model, output, options.save);
   return report;
+}
+
+/**
+ * Raises the model's opset to the highest `minOpset` of the rules when it is older (undefined when nothing was done).
+ * Once for the whole rewrite, before the first rule: every rule then sees, and writes, one opset.
+ */
+/** What raises the opset: a rule, or a pass the pipeline runs before the rules. */
+type Raiser = Pick<Rule<unknown>, 'name' | 'minOpset'>;
+
+function raiseOpset(builder: GraphBuilder, rules: Raiser[]): OpsetUpgrade | undefined {
+  const need = Math.max(0, ...rules.map((r) => r.minOpset ?? 0));
+  const have = builder.model.opsets.get('') ?? 0;
+  if (need <= have) return undefined;
+  try {
+    return upgradeOpset(builder, need);
+  } catch (e) {
+    if (!(e instanceof OpsetUpgradeError)) throw e;
+    const rule = rules.find((r) => (r.minOpset ?? 0) > have)!;
+    throw new RuleError(rule.name, `writes ONNX opset-${need} nodes and the model declares opset ${have}; ${e.message}`);
+  }
+}
+
+function upgradeNotice({ from, to, converted, irVersion }: OpsetUpgrade, rules: Raiser[]): string {
+  const by = [...new Set(rules.filter((r) => (r.minOpset ?? 0) > from).map((r) => r.name))].join(', ');
+  const nodes = Object.entries(converted).map(([op, n]) => `${n} ${op}`).join(', ') || 'none';
+  const ir = irVersion.to !== irVersion.from ? `; IR version ${irVersion.from} -> ${irVersion.to}` : '';
+  return `the model's ONNX opset was raised from ${from} to ${to} for ${by}, whose nodes need it (nodes converted: ${nodes}${ir})`;
 }
 
 /** Analysis of the working graph with site ids mapped back to the input's numbering through their anchor nodes. */

@@ -43,6 +43,13 @@ export interface Rule<P = unknown> {
   family: RuleFamily;
   /** One-line description for help texts and the dashboard. */
   summary: string;
+  /**
+   * The lowest ONNX (default-domain) opset at which every node the rule may add is valid, when that is above 9 (the
+   * oldest opset the upgrade takes). Rules write each operator in one form, the newest; the pipeline raises an older
+   * model's opset to the highest `minOpset` among the requested rules, once, before the first rule (opset/upgrade.ts),
+   * and says so in the report. Absent: the rule's nodes are valid at any opset, and the model's opset is left alone.
+   */
+  minOpset?: number;
   /** Throws a RuleError for impossible parameters (negative windows, unknown sites, heads out of range). */
   validate(params: P, report: AnalysisReport): void;
   /**

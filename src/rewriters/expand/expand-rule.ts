@@ -3,6 +3,7 @@
 import { ShapeInfo } from '../../analysis/ir/shapes';
 import type { SiteInfo } from '../../analysis/report/types';
 import { RuleError, siteById, type Rule, type RuleResult, type SiteChange } from '../rule';
+import { SITE_OPS_OPSET } from '../sparse/ops';
 import { ExpandError, expandFused } from './expand-fused';
 
 export type ExpandParams = Record<string, never>;
@@ -20,6 +21,8 @@ export const expandRule: Rule<ExpandParams> = {
   name: 'expand',
   family: 'structure',
   summary: 'fused attention operators written out as standard ops (Q·Kᵀ, scale, masks, Softmax, P·V)',
+  // Written with SiteOps (opset-13 forms).
+  minOpset: SITE_OPS_OPSET,
   validate() {},
   skipReason: (site) => expandSkipReason(site),
   apply(ctx, siteIds): RuleResult {

@@ -7,7 +7,7 @@
 //   here become a MatMul, an Add and a Split, the way a model with separate projections is exported.
 // Anything this does not reproduce exactly (a KV cache in use, rotary embedding inside the op, soft-capping, other
 // mask formats) is an ExpandError naming it, never a silent approximation.
-import { attr, type Attr } from '../../analysis/ir/builder';
+import { attr } from '../../analysis/ir/builder';
 import type { Node, Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import { attrFloat, attrInt, attrInts } from '../../analysis/attention/match';
@@ -176,10 +176,8 @@ function widths(shapes: ShapeInfo, vs: Value[], heads: number[]): number[] {
 }
 
 function split(ops: SiteOps, v: Value, sizes: number[], what: string, axis = -1): Value[] {
-  // Split takes its sizes as an input from opset 13, as an attribute before.
-  const inputs = ops.opset >= 13 ? [v, ops.i64(sizes, `${what}_sizes`)] : [v];
-  const attrs: Record<string, Attr> = ops.opset >= 13 ? { axis: attr.int(axis) } : { axis: attr.int(axis), split: attr.ints(sizes) };
-  const node = ops.b.node('Split', inputs, { name: ops.name(`${what}_split`), attrs, outputs: 3 });
+  // The opset-13 form (sizes as an input), as everything SiteOps writes.
+  const node = ops.b.node('Split', [v, ops.i64(sizes, `${what}_sizes`)], { name: ops.name(`${what}_split`), attrs: { axis: attr.int(axis) }, outputs: 3 });
   return node.outputs;
 }
 

@@ -18,6 +18,7 @@ import { siteStructure, StructureError, type SiteStructure } from '../prune/edit
 import { constantOf, readFloats, setInput, addWeight } from '../prune/edit/weights';
 import { expandSkipReason } from '../expand/expand-rule';
 import { expandRequested } from '../expand/expand-sites';
+import { SITE_OPS_OPSET } from '../sparse/ops';
 import { checkPairs, sameHeads, sourceOf, type PairParams } from './pairs';
 
 const NAME = 'share-attn';
@@ -32,6 +33,8 @@ export const shareAttn: Rule<PairParams> = {
   name: NAME,
   family: 'shared',
   summary: "site j uses site i's attention probabilities; j's Q/K projections and scores are removed",
+  // Fused sites it cannot read are written out first (expand/), in SiteOps' opset-13 forms.
+  minOpset: SITE_OPS_OPSET,
   validate(params, report) {
     checkPairs(NAME, params, report, compatible);
   },

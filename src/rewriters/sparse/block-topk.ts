@@ -16,8 +16,8 @@ import { blockGeometry, selectBlocks, type BlockGeometry } from './block-select'
 import { rewireBlocked } from './blocked-chain';
 import { toBlocks } from './blocks';
 import { round } from './cost';
-import { NEG_FLOAT32, type SiteOps } from './ops';
-import { checkOpset, formReason, nonNegativeInt, oneOf, positiveInt, type BlockTopkParams } from './params';
+import { NEG_FLOAT32, SITE_OPS_OPSET, type SiteOps } from './ops';
+import { formReason, nonNegativeInt, oneOf, positiveInt, type BlockTopkParams } from './params';
 import { positionsFrom } from './positions';
 import { tokenWeights } from './padding';
 import { readScoreChain, type ScoreChain } from './score-chain';
@@ -27,12 +27,12 @@ export const blockTopkRule: Rule<BlockTopkParams> = {
   name: 'block-topk',
   family: 'sparse',
   summary: 'per query block, the k key blocks with the best mean-query·mean-key score, plus the diagonal block and block 0',
-  validate(p, report) {
+  minOpset: SITE_OPS_OPSET,
+  validate(p) {
     positiveInt('block-topk', 'block', p.block);
     nonNegativeInt('block-topk', 'k', p.k);
     oneOf('block-topk', 'impl', p.impl, ['mask', 'gather'] as const);
     oneOf('block-topk', 'modelMask', p.modelMask, ['auto', 'rows'] as const);
-    checkOpset('block-topk', report);
   },
   skipReason(site) {
     if (site.kind === 'cross') return 'cross-attention: there is no diagonal block when queries and keys are different sequences';

@@ -5,7 +5,8 @@ import { RuleError, type Rule } from '../rule';
 import { round } from './cost';
 import { findGrid } from './grid';
 import { applyMask } from './mask-form';
-import { checkOpset, formReason, nonNegativeInt, type Neighborhood2dParams } from './params';
+import { SITE_OPS_OPSET } from './ops';
+import { formReason, nonNegativeInt, type Neighborhood2dParams } from './params';
 import { buildVisible, describe, keysPerQuery, type Pattern } from './pattern';
 import { rewriteSites } from './site-loop';
 
@@ -13,9 +14,9 @@ export const neighborhood2dRule: Rule<Neighborhood2dParams> = {
   name: 'neighborhood2d',
   family: 'sparse',
   summary: 'vision: patches see a (2r+1)×(2r+1) square of patches; class/register tokens see and are seen by all',
-  validate(p, report) {
+  minOpset: SITE_OPS_OPSET,
+  validate(p) {
     nonNegativeInt('neighborhood2d', 'radius', p.radius);
-    checkOpset('neighborhood2d', report);
   },
   skipReason(site, _p, report) {
     if (site.kind === 'cross') return 'cross-attention: its keys are not patches of the same image';

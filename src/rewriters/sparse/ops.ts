@@ -1,7 +1,9 @@
-// A thin layer over GraphBuilder for the sparse rules: every node and constant is named `<anchor>::<rule>/<what>` (so
-// detection and the profiler attribute it to the site), and the few operators whose signature changed between opsets
-// (Unsqueeze, Squeeze, ReduceSum take their axes as an input from opset 13) are written the way the model's opset
-// expects. Integer tensors are int64 throughout: Shape, Range and the index operators all use it.
+// A thin layer over GraphBuilder for the sparse rules (and the expansion of fused operators): every node and constant
+// is named `<anchor>::<rule>/<what>` (so detection and the profiler attribute it to the site). Operators are written in
+// their opset-13 form only (Unsqueeze, Squeeze, ReduceSum and Split take axes and sizes as inputs; Range, GatherElements,
+// ScatterElements, TopK with largest/sorted, LessOrEqual and integer Min/Max are there too): rules that use SiteOps
+// declare `minOpset: SITE_OPS_OPSET` and the pipeline raises an older model to it first (opset/upgrade.ts). Integer
+// tensors are int64 throughout: Shape, Range and the index operators all use it.
 import { attr, type Attr, type GraphBuilder, type Input } from '../../analysis/ir/builder';
 import type { Value } from '../../analysis/ir/graph';
 import type { TensorData } from '../../analysis/ir/tensor-data';
@@ -19,10 +21,10 @@ export const ONNX_TYPE = { float32: 1, int64: 7, bool: 9, float16: 10 } as const
 export const NEG_FLOAT32 = -3.4028234663852886e38;
 const NEG_FLOAT16_BITS = 0xfbff; // -65504, the lowest finite half
 
-export class SiteOps {
-  /** Opset of the default domain; the rules need 13 or later. */
-  readonly opset: number;
+/** The ONNX opset whose operator forms SiteOps writes. */
+export const SITE_OPS_OPSET = 13;
 
+export class SiteOps {
   constructor(
     readonly b: GraphBuilder,
     /** `<anchor>::<rule>`. */
@@ -30,7 +32,9 @@ export class SiteOps {
     /** Element type of the site's scores and activations. */
     readonly float: FloatType,
   ) {
-    this.opset = b.model.opsets.get('') ?? 0;
+    const opset = b.model.opsets.get('') ?? 0;
+    // A rule without `minOpset`, or a caller outside the pipeline, would write nodes the model's opset does not have.
+    if (opset < SITE_OPS_OPSET) throw new Error(`${prefix}: the model is at ONNX opset ${opset}; raise it to ${SITE_OPS_OPSET} first (Rule.minOpset)`);
   }
 
   name(what: string): string {
@@ -81,12 +85,10 @@ export class SiteOps {
     return this.unsqueeze(scalar, [0], what);
   }
   unsqueeze(v: Value, axes: number[], what = 'unsqueeze'): Value {
-    if (this.opset >= 13) return this.op('Unsqueeze', [v, this.i64(axes, 'axes')], what);
-    return this.op('Unsqueeze', [v], what, { axes: attr.ints(axes) });
+    return this.op('Unsqueeze', [v, this.i64(axes, 'axes')], what);
   }
   squeeze(v: Value, axes: number[], what = 'squeeze'): Value {
-    if (this.opset >= 13) return this.op('Squeeze', [v, this.i64(axes, 'axes')], what);
-    return this.op('Squeeze', [v], what, { axes: attr.ints(axes) });
+    return this.op('Squeeze', [v, this.i64(axes, 'axes')], what);
   }
   concat(vs: Value[], axis: number, what = 'concat'): Value {
     return vs.length === 1 ? vs[0] : this.op('Concat', vs, what, { axis: attr.int(axis) });
@@ -121,9 +123,7 @@ export class SiteOps {
     return this.op('Slice', [v, bound(start, 'start'), bound(end, 'end'), this.i64([axis], 'axes')], what);
   }
   reduceSum(v: Value, axes: number[], keepdims: boolean, what = 'sum'): Value {
-    const k = { keepdims: attr.int(keepdims ? 1 : 0) };
-    if (this.opset >= 13) return this.op('ReduceSum', [v, this.i64(axes, 'axes')], what, k);
-    return this.op('ReduceSum', [v], what, { ...k, axes: attr.ints(axes) });
+    return this.op('ReduceSum', [v, this.i64(axes, 'axes')], what, { keepdims: attr.int(keepdims ? 1 : 0) });
   }
   /** int64 [0, 1, ..., n-1] (n an int64 scalar), optionally shifted by `start`. */
   range(n: Value, what = 'range', start?: Value): Value {

@@ -1,6 +1,6 @@
 // Parameters of the sparse rules, as the CLI parses them (src/cli/rewrite.ts) plus two tuning knobs the CLI does not
 // expose, and their checks. Every problem is a RuleError naming the rule.
-import type { AnalysisReport, SiteInfo } from '../../analysis/report/types';
+import type { SiteInfo } from '../../analysis/report/types';
 import { RuleError } from '../rule';
 import { FUSED_MASK_INPUT } from './mask-form';
 
@@ -44,12 +44,6 @@ export function oneOf<T extends string>(rule: string, name: string, v: unknown, 
   if (v === undefined) return undefined;
   if (!allowed.includes(v as T)) throw new RuleError(rule, `${name} must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
   return v as T;
-}
-
-/** The rewrites build masks with Range, Where and opset-13 Unsqueeze/ReduceSum. */
-export function checkOpset(rule: string, report: AnalysisReport): void {
-  const v = report.model.opsets['ai.onnx'] ?? report.model.opsets[''] ?? 0;
-  if (v < 13) throw new RuleError(rule, `the model declares ONNX opset ${v}; these rewrites need opset 13 or later`);
 }
 
 /**

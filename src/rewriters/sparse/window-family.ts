@@ -7,8 +7,9 @@ import type { Rule } from '../rule';
 import { applyBlockedWindow, blockedKeys, defaultBlockRows } from './blocked-window';
 import { round } from './cost';
 import { applyGqaWindow, applyMask, fusedKey } from './mask-form';
-import { checkOpset, formReason, oneOf, positiveInt, type PowerParams, type SinkParams, type StridedParams, type WindowParams } from './params';
+import { formReason, oneOf, positiveInt, type PowerParams, type SinkParams, type StridedParams, type WindowParams } from './params';
 import { buildVisible, describe, keysPerQuery, perHead, type Pattern } from './pattern';
+import { SITE_OPS_OPSET } from './ops';
 import { rewriteSites, type SiteOutcome } from './site-loop';
 
 const crossReason = 'cross-attention: its queries and keys are different sequences, so positions cannot be compared';
@@ -24,12 +25,12 @@ export const windowRule: Rule<WindowParams> = {
   name: 'window',
   family: 'sparse',
   summary: 'sliding window of W keys (causal: i − W < j ≤ i; non-causal: |i − j| < W), as a mask or blocked',
-  validate(p, report) {
+  minOpset: SITE_OPS_OPSET,
+  validate(p) {
     positiveInt('window', 'window', p.window);
     oneOf('window', 'impl', p.impl, ['mask', 'blocked'] as const);
     oneOf('window', 'modelMask', p.modelMask, ['auto', 'rows'] as const);
     if (p.rows !== undefined) positiveInt('window', 'rows', p.rows);
-    checkOpset('window', report);
   },
   skipReason(site) {
     if (site.kind === 'cross') return crossReason;
@@ -75,10 +76,10 @@ function causalPatternRule<P extends { window: number }>(
     name,
     family: 'sparse',
     summary,
-    validate(p, report) {
+    minOpset: SITE_OPS_OPSET,
+    validate(p) {
       positiveInt(name, 'window', p.window);
       check(p);
-      checkOpset(name, report);
     },
     skipReason(site) {
       if (site.kind === 'cross') return crossReason;
