@@ -12,16 +12,9 @@ const SETUP = path.resolve(__dirname, '..', 'e2e', 'setup.sh');
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'attention-lens-setup-'));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-/** The environment without CHROMIUM_PATH, so the script looks for Debian's /usr/bin/chromium. */
-function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, ...extra };
-  if (!('CHROMIUM_PATH' in extra)) delete e.CHROMIUM_PATH;
-  return e;
-}
-
 function setup(extra: Record<string, string> = {}): SpawnSyncReturns<string> & { ms: number } {
   const started = performance.now();
-  const r = spawnSync('bash', [SETUP], { env: env(extra), encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync('bash', [SETUP], { env: { ...process.env, ...extra }, encoding: 'utf8', timeout: 30_000 });
   return { ...r, ms: performance.now() - started };
 }
 
@@ -32,8 +25,10 @@ function setupIsolated(hide: string[], asNobody: boolean): SpawnSyncReturns<stri
   const mounts = hide.map((p) => `if [ -e ${p} ]; then mount --bind ${blank} ${p}; fi`).join(' && ');
   const as = asNobody ? 'setpriv --reuid 65534 --regid 65534 --clear-groups ' : '';
   const tools = path.join(scratch, 'tools');
+  // Without CHROMIUM_PATH, so that the script looks for the hidden /usr/bin/chromium.
+  const { CHROMIUM_PATH: _, ...env } = process.env;
   return spawnSync('unshare', ['--mount', 'bash', '-c', `${mounts} && ${as}env HOME=${scratch} ATTENTION_LENS_E2E_TOOLS=${tools} bash ${SETUP}`], {
-    env: env(),
+    env,
     encoding: 'utf8',
     timeout: 30_000,
   });
