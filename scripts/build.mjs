@@ -1,7 +1,17 @@
 // Bundles every entry point with esbuild. Native and editor modules stay external:
 // `vscode` is provided by the editor, onnxruntime-node ships a native binary that must be loaded from node_modules.
-import { build } from 'esbuild';
+// Runs as `npm run build` and as the `prepare` script, so `npm ci` leaves a built dist/cli.js behind.
 import { existsSync } from 'node:fs';
+
+let build;
+try {
+  ({ build } = await import('esbuild'));
+} catch (e) {
+  if (e?.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+  // `npm ci --omit=dev` (or an interrupted install) leaves the bundler out; the tool cannot be built without it.
+  console.error('build: esbuild is not installed; run `npm ci` (with the devDependencies) first');
+  process.exit(1);
+}
 
 const node = {
   bundle: true,

@@ -1,5 +1,6 @@
-// A small argument parser shared by the subcommands: positional arguments, `--flag`, `--key value` and
-// `--key=value`. Unknown options are errors, so a typo never silently changes what runs.
+// A small argument parser shared by the subcommands: positional arguments, `--flag`, `--key value`, `--key=value`
+// and short aliases such as `-o value`. Unknown options, long or short, are errors, so a typo never silently changes
+// what runs.
 export interface ParsedArgs {
   positional: string[];
   options: Map<string, string | true>;
@@ -12,12 +13,27 @@ export class UsageError extends Error {
   }
 }
 
-/** `spec` maps each option name to whether it takes a value. */
-export function parseArgs(argv: string[], spec: Record<string, boolean>): ParsedArgs {
+/**
+ * `spec` maps each option name to whether it takes a value; `short` maps one-letter aliases to option names
+ * (`{ o: 'output' }` makes `-o FILE` mean `--output FILE`). A lone `-` and negative numbers stay positional.
+ */
+export function parseArgs(argv: string[], spec: Record<string, boolean>, short: Record<string, string> = {}): ParsedArgs {
   const positional: string[] = [];
   const options = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (/^-[A-Za-z]/.test(a)) {
+      const name = short[a.slice(1)];
+      if (name === undefined || !(name in spec)) throw new UsageError(`unknown option ${a}`);
+      if (spec[name]) {
+        const value = argv[++i];
+        if (value === undefined) throw new UsageError(`option ${a} needs a value`);
+        options.set(name, value);
+      } else {
+        options.set(name, true);
+      }
+      continue;
+    }
     if (!a.startsWith('--') || a === '--') {
       positional.push(a);
       continue;

@@ -14,10 +14,10 @@ export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     output: true, layers: true, hidden: true, heads: true, 'kv-heads': true, 'head-dim': true, intermediate: true,
     vocab: true, seed: true, external: false, json: false,
-  });
+  }, { o: 'output' });
   const out = args.options.get('output');
   if (typeof out !== 'string' || args.positional.length > 0) {
-    throw new UsageError('usage: attention-lens synth --output OUT.onnx [--layers N] [--hidden H] [--heads N] [--kv-heads N] [--head-dim D] [--intermediate I] [--vocab V] [--seed S] [--external] [--json]');
+    throw new UsageError('usage: attention-lens synth -o OUT.onnx [--layers N] [--hidden H] [--heads N] [--kv-heads N] [--head-dim D] [--intermediate I] [--vocab V] [--seed S] [--external] [--json]');
   }
   const hidden = intOption(args, 'hidden', 1024);
   const heads = intOption(args, 'heads', 16);

@@ -1,5 +1,5 @@
 // The end-to-end test: code-server with the packaged .vsix, driven by Playwright in Debian's Chromium. Run by
-// `npm run test:e2e` (after `npm run package`) and by .ci/run, never by `npm test`.
+// `npm run test:e2e` (which packages the .vsix first), and as the last step of `npm test`, after the other tests.
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
