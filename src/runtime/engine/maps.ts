@@ -24,7 +24,7 @@ export async function handleMaps(req: MapsRequest, sessions: SessionCache, ctx: 
   const pattern = req.pattern !== undefined ? parsePattern(req.pattern) : undefined;
   const opened = await sessions.get(req.model, req.settings);
   ctx.throwIfCancelled();
-  const prepared = prepareFeeds(opened.session, req.inputs);
+  const prepared = prepareFeeds(opened, req.inputs);
   const { outputs } = await runOnce(opened, prepared.tensors, req.sites.map((s) => s.output));
   const sites: SiteMap[] = req.sites.map((s) => {
     const t = outputs[s.output];
