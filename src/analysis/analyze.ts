@@ -33,7 +33,7 @@ export function analyzeWithSites(model: Model, options: AnalyzeOptions = {}): { 
   }
   const report = {
     schemaVersion: REPORT_SCHEMA_VERSION,
-    model: modelInfo(model, shapes),
+    model: modelInfo(model, shapes, sites, warnings),
     costSeqLen: seq,
     sites: sites.map((s, id) => siteInfo(s, id, seq, order)),
     unmatched,
@@ -80,7 +80,7 @@ export function attentionCost(s: Pick<RawSite, 'heads' | 'headDim' | 'vHeadDim'>
   return { flops: 2 * s.heads * seq * seq * (s.headDim + dv), bytes: 4 * s.heads * seq * seq };
 }
 
-function modelInfo(model: Model, shapes: ShapeInfo): ModelInfo {
+function modelInfo(model: Model, shapes: ShapeInfo, sites: RawSite[], warnings: string[]): ModelInfo {
   const g = model.graph;
   const opHistogram: Record<string, number> = {};
   for (const n of g.nodes) opHistogram[n.qualifiedOp] = (opHistogram[n.qualifiedOp] ?? 0) + 1;
@@ -98,7 +98,7 @@ function modelInfo(model: Model, shapes: ShapeInfo): ModelInfo {
     initializerCount: g.initializers.size,
     parameterCount,
     externalDataFiles: model.externalFiles.map((f) => path.relative(path.dirname(model.file), f)),
-    inputs: describeInputs(g, shapes),
+    inputs: describeInputs(g, shapes, sites, warnings),
     outputs: g.outputs.map((v) => ({
       name: v.name,
       dtype: dtypeName(v.info?.type?.tensorType?.elemType ?? 0),

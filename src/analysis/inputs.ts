@@ -1,12 +1,20 @@
 // What each graph input is for, so that inputs can be synthesized for a run: token ids (with the vocabulary size of
-// the embedding table they index), masks, positions, KV caches, pixels or audio features.
+// the embedding table they index), masks, positions, KV caches, pixels or audio features; and, from how the graph
+// uses them, their layout (which axis is the batch, which the sequence) and what a mask's true means.
 import { dtypeName } from './onnx/dtypes';
+import type { RawSite } from './attention/site';
 import type { Graph, Value } from './ir/graph';
 import type { ShapeInfo } from './ir/shapes';
+import { assignInputAxes } from './layout/input-axes';
+import { maskMeaning } from './layout/mask-meaning';
 import type { InputInfo, InputRole } from './report/types';
 
-export function describeInputs(graph: Graph, shapes: ShapeInfo): InputInfo[] {
-  return graph.inputs
+/**
+ * @param sites    the detected attention sites: their score axes tell which input axis is the sequence.
+ * @param warnings receives what the graph does not establish (a layout, a mask's meaning) and synthesis will assume.
+ */
+export function describeInputs(graph: Graph, shapes: ShapeInfo, sites: RawSite[] = [], warnings: string[] = []): InputInfo[] {
+  const infos: InputInfo[] = graph.inputs
     .filter((v) => !v.initializer)
     .map((v) => {
       const elem = v.info?.type?.tensorType?.elemType ?? 0;
@@ -14,8 +22,22 @@ export function describeInputs(graph: Graph, shapes: ShapeInfo): InputInfo[] {
       const shape = shapes.shape(v) ?? [];
       const vocab = embeddingRows(v);
       const role = roleOf(v.name, dtype, shape.length, vocab !== undefined);
-      return { name: v.name, dtype, shape, role, ...(vocab !== undefined && role === 'input_ids' ? { vocabSize: vocab } : {}), ...(vocab !== undefined && role === 'token_type_ids' ? { vocabSize: vocab } : {}) };
+      const info: InputInfo = { name: v.name, dtype, shape, role };
+      if (vocab !== undefined && (role === 'input_ids' || role === 'token_type_ids')) info.vocabSize = vocab;
+      if (role === 'attention_mask') describeMask(v, info, shapes, warnings);
+      return info;
     });
+  warnings.push(...assignInputAxes(graph, shapes, sites, infos));
+  return infos;
+}
+
+function describeMask(v: Value, info: InputInfo, shapes: ShapeInfo, warnings: string[]): void {
+  const verdict = maskMeaning(v, info.dtype === 'bool', shapes);
+  if (verdict.meaning) info.maskMeaning = verdict.meaning;
+  // A float mask that is not 0/1 is an additive bias (0 = attend) and has no true/false meaning to find.
+  else if (!info.dtype.startsWith('float')) {
+    warnings.push(`input ${info.name}: cannot tell whether ${info.dtype === 'bool' ? 'true' : '1'} means attend or padding (${verdict.reason}); synthesized masks assume attend`);
+  }
 }
 
 function roleOf(name: string, dtype: string, rank: number, indexesTable: boolean): InputRole {

@@ -1,7 +1,9 @@
 // `attention-lens maps MODEL.onnx --site N`: the attention probabilities of chosen sites on given or synthesized inputs,
 // with the per-head statistics of methods.md (entropy, first-token mass, mean distance, a sparse pattern's recall).
+// A site whose probabilities' layout cannot be read is listed as unknown, with the reason, and no statistics.
 import { exposeAttentionMaps } from '../runtime/maps-model';
-import type { MapsResult, SiteMap } from '../runtime/protocol';
+import type { MapsResult } from '../runtime/protocol';
+import type { HostTensor } from '../runtime/tensor';
 import { UsageError, parseArgs } from './args';
 import { formatTable } from './format';
 import { SESSION_OPTIONS, modelLabel, SYNTHESIS_OPTIONS, analyzeForRuntime, fmt, inputSource, intList, pct, printJson, sessionSettings, withRuntime } from './runtime-args';
@@ -46,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
   warnings.push(...result.provider.warnings, ...result.fed.warnings);
 
   if (args.options.has('json')) {
-    const total = result.sites.reduce((n, s) => n + (s.probabilities?.data.length ?? 0), 0);
+    const total = result.sites.reduce((n, s) => n + ('unknown' in s ? 0 : s.probabilities?.data.length ?? 0), 0);
     const print = !args.options.has('no-probs') && (total <= MAX_PRINTED || args.options.has('probs'));
     if (!print && !args.options.has('no-probs')) warnings.push(`${total} probabilities left out of the JSON (more than ${MAX_PRINTED}); pass --probs to print them anyway`);
     printJson({
@@ -54,16 +56,18 @@ export async function run(argv: string[]): Promise<number> {
       ep: result.provider.used,
       inputs: result.fed.shapes,
       pattern: result.pattern ?? null,
-      sites: result.sites.map((s) => ({
-        site: s.site,
-        output: s.output,
-        causal: exposed.sites.find((e) => e.site === s.site)?.causal ?? null,
-        dims: s.dims,
-        heads: s.stats.heads,
-        maxRowSumError: s.stats.maxRowSumError,
-        maxFutureMass: s.stats.maxFutureMass,
-        ...(print && s.probabilities ? { probabilities: nested(s) } : {}),
-      })),
+      sites: result.sites.map((s) => {
+        const head = { site: s.site, output: s.output, causal: exposed.sites.find((e) => e.site === s.site)?.causal ?? null, dims: s.dims };
+        if ('unknown' in s) return { ...head, unknown: s.unknown };
+        return {
+          ...head,
+          layout: s.layout.form,
+          heads: s.stats.heads,
+          maxRowSumError: s.stats.maxRowSumError,
+          maxFutureMass: s.stats.maxFutureMass,
+          ...(print && s.probabilities ? { probabilities: nested(s.probabilities) } : {}),
+        };
+      }),
       warnings,
     });
   } else {
@@ -72,23 +76,28 @@ export async function run(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Batch 0 as [heads][queries][keys]. */
-function nested(s: SiteMap): number[][][] {
-  const p = s.probabilities;
-  if (!p) return [];
-  const [keys, queries] = [p.dims[p.dims.length - 1], p.dims[p.dims.length - 2]];
-  const heads = p.dims.length >= 3 ? p.dims[p.dims.length - 3] : 1;
+/** Batch item 0 as nested arrays: [heads][queries][keys], or [windows][heads][queries][keys]. */
+function nested(p: HostTensor): Nested {
   const data = p.data as Float32Array;
-  return Array.from({ length: heads }, (_, h) =>
-    Array.from({ length: queries }, (_, q) => Array.from(data.subarray((h * queries + q) * keys, (h * queries + q + 1) * keys))),
-  );
+  const build = (axis: number, offset: number): Nested => {
+    if (axis === p.dims.length - 1) return Array.from(data.subarray(offset, offset + p.dims[axis]));
+    const stride = p.dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+    return Array.from({ length: p.dims[axis] }, (_, i) => build(axis + 1, offset + i * stride));
+  };
+  return build(0, 0);
 }
+
+type Nested = number[] | Nested[];
 
 function render(model: string, r: MapsResult, warnings: string[]): string {
   const lines = [`${modelLabel(model)} on ${r.provider.used}, inputs ${Object.entries(r.fed.shapes).map(([n, s]) => `${n}[${s.dims.join(',')}]`).join(' ')}`];
   for (const s of r.sites) {
     lines.push('');
-    lines.push(`site ${s.site} (${s.output}, [${s.dims.join(',')}]): rows sum to 1 within ${fmt(s.stats.maxRowSumError, 8)}, largest mass on future keys ${fmt(s.stats.maxFutureMass, 8)}`);
+    if ('unknown' in s) {
+      lines.push(`site ${s.site} (${s.output}, [${s.dims.join(',')}]): map unknown: ${s.unknown}`);
+      continue;
+    }
+    lines.push(`site ${s.site} (${s.output}, [${s.dims.join(',')}] read as ${s.layout.form}): rows sum to 1 within ${fmt(s.stats.maxRowSumError, 8)}, largest mass on future keys ${fmt(s.stats.maxFutureMass, 8)}`);
     lines.push(
       formatTable(
         ['head', 'entropy (nats)', 'first-token mass', 'mean distance', 'diagonal mass', ...(r.pattern ? [`recall (${r.pattern})`] : [])],

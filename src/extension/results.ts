@@ -2,6 +2,7 @@
 // conversions with real runtime output.
 import type { AttentionMaps, SpeedPoint, VariantAccuracy } from '../protocol';
 import type { BenchEntry, CompareResult, FedInputs, MapsResult } from '../runtime/protocol';
+import { userError } from './errors';
 
 /** Bench entries keyed by model path → dashboard points keyed by `original` / variant id. */
 export function speedPoints(entries: BenchEntry[], keyOfPath: Map<string, string>): SpeedPoint[] {
@@ -37,12 +38,16 @@ export function describeFed(fed: FedInputs): string {
     .join(', ');
 }
 
-/** One site's map from a maps result: batch 0 only, as plain numbers. */
+/** One site's map from a maps result: batch item 0 only, as plain numbers. */
 export function attentionMaps(r: MapsResult, site: number, causal: boolean, finishedAt: string): AttentionMaps {
   const m = r.sites.find((s) => s.site === site);
   if (!m) throw new Error(`the maps run returned no map for site ${site}`);
+  if ('unknown' in m) throw userError(`site ${site}: the attention map cannot be read: ${m.unknown}`);
   const p = m.probabilities;
   if (!p) throw new Error(`the maps run returned no probabilities for site ${site}`);
+  if (m.layout.windows > 1) {
+    throw userError(`site ${site} attends within ${m.layout.windows} windows; the dashboard draws one map per site (use the CLI's \`maps\` command for per-window maps)`);
+  }
   const keys = p.dims[p.dims.length - 1];
   const queries = p.dims[p.dims.length - 2];
   const heads = p.dims.length >= 3 ? p.dims[p.dims.length - 3] : 1;

@@ -156,7 +156,7 @@ export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string |
       },
       { signal },
     );
-    const values = r.sites.reduce((n, m) => n + (m.probabilities ? m.probabilities.dims.slice(-3).reduce((a, b) => a * b, 1) : 0), 0);
+    const values = r.sites.reduce((n, m) => n + ('unknown' in m || !m.probabilities ? 0 : m.probabilities.dims.slice(-3).reduce((a, b) => a * b, 1)), 0);
     if (values > MAX_MAP_VALUES) {
       throw userError(
         `the maps of site ${site.id} hold ${values} probabilities, more than a dashboard can draw (${MAX_MAP_VALUES}); ` +

@@ -76,7 +76,8 @@ function exposeFused(b: GraphBuilder, node: Node, site: SiteInfo): Value {
 }
 
 /**
- * @param sites the analysis' sites to expose (their `causal` flag travels with them so the statistics can check it).
+ * @param sites the analysis' sites to expose (their `causal` flag travels with them so the statistics can check it,
+ *              their head counts so that the output's axes can be split per head).
  */
 export function exposeAttentionMaps(modelPath: string, sites: SiteInfo[]): ExposedMaps {
   if (sites.length === 0) throw new Error('no sites to expose');
@@ -97,7 +98,7 @@ export function exposeAttentionMaps(modelPath: string, sites: SiteInfo[]): Expos
       throw new Error(`site ${site.id}: the analysis found no softmax or fused attention node`);
     }
     if (!value.isGraphOutput) b.output(value, elemTypeOf(value) ?? FLOAT);
-    out.push({ site: site.id, output: value.name, causal: site.causal });
+    out.push({ site: site.id, output: value.name, causal: site.causal, heads: site.heads, kvHeads: site.kvHeads });
   }
   const dir = mkdtempSync(join(tmpdir(), 'attention-lens-maps-'));
   const cleanup = (): void => rmSync(dir, { recursive: true, force: true });

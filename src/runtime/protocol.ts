@@ -6,6 +6,7 @@ import type { InputInfo } from '../analysis/report/types';
 import type { InputSignature } from './inputs/roles';
 import type { ResolvedShape, SynthesisOptions } from './inputs/synthesize';
 import type { MapStats } from './measure/attention-stats';
+import type { ScoreLayout } from './measure/score-layout';
 import type { OutputComparison, OutputMismatch } from './measure/compare-outputs';
 import type { KernelProfile, SiteNodes } from './measure/profile-trace';
 import type { LatencyStats } from './measure/stats';
@@ -195,6 +196,9 @@ export interface MapsSite {
   site: number;
   output: string;
   causal: boolean;
+  /** The analysis' query and KV head counts: they tell how the output's axes split (measure/score-layout.ts). */
+  heads: number | null;
+  kvHeads: number | null;
 }
 export interface MapsRequest {
   type: 'maps';
@@ -205,16 +209,27 @@ export interface MapsRequest {
   inputs?: InputSource;
   /** A sparse rule (methods.md notation) whose recall to measure, e.g. "window 64". */
   pattern?: string;
-  /** Return the probabilities themselves (batch 0) as well as the statistics. Default true. */
+  /** Return the probabilities themselves (batch item 0) as well as the statistics. Default true. */
   includeProbabilities?: boolean;
 }
-export interface SiteMap {
+interface SiteMapBase {
   site: number;
   output: string;
+  /** The dims of the output as the model returned it. */
   dims: number[];
+}
+export interface KnownSiteMap extends SiteMapBase {
+  layout: ScoreLayout;
+  /** One entry per query head, over every batch item and window. */
   stats: MapStats;
+  /** Batch item 0 as [heads, queries, keys], or [windows, heads, queries, keys] for windowed attention. */
   probabilities?: HostTensor;
 }
+/** A map whose layout could not be read: no statistics rather than statistics of mixed-up heads. */
+export interface UnknownSiteMap extends SiteMapBase {
+  unknown: string;
+}
+export type SiteMap = KnownSiteMap | UnknownSiteMap;
 export interface MapsResult {
   provider: ProviderReport;
   fed: FedInputs;

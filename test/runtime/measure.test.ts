@@ -178,7 +178,7 @@ describe('tensors and files', () => {
 describe('input synthesis', () => {
   const decoder: InputInfo[] = [
     { name: 'input_ids', dtype: 'int64', shape: ['batch', 'sequence'], role: 'input_ids', vocabSize: 50 },
-    { name: 'attention_mask', dtype: 'int64', shape: ['batch', 'total_sequence'], role: 'attention_mask' },
+    { name: 'attention_mask', dtype: 'int64', shape: ['batch', 'total_sequence'], role: 'attention_mask', maskMeaning: 'keep' },
     { name: 'position_ids', dtype: 'int64', shape: ['batch', 'sequence'], role: 'position_ids' },
     { name: 'past_key_values.0.key', dtype: 'float32', shape: ['batch', 2, 'past_sequence', 8], role: 'past_key' },
   ];

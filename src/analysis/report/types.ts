@@ -28,6 +28,19 @@ export interface InputInfo {
   role: InputRole;
   /** For token-id inputs: the row count of the embedding table they index. */
   vocabSize?: number;
+  /**
+   * For token ids, positions, 2-D masks and hidden states: which axis is the batch and which the sequence (a mask's
+   * key positions), as the graph uses them. Absent where the graph does not establish it (see the report's warnings).
+   */
+  axes?: InputAxes;
+  /** For 0/1 and boolean masks: whether true (1) means "attend to this key" or "this key is padding", from how the graph uses it. */
+  maskMeaning?: 'keep' | 'pad';
+}
+
+/** Axis indices into an input's shape. */
+export interface InputAxes {
+  batch?: number;
+  sequence?: number;
 }
 
 export interface OutputInfo {

@@ -180,16 +180,23 @@ async function mapScores(
     }
     try {
       const acc: { entropy: number; firstTokenMass: number; diagonalMass: number }[] = [];
+      let unknown: string | undefined;
       for (const tensors of sets) {
         const r = await client.maps({ model: exposed.model, sites: exposed.sites, settings, inputs: { tensors }, includeProbabilities: false });
-        r.sites[0].stats.heads.forEach((s, h) => {
+        const m = r.sites[0];
+        if ('unknown' in m) {
+          unknown = m.unknown;
+          break;
+        }
+        m.stats.heads.forEach((s, h) => {
           acc[h] ??= { entropy: 0, firstTokenMass: 0, diagonalMass: 0 };
           acc[h].entropy += s.entropy / sets.length;
           acc[h].firstTokenMass += s.firstTokenMass / sets.length;
           acc[h].diagonalMass += s.diagonalMass / sets.length;
         });
       }
-      out.set(id, acc);
+      if (unknown !== undefined) warnings.push(`site ${id}: no attention-map scores (${unknown})`);
+      else out.set(id, acc);
     } finally {
       exposed.cleanup();
     }

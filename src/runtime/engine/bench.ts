@@ -37,7 +37,7 @@ function validate(req: BenchRequest): void {
 function feedsFor(opened: OpenedSession, model: BenchModel, req: BenchRequest, point: SweepPoint | null) {
   const source: InputSource = { ...req.inputs, infos: model.infos ?? req.inputs?.infos };
   const override = point ? { seq: point.seq, past: point.past, ...(req.batch ? { batch: req.batch } : {}) } : req.batch ? { batch: req.batch } : {};
-  const prepared = prepareFeeds(opened.session, source, override);
+  const prepared = prepareFeeds(opened, source, override);
   const feeds: Feeds = Object.fromEntries(Object.entries(prepared.tensors).map(([k, v]) => [k, toOrt(v)]));
   return { feeds, fed: prepared.fed };
 }

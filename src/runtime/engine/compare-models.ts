@@ -12,7 +12,7 @@ export async function handleCompare(req: CompareRequest, sessions: SessionCache,
   ctx.throwIfCancelled();
   const b = await sessions.get(req.b, req.settings);
   ctx.throwIfCancelled();
-  const prepared = prepareFeeds(a.session, req.inputs);
+  const prepared = prepareFeeds(a, req.inputs);
 
   // B gets A's tensors wherever it takes an input of that name whose fixed dims fit; a variant that changed an
   // input's shape (fewer KV heads in its cache, say) gets that input synthesized for itself, with a warning.
@@ -25,7 +25,7 @@ export async function handleCompare(req: CompareRequest, sessions: SessionCache,
     if (fits && t.dtype === sig.dtype) givenB[sig.name] = t;
     else warnings.push(`${sig.name}: the variant takes ${sig.dtype}[${sig.shape.join(',')}], synthesized separately`);
   }
-  const preparedB = prepareFeeds(b.session, { ...req.inputs, file: undefined, tensors: givenB });
+  const preparedB = prepareFeeds(b, { ...req.inputs, file: undefined, tensors: givenB });
 
   ctx.progress({ phase: 'run', done: 0, total: 2, message: req.a });
   const outA = await runOnce(a, prepared.tensors);

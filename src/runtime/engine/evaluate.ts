@@ -19,9 +19,14 @@ export async function handleEval(req: EvalRequest, sessions: SessionCache, ctx: 
   const inputs = signaturesOf(opened.session.inputMetadata, 'input');
   const outputs = signaturesOf(opened.session.outputMetadata, 'output');
   const logitsName = req.logitsOutput ?? pickLogits(outputs.map((o) => ({ name: o.name, rank: o.shape.length, dtype: o.dtype })));
-  const probe = prepareFeeds(opened.session, { infos: req.infos, synthesis: { seq: 1 } });
+  const probe = prepareFeeds(opened, { infos: req.infos, synthesis: { seq: 1 } });
   const ids = probe.infos.find((i) => i.role === 'input_ids');
   if (!ids) throw new Error(`${req.model}: no token-id input among ${inputs.map((i) => i.name).join(', ')}`);
+  // Windows are fed as [batch, sequence] and logits read as [batch, sequence, vocab]; a sequence-first model would take
+  // each token for a batch item of its own and still return logits of the expected shape.
+  if (ids.axes?.sequence !== undefined && ids.axes.sequence !== ids.shape.length - 1) {
+    throw new Error(`${req.model}: ${ids.name} is sequence-first ([${ids.shape.join(', ')}], sequence on axis ${ids.axes.sequence}); eval takes [batch, sequence] token ids`);
+  }
 
   const t0 = performance.now();
   let nats = 0;
@@ -34,7 +39,7 @@ export async function handleEval(req: EvalRequest, sessions: SessionCache, ctx: 
     });
     const idTensor: HostTensor = { dtype: 'int64', dims: [group.length, L], data: idData };
     // Masks, position ids and empty KV caches come from synthesis, shaped after the given ids.
-    const prepared = prepareFeeds(opened.session, { infos: req.infos, tensors: { [ids.name]: idTensor }, synthesis: { past: 0 } });
+    const prepared = prepareFeeds(opened, { infos: req.infos, tensors: { [ids.name]: idTensor }, synthesis: { past: 0 } });
     const { outputs: out } = await runOnce(opened, prepared.tensors, [logitsName]);
     const logits = out[logitsName];
     vocab = logits.dims[logits.dims.length - 1];

@@ -1,5 +1,6 @@
 // Turns an InputSource into the feeds of one session: tensors loaded from files or passed in, the rest synthesized from
-// what the session says its inputs are (merged with the analysis' roles and vocabulary sizes when the caller has them).
+// what the session says its inputs are, merged with the analysis' roles, vocabulary sizes, layouts and mask meanings:
+// the caller's when it sends them, else the worker's own reading of the model file (input-analysis.ts).
 import type * as ort from 'onnxruntime-node';
 import type { InputInfo } from '../../analysis/report/types';
 import { loadInputs } from '../inputs/load';
@@ -7,6 +8,8 @@ import { type InputSignature, mergeInputInfo } from '../inputs/roles';
 import { type SynthesisOptions, synthesizeInputs } from '../inputs/synthesize';
 import type { FedInputs, InputSource } from '../protocol';
 import { type HostTensor, describeTensor, fromNumbers, isDtype, isFloat, toFloat64 } from '../tensor';
+import { analyseInputs } from './input-analysis';
+import type { OpenedSession } from './sessions';
 
 export function signaturesOf(metadata: readonly ort.InferenceSession.ValueMetadata[], what: string): InputSignature[] {
   return metadata.map((m) => {
@@ -43,10 +46,10 @@ export interface PreparedFeeds {
   infos: InputInfo[];
 }
 
-export function prepareFeeds(session: ort.InferenceSession, source: InputSource | undefined, override: SynthesisOptions = {}): PreparedFeeds {
+export function prepareFeeds(opened: OpenedSession, source: InputSource | undefined, override: SynthesisOptions = {}): PreparedFeeds {
+  const { session } = opened;
   const inputs = signaturesOf(session.inputMetadata, 'input');
   const outputs = signaturesOf(session.outputMetadata, 'output');
-  const infos = mergeInputInfo(inputs, source?.infos);
   const declared = Object.fromEntries(inputs.map((i) => [i.name, i.dtype]));
   const warnings: string[] = [];
 
@@ -58,6 +61,15 @@ export function prepareFeeds(session: ort.InferenceSession, source: InputSource 
     throw new Error(`inputs ${unknown.join(', ')} are not inputs of the model (it takes ${inputs.map((i) => i.name).join(', ')})`);
   }
   for (const [name, t] of Object.entries(given)) given[name] = coerce(name, t, declared[name], warnings);
+
+  // Inputs to synthesize and no analysis from the caller: read the model file (cached per file version).
+  let analysis = source?.infos;
+  if (!analysis && inputs.some((i) => !(i.name in given))) {
+    const own = analyseInputs(opened.model);
+    analysis = own.infos;
+    warnings.push(...own.warnings);
+  }
+  const infos = mergeInputInfo(inputs, analysis);
 
   const options: SynthesisOptions = { ...source?.synthesis, ...override };
   if (options.vocabSize === undefined && infos.some((i) => i.role === 'input_ids' && i.vocabSize === undefined)) {

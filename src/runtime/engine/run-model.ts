@@ -23,7 +23,7 @@ export async function runOnce(opened: OpenedSession, tensors: Record<string, Hos
 export async function handleRun(req: RunRequest, sessions: SessionCache, ctx: TaskContext): Promise<RunResult> {
   const opened = await sessions.get(req.model, req.settings);
   ctx.throwIfCancelled();
-  const prepared = prepareFeeds(opened.session, req.inputs);
+  const prepared = prepareFeeds(opened, req.inputs);
   const { outputs, ms } = await runOnce(opened, prepared.tensors, req.outputNames);
   const result: RunResult = { provider: opened.provider, fed: prepared.fed, outputs, latencyMs: ms };
   if (req.returnInputs) result.inputs = prepared.tensors;

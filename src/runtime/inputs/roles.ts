@@ -29,7 +29,7 @@ export function guessRole(sig: InputSignature): InputRole {
 
 /**
  * Merges what onnxruntime reports about the inputs (authoritative for names, dtypes and shapes: it is what the session
- * will accept) with the analysis' roles and vocabulary sizes when those are given.
+ * will accept) with the analysis' roles, vocabulary sizes, layouts and mask meanings when those are given.
  */
 export function mergeInputInfo(signatures: InputSignature[], analysis?: InputInfo[]): InputInfo[] {
   const byName = new Map((analysis ?? []).map((i) => [i.name, i]));
@@ -38,6 +38,9 @@ export function mergeInputInfo(signatures: InputSignature[], analysis?: InputInf
     const role = known && known.role !== 'other' ? known.role : guessRole(sig);
     const info: InputInfo = { name: sig.name, dtype: sig.dtype, shape: sig.shape, role };
     if (known?.vocabSize !== undefined) info.vocabSize = known.vocabSize;
+    // The analysis' layout holds axis indices: they apply only to the shape they were read from (same rank).
+    if (known?.axes && known.shape.length === sig.shape.length && role === known.role) info.axes = { ...known.axes };
+    if (known?.maskMeaning && role === known.role) info.maskMeaning = known.maskMeaning;
     return info;
   });
 }

@@ -4,7 +4,11 @@
 // Symbolic dimensions are resolved by what each axis *means* for the input's role (axis 1 of input_ids is the new
 // tokens, axis 1 of a 2-D attention mask is past + new tokens, axis 2 of a 4-D KV cache is the past length, ...), not
 // by the symbol's name: exporters name them inconsistently (torch.export writes `s21` for the batch of one input and
-// `s6` for the batch of another).
+// `s6` for the batch of another). Where the analysis read an input's layout off the graph (`InputInfo.axes`: a
+// sequence-first [sequence, batch] model), that layout decides; the positional meanings are the fallback.
+//
+// Masks attend to every key: 1/true where the analysis found that true means attend, 0/false where it means padding
+// (torch.nn's key_padding_mask), with a warning where it found neither.
 import type { Dim, InputInfo } from '../../analysis/report/types';
 import { Rng, hashString } from '../random';
 import { type Dtype, type HostTensor, allocate, elementCount, floatToHalf, isDtype } from '../tensor';
@@ -55,6 +59,14 @@ function axisMeaning(info: InputInfo, axis: number, sym: string): AxisMeaning {
   const rank = info.shape.length;
   const s = sym.toLowerCase();
   if (info.role === 'cache_position') return 'seq';
+  if (info.axes && (info.axes.sequence !== undefined || info.axes.batch !== undefined)) {
+    // A mask's sequence axis spans the keys: past + new tokens.
+    if (axis === info.axes.sequence) return info.role === 'attention_mask' ? 'total' : 'seq';
+    if (axis === info.axes.batch) return 'batch';
+    // Any other axis is neither: a leading batch when only the sequence is known, else features (or a unit axis).
+    if (info.axes.batch === undefined && axis === 0) return 'batch';
+    return info.role === 'hidden_states' ? 'hidden' : 'one';
+  }
   if (axis === 0) return 'batch';
   switch (info.role) {
     case 'input_ids':
@@ -132,6 +144,30 @@ function shapeFromGiven(infos: InputInfo[], given: Record<string, HostTensor>, b
   return shape;
 }
 
+/** The index along `axis` of each flat (C-order) element index of a tensor of `dims`. */
+function indexAlong(dims: number[], axis: number): (i: number) => number {
+  if (axis < 0 || axis >= dims.length) return () => 0;
+  const stride = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+  return (i) => Math.floor(i / stride) % dims[axis];
+}
+
+/** The sequence axis of a position input: the analysis' when it has one, else the last. */
+function sequenceAxis(info: InputInfo, dims: number[]): number {
+  return info.axes?.sequence ?? dims.length - 1;
+}
+
+/** The value that lets every query attend to every key, per what the mask means (see the header). */
+function attendValue(info: InputInfo, rank: number, warnings: string[]): number {
+  if (info.maskMeaning === 'keep') return 1;
+  if (info.maskMeaning === 'pad') return 0;
+  // Float masks of rank 4 are additive biases in every exporter we know (0 = attend).
+  if (info.dtype.startsWith('float') && rank === 4) return 0;
+  if (!info.dtype.startsWith('float')) {
+    warnings.push(`${info.name}: whether ${info.dtype === 'bool' ? 'true' : '1'} means attend or padding is not known; filled with ${info.dtype === 'bool' ? 'true' : '1'} (attend)`);
+  }
+  return 1;
+}
+
 function fill(dtype: Dtype, dims: number[], value: (i: number) => number): HostTensor {
   const n = elementCount(dims);
   const data = allocate(dtype, n);
@@ -168,7 +204,6 @@ export function synthesizeInputs(
     const dtype = info.dtype;
     const dims = info.shape.map((d, axis) => resolveDim(d, axisMeaning(info, axis, typeof d === 'string' ? d : ''), shape, options));
     const rng = new Rng(hashString(info.name) ^ seed);
-    const lastDim = dims[dims.length - 1] ?? 1;
     const isFloatInput = dtype === 'float32' || dtype === 'float16' || dtype === 'float64';
 
     switch (info.role) {
@@ -183,13 +218,16 @@ export function synthesizeInputs(
         tensors[info.name] = fill(dtype, dims, () => rng.int(v));
         break;
       }
-      case 'attention_mask':
-        // Float masks of rank 4 are additive biases in every exporter we know (0 = attend); the rest are 1 = attend.
-        tensors[info.name] = fill(dtype, dims, () => (isFloatInput && dims.length === 4 ? 0 : 1));
+      case 'attention_mask': {
+        const attend = attendValue(info, dims.length, warnings);
+        tensors[info.name] = fill(dtype, dims, () => attend);
         break;
-      case 'position_ids':
-        tensors[info.name] = fill(dtype, dims, (i) => shape.past + (i % lastDim));
+      }
+      case 'position_ids': {
+        const position = indexAlong(dims, sequenceAxis(info, dims));
+        tensors[info.name] = fill(dtype, dims, (i) => shape.past + position(i));
         break;
+      }
       case 'cache_position':
         tensors[info.name] = fill(dtype, dims, (i) => shape.past + i);
         break;

@@ -1,6 +1,7 @@
 // Per-head statistics of attention probabilities (methods.md): entropy, mass on the first token, mean attended
 // distance, mass on the diagonal, and a sparse pattern's attention recall; plus the two invariants any softmax output
 // must satisfy (rows sum to 1; a causal site puts no mass on future keys), reported so callers can check them.
+import { type ScoreLayout, layoutSize, plainLayout } from './score-layout';
 import { type SparsePattern, isVisible } from './sparse-pattern';
 
 export interface HeadStats {
@@ -26,21 +27,23 @@ export interface MapStats {
 }
 
 /**
- * @param probs softmax output laid out [batch, heads, queries, keys] (leading dims of size 1 may be absent).
- * @param dims  its dims; the last two are queries and keys, the one before them heads, anything earlier is batch.
+ * One set of statistics per query head, over every batch item (and window) of the map.
+ * @param probs  softmax output.
+ * @param layout how it is laid out (score-layout.ts: `scoreLayout` reads it from the site and the output's shape), or
+ *               the dims of an explicit [batch, heads, queries, keys] map (leading axes may be absent).
  * Queries are aligned to the end of the keys: query q sits at position q + keys − queries (the past comes first).
  */
-export function attentionStats(probs: Float32Array | Float64Array, dims: number[], causal: boolean, pattern?: SparsePattern): MapStats {
-  if (dims.length < 2) throw new Error(`attention map of rank ${dims.length}: expected [..., heads, queries, keys]`);
-  const keys = dims[dims.length - 1];
-  const queries = dims[dims.length - 2];
-  const heads = dims.length >= 3 ? dims[dims.length - 3] : 1;
-  const batch = dims.slice(0, -3).reduce((a, b) => a * b, 1);
+export function attentionStats(probs: Float32Array | Float64Array, layout: ScoreLayout | number[], causal: boolean, pattern?: SparsePattern): MapStats {
+  const l = Array.isArray(layout) ? plainLayout(layout) : layout;
+  if (probs.length !== layoutSize(l)) throw new Error(`attention map of ${probs.length} values does not fill ${l.form} = ${layoutSize(l)}`);
+  const { keys, queries, heads } = l;
+  const blocks = l.batch * l.windows;
   const offset = keys - queries;
   const acc = Array.from({ length: heads }, () => ({ entropy: 0, first: 0, distance: 0, diagonal: 0, recall: 0 }));
   let maxRowSumError = 0;
   let maxFutureMass = 0;
-  for (let b = 0; b < batch; b++) {
+  // Block (b, w) of every layout holds its heads contiguously: see score-layout.ts.
+  for (let b = 0; b < blocks; b++) {
     for (let h = 0; h < heads; h++) {
       const a = acc[h];
       for (let q = 0; q < queries; q++) {
@@ -63,7 +66,7 @@ export function attentionStats(probs: Float32Array | Float64Array, dims: number[
       }
     }
   }
-  const rows = batch * queries;
+  const rows = blocks * queries;
   return {
     heads: acc.map((a, head) => {
       const s: HeadStats = {
