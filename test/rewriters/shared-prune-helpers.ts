@@ -2,6 +2,7 @@
 // directly in onnxruntime on the fixture's manifest inputs, exposing intermediate values as extra outputs (for
 // references computed outside the rewritten graph), and reading initializers back.
 import * as fs from 'node:fs';
+import type { SiteInfo } from '../../src/analysis/report/types';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { analyzeModel, analyzeWithSites } from '../../src/analysis/analyze';
@@ -101,6 +102,30 @@ export function batchedMatMul(a: { data: Float32Array; dims: number[] }, b: { da
   return out;
 }
 
+/**
+ * Sets a site's output-projection bias to zero at the node that adds it (Gemm's C, or the Add after a MatMul), leaving
+ * any other reader of a shared bias alone: with all heads zeroed too, the site then adds nothing, as when dropped.
+ */
+function zeroOutputBias(b: GraphBuilder, site: SiteInfo): void {
+  const o = site.projections.o;
+  const node = o ? b.graph.nodeByName(o.node) : undefined;
+  if (!o?.bias || !node) return;
+  const add = node.opType === 'Gemm' ? node : node.outputs[0].uses.find((u) => u.node.opType === 'Add')?.node;
+  if (!add) return;
+  const idx = add === node ? 2 : add.inputs.findIndex((i) => i !== node.outputs[0]);
+  const width = loadedDims(add.input(idx));
+  b.setInput(add, idx, b.initializer(b.uniqueName(`${o.bias}_zero`), [width], { dtype: 'float32', data: new Float32Array(width) }));
+}
+
+function loadedDims(v: import('../../src/analysis/ir/graph').Value | null): number {
+  let cur = v;
+  for (let i = 0; i < 4 && cur; i++) {
+    if (cur.constant) return cur.constant.size;
+    cur = cur.producer?.input(0) ?? null;
+  }
+  throw new Error(`no constant bias behind '${v?.name}'`);
+}
+
 /** The float values of an initializer in a saved model. */
 export function initializerValues(file: string, name: string): { dims: number[]; data: number[] } {
   const model = loadModel(file);
@@ -126,11 +151,12 @@ export function scratch(prefix: string) {
  * Outputs of a fixture (or a model file) with the given heads zeroed through head-mask inputs: the importance
  * scoring model, an independent way to remove heads' contributions.
  */
-export async function maskedOutputs(nameOrFile: string, zero: Record<number, number[]>, feeds: Feeds, dir: string): Promise<Record<string, Float32Array>> {
+export async function maskedOutputs(nameOrFile: string, zero: Record<number, number[]>, feeds: Feeds, dir: string, options: { zeroOutputBias?: number[] } = {}): Promise<Record<string, Float32Array>> {
   const isFile = nameOrFile.endsWith('.onnx');
   const model = loadModel(isFile ? nameOrFile : fixture(nameOrFile).model);
   const { report, sites } = analyzeWithSites(model);
   const b = new GraphBuilder(model);
+  for (const id of options.zeroOutputBias ?? []) zeroOutputBias(b, report.sites.find((s) => s.id === id)!);
   const masks = addHeadMasks(b, report.sites.map((info, i) => ({ info, raw: sites[i] })));
   const file = path.join(dir, `${path.basename(nameOrFile, '.onnx')}.masked.onnx`);
   saveModel(b.finish(), file);

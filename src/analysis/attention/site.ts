@@ -2,10 +2,13 @@
 // references into the graph that rewriters and later passes need.
 import type { Node, Value } from '../ir/graph';
 import type { SiteBinding, SiteInfo } from '../report/types';
+import type { Layouts } from './layout/bind';
 
 export interface RawSite
   extends Pick<SiteInfo, 'form' | 'kind' | 'causal' | 'heads' | 'kvHeads' | 'headDim' | 'scale' | 'maskType' | 'window' | 'softcap' | 'position' | 'projections' | 'kvCache' | 'anchors' | 'notes'> {
   binding?: SiteBinding;
+  /** The axis layout of each value the binding walked through (for passes that rebuild the site). */
+  layouts?: Layouts;
   /** Head size of V when it differs from Q/K's (rare; MLA-style models). */
   vHeadDim?: number | null;
   /** The node that orders the site in the graph (Softmax or the fused op). */

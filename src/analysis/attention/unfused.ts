@@ -84,7 +84,7 @@ export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
     nodes,
     notes,
     io: { q: qIn, k: kIn, v: vIn, out: out.value },
-    ...(bound.ok ? { binding: bound.binding, vHeadDim: bound.binding.vHeadDim } : {}),
+    ...(bound.ok ? { binding: bound.binding, layouts: bound.layouts, vHeadDim: bound.binding.vHeadDim } : {}),
   });
 }
 

@@ -14,6 +14,7 @@ import { addWeight, type WeightDtype } from '../prune/edit/weights';
 import { SiteOps } from '../sparse/ops';
 import { pickColumns, pickInputRows, projectionWeights, type ProjectionWeights } from './projection-weights';
 import { LayoutError, standardOperand } from './score-operands';
+import { retargetShapeReaders } from './shape-readers';
 
 const STANDARD = JSON.stringify([['batch'], ['head'], ['query'], ['key']]);
 
@@ -58,7 +59,7 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   const project = (p: ProjectionWeights, cols: HeadColumns, x: Value, heads: number, role: string) => {
     const { weight, bias } = pickColumns(p, roleRows(cols));
     let y = ops.op('MatMul', [x, weightOf(b, ops, role, weight.rows, weight.cols, weight.data, p.dtype)], `${role}_proj`);
-    if (bias) y = ops.op('Add', [y, addWeight(b, ops.name(`${role}_bias`), [bias.length], bias, p.dtype)], `${role}_bias_add`);
+    if (bias) y = ops.op('Add', [y, sharedWeight(b, ops.name(`${role}_bias`), [bias.length], bias, p.dtype)], `${role}_bias_add`);
     const split = ops.reshape(y, ops.i64([0, 0, heads, cols.width], `${role}_heads`), `${role}_split`);
     return ops.transpose(split, [0, 2, 1, 3], `${role}_bhsd`);
   };
@@ -80,13 +81,37 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   const merged = ops.reshape(ops.transpose(ctx, [0, 2, 1, 3], 'merge_t'), ops.i64([0, 0, bind.heads * bind.vHeadDim], 'merge_shape'), 'merge');
   const wo = pickInputRows(po, roleRows(bind.o));
   let out = ops.op('MatMul', [merged, weightOf(b, ops, 'o', wo.rows, wo.cols, wo.data, po.dtype)], 'o_proj');
-  if (po.bias) out = ops.op('Add', [out, addWeight(b, ops.name('o_bias'), [po.bias.length], po.bias, po.dtype)], 'o_bias_add');
+  if (po.bias) out = ops.op('Add', [out, sharedWeight(b, ops.name('o_bias'), [po.bias.length], po.bias, po.dtype)], 'o_bias_add');
   out = toOriginalTokens(ops, out, bind);
   b.replaceAllUses(po.output, out, { graphOutputs: true });
+  if (raw.layouts) retargetShapeReaders(b, ops, raw.layouts);
 }
 
 function weightOf(b: GraphBuilder, ops: SiteOps, role: string, rows: number, cols: number, data: Float64Array, dtype: WeightDtype): Value {
-  return addWeight(b, ops.name(`${role}_weight`), [rows, cols], data, dtype);
+  return sharedWeight(b, ops.name(`${role}_weight`), [rows, cols], data, dtype);
+}
+
+/**
+ * Exporters store the weights of identical layers once (cloned torch.nn layers, Identity-deduplicated initializers);
+ * the new weights of such sites are stored once too, so that re-laying a model out does not grow its file.
+ */
+const created = new WeakMap<GraphBuilder, Map<string, { data: Float64Array; value: Value }[]>>();
+
+function sharedWeight(b: GraphBuilder, name: string, dims: number[], data: Float64Array, dtype: WeightDtype): Value {
+  let byKey = created.get(b);
+  if (!byKey) created.set(b, (byKey = new Map()));
+  const key = `${dtype}:${dims.join('x')}:${checksum(data)}`;
+  const same = byKey.get(key)?.find((c) => c.data.every((x, i) => x === data[i]) && b.model.graph.values.get(c.value.name) === c.value);
+  if (same) return same.value;
+  const value = addWeight(b, name, dims, data, dtype);
+  byKey.set(key, [...(byKey.get(key) ?? []), { data, value }]);
+  return value;
+}
+
+function checksum(data: Float64Array): number {
+  let h = 0;
+  for (let i = 0; i < data.length; i += Math.max(1, data.length >> 10)) h = (h * 31 + Math.round(data[i] * 1e6)) | 0;
+  return h;
 }
 
 /** The activation as [batch, positions, features] (a batch axis of 1 added when it has none). */

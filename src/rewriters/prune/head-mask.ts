@@ -39,7 +39,10 @@ export function addHeadMasks(builder: GraphBuilder, sites: { info: SiteInfo; raw
     const rank = shapes.shape(target)?.length;
     if (rank !== 3 && rank !== 4) throw new HeadMaskError(`site ${info.id}: its per-head output has an unknown layout`);
     let mask: Value;
-    if (rank === 4) {
+    const axes = info.binding?.scoreAxes;
+    if (rank === 3 && axes?.length === 3 && axes[0].length === 2) {
+      mask = foldedMask(builder, base, input, target, heads, axes[0].join() === 'batch,head');
+    } else if (rank === 4) {
       mask = builder.op('Reshape', [input, const64(builder, `${base}/mask_shape`, [1, heads, 1, 1])], { name: `${base}/mask_heads` });
     } else {
       const perHead = builder.op('Reshape', [input, const64(builder, `${base}/mask_shape`, [heads, 1])], { name: `${base}/mask_heads` });
@@ -48,11 +51,26 @@ export function addHeadMasks(builder: GraphBuilder, sites: { info: SiteInfo; raw
       mask = builder.op('Reshape', [wide, const64(builder, `${base}/mask_flat_shape`, [heads * dv])], { name: `${base}/mask_flat` });
     }
     const masked = builder.op('Mul', [target, mask], { name: `${base}/head_mask` });
-    builder.replaceAllUses(target, masked, { graphOutputs: true });
+    // The folded mask reads the target's shape; that reader keeps reading the unmasked value.
+    const shapeReaders = target.uses.filter((u) => u.node.name.startsWith(`${base}/`)).map((u) => u.node);
+    builder.replaceAllUses(target, masked, { graphOutputs: true, except: shapeReaders });
     out.push({ site: info.id, input: input.name, heads });
   }
   builder.sort();
   return out;
+}
+
+/**
+ * Heads folded into the batch (torch.nn's MultiheadAttention: P·V gives [batch·heads, q, dv], batch-major): the mask
+ * is tiled over the batch and laid along the merged axis.
+ */
+function foldedMask(builder: GraphBuilder, base: string, input: Value, target: Value, heads: number, batchMajor: boolean): Value {
+  if (!batchMajor) throw new HeadMaskError(`${base}: heads folded before the batch cannot be masked per head`);
+  const shape = builder.op('Shape', [target], { name: `${base}/mask_target_shape` });
+  const rows = builder.op('Gather', [shape, const64(builder, `${base}/mask_axis0`, [0])], { name: `${base}/mask_rows`, attrs: { axis: { type: 'int', value: 0 } } });
+  const batch = builder.op('Div', [rows, const64(builder, `${base}/mask_heads_n`, [heads])], { name: `${base}/mask_batch` });
+  const tiled = builder.op('Tile', [input, batch], { name: `${base}/mask_tiled` });
+  return builder.op('Reshape', [tiled, const64(builder, `${base}/mask_folded_shape`, [-1, 1, 1])], { name: `${base}/mask_heads` });
 }
 
 function const64(builder: GraphBuilder, name: string, values: number[]): Value {

@@ -10,7 +10,10 @@ import type { Trace } from '../trace';
 import { axisSize, type Factor, type Layout } from './factors';
 import { layoutBack, layoutForward, projectionLayout } from './walk';
 
-export type BindResult = { ok: true; binding: SiteBinding } | { ok: false; reason: string; contradiction: boolean };
+/** The layout of every value the walks went through (Q, K, V paths and the way to the output projection). */
+export type Layouts = Map<Value, Layout>;
+
+export type BindResult = { ok: true; binding: SiteBinding; layouts: Layouts } | { ok: false; reason: string; contradiction: boolean };
 
 const soft = (reason: string): BindResult => ({ ok: false, reason, contradiction: false });
 const hard = (reason: string): BindResult => ({ ok: false, reason, contradiction: true });
@@ -34,11 +37,11 @@ interface Role {
   node: string;
 }
 
-function roleLayout(ctx: Ctx, t: Trace, start: Value, name: string): { ok: true; role: Role } | { ok: false; reason: string } {
+function roleLayout(ctx: Ctx, t: Trace, start: Value, name: string, record: Layouts): { ok: true; role: Role } | { ok: false; reason: string } {
   if (!t.projection || !t.projectionOut) return { ok: false, reason: `${name} has no projection` };
   const init = projectionLayout(ctx, t.projectionOut, t.activation);
   if (!init.ok) return init;
-  const l = layoutBack(ctx, start, t.projectionOut, init.value);
+  const l = layoutBack(ctx, start, t.projectionOut, init.value, record);
   if (!l.ok) return { ok: false, reason: `${name}: ${l.reason}` };
   return { ok: true, role: { layout: l.value, node: t.projection.node } };
 }
@@ -51,13 +54,14 @@ export function bindSite(ctx: Ctx, s: BindInput): BindResult {
   if (s.qk.opType === 'FusedMatMul' && attrInt(s.qk, 'transA') === 1) return soft('Q·Kᵀ transposes Q');
   const kTransB = s.qk.opType === 'FusedMatMul' && attrInt(s.qk, 'transB') === 1;
   if (s.pv.opType === 'FusedMatMul' && (attrInt(s.pv, 'transA') === 1 || attrInt(s.pv, 'transB') === 1)) return soft('P·V transposes an operand');
-  const q = roleLayout(ctx, s.q, s.qIn, 'Q');
-  const k = roleLayout(ctx, s.k, s.kIn, 'K');
-  const v = roleLayout(ctx, s.v, s.vIn, 'V');
+  const layouts: Layouts = new Map();
+  const q = roleLayout(ctx, s.q, s.qIn, 'Q', layouts);
+  const k = roleLayout(ctx, s.k, s.kIn, 'K', layouts);
+  const v = roleLayout(ctx, s.v, s.vIn, 'V', layouts);
   if (!q.ok) return soft(q.reason);
   if (!k.ok) return soft(k.reason);
   if (!v.ok) return soft(v.reason);
-  return interpret(ctx, s, q.role, k.role, v.role, kTransB);
+  return interpret(ctx, s, q.role, k.role, v.role, kTransB, layouts);
 }
 
 interface Side {
@@ -73,7 +77,7 @@ function sides(l: Layout, transposed: boolean): Side | undefined {
   return { batch: l.axes.slice(0, r - 2), rows: transposed ? b : a, cols: transposed ? a : b };
 }
 
-function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, kTransB: boolean): BindResult {
+function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, kTransB: boolean, layouts: Layouts): BindResult {
   const qs = sides(q.layout, false);
   // K enters Q·Kᵀ as [.., D, T] (transposed in the graph) or [.., T, D] with FusedMatMul's transB.
   const ks = sides(k.layout, !kTransB);
@@ -108,10 +112,11 @@ function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, kTransB: b
   if (H % kvHeads !== 0) return hard(`${kvHeads} KV heads do not divide ${H} query heads`);
   const scoreCheck = checkScores(ctx, s.qk.outputs[0], qb, ks);
   if (scoreCheck) return hard(scoreCheck);
-  const out = outputRows(ctx, s, qb, qs.rows, q.layout.offset, qRank, dv.size);
+  const out = outputRows(ctx, s, qb, qs.rows, q.layout.offset, qRank, dv.size, layouts);
   const tokens = tokenAxes(ctx, s, qb, kb, vb, qs, ks, vs, out.ok ? out.tokens : undefined);
   return {
     ok: true,
+    layouts,
     binding: {
       batch: tokenSize(qb),
       heads: H,
@@ -268,11 +273,11 @@ function tokenAxes(ctx: Ctx, s: BindInput, qb: Factor[][], kb: Factor[][], vb: F
 }
 
 /** Which input rows of the output projection carry each head: the core's output followed to that projection. */
-function outputRows(ctx: Ctx, s: BindInput, qb: Factor[][], rows: Factor[], qOff: number, qRank: Map<number, number>, dv: number): Rows {
+function outputRows(ctx: Ctx, s: BindInput, qb: Factor[][], rows: Factor[], qOff: number, qRank: Map<number, number>, dv: number, layouts: Layouts): Rows {
   if (!s.oNode) return { ok: false, reason: 'no output projection' };
   const axes: Factor[][] = qb.map((a) => meaningful(a).map((f) => (f.kind === 'feature' ? { kind: 'head', size: f.size as number, stride: (f as { stride: number }).stride } : f)));
   axes.push(rows, [{ kind: 'dv', size: dv }]);
-  const l = layoutForward(ctx, s.outChain, { axes, offset: 0 });
+  const l = layoutForward(ctx, s.outChain, { axes, offset: 0 }, layouts);
   if (!l.ok) return l;
   const last = meaningful(l.value.axes[l.value.axes.length - 1] ?? []);
   if (l.value.axes.slice(0, -1).some((a) => !tokensOnly(a))) return { ok: false, reason: 'heads are not merged into the last axis before the output projection' };

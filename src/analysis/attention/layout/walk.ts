@@ -46,7 +46,7 @@ function flattenedFrom(ctx: Ctx, v: Value | undefined): Dim[] | undefined {
 }
 
 /** The layout of `target`, walking back to `origin` (whose layout is given). */
-export function layoutBack(ctx: Ctx, target: Value, origin: Value, originLayout: F.Layout): Step<F.Layout> {
+export function layoutBack(ctx: Ctx, target: Value, origin: Value, originLayout: F.Layout, record?: Map<Value, F.Layout>): Step<F.Layout> {
   const memo = new Map<Value, Step<F.Layout>>();
   const at = (v: Value, depth: number): Step<F.Layout> => {
     if (v === origin) return { ok: true, value: originLayout };
@@ -57,7 +57,12 @@ export function layoutBack(ctx: Ctx, target: Value, origin: Value, originLayout:
     memo.set(v, r);
     return r;
   };
-  return at(target, 0);
+  const result = at(target, 0);
+  if (record && result.ok) {
+    record.set(origin, originLayout);
+    for (const [v, r] of memo) if (r.ok) record.set(v, r.value);
+  }
+  return result;
 }
 
 function stepBack(ctx: Ctx, v: Value, at: (u: Value) => Step<F.Layout>): Step<F.Layout> {
@@ -227,7 +232,7 @@ function norm(a: number, rank: number): number {
 }
 
 /** Forward from the core's output through merge-heads ops to `end` (the output projection's input). */
-export function layoutForward(ctx: Ctx, chain: Node[], start: F.Layout): Step<F.Layout> {
+export function layoutForward(ctx: Ctx, chain: Node[], start: F.Layout, record?: Map<Value, F.Layout>): Step<F.Layout> {
   let l = start;
   for (const n of chain) {
     const out = n.outputs[0];
@@ -241,6 +246,7 @@ export function layoutForward(ctx: Ctx, chain: Node[], start: F.Layout): Step<F.
     else r = bad(`${n.opType} '${n.name}' between the core and the output projection`);
     if (!r.ok) return r;
     l = r.value;
+    record?.set(out, l);
   }
   return { ok: true, value: l };
 }

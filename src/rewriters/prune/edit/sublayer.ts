@@ -33,10 +33,17 @@ function findJoin(out: Value): Join {
     }
     const constFactor = (node.opType === 'Mul' || node.opType === 'Div') && node.inputs.some((i, k) => k !== index && i?.constant);
     if (!(PASS.has(node.opType) && index === 0) && !constFactor) throw new SublayerError(`the attention output reaches ${node.opType} '${node.name}' before any residual Add`);
-    if (node.opType === 'Transpose' || constFactor) plainChain = false;
+    // A per-feature bias stays the same bias through a Transpose that keeps the feature axis last (the token
+    // reorderings of torch.nn's sequence-first layout).
+    if ((node.opType === 'Transpose' && !keepsLastAxis(node)) || constFactor) plainChain = false;
     v = node.outputs[0];
   }
   throw new SublayerError('no residual Add within 8 ops of the attention output');
+}
+
+function keepsLastAxis(t: Node): boolean {
+  const perm = t.attr('perm')?.ints?.map(Number);
+  return !!perm && perm[perm.length - 1] === perm.length - 1;
 }
 
 export interface RemoveOptions {
