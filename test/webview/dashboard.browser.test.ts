@@ -35,6 +35,19 @@ async function shot(name: string): Promise<void> {
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
 
+/** WCAG contrast ratio of two computed CSS colours (rgb()/rgba(), alpha ignored). */
+function contrast(a: string, b: string): number {
+  const lum = (c: string) => {
+    const [r, g, bl] = (c.match(/[\d.]+/g) ?? []).slice(0, 3).map((v) => {
+      const x = Number(v) / 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
 /** Picks a rule in the studio's dropdown, as a person does: open it, click the option. */
 async function chooseRule(rule: string): Promise<void> {
   await page.locator('#rule').click();
@@ -291,5 +304,21 @@ describe('dashboard in Chromium with a real session', () => {
     expect(await p.locator('#run-benchmark').count()).toBe(0);
     expect(errors).toEqual([]);
     await p.close();
+
+    // Readable in a light and in a dark browser: the text, the tab titles and a button against the page.
+    for (const colorScheme of ['light', 'dark'] as const) {
+      const q = await browser.newPage({ viewport: { width: 1200, height: 900 }, colorScheme });
+      await q.goto(`file://${file}`);
+      await expect.poll(() => q.locator('#sites-table tbody tr').count()).toBe(session.report!.sites.length);
+      const bg = await q.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      const text = await q.evaluate(() => getComputedStyle(document.body).color);
+      const tab = await q.locator('#tab-overview').evaluate((e) => getComputedStyle(e).color);
+      const inactive = await q.locator('#tab-speed').evaluate((e) => getComputedStyle(e).color);
+      expect(contrast(text, bg), `${colorScheme}: text ${text} on ${bg}`).toBeGreaterThan(7);
+      expect(contrast(tab, bg), `${colorScheme}: active tab ${tab} on ${bg}`).toBeGreaterThan(4.5);
+      expect(contrast(inactive, bg), `${colorScheme}: inactive tab ${inactive} on ${bg}`).toBeGreaterThan(4.5);
+      await q.screenshot({ path: path.join(ARTIFACTS, `report-${colorScheme}.png`) });
+      await q.close();
+    }
   });
 });
