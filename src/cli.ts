@@ -4,18 +4,19 @@
 import * as path from 'node:path';
 import { ModelError } from './analysis/onnx/errors';
 import { UsageError } from './cli/args';
+import { type CommandHelp, renderHelp, wantsHelp } from './cli/help';
 
-type Command = { run(argv: string[]): Promise<number>; summary: string };
+type Command = { run(argv: string[]): Promise<number>; help: CommandHelp };
 
-const commands: Record<string, () => Promise<Command>> = {
-  analyze: async () => ({ ...(await import('./cli/analyze')), summary: 'find and describe every attention block' }),
-  bench: async () => ({ ...(await import('./cli/bench')), summary: 'time models: latency, tokens/s, memory, attention share' }),
-  compare: async () => ({ ...(await import('./cli/compare')), summary: 'compare a variant with its original, output by output' }),
-  eval: async () => ({ ...(await import('./cli/eval')), summary: 'bits per token and perplexity on a token file' }),
-  importance: async () => ({ ...(await import('./cli/importance')), summary: 'per-head importance: output change when a head is zeroed, map scores' }),
-  maps: async () => ({ ...(await import('./cli/maps')), summary: 'attention probabilities and per-head statistics' }),
-  rewrite: async () => ({ ...(await import('./cli/rewrite')), summary: 'rewrite attention sites into sparse, shared or pruned variants' }),
-  synth: async () => ({ ...(await import('./cli/synth')), summary: 'build a Llama-style model of any size for speed work' }),
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  analyze: { summary: 'find and describe every attention block', load: () => import('./cli/analyze') },
+  bench: { summary: 'time models: latency, tokens/s, memory, attention share', load: () => import('./cli/bench') },
+  compare: { summary: 'compare a variant with its original, output by output', load: () => import('./cli/compare') },
+  eval: { summary: 'bits per token and perplexity on a token file', load: () => import('./cli/eval') },
+  importance: { summary: 'per-head importance: output change when a head is zeroed, map scores', load: () => import('./cli/importance') },
+  maps: { summary: 'attention probabilities and per-head statistics', load: () => import('./cli/maps') },
+  rewrite: { summary: 'rewrite attention sites into sparse, shared or pruned variants', load: () => import('./cli/rewrite') },
+  synth: { summary: 'build a Llama-style model of any size for speed work', load: () => import('./cli/synth') },
 };
 
 /** The small model shipped with the project, used when `analyze` is given no model. */
@@ -23,23 +24,40 @@ export const DEMO_MODEL = path.resolve(__dirname, '..', 'examples', 'demo-llama.
 
 function usage(): string {
   const names = Object.keys(commands);
-  return `usage: attention-lens <command> [options]\ncommands: ${names.join(', ')}\n` +
-    `run 'attention-lens analyze' with no model to analyse the bundled demo model (${path.relative(process.cwd(), DEMO_MODEL)})\n`;
+  const width = Math.max(...names.map((n) => n.length));
+  return [
+    'usage: attention-lens COMMAND [options]',
+    '',
+    'commands:',
+    ...names.map((n) => `  ${n.padEnd(width)}  ${commands[n].summary}`),
+    '',
+    "'attention-lens COMMAND --help' (or -h, or 'attention-lens help COMMAND') lists the command's options with their defaults and an example.",
+    `'attention-lens analyze' with no model analyses the bundled demo model (${DEMO_MODEL}).`,
+    '',
+    'example:',
+    '  attention-lens analyze examples/demo-llama.onnx',
+  ].join('\n') + '\n';
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const [first, ...afterFirst] = argv;
+  // `help COMMAND` is `COMMAND --help`.
+  const [name, ...rest] = first === 'help' && afterFirst.length ? [afterFirst[0], '--help'] : argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;
   }
-  const load = commands[name];
-  if (!load) {
+  const entry = commands[name];
+  if (!entry) {
     process.stderr.write(`attention-lens: unknown command '${name}'\n${usage()}`);
     return 2;
   }
   try {
-    const cmd = await load();
+    const cmd = await entry.load();
+    if (wantsHelp(rest)) {
+      process.stdout.write(renderHelp(cmd.help));
+      return 0;
+    }
     const args = name === 'analyze' && !rest.some((a) => !a.startsWith('--')) ? [...rest, DEMO_MODEL] : rest;
     return await cmd.run(args);
   } catch (e) {

@@ -12,6 +12,9 @@ import type { RuleFamily } from './rewriters/rule';
 import type { HeadStats } from './runtime/measure/attention-stats';
 import type { OutputComparison, OutputMismatch } from './runtime/measure/compare-outputs';
 import type { ExecutionProvider } from './runtime/protocol';
+import { type RuleStep, checkSteps } from './shared/rule-steps';
+
+export type { RuleStep };
 
 /** Element id of the session JSON embedded in an exported HTML report (the page renders it without a host). */
 export const EMBEDDED_REPORT_ID = 'attention-lens-report';
@@ -34,10 +37,10 @@ export interface RuleInfo {
 export interface RewritePreview
   extends Pick<RewriteReport, 'seqLen' | 'applied' | 'flopsBefore' | 'flopsAfter' | 'bytesBefore' | 'bytesAfter' | 'warnings'> {
   /**
-   * The rewrite as steps of command-line flags, applied in order; each step is one `attention-lens rewrite` rule with
-   * its own `--sites`, which is how a rule gets different parameters on different sites.
+   * The rewrite as steps applied in order: each is one rule with its parameters (as declared in
+   * src/shared/rule-decls.ts) and its own sites, which is how a rule gets different parameters on different sites.
    */
-  steps: string[][];
+  steps: RuleStep[];
   nodesBefore: number;
   nodesAfter: number;
   parametersBefore: number;
@@ -48,7 +51,7 @@ export interface Variant {
   /** Short and stable within a session: `v1`, `v2`, ... */
   id: string;
   label: string;
-  steps: string[][];
+  steps: RuleStep[];
   preview: RewritePreview;
 }
 
@@ -159,6 +162,11 @@ export interface SessionSettings {
   outputFolder: string | null;
 }
 
+/** What a dashboard keeps with setState, as far as the host reads it back (the panel serializer). */
+export interface SavedDashboardState {
+  session?: SessionSnapshot | null;
+}
+
 export interface SessionSnapshot {
   modelPath: string;
   modelName: string;
@@ -206,11 +214,11 @@ export interface ReadyNotification {
 }
 export interface PreviewRewriteRequest {
   type: 'previewRewrite';
-  steps: string[][];
+  steps: RuleStep[];
 }
 export interface AddVariantRequest {
   type: 'addVariant';
-  steps: string[][];
+  steps: RuleStep[];
   label: string;
 }
 export interface RemoveVariantRequest {
@@ -253,8 +261,6 @@ export type WebviewMessage =
   | ShowLogRequest;
 
 const isString = (v: unknown): v is string => typeof v === 'string';
-const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.length <= 64 && v.every(isString);
-const isSteps = (v: unknown): v is string[][] => Array.isArray(v) && v.length > 0 && v.length <= 32 && v.every(isStringArray);
 const isSiteId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
 
 /**
@@ -270,10 +276,14 @@ export function parseWebviewMessage(raw: unknown): WebviewMessage | undefined {
     case 'compareAccuracy':
     case 'showLog':
       return { type: m.type };
-    case 'previewRewrite':
-      return isSteps(m.steps) ? { type: 'previewRewrite', steps: m.steps } : undefined;
-    case 'addVariant':
-      return isSteps(m.steps) && isString(m.label) ? { type: 'addVariant', steps: m.steps, label: m.label.slice(0, 200) } : undefined;
+    case 'previewRewrite': {
+      const steps = checkSteps(m.steps);
+      return steps ? { type: 'previewRewrite', steps } : undefined;
+    }
+    case 'addVariant': {
+      const steps = checkSteps(m.steps);
+      return steps && isString(m.label) ? { type: 'addVariant', steps, label: m.label.slice(0, 200) } : undefined;
+    }
     case 'removeVariant':
     case 'cancelTask':
       return isString(m.id) ? { type: m.type, id: m.id } : undefined;

@@ -13,7 +13,7 @@ import {
   vsCodeProgressRing,
   vsCodeTextField,
 } from '@vscode/webview-ui-toolkit';
-import type { ExportedReport } from '../src/extension/report-file';
+import type { ExportedReport } from '../src/shared/report';
 import { type HostMessage, TABS, type TabId, isTabId } from '../src/protocol';
 import { destroyCharts } from './charts';
 import { h } from './dom';
@@ -74,7 +74,18 @@ function setUi(patch: Partial<UiState>, rerender = true): void {
   if (rerender) render();
 }
 
-const ctx = (): ViewContext => ({ state, interactive: host.interactive, post: (m) => host.post(m), setUi });
+/**
+ * A view's context. `state` is a getter: handlers that run after typing or ticking (which do not re-render) must see
+ * the state as it is then, not as it was when the view was drawn.
+ */
+const ctx = (): ViewContext => ({
+  get state() {
+    return state;
+  },
+  interactive: host.interactive,
+  post: (m) => host.post(m),
+  setUi,
+});
 
 function renderHeader(): void {
   header.replaceChildren();

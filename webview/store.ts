@@ -1,14 +1,17 @@
 // The dashboard's state: the host's session snapshot, the running tasks, failures to show, and the view's own choices
 // (tab, studio draft, selected site/head/sequence length). `reduce` applies a host message; `persisted` is what goes
 // to setState, so hiding, showing and reloading the webview brings back the same view. Pure: tested without a DOM.
-import { type HostMessage, type SessionSnapshot, type TabId, type TaskState, isTabId } from '../src/protocol';
+import { type HostMessage, type RuleStep, type SessionSnapshot, type TabId, type TaskState, isTabId } from '../src/protocol';
+import { checkSteps } from '../src/shared/rule-steps';
 
 export interface StudioState {
   rule: string | null;
+  /** The texts typed into the rule's fields, by field key. */
   values: Record<string, string>;
   /** Sites for the next step; null = every site. */
   sites: number[] | null;
-  steps: string[][];
+  steps: RuleStep[];
+  /** The name the person typed; empty: the variant is named after its steps. */
   label: string;
 }
 
@@ -91,6 +94,10 @@ export function restore(saved: unknown): ViewState {
   const s = saved as Partial<PersistedState>;
   const ui = { ...base.ui, ...(typeof s.ui === 'object' && s.ui !== null ? s.ui : {}) };
   if (!isTabId(ui.tab)) ui.tab = 'overview';
+  // A draft saved by an older version (command-line flags) or tampered with is dropped, not sent to the host.
+  const studio = { ...base.ui.studio, ...(typeof ui.studio === 'object' && ui.studio !== null ? ui.studio : {}) };
+  if (studio.steps.length && !checkSteps(studio.steps)) studio.steps = [];
+  ui.studio = studio;
   const session = typeof s.session === 'object' && s.session !== null && typeof s.session.modelPath === 'string' ? s.session : null;
   return { ...base, session, ui };
 }

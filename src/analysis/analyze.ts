@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { detectAttention } from './attention/detect';
 import type { RawSite } from './attention/site';
-import { describeInputs } from './inputs';
+import { describeInputs, maxPositions } from './inputs';
 import { ShapeInfo } from './ir/shapes';
 import { dtypeName } from './onnx/dtypes';
 import { loadModel, type Model } from './onnx/load';
@@ -105,5 +105,10 @@ function modelInfo(model: Model, shapes: ShapeInfo, sites: RawSite[], warnings: 
       shape: shapes.shape(v) ?? [],
     })),
     opHistogram,
+    ...withMaxPositions(maxPositions(g)),
   };
+}
+
+function withMaxPositions(n: number | undefined): { maxPositions?: number } {
+  return n === undefined ? {} : { maxPositions: n };
 }

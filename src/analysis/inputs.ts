@@ -71,3 +71,33 @@ function embeddingRows(v: Value, depth = 3): number | undefined {
   }
   return undefined;
 }
+
+/** Ops a token-id input passes through on its way to the embedding Gather. */
+const PASS_THROUGH = ['Cast', 'Reshape', 'Unsqueeze', 'Flatten', 'Squeeze', 'Identity'];
+
+/** The graph input a value comes from through shape-only ops, if any. */
+function sourceInput(v: Value | null, depth = 4): Value | undefined {
+  if (!v) return undefined;
+  if (v.isGraphInput) return v;
+  const p = v.producer;
+  return p && depth > 0 && PASS_THROUGH.includes(p.opType) ? sourceInput(p.input(0), depth - 1) : undefined;
+}
+
+/**
+ * The longest sequence a model with learned absolute positions takes: the smallest constant table (16 rows or more)
+ * that a Gather indexes with anything but token ids or token types, rounded down to a power of two (BART's table has
+ * two extra rows, 66 for 64 positions). Synthesizing a longer input would index past the table and fail. Rotary
+ * caches are such tables too; they are long, so they only cap lengths nobody synthesizes by default.
+ */
+export function maxPositions(graph: Graph): number | undefined {
+  let rows: number | undefined;
+  for (const n of graph.nodes) {
+    if (n.opType !== 'Gather' || n.domain !== '') continue;
+    const table = n.input(0)?.constant;
+    if (!table || table.dims.length !== 2 || table.dims[0] < 16) continue;
+    const from = sourceInput(n.input(1));
+    if (from && !/position/i.test(from.name)) continue; // token ids, token types: a vocabulary, not positions
+    rows = Math.min(rows ?? Infinity, table.dims[0]);
+  }
+  return rows === undefined ? undefined : 2 ** Math.floor(Math.log2(rows));
+}

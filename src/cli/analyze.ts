@@ -3,19 +3,33 @@ import { analyzeModel } from '../analysis/analyze';
 import type { AnalysisReport } from '../analysis/report/types';
 import { intOption, parseArgs, UsageError } from './args';
 import { formatTable, humanCount } from './format';
+import { type CommandHelp, specOf, usageLine } from './help';
+
+export const help: CommandHelp = {
+  name: 'analyze',
+  summary: 'Finds every attention block of an ONNX model and describes it: kind, causality, heads, KV heads, head size, scale, ' +
+    'mask, positions, KV cache, how it is written, and its analytic cost. Softmaxes that are not attention are listed with the reason.',
+  synopsis: '[MODEL.onnx] [--json] [--seq N]',
+  options: [
+    { name: 'json', help: 'print the report as one JSON object (schemaVersion, model, sites, unmatched)' },
+    { name: 'seq', value: 'N', help: 'sequence length of the cost figures', default: '1024' },
+  ],
+  example: 'attention-lens analyze examples/demo-llama.onnx --json',
+};
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { json: false, seq: true });
-  if (args.positional.length !== 1) throw new UsageError('usage: attention-lens analyze MODEL.onnx [--json] [--seq N]');
+  const args = parseArgs(argv, specOf(help.options));
+  if (args.positional.length !== 1) throw new UsageError(usageLine(help));
   const report = analyzeModel(args.positional[0], { seqLen: intOption(args, 'seq', 1024) });
-  process.stdout.write(args.options.has('json') ? JSON.stringify(report) + '\n' : renderReport(report));
+  process.stdout.write(args.options.has('json') ? JSON.stringify(report) + '\n' : renderReport(report, args.positional[0]));
   return 0;
 }
 
-export function renderReport(r: AnalysisReport): string {
+/** `given`: the path as the person typed it (the report holds the absolute one). */
+export function renderReport(r: AnalysisReport, given = r.model.path): string {
   const m = r.model;
   const lines: string[] = [];
-  lines.push(`${m.path}`);
+  lines.push(given);
   lines.push(
     `  IR ${m.irVersion}, opsets ${Object.entries(m.opsets).map(([d, v]) => `${d} ${v}`).join(', ')}; ${m.nodeCount} nodes, ` +
       `${humanCount(m.parameterCount)} parameters${m.producer ? `; made by ${m.producer}` : ''}`,

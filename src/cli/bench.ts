@@ -4,34 +4,54 @@ import type { BenchEntry, BenchModel, InputSource, SweepPoint } from '../runtime
 import { profileSites } from '../runtime/sites';
 import { UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
+import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
+import { defaultLength, isVision } from '../shared/lengths';
 import {
-  SESSION_OPTIONS, modelLabel, analyzeForRuntime, environment, fmt, intList, pct, printJson, progressPrinter, sessionSettings, withRuntime,
+  modelLabel, analyzeForRuntime, environment, fmt, intList, pct, printJson, progressPrinter, sessionSettings, withRuntime,
 } from './runtime-args';
 
-const USAGE =
-  'usage: attention-lens bench MODEL.onnx [MORE.onnx ...] [--ep cpu|cuda|webgpu|dml|coreml[,...]] [--seq N[,N...]] ' +
-  '[--decode PAST[,PAST...]] [--batch N] [--iters N] [--warmup N] [--budget-ms N] [--profile-runs N] [--threads N] [--inputs FILE] [--json]';
+export const help: CommandHelp = {
+  name: 'bench',
+  summary: 'Times models on onnxruntime: latency (p50, p90, mean ± std), throughput (tokens/s, or images/s for image models), ' +
+    "peak memory, and attention's share of kernel time from the profiler. Several models are timed interleaved on the same inputs.",
+  synopsis: 'MODEL.onnx [MORE.onnx ...] [options]',
+  options: [
+    ...SESSION_HELP,
+    { name: 'seq', value: 'N[,N...]', help: 'new tokens per run: one point per length (a sweep)', default: "the model's default length (see compare --help); image models: their image size" },
+    { name: 'decode', value: 'PAST[,PAST...]', help: 'decode points: one new token after PAST cached ones (models with a KV cache)' },
+    { name: 'past', value: 'N', help: 'cached tokens for the --seq points', default: '0' },
+    { name: 'batch', value: 'N', help: 'batch size', default: '1' },
+    { name: 'seed', value: 'N', help: 'seed of the synthesized values', default: '0' },
+    { name: 'inputs', value: 'FILE', help: 'inputs instead of synthesized ones (they fix the shapes, so no --seq/--decode)' },
+    { name: 'iters', value: 'N', help: 'timed runs per model and point', default: '10' },
+    { name: 'warmup', value: 'N', help: 'untimed runs first', default: '2' },
+    { name: 'budget-ms', value: 'N', help: 'time budget per model and point instead of a fixed --iters' },
+    { name: 'profile-runs', value: 'N', help: "profiled runs for attention's share of the time (0: no profile)", default: '3' },
+  ],
+  example: 'attention-lens bench examples/demo-llama.onnx --seq 128,512 --iters 5',
+};
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, {
-    ...SESSION_OPTIONS, inputs: true, seq: true, decode: true, past: true, batch: true, seed: true,
-    iters: true, warmup: true, 'budget-ms': true, 'profile-runs': true,
-  });
+  const args = parseArgs(argv, specOf(help.options));
   const models = args.positional;
-  if (models.length === 0) throw new UsageError(USAGE);
+  if (models.length === 0) throw new UsageError(usageLine(help));
   const settings = sessionSettings(args);
   const seqs = intList(args, 'seq', 1);
   const decode = intList(args, 'decode', 0);
   const past = args.options.has('past') ? intOption(args, 'past', 0, 0) : 0;
   if (args.options.has('inputs') && (seqs || decode)) throw new UsageError('--inputs fixes the shapes; drop --seq/--decode');
   const points: SweepPoint[] = [...(seqs ?? []).map((seq) => ({ seq, past })), ...(decode ?? []).map((p) => ({ seq: 1, past: p }))];
-  if (points.length === 0 && !args.options.has('inputs') && args.options.has('past')) points.push({ seq: 16, past });
 
   const warnings: string[] = [];
-  const benchModels: BenchModel[] = models.map((path) => {
-    const report = analyzeForRuntime(path, warnings);
+  const vision = new Set<string>();
+  const reports = models.map((path) => analyzeForRuntime(path, warnings));
+  const benchModels: BenchModel[] = models.map((path, i) => {
+    const report = reports[i];
+    if (report && isVision(report.model)) vision.add(path);
     return report ? { path, sites: profileSites(report.sites), infos: report.model.inputs } : { path };
   });
+  // Without --seq: the first model's default length (its own, or 512 tokens), never the synthesizer's handful.
+  if (points.length === 0 && !args.options.has('inputs') && !vision.has(models[0])) points.push({ seq: defaultLength(reports[0]?.model).seq, past });
   // --seq and --past are sweep points here, not synthesis options; the rest (batch, seed, a file) is the input source.
   const source: InputSource = { synthesis: args.options.has('seed') ? { seed: intOption(args, 'seed', 0, 0) } : {} };
   const file = args.options.get('inputs');
@@ -59,7 +79,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const results = result.results.map(summarizeEntry);
   if (json) printJson({ results, environment: environment(), warnings });
-  else process.stdout.write(render(result.results, warnings));
+  else process.stdout.write(render(result.results, warnings, vision));
   return 0;
 }
 
@@ -92,14 +112,16 @@ function summarizeEntry(e: BenchEntry) {
   };
 }
 
-function render(entries: BenchEntry[], warnings: string[]): string {
+/** Image models have no token count: their rows say "image" and their throughput is images per second. */
+function render(entries: BenchEntry[], warnings: string[], vision: Set<string>): string {
   const rows = entries.map((e) => [
-    modelLabel(e.model), e.ep, String(e.seq), String(e.past), fmt(e.latencyMs.p50, 2), fmt(e.latencyMs.p90, 2),
-    `${fmt(e.latencyMs.mean, 2)} ± ${fmt(e.latencyMs.std, 2)}`, fmt(e.tokensPerSecond, 0), pct(e.attentionShare),
+    modelLabel(e.model), e.ep, vision.has(e.model) ? 'image' : String(e.seq), String(e.past), fmt(e.latencyMs.p50, 2), fmt(e.latencyMs.p90, 2),
+    `${fmt(e.latencyMs.mean, 2)} ± ${fmt(e.latencyMs.std, 2)}`,
+    vision.has(e.model) ? `${fmt((1000 * e.batch) / e.latencyMs.p50, 0)} img/s` : fmt(e.tokensPerSecond, 0), pct(e.attentionShare),
     pct(e.profile?.attentionCoreShare), fmt(e.peakRssMB, 0),
   ]);
   const lines = [
-    formatTable(['model', 'ep', 'seq', 'past', 'p50 ms', 'p90 ms', 'mean ± std ms', 'tok/s', 'attention', 'scores', 'peak RSS MB'], rows),
+    formatTable(['model', 'ep', 'seq', 'past', 'p50 ms', 'p90 ms', 'mean ± std ms', 'throughput', 'attention', 'scores', 'peak RSS MB'], rows),
     '',
     "attention: share of kernel time in the analysis' attention sites (projections included); scores: QK, mask, softmax and PV alone.",
   ];

@@ -2,16 +2,25 @@
 import type { CompareResult } from '../runtime/protocol';
 import { UsageError, parseArgs } from './args';
 import { formatTable } from './format';
-import { SESSION_OPTIONS, modelLabel, SYNTHESIS_OPTIONS, analyzeForRuntime, fmt, inputSource, pct, printJson, sessionSettings, withRuntime } from './runtime-args';
+import { type CommandHelp, SESSION_HELP, SYNTHESIS_HELP, specOf, usageLine } from './help';
+import { modelLabel, analyzeForRuntime, fmt, inputSource, lengthNote, pct, printJson, sessionSettings, withRuntime } from './runtime-args';
 
-const USAGE = 'usage: attention-lens compare A.onnx B.onnx [--inputs FILE] [--seq N] [--past N] [--batch N] [--seed N] [--ep ...] [--threads N] [--json]';
+export const help: CommandHelp = {
+  name: 'compare',
+  summary: 'Runs a variant B and its reference A on the same inputs and compares them output by output: max and mean |diff|, ' +
+    'relative difference, cosine, and for logits KL divergence, top-1 agreement and top-5 overlap.',
+  synopsis: 'A.onnx B.onnx [options]',
+  options: [...SYNTHESIS_HELP, ...SESSION_HELP],
+  example: 'attention-lens compare examples/demo-llama.onnx demo.w16.onnx --seq 512',
+};
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { ...SESSION_OPTIONS, ...SYNTHESIS_OPTIONS });
-  if (args.positional.length !== 2) throw new UsageError(USAGE);
+  const args = parseArgs(argv, specOf(help.options));
+  if (args.positional.length !== 2) throw new UsageError(usageLine(help));
   const [a, b] = args.positional;
   const warnings: string[] = [];
   const report = analyzeForRuntime(a, warnings);
+  const note = lengthNote(args, report);
   const result = await withRuntime((client) => client.compare({ a, b, settings: sessionSettings(args), inputs: inputSource(args, report) }));
   for (const w of [...result.providerA.warnings, ...result.providerB.warnings, ...result.fed.warnings]) if (!warnings.includes(w)) warnings.push(w);
   if (result.outputs.length === 0) {
@@ -33,13 +42,14 @@ export async function run(argv: string[]): Promise<number> {
       warnings,
     });
   } else {
-    process.stdout.write(render(a, b, result, warnings));
+    process.stdout.write(render(a, b, result, warnings, note));
   }
   return 0;
 }
 
-function render(a: string, b: string, r: CompareResult, warnings: string[]): string {
+function render(a: string, b: string, r: CompareResult, warnings: string[], note: string | null): string {
   const lines = [`${modelLabel(b)} against ${modelLabel(a)} (${r.providerA.used}), inputs ${Object.entries(r.fed.shapes).map(([n, s]) => `${n}[${s.dims.join(',')}]`).join(' ')}`];
+  if (note) lines.push(note);
   lines.push(
     formatTable(
       ['output', 'shape', 'max |diff|', 'mean |diff|', 'relative', 'cosine', 'KL', 'top-1', 'top-5'],

@@ -1,14 +1,28 @@
 // `attention-lens eval MODEL.onnx --tokens FILE`: the task score of a causal LM (methods.md): bits per token and
 // perplexity over n evenly spaced windows of length L.
 import { UsageError, intOption, parseArgs } from './args';
-import { SESSION_OPTIONS, analyzeForRuntime, fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
+import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
+import { analyzeForRuntime, fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
 
-const USAGE = 'usage: attention-lens eval MODEL.onnx --tokens FILE(.bytes|.npy|.json) [--seq L] [--windows N] [--batch N] [--logits NAME] [--ep ...] [--threads N] [--json]';
+export const help: CommandHelp = {
+  name: 'eval',
+  summary: 'Scores a causal language model on a token file: bits per token and perplexity over evenly spaced windows of L tokens.',
+  synopsis: 'MODEL.onnx --tokens FILE [options]',
+  options: [
+    { name: 'tokens', value: 'FILE', help: 'token ids: raw bytes (.bytes, one token per byte), a .npy integer array, or a .json array' },
+    { name: 'seq', value: 'L', help: 'tokens per window', default: '512' },
+    { name: 'windows', value: 'N', help: 'windows scored, evenly spaced over the file', default: '64' },
+    { name: 'batch', value: 'N', help: 'windows per run', default: '1' },
+    { name: 'logits', value: 'NAME', help: 'the output holding the logits', default: 'the output named logits, else the first' },
+    ...SESSION_HELP,
+  ],
+  example: 'attention-lens eval model.onnx --tokens text.bytes --seq 256 --windows 16',
+};
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { ...SESSION_OPTIONS, tokens: true, seq: true, windows: true, batch: true, logits: true });
+  const args = parseArgs(argv, specOf(help.options));
   const tokens = args.options.get('tokens');
-  if (args.positional.length !== 1 || typeof tokens !== 'string') throw new UsageError(USAGE);
+  if (args.positional.length !== 1 || typeof tokens !== 'string') throw new UsageError(usageLine(help));
   const model = args.positional[0];
   const warnings: string[] = [];
   const report = analyzeForRuntime(model, warnings);

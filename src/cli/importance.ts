@@ -5,17 +5,31 @@ import { existsSync } from 'node:fs';
 import { headImportance, type ImportanceResult } from '../rewriters/prune/importance';
 import { UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
-import { SESSION_OPTIONS, SYNTHESIS_OPTIONS, fmt, intList, modelLabel, pct, printJson, progressPrinter, sessionSettings, synthesisOptions, withRuntime } from './runtime-args';
+import { type CommandHelp, SESSION_HELP, SYNTHESIS_HELP, specOf, usageLine } from './help';
+import { analyzeForRuntime, fmt, intList, modelLabel, pct, printJson, progressPrinter, sessionSettings, synthesisOptions, withRuntime } from './runtime-args';
 
-const USAGE =
-  'usage: attention-lens importance MODEL.onnx [--inputs FILE | --samples N] [--sites LIST] [--seq N] [--past N] [--batch N] [--seed N] ' +
-  '[--no-maps] [--ep ...] [--threads N] [--json]';
+export const help: CommandHelp = {
+  name: 'importance',
+  summary: "Ranks each site's query heads by how much the model's output changes when the head is zeroed (KL divergence for " +
+    'logits, else mean |Δ|), averaged over calibration inputs, beside cheap scores from the attention maps. ' +
+    'The least important heads are the ones to try with `rewrite --prune-heads`.',
+  synopsis: 'MODEL.onnx [options]',
+  options: [
+    { name: 'samples', value: 'N', help: 'synthesized input sets averaged over', default: '4' },
+    { name: 'sites', value: 'LIST', help: 'sites to score, e.g. 0,2', default: 'every site' },
+    { name: 'no-maps', help: 'skip the map scores (entropy, first-token mass, diagonal mass)' },
+    ...SYNTHESIS_HELP,
+    ...SESSION_HELP,
+  ],
+  example: 'attention-lens importance examples/demo-llama.onnx --sites 0 --samples 2',
+};
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { ...SESSION_OPTIONS, ...SYNTHESIS_OPTIONS, samples: true, sites: true, 'no-maps': false });
-  if (args.positional.length !== 1) throw new UsageError(USAGE);
+  const args = parseArgs(argv, specOf(help.options));
+  if (args.positional.length !== 1) throw new UsageError(usageLine(help));
   const model = args.positional[0];
   if (!existsSync(model)) throw new UsageError(`${model}: no such file`);
+  const report = analyzeForRuntime(model, []);
   const inputs = args.options.get('inputs');
   if (typeof inputs === 'string' && args.options.has('samples')) throw new UsageError('--samples applies to synthesized inputs; --inputs gives one calibration set');
   const json = args.options.has('json');
@@ -24,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     headImportance(client, model, {
       ...(typeof inputs === 'string' ? { inputs } : {}),
       samples: intOption(args, 'samples', 4, 1),
-      synthesis: synthesisOptions(args),
+      synthesis: synthesisOptions(args, report),
       ...(args.options.has('sites') ? { sites: intList(args, 'sites', 0) } : {}),
       settings: sessionSettings(args),
       maps: !args.options.has('no-maps'),

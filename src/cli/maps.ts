@@ -6,19 +6,32 @@ import type { MapsResult } from '../runtime/protocol';
 import type { HostTensor } from '../runtime/tensor';
 import { UsageError, parseArgs } from './args';
 import { formatTable } from './format';
-import { SESSION_OPTIONS, modelLabel, SYNTHESIS_OPTIONS, analyzeForRuntime, fmt, inputSource, intList, pct, printJson, sessionSettings, withRuntime } from './runtime-args';
+import { type CommandHelp, SESSION_HELP, SYNTHESIS_HELP, specOf, usageLine } from './help';
+import { modelLabel, analyzeForRuntime, fmt, inputSource, intList, lengthNote, pct, printJson, sessionSettings, withRuntime } from './runtime-args';
 
-const USAGE =
-  'usage: attention-lens maps MODEL.onnx --site N[,N...]|all [--inputs FILE] [--seq N] [--past N] [--batch N] [--pattern "window 64"] ' +
-  '[--no-probs] [--ep ...] [--json]';
+export const help: CommandHelp = {
+  name: 'maps',
+  summary: "Runs the model with the chosen sites' attention probabilities exposed as outputs and prints per-head statistics " +
+    '(entropy, first-token mass, mean distance, diagonal mass, and a sparse pattern\'s recall); --json adds the probabilities.',
+  synopsis: 'MODEL.onnx --site N[,N...]|all [options]',
+  options: [
+    { name: 'site', value: 'N[,N...]|all', help: 'sites to map, as `analyze` numbers them' },
+    { name: 'pattern', value: '"window W"', help: "a sparse pattern whose recall (the attention mass it keeps) is measured: 'window 64', 'sink 4 + window 64', 'strided 8 + window 64', 'power + window 64'" },
+    { name: 'no-probs', help: 'leave the probabilities out of the JSON' },
+    { name: 'probs', help: 'print the probabilities in the JSON even when there are millions' },
+    ...SYNTHESIS_HELP,
+    ...SESSION_HELP,
+  ],
+  example: "attention-lens maps examples/demo-llama.onnx --site 0 --pattern 'window 64'",
+};
 
 /** Beyond this many probabilities the JSON would run to gigabytes; they are left out unless asked for explicitly. */
 const MAX_PRINTED = 4_000_000;
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, { ...SESSION_OPTIONS, ...SYNTHESIS_OPTIONS, site: true, pattern: true, 'no-probs': false, probs: false });
+  const args = parseArgs(argv, specOf(help.options));
   const siteArg = args.options.get('site');
-  if (args.positional.length !== 1 || typeof siteArg !== 'string') throw new UsageError(USAGE);
+  if (args.positional.length !== 1 || typeof siteArg !== 'string') throw new UsageError(usageLine(help));
   const model = args.positional[0];
   const warnings: string[] = [];
   const report = analyzeForRuntime(model, warnings);
@@ -45,7 +58,9 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     exposed.cleanup();
   }
-  warnings.push(...result.provider.warnings, ...result.fed.warnings);
+  // The runtime ran a temporary copy of the model; people know it by the path they gave.
+  warnings.push(...[...result.provider.warnings, ...result.fed.warnings].map((w) => w.split(exposed.model).join(model)));
+  const causal = new Map(exposed.sites.map((e) => [e.site, e.causal]));
 
   if (args.options.has('json')) {
     const total = result.sites.reduce((n, s) => n + ('unknown' in s ? 0 : s.probabilities?.data.length ?? 0), 0);
@@ -64,14 +79,15 @@ export async function run(argv: string[]): Promise<number> {
           layout: s.layout.form,
           heads: s.stats.heads,
           maxRowSumError: s.stats.maxRowSumError,
-          maxFutureMass: s.stats.maxFutureMass,
+          // Future-key mass means something only where the site is causal (an encoder attends both ways).
+          maxFutureMass: head.causal ? s.stats.maxFutureMass : null,
           ...(print && s.probabilities ? { probabilities: nested(s.probabilities) } : {}),
         };
       }),
       warnings,
     });
   } else {
-    process.stdout.write(render(model, result, warnings));
+    process.stdout.write(render(model, result, warnings, causal, lengthNote(args, report)));
   }
   return 0;
 }
@@ -89,15 +105,18 @@ function nested(p: HostTensor): Nested {
 
 type Nested = number[] | Nested[];
 
-function render(model: string, r: MapsResult, warnings: string[]): string {
+function render(model: string, r: MapsResult, warnings: string[], causal: Map<number, boolean>, note: string | null): string {
   const lines = [`${modelLabel(model)} on ${r.provider.used}, inputs ${Object.entries(r.fed.shapes).map(([n, s]) => `${n}[${s.dims.join(',')}]`).join(' ')}`];
+  if (note) lines.push(note);
   for (const s of r.sites) {
     lines.push('');
     if ('unknown' in s) {
       lines.push(`site ${s.site} (${s.output}, [${s.dims.join(',')}]): map unknown: ${s.unknown}`);
       continue;
     }
-    lines.push(`site ${s.site} (${s.output}, [${s.dims.join(',')}] read as ${s.layout.form}): rows sum to 1 within ${fmt(s.stats.maxRowSumError, 8)}, largest mass on future keys ${fmt(s.stats.maxFutureMass, 8)}`);
+    // Mass on future keys checks a causal mask; an encoder's queries see every key, so it says nothing there.
+    const future = causal.get(s.site) ? `, largest mass on future keys ${fmt(s.stats.maxFutureMass, 8)}` : ' (not causal: every query sees every key)';
+    lines.push(`site ${s.site} (${s.output}, [${s.dims.join(',')}] read as ${s.layout.form}): rows sum to 1 within ${fmt(s.stats.maxRowSumError, 8)}${future}`);
     lines.push(
       formatTable(
         ['head', 'entropy (nats)', 'first-token mass', 'mean distance', 'diagonal mass', ...(r.pattern ? [`recall (${r.pattern})`] : [])],

@@ -1,16 +1,31 @@
-// `attention-lens rewrite MODEL.onnx RULE... -o OUT.onnx [--json]`: applies rules in the order given and saves the
-// rewritten model. Each rule flag becomes one RuleRequest; `--sites` narrows every rule to those sites.
+// `attention-lens rewrite MODEL.onnx STEP [--then STEP]... -o OUT.onnx [--json]`: applies the steps in order and saves
+// the rewritten model. A step is one or more rule flags with its own `--sites`; the rule flags, their values and their
+// help come from the declarations in src/shared/rule-decls.ts, which the Rewrite studio uses too.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { rewriteModel, type RuleRequest, type RewriteReport } from '../rewriters/pipeline';
+import { isRuleFlag, flagTakesValue } from '../shared/rule-decls';
+import { THEN, parseStepFlags, rulesHelp } from '../shared/rule-steps';
 import { UsageError } from './args';
 import { formatTable, humanCount } from './format';
+import { type CommandHelp, usageLine } from './help';
 
-const USAGE =
-  'usage: attention-lens rewrite MODEL.onnx RULE... -o OUT.onnx [--sites LIST] [--seq N] [--external-data auto|embed|external] [--json]\n' +
-  'rules: --window W [--impl mask|blocked] | --sink N --window W | --strided K --window W | --power --window W |\n' +
-  '       --neighborhood2d R | --block-topk B,K [--impl mask|gather] | --share-attn I:J[,I:J] | --share-kv I:J[,I:J] |\n' +
-  '       --gqa G | --dictionary S | --prune-heads SITE:H,H[;SITE:H] | --drop-attention SITE[,SITE] | --expand';
+export const help: CommandHelp = {
+  name: 'rewrite',
+  summary: 'Rewrites attention sites into sparse, shared or pruned variants and saves the result (the input is only read). ' +
+    'Steps apply in order; each step is one or more rule flags, narrowed to some sites with --sites; --then starts the next step.',
+  synopsis: 'MODEL.onnx RULE-FLAGS [--sites LIST] [--then RULE-FLAGS [--sites LIST]]... -o OUT.onnx',
+  options: [
+    { name: 'output', value: 'OUT.onnx', help: 'where the rewritten model goes (also -o); never the input' },
+    { name: 'sites', value: 'LIST', help: 'site numbers (as `analyze` prints them) the step\'s per-site rules apply to, e.g. 0,2', default: 'every site the rule applies to' },
+    { name: 'then', help: 'ends a step and starts the next one' },
+    { name: 'seq', value: 'N', help: 'sequence length of the analytic FLOP and memory figures', default: '1024' },
+    { name: 'external-data', value: 'auto|embed|external', help: 'where the weights go: auto keeps large models\' weights in OUT.onnx.data', default: 'auto' },
+    { name: 'json', help: 'print the rewrite report as JSON' },
+  ],
+  more: `rules:\n${rulesHelp()}`,
+  example: 'attention-lens rewrite examples/demo-llama.onnx --window 16 --impl blocked --sites 0 --then --prune-heads 1:0 -o demo.w16.onnx',
+};
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseRewriteArgs(argv);
@@ -21,7 +36,7 @@ export async function run(argv: string[]): Promise<number> {
     seqLen: parsed.seqLen,
     save: { externalData: parsed.externalData },
   });
-  process.stdout.write(parsed.json ? JSON.stringify(report) + '\n' : renderRewrite(report));
+  process.stdout.write(parsed.json ? JSON.stringify(report) + '\n' : renderRewrite(report, parsed.input, parsed.output));
   return 0;
 }
 
@@ -36,17 +51,11 @@ export interface ParsedRewrite {
 
 export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   const positional: string[] = [];
-  const requests: RuleRequest[] = [];
+  const steps: { flags: string[]; sites?: number[] }[] = [{ flags: [] }];
   let output: string | undefined;
   let json = false;
   let seqLen = 1024;
-  let sites: number[] | undefined;
-  let window: number | undefined;
-  let impl: string | undefined;
   let externalData: ParsedRewrite['externalData'] = 'auto';
-  // Modifiers of the window family collected first, so `--sink 4 --window 64` and `--window 64 --sink 4` mean the same.
-  const windowMods: { rule: string; params: Record<string, unknown> }[] = [];
-  let windowSeen = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -54,57 +63,40 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
       if (v === undefined) throw new UsageError(`${a} needs a value`);
       return v;
     };
+    const step = steps[steps.length - 1];
     switch (a) {
       case '-o': case '--output': output = value(); break;
       case '--json': json = true; break;
       case '--seq': seqLen = positiveInt(value(), a); break;
-      case '--sites': sites = list(value(), a); break;
-      case '--impl': impl = value(); break;
+      case '--sites': {
+        if (step.sites) throw new UsageError(`--sites is given twice in one step; start another step with ${THEN}`);
+        step.sites = list(value(), a);
+        break;
+      }
+      case THEN: steps.push({ flags: [] }); break;
       case '--external-data': {
         const v = value();
-        if (v !== 'auto' && v !== 'embed' && v !== 'external') throw new UsageError(`--external-data must be auto, embed or external`);
+        if (v !== 'auto' && v !== 'embed' && v !== 'external') throw new UsageError('--external-data must be auto, embed or external');
         externalData = v;
         break;
       }
-      case '--window': window = positiveInt(value(), a); windowSeen = true; break;
-      case '--sink': windowMods.push({ rule: 'sink', params: { sink: positiveInt(value(), a) } }); break;
-      case '--strided': windowMods.push({ rule: 'strided', params: { stride: positiveInt(value(), a) } }); break;
-      case '--power': windowMods.push({ rule: 'power', params: {} }); break;
-      case '--neighborhood2d': requests.push({ rule: 'neighborhood2d', params: { radius: nonNegativeInt(value(), a) } }); break;
-      case '--block-topk': {
-        const [b, k] = value().split(',').map((x) => positiveInt(x, a));
-        if (k === undefined) throw new UsageError('--block-topk takes B,K (block size, blocks kept)');
-        requests.push({ rule: 'block-topk', params: { block: b, k } });
-        break;
-      }
-      case '--share-attn': requests.push({ rule: 'share-attn', params: { pairs: pairs(value(), a) } }); break;
-      case '--share-kv': requests.push({ rule: 'share-kv', params: { pairs: pairs(value(), a) } }); break;
-      case '--gqa': requests.push({ rule: 'gqa', params: { groups: positiveInt(value(), a) } }); break;
-      case '--dictionary': requests.push({ rule: 'dictionary', params: { atoms: positiveInt(value(), a) } }); break;
-      case '--prune-heads': requests.push({ rule: 'prune-heads', params: { heads: headList(value()) } }); break;
-      case '--expand': requests.push({ rule: 'expand', params: {} }); break;
-      case '--drop-attention': requests.push({ rule: 'drop-attention', params: { sites: list(value(), a) } }); break;
       default:
-        if (a.startsWith('-')) throw new UsageError(`unknown option ${a}\n${USAGE}`);
-        positional.push(a);
+        if (isRuleFlag(a)) step.flags.push(a, ...(flagTakesValue(a) ? [value()] : []));
+        else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}\n${usageLine(help)}`);
+        else positional.push(a);
     }
   }
-  if (positional.length !== 1) throw new UsageError(USAGE);
+  if (positional.length !== 1) throw new UsageError(usageLine(help));
   if (!output) throw new UsageError('rewrite needs -o OUT.onnx');
-  if (windowMods.length > 1) throw new UsageError('use at most one of --sink, --strided, --power (each is combined with --window)');
-  if (windowMods.length === 1 && window === undefined) throw new UsageError(`--${windowMods[0].rule} needs --window W`);
-  if (windowSeen) {
-    const mod = windowMods[0];
-    const rule = mod ? mod.rule : 'window';
-    requests.unshift({ rule, params: { window, ...(mod?.params ?? {}), ...(impl && rule === 'window' ? { impl } : {}) } });
+  const requests: RuleRequest[] = [];
+  for (const [n, step] of steps.entries()) {
+    if (step.flags.length === 0) throw new UsageError(steps.length > 1 ? `step ${n + 1} has no rule (${THEN} must be followed by rule flags)` : `no rule given\n${usageLine(help)}`);
+    try {
+      requests.push(...parseStepFlags(step.flags, step.sites));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
   }
-  if (impl) {
-    const topk = requests.find((r) => r.rule === 'block-topk');
-    if (topk) (topk.params as Record<string, unknown>).impl = impl;
-    else if (!windowSeen || windowMods.length) throw new UsageError('--impl applies to --window (mask|blocked) or --block-topk (mask|gather)');
-  }
-  if (requests.length === 0) throw new UsageError(`no rule given\n${USAGE}`);
-  if (sites) for (const r of requests) if (r.rule !== 'drop-attention' && r.rule !== 'share-attn' && r.rule !== 'share-kv' && r.rule !== 'prune-heads') r.sites = sites;
   return { input: positional[0], output, requests, json, seqLen, externalData };
 }
 
@@ -113,33 +105,15 @@ function positiveInt(v: string, flag: string): number {
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got '${v}'`);
   return n;
 }
-function nonNegativeInt(v: string, flag: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a non-negative integer, got '${v}'`);
-  return n;
-}
 function list(v: string, flag: string): number[] {
-  return v.split(',').map((x) => nonNegativeInt(x.trim(), flag));
-}
-function pairs(v: string, flag: string): [number, number][] {
-  return v.split(',').map((p) => {
-    const [i, j] = p.split(':').map((x) => nonNegativeInt(x, flag));
-    if (j === undefined) throw new UsageError(`${flag} takes I:J pairs (source site : target site), got '${p}'`);
-    return [i, j];
-  });
-}
-function headList(v: string): Record<number, number[]> {
-  const out: Record<number, number[]> = {};
-  for (const part of v.split(';').filter(Boolean)) {
-    const [site, heads] = part.split(':');
-    if (heads === undefined) throw new UsageError(`--prune-heads takes SITE:H,H[;SITE:H], got '${part}'`);
-    out[nonNegativeInt(site, '--prune-heads')] = list(heads, '--prune-heads');
-  }
+  const out = v.split(',').map((x) => Number(x.trim()));
+  if (out.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`${flag} takes site numbers like 0,2, got '${v}'`);
   return out;
 }
 
-export function renderRewrite(r: RewriteReport): string {
-  const lines = [`${r.input} -> ${r.output?.file ?? '(not saved)'}`];
+/** `input` and `output` as the person typed them (the report holds absolute paths). */
+export function renderRewrite(r: RewriteReport, input = r.input, output = r.output?.file): string {
+  const lines = [`${input} -> ${output ?? '(not saved)'}`];
   for (const a of r.applied) {
     lines.push(`${a.rule} ${JSON.stringify(a.params)} on sites ${a.sites.join(', ')}`);
     lines.push(

@@ -7,11 +7,8 @@ import { ModelError } from '../analysis/onnx/errors';
 import { RuntimeClient, RuntimeError } from '../runtime/client';
 import type { SynthesisOptions } from '../runtime/inputs/synthesize';
 import { type ExecutionProvider, type InputSource, type ProgressEvent, type SessionSettings, EXECUTION_PROVIDERS, isExecutionProvider } from '../runtime/protocol';
+import { defaultLength } from '../shared/lengths';
 import { type ParsedArgs, UsageError, intOption } from './args';
-
-/** Options every runtime command accepts (each takes a value unless listed in FLAGS). */
-export const SESSION_OPTIONS = { ep: true, threads: true, json: false } as const;
-export const SYNTHESIS_OPTIONS = { inputs: true, seq: true, past: true, batch: true, seed: true } as const;
 
 export function sessionSettings(args: ParsedArgs): SessionSettings {
   const raw = args.options.get('ep');
@@ -28,9 +25,9 @@ export function sessionSettings(args: ParsedArgs): SessionSettings {
   return settings;
 }
 
-export function synthesisOptions(args: ParsedArgs): SynthesisOptions {
-  const o: SynthesisOptions = {};
-  if (args.options.has('seq')) o.seq = intOption(args, 'seq', 16, 1);
+/** The synthesis shape; without --seq, the model's default length (see src/shared/lengths.ts), never a handful of tokens. */
+export function synthesisOptions(args: ParsedArgs, report?: AnalysisReport): SynthesisOptions {
+  const o: SynthesisOptions = { seq: intOption(args, 'seq', defaultLength(report?.model).seq, 1) };
   if (args.options.has('past')) o.past = intOption(args, 'past', 0, 0);
   if (args.options.has('batch')) o.batch = intOption(args, 'batch', 1, 1);
   if (args.options.has('seed')) o.seed = intOption(args, 'seed', 0, 0);
@@ -38,11 +35,17 @@ export function synthesisOptions(args: ParsedArgs): SynthesisOptions {
 }
 
 export function inputSource(args: ParsedArgs, report?: AnalysisReport): InputSource {
-  const source: InputSource = { synthesis: synthesisOptions(args) };
+  const source: InputSource = { synthesis: synthesisOptions(args, report) };
   const file = args.options.get('inputs');
   if (typeof file === 'string') source.file = file;
   if (report) source.infos = report.model.inputs;
   return source;
+}
+
+/** What the inputs are, for the screen, when the length was not chosen: "512 tokens (the default); --seq sets another". */
+export function lengthNote(args: ParsedArgs, report?: AnalysisReport): string | null {
+  if (args.options.has('inputs') || args.options.has('seq')) return null;
+  return `synthesized inputs of ${defaultLength(report?.model).reason}; --seq sets another length, --inputs gives real ones`;
 }
 
 /** A list of integers: `512`, `512,2048,4096`. */

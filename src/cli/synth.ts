@@ -9,16 +9,33 @@ import { saveModel } from '../analysis/onnx/save';
 import { buildLlama, llamaParameterCount, type LlamaConfig } from '../synth/llama';
 import { intOption, parseArgs, UsageError } from './args';
 import { humanCount } from './format';
+import { type CommandHelp, specOf, usageLine } from './help';
+
+export const help: CommandHelp = {
+  name: 'synth',
+  summary: 'Builds a Llama-style decoder written the way the TorchScript exporter writes eager attention, for speed work at ' +
+    'realistic sizes without downloads. Small models get random weights; --external points every weight into one data file of zeros.',
+  synopsis: '--output OUT.onnx [options]',
+  options: [
+    { name: 'output', value: 'OUT.onnx', help: 'the model to write (never over an existing file); also -o' },
+    { name: 'layers', value: 'N', help: 'decoder layers', default: '2' },
+    { name: 'hidden', value: 'H', help: 'hidden size', default: '1024' },
+    { name: 'heads', value: 'N', help: 'query heads', default: '16' },
+    { name: 'kv-heads', value: 'N', help: 'key/value heads (fewer than --heads: grouped-query attention)', default: 'the query heads' },
+    { name: 'head-dim', value: 'D', help: 'head size', default: 'hidden / heads' },
+    { name: 'intermediate', value: 'I', help: 'MLP size', default: '4 × hidden' },
+    { name: 'vocab', value: 'V', help: 'vocabulary size', default: '256' },
+    { name: 'seed', value: 'S', help: 'seed of the random weights', default: '0' },
+    { name: 'external', help: 'weights in OUT.onnx.data, all zeros (required above 64 M parameters)' },
+    { name: 'json', help: 'print a JSON summary' },
+  ],
+  example: 'attention-lens synth --output llama-4l.onnx --layers 4 --hidden 512 --heads 8 --kv-heads 2',
+};
 
 export async function run(argv: string[]): Promise<number> {
-  const args = parseArgs(argv, {
-    output: true, layers: true, hidden: true, heads: true, 'kv-heads': true, 'head-dim': true, intermediate: true,
-    vocab: true, seed: true, external: false, json: false,
-  }, { o: 'output' });
+  const args = parseArgs(argv, specOf(help.options), { o: 'output' });
   const out = args.options.get('output');
-  if (typeof out !== 'string' || args.positional.length > 0) {
-    throw new UsageError('usage: attention-lens synth -o OUT.onnx [--layers N] [--hidden H] [--heads N] [--kv-heads N] [--head-dim D] [--intermediate I] [--vocab V] [--seed S] [--external] [--json]');
-  }
+  if (typeof out !== 'string' || args.positional.length > 0) throw new UsageError(usageLine(help));
   const hidden = intOption(args, 'hidden', 1024);
   const heads = intOption(args, 'heads', 16);
   const config: LlamaConfig = {

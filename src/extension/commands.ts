@@ -2,8 +2,10 @@
 // model, or asking for one) and from the Explorer's context menu on a .onnx file (acting on that file).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { defaults, fieldError, formErrors, formOf, labelOf, patternOfSteps, toFlags } from '../../webview/logic/rule-forms';
 import type { Variant } from '../protocol';
+import { declOf } from '../shared/rule-decls';
+import { fieldError } from '../shared/rule-fields';
+import { initialTexts, patternOfSteps, stepFlags, stepFromTexts, stepLabel } from '../shared/rule-steps';
 import type { ExecutionProvider } from '../runtime/protocol';
 import type { Dashboards } from './dashboard';
 import { userError, wasReported } from './errors';
@@ -56,7 +58,7 @@ async function chooseVariant(session: ModelSession, purpose: string): Promise<Va
   if (variants.length === 0) throw userError(`${session.snapshot.modelName} has no rewrite variants yet: make one with "Attention Lens: Rewrite Attention…" first`);
   if (variants.length === 1) return variants[0];
   const pick = await vscode.window.showQuickPick(
-    variants.map((v) => ({ label: v.label, description: v.id, detail: v.steps.map((s) => s.join(' ')).join(' then '), variant: v })),
+    variants.map((v) => ({ label: v.label, description: v.id, detail: v.steps.map((s) => stepFlags(s).join(' ')).join(' --then '), variant: v })),
     { title: `Attention Lens: variant to ${purpose}`, ignoreFocusOut: true },
   );
   return pick?.variant;
@@ -66,24 +68,24 @@ async function chooseVariant(session: ModelSession, purpose: string): Promise<Va
 async function promptRewrite(session: ModelSession): Promise<Variant | undefined> {
   const report = await session.ensureAnalyzed();
   if (report.sites.length === 0) throw userError(`${session.snapshot.modelName} has no attention sites to rewrite`);
-  const rules = session.snapshot.rules.filter((r) => formOf(r.name));
+  const rules = session.snapshot.rules.filter((r) => declOf(r.name));
   if (rules.length === 0) throw userError('this build has no rewrite rules registered');
   const rulePick = await vscode.window.showQuickPick(
-    rules.map((r) => ({ label: r.name, description: formOf(r.name)?.title, detail: r.summary, rule: r.name })),
+    rules.map((r) => ({ label: r.name, description: declOf(r.name)?.title, detail: r.summary, rule: r.name })),
     { title: 'Attention Lens: rewrite rule', placeHolder: 'which rewrite to apply', matchOnDetail: true, ignoreFocusOut: true },
   );
   if (!rulePick) return undefined;
-  const form = formOf(rulePick.rule)!;
-  const values = defaults(form);
+  const form = declOf(rulePick.rule)!;
+  const values = initialTexts(form);
   for (const field of form.fields) {
     let value: string | undefined;
-    if (field.kind === 'choice') {
+    if (field.type === 'choice') {
       value = (await vscode.window.showQuickPick(field.choices ?? [], { title: `${form.title}: ${field.label}`, placeHolder: field.help, ignoreFocusOut: true }))?.toString();
     } else {
       value = await vscode.window.showInputBox({
         title: `${form.title}: ${field.label}`,
         prompt: field.help,
-        value: field.default,
+        value: values[field.key],
         validateInput: (v) => fieldError(field, v),
         ignoreFocusOut: true,
       });
@@ -91,8 +93,6 @@ async function promptRewrite(session: ModelSession): Promise<Variant | undefined
     if (value === undefined) return undefined;
     values[field.key] = value;
   }
-  const errors = formErrors(form, values);
-  if (errors.length) throw userError(errors.join('; '));
   let sites: number[] | null = null;
   if (form.perSite && report.sites.length > 1) {
     const picks = await vscode.window.showQuickPick(
@@ -103,7 +103,13 @@ async function promptRewrite(session: ModelSession): Promise<Variant | undefined
     if (picks.length === 0) throw userError('no site selected');
     sites = picks.length === report.sites.length ? null : picks.map((p) => p.id);
   }
-  return session.addVariant([toFlags(form, values, sites)], labelOf(form, values, sites));
+  let step;
+  try {
+    step = stepFromTexts(form, values, sites);
+  } catch (e) {
+    throw userError((e as Error).message);
+  }
+  return session.addVariant([step], stepLabel(step));
 }
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable[] {

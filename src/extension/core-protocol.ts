@@ -4,22 +4,22 @@
 import type { AnalysisReport } from '../analysis/report/types';
 import type { RewriteReport } from '../rewriters/pipeline';
 import type { MapsSite } from '../runtime/protocol';
-import type { FlopBound, RewritePreview, RuleInfo } from '../protocol';
+import type { FlopBound, RewritePreview, RuleInfo, RuleStep } from '../protocol';
 
 export interface CoreRequestMap {
   analyze: { request: { type: 'analyze'; file: string; seqLen?: number }; result: AnalysisReport };
   rules: { request: { type: 'rules' }; result: RuleInfo[] };
-  preview: { request: { type: 'preview'; file: string; steps: string[][]; seqLen?: number }; result: RewritePreview };
+  preview: { request: { type: 'preview'; file: string; steps: RuleStep[]; seqLen?: number }; result: RewritePreview };
   /**
    * Writes the rewritten model to `output` (the save refuses the input and its data files). `external` writes every
    * weight to `<output>.data`, so an export never depends on the original's data file.
    */
   write: {
-    request: { type: 'write'; file: string; steps: string[][]; output: string; seqLen?: number; externalData?: 'auto' | 'external' };
+    request: { type: 'write'; file: string; steps: RuleStep[]; output: string; seqLen?: number; externalData?: 'auto' | 'external' };
     result: RewriteReport;
   };
   /** Analytic attention FLOPs before and after the rewrite at each sequence length (the speed chart's bound). */
-  bounds: { request: { type: 'bounds'; file: string; variant: string; steps: string[][]; seqs: number[] }; result: FlopBound[] };
+  bounds: { request: { type: 'bounds'; file: string; variant: string; steps: RuleStep[]; seqs: number[] }; result: FlopBound[] };
   /** A temporary copy of the model with the sites' probabilities as outputs; the caller removes `dir`. */
   exposeMaps: { request: { type: 'exposeMaps'; file: string; sites: number[] }; result: { model: string; dir: string; sites: MapsSite[] } };
 }

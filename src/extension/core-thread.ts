@@ -7,17 +7,24 @@ import { analyzeModel } from '../analysis/analyze';
 import { ModelError } from '../analysis/onnx/errors';
 import type { Model } from '../analysis/onnx/load';
 import { UsageError } from '../cli/args';
-import { parseRewriteArgs } from '../cli/rewrite';
 import { allRules } from '../rewriters/registry';
 import { type RuleRequest, rewriteInMemory, rewriteModel } from '../rewriters/pipeline';
 import '../rewriters/rules';
 import { exposeAttentionMaps } from '../runtime/maps-model';
-import type { FlopBound, RewritePreview } from '../protocol';
+import type { FlopBound, RewritePreview, RuleStep } from '../protocol';
+import { checkStep } from '../shared/rule-steps';
 import type { CoreReply, CoreRequest } from './core-protocol';
 
-/** The rule requests the steps stand for, each parsed by the CLI's own parser so both speak one language. */
-function requestsOf(file: string, steps: string[][]): RuleRequest[] {
-  return steps.flatMap((flags) => parseRewriteArgs([file, ...flags, '-o', '(not written)']).requests);
+/**
+ * The rule requests the steps stand for: a step is a request, checked once more against the rule declarations (the
+ * same check the host applies to the dashboard's messages), so nothing undeclared reaches a rule.
+ */
+function requestsOf(steps: RuleStep[]): RuleRequest[] {
+  return steps.map((raw, i) => {
+    const step = checkStep(raw);
+    if (typeof step === 'string') throw new UsageError(`step ${i + 1}: ${step}`);
+    return step;
+  });
 }
 
 function modelSize(model: Model): { nodes: number; parameters: number } {
@@ -26,8 +33,8 @@ function modelSize(model: Model): { nodes: number; parameters: number } {
   return { nodes: model.graph.nodes.length, parameters };
 }
 
-function preview(file: string, steps: string[][], seqLen = 1024): RewritePreview {
-  const requests = requestsOf(file, steps);
+function preview(file: string, steps: RuleStep[], seqLen = 1024): RewritePreview {
+  const requests = requestsOf(steps);
   const before = analyzeModel(file, { seqLen });
   const { model, report } = rewriteInMemory(file, requests, { seqLen });
   const after = modelSize(model);
@@ -47,8 +54,8 @@ function preview(file: string, steps: string[][], seqLen = 1024): RewritePreview
   };
 }
 
-function bounds(file: string, variant: string, steps: string[][], seqs: number[]): FlopBound[] {
-  const requests = requestsOf(file, steps);
+function bounds(file: string, variant: string, steps: RuleStep[], seqs: number[]): FlopBound[] {
+  const requests = requestsOf(steps);
   return seqs.map((seq) => {
     const { report } = rewriteInMemory(file, requests, { seqLen: seq });
     return { variant, seq, flopsBefore: report.flopsBefore, flopsAfter: report.flopsAfter };
@@ -64,7 +71,7 @@ function handle(req: CoreRequest): unknown {
     case 'preview':
       return preview(req.file, req.steps, req.seqLen);
     case 'write':
-      return rewriteModel(req.file, requestsOf(req.file, req.steps), req.output, { seqLen: req.seqLen, save: { externalData: req.externalData ?? 'auto' } });
+      return rewriteModel(req.file, requestsOf(req.steps), req.output, { seqLen: req.seqLen, save: { externalData: req.externalData ?? 'auto' } });
     case 'bounds':
       return bounds(req.file, req.variant, req.steps, req.seqs);
     case 'exposeMaps': {

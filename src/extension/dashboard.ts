@@ -2,9 +2,9 @@
 // editor for .onnx files. Both host the same page and talk to the model's session through the typed protocol.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { type SessionSnapshot, type TabId, parseWebviewMessage } from '../protocol';
+import { type SavedDashboardState, type SessionSnapshot, type TabId, parseWebviewMessage } from '../protocol';
 import { dashboardPage, makeNonce } from './html';
-import type { PersistedState } from '../../webview/store';
+import { dashboardTitle } from './names';
 import type { Log } from './log';
 import { ModelSession, type Services } from './session';
 
@@ -15,6 +15,8 @@ export const EDITOR_VIEW_TYPE = 'attentionLens.modelEditor';
 export class Dashboards implements vscode.Disposable {
   private readonly sessions = new Map<string, ModelSession>();
   private readonly panels = new Map<string, vscode.WebviewPanel>();
+  /** Custom editors (the .onnx file opened in the dashboard), by model: a command reveals one rather than adding a panel. */
+  private readonly editors = new Map<string, vscode.WebviewPanel>();
   /** The model of the dashboard that was focused last: what palette commands act on. */
   private active: string | undefined;
   private readonly subscriptions: vscode.Disposable[] = [];
@@ -23,7 +25,7 @@ export class Dashboards implements vscode.Disposable {
     this.subscriptions.push(
       vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
         // VS Code hands back what the webview last gave setState.
-        deserializeWebviewPanel: async (panel, state: Partial<PersistedState> | undefined) => {
+        deserializeWebviewPanel: async (panel, state: SavedDashboardState | undefined) => {
           const modelPath = state?.session?.modelPath;
           if (!modelPath) {
             panel.dispose();
@@ -38,6 +40,11 @@ export class Dashboards implements vscode.Disposable {
           openCustomDocument: (uri) => ({ uri, dispose: () => undefined }),
           resolveCustomEditor: async (document, panel) => {
             const session = this.session(document.uri.fsPath);
+            panel.title = dashboardTitle(session.modelPath);
+            this.editors.set(session.modelPath, panel);
+            panel.onDidDispose(() => {
+              if (this.editors.get(session.modelPath) === panel) this.editors.delete(session.modelPath);
+            });
             this.hostWebview(panel, session);
           },
         },
@@ -75,16 +82,17 @@ export class Dashboards implements vscode.Disposable {
    */
   open(modelPath: string, tab?: TabId): ModelSession {
     const session = this.session(modelPath);
-    let panel = this.panels.get(session.modelPath);
+    // One dashboard per model: an open panel or custom editor of this model is revealed, not doubled.
+    const panel = this.panels.get(session.modelPath) ?? this.editors.get(session.modelPath);
     if (panel) {
       panel.reveal(undefined, true);
     } else {
-      panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, `Attention Lens: ${path.basename(modelPath)}`, { viewColumn: vscode.ViewColumn.Active, preserveFocus: true }, {
+      const created = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, dashboardTitle(modelPath), { viewColumn: vscode.ViewColumn.Active, preserveFocus: true }, {
         enableScripts: true,
         enableFindWidget: true,
         localResourceRoots: [vscode.Uri.joinPath(this.extensionUri, 'dist')],
       });
-      this.adoptPanel(panel, session);
+      this.adoptPanel(created, session);
     }
     this.active = session.modelPath;
     if (tab) session.showTab(tab);
@@ -94,6 +102,7 @@ export class Dashboards implements vscode.Disposable {
 
   private adoptPanel(panel: vscode.WebviewPanel, session: ModelSession): void {
     this.panels.set(session.modelPath, panel);
+    panel.title = dashboardTitle(session.modelPath);
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.svg');
     this.hostWebview(panel, session);
     panel.onDidDispose(() => {
@@ -107,7 +116,7 @@ export class Dashboards implements vscode.Disposable {
     const dist = vscode.Uri.joinPath(this.extensionUri, 'dist');
     webview.options = { enableScripts: true, localResourceRoots: [dist] };
     webview.html = dashboardPage({
-      title: `Attention Lens: ${path.basename(session.modelPath)}`,
+      title: `Attention Lens: ${dashboardTitle(session.modelPath)}`,
       nonce: makeNonce(),
       cspSource: webview.cspSource,
       script: { uri: webview.asWebviewUri(vscode.Uri.joinPath(dist, 'webview.js')).toString() },

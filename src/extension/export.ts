@@ -71,7 +71,21 @@ export async function exportVariant(services: ExportServices, session: ModelSess
   void vscode.window
     .showInformationMessage(`Attention Lens: exported ${path.basename(record.model)}; it ${record.check}.`, 'Open HTML Report', 'Reveal in Explorer')
     .then(async (pick) => {
-      if (pick === 'Open HTML Report') await vscode.env.openExternal(vscode.Uri.file(record.html));
+      if (pick === 'Open HTML Report') openReport(record.html);
       else if (pick === 'Reveal in Explorer') await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(record.model));
     });
+}
+
+/**
+ * The exported page inside VS Code, in a webview: opening a local file "externally" does nothing in a remote or web
+ * editor (code-server, Codespaces), where the file is on another machine than the browser. The page is standalone
+ * (bundle inlined, its own nonce CSP), so the webview shows it as a browser would.
+ */
+function openReport(file: string): void {
+  const panel = vscode.window.createWebviewPanel('attentionLens.report', `Report: ${path.basename(file)}`, vscode.ViewColumn.Active, {
+    enableScripts: true,
+    enableFindWidget: true,
+    localResourceRoots: [],
+  });
+  panel.webview.html = readFileSync(file, 'utf8');
 }

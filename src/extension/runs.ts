@@ -12,6 +12,7 @@ import type { CoreClient } from './core-client';
 import { userError } from './errors';
 import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
+import { usableLengths } from '../shared/lengths';
 
 /** Progress of long work: a fraction in [0, 1] (null: unknown) and a line for people. */
 export type ReportProgress = (fraction: number | null, message: string) => void;
@@ -65,6 +66,25 @@ function runtimeSettings(settings: SessionSettings): RuntimeSettings {
   return { ep: settings.executionProviders };
 }
 
+/**
+ * The sweep's lengths the model can take: a learned position table bounds them (GPT-2's 1024, a test model's 64), and a
+ * longer synthesized input would fail inside onnxruntime. What is dropped is said, never silently.
+ */
+export function sweepLengths(report: AnalysisReport, settings: SessionSettings): { seqs: number[]; warning: string | null } {
+  const { kept, dropped } = usableLengths(report.model, settings.sequenceLengths);
+  const limit = report.model.maxPositions;
+  if (dropped.length === 0 || limit === undefined) return { seqs: kept, warning: null };
+  const seqs = kept.length ? kept : [limit];
+  return { seqs, warning: `the model takes at most ${limit} positions: lengths ${dropped.join(', ')} of attentionLens.sweep.sequenceLengths were left out${kept.length ? '' : `; ran at ${limit}`}` };
+}
+
+/** A warning with the variants' scratch files named as people know them: by the variant, not a temporary path. */
+export function namePaths(text: string, names: Map<string, string>): string {
+  let out = text;
+  for (const [file, name] of names) out = out.split(file).join(name);
+  return out;
+}
+
 /** The calibration file when one is set (its shapes fix the run), else synthesized inputs of `seq` tokens. */
 export function inputSource(report: AnalysisReport, settings: SessionSettings, seq: number): InputSource {
   const file = settings.calibrationInputs;
@@ -82,12 +102,14 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
     const r = await core.request({ type: 'analyze', file: f }, signal);
     models.push({ path: f, sites: profileSites(r.sites), infos: r.model.inputs });
   }
+  const { seqs, warning } = sweepLengths(ctx.report, settings);
+  const names = new Map(variants.map((v, i) => [files[i], `variant ${v.id} (${v.label})`]));
   const tracker = new BenchProgress(models.length);
   const result = await ctx.runtime.bench(
     {
       models,
       settings: runtimeSettings(settings),
-      points: settings.sequenceLengths.map((seq) => ({ seq, past: 0 })),
+      points: seqs.map((seq) => ({ seq, past: 0 })),
       warmup: settings.warmup,
       iters: settings.iterations,
       profileRuns: PROFILE_RUNS,
@@ -96,17 +118,17 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
   );
   progress(1, 'computing the FLOP bounds');
   const bounds = (
-    await Promise.all(variants.map((v) => core.request({ type: 'bounds', file: ctx.modelPath, variant: v.id, steps: v.steps, seqs: settings.sequenceLengths }, signal)))
+    await Promise.all(variants.map((v) => core.request({ type: 'bounds', file: ctx.modelPath, variant: v.id, steps: v.steps, seqs }, signal)))
   ).flat();
   return {
     ep: result.results[0]?.ep ?? settings.executionProviders[0],
     iterations: settings.iterations,
     warmup: settings.warmup,
-    seqs: settings.sequenceLengths,
+    seqs,
     variants: variants.map((v) => ({ id: v.id, label: v.label })),
     points: speedPoints(result.results, keyOfPath),
     bounds,
-    warnings: [...new Set(result.results.flatMap((e) => [...e.provider.warnings, ...e.inputWarnings]))],
+    warnings: [...new Set([...(warning ? [warning] : []), ...result.results.flatMap((e) => [...e.provider.warnings, ...e.inputWarnings])].map((w) => namePaths(w, names)))],
     finishedAt: new Date().toISOString(),
   };
 }
@@ -114,9 +136,10 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
 /** Every variant against the original on the same inputs (the sweep's longest length when synthesized). */
 export async function runComparison(ctx: RunContext, variants: Variant[]): Promise<AccuracyResults> {
   const { settings, signal, progress } = ctx;
-  const seq = settings.sequenceLengths[settings.sequenceLengths.length - 1];
+  const { seqs, warning } = sweepLengths(ctx.report, settings);
+  const seq = seqs[seqs.length - 1];
   const out = [];
-  const warnings = new Set<string>();
+  const warnings = new Set<string>(warning ? [warning] : []);
   let inputs = '';
   let ep = settings.executionProviders[0];
   for (const [i, v] of variants.entries()) {
@@ -124,7 +147,7 @@ export async function runComparison(ctx: RunContext, variants: Variant[]): Promi
     const file = await ctx.files.get(v, signal);
     progress((i + 0.5) / variants.length, `${v.label}: running both models`);
     const r = await ctx.runtime.compare({ a: ctx.modelPath, b: file, settings: runtimeSettings(settings), inputs: inputSource(ctx.report, settings, seq) }, { signal });
-    for (const w of [...r.providerA.warnings, ...r.providerB.warnings, ...r.fed.warnings]) warnings.add(w);
+    for (const w of [...r.providerA.warnings, ...r.providerB.warnings, ...r.fed.warnings]) warnings.add(namePaths(w, new Map([[file, `variant ${v.id} (${v.label})`]])));
     inputs = settings.calibrationInputs ? `${settings.calibrationInputs}: ${describeFed(r.fed)}` : describeFed(r.fed);
     ep = r.providerA.used;
     out.push(variantAccuracy(v, r));
@@ -150,7 +173,7 @@ export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string |
         model: exposed.model,
         sites: exposed.sites,
         settings: runtimeSettings(settings),
-        inputs: inputSource(ctx.report, settings, settings.mapsSequenceLength),
+        inputs: inputSource(ctx.report, settings, Math.min(settings.mapsSequenceLength, ctx.report.model.maxPositions ?? Infinity)),
         ...(pattern ? { pattern } : {}),
         includeProbabilities: true,
       },

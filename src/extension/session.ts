@@ -9,6 +9,7 @@ import type {
   AttentionMaps,
   HostMessage,
   RewritePreview,
+  RuleStep,
   SessionSettings,
   SessionSnapshot,
   SpeedResults,
@@ -17,6 +18,7 @@ import type {
   WebviewMessage,
 } from '../protocol';
 import type { RuntimeClient } from '../runtime/client';
+import { checkSteps, stepsLabel } from '../shared/rule-steps';
 import type { CoreClient } from './core-client';
 import { markReported, userError } from './errors';
 import type { Log } from './log';
@@ -60,8 +62,13 @@ export class ModelSession {
           exports: [],
           settings: services.settings(),
         };
-    // A restored snapshot's report is re-made from the file: it may have changed while VS Code was closed.
-    if (restored) this.state.report = null;
+    // A restored snapshot's report is re-made from the file: it may have changed while VS Code was closed. Its variants
+    // come from a page, so they are checked like its messages (an older version kept command-line flags).
+    if (restored) {
+      this.state.report = null;
+      this.state.draft = null;
+      this.state.variants = (restored.variants ?? []).filter((v) => checkSteps(v.steps) !== null);
+    }
   }
 
   get snapshot(): SessionSnapshot {
@@ -167,7 +174,7 @@ export class ModelSession {
   }
 
   /** What the steps would change, shown in the studio before anything is written or run. */
-  async preview(steps: string[][]): Promise<RewritePreview> {
+  async preview(steps: RuleStep[]): Promise<RewritePreview> {
     await this.ensureAnalyzed();
     try {
       const preview = await this.tasks.run('Previewing the rewrite', (signal) =>
@@ -182,13 +189,13 @@ export class ModelSession {
     }
   }
 
-  async addVariant(steps: string[][], label: string): Promise<Variant> {
-    const same = (a: string[][], b: string[][]) => JSON.stringify(a) === JSON.stringify(b);
+  async addVariant(steps: RuleStep[], label: string): Promise<Variant> {
+    const same = (a: RuleStep[], b: RuleStep[]) => JSON.stringify(a) === JSON.stringify(b);
     const preview = this.state.draft && same(this.state.draft.steps, steps) ? this.state.draft : await this.preview(steps);
     const id = nextVariantId(this.state.variants);
-    const variant: Variant = { id, label: label.trim() || steps.map((s) => s.join(' ')).join(' then '), steps, preview };
+    const variant: Variant = { id, label: label.trim() || stepsLabel(steps), steps, preview };
     this.state = { ...this.state, variants: [...this.state.variants, variant], draft: null };
-    this.services.log.info(`${this.state.modelName}: variant ${id} "${variant.label}" (${steps.map((s) => s.join(' ')).join(' ; ')})`);
+    this.services.log.info(`${this.state.modelName}: variant ${id} "${variant.label}" (${JSON.stringify(steps)})`);
     this.broadcast();
     return variant;
   }

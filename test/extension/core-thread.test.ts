@@ -32,7 +32,7 @@ describe('core thread', () => {
   });
 
   it('previews a window rewrite before anything is written: the mask form keeps the dense cost, the blocked one cuts it', async () => {
-    const mask = await core.request({ type: 'preview', file: MODEL, steps: [['--window', '64', '--impl', 'mask']], seqLen: 1024 });
+    const mask = await core.request({ type: 'preview', file: MODEL, steps: [{ rule: 'window', params: { window: 64, impl: 'mask' } }], seqLen: 1024 });
     expect(mask.applied.map((a) => a.rule)).toEqual(['window']);
     expect(mask.applied[0].sites).toEqual([0, 1]);
     expect(mask.flopsAfter).toBe(mask.flopsBefore);
@@ -40,31 +40,31 @@ describe('core thread', () => {
     // No weight changes: only the few constants the mask is built from are added.
     expect(mask.parametersAfter - mask.parametersBefore).toBeGreaterThanOrEqual(0);
     expect(mask.parametersAfter - mask.parametersBefore).toBeLessThan(100);
-    const blocked = await core.request({ type: 'preview', file: MODEL, steps: [['--window', '64', '--impl', 'blocked']], seqLen: 1024 });
+    const blocked = await core.request({ type: 'preview', file: MODEL, steps: [{ rule: 'window', params: { window: 64, impl: 'blocked' } }], seqLen: 1024 });
     // 64 of 1024 keys per query, computed in blocks: far below a quarter of the dense FLOPs.
     expect(blocked.flopsAfter).toBeLessThan(blocked.flopsBefore / 4);
     expect(blocked.flopsBefore).toBe(mask.flopsBefore);
   });
 
   it('applies steps in order, each with its own sites', async () => {
-    const p = await core.request({ type: 'preview', file: MODEL, steps: [['--window', '32', '--sites', '0'], ['--window', '128', '--sites', '1']] });
+    const p = await core.request({ type: 'preview', file: MODEL, steps: [{ rule: 'window', params: { window: 32 }, sites: [0] }, { rule: 'window', params: { window: 128 }, sites: [1] }] });
     expect(p.applied.map((a) => a.sites)).toEqual([[0], [1]]);
   });
 
   it('writes the rewritten model and refuses to write over the input', async () => {
     const file = path.join(out, 'w.onnx');
-    const r = await core.request({ type: 'write', file: MODEL, steps: [['--window', '16']], output: file });
+    const r = await core.request({ type: 'write', file: MODEL, steps: [{ rule: 'window', params: { window: 16 } }], output: file });
     expect(r.output?.file).toBe(file);
     expect(existsSync(file)).toBe(true);
     expect(analyzeModel(file).sites.length).toBe(2);
-    await expect(core.request({ type: 'write', file: MODEL, steps: [['--window', '16']], output: MODEL })).rejects.toMatchObject({ userError: true });
+    await expect(core.request({ type: 'write', file: MODEL, steps: [{ rule: 'window', params: { window: 16 } }], output: MODEL })).rejects.toMatchObject({ userError: true });
   });
 
-  it('reports bad parameters as the user’s error, with the parser’s words', async () => {
-    const e = await core.request({ type: 'preview', file: MODEL, steps: [['--window', '-3']] }).catch((x) => x);
+  it('refuses, as the user’s error, a step the rule declarations do not allow', async () => {
+    const e = await core.request({ type: 'preview', file: MODEL, steps: [{ rule: 'window', params: { window: -3 } }] }).catch((x) => x);
     expect(e).toBeInstanceOf(CoreError);
     expect(e.userError).toBe(true);
-    expect(e.message).toContain('--window must be a positive integer');
+    expect(e.message).toContain("step 1: window: 'window' is not a valid int");
   });
 
   it('stops on cancel, and the next request gets a fresh thread', async () => {

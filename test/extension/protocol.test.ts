@@ -4,8 +4,9 @@ import { TABS, type WebviewMessage, isTabId, parseWebviewMessage } from '../../s
 
 const valid: WebviewMessage[] = [
   { type: 'ready' },
-  { type: 'previewRewrite', steps: [['--window', '64', '--impl', 'blocked']] },
-  { type: 'addVariant', steps: [['--window', '64'], ['--prune-heads', '0:1']], label: 'w64 + prune' },
+  { type: 'previewRewrite', steps: [{ rule: 'window', params: { window: 64, impl: 'blocked' }, sites: [0, 2] }] },
+  { type: 'addVariant', steps: [{ rule: 'window', params: { window: 64 } }, { rule: 'prune-heads', params: { heads: { 0: [1] } } }], label: 'w64 + prune' },
+  { type: 'addVariant', steps: [{ rule: 'block-topk', params: { block: 32, k: 0 } }, { rule: 'share-kv', params: { pairs: [[0, 1]] } }], label: '' },
   { type: 'removeVariant', id: 'v1' },
   { type: 'benchmark' },
   { type: 'compareAccuracy' },
@@ -27,10 +28,18 @@ describe('parseWebviewMessage', () => {
     ['unknown type', { type: 'deleteEverything' }],
     ['steps missing', { type: 'previewRewrite' }],
     ['no steps', { type: 'previewRewrite', steps: [] }],
-    ['an empty step', { type: 'previewRewrite', steps: [[]] }],
-    ['flags that are not strings', { type: 'previewRewrite', steps: [['--window', 64]] }],
-    ['too many steps', { type: 'previewRewrite', steps: Array.from({ length: 33 }, () => ['--gqa', '2']) }],
-    ['label missing', { type: 'addVariant', steps: [['--gqa', '2']] }],
+    ['an empty step', { type: 'previewRewrite', steps: [{}] }],
+    ['steps as command-line flags', { type: 'previewRewrite', steps: [['--window', '64']] }],
+    ['an unknown rule', { type: 'previewRewrite', steps: [{ rule: 'rm -rf', params: {} }] }],
+    ['a parameter the rule does not declare', { type: 'previewRewrite', steps: [{ rule: 'gqa', params: { groups: 2, rows: 4 } }] }],
+    ['a required parameter missing', { type: 'previewRewrite', steps: [{ rule: 'sink', params: { sink: 4 } }] }],
+    ['a value as text', { type: 'previewRewrite', steps: [{ rule: 'window', params: { window: '64' } }] }],
+    ['a window of 0', { type: 'previewRewrite', steps: [{ rule: 'window', params: { window: 0 } }] }],
+    ['a choice not offered', { type: 'previewRewrite', steps: [{ rule: 'window', params: { window: 8, impl: 'fast' } }] }],
+    ['sites on a rule that names its own', { type: 'previewRewrite', steps: [{ rule: 'share-kv', params: { pairs: [[0, 1]] }, sites: [0] }] }],
+    ['no sites', { type: 'previewRewrite', steps: [{ rule: 'window', params: { window: 8 }, sites: [] }] }],
+    ['too many steps', { type: 'previewRewrite', steps: Array.from({ length: 33 }, () => ({ rule: 'gqa', params: { groups: 2 } })) }],
+    ['label missing', { type: 'addVariant', steps: [{ rule: 'gqa', params: { groups: 2 } }] }],
     ['negative site', { type: 'showAttentionMaps', site: -1, pattern: null }],
     ['fractional site', { type: 'showAttentionMaps', site: 1.5, pattern: null }],
     ['pattern of the wrong type', { type: 'showAttentionMaps', site: 0, pattern: 3 }],
@@ -41,8 +50,8 @@ describe('parseWebviewMessage', () => {
   });
 
   it('keeps only the fields it knows and caps the label', () => {
-    const m = parseWebviewMessage({ type: 'addVariant', steps: [['--gqa', '2']], label: 'x'.repeat(500), extra: 'ignored' });
-    expect(m).toEqual({ type: 'addVariant', steps: [['--gqa', '2']], label: 'x'.repeat(200) });
+    const m = parseWebviewMessage({ type: 'addVariant', steps: [{ rule: 'gqa', params: { groups: 2 }, note: 'dropped' }], label: 'x'.repeat(500), extra: 'ignored' });
+    expect(m).toEqual({ type: 'addVariant', steps: [{ rule: 'gqa', params: { groups: 2 } }], label: 'x'.repeat(200) });
   });
 
   it('knows the five dashboards', () => {

@@ -5,7 +5,7 @@ import { buildReport, exportFileName, reportPaths } from '../../src/extension/re
 import type { SessionSnapshot, Variant } from '../../src/protocol';
 import type { RewriteReport } from '../../src/rewriters/pipeline';
 
-const variant = { id: 'v3', label: 'Window 64 (blocked) @ sites 0,1', steps: [['--window', '64', '--impl', 'blocked', '--sites', '0,1']] } as Variant;
+const variant = { id: 'v3', label: 'Window 64 (blocked) @ sites 0,1', steps: [{ rule: 'window', params: { window: 64, impl: 'blocked' }, sites: [0, 1] }] } as unknown as Variant;
 
 describe('export files', () => {
   it('names the export after the model and the variant', () => {

@@ -1,18 +1,22 @@
 // The dashboard bundle in real headless Chromium, fed by a fake host with a real session (see harness.ts): the
 // DOM must show the report's sites, the benchmark's numbers and charts, the maps, keep its state across a reload, obey
 // keyboard navigation, and raise no CSP violation. Screenshots go to test-artifacts/webview/.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, reportHtml } from '../../src/extension/report-file';
-import type { HostMessage, SessionSnapshot } from '../../src/protocol';
+import { CoreClient } from '../../src/extension/core-client';
+import { type HostMessage, type RuleStep, type SessionSnapshot, type WebviewMessage, parseWebviewMessage } from '../../src/protocol';
 import type { RewriteReport } from '../../src/rewriters/pipeline';
 import { FIXTURES } from '../helpers/fixtures';
 import { ms } from '../../webview/logic/format';
-import { ARTIFACTS, DIST, realSession, requireChromium, serveDashboard } from './harness';
+import { ARTIFACTS, DIST, cliReport, realSession, requireChromium, serveDashboard } from './harness';
 
 const MODEL = path.join(FIXTURES, 'llama-eager-ts-op17', 'model.onnx');
+const BART = path.join(FIXTURES, 'bart-eager-ts-op17', 'model.onnx');
 
 let browser: Browser;
 let page: Page;
@@ -29,6 +33,26 @@ async function send(message: HostMessage): Promise<void> {
 async function shot(name: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** WCAG contrast ratio of two computed CSS colours (rgb()/rgba(), alpha ignored). */
+function contrast(a: string, b: string): number {
+  const lum = (c: string) => {
+    const [r, g, bl] = (c.match(/[\d.]+/g) ?? []).slice(0, 3).map((v) => {
+      const x = Number(v) / 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
+
+/** Picks a rule in the studio's dropdown, as a person does: open it, click the option. */
+async function chooseRule(rule: string): Promise<void> {
+  await page.locator('#rule').click();
+  await page.locator('#rule vscode-option', { hasText: `${rule}:` }).first().click();
+  await expect.poll(() => page.locator('#rule').evaluate((d) => (d as HTMLSelectElement).value)).toBe(rule);
 }
 
 async function openTab(tab: string): Promise<void> {
@@ -134,15 +158,98 @@ describe('dashboard in Chromium with a real session', () => {
     await page.locator('#add-step').click();
     await expect.poll(() => page.locator('ol.steps li').count()).toBe(1);
     await page.locator('#preview').click();
-    const posted = await page.evaluate(() => (window as unknown as { __posted: { type: string; steps?: string[][] }[] }).__posted.filter((m) => m.type === 'previewRewrite'));
+    const posted = await page.evaluate(() => (window as unknown as { __posted: { type: string; steps?: RuleStep[] }[] }).__posted.filter((m) => m.type === 'previewRewrite'));
     expect(posted.length).toBe(1);
     const steps = posted[0].steps!;
+    // The form's starting texts, each parameter stated: the window rule's example length, its declared default form.
+    expect(steps).toEqual([{ rule: 'window', params: { window: 64, impl: 'mask' } }]);
     // The host answers with the core thread's preview for those steps (here: the variant's, made for the same flags).
     await send({ type: 'didChangeSession', session: { ...session, draft: { ...session.variants[0].preview, steps } } });
     await expect.poll(() => page.locator('#view-studio section.draft table.totals tbody tr').count()).toBe(4);
     const flops = await page.locator('#view-studio section.draft table.totals tbody tr').nth(2).locator('td').allInnerTexts();
     expect(flops[0]).not.toBe(flops[1]);
     await shot('studio');
+  });
+
+  it('Rewrite studio sends what was typed and chosen: non-default values, sites 0 and 2, without a removed step', async () => {
+    // A model with six sites, so that "sites 0 and 2" leaves some out.
+    const bart = { ...session, modelPath: BART, modelName: 'model.onnx', report: cliReport(BART), variants: [], draft: null };
+    await send({ type: 'didChangeSession', session: bart });
+    await openTab('studio');
+    // Start from an empty draft: the previous test left a step (removing it is part of the test).
+    while ((await page.locator('ol.steps li').count()) > 0) await page.locator('vscode-button[aria-label="remove step 1"]').click();
+
+    // Step 1: window W = 16 (the form starts at 64), blocked (the default is mask), on sites 0 and 2 only.
+    await chooseRule('window');
+    await page.locator('#field-window input').fill('16');
+    await page.locator('#field-impl').click();
+    await page.locator('#field-impl vscode-option', { hasText: 'blocked' }).click();
+    await page.locator('#site-all').click();
+    await page.locator('#site-0').click();
+    await page.locator('#site-2').click();
+    await page.locator('#add-step').click();
+    await expect.poll(() => page.locator('ol.steps li').count()).toBe(1);
+    expect(await page.locator('#form-errors').innerText()).toBe('');
+    // Step 2: gqa on every site, removed again below.
+    await chooseRule('gqa');
+    await page.locator('#site-all').click();
+    await page.locator('#add-step').click();
+    await expect.poll(() => page.locator('ol.steps li').count()).toBe(2);
+    // Step 3: sink N = 2 with W = 8 (the form starts at 4 and 64) on the decoder's site 4.
+    await chooseRule('sink');
+    await page.locator('#field-sink input').fill('2');
+    await page.locator('#field-window input').fill('8');
+    await page.locator('#site-all').click();
+    await page.locator('#site-4').click();
+    await page.locator('#add-step').click();
+    await expect.poll(() => page.locator('ol.steps li').count()).toBe(3);
+    // Step 4: prune head 1 of site 0 (a rule that names its own sites).
+    await chooseRule('prune-heads');
+    await page.locator('#field-heads input').fill('0:1');
+    await page.locator('#add-step').click();
+    await expect.poll(() => page.locator('ol.steps li').count()).toBe(4);
+    await page.locator('vscode-button[aria-label="remove step 2"]').click();
+    await expect.poll(() => page.locator('ol.steps li').count()).toBe(3);
+
+    const expected: RuleStep[] = [
+      { rule: 'window', params: { window: 16, impl: 'blocked' }, sites: [0, 2] },
+      { rule: 'sink', params: { sink: 2, window: 8 }, sites: [4] },
+      { rule: 'prune-heads', params: { heads: { 0: [1] } } },
+    ];
+    const name = 'window 16 (blocked) @ sites 0,2 + sink 2 + window 8 @ sites 4 + prune-heads 0:1';
+    // The name follows the steps: the removed gqa step is not in it.
+    expect(await page.locator('#variant-label').getAttribute('placeholder')).toBe(name);
+    // The terminal line is one runnable command (here run with the output in a scratch folder).
+    const command = await page.locator('#terminal-command').innerText();
+    expect(command).toContain(`attention-lens rewrite ${BART} --window 16 --impl blocked --sites 0,2 --then --sink 2 --window 8 --sites 4 --then --prune-heads 0:1 -o `);
+    const words = command.match(/'[^']*'|\S+/g)!.map((w) => w.replace(/^'|'$/g, ''));
+    const out = path.join(mkdtempSync(path.join(tmpdir(), 'studio-cli-')), 'out.onnx');
+    const printed = execFileSync(process.execPath, [path.join(DIST, 'cli.js'), ...words.slice(1, -1), out], { encoding: 'utf8' });
+    expect(printed).toMatch(/^window \{"window":16,"impl":"blocked"\} on sites 0, 2$/m);
+    expect(printed).toMatch(/^sink \{"sink":2,"window":8\} on sites 4$/m);
+    expect(printed).toMatch(/^prune-heads \{"heads":\{"0":\[1\]\}\} on sites 0$/m);
+    rmSync(path.dirname(out), { recursive: true, force: true });
+
+    await page.locator('#preview').click();
+    await page.locator('#keep-variant').click();
+    const posted = await page.evaluate(() => (window as unknown as { __posted: WebviewMessage[] }).__posted);
+    const preview = posted.filter((m) => m.type === 'previewRewrite').at(-1);
+    const keep = posted.filter((m) => m.type === 'addVariant').at(-1);
+    expect(preview).toEqual({ type: 'previewRewrite', steps: expected });
+    expect(keep).toEqual({ type: 'addVariant', steps: expected, label: name });
+    // The host's check passes the message unchanged, and the core thread applies exactly those parameters and sites.
+    expect(parseWebviewMessage(JSON.parse(JSON.stringify(keep)))).toEqual(keep);
+    const core = new CoreClient(path.join(DIST, 'core-thread.js'));
+    try {
+      const applied = (await core.request({ type: 'preview', file: BART, steps: expected })).applied;
+      expect(applied.map((a) => [a.rule, a.params, a.sites])).toEqual([
+        ['window', { window: 16, impl: 'blocked' }, [0, 2]], ['sink', { sink: 2, window: 8 }, [4]], ['prune-heads', { heads: { 0: [1] } }, [0]],
+      ]);
+    } finally {
+      core.dispose();
+    }
+    await shot('studio-steps');
+    await send({ type: 'didChangeSession', session });
   });
 
   it('keeps its view across a reload (setState) and can be driven from the keyboard', async () => {
@@ -197,5 +304,21 @@ describe('dashboard in Chromium with a real session', () => {
     expect(await p.locator('#run-benchmark').count()).toBe(0);
     expect(errors).toEqual([]);
     await p.close();
+
+    // Readable in a light and in a dark browser: the text, the tab titles and a button against the page.
+    for (const colorScheme of ['light', 'dark'] as const) {
+      const q = await browser.newPage({ viewport: { width: 1200, height: 900 }, colorScheme });
+      await q.goto(`file://${file}`);
+      await expect.poll(() => q.locator('#sites-table tbody tr').count()).toBe(session.report!.sites.length);
+      const bg = await q.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      const text = await q.evaluate(() => getComputedStyle(document.body).color);
+      const tab = await q.locator('#tab-overview').evaluate((e) => getComputedStyle(e).color);
+      const inactive = await q.locator('#tab-speed').evaluate((e) => getComputedStyle(e).color);
+      expect(contrast(text, bg), `${colorScheme}: text ${text} on ${bg}`).toBeGreaterThan(7);
+      expect(contrast(tab, bg), `${colorScheme}: active tab ${tab} on ${bg}`).toBeGreaterThan(4.5);
+      expect(contrast(inactive, bg), `${colorScheme}: inactive tab ${inactive} on ${bg}`).toBeGreaterThan(4.5);
+      await q.screenshot({ path: path.join(ARTIFACTS, `report-${colorScheme}.png`) });
+      await q.close();
+    }
   });
 });

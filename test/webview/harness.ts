@@ -11,7 +11,7 @@ import type { AnalysisReport } from '../../src/analysis/report/types';
 import { CoreClient } from '../../src/extension/core-client';
 import { dashboardPage, makeNonce } from '../../src/extension/html';
 import { type RunContext, VariantFiles, runBenchmark, runComparison, runMaps } from '../../src/extension/runs';
-import type { SessionSettings, SessionSnapshot, Variant } from '../../src/protocol';
+import type { RuleStep, SessionSettings, SessionSnapshot, Variant } from '../../src/protocol';
 import type { RewriteReport } from '../../src/rewriters/pipeline';
 import { RuntimeClient } from '../../src/runtime/client';
 
@@ -47,7 +47,7 @@ export const TEST_SETTINGS: SessionSettings = {
 };
 
 /** The window rewrite every dashboard test uses: 8 keys, compute-reducing where the rule offers it. */
-export const WINDOW_STEPS = [['--window', '8', '--impl', 'blocked']];
+export const WINDOW_STEPS: RuleStep[] = [{ rule: 'window', params: { window: 8, impl: 'blocked' } }];
 
 /**
  * A session with real results: the report, a window variant (previewed by the core thread), a benchmark, an accuracy

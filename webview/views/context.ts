@@ -3,7 +3,8 @@ import type { WebviewMessage } from '../../src/protocol';
 import type { UiState, ViewState } from '../store';
 
 export interface ViewContext {
-  state: ViewState;
+  /** The current state, read when used (a getter): event handlers must not act on the state of the last render. */
+  readonly state: ViewState;
   /** False in an exported report: no buttons that ask the extension for work. */
   interactive: boolean;
   post(message: WebviewMessage): void;

@@ -3,7 +3,7 @@
 import { h, table } from '../dom';
 import { num, pct } from '../logic/format';
 import { colour, drawablePattern, heatmapImage, maskedMass } from '../logic/heatmap';
-import { patternOfSteps } from '../logic/rule-forms';
+import { patternOfSteps } from '../../src/shared/rule-steps';
 import type { ViewContext } from './context';
 
 /** The dropdown's value for "no pattern" (FAST treats an empty option value as the option's text). */

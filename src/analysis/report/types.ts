@@ -63,6 +63,11 @@ export interface ModelInfo {
   inputs: InputInfo[];
   outputs: OutputInfo[];
   opHistogram: Record<string, number>;
+  /**
+   * Rows of the smallest learned position table (a Gather from a constant table that token ids do not index), rounded
+   * down to a power of two: the longest sequence the model can take. Absent when the model has no such table.
+   */
+  maxPositions?: number;
 }
 
 export type MaskType = 'none' | 'padding' | 'causal' | 'causal+padding' | 'sliding-window' | 'relative-bias' | 'alibi' | 'bias';

@@ -1,0 +1,50 @@
+// How long the synthesized inputs are when nobody says, and how to speak of a model's length. A handful of tokens
+// makes every sparse rewrite look lossless (a window of 16 covers all of 16 tokens), so the default is the model's own
+// length where its inputs fix one or its position table bounds one, else 512 tokens; an image model's length is its
+// patch grid, set by the image size, not a token count. Used by the CLI and the dashboards. Pure.
+import type { InputInfo, ModelInfo } from '../analysis/report/types';
+
+export const DEFAULT_TOKENS = 512;
+
+/** An image model: pixels in, no token ids. Its sequence is its patches (plus any class token). */
+export function isVision(model: Pick<ModelInfo, 'inputs'>): boolean {
+  const roles = new Set(model.inputs.map((i) => i.role));
+  return roles.has('pixel_values') && !roles.has('input_ids') && !roles.has('hidden_states');
+}
+
+function fixedTokens(inputs: InputInfo[]): number | undefined {
+  for (const i of inputs) {
+    if ((i.role === 'input_ids' || i.role === 'attention_mask') && typeof i.shape[1] === 'number') return i.shape[1];
+  }
+  return undefined;
+}
+
+export interface DefaultLength {
+  /** The `seq` to synthesize with (an image model ignores it). */
+  seq: number;
+  /** Why, in words, for the screen: "512 tokens (the default)", "64 tokens (the model's position table)". */
+  reason: string;
+}
+
+export function defaultLength(model: Pick<ModelInfo, 'inputs' | 'maxPositions'> | undefined): DefaultLength {
+  if (!model) return { seq: DEFAULT_TOKENS, reason: `${DEFAULT_TOKENS} tokens (the default)` };
+  if (isVision(model)) return { seq: DEFAULT_TOKENS, reason: 'images of the model’s own size (its patch grid)' };
+  const fixed = fixedTokens(model.inputs);
+  if (fixed !== undefined) return { seq: fixed, reason: `${fixed} tokens (the model's fixed input length)` };
+  if (model.maxPositions !== undefined && model.maxPositions < DEFAULT_TOKENS) {
+    return { seq: model.maxPositions, reason: `${model.maxPositions} tokens (the longest its position table allows)` };
+  }
+  return { seq: DEFAULT_TOKENS, reason: `${DEFAULT_TOKENS} tokens (the default)` };
+}
+
+/** Sequence lengths a model can take: those beyond its position table are dropped (and named in `dropped`). */
+export function usableLengths(model: Pick<ModelInfo, 'maxPositions'> | undefined, seqs: number[]): { kept: number[]; dropped: number[] } {
+  const limit = model?.maxPositions;
+  if (limit === undefined) return { kept: seqs, dropped: [] };
+  return { kept: seqs.filter((s) => s <= limit), dropped: seqs.filter((s) => s > limit) };
+}
+
+/** "tokens" or "patches", for a model's sequence. */
+export function unitOf(model: Pick<ModelInfo, 'inputs'> | undefined): 'tokens' | 'patches' {
+  return model && isVision(model) ? 'patches' : 'tokens';
+}

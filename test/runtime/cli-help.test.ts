@@ -1,0 +1,86 @@
+// `help`, `COMMAND --help` and `-h`: every command lists every option it accepts with its default and one example that
+// runs; runtime commands default to a length that means something (not 16 tokens) and say which; an encoder's maps do
+// not report "mass on future keys"; paths are printed as given.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { fixture } from '../helpers/fixtures';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const COMMANDS = ['analyze', 'bench', 'compare', 'eval', 'importance', 'maps', 'rewrite', 'synth'];
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT, maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
+  }
+}
+
+describe('help', () => {
+  it('attention-lens help lists every command and how to get its options', async () => {
+    const r = await cli('help');
+    expect(r.code).toBe(0);
+    for (const c of COMMANDS) expect(r.stdout).toMatch(new RegExp(`^  ${c}\\s`, 'm'));
+    expect(r.stdout).toContain('COMMAND --help');
+  });
+
+  it.each(COMMANDS)('%s --help, -h and "help COMMAND" print the options with their defaults and an example', async (c) => {
+    const [long, short, word] = await Promise.all([cli(c, '--help'), cli(c, '-h'), cli('help', c)]);
+    for (const r of [long, short, word]) expect(r.code).toBe(0);
+    expect(short.stdout).toBe(long.stdout);
+    expect(word.stdout).toBe(long.stdout);
+    const mod = (await import(`../../src/cli/${c}`)) as { help: { options: { name: string; default?: string }[]; example: string } };
+    for (const o of mod.help.options) {
+      expect(long.stdout).toContain(`--${o.name}`);
+      if (o.default) expect(long.stdout).toContain(`(default: ${o.default})`);
+    }
+    expect(long.stdout).toContain(`example:\n  ${mod.help.example}`);
+  });
+
+  it("rewrite's example runs as printed, and rewrite prints the paths as given", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cli-help-'));
+    try {
+      const out = path.relative(ROOT, path.join(dir, 'demo.w16.onnx'));
+      const r = await cli('rewrite', 'examples/demo-llama.onnx', '--window', '16', '--impl', 'blocked', '--sites', '0', '--then', '--prune-heads', '1:0', '-o', out);
+      expect(r.stderr).toBe('');
+      expect(r.stdout.split('\n')[0]).toBe(`examples/demo-llama.onnx -> ${out}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('default lengths', () => {
+  it("compare without --seq runs at the model's own length (its 64-row position table, not 512 or 16) and says so", async () => {
+    const m = fixture('gpt2-eager-ts-op17').model;
+    const r = await cli('compare', m, m);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('input_ids[1,64]');
+    expect(r.stdout).toContain('synthesized inputs of 64 tokens (the longest its position table allows); --seq sets another length');
+  });
+
+  it('compare of a model without a position table defaults to 512 tokens', async () => {
+    const m = fixture('llama-eager-ts-op17').model;
+    const r = await cli('compare', m, m);
+    expect(r.stdout).toContain('input_ids[1,512]');
+    expect(r.stdout).toContain('512 tokens (the default)');
+  });
+
+  it("an encoder's maps do not report mass on future keys; a decoder's do", async () => {
+    const bert = await cli('maps', fixture('bert-eager-ts-op17').model, '--site', '0', '--seq', '8');
+    expect(bert.code).toBe(0);
+    expect(bert.stdout).not.toContain('future keys');
+    expect(bert.stdout).toContain('not causal');
+    const gpt2 = await cli('maps', fixture('gpt2-eager-ts-op17').model, '--site', '0', '--seq', '8');
+    expect(gpt2.stdout).toContain('largest mass on future keys');
+    // The runtime ran a temporary copy; nothing printed points into it.
+    expect(gpt2.stdout + gpt2.stderr).not.toMatch(/attention-lens-maps|\/tmp\//);
+  });
+});
