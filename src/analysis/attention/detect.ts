@@ -6,6 +6,7 @@ import { ShapeInfo } from '../ir/shapes';
 import type { UnmatchedInfo } from '../report/types';
 import { FUSED_OPS, fusedKey, matchFused } from './fused';
 import type { Ctx } from './match';
+import { fusedBinding } from './layout/fused-binding';
 import { hasLearnedPositions } from './positions';
 import type { RawSite } from './site';
 import { matchSoftmax } from './unfused';
@@ -27,7 +28,10 @@ export function detectAttention(graph: Graph, shapes = new ShapeInfo(graph)): De
       else failures.push({ node: n.name, reason: m.reason });
     } else if (FUSED_OPS.has(fusedKey(n))) {
       const m = matchFused(ctx, n);
-      if (m.ok) sites.push(m.value);
+      if (m.ok) {
+        const binding = fusedBinding(ctx, n, m.value);
+        sites.push(binding ? { ...m.value, binding } : m.value);
+      }
       else failures.push({ node: n.name, reason: m.reason });
     }
   }
