@@ -70,7 +70,7 @@ export function rewriteInMemory(input: string, requests: RuleRequest[], options:
     return rule;
   });
   // The standard-layout pass writes its nodes with SiteOps, so it needs that opset like the rules that use it.
-  const needsLayout = original.sites.some((s) => nonStandardLayout(s) !== null);
+  const needsLayout = rules.some((r) => !r.anyLayout) && original.sites.some((s) => nonStandardLayout(s) !== null);
   const passes: Raiser[] = needsLayout ? [...rules, { name: 'the standard-layout pass', minOpset: SITE_OPS_OPSET }] : rules;
   const opsetUpgrade = raiseOpset(builder, passes);
   if (opsetUpgrade) {

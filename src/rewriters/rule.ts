@@ -50,6 +50,11 @@ export interface Rule<P = unknown> {
    * and says so in the report. Absent: the rule's nodes are valid at any opset, and the model's opset is left alone.
    */
   minOpset?: number;
+  /**
+   * True when the rule works on a site whatever layout its exporter chose (it only cuts the site out of the residual
+   * stream). Otherwise the pipeline first rewrites sites of another layout into the standard one (layout/standard.ts).
+   */
+  anyLayout?: boolean;
   /** Throws a RuleError for impossible parameters (negative windows, unknown sites, heads out of range). */
   validate(params: P, report: AnalysisReport): void;
   /**

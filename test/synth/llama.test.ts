@@ -119,6 +119,8 @@ describe('synthetic Llama', () => {
       nodes: s.nodes.length,
       anchors: undefined,
       projections: Object.fromEntries(Object.entries(s.projections ?? {}).map(([k, p]) => [k, (p as { layout?: string })?.layout])),
+      // The head map, without the projection node names it refers to.
+      binding: s.binding && JSON.parse(JSON.stringify(s.binding, (key, v) => (key === 'node' ? undefined : v))),
     });
     expect(synthetic.sites.map(shape)).toEqual(exported.sites.map(shape));
     expect(synthetic.unmatched).toEqual([]);

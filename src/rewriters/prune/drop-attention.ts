@@ -15,6 +15,7 @@ const NAME = 'drop-attention';
 export const dropAttention: Rule<DropAttentionParams> = {
   name: NAME,
   family: 'prune',
+  anyLayout: true,
   summary: 'remove whole attention sub-layers; the residual stream passes through',
   validate(params, report) {
     if (!Array.isArray(params?.sites) || params.sites.length === 0) throw new RuleError(NAME, 'name at least one site');
