@@ -10,9 +10,6 @@ const SHARED_LAYER_WEIGHTS =
 export const KNOWN_GAPS: Record<string, Record<string, string>> = {
   'prune-oracle': { 'nnmha-seqfirst-padmask-op13': SHARED_LAYER_WEIGHTS },
   'prune-vs-zeroing': { 'nnmha-seqfirst-padmask-op13': SHARED_LAYER_WEIGHTS },
-  'sparse-rules': {
-    'timmstyle-vit-op12': 'opset 12: the sparse rules emit opset-13 nodes',
-  },
 };
 
 /** Why `check` fails on `fixture` today, or undefined when it is expected to pass. */
