@@ -9,7 +9,7 @@ import { saveModel } from '../../src/analysis/onnx/save';
 import { rewriteInMemory, type RuleRequest } from '../../src/rewriters/pipeline';
 import { toOrt } from '../../src/runtime/engine/ort-tensors';
 import { synthesizeInputs } from '../../src/runtime/inputs/synthesize';
-import { Rng } from '../../src/runtime/random';
+import { Rng } from '../../src/analysis/numeric/random';
 import { runModel, type Feeds } from '../analysis/helpers/ort';
 
 export { runModel, tempDir, type Feeds } from '../analysis/helpers/ort';

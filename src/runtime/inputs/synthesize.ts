@@ -6,8 +6,9 @@
 // by the symbol's name: exporters name them inconsistently (torch.export writes `s21` for the batch of one input and
 // `s6` for the batch of another).
 import type { Dim, InputInfo } from '../../analysis/report/types';
-import { Rng, hashString } from '../random';
-import { type Dtype, type HostTensor, allocate, elementCount, floatToHalf, isDtype } from '../tensor';
+import { Rng, hashString } from '../../analysis/numeric/random';
+import { floatToHalf } from '../../analysis/numeric/float16';
+import { type Dtype, type HostTensor, allocate, elementCount, isDtype } from '../tensor';
 
 export interface SynthesisOptions {
   /** Default 1. */
