@@ -3,8 +3,8 @@
 import { analyzeWithSites } from '../analysis/analyze';
 import { GraphBuilder } from '../analysis/ir/builder';
 import { graphProblems } from '../analysis/ir/invariants';
-import { loadModel, type Model } from '../analysis/onnx/load';
-import { saveModel, type SaveOptions, type SaveResult } from '../analysis/onnx/save';
+import { loadModel, type Model } from '../analysis/ir/load';
+import { saveModel, type SaveOptions, type SaveResult } from '../analysis/ir/save';
 import type { AnalysisReport } from '../analysis/report/types';
 import { getRule } from './registry';
 import { RuleError, type SiteChange } from './rule';

@@ -3,7 +3,7 @@
 // head-mask model (the fixtures' output-projection biases are zero or absent, so nothing else differs).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gapIt } from '../known-gaps';
-import { loadModel } from '../../src/analysis/onnx/load';
+import { loadModel } from '../../src/analysis/ir/load';
 import { rewriteModel } from '../../src/rewriters/pipeline';
 import { RuleError } from '../../src/rewriters/rule';
 import { feedsOf, fixture, fixtureNames, maskedOutputs, maxAbsDiff, outputsOf, rewriteFixture, scratch, sitesOf } from './shared-prune-helpers';
