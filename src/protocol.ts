@@ -159,6 +159,11 @@ export interface SessionSettings {
   outputFolder: string | null;
 }
 
+/** What a dashboard keeps with setState, as far as the host reads it back (the panel serializer). */
+export interface SavedDashboardState {
+  session?: SessionSnapshot | null;
+}
+
 export interface SessionSnapshot {
   modelPath: string;
   modelName: string;

@@ -1,6 +1,6 @@
 // Where the dashboard runs: in a VS Code webview (messages to the extension, state kept by VS Code) or in an exported
 // HTML report (a session embedded in the page, nothing to talk to, every action hidden).
-import type { ExportedReport } from '../src/extension/report-file';
+import type { ExportedReport } from '../src/shared/report';
 import { EMBEDDED_REPORT_ID, type WebviewMessage } from '../src/protocol';
 
 interface VsCodeApi {

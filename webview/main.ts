@@ -13,7 +13,7 @@ import {
   vsCodeProgressRing,
   vsCodeTextField,
 } from '@vscode/webview-ui-toolkit';
-import type { ExportedReport } from '../src/extension/report-file';
+import type { ExportedReport } from '../src/shared/report';
 import { type HostMessage, TABS, type TabId, isTabId } from '../src/protocol';
 import { destroyCharts } from './charts';
 import { h } from './dom';

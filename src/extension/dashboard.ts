@@ -2,9 +2,8 @@
 // editor for .onnx files. Both host the same page and talk to the model's session through the typed protocol.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { type SessionSnapshot, type TabId, parseWebviewMessage } from '../protocol';
+import { type SavedDashboardState, type SessionSnapshot, type TabId, parseWebviewMessage } from '../protocol';
 import { dashboardPage, makeNonce } from './html';
-import type { PersistedState } from '../../webview/store';
 import type { Log } from './log';
 import { ModelSession, type Services } from './session';
 
@@ -23,7 +22,7 @@ export class Dashboards implements vscode.Disposable {
     this.subscriptions.push(
       vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
         // VS Code hands back what the webview last gave setState.
-        deserializeWebviewPanel: async (panel, state: Partial<PersistedState> | undefined) => {
+        deserializeWebviewPanel: async (panel, state: SavedDashboardState | undefined) => {
           const modelPath = state?.session?.modelPath;
           if (!modelPath) {
             panel.dispose();

@@ -4,19 +4,10 @@
 import * as path from 'node:path';
 import type { RewriteReport } from '../rewriters/pipeline';
 import type { SessionSnapshot, Variant } from '../protocol';
+import { type ExportedReport, REPORT_KIND } from '../shared/report';
 import { dashboardPage, makeNonce } from './html';
 
-export const REPORT_KIND = 'attention-lens-report';
-
-export interface ExportedReport {
-  kind: typeof REPORT_KIND;
-  version: 1;
-  createdAt: string;
-  exported: { variant: string; label: string; steps: string[][]; model: string; dataFile: string | null; bytes: number; check: string };
-  rewrite: RewriteReport;
-  /** The session as the dashboard shows it: analysis, variants, speed, accuracy and attention maps. */
-  session: SessionSnapshot;
-}
+export { type ExportedReport, REPORT_KIND };
 
 /** `model.onnx` → `model.report.json`, `model.report.html` beside it. */
 export function reportPaths(modelFile: string): { json: string; html: string } {
