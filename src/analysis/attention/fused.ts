@@ -6,7 +6,7 @@ import { classifyMask, maskTypeOf } from './mask';
 import { attrFloat, attrInt, attrInts, fail, ok, type Ctx, type Match } from './match';
 import { outputProjection } from './output';
 import type { RawSite } from './site';
-import { projectionWithSlice, traceBack, type Trace } from './trace';
+import { attentionKind, projectionWithSlice, traceBack, type Trace } from './trace';
 
 export const FUSED_OPS = new Set([
   'onnx.Attention',
@@ -123,7 +123,7 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
     addAll(nodes, tq, tk, tv);
     const softcap = attrFloat(n, 'softcap');
     return ok({
-      ...base, nodes, kind: kindOf(tq, tk), causal, heads, kvHeads: kvHeads ?? heads, headDim, scale: scaleAttr || 1 / Math.sqrt(headDim),
+      ...base, nodes, kind: attentionKind(tq, tk), causal, heads, kvHeads: kvHeads ?? heads, headDim, scale: scaleAttr || 1 / Math.sqrt(headDim),
       maskType: attrInt(n, 'is_causal') === 1 ? (mask.padding ? 'causal+padding' : 'causal') : maskTypeOf(mask),
       ...(softcap ? { softcap } : {}),
       position: tq.rope ? 'rope' : 'none',
@@ -154,7 +154,7 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
   const mha = FUSED_INPUTS['com.microsoft.MultiHeadAttention'];
   const maskInputs = key === 'com.microsoft.MultiHeadAttention' ? [n.input(mha.keyPaddingMask), n.input(mha.attentionBias)] : [];
   return ok({
-    ...base, nodes, kind: packed ? 'self' : kindOf(tq, tk), causal, heads: numHeads, kvHeads, headDim: headDim ?? null,
+    ...base, nodes, kind: packed ? 'self' : attentionKind(tq, tk), causal, heads: numHeads, kvHeads, headDim: headDim ?? null,
     scale: scaleAttr || (headDim ? 1 / Math.sqrt(headDim) : null),
     maskType: local !== undefined && local > 0 ? 'sliding-window' : maskOf(ctx, maskInputs, causal),
     ...(local !== undefined && local > 0 ? { window: local } : {}),
@@ -175,12 +175,6 @@ function projs(ctx: Ctx, q: Trace, k?: Trace, v?: Trace): RawSite['projections']
     ...(k?.projection ? { k: projectionWithSlice(ctx, k)! } : {}),
     ...(v?.projection ? { v: projectionWithSlice(ctx, v)! } : {}),
   };
-}
-
-function kindOf(q: Trace, k?: Trace): 'self' | 'cross' {
-  if (!k) return 'self';
-  if (q.activation && k.activation) return q.activation === k.activation ? 'self' : 'cross';
-  return 'self';
 }
 
 function maskOf(ctx: Ctx, inputs: (Value | null)[], causal: boolean): RawSite['maskType'] {
