@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { analyzeModel } from '../src/analysis/analyze';
-import { saveModel } from '../src/analysis/onnx/save';
+import { saveModel } from '../src/analysis/ir/save';
 import { buildLlama, type LlamaConfig } from '../src/synth/llama';
 
 const LLAMA_7B: LlamaConfig = {

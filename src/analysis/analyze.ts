@@ -5,7 +5,7 @@ import type { RawSite } from './attention/site';
 import { describeInputs, maxPositions } from './inputs';
 import { ShapeInfo } from './ir/shapes';
 import { dtypeName } from './onnx/dtypes';
-import { loadModel, type Model } from './onnx/load';
+import { loadModel, type Model } from './ir/load';
 import { REPORT_SCHEMA_VERSION, type AnalysisReport, type ModelInfo, type SiteInfo } from './report/types';
 
 export interface AnalyzeOptions {

@@ -1,6 +1,6 @@
 // The public face of the analysis core: load, inspect and save ONNX models. No `vscode`, no onnxruntime here.
-export { loadModel, decodeModel, type Model, type LoadOptions } from './onnx/load';
-export { saveModel, type SaveOptions, type SaveResult } from './onnx/save';
+export { loadModel, decodeModel, type Model, type LoadOptions } from './ir/load';
+export { saveModel, type SaveOptions, type SaveResult } from './ir/save';
 export { ModelError, type ModelErrorCode } from './onnx/errors';
 export { Tensor } from './onnx/tensor';
 export { dtypeName, dtypeFromName, byteSize } from './onnx/dtypes';

@@ -2,7 +2,7 @@
 // of the model's output when the head is zeroed (KL divergence for logits, else mean |Δ|), averaged over calibration
 // inputs, next to the cheap scores from the attention maps (entropy, first-token mass, diagonal mass).
 import { existsSync } from 'node:fs';
-import { headImportance, type ImportanceResult } from '../rewriters/prune/importance';
+import { headImportance, type ImportanceResult } from '../orchestrate/importance';
 import { UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, SYNTHESIS_HELP, specOf, usageLine } from './help';

@@ -5,7 +5,7 @@
 // zeros next to the model, which runs at full cost but says nothing about accuracy.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { saveModel } from '../analysis/onnx/save';
+import { saveModel } from '../analysis/ir/save';
 import { buildLlama, llamaParameterCount, type LlamaConfig } from '../synth/llama';
 import { intOption, parseArgs, UsageError } from './args';
 import { humanCount } from './format';

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { analyzeModel } from '../analysis/analyze';
 import { ModelError } from '../analysis/onnx/errors';
-import type { Model } from '../analysis/onnx/load';
+import type { Model } from '../analysis/ir/load';
 import { UsageError } from '../cli/args';
 import { allRules } from '../rewriters/registry';
 import { type RuleRequest, rewriteInMemory, rewriteModel } from '../rewriters/pipeline';

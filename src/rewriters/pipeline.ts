@@ -4,8 +4,8 @@
 import { analyzeWithSites } from '../analysis/analyze';
 import { GraphBuilder } from '../analysis/ir/builder';
 import { graphProblems } from '../analysis/ir/invariants';
-import { loadModel, type Model } from '../analysis/onnx/load';
-import { saveModel, type SaveOptions, type SaveResult } from '../analysis/onnx/save';
+import { loadModel, type Model } from '../analysis/ir/load';
+import { saveModel, type SaveOptions, type SaveResult } from '../analysis/ir/save';
 import type { AnalysisReport } from '../analysis/report/types';
 import { normalizeLayouts } from './layout/normalize';
 import { nonStandardLayout } from './layout/standard';

@@ -15,10 +15,11 @@ import { type Model, type Node, type Value, loadModel, saveModel } from '../anal
 import type { SiteInfo } from '../analysis/report/types';
 import { GraphBuilder } from '../analysis/ir/builder';
 import { toNum } from '../analysis/onnx/long';
+import { fusedKey } from '../analysis/attention/fused';
+import { exposesProbabilities, fusedProbabilities } from '../rewriters/probabilities';
 import type { MapsSite } from './protocol';
 
 const FLOAT = 1;
-const ATTR_INT = 2;
 
 export interface ExposedMaps {
   model: string;
@@ -46,33 +47,13 @@ function elemTypeOf(v: Value | null, depth = 0): number | undefined {
   return undefined;
 }
 
-function setIntAttr(node: Node, name: string, value: number): void {
-  const a = { name, type: ATTR_INT, i: value };
-  node.attributes.set(name, a);
-}
-
 function exposeFused(b: GraphBuilder, node: Node, site: SiteInfo): Value {
-  const qualified = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}.${node.opType}` : node.opType;
-  let attrName: string;
-  let mode: number;
-  if (qualified === 'Attention' && (b.model.opsets.get('') ?? 0) >= 23) {
-    attrName = 'qk_matmul_output_mode';
-    mode = 3;
-  } else if (qualified === 'com.microsoft.GroupQueryAttention') {
-    attrName = 'qk_output';
-    mode = 2;
-  } else {
+  if (!exposesProbabilities(fusedKey(node))) {
+    const qualified = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}.${node.opType}` : node.opType;
     throw new Error(`site ${site.id}: ${qualified} does not expose its attention probabilities (only the unfused form, ONNX Attention and GroupQueryAttention do)`);
   }
-  setIntAttr(node, attrName, mode);
-  while (node.outputs.length < 3) node.outputs.push(b.graph.detachedValue());
-  const existing = node.outputs[3];
-  if (existing && existing.name) return existing;
-  const v = b.graph.value(b.uniqueName(`${node.name || 'attention'}_probs`));
-  v.producer = node;
-  v.producerIndex = 3;
-  node.outputs[3] = v;
-  return v;
+  // The copy is only read for its maps, so an output the operator already exports may be switched to them.
+  return fusedProbabilities(b, node, `${node.name || 'attention'}_probs`, { switchInUse: true });
 }
 
 /**

@@ -1,6 +1,7 @@
 // Host-side tensors: plain typed arrays with a dtype and dims, independent of onnxruntime so that the client, the CLI
 // and the tests can build and inspect them without loading the native runtime. They cross the process boundary as
 // they are, because the worker is forked with `serialization: 'advanced'` (structured clone keeps typed arrays).
+import { floatToHalf, halfToFloat } from '../analysis/numeric/float16';
 
 export type Dtype =
   | 'float32'
@@ -87,44 +88,6 @@ export function fromBytes(dtype: Dtype, bytes: Uint8Array, dims: number[], what:
 
 export function isFloat(dtype: Dtype): boolean {
   return dtype === 'float32' || dtype === 'float16' || dtype === 'float64';
-}
-
-/** IEEE half (raw bits) to number. */
-export function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-/** number to IEEE half bits, rounding to nearest even. */
-export function floatToHalf(v: number): number {
-  const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
-  return sign | half;
 }
 
 /** Every element as a float64 (int64 beyond 2^53 loses precision, which no measurement here depends on). */

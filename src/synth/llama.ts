@@ -10,7 +10,7 @@
 import * as path from 'node:path';
 import { attr, GraphBuilder } from '../analysis/ir/builder';
 import type { Value } from '../analysis/ir/graph';
-import type { Model } from '../analysis/onnx/load';
+import type { Model } from '../analysis/ir/load';
 import { INT64_MAX, TorchScriptWriter } from './torchscript-style';
 import { RandomWeights, SparseFileWeights, type WeightInit, type WeightSource } from './weights';
 

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import type { GraphBuilder } from '../analysis/ir/builder';
 import type { Value } from '../analysis/ir/graph';
 import { f32 } from '../analysis/ir/tensor-data';
-import { Rng } from '../runtime/random';
+import { Rng } from '../analysis/numeric/random';
 
 /** How a weight is initialised when it gets values: `normal` ~ N(0, std²), `ones` ~ 1 + N(0, std²) (norm scales). */
 export type WeightInit = 'normal' | 'ones';

@@ -4,7 +4,7 @@
 import { GraphBuilder } from '../../src/analysis/ir/builder';
 import { f32, i64 } from '../../src/analysis/ir/tensor-data';
 import type { Value } from '../../src/analysis/ir/graph';
-import type { Model } from '../../src/analysis/onnx/load';
+import type { Model } from '../../src/analysis/ir/load';
 
 export interface VariantOptions {
   hidden?: number;

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeLoaded } from '../../src/analysis/analyze';
+import { GraphBuilder } from '../../src/analysis/ir/builder';
+import { f32 } from '../../src/analysis/ir/tensor-data';
 import { buildAttentionVariant } from './attention-variants';
 
 describe('detection beyond the fixtures', () => {
@@ -77,6 +79,27 @@ describe('projections', () => {
     const s = analyzeModel(fixture('gpt2-sdpa-dynamo-op23').model).sites[0];
     expect(s.projections.q?.weight).toBe(s.projections.v?.weight);
     expect([s.projections.q?.sliceStart, s.projections.k?.sliceStart, s.projections.v?.sliceStart]).toEqual([0, 128, 256]);
+  });
+});
+
+describe('self or cross attention', () => {
+  // One rule for written-out and fused sites: a fused operator whose keys and values come in as graph inputs (a
+  // precomputed encoder cache) while its queries are projected here is cross-attention, as a written-out one is.
+  const fusedMha = (kvFromInputs: boolean) => {
+    const b = GraphBuilder.create({ opsets: { '': 17, 'com.microsoft': 1 } });
+    const x = b.input('x', 'float32', [1, 'sequence', 64]);
+    const w = (name: string) => b.initializer(name, [64, 64], f32(Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i) * 0.05)));
+    const q = b.op('MatMul', [x, w('Wq')]);
+    const k = kvFromInputs ? b.input('encoder_key', 'float32', [1, 'encoder_sequence', 64]) : b.op('MatMul', [x, w('Wk')]);
+    const v = kvFromInputs ? b.input('encoder_value', 'float32', [1, 'encoder_sequence', 64]) : b.op('MatMul', [x, w('Wv')]);
+    const out = b.op('MultiHeadAttention', [q, k, v], { domain: 'com.microsoft', attrs: { num_heads: { type: 'int', value: 4 } } });
+    b.output(out, 'float32', [1, 'sequence', 64]);
+    return b.finish();
+  };
+
+  it('reads a fused operator over encoder keys and values as cross-attention, and over its own projections as self', () => {
+    expect(analyzeLoaded(fusedMha(true)).sites.map((s) => s.kind)).toEqual(['cross']);
+    expect(analyzeLoaded(fusedMha(false)).sites.map((s) => s.kind)).toEqual(['self']);
   });
 });
 

@@ -3,8 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadModel } from '../../src/analysis/onnx/load';
-import { saveModel } from '../../src/analysis/onnx/save';
+import { loadModel } from '../../src/analysis/ir/load';
+import { saveModel } from '../../src/analysis/ir/save';
 import { ModelProtoType } from '../../src/analysis/onnx/schema';
 import { float32Tensor, runModel, tempDir } from './helpers/ort';
 

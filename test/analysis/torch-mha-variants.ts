@@ -5,7 +5,7 @@
 import { GraphBuilder } from '../../src/analysis/ir/builder';
 import type { Value } from '../../src/analysis/ir/graph';
 import { f32, i64 } from '../../src/analysis/ir/tensor-data';
-import type { Model } from '../../src/analysis/onnx/load';
+import type { Model } from '../../src/analysis/ir/load';
 
 export type MaskForm =
   /** Where(mask, -inf, 0) added to the scores: torch.nn's key_padding_mask, true = padding. */

@@ -7,7 +7,7 @@ import { parseRewriteArgs } from '../../src/cli/rewrite';
 import { FUSED_OPS } from '../../src/analysis/attention/fused';
 import { attr, GraphBuilder } from '../../src/analysis/ir/builder';
 import { ShapeInfo } from '../../src/analysis/ir/shapes';
-import { loadModel } from '../../src/analysis/onnx/load';
+import { loadModel } from '../../src/analysis/ir/load';
 import { refusal } from '../../src/rewriters/expand/expand-fused';
 import { fixture, fixtureNames } from '../helpers/fixtures';
 import { manifestFeeds } from '../analysis/helpers/ort';

@@ -4,10 +4,10 @@
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../src/analysis/ir/builder';
-import { loadModel } from '../../src/analysis/onnx/load';
-import { saveModel } from '../../src/analysis/onnx/save';
+import { loadModel } from '../../src/analysis/ir/load';
+import { saveModel } from '../../src/analysis/ir/save';
 import { upgradeOpset, type OpsetUpgrade } from '../../src/rewriters/opset/upgrade';
-import { Rng } from '../../src/runtime/random';
+import { Rng } from '../../src/analysis/numeric/random';
 import { runModel, type Feeds } from '../analysis/helpers/ort';
 
 /** The IR version exporters wrote at each opset (the upgrade must raise it to 7 for 13). */

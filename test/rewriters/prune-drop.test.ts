@@ -3,7 +3,7 @@
 // head-mask model with the site's output-projection bias zeroed (dropping removes the bias as well).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gapIt } from '../known-gaps';
-import { loadModel } from '../../src/analysis/onnx/load';
+import { loadModel } from '../../src/analysis/ir/load';
 import { rewriteModel } from '../../src/rewriters/pipeline';
 import { RuleError } from '../../src/rewriters/rule';
 import { feedsOf, fixture, fixtureNames, maskedOutputs, maxAbsDiff, outputsOf, rewriteFixture, scratch, sitesOf } from './shared-prune-helpers';

@@ -4,7 +4,7 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli';
-import { headImportance } from '../../src/rewriters/prune/importance';
+import { headImportance } from '../../src/orchestrate/importance';
 import type { RuntimeClient } from '../../src/runtime/client';
 import { buildWorker, startClient } from '../runtime/helpers';
 import { fixture, rewriteFixture, scratch } from './shared-prune-helpers';

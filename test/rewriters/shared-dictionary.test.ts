@@ -1,7 +1,7 @@
 // dictionary: the SVD it is built on (checked against matrices of known decomposition), full rank as an identity,
 // and a low-rank fit whose error is the smallest possible (Eckart–Young), computed here in closed form for two layers.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../../src/analysis/onnx/load';
+import { loadModel } from '../../src/analysis/ir/load';
 import { rewriteModel } from '../../src/rewriters/pipeline';
 import { RuleError } from '../../src/rewriters/rule';
 import { svdWide, symmetricEigen } from '../../src/rewriters/shared/svd';

@@ -3,8 +3,8 @@
 // which must give the outputs of the real grouped-query rewrite.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
-import { loadModel } from '../../src/analysis/onnx/load';
-import { saveModel } from '../../src/analysis/onnx/save';
+import { loadModel } from '../../src/analysis/ir/load';
+import { saveModel } from '../../src/analysis/ir/save';
 import { rewriteModel } from '../../src/rewriters/pipeline';
 import { RuleError } from '../../src/rewriters/rule';
 import { feedsOf, fileSize, fixture, maxAbsDiff, outputsOf, rewriteFixture, scratch, sitesOf } from './shared-prune-helpers';

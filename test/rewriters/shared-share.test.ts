@@ -2,7 +2,7 @@
 // (or K and V) and the target's own tensors are read from the original model, multiplied here, and compared with what
 // the rewritten target computes. Everything before the target is unchanged by the rewrite, so its inputs are too.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../../src/analysis/onnx/load';
+import { loadModel } from '../../src/analysis/ir/load';
 import { rewriteModel } from '../../src/rewriters/pipeline';
 import { RuleError } from '../../src/rewriters/rule';
 import { exposeAttentionMaps } from '../../src/runtime/maps-model';

@@ -5,11 +5,11 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { analyzeModel } from '../../src/analysis/analyze';
 import { attr, GraphBuilder } from '../../src/analysis/ir/builder';
-import { saveModel } from '../../src/analysis/onnx/save';
+import { saveModel } from '../../src/analysis/ir/save';
 import { rewriteInMemory, type RuleRequest } from '../../src/rewriters/pipeline';
 import { toOrt } from '../../src/runtime/engine/ort-tensors';
 import { synthesizeInputs } from '../../src/runtime/inputs/synthesize';
-import { Rng } from '../../src/runtime/random';
+import { Rng } from '../../src/analysis/numeric/random';
 import { runModel, type Feeds } from '../analysis/helpers/ort';
 
 export { runModel, tempDir, type Feeds } from '../analysis/helpers/ort';

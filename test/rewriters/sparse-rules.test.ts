@@ -4,7 +4,7 @@
 // GroupQueryAttention's local_window_size, and the CLI flags reach the rules.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
-import { loadModel } from '../../src/analysis/onnx/load';
+import { loadModel } from '../../src/analysis/ir/load';
 import { parseRewriteArgs } from '../../src/cli/rewrite';
 import { rewriteInMemory, type RuleRequest } from '../../src/rewriters/pipeline';
 import { getRule } from '../../src/rewriters/registry';

@@ -11,7 +11,8 @@ import { type TraceEvent, SiteIndex, analyzeTrace } from '../../src/runtime/meas
 import { isVisible, parsePattern } from '../../src/runtime/measure/sparse-pattern';
 import { percentile, summarize } from '../../src/runtime/measure/stats';
 import { crossEntropySumNats, windowStarts } from '../../src/runtime/measure/task-score';
-import { type HostTensor, floatToHalf, halfToFloat, toFloat64 } from '../../src/runtime/tensor';
+import { floatToHalf, halfToFloat } from '../../src/analysis/numeric/float16';
+import { type HostTensor, toFloat64 } from '../../src/runtime/tensor';
 
 const f32 = (dims: number[], values: number[]): HostTensor => ({ dtype: 'float32', dims, data: Float32Array.from(values) });
 

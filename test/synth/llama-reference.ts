@@ -1,6 +1,6 @@
 // A direct float64 implementation of the Llama forward pass (batch 1), written from the model definition rather than
 // from the graph, to check that the synthetic ONNX graph computes what a Llama computes.
-import type { Model } from '../../src/analysis/onnx/load';
+import type { Model } from '../../src/analysis/ir/load';
 import type { LlamaConfig } from '../../src/synth/llama';
 
 type Mat = Float64Array[]; // rows

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AttentionMaps, SpeedPoint, SpeedResults } from '../../src/protocol';
 import { attentionStats } from '../../src/runtime/measure/attention-stats';
-import { parsePattern } from '../../src/runtime/measure/sparse-pattern';
+import { parsePattern } from '../../src/shared/sparse-pattern';
 import { bytes, change, count, ms, pct, ratio } from '../../webview/logic/format';
 import { colour, drawablePattern, heatmapImage, maskedMass } from '../../webview/logic/heatmap';
 import { amdahl, defaultSeq, shareSeries, speedRows, sweepSeries } from '../../webview/logic/speed';

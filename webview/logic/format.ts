@@ -1,5 +1,5 @@
 // Number formatting for the dashboard. Pure.
-import type { Dim } from '../../src/analysis/report/types';
+import type { Dim } from '../../src/shared/analysis-report';
 
 const UNITS = ['', 'K', 'M', 'G', 'T', 'P'];
 

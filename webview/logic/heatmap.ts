@@ -1,7 +1,7 @@
 // Attention maps as pixels: one head's probabilities through a colour scale, with a sparse pattern drawn over them
 // (keys the pattern hides are dimmed, so the mass it loses is visible). Pure: the canvas only receives the bytes.
 import type { AttentionMaps } from '../../src/protocol';
-import { type SparsePattern, isVisible, parsePattern } from '../../src/runtime/measure/sparse-pattern';
+import { type SparsePattern, isVisible, parsePattern } from '../../src/shared/sparse-pattern';
 
 /** Viridis, sampled at 9 stops: perceptually even and readable on light and dark themes alike. */
 const STOPS: [number, number, number][] = [

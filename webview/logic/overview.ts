@@ -1,5 +1,5 @@
 // The Overview's tables as rows of text, from the analysis report. Pure.
-import type { AnalysisReport, SiteInfo } from '../../src/analysis/report/types';
+import type { AnalysisReport, SiteInfo } from '../../src/shared/analysis-report';
 import { bytes, count, pct, shape } from './format';
 
 export const SITE_COLUMNS = ['#', 'kind', 'causal', 'heads', 'KV heads', 'head size', 'form', 'mask', 'position', 'attention FLOPs', 'share'];

@@ -6,7 +6,7 @@ import { classifyMask, maskTypeOf } from './mask';
 import { attrFloat, attrInt, attrInts, fail, ok, type Ctx, type Match } from './match';
 import { outputProjection } from './output';
 import type { RawSite } from './site';
-import { projectionWithSlice, traceBack, type Trace } from './trace';
+import { attentionKind, projectionWithSlice, traceBack, type Trace } from './trace';
 
 export const FUSED_OPS = new Set([
   'onnx.Attention',
@@ -18,6 +18,38 @@ export const FUSED_OPS = new Set([
   'com.microsoft.PackedMultiHeadAttention',
   'com.microsoft.DecoderMaskedMultiHeadAttention',
 ]);
+
+/**
+ * Where each fused operator takes its inputs, by name (the onnxruntime contrib-op schemas and ONNX Attention-23): the
+ * one table the analysis and every rule read, so an input index is written down once.
+ */
+export const FUSED_INPUTS = {
+  'onnx.Attention': { query: 0, key: 1, value: 2, attnMask: 3, pastKey: 4, pastValue: 5, nonpadKvSeqlen: 6 },
+  'com.microsoft.MultiHeadAttention': {
+    query: 0, key: 1, value: 2, bias: 3, keyPaddingMask: 4, attentionBias: 5, pastKey: 6, pastValue: 7, pastSequenceLength: 8, cacheIndirection: 9,
+  },
+  'com.microsoft.GroupQueryAttention': {
+    query: 0, key: 1, value: 2, pastKey: 3, pastValue: 4, seqlensK: 5, totalSequenceLength: 6, cosCache: 7, sinCache: 8, positionIds: 9,
+    attentionBias: 10, headSink: 11,
+  },
+  'com.microsoft.SparseAttention': {
+    query: 0, key: 1, value: 2, pastKey: 3, pastValue: 4, blockRowIndices: 5, blockColIndices: 6, totalSequenceLength: 7, keyTotalSequenceLengths: 8,
+    cosCache: 9, sinCache: 10,
+  },
+  'com.microsoft.Attention': { input: 0, weights: 1, bias: 2, maskIndex: 3, past: 4, attentionBias: 5, pastSequenceLength: 6 },
+  'com.microsoft.DecoderMaskedMultiHeadAttention': {
+    query: 0, key: 1, value: 2, maskIndex: 3, attentionBias: 4, pastKey: 5, pastValue: 6, pastSequenceLength: 7, beamWidth: 8, cacheIndirection: 9, bias: 10,
+  },
+} as const;
+
+export type FusedInputKey = keyof typeof FUSED_INPUTS;
+
+/** The indexes of the past (KV-cache) inputs an operator reads, in the order key, value (or the one packed `past`). */
+export function pastInputIndexes(key: string): number[] {
+  const t = (FUSED_INPUTS as Record<string, Record<string, number>>)[key];
+  if (!t) return [];
+  return t.past !== undefined ? [t.past] : t.pastKey !== undefined ? [t.pastKey, t.pastValue] : [];
+}
 
 export function fusedKey(n: Node): string {
   return `${n.domain === '' ? 'onnx' : n.domain}.${n.opType}`;
@@ -63,10 +95,11 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
       weight: w!.name, ...(n.input(2) ? { bias: n.input(2)!.name } : {}), layout: 'in_out', node: n.name, fused: 'qkv', sliceStart: start, sliceEnd: end,
     });
     const causal = attrInt(n, 'unidirectional') === 1;
-    const past = key === 'com.microsoft.Attention' ? n.input(4) : null;
+    const at = FUSED_INPUTS['com.microsoft.Attention'];
+    const past = key === 'com.microsoft.Attention' ? n.input(at.past) : null;
     return ok({
       ...base, nodes, kind: 'self', causal, heads: numHeads, kvHeads: numHeads, headDim, scale: scaleAttr || 1 / Math.sqrt(headDim),
-      maskType: maskOf(ctx, [n.input(3)], causal), position: attrInt(n, 'do_rotary') ? 'rope' : 'none',
+      maskType: maskOf(ctx, [n.input(at.maskIndex)], causal), position: attrInt(n, 'do_rotary') ? 'rope' : 'none',
       projections: withO({ q: proj(0, qWidth), k: proj(qWidth, qWidth + kWidth), v: proj(qWidth + kWidth, qWidth + kWidth + vWidth) }),
       kvCache: cache(past ? [past] : [], n.outputs.slice(1)),
     });
@@ -81,7 +114,8 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
     const kvHeads = rank4 ? dim(k, 1) : attrInt(n, 'kv_num_heads');
     const headDim = rank4 ? last(q) : heads && last(q) ? last(q)! / heads : undefined;
     if (!heads || !headDim) return fail(`onnx.Attention '${n.name}': cannot read heads and head size (3-D inputs need q_num_heads)`);
-    const mask = classifyMask(ctx, n.input(3) ? [n.input(3)!] : []);
+    const given = n.input(FUSED_INPUTS[key].attnMask);
+    const mask = classifyMask(ctx, given ? [given] : []);
     const causal = attrInt(n, 'is_causal') === 1 || mask.causal;
     const tq = traceBack(ctx, q);
     const tk = k ? traceBack(ctx, k) : undefined;
@@ -89,12 +123,12 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
     addAll(nodes, tq, tk, tv);
     const softcap = attrFloat(n, 'softcap');
     return ok({
-      ...base, nodes, kind: kindOf(tq, tk), causal, heads, kvHeads: kvHeads ?? heads, headDim, scale: scaleAttr || 1 / Math.sqrt(headDim),
+      ...base, nodes, kind: attentionKind(tq, tk), causal, heads, kvHeads: kvHeads ?? heads, headDim, scale: scaleAttr || 1 / Math.sqrt(headDim),
       maskType: attrInt(n, 'is_causal') === 1 ? (mask.padding ? 'causal+padding' : 'causal') : maskTypeOf(mask),
       ...(softcap ? { softcap } : {}),
       position: tq.rope ? 'rope' : 'none',
       projections: withO(projs(ctx, tq, tk, tv)),
-      kvCache: cache([n.input(4), n.input(5)], n.outputs.slice(1, 3)),
+      kvCache: cache(pastInputIndexes(key).map((i) => n.input(i)), n.outputs.slice(1, 3)),
     });
   }
 
@@ -115,11 +149,12 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
   addAll(nodes, tq, tk, tv);
   const causal = grouped || key === 'com.microsoft.DecoderMaskedMultiHeadAttention' || attrInt(n, 'unidirectional') === 1;
   const local = attrInt(n, 'local_window_size');
-  const pastIdx = key === 'com.microsoft.MultiHeadAttention' ? [6, 7] : key === 'com.microsoft.DecoderMaskedMultiHeadAttention' ? [5, 6] : grouped ? [3, 4] : [];
+  const pastIdx = pastInputIndexes(key);
   const softcap = attrFloat(n, 'softcap');
-  const maskInputs = key === 'com.microsoft.MultiHeadAttention' ? [n.input(4), n.input(5)] : [];
+  const mha = FUSED_INPUTS['com.microsoft.MultiHeadAttention'];
+  const maskInputs = key === 'com.microsoft.MultiHeadAttention' ? [n.input(mha.keyPaddingMask), n.input(mha.attentionBias)] : [];
   return ok({
-    ...base, nodes, kind: packed ? 'self' : kindOf(tq, tk), causal, heads: numHeads, kvHeads, headDim: headDim ?? null,
+    ...base, nodes, kind: packed ? 'self' : attentionKind(tq, tk), causal, heads: numHeads, kvHeads, headDim: headDim ?? null,
     scale: scaleAttr || (headDim ? 1 / Math.sqrt(headDim) : null),
     maskType: local !== undefined && local > 0 ? 'sliding-window' : maskOf(ctx, maskInputs, causal),
     ...(local !== undefined && local > 0 ? { window: local } : {}),
@@ -140,12 +175,6 @@ function projs(ctx: Ctx, q: Trace, k?: Trace, v?: Trace): RawSite['projections']
     ...(k?.projection ? { k: projectionWithSlice(ctx, k)! } : {}),
     ...(v?.projection ? { v: projectionWithSlice(ctx, v)! } : {}),
   };
-}
-
-function kindOf(q: Trace, k?: Trace): 'self' | 'cross' {
-  if (!k) return 'self';
-  if (q.activation && k.activation) return q.activation === k.activation ? 'self' : 'cross';
-  return 'self';
 }
 
 function maskOf(ctx: Ctx, inputs: (Value | null)[], causal: boolean): RawSite['maskType'] {

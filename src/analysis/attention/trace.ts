@@ -217,3 +217,16 @@ export function projectionWithSlice(ctx: Ctx, t: Trace): ProjectionInfo | undefi
   const start = widths.slice(0, t.split.output).reduce((a, b) => a + b, 0);
   return { ...p, fused: widths.length === 3 ? 'qkv' : 'kv', sliceStart: start, sliceEnd: start + widths[t.split.output] };
 }
+
+/**
+ * Self-attention when Q and K are projected from the same activation; the one rule for written-out and fused sites
+ * alike (without K, as with Q/K/V packed in a fused operator's query, it is self-attention).
+ */
+export function attentionKind(q: Trace, k?: Trace): 'self' | 'cross' {
+  if (!k) return 'self';
+  if (q.activation && k.activation) return q.activation === k.activation ? 'self' : 'cross';
+  if (q.split && k.split && q.split.node === k.split.node) return 'self';
+  // K only from graph inputs (a precomputed encoder cache) while Q is projected here: cross-attention.
+  if (q.activation && !k.activation && k.graphInputs.length > 0 && k.cacheConcats.length === 0) return 'cross';
+  return 'self';
+}

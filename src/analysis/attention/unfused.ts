@@ -8,7 +8,7 @@ import { attrFloat, attrInt, fail, isConstantLike, ok, scalarOf, type Ctx, type 
 import { outputProjection } from './output';
 import { bindSite } from './layout/bind';
 import type { RawSite } from './site';
-import { projectionWidth, projectionWithSlice, traceBack, type Trace } from './trace';
+import { attentionKind, projectionWidth, projectionWithSlice, traceBack, type Trace } from './trace';
 
 const SCORE_PASS = new Set(['Cast', 'Identity', 'Reshape']);
 
@@ -48,7 +48,7 @@ export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
   const { heads, kvHeads, headDim } = dims;
 
   const mask = classifyMask(ctx, chain.value.masks);
-  const kind = kindOf(q, k);
+  const kind = attentionKind(q, k);
   const nodes = new Set<Node>([...chain.value.nodes, sm, ...fwdNodes, pv, ...q.nodes, ...k.nodes, ...v.nodes, ...out.nodes]);
   const form = sdpaShape(chain.value, q, k) ? 'sdpa-decomposed' : 'unfused';
   const notes: string[] = [];
@@ -137,15 +137,6 @@ function pastHeads(ctx: Ctx, t: Trace): number | undefined {
     if (s?.length === 4) return num(s[1]);
   }
   return undefined;
-}
-
-/** Self-attention when Q and K are projected from the same activation. */
-function kindOf(q: Trace, k: Trace): 'self' | 'cross' {
-  if (q.activation && k.activation) return q.activation === k.activation ? 'self' : 'cross';
-  if (q.split && k.split && q.split.node === k.split.node) return 'self';
-  // K only from graph inputs (a precomputed encoder cache) while Q is projected here: cross-attention.
-  if (q.activation && !k.activation && k.graphInputs.length > 0 && k.cacheConcats.length === 0) return 'cross';
-  return 'self';
 }
 
 /** The TorchScript SDPA decomposition scales Q and K separately by sqrt(scale) right before Q·Kᵀ. */

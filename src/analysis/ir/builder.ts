@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { byteSize } from '../onnx/dtypes';
 import { ModelError } from '../onnx/errors';
-import type { Model } from '../onnx/load';
+import type { Model } from './load';
 import { Tensor, type TensorProtoLike } from '../onnx/tensor';
 import { Graph, Node, type AttributeProtoLike, type ValueInfoProtoLike, type Value } from './graph';
 import { assertGraphConsistent } from './invariants';

@@ -3,6 +3,7 @@
 import { byteSize, DataType, dtypeName } from './dtypes';
 import { readExternal, type ExternalRef } from './external-data';
 import { toNum, type IntLike } from './long';
+import { bf16ToFloat, halfToFloat } from '../numeric/float16';
 
 /** The subset of TensorProto fields we touch; the rest travels untouched inside `proto`. */
 export interface TensorProtoLike {
@@ -118,19 +119,4 @@ function typedFieldsToBytes(p: TensorProtoLike, t: number, n: number): Uint8Arra
     default: ints.forEach((v, i) => { if (i < len) view.setUint8(i, v & 0xff); });
   }
   return out;
-}
-
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
-
-function bf16ToFloat(h: number): number {
-  const buf = new DataView(new ArrayBuffer(4));
-  buf.setUint32(0, h << 16);
-  return buf.getFloat32(0);
 }

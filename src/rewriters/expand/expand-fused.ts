@@ -5,6 +5,7 @@
 import type { GraphBuilder } from '../../analysis/ir/builder';
 import { attr } from '../../analysis/ir/builder';
 import type { Node, Value } from '../../analysis/ir/graph';
+import { FUSED_INPUTS } from '../../analysis/attention/fused';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import { attrFloat } from '../../analysis/attention/match';
 import { SiteOps } from '../sparse/ops';
@@ -71,26 +72,37 @@ function applyMasks(ops: SiteOps, n: Node, core: FusedCore, k: Value, scores: Va
     return ops.op('Where', [keep, ops.zeroF(), ops.scalarF(filter, 'mask_filter')], what);
   };
   const additive: Value[] = [];
-  if (core.key === 'onnx.Attention' && n.input(3)) {
-    const m = n.input(3)!;
+  const given = (i: number) => n.input(i) ?? undefined;
+  const onnxMask = core.key === 'onnx.Attention' ? given(FUSED_INPUTS[core.key].attnMask) : undefined;
+  if (onnxMask) {
+    const m = onnxMask;
     if (elemTypeOf(m) === 'bool') and(m, 'attn_mask_and');
     else additive.push(m);
   }
   if (core.key === 'com.microsoft.MultiHeadAttention') {
-    if (n.input(4)) additive.push(keyMask(n.input(4)!, 'key_padding'));
-    if (n.input(5)) additive.push(n.input(5)!);
+    const at = FUSED_INPUTS[core.key];
+    const padding = given(at.keyPaddingMask);
+    if (padding) additive.push(keyMask(padding, 'key_padding'));
+    const bias = given(at.attentionBias);
+    if (bias) additive.push(bias);
   }
   if (core.key === 'com.microsoft.Attention') {
-    if (n.input(3)) additive.push(keyMask(n.input(3)!, 'mask_index'));
-    if (n.input(5)) additive.push(n.input(5)!);
+    const at = FUSED_INPUTS[core.key];
+    const maskIndex = given(at.maskIndex);
+    if (maskIndex) additive.push(keyMask(maskIndex, 'mask_index'));
+    const bias = given(at.attentionBias);
+    if (bias) additive.push(bias);
   }
   if (core.key === 'com.microsoft.GroupQueryAttention') {
+    const at = FUSED_INPUTS[core.key];
     // seqlens_k[b] is the last valid key of row b: keys after it are padding.
-    if (n.input(5)) {
-      const last = ops.reshape(ops.cast(n.input(5)!, 'int64', 'seqlens'), ops.i64([-1, 1, 1, 1], 'seqlens_shape'), 'seqlens_rows');
+    const seqlens = given(at.seqlensK);
+    if (seqlens) {
+      const last = ops.reshape(ops.cast(seqlens, 'int64', 'seqlens'), ops.i64([-1, 1, 1, 1], 'seqlens_shape'), 'seqlens_rows');
       and(ops.op('LessOrEqual', [ops.range(sk, 'key_pos'), last], 'key_valid'), 'key_valid_and');
     }
-    if (n.input(10)) additive.push(n.input(10)!);
+    const bias = given(at.attentionBias);
+    if (bias) additive.push(bias);
   }
   for (const [i, a] of additive.entries()) scores = ops.op('Add', [scores, a], `bias_${i}`);
   if (visible) scores = ops.op('Where', [visible, scores, ops.negF()], 'masked');

@@ -11,7 +11,7 @@ import { attr } from '../../analysis/ir/builder';
 import type { Node, Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import { attrFloat, attrInt, attrInts } from '../../analysis/attention/match';
-import { fusedKey } from '../../analysis/attention/fused';
+import { FUSED_INPUTS, fusedKey, pastInputIndexes } from '../../analysis/attention/fused';
 import type { SiteOps } from '../sparse/ops';
 
 export class ExpandError extends Error {
@@ -49,13 +49,8 @@ export function refusal(n: Node, shapes: ShapeInfo): string | null {
   const key = fusedKey(n);
   const used = (i: number) => !!n.inputs[i];
   const outputsInUse = n.outputs.slice(1).some((o) => o.name !== '' && (o.uses.length > 0 || o.isGraphOutput));
-  const pastInputs: Record<string, number[]> = {
-    'onnx.Attention': [4, 5],
-    'com.microsoft.MultiHeadAttention': [6, 7],
-    'com.microsoft.GroupQueryAttention': [3, 4],
-    'com.microsoft.Attention': [4],
-  };
-  const past = pastInputs[key];
+  const expandable = ['onnx.Attention', 'com.microsoft.MultiHeadAttention', 'com.microsoft.GroupQueryAttention', 'com.microsoft.Attention'];
+  const past = expandable.includes(key) ? pastInputIndexes(key) : undefined;
   if (!past) return `${key} is not one of the operators this expands (onnx Attention, com.microsoft MultiHeadAttention, GroupQueryAttention, Attention)`;
   if (past.some(used)) return 'it reads a KV cache (past key/value inputs); only prompt-mode operators without a cache are expanded';
   if (outputsInUse) return 'its KV-cache or probability outputs are in use';
@@ -67,18 +62,21 @@ export function refusal(n: Node, shapes: ShapeInfo): string | null {
     if ((attrInt(n, 'qk_matmul_output_mode') ?? 0) !== 0 && n.outputs[3]?.name) return 'it exports an intermediate score tensor';
   }
   if (key === 'com.microsoft.MultiHeadAttention') {
-    if (!n.input(1) || !n.input(2)) return 'Q/K/V packed in the query input';
-    if ([0, 1, 2].some((i) => rankOf(shapes, n.input(i)) !== 3)) return 'query, key and value must each be [batch, sequence, hidden]';
-    if (used(4) && rankOf(shapes, n.input(4)) !== 2) return 'only the 2-D [batch, keys] key_padding_mask format is expanded';
-    if (used(8) || used(9)) return 'past_sequence_length / cache_indirection inputs';
+    const at = FUSED_INPUTS[key];
+    if (!n.input(at.key) || !n.input(at.value)) return 'Q/K/V packed in the query input';
+    if ([at.query, at.key, at.value].some((i) => rankOf(shapes, n.input(i)) !== 3)) return 'query, key and value must each be [batch, sequence, hidden]';
+    if (used(at.keyPaddingMask) && rankOf(shapes, n.input(at.keyPaddingMask)) !== 2) return 'only the 2-D [batch, keys] key_padding_mask format is expanded';
+    if (used(at.pastSequenceLength) || used(at.cacheIndirection)) return 'past_sequence_length / cache_indirection inputs';
   }
   if (key === 'com.microsoft.GroupQueryAttention') {
-    if (used(11)) return 'it uses attention sinks (head_sink input)';
-    if (used(7) || used(8) || used(9)) return 'rotary caches or position ids';
+    const at = FUSED_INPUTS[key];
+    if (used(at.headSink)) return 'it uses attention sinks (head_sink input)';
+    if (used(at.cosCache) || used(at.sinCache) || used(at.positionIds)) return 'rotary caches or position ids';
   }
   if (key === 'com.microsoft.Attention') {
-    if (used(3) && rankOf(shapes, n.input(3)) !== 2) return 'only the 2-D [batch, keys] mask_index format is expanded';
-    if (!n.input(1)) return 'no packed Q/K/V weight';
+    const at = FUSED_INPUTS[key];
+    if (used(at.maskIndex) && rankOf(shapes, n.input(at.maskIndex)) !== 2) return 'only the 2-D [batch, keys] mask_index format is expanded';
+    if (!n.input(at.weights)) return 'no packed Q/K/V weight';
   }
   return null;
 }
@@ -137,7 +135,7 @@ export function readCore(ops: SiteOps, shapes: ShapeInfo, n: Node): FusedCore {
   if (key === 'com.microsoft.MultiHeadAttention') {
     let [q, k, v] = [n.input(0)!, n.input(1)!, n.input(2)!];
     const dims = widths(shapes, [q, k, v], [heads, heads, heads]);
-    const bias = n.input(3);
+    const bias = n.input(FUSED_INPUTS[key].bias);
     if (bias) {
       // One bias for all three, [q | k | v] widths: each part is added to its input, as the operator does.
       const [bq, bk, bv] = split(ops, bias, [heads * dims[0], heads * dims[1], heads * dims[2]], 'bias', 0);

@@ -11,7 +11,7 @@ import type { AttributeProtoLike, Node, NodeProtoLike, Value } from '../../analy
 import { assertGraphConsistent } from '../../analysis/ir/invariants';
 import { ShapeInfo } from '../../analysis/ir/shapes';
 import { i64 } from '../../analysis/ir/tensor-data';
-import type { Model } from '../../analysis/onnx/load';
+import type { Model } from '../../analysis/ir/load';
 import type { ConvertContext } from './convert';
 import { changesFor, NEWEST_TARGET, OLDEST_SOURCE } from './table';
 import { floatTypeOf } from './values';

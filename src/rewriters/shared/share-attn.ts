@@ -19,15 +19,10 @@ import { constantOf, readFloats, setInput, addWeight } from '../prune/edit/weigh
 import { expandSkipReason } from '../expand/expand-rule';
 import { expandRequested } from '../expand/expand-sites';
 import { SITE_OPS_OPSET } from '../sparse/ops';
+import { exposesProbabilities, fusedProbabilities } from '../probabilities';
 import { checkPairs, sameHeads, sourceOf, type PairParams } from './pairs';
 
 const NAME = 'share-attn';
-
-/** Fused operators that can export their probabilities (as the runtime's maps do), and the attribute that asks. */
-const EXPOSES: Record<string, { attr: string; mode: number }> = {
-  'onnx.Attention': { attr: 'qk_matmul_output_mode', mode: 3 },
-  'com.microsoft.GroupQueryAttention': { attr: 'qk_output', mode: 2 },
-};
 
 export const shareAttn: Rule<PairParams> = {
   name: NAME,
@@ -48,7 +43,7 @@ export const shareAttn: Rule<PairParams> = {
     for (const j of siteIds) {
       const i = sourceOf(params, j)!;
       const src = siteById(original, i).info;
-      if (src.anchors.fused && !EXPOSES[src.form]) expand.add(i);
+      if (src.anchors.fused && !exposesProbabilities(src.form)) expand.add(i);
       if (siteById(original, j).info.form === 'com.microsoft.Attention') expand.add(j);
     }
     const ctx = expandRequested(original, [...expand].sort((a, b) => a - b), NAME);
@@ -100,7 +95,7 @@ export const shareAttn: Rule<PairParams> = {
 function compatible(i: SiteInfo, j: SiteInfo): string | null {
   const heads = sameHeads(i, j, 'heads');
   if (heads) return `incompatible heads: ${heads}`;
-  if (!(i.anchors.softmax || EXPOSES[i.form])) {
+  if (!(i.anchors.softmax || exposesProbabilities(i.form))) {
     const why = expandSkipReason(i);
     if (why) return `site ${i.id} is ${i.form}, which does not export its attention probabilities and cannot be expanded (${why})`;
   }
@@ -121,18 +116,8 @@ function probabilities(builder: GraphBuilder, s: SiteStructure): Value {
     if (!p) throw new StructureError(`site ${s.info.id}: its P·V MatMul was not found`);
     return p;
   }
-  const how = EXPOSES[s.raw.form];
-  if (!how) throw new StructureError(`site ${s.info.id}: ${s.raw.form} does not export its probabilities`);
-  const n = s.anchor;
-  const existing = n.outputs[3];
-  if (existing?.name) return existing;
-  builder.setAttribute(n, how.attr, attr.int(how.mode));
-  while (n.outputs.length < 3) n.outputs.push(builder.graph.detachedValue());
-  const v = builder.graph.value(builder.uniqueName(`${n.name}::${NAME}/probabilities`));
-  v.producer = n;
-  v.producerIndex = 3;
-  n.outputs[3] = v;
-  return v;
+  if (!exposesProbabilities(s.raw.form)) throw new StructureError(`site ${s.info.id}: ${s.raw.form} does not export its probabilities`);
+  return fusedProbabilities(builder, s.anchor, `${s.anchor.name}::${NAME}/probabilities`);
 }
 
 /**

@@ -31,8 +31,14 @@ export interface Positions {
 
 const isPow2 = (d: number) => d > 0 && (d & (d - 1)) === 0;
 
-/** Whether query i may see key j (absolute positions) in head h. */
-export function visible(p: Pattern, i: number, j: number, h = 0): boolean {
+/** What visibility depends on: a pattern, less the head count that only sizes a per-head mask's head axis. */
+export type Visibility = Exclude<Pattern, { kind: 'strided' }> | Omit<Extract<Pattern, { kind: 'strided' }>, 'heads'>;
+
+/**
+ * Whether query i may see key j (absolute positions) in head h: the one definition of each pattern's visibility, which
+ * the rewritten models are tested against and the runtime's recall and the dashboard's overlay use.
+ */
+export function visible(p: Visibility, i: number, j: number, h = 0): boolean {
   const d = i - j;
   switch (p.kind) {
     case 'window':

@@ -1,6 +1,7 @@
 // Where a site's queries and keys sit, computed at run time from tensor shapes, so the masks fit any sequence length
 // and any cache length. Queries are the last Sq of the Sk positions (past = Sk − Sq): the layout of every KV-cache
 // export and of the fused operators' past/present inputs.
+import { FUSED_INPUTS, fusedKey } from '../../analysis/attention/fused';
 import type { Node, Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import type { SiteOps } from './ops';
@@ -32,17 +33,17 @@ export function positionsFused(ops: SiteOps, shapes: ShapeInfo, n: Node): Positi
   const seqAxis = (v: Value, fourD: number) => (rank(v) === 4 ? fourD : 1);
   const dimOf = (v: Value, axis: number, what: string) => ops.dim(ops.shape(v, `${what}_shape`), axis, what);
   const q = n.input(0)!;
-  const key = `${n.domain || 'onnx'}.${n.opType}`;
+  const key = fusedKey(n);
   const sq = dimOf(q, key === 'onnx.Attention' ? seqAxis(q, 2) : 1, 'sq');
   let sk: Value;
   if (key === 'com.microsoft.GroupQueryAttention') {
-    sk = ops.cast(n.input(6)!, 'int64', 'sk');
+    sk = ops.cast(n.input(FUSED_INPUTS[key].totalSequenceLength)!, 'int64', 'sk');
   } else if (key === 'com.microsoft.Attention') {
-    const past = n.input(4);
+    const past = n.input(FUSED_INPUTS[key].past);
     sk = past ? ops.op('Add', [sq, dimOf(past, 3, 'past_len')], 'sk') : sq;
   } else {
     const k = n.input(1);
-    const pastKey = n.input(key === 'onnx.Attention' ? 4 : 6);
+    const pastKey = n.input(key === 'onnx.Attention' ? FUSED_INPUTS[key].pastKey : FUSED_INPUTS['com.microsoft.MultiHeadAttention'].pastKey);
     const skv = k ? dimOf(k, rank(k) === 4 ? 2 : 1, 'skv') : sq;
     sk = pastKey ? ops.op('Add', [skv, dimOf(pastKey, 2, 'past_len')], 'sk') : skv;
   }

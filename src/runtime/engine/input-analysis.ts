@@ -9,7 +9,7 @@ import { statSync } from 'node:fs';
 import { detectAttention } from '../../analysis/attention/detect';
 import { describeInputs } from '../../analysis/inputs';
 import { ShapeInfo } from '../../analysis/ir/shapes';
-import { loadModel } from '../../analysis/onnx/load';
+import { loadModel } from '../../analysis/ir/load';
 import type { InputInfo } from '../../analysis/report/types';
 
 export interface InputAnalysis {

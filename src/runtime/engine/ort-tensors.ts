@@ -2,7 +2,8 @@
 // Uint8Array, float16 as raw bits), so this is a wrap, not a copy, except for float16 outputs that onnxruntime may
 // hand back as a Float16Array where the runtime provides one.
 import * as ort from 'onnxruntime-node';
-import { type HostTensor, type TensorArray, floatToHalf, isDtype } from '../tensor';
+import { floatToHalf } from '../../analysis/numeric/float16';
+import { type HostTensor, type TensorArray, isDtype } from '../tensor';
 
 export function toOrt(t: HostTensor): ort.Tensor {
   return new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, t.dims);

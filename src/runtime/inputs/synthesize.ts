@@ -10,8 +10,9 @@
 // Masks attend to every key: 1/true where the analysis found that true means attend, 0/false where it means padding
 // (torch.nn's key_padding_mask), with a warning where it found neither.
 import type { Dim, InputInfo } from '../../analysis/report/types';
-import { Rng, hashString } from '../random';
-import { type Dtype, type HostTensor, allocate, elementCount, floatToHalf, isDtype } from '../tensor';
+import { Rng, hashString } from '../../analysis/numeric/random';
+import { floatToHalf } from '../../analysis/numeric/float16';
+import { type Dtype, type HostTensor, allocate, elementCount, isDtype } from '../tensor';
 
 export interface SynthesisOptions {
   /** Default 1. */

@@ -1,7 +1,9 @@
 // The sparse rules of methods.md, as a predicate "may query i see key j in head h", used to measure a pattern's
 // attention recall on dense attention maps. Positions are absolute (a query's position counts the past tokens).
 // Dynamic (block-topk) and 2-D (neighborhood2d) rules depend on the data or the image grid and are not predicates of
-// (i, j, h) alone; they are refused here rather than approximated.
+// (i, j, h) alone; they are refused here rather than approximated. Visibility itself is the rewriters' definition
+// (src/rewriters/sparse/pattern.ts), so the recall measured is that of the mask the rewrite builds.
+import { type Visibility, visible } from '../../rewriters/sparse/pattern';
 
 export type SparsePattern =
   | { kind: 'window'; window: number }
@@ -31,20 +33,13 @@ export function parsePattern(text: string): SparsePattern {
   throw new Error(`pattern "${text}": expected "window W", "sink N + window W", "strided K + window W" or "power + window W"`);
 }
 
-function isPowerOfTwo(n: number): boolean {
-  return n > 0 && (n & (n - 1)) === 0;
+/** The rewriters' pattern this notation names: a window is two-sided on a non-causal site, the others are causal. */
+function asPattern(p: SparsePattern, causal: boolean): Visibility {
+  return p.kind === 'window' ? { ...p, causal } : p;
 }
 
 export function isVisible(p: SparsePattern, i: number, j: number, head: number, causal: boolean): boolean {
-  if (p.kind === 'window' && !causal) return Math.abs(i - j) < p.window;
-  if (j > i) return false;
-  const inWindow = i - p.window < j;
-  switch (p.kind) {
-    case 'window': return inWindow;
-    case 'sink': return j < p.sink || inWindow;
-    case 'strided': return j % p.stride === head % p.stride || inWindow;
-    case 'power': return isPowerOfTwo(i - j) || i === j || inWindow;
-  }
+  return visible(asPattern(p, causal), i, j, head);
 }
 
 export function describePattern(p: SparsePattern): string {

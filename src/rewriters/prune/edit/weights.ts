@@ -5,8 +5,7 @@ import type { GraphBuilder } from '../../../analysis/ir/builder';
 import type { Node, Value } from '../../../analysis/ir/graph';
 import { DataType } from '../../../analysis/onnx/dtypes';
 import type { Tensor } from '../../../analysis/onnx/tensor';
-import { halfToFloat } from '../../../analysis/onnx/tensor';
-import { floatToHalf } from '../../../runtime/tensor';
+import { floatToHalf, halfToFloat } from '../../../analysis/numeric/float16';
 
 /** Row-major dense matrix in float64 (edits average and sum weights; float64 keeps an identity rewrite exact). */
 export interface Matrix {

@@ -1,14 +1,16 @@
 // Loading a model file: decode, validate, resolve external data (lazily), build the graph.
+// It lives with the IR, not in onnx/, because it builds the graph: onnx/ is the bytes-level I/O the IR stands on and
+// imports nothing from it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ModelError } from './errors';
-import { resolveExternalRef, type ExternalRef } from './external-data';
-import { toNum } from './long';
-import { MAX_IR_VERSION, MIN_IR_VERSION, ModelProtoType } from './schema';
-import { Tensor, type TensorProtoLike } from './tensor';
-import { findUnknownFields, type UnknownField } from './unknown-fields';
-import { graphFromProto } from '../ir/from-proto';
-import type { Graph } from '../ir/graph';
+import { ModelError } from '../onnx/errors';
+import { resolveExternalRef, type ExternalRef } from '../onnx/external-data';
+import { toNum } from '../onnx/long';
+import { MAX_IR_VERSION, MIN_IR_VERSION, ModelProtoType } from '../onnx/schema';
+import { Tensor, type TensorProtoLike } from '../onnx/tensor';
+import { findUnknownFields, type UnknownField } from '../onnx/unknown-fields';
+import { graphFromProto } from './from-proto';
+import type { Graph } from './graph';
 
 export interface ModelProtoLike {
   irVersion?: unknown;

@@ -3,23 +3,24 @@
 // (mean over positions, nats), otherwise the mean absolute difference. Next to it the cheap scores read from the
 // attention maps on the same inputs: entropy, mass on the first token, mass on the diagonal.
 //
-// Zeroing is a model edit (head-mask.ts): one temporary copy with a mask input per site, run once with all ones and
-// once per head with that head's entry zero, all through the runtime worker.
+// Zeroing is a model edit (rewriters/prune/head-mask.ts): one temporary copy with a mask input per site, run once with
+// all ones and once per head with that head's entry zero, all through the runtime worker. Scoring needs both a rewrite
+// and runs, so it lives here, above the rewriters and the runtime, and neither of them imports the other for it.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { analyzeWithSites } from '../../analysis/analyze';
-import { GraphBuilder } from '../../analysis/ir/builder';
-import { loadModel } from '../../analysis/onnx/load';
-import { saveModel } from '../../analysis/onnx/save';
-import type { AnalysisReport } from '../../analysis/report/types';
-import type { RuntimeClient } from '../../runtime/client';
-import type { SynthesisOptions } from '../../runtime/inputs/synthesize';
-import { exposeAttentionMaps } from '../../runtime/maps-model';
-import { compareTensors, looksLikeLogits } from '../../runtime/measure/compare-outputs';
-import type { SessionSettings } from '../../runtime/protocol';
-import type { HostTensor } from '../../runtime/tensor';
-import { addHeadMasks, type HeadMaskInput } from './head-mask';
+import { analyzeWithSites } from '../analysis/analyze';
+import { GraphBuilder } from '../analysis/ir/builder';
+import { loadModel } from '../analysis/ir/load';
+import { saveModel } from '../analysis/ir/save';
+import type { AnalysisReport } from '../analysis/report/types';
+import type { RuntimeClient } from '../runtime/client';
+import type { SynthesisOptions } from '../runtime/inputs/synthesize';
+import { exposeAttentionMaps } from '../runtime/maps-model';
+import { compareTensors, looksLikeLogits } from '../runtime/measure/compare-outputs';
+import type { SessionSettings } from '../runtime/protocol';
+import type { HostTensor } from '../runtime/tensor';
+import { addHeadMasks, type HeadMaskInput } from '../rewriters/prune/head-mask';
 
 export interface HeadScore {
   head: number;

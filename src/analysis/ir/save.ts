@@ -3,12 +3,12 @@
 // place when the output sits next to it, and copied into a new data file otherwise (or embedded, on request).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ModelError } from './errors';
-import { isInside } from './external-data';
+import { ModelError } from '../onnx/errors';
+import { isInside } from '../onnx/external-data';
 import type { Model } from './load';
-import { ModelProtoType } from './schema';
-import type { Tensor, TensorProtoLike } from './tensor';
-import { graphToProto } from '../ir/to-proto';
+import { ModelProtoType } from '../onnx/schema';
+import type { Tensor, TensorProtoLike } from '../onnx/tensor';
+import { graphToProto } from './to-proto';
 
 export interface SaveOptions {
   /**

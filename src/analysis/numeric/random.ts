@@ -1,5 +1,6 @@
 // A small seeded generator (mulberry32) so that synthesized inputs are the same on every run and in every process:
-// the two models of a comparison, or a benchmark repeated tomorrow, see identical data.
+// the two models of a comparison, or a benchmark repeated tomorrow, see identical data. It sits at the bottom of the
+// layers, importing nothing, because the runtime (inputs) and the model synthesizer (weights) both draw from it.
 
 export class Rng {
   private state: number;
