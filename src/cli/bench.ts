@@ -1,8 +1,10 @@
 // `attention-lens bench MODEL.onnx [MORE.onnx ...]`: latency, throughput, memory and attention's share of kernel time,
 // per model and sequence length. Several models are timed interleaved on the same inputs.
-import type { BenchEntry, BenchModel, InputSource, SweepPoint } from '../runtime/protocol';
+import type { BenchEntry, BenchModel, BenchRequest, InputSource, SweepPoint } from '../runtime/protocol';
+import { contentionWarning } from '../runtime/measure/trust';
 import { profileSites } from '../runtime/sites';
-import { UsageError, intOption, parseArgs } from './args';
+import { type ParsedArgs, UsageError, intOption, parseArgs } from './args';
+import { type SpeedupJson, benchSpeedups, speedupCell } from './bench-speedups';
 import { formatTable } from './format';
 import {
   SESSION_OPTIONS, modelLabel, analyzeForRuntime, environment, fmt, intList, pct, printJson, progressPrinter, sessionSettings, withRuntime,
@@ -10,16 +12,46 @@ import {
 
 const USAGE =
   'usage: attention-lens bench MODEL.onnx [MORE.onnx ...] [--ep cpu|cuda|webgpu|dml|coreml[,...]] [--seq N[,N...]] ' +
-  '[--decode PAST[,PAST...]] [--batch N] [--iters N] [--warmup N] [--budget-ms N] [--profile-runs N] [--threads N] [--inputs FILE] [--json]';
+  '[--decode PAST[,PAST...]] [--batch N] [--min-runs N] [--min-time 1s|500ms] [--max-runs N] [--iters N] [--warmup N] ' +
+  '[--baseline N] [--profile-runs N] [--threads N] [--inputs FILE] [--json]';
+
+/** Defaults of the stop rule: hyperfine's 10 runs, and a second of timing per point so that fast models get many runs. */
+const MIN_RUNS = 10;
+const MIN_TIME_MS = 1000;
+
+/** `--min-time`: `2s`, `500ms`, or a bare number of seconds (as hyperfine's --min-benchmarking-time). */
+function durationMs(args: ParsedArgs, name: string): number | undefined {
+  const raw = args.options.get(name);
+  if (raw === undefined) return undefined;
+  const m = raw === true ? null : /^(\d+(?:\.\d+)?)\s*(ms|s)?$/.exec(raw.trim());
+  if (!m) throw new UsageError(`--${name} must be a duration such as 2s or 500ms, got '${raw}'`);
+  return Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
+}
+
+/** How many timed rounds: exactly `--iters`, or until both `--min-runs` and `--min-time` are met (capped by `--max-runs`). */
+function stopOptions(args: ParsedArgs): Pick<BenchRequest, 'iters' | 'minRuns' | 'minTimeMs' | 'maxRuns'> {
+  const rule = ['min-runs', 'min-time', 'max-runs'].filter((o) => args.options.has(o));
+  if (args.options.has('iters')) {
+    if (rule.length > 0) throw new UsageError(`--iters fixes the number of runs; drop --${rule.join(', --')}`);
+    return { iters: intOption(args, 'iters', MIN_RUNS, 1) };
+  }
+  const minRuns = intOption(args, 'min-runs', MIN_RUNS, 1);
+  const maxRuns = args.options.has('max-runs') ? intOption(args, 'max-runs', minRuns, 1) : undefined;
+  if (maxRuns !== undefined && maxRuns < minRuns) throw new UsageError(`--max-runs (${maxRuns}) is below --min-runs (${minRuns})`);
+  return { minRuns, minTimeMs: durationMs(args, 'min-time') ?? MIN_TIME_MS, ...(maxRuns !== undefined ? { maxRuns } : {}) };
+}
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     ...SESSION_OPTIONS, inputs: true, seq: true, decode: true, past: true, batch: true, seed: true,
-    iters: true, warmup: true, 'budget-ms': true, 'profile-runs': true,
+    iters: true, 'min-runs': true, 'min-time': true, 'max-runs': true, warmup: true, baseline: true, 'profile-runs': true,
   });
   const models = args.positional;
   if (models.length === 0) throw new UsageError(USAGE);
+  const baseline = intOption(args, 'baseline', 1, 1) - 1;
+  if (baseline >= models.length) throw new UsageError(`--baseline ${baseline + 1}: there are only ${models.length} model(s)`);
   const settings = sessionSettings(args);
+  const stop = stopOptions(args);
   const seqs = intList(args, 'seq', 1);
   const decode = intList(args, 'decode', 0);
   const past = args.options.has('past') ? intOption(args, 'past', 0, 0) : 0;
@@ -47,8 +79,7 @@ export async function run(argv: string[]): Promise<number> {
         ...(points.length > 0 ? { points } : {}),
         ...(args.options.has('batch') ? { batch: intOption(args, 'batch', 1, 1) } : {}),
         warmup: intOption(args, 'warmup', 2, 0),
-        ...(args.options.has('iters') || !args.options.has('budget-ms') ? { iters: intOption(args, 'iters', 10, 1) } : {}),
-        ...(args.options.has('budget-ms') ? { budgetMs: intOption(args, 'budget-ms', 1000, 1) } : {}),
+        ...stop,
         profileRuns: intOption(args, 'profile-runs', 3, 0),
       },
       { onProgress: progressPrinter(!json) },
@@ -57,22 +88,24 @@ export async function run(argv: string[]): Promise<number> {
   for (const e of result.results) {
     for (const w of [...e.provider.warnings, ...e.inputWarnings]) if (!warnings.includes(w)) warnings.push(w);
   }
-  const results = result.results.map(summarizeEntry);
+  const speedups = benchSpeedups(result.results, models.length, baseline);
+  const results = result.results.map((e, i) => summarizeEntry(e, speedups[i]));
   if (json) printJson({ results, environment: environment(), warnings });
-  else process.stdout.write(render(result.results, warnings));
+  else process.stdout.write(render(result.results, speedups, baseline, warnings));
   return 0;
 }
 
-/** The JSON entry: the contract's fields first, the profile trimmed to what a reader can use. */
-function summarizeEntry(e: BenchEntry) {
-  const { latencyMs, profile } = e;
+/** The JSON entry: the contract's fields first, the profile trimmed to what a reader can use, the raw runs last. */
+function summarizeEntry(e: BenchEntry, speedup: SpeedupJson | null) {
+  const { latencyMs: l, profile } = e;
   return {
     model: e.model,
     ep: e.ep,
     seq: e.seq,
     past: e.past,
     batch: e.batch,
-    latencyMs: { p50: latencyMs.p50, p90: latencyMs.p90, mean: latencyMs.mean, std: latencyMs.std, min: latencyMs.min, max: latencyMs.max, runs: latencyMs.n },
+    latencyMs: { p50: l.p50, p90: l.p90, mean: l.mean, std: l.std, min: l.min, max: l.max, runs: l.n, ci95: l.ci95, iqr: l.iqr, outliers: l.outliers },
+    ...(speedup ? { speedup } : {}),
     tokensPerSecond: e.tokensPerSecond,
     attentionShare: e.attentionShare,
     attentionCoreShare: profile?.attentionCoreShare ?? null,
@@ -81,6 +114,8 @@ function summarizeEntry(e: BenchEntry) {
     warmupMs: e.warmupMs,
     requestedEp: e.provider.requested,
     providerWarnings: e.provider.warnings,
+    otherCpuShare: e.otherCpuShare,
+    warnings: e.timingWarnings,
     profile: profile && {
       runsProfiled: profile.runsProfiled,
       totalKernelMs: profile.totalKernelMs,
@@ -89,20 +124,41 @@ function summarizeEntry(e: BenchEntry) {
       byOpType: profile.byOpType.slice(0, 10),
       byProvider: profile.byProvider,
     },
+    samplesMs: e.samplesMs,
   };
 }
 
-function render(entries: BenchEntry[], warnings: string[]): string {
-  const rows = entries.map((e) => [
-    modelLabel(e.model), e.ep, String(e.seq), String(e.past), fmt(e.latencyMs.p50, 2), fmt(e.latencyMs.p90, 2),
-    `${fmt(e.latencyMs.mean, 2)} ± ${fmt(e.latencyMs.std, 2)}`, fmt(e.tokensPerSecond, 0), pct(e.attentionShare),
-    pct(e.profile?.attentionCoreShare), fmt(e.peakRssMB, 0),
-  ]);
-  const lines = [
-    formatTable(['model', 'ep', 'seq', 'past', 'p50 ms', 'p90 ms', 'mean ± std ms', 'tok/s', 'attention', 'scores', 'peak RSS MB'], rows),
-    '',
-    "attention: share of kernel time in the analysis' attention sites (projections included); scores: QK, mask, softmax and PV alone.",
+function render(entries: BenchEntry[], speedups: (SpeedupJson | null)[], baseline: number, warnings: string[]): string {
+  const several = speedups.some((s) => s !== null);
+  const withBaseline = several && baseline > 0;
+  const rows = entries.map((e, i) => {
+    const s = speedups[i];
+    return [
+      modelLabel(e.model), e.ep, String(e.seq), String(e.past),
+      `${fmt(e.latencyMs.p50, 2)} [${fmt(e.latencyMs.ci95[0], 2)}–${fmt(e.latencyMs.ci95[1], 2)}]`, fmt(e.latencyMs.p90, 2),
+      ...(several ? [s ? speedupCell({ ratio: s.vsFirst, ci95: s.ci95, significant: s.significant }) : '–'] : []),
+      ...(withBaseline ? [s ? speedupCell(s.vsBaseline) : '–'] : []),
+      fmt(e.tokensPerSecond, 0), pct(e.attentionShare), pct(e.profile?.attentionCoreShare), fmt(e.peakRssMB, 0),
+    ];
+  });
+  const header = [
+    'model', 'ep', 'seq', 'past', 'p50 ms [95% CI]', 'p90 ms',
+    ...(several ? ['speedup vs first [95% CI]'] : []), ...(withBaseline ? [`vs ${modelLabel(entries[baseline].model)}`] : []),
+    'tok/s', 'attention', 'scores', 'peak RSS MB',
   ];
-  for (const w of warnings) lines.push(`warning: ${w}`);
+  const lines = [formatTable(header, rows), ''];
+  lines.push(`runs per model: ${[...new Set(entries.map((e) => e.latencyMs.n))].join(', ')} (models interleaved run by run); intervals: bootstrap of the median, paired by round for speedups.`);
+  if (several) lines.push('speedup: the reference\'s median over the model\'s; "≈1" marks a speedup not distinguishable from 1 (its 95% interval contains 1).');
+  lines.push("attention: share of kernel time in the analysis' attention sites (projections included); scores: QK, mask, softmax and PV alone.");
+  // A busy machine is said once per point, not once per model of it.
+  const said = new Set<string>();
+  for (const e of entries) {
+    const where = `seq ${e.seq}${e.past ? `, past ${e.past}` : ''}`;
+    const busy = contentionWarning(e.otherCpuShare);
+    if (busy) said.add(`warning: at ${where}, ${busy}`);
+    for (const w of e.timingWarnings) if (w !== busy) said.add(`warning: ${modelLabel(e.model)} at ${where}: ${w}`);
+  }
+  for (const w of warnings) said.add(`warning: ${w}`);
+  lines.push(...said);
   return lines.join('\n') + '\n';
 }
