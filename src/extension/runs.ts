@@ -13,8 +13,12 @@ import { userError } from './errors';
 import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
 
-/** Progress of long work: a fraction in [0, 1] (null: unknown) and a line for people. */
-export type ReportProgress = (fraction: number | null, message: string) => void;
+/**
+ * Progress of long work: a fraction in [0, 1] (null: unknown) and a line for people. `timing` is true while runs are
+ * timed: whoever shows the progress should then stay still (no animation, few redraws), since any work it does on
+ * this machine lands in the measurement.
+ */
+export type ReportProgress = (fraction: number | null, message: string, timing?: boolean) => void;
 
 /** Profiled runs per model and point: enough for attention's share of the time, few enough to keep sweeps short. */
 export const PROFILE_RUNS = 1;
@@ -82,6 +86,7 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
     const r = await core.request({ type: 'analyze', file: f }, signal);
     models.push({ path: f, sites: profileSites(r.sites), infos: r.model.inputs });
   }
+  const exact = await exactVariants(core, variants, signal);
   const tracker = new BenchProgress(models.length);
   const result = await ctx.runtime.bench(
     {
@@ -89,11 +94,13 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
       settings: runtimeSettings(settings),
       points: settings.sequenceLengths.map((seq) => ({ seq, past: 0 })),
       warmup: settings.warmup,
-      iters: settings.iterations,
+      minRuns: settings.iterations,
+      minTimeMs: settings.minTimeMs,
       profileRuns: PROFILE_RUNS,
     },
-    { signal, onProgress: (p) => progress(tracker.fraction(p), describeProgress(p)) },
+    { signal, onProgress: (p) => progress(tracker.fraction(p), describeProgress(p), p.phase === 'warmup' || p.phase === 'timed') },
   );
+  const { points, baselines } = speedPoints(result.results, keyOfPath, exact);
   progress(1, 'computing the FLOP bounds');
   const bounds = (
     await Promise.all(variants.map((v) => core.request({ type: 'bounds', file: ctx.modelPath, variant: v.id, steps: v.steps, seqs: settings.sequenceLengths }, signal)))
@@ -101,14 +108,25 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
   return {
     ep: result.results[0]?.ep ?? settings.executionProviders[0],
     iterations: settings.iterations,
+    minTimeMs: settings.minTimeMs,
     warmup: settings.warmup,
     seqs: settings.sequenceLengths,
     variants: variants.map((v) => ({ id: v.id, label: v.label })),
-    points: speedPoints(result.results, keyOfPath),
+    points,
+    baselines,
     bounds,
     warnings: [...new Set(result.results.flatMap((e) => [...e.provider.warnings, ...e.inputWarnings]))],
     finishedAt: new Date().toISOString(),
   };
+}
+
+/**
+ * Variants that compute exactly what the original computes, candidates for the dense baseline: every rule they apply
+ * is of the structure family (rules that change how attention is written, e.g. a fused kernel, not what it computes).
+ */
+async function exactVariants(core: CoreClient, variants: Variant[], signal: AbortSignal): Promise<Set<string>> {
+  const family = new Map((await core.request({ type: 'rules' }, signal)).map((r) => [r.name, r.family]));
+  return new Set(variants.filter((v) => v.preview.applied.length > 0 && v.preview.applied.every((a) => family.get(a.rule) === 'structure')).map((v) => v.id));
 }
 
 /** Every variant against the original on the same inputs (the sweep's longest length when synthesized). */
