@@ -12,6 +12,7 @@ import type { RuleFamily } from './rewriters/rule';
 import type { HeadStats } from './runtime/measure/attention-stats';
 import type { OutputComparison, OutputMismatch } from './runtime/measure/compare-outputs';
 import type { Interval, Speedup } from './runtime/measure/stats';
+import type { BoundScope } from './runtime/measure/trust';
 import type { ExecutionProvider } from './runtime/protocol';
 
 /** Element id of the session JSON embedded in an exported HTML report (the page renders it without a host). */
@@ -108,8 +109,11 @@ export interface SpeedResults {
   minTimeMs: number;
   warmup: number;
   seqs: number[];
-  /** Variants timed in this run (their labels at the time, so a later removal does not orphan the numbers). */
-  variants: { id: string; label: string }[];
+  /**
+   * Variants timed in this run (their labels at the time, so a later removal does not orphan the numbers), with the
+   * share of kernel time their FLOP ratio applies to for the model bound (see trust.ts).
+   */
+  variants: { id: string; label: string; boundScope: BoundScope }[];
   points: SpeedPoint[];
   /** Per length, the model every `vsBaseline` is measured against. */
   baselines: SpeedBaseline[];

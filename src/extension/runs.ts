@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { AnalysisReport, SiteInfo } from '../analysis/report/types';
 import { type AccuracyResults, type AttentionMaps, ORIGINAL, type SessionSettings, type SpeedResults, type Variant } from '../protocol';
 import type { RuntimeClient } from '../runtime/client';
+import type { BoundScope } from '../runtime/measure/trust';
 import type { BenchModel, InputSource, SessionSettings as RuntimeSettings } from '../runtime/protocol';
 import { profileSites } from '../runtime/sites';
 import type { CoreClient } from './core-client';
@@ -86,7 +87,7 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
     const r = await core.request({ type: 'analyze', file: f }, signal);
     models.push({ path: f, sites: profileSites(r.sites), infos: r.model.inputs });
   }
-  const exact = await exactVariants(core, variants, signal);
+  const { exact, scope } = await classify(core, variants, signal);
   const tracker = new BenchProgress(models.length);
   const result = await ctx.runtime.bench(
     {
@@ -111,7 +112,7 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
     minTimeMs: settings.minTimeMs,
     warmup: settings.warmup,
     seqs: settings.sequenceLengths,
-    variants: variants.map((v) => ({ id: v.id, label: v.label })),
+    variants: variants.map((v) => ({ id: v.id, label: v.label, boundScope: scope.get(v.id) ?? 'none' })),
     points,
     baselines,
     bounds,
@@ -121,12 +122,21 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
 }
 
 /**
- * Variants that compute exactly what the original computes, candidates for the dense baseline: every rule they apply
- * is of the structure family (rules that change how attention is written, e.g. a fused kernel, not what it computes).
+ * What each variant's rules do, from their families. Exact variants compute what the original computes, candidates
+ * for the dense baseline: every rule is of the structure family (how attention is written, e.g. a fused kernel). The
+ * bound scope says which measured share their FLOP ratio bounds: pruning shrinks whole sites (projections included),
+ * sparse rules the score path; shared projections and pure restructuring are not bounded by the analytic FLOPs.
  */
-async function exactVariants(core: CoreClient, variants: Variant[], signal: AbortSignal): Promise<Set<string>> {
+async function classify(core: CoreClient, variants: Variant[], signal: AbortSignal): Promise<{ exact: Set<string>; scope: Map<string, BoundScope> }> {
   const family = new Map((await core.request({ type: 'rules' }, signal)).map((r) => [r.name, r.family]));
-  return new Set(variants.filter((v) => v.preview.applied.length > 0 && v.preview.applied.every((a) => family.get(a.rule) === 'structure')).map((v) => v.id));
+  const exact = new Set<string>();
+  const scope = new Map<string, BoundScope>();
+  for (const v of variants) {
+    const families = v.preview.applied.map((a) => family.get(a.rule));
+    if (families.length > 0 && families.every((f) => f === 'structure')) exact.add(v.id);
+    scope.set(v.id, families.includes('shared') || families.includes(undefined) ? 'none' : families.includes('prune') ? 'site' : families.includes('sparse') ? 'core' : 'none');
+  }
+  return { exact, scope };
 }
 
 /** Every variant against the original on the same inputs (the sweep's longest length when synthesized). */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   bootstrapMedianCI, identity, median, mulberry32, percentile, speedup, summarize, tukeyOutliers,
 } from '../../src/runtime/measure/stats';
-import { TRUST, boundWarning, contentionWarning, exceedsBound, latencyWarnings, verdict } from '../../src/runtime/measure/trust';
+import { TRUST, amdahl, boundWarning, contentionWarning, exceedsBound, latencyWarnings, modelBound, verdict } from '../../src/runtime/measure/trust';
 
 /** Exponential draws with rate 1 (median ln 2), by inversion from a seeded uniform generator. */
 function exponential(rng: () => number, n: number): number[] {
@@ -57,7 +57,7 @@ describe('median and its bootstrap interval', () => {
 
   it('covers the true median of an exponential about 95 % of the time', () => {
     const rng = mulberry32(2024);
-    const trials = 300;
+    const trials = 200;
     let covered = 0;
     let width = 0;
     for (let t = 0; t < trials; t++) {
@@ -66,9 +66,10 @@ describe('median and its bootstrap interval', () => {
       if (lo <= Math.LN2 && Math.LN2 <= hi) covered++;
       width += hi - lo;
     }
-    // Binomial(300, 0.95) lies in [0.91, 0.99] with probability > 0.999; a broken interval (too narrow, or
-    // centred elsewhere) falls far outside.
-    expect(covered / trials).toBeGreaterThan(0.9);
+    // The percentile bootstrap of a median covers a little less than 95% at small n (0.93 at n = 10, 0.94 at 60 and
+    // 0.96 at 200 over 1500 trials each); 200 trials of a 0.94 coverage lie above 0.88 with probability > 0.999. A
+    // broken interval (too narrow, or centred elsewhere) falls far outside.
+    expect(covered / trials).toBeGreaterThan(0.88);
     expect(covered / trials).toBeLessThan(0.99);
     // Its width shrinks like 1/√n: the asymptotic 95 % width of a median of Exp(1) at n = 60 is about 0.51.
     expect(width / trials).toBeGreaterThan(0.35);
@@ -103,7 +104,7 @@ describe('speedup as a ratio of medians', () => {
   it('puts 1 inside the interval of an A/A comparison about 95 % of the time', () => {
     const rng = mulberry32(77);
     let containsOne = 0;
-    const trials = 300;
+    const trials = 200;
     for (let t = 0; t < trials; t++) {
       // Same distribution for both, with a drift shared by each round (as interleaved runs share their moment).
       const drift = normal(rng, 40).map((z) => 5 * Math.abs(z));
@@ -185,6 +186,20 @@ describe('trust checks', () => {
     expect(contentionWarning(null)).toBeNull();
     expect(contentionWarning(TRUST.maxOtherCpu)).toBeNull();
     expect(contentionWarning(0.42)).toMatch(/^the machine was busy: other processes used 42% of its CPU time/);
+  });
+
+  it('states the model bound against the share the rewrite changes', () => {
+    const shares = { attentionShare: 0.8, attentionCoreShare: 0.5 };
+    expect(amdahl(0.5, 0.5)).toBeCloseTo(4 / 3, 12);
+    expect(amdahl(0, 0.1)).toBe(1);
+    expect(modelBound('core', shares, 0.5)).toBeCloseTo(4 / 3, 12);
+    expect(modelBound('site', shares, 0.5)).toBeCloseTo(1 / 0.6, 12);
+    expect(modelBound('none', shares, 0.5)).toBeNull();
+    expect(modelBound('core', shares, null)).toBeNull();
+    expect(modelBound('core', { attentionShare: 0.8, attentionCoreShare: null }, 0.5)).toBeNull();
+    // A dense baseline that skips the masked half does half the work: a variant with the eager graph's FLOPs is
+    // bounded below 1 against it.
+    expect(modelBound('core', shares, 2)).toBeCloseTo(2 / 3, 12);
   });
 
   it('flags a speedup whose whole interval lies above its bound, and only then', () => {

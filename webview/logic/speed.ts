@@ -3,7 +3,9 @@
 // interval and the bound the removed FLOPs allow), and the series of the charts. Pure.
 import { ORIGINAL, type SpeedPoint, type SpeedResults } from '../../src/protocol';
 import type { Speedup } from '../../src/runtime/measure/stats';
-import { type Verdict, boundWarning, verdict } from '../../src/runtime/measure/trust';
+import { type BoundScope, type Verdict, amdahl, boundWarning, modelBound, verdict } from '../../src/runtime/measure/trust';
+
+export { amdahl };
 import { ms, ratio } from './format';
 
 export interface ModelRef {
@@ -21,8 +23,9 @@ export interface Comparison {
   /** Attention FLOPs of the reference / this model's: the attention core's speedup if time followed its FLOPs. */
   attentionBound: number | null;
   /**
-   * The whole model's bound: Amdahl's law with the reference's measured score-path share s of kernel time and the
-   * FLOP ratio r = this model's / the reference's of that path, 1 / ((1 − s) + s·r). Null without a profile.
+   * The whole model's bound: Amdahl's law with the reference's measured share s of kernel time (the score path for a
+   * sparse rule, the whole sites for pruning) and the FLOP ratio r = this model's / the reference's, 1 / ((1 − s) + s·r).
+   * Null without a profile, or for rewrites whose gain the analytic FLOPs do not bound (fusion, shared projections).
    */
   modelBound: number | null;
   /** A win only when distinguishable from 1 and within the bound; see trust.ts. */
@@ -53,10 +56,6 @@ export function defaultSeq(speed: SpeedResults): number | null {
   return seqs.length ? seqs[seqs.length - 1] : null;
 }
 
-export function amdahl(share: number, flopRatio: number): number {
-  return 1 / (1 - share + share * flopRatio);
-}
-
 /** The model every `vsBaseline` of this length is measured against (the original in reports without one). */
 export function baselineOf(speed: SpeedResults, seq: number): string {
   return speed.baselines?.find((b) => b.seq === seq)?.model ?? ORIGINAL;
@@ -68,15 +67,20 @@ function flopsOf(speed: SpeedResults, key: string, seq: number): number | null {
   return speed.bounds.find((b) => b.variant === key && b.seq === seq)?.flopsAfter ?? null;
 }
 
+/** Reports saved before bound scopes: every variant's FLOP ratio was applied to the score path. */
+function scopeOf(speed: SpeedResults, key: string): BoundScope {
+  return key === ORIGINAL ? 'none' : (speed.variants.find((v) => v.id === key)?.boundScope ?? 'core');
+}
+
 function compare(speed: SpeedResults, ref: ModelRef, key: string, seq: number, s: Speedup | null): Comparison {
   if (key === ref.key) return { against: ref, reference: true, speedup: s, attentionBound: 1, modelBound: 1, verdict: s && verdict(s, 1) };
   const before = flopsOf(speed, ref.key, seq);
   const after = flopsOf(speed, key, seq);
   const r = before === null || after === null || before <= 0 ? null : after / before;
   const attentionBound = r === null ? null : r === 0 ? Infinity : 1 / r;
-  const share = pointOf(speed, ref.key, seq)?.attentionCoreShare ?? null;
-  const modelBound = r === null || share === null ? null : amdahl(share, r);
-  return { against: ref, reference: false, speedup: s, attentionBound, modelBound, verdict: s && verdict(s, modelBound) };
+  const shares = pointOf(speed, ref.key, seq) ?? { attentionShare: null, attentionCoreShare: null };
+  const bound = modelBound(scopeOf(speed, key), shares, r);
+  return { against: ref, reference: false, speedup: s, attentionBound, modelBound: bound, verdict: s && verdict(s, bound) };
 }
 
 export function speedRows(speed: SpeedResults, seq: number): SpeedRow[] {

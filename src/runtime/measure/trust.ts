@@ -46,6 +46,35 @@ export function contentionWarning(otherCpuShare: number | null): string | null {
 }
 
 /**
+ * Amdahl's law: the whole model's speedup bound when a part holding `share` of the reference's kernel time keeps
+ * `flopRatio` (this model's FLOPs / the reference's) of its work and the rest is unchanged: 1 / ((1 − s) + s·r).
+ */
+export function amdahl(share: number, flopRatio: number): number {
+  return 1 / (1 - share + share * flopRatio);
+}
+
+/**
+ * Which measured share the attention-FLOP ratio of a rewrite applies to, for its model bound: `core` for rules that
+ * remove score work (sparse patterns: the QK-to-PV path shrinks, the projections stay), `site` for rules that remove
+ * whole heads or blocks (pruning: the projections shrink with the scores), `none` when the analytic FLOPs do not bound
+ * the gain (a fused kernel does the same FLOPs with less memory traffic; shared projections are not in the count).
+ */
+export type BoundScope = 'core' | 'site' | 'none';
+
+/** The reference's measured shares of kernel time (from onnxruntime's profiler). */
+export interface Shares {
+  attentionShare: number | null;
+  attentionCoreShare: number | null;
+}
+
+/** The whole model's speedup bound over a reference with `shares`, or null when there is none to state. */
+export function modelBound(scope: BoundScope, shares: Shares, flopRatio: number | null): number | null {
+  if (flopRatio === null || scope === 'none') return null;
+  const share = scope === 'site' ? shares.attentionShare : shares.attentionCoreShare;
+  return share === null ? null : amdahl(share, flopRatio);
+}
+
+/**
  * A speedup whose whole interval lies above its bound (what the removed FLOPs allow at most) cannot be a real gain:
  * the measurement is wrong (a busy moment slowed the reference, a different amount of work ran, too few runs).
  */
