@@ -35,7 +35,7 @@ export function latencyWarnings(s: LatencyStats): string[] {
   if (s.iqr / s.p50 > TRUST.maxRelativeIqr) out.push(`high spread: the middle half of the runs spans ${p(s.iqr / s.p50)} of the median`);
   if (s.outliers / s.n > TRUST.maxOutlierShare) out.push(`${s.outliers} of ${s.n} runs are outliers (beyond 1.5×IQR of the quartiles)`);
   if (s.max / s.p50 > TRUST.maxSlowest) out.push(`the slowest run took ${f(s.max / s.p50)}× the median (${f(s.max)} ms): something else ran at that moment`);
-  if (s.min / s.p50 < TRUST.minFastest) out.push(`the fastest run took only ${p(s.min / s.p50)} of the median (${f(s.min)} ms): the runs do not all do the same work`);
+  if (s.min / s.p50 < TRUST.minFastest) out.push(`the fastest run took only ${p(s.min / s.p50)} of the median (${f(s.min)} ms): the runs fall into groups (contention, or runs that do different work)`);
   return out;
 }
 
