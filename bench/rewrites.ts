@@ -9,8 +9,14 @@
 //   prune-heads of half the heads ≥ 1.6× (rule from the pruning family; skipped with a note when not registered)
 // All models are timed in one worker, interleaved run by run, so drift touches them alike.
 //
-// Usage: npm run bench:rewrites [-- --seq 4096 --ep cpu --iters 3 --warmup 1 --profile-runs 2]
-// Output: one JSON object on stdout; progress on stderr.
+// Whole-model speedups (issue 9) are given twice, each a ratio of medians with a paired-bootstrap 95% interval, a
+// `significant` flag (the interval excludes 1) and the Amdahl bound against the same reference: over the original,
+// and over the best dense baseline, the fastest exact model (the original, or the `fuse` rule's fused kernels when
+// that rule is registered). A speedup whose interval lies wholly above its bound is flagged, not counted as a win.
+//
+// Usage: npm run bench:rewrites [-- --seq 4096 --ep cpu --min-runs 10 --min-time 0 --warmup 1 --profile-runs 2]
+//        (--iters N: exactly N timed runs instead of the minimums)
+// Output: one JSON object on stdout; progress and a summary table on stderr.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, platform, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,7 +24,9 @@ import { analyzeModel } from '../src/analysis/analyze';
 import { getRule } from '../src/rewriters/registry';
 import { rewriteModel, type RuleRequest } from '../src/rewriters/pipeline';
 import { RuntimeClient } from '../src/runtime/client';
-import { type ExecutionProvider, isExecutionProvider } from '../src/runtime/protocol';
+import { identity, speedup, type Speedup } from '../src/runtime/measure/stats';
+import { type BoundScope, boundWarning, exceedsBound, modelBound } from '../src/runtime/measure/trust';
+import { type BenchEntry, type BenchRequest, type ExecutionProvider, isExecutionProvider } from '../src/runtime/protocol';
 import { profileSites } from '../src/runtime/sites';
 
 function option(name: string, fallback: string): string {
@@ -38,6 +46,46 @@ interface Variant {
   name: string;
   target: number | null;
   requests: RuleRequest[];
+  /** Which measured share its FLOP ratio bounds (trust.ts): sparse rules the score path, pruning whole sites. */
+  scope: BoundScope;
+  /** Computes exactly what the original computes (a candidate for the dense baseline). */
+  exact?: boolean;
+}
+
+interface Timed {
+  name: string;
+  path: string;
+  target: number | null;
+  /** Attention FLOPs before / after this model's rewrite (the original: 1). */
+  bound: number;
+  /** Attention FLOPs of this model (the rewrite report's "after"; the original's "before"). */
+  flops: number;
+  scope: BoundScope;
+  exact: boolean;
+}
+
+/** How many timed runs: `--iters N` exactly, else until `--min-runs` (10) and `--min-time` ms (0) are both met. */
+function stopRule(): Pick<BenchRequest, 'iters' | 'minRuns' | 'minTimeMs'> {
+  if (process.argv.includes('--iters')) return { iters: Number(option('iters', '10')) };
+  return { minRuns: Number(option('min-runs', '10')), minTimeMs: Number(option('min-time', '0')) };
+}
+
+/** A speedup over a reference with the Amdahl bound against that same reference (its score-path share and FLOPs). */
+function versus(ref: { e: BenchEntry; m: Timed }, cur: { e: BenchEntry; m: Timed }) {
+  const s: Speedup = ref.e === cur.e ? identity() : speedup(ref.e.samplesMs, cur.e.samplesMs);
+  const shares = { attentionShare: ref.e.attentionShare, attentionCoreShare: ref.e.profile?.attentionCoreShare ?? null };
+  const bound = ref.e === cur.e ? 1 : modelBound(cur.m.scope, shares, ref.m.flops > 0 ? cur.m.flops / ref.m.flops : null);
+  return {
+    against: ref.m.name,
+    ratio: s.ratio,
+    ci95: s.ci95,
+    significant: s.significant,
+    paired: s.paired,
+    attentionFlopBound: cur.m.flops > 0 ? ref.m.flops / cur.m.flops : Infinity,
+    modelBound: bound,
+    boundExceeded: exceedsBound(s, bound),
+    warning: boundWarning(s, bound, ref.m.name),
+  };
 }
 
 async function main(): Promise<void> {
@@ -45,26 +93,29 @@ async function main(): Promise<void> {
   const eps = option('ep', 'cpu').split(',');
   if (!eps.every(isExecutionProvider)) throw new Error(`--ep: unknown provider in ${eps.join(',')}`);
   const seq = Number(option('seq', '4096'));
-  const iters = Number(option('iters', '3'));
+  const stop = stopRule();
   const warmup = Number(option('warmup', '1'));
   const profileRuns = Number(option('profile-runs', '2'));
 
   const original = analyzeModel(model, { seqLen: seq });
   const half = Object.fromEntries(original.sites.map((s) => [s.id, Array.from({ length: Math.floor((s.heads ?? 0) / 2) }, (_, h) => h)]));
   const variants: Variant[] = [
-    { name: 'window 256 --impl blocked', target: 3, requests: [{ rule: 'window', params: { window: 256, impl: 'blocked' } }] },
-    { name: 'block-topk 64,8 --impl gather', target: 2, requests: [{ rule: 'block-topk', params: { block: 64, k: 8, impl: 'gather' } }] },
-    { name: 'prune-heads (half of each site: heads 0-3)', target: 1.6, requests: [{ rule: 'prune-heads', params: { heads: half } }] },
+    { name: 'window 256 --impl blocked', target: 3, scope: 'core', requests: [{ rule: 'window', params: { window: 256, impl: 'blocked' } }] },
+    { name: 'block-topk 64,8 --impl gather', target: 2, scope: 'core', requests: [{ rule: 'block-topk', params: { block: 64, k: 8, impl: 'gather' } }] },
+    { name: 'prune-heads (half of each site: heads 0-3)', target: 1.6, scope: 'site', requests: [{ rule: 'prune-heads', params: { heads: half } }] },
+    // The dense baseline candidate: the same attention as the fastest exact fused operator for this provider.
+    { name: 'fuse', target: null, scope: 'none', exact: true, requests: [{ rule: 'fuse', params: eps[0] === 'cuda' ? { target: 'cuda' } : {} }] },
   ];
   const extra = option('variant', '');
-  if (extra) variants.push({ name: extra, target: null, requests: JSON.parse(extra) as RuleRequest[] });
+  if (extra) variants.push({ name: extra, target: null, scope: 'none', requests: JSON.parse(extra) as RuleRequest[] });
 
   const dir = mkdtempSync(join(tmpdir(), 'al-bench-rewrites-'));
   const client = new RuntimeClient();
   const started = performance.now();
   try {
     const notes: string[] = [];
-    const models = [{ name: 'original', path: model, target: null as number | null, bound: 1 }];
+    const originalFlops = original.sites.reduce((n, x) => n + (x.flops ?? 0), 0);
+    const models: Timed[] = [{ name: 'original', path: model, target: null, bound: 1, flops: originalFlops, scope: 'none', exact: true }];
     for (const [i, v] of variants.entries()) {
       const missing = v.requests.find((r) => !getRule(r.rule));
       if (missing) {
@@ -76,14 +127,15 @@ async function main(): Promise<void> {
       const rep = rewriteModel(model, v.requests, out, { seqLen: seq });
       process.stderr.write(`rewrote ${v.name} in ${Math.round(performance.now() - t0)} ms\n`);
       for (const w of rep.warnings) notes.push(`${v.name}: ${w}`);
-      models.push({ name: v.name, path: out, target: v.target, bound: rep.flopsAfter > 0 ? rep.flopsBefore / rep.flopsAfter : Infinity });
+      models[0].flops = rep.flopsBefore; // the rewrite report's own count at this length, the same for every variant
+      models.push({ name: v.name, path: out, target: v.target, bound: rep.flopsAfter > 0 ? rep.flopsBefore / rep.flopsAfter : Infinity, flops: rep.flopsAfter, scope: v.scope, exact: v.exact ?? false });
     }
     const benchModels = models.map((m) => {
       const r = m.path === model ? original : analyzeModel(m.path, { seqLen: seq });
       return { path: m.path, sites: profileSites(r.sites), infos: r.model.inputs };
     });
     const r = await client.bench(
-      { models: benchModels, settings: { ep: eps as ExecutionProvider[] }, points: [{ seq, past: 0 }], warmup, iters, profileRuns },
+      { models: benchModels, settings: { ep: eps as ExecutionProvider[] }, points: [{ seq, past: 0 }], warmup, ...stop, profileRuns },
       { onProgress: (p) => process.stderr.write(`${p.phase} ${Math.round(p.done)}/${Math.round(p.total)} ${p.message ?? ''}\n`) },
     );
     const attentionMs = (i: number) => {
@@ -92,14 +144,20 @@ async function main(): Promise<void> {
     };
     const base = attentionMs(0);
     const cpu = cpus();
+    const timed = models.map((m, i) => ({ m, e: r.results[i] }));
+    const best = timed.filter((t) => t.m.exact).reduce((a, b) => (b.e.latencyMs.p50 < a.e.latencyMs.p50 ? b : a));
+    const speedups = timed.map((t) => ({ vsOriginal: versus(timed[0], t), vsBest: versus(best, t) }));
+    process.stderr.write(summary(timed, speedups, best.m.name));
     process.stdout.write(
       `${JSON.stringify({
         benchmark: 'rewrites',
         model: 'llama-long-eager-ts-op17',
         seq,
         machine: { platform: `${platform()} ${process.arch}`, cpu: cpu[0]?.model.trim(), cores: cpu.length, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version },
-        settings: { requestedEp: eps, warmup, iters, profileRuns },
+        settings: { requestedEp: eps, warmup, ...stop, profileRuns },
         loadAverage: loadavg(),
+        otherCpuShare: r.results[0].otherCpuShare,
+        bestDenseBaseline: best.m.name,
         results: models.map((m, i) => {
           const e = r.results[i];
           const att = attentionMs(i);
@@ -107,7 +165,15 @@ async function main(): Promise<void> {
           return {
             variant: m.name,
             ep: e.ep,
-            latencyMs: { p50: e.latencyMs.p50, p90: e.latencyMs.p90, min: e.latencyMs.min, mean: e.latencyMs.mean, std: e.latencyMs.std, runs: e.latencyMs.n },
+            latencyMs: {
+              p50: e.latencyMs.p50, ci95: e.latencyMs.ci95, p90: e.latencyMs.p90, min: e.latencyMs.min, mean: e.latencyMs.mean, std: e.latencyMs.std,
+              runs: e.latencyMs.n, outliers: e.latencyMs.outliers,
+            },
+            speedup: {
+              vsOriginal: withoutWarning(speedups[i].vsOriginal),
+              vsBest: withoutWarning(speedups[i].vsBest),
+            },
+            warnings: [...e.timingWarnings, ...[speedups[i].vsOriginal.warning, speedups[i].vsBest.warning].filter((w): w is string => w !== null)],
             attentionShare: e.attentionShare,
             attentionCoreShare: e.profile?.attentionCoreShare ?? null,
             attentionMs: att,
@@ -130,6 +196,24 @@ async function main(): Promise<void> {
     await client.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function withoutWarning<T extends { warning: string | null }>(v: T): Omit<T, 'warning'> {
+  const { warning: _, ...rest } = v;
+  return rest;
+}
+
+type Versus = ReturnType<typeof versus>;
+
+/** The speedups for people: "1.84× [1.79–1.90]", "≈1" when indistinguishable from 1, "!" above the bound. */
+function summary(timed: { m: Timed; e: BenchEntry }[], speedups: { vsOriginal: Versus; vsBest: Versus }[], best: string): string {
+  const d = (x: number) => (Number.isFinite(x) ? x.toFixed(x >= 10 ? 1 : 2) : '∞');
+  const cell = (v: Versus) => `${d(v.ratio)}× [${d(v.ci95[0])}–${d(v.ci95[1])}]${v.boundExceeded ? ' ! above bound' : v.significant ? '' : ' ≈1'} (bound ${v.modelBound === null ? '?' : `${d(v.modelBound)}×`})`;
+  const lines = timed.map((t, i) => {
+    const l = t.e.latencyMs;
+    return `${t.m.name.padEnd(44)} p50 ${d(l.p50)} ms [${d(l.ci95[0])}–${d(l.ci95[1])}] (${l.n} runs)  vs original ${cell(speedups[i].vsOriginal)}  vs ${best} ${cell(speedups[i].vsBest)}`;
+  });
+  return `${lines.join('\n')}\n`;
 }
 
 main().catch((e: unknown) => {

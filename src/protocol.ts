@@ -11,6 +11,8 @@ import type { RewriteReport } from './rewriters/pipeline';
 import type { RuleFamily } from './rewriters/rule';
 import type { HeadStats } from './runtime/measure/attention-stats';
 import type { OutputComparison, OutputMismatch } from './runtime/measure/compare-outputs';
+import type { Interval, Speedup } from './runtime/measure/stats';
+import type { BoundScope } from './runtime/measure/trust';
 import type { ExecutionProvider } from './runtime/protocol';
 import { type RuleStep, checkSteps } from './shared/rule-steps';
 
@@ -65,6 +67,10 @@ export interface LatencySummary {
   mean: number;
   std: number;
   runs: number;
+  /** Bootstrap 95% interval of the median. */
+  ci95: Interval;
+  /** Runs beyond Tukey's fences (1.5 × IQR outside the quartiles). */
+  outliers: number;
 }
 
 export interface SpeedPoint {
@@ -76,6 +82,18 @@ export interface SpeedPoint {
   attentionShare: number | null;
   /** The score path's share (QK, mask, softmax, PV): the part a sparse rule changes. */
   attentionCoreShare: number | null;
+  /** Over the original at this length, runs paired by round (the original's own is the identity). */
+  vsOriginal: Speedup;
+  /** Over this length's dense baseline (see SpeedResults.baselines), paired the same way. */
+  vsBaseline: Speedup;
+  /** Reasons not to trust this point's timings (few runs, spread, outliers, a busy machine). */
+  warnings: string[];
+}
+
+/** The fastest exact dense model at one length: the original, or a variant that only changes how attention is written. */
+export interface SpeedBaseline {
+  seq: number;
+  model: ModelKey;
 }
 
 /** Analytic attention FLOPs of a variant at one sequence length, before and after its rewrite. */
@@ -88,12 +106,20 @@ export interface FlopBound {
 
 export interface SpeedResults {
   ep: ExecutionProvider;
+  /** Timed runs at least per model and length; more when `minTimeMs` needed them. */
   iterations: number;
+  /** Timing per length at least, in ms. */
+  minTimeMs: number;
   warmup: number;
   seqs: number[];
-  /** Variants timed in this run (their labels at the time, so a later removal does not orphan the numbers). */
-  variants: { id: string; label: string }[];
+  /**
+   * Variants timed in this run (their labels at the time, so a later removal does not orphan the numbers), with the
+   * share of kernel time their FLOP ratio applies to for the model bound (see trust.ts).
+   */
+  variants: { id: string; label: string; boundScope: BoundScope }[];
   points: SpeedPoint[];
+  /** Per length, the model every `vsBaseline` is measured against. */
+  baselines: SpeedBaseline[];
   bounds: FlopBound[];
   warnings: string[];
   finishedAt: string;
@@ -150,12 +176,15 @@ export interface TaskState {
   /** Fraction done in [0, 1], or null when unknown. */
   fraction: number | null;
   message: string;
+  /** Runs are being timed: the dashboard stays still (no spinner, no redraws) so that it does not slow them. */
+  timing: boolean;
 }
 
 export interface SessionSettings {
   executionProviders: ExecutionProvider[];
   sequenceLengths: number[];
   iterations: number;
+  minTimeMs: number;
   warmup: number;
   mapsSequenceLength: number;
   calibrationInputs: string | null;

@@ -103,11 +103,12 @@ function renderStatus(): void {
   for (const t of state.tasks) {
     const bar = h('progress', { max: 1, 'aria-label': t.title });
     if (t.fraction !== null) bar.value = t.fraction;
+    // No spinner while runs are timed: its animation would run on the machine being measured.
     status.append(h('div', { class: 'task', id: `task-${t.id}` },
-      h('vscode-progress-ring', { 'aria-hidden': 'true' }),
+      t.timing ? h('span', { class: 'task-timing', title: 'the dashboard stays still while runs are timed' }, '⏱') : h('vscode-progress-ring', { 'aria-hidden': 'true' }),
       h('span', { class: 'task-title' }, t.title),
       bar,
-      h('span', { class: 'task-message' }, t.message),
+      h('span', { class: 'task-message' }, t.timing ? `${t.message} (timing: the dashboard pauses until it is done)` : t.message),
       host.interactive ? h('vscode-button', { appearance: 'secondary', 'aria-label': `cancel ${t.title}`, on: { click: () => host.post({ type: 'cancelTask', id: t.id }) } }, 'Cancel') : null,
     ));
   }

@@ -1,14 +1,42 @@
 // `attention-lens bench MODEL.onnx [MORE.onnx ...]`: latency, throughput, memory and attention's share of kernel time,
 // per model and sequence length. Several models are timed interleaved on the same inputs.
-import type { BenchEntry, BenchModel, InputSource, SweepPoint } from '../runtime/protocol';
+import type { BenchEntry, BenchModel, BenchRequest, InputSource, SweepPoint } from '../runtime/protocol';
+import { contentionWarning } from '../runtime/measure/trust';
 import { profileSites } from '../runtime/sites';
-import { UsageError, intOption, parseArgs } from './args';
+import { type ParsedArgs, UsageError, intOption, parseArgs } from './args';
+import { type SpeedupJson, benchSpeedups, speedupCell } from './bench-speedups';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
 import { defaultLength, isVision } from '../shared/lengths';
 import {
   modelLabel, analyzeForRuntime, environment, fmt, intList, pct, printJson, progressPrinter, sessionSettings, withRuntime,
 } from './runtime-args';
+
+/** Defaults of the stop rule: hyperfine's 10 runs, and a second of timing per point so that fast models get many runs. */
+const MIN_RUNS = 10;
+const MIN_TIME_MS = 1000;
+
+/** `--min-time`: `2s`, `500ms`, or a bare number of seconds (as hyperfine's --min-benchmarking-time). */
+function durationMs(args: ParsedArgs, name: string): number | undefined {
+  const raw = args.options.get(name);
+  if (raw === undefined) return undefined;
+  const m = raw === true ? null : /^(\d+(?:\.\d+)?)\s*(ms|s)?$/.exec(raw.trim());
+  if (!m) throw new UsageError(`--${name} must be a duration such as 2s or 500ms, got '${raw}'`);
+  return Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
+}
+
+/** How many timed rounds: exactly `--iters`, or until both `--min-runs` and `--min-time` are met (capped by `--max-runs`). */
+function stopOptions(args: ParsedArgs): Pick<BenchRequest, 'iters' | 'minRuns' | 'minTimeMs' | 'maxRuns'> {
+  const rule = ['min-runs', 'min-time', 'max-runs'].filter((o) => args.options.has(o));
+  if (args.options.has('iters')) {
+    if (rule.length > 0) throw new UsageError(`--iters fixes the number of runs; drop --${rule.join(', --')}`);
+    return { iters: intOption(args, 'iters', MIN_RUNS, 1) };
+  }
+  const minRuns = intOption(args, 'min-runs', MIN_RUNS, 1);
+  const maxRuns = args.options.has('max-runs') ? intOption(args, 'max-runs', minRuns, 1) : undefined;
+  if (maxRuns !== undefined && maxRuns < minRuns) throw new UsageError(`--max-runs (${maxRuns}) is below --min-runs (${minRuns})`);
+  return { minRuns, minTimeMs: durationMs(args, 'min-time') ?? MIN_TIME_MS, ...(maxRuns !== undefined ? { maxRuns } : {}) };
+}
 
 export const help: CommandHelp = {
   name: 'bench',
@@ -23,19 +51,25 @@ export const help: CommandHelp = {
     { name: 'batch', value: 'N', help: 'batch size', default: '1' },
     { name: 'seed', value: 'N', help: 'seed of the synthesized values', default: '0' },
     { name: 'inputs', value: 'FILE', help: 'inputs instead of synthesized ones (they fix the shapes, so no --seq/--decode)' },
-    { name: 'iters', value: 'N', help: 'timed runs per model and point', default: '10' },
+    { name: 'min-runs', value: 'N', help: 'time at least N rounds per point (models interleaved run by run)', default: '10' },
+    { name: 'min-time', value: '1s|500ms', help: 'and at least this long per point', default: '1s' },
+    { name: 'max-runs', value: 'N', help: 'at most N rounds per point', default: '1000' },
+    { name: 'iters', value: 'N', help: 'exactly N timed rounds instead of the stop rule' },
     { name: 'warmup', value: 'N', help: 'untimed runs first', default: '2' },
-    { name: 'budget-ms', value: 'N', help: 'time budget per model and point instead of a fixed --iters' },
+    { name: 'baseline', value: 'N', help: 'the model (1-based) that speedups vsBaseline are measured against, e.g. the fastest exact dense variant', default: '1' },
     { name: 'profile-runs', value: 'N', help: "profiled runs for attention's share of the time (0: no profile)", default: '3' },
   ],
-  example: 'attention-lens bench examples/demo-llama.onnx --seq 128,512 --iters 5',
+  example: 'attention-lens bench examples/demo-llama.onnx --seq 128,512 --min-runs 5',
 };
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, specOf(help.options));
   const models = args.positional;
   if (models.length === 0) throw new UsageError(usageLine(help));
+  const baseline = intOption(args, 'baseline', 1, 1) - 1;
+  if (baseline >= models.length) throw new UsageError(`--baseline ${baseline + 1}: there are only ${models.length} model(s)`);
   const settings = sessionSettings(args);
+  const stop = stopOptions(args);
   const seqs = intList(args, 'seq', 1);
   const decode = intList(args, 'decode', 0);
   const past = args.options.has('past') ? intOption(args, 'past', 0, 0) : 0;
@@ -67,8 +101,7 @@ export async function run(argv: string[]): Promise<number> {
         ...(points.length > 0 ? { points } : {}),
         ...(args.options.has('batch') ? { batch: intOption(args, 'batch', 1, 1) } : {}),
         warmup: intOption(args, 'warmup', 2, 0),
-        ...(args.options.has('iters') || !args.options.has('budget-ms') ? { iters: intOption(args, 'iters', 10, 1) } : {}),
-        ...(args.options.has('budget-ms') ? { budgetMs: intOption(args, 'budget-ms', 1000, 1) } : {}),
+        ...stop,
         profileRuns: intOption(args, 'profile-runs', 3, 0),
       },
       { onProgress: progressPrinter(!json) },
@@ -77,22 +110,24 @@ export async function run(argv: string[]): Promise<number> {
   for (const e of result.results) {
     for (const w of [...e.provider.warnings, ...e.inputWarnings]) if (!warnings.includes(w)) warnings.push(w);
   }
-  const results = result.results.map(summarizeEntry);
+  const speedups = benchSpeedups(result.results, models.length, baseline);
+  const results = result.results.map((e, i) => summarizeEntry(e, speedups[i]));
   if (json) printJson({ results, environment: environment(), warnings });
-  else process.stdout.write(render(result.results, warnings, vision));
+  else process.stdout.write(render(result.results, speedups, baseline, warnings, vision));
   return 0;
 }
 
-/** The JSON entry: the contract's fields first, the profile trimmed to what a reader can use. */
-function summarizeEntry(e: BenchEntry) {
-  const { latencyMs, profile } = e;
+/** The JSON entry: the contract's fields first, the profile trimmed to what a reader can use, the raw runs last. */
+function summarizeEntry(e: BenchEntry, speedup: SpeedupJson | null) {
+  const { latencyMs: l, profile } = e;
   return {
     model: e.model,
     ep: e.ep,
     seq: e.seq,
     past: e.past,
     batch: e.batch,
-    latencyMs: { p50: latencyMs.p50, p90: latencyMs.p90, mean: latencyMs.mean, std: latencyMs.std, min: latencyMs.min, max: latencyMs.max, runs: latencyMs.n },
+    latencyMs: { p50: l.p50, p90: l.p90, mean: l.mean, std: l.std, min: l.min, max: l.max, runs: l.n, ci95: l.ci95, iqr: l.iqr, outliers: l.outliers },
+    ...(speedup ? { speedup } : {}),
     tokensPerSecond: e.tokensPerSecond,
     attentionShare: e.attentionShare,
     attentionCoreShare: profile?.attentionCoreShare ?? null,
@@ -101,6 +136,8 @@ function summarizeEntry(e: BenchEntry) {
     warmupMs: e.warmupMs,
     requestedEp: e.provider.requested,
     providerWarnings: e.provider.warnings,
+    otherCpuShare: e.otherCpuShare,
+    warnings: e.timingWarnings,
     profile: profile && {
       runsProfiled: profile.runsProfiled,
       totalKernelMs: profile.totalKernelMs,
@@ -109,22 +146,42 @@ function summarizeEntry(e: BenchEntry) {
       byOpType: profile.byOpType.slice(0, 10),
       byProvider: profile.byProvider,
     },
+    samplesMs: e.samplesMs,
   };
 }
 
 /** Image models have no token count: their rows say "image" and their throughput is images per second. */
-function render(entries: BenchEntry[], warnings: string[], vision: Set<string>): string {
-  const rows = entries.map((e) => [
-    modelLabel(e.model), e.ep, vision.has(e.model) ? 'image' : String(e.seq), String(e.past), fmt(e.latencyMs.p50, 2), fmt(e.latencyMs.p90, 2),
-    `${fmt(e.latencyMs.mean, 2)} ± ${fmt(e.latencyMs.std, 2)}`,
-    vision.has(e.model) ? `${fmt((1000 * e.batch) / e.latencyMs.p50, 0)} img/s` : fmt(e.tokensPerSecond, 0), pct(e.attentionShare),
-    pct(e.profile?.attentionCoreShare), fmt(e.peakRssMB, 0),
-  ]);
-  const lines = [
-    formatTable(['model', 'ep', 'seq', 'past', 'p50 ms', 'p90 ms', 'mean ± std ms', 'throughput', 'attention', 'scores', 'peak RSS MB'], rows),
-    '',
-    "attention: share of kernel time in the analysis' attention sites (projections included); scores: QK, mask, softmax and PV alone.",
+function render(entries: BenchEntry[], speedups: (SpeedupJson | null)[], baseline: number, warnings: string[], vision: Set<string>): string {
+  const several = speedups.some((s) => s !== null);
+  const withBaseline = several && baseline > 0;
+  const rows = entries.map((e, i) => {
+    const s = speedups[i];
+    return [
+      modelLabel(e.model), e.ep, vision.has(e.model) ? 'image' : String(e.seq), String(e.past),
+      `${fmt(e.latencyMs.p50, 2)} [${fmt(e.latencyMs.ci95[0], 2)}–${fmt(e.latencyMs.ci95[1], 2)}]`, fmt(e.latencyMs.p90, 2),
+      ...(several ? [s ? speedupCell({ ratio: s.vsFirst, ci95: s.ci95, significant: s.significant }) : '–'] : []),
+      ...(withBaseline ? [s ? speedupCell(s.vsBaseline) : '–'] : []),
+      vision.has(e.model) ? `${fmt((1000 * e.batch) / e.latencyMs.p50, 0)} img/s` : fmt(e.tokensPerSecond, 0), pct(e.attentionShare), pct(e.profile?.attentionCoreShare), fmt(e.peakRssMB, 0),
+    ];
+  });
+  const header = [
+    'model', 'ep', 'seq', 'past', 'p50 ms [95% CI]', 'p90 ms',
+    ...(several ? ['speedup vs first [95% CI]'] : []), ...(withBaseline ? [`vs ${modelLabel(entries[baseline].model)}`] : []),
+    'throughput', 'attention', 'scores', 'peak RSS MB',
   ];
-  for (const w of warnings) lines.push(`warning: ${w}`);
+  const lines = [formatTable(header, rows), ''];
+  lines.push(`runs per model: ${[...new Set(entries.map((e) => e.latencyMs.n))].join(', ')} (models interleaved run by run); intervals: bootstrap of the median, paired by round for speedups.`);
+  if (several) lines.push('speedup: the reference\'s median over the model\'s; "≈1" marks a speedup not distinguishable from 1 (its 95% interval contains 1).');
+  lines.push("attention: share of kernel time in the analysis' attention sites (projections included); scores: QK, mask, softmax and PV alone.");
+  // A busy machine is said once per point, not once per model of it.
+  const said = new Set<string>();
+  for (const e of entries) {
+    const where = `seq ${e.seq}${e.past ? `, past ${e.past}` : ''}`;
+    const busy = contentionWarning(e.otherCpuShare);
+    if (busy) said.add(`warning: at ${where}, ${busy}`);
+    for (const w of e.timingWarnings) if (w !== busy) said.add(`warning: ${modelLabel(e.model)} at ${where}: ${w}`);
+  }
+  for (const w of warnings) said.add(`warning: ${w}`);
+  lines.push(...said);
   return lines.join('\n') + '\n';
 }

@@ -1,23 +1,47 @@
 // Runtime results turned into the dashboard's plain-JSON shapes (protocol.ts). No `vscode` here: tests check these
 // conversions with real runtime output.
-import type { AttentionMaps, SpeedPoint, VariantAccuracy } from '../protocol';
+import { ORIGINAL, type AttentionMaps, type SpeedBaseline, type SpeedPoint, type VariantAccuracy } from '../protocol';
+import { identity, speedup } from '../runtime/measure/stats';
 import type { BenchEntry, CompareResult, FedInputs, MapsResult } from '../runtime/protocol';
 import { userError } from './errors';
 
-/** Bench entries keyed by model path → dashboard points keyed by `original` / variant id. */
-export function speedPoints(entries: BenchEntry[], keyOfPath: Map<string, string>): SpeedPoint[] {
-  return entries.map((e) => {
+/**
+ * Bench entries keyed by model path → dashboard points keyed by `original` / variant id, each with its speedup over
+ * the original and over the length's dense baseline: the fastest (lowest median) of the `exact` models, those that
+ * compute what the original computes (the original itself, and variants that only change how attention is written,
+ * such as a fused kernel). Models of one length ran interleaved round by round, so their runs pair up.
+ */
+export function speedPoints(entries: BenchEntry[], keyOfPath: Map<string, string>, exact: ReadonlySet<string>): { points: SpeedPoint[]; baselines: SpeedBaseline[] } {
+  const keyed = entries.map((e) => {
     const model = keyOfPath.get(e.model);
     if (model === undefined) throw new Error(`bench returned a model that was not asked for: ${e.model}`);
-    return {
-      model,
-      seq: e.seq,
-      latencyMs: { p50: e.latencyMs.p50, p90: e.latencyMs.p90, mean: e.latencyMs.mean, std: e.latencyMs.std, runs: e.latencyMs.n },
-      tokensPerSecond: e.tokensPerSecond,
-      attentionShare: e.attentionShare,
-      attentionCoreShare: e.profile?.attentionCoreShare ?? null,
-    };
+    return { model, e };
   });
+  const points: SpeedPoint[] = [];
+  const baselines: SpeedBaseline[] = [];
+  for (const seq of [...new Set(entries.map((e) => e.seq))]) {
+    const atSeq = keyed.filter((k) => k.e.seq === seq);
+    const original = atSeq.find((k) => k.model === ORIGINAL);
+    if (!original) throw new Error(`bench returned no timing of the original at ${seq} tokens`);
+    const candidates = atSeq.filter((k) => k.model === ORIGINAL || exact.has(k.model));
+    const baseline = candidates.reduce((best, k) => (k.e.latencyMs.p50 < best.e.latencyMs.p50 ? k : best));
+    baselines.push({ seq, model: baseline.model });
+    for (const { model, e } of atSeq) {
+      const l = e.latencyMs;
+      points.push({
+        model,
+        seq: e.seq,
+        latencyMs: { p50: l.p50, p90: l.p90, mean: l.mean, std: l.std, runs: l.n, ci95: l.ci95, outliers: l.outliers },
+        tokensPerSecond: e.tokensPerSecond,
+        attentionShare: e.attentionShare,
+        attentionCoreShare: e.profile?.attentionCoreShare ?? null,
+        vsOriginal: e === original.e ? identity() : speedup(original.e.samplesMs, e.samplesMs),
+        vsBaseline: e === baseline.e ? identity() : speedup(baseline.e.samplesMs, e.samplesMs),
+        warnings: e.timingWarnings,
+      });
+    }
+  }
+  return { points, baselines };
 }
 
 export function variantAccuracy(variant: { id: string; label: string }, r: CompareResult): VariantAccuracy {

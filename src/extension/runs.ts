@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import type { AnalysisReport, SiteInfo } from '../analysis/report/types';
 import { type AccuracyResults, type AttentionMaps, ORIGINAL, type SessionSettings, type SpeedResults, type Variant } from '../protocol';
 import type { RuntimeClient } from '../runtime/client';
+import type { BoundScope } from '../runtime/measure/trust';
 import type { BenchModel, InputSource, SessionSettings as RuntimeSettings } from '../runtime/protocol';
 import { profileSites } from '../runtime/sites';
 import type { CoreClient } from './core-client';
@@ -14,8 +15,12 @@ import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
 import { usableLengths } from '../shared/lengths';
 
-/** Progress of long work: a fraction in [0, 1] (null: unknown) and a line for people. */
-export type ReportProgress = (fraction: number | null, message: string) => void;
+/**
+ * Progress of long work: a fraction in [0, 1] (null: unknown) and a line for people. `timing` is true while runs are
+ * timed: whoever shows the progress should then stay still (no animation, few redraws), since any work it does on
+ * this machine lands in the measurement.
+ */
+export type ReportProgress = (fraction: number | null, message: string, timing?: boolean) => void;
 
 /** Profiled runs per model and point: enough for attention's share of the time, few enough to keep sweeps short. */
 export const PROFILE_RUNS = 1;
@@ -104,6 +109,7 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
   }
   const { seqs, warning } = sweepLengths(ctx.report, settings);
   const names = new Map(variants.map((v, i) => [files[i], `variant ${v.id} (${v.label})`]));
+  const { exact, scope } = await classify(core, variants, signal);
   const tracker = new BenchProgress(models.length);
   const result = await ctx.runtime.bench(
     {
@@ -111,11 +117,13 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
       settings: runtimeSettings(settings),
       points: seqs.map((seq) => ({ seq, past: 0 })),
       warmup: settings.warmup,
-      iters: settings.iterations,
+      minRuns: settings.iterations,
+      minTimeMs: settings.minTimeMs,
       profileRuns: PROFILE_RUNS,
     },
-    { signal, onProgress: (p) => progress(tracker.fraction(p), describeProgress(p)) },
+    { signal, onProgress: (p) => progress(tracker.fraction(p), describeProgress(p), p.phase === 'warmup' || p.phase === 'timed') },
   );
+  const { points, baselines } = speedPoints(result.results, keyOfPath, exact);
   progress(1, 'computing the FLOP bounds');
   const bounds = (
     await Promise.all(variants.map((v) => core.request({ type: 'bounds', file: ctx.modelPath, variant: v.id, steps: v.steps, seqs }, signal)))
@@ -123,14 +131,34 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
   return {
     ep: result.results[0]?.ep ?? settings.executionProviders[0],
     iterations: settings.iterations,
+    minTimeMs: settings.minTimeMs,
     warmup: settings.warmup,
     seqs,
-    variants: variants.map((v) => ({ id: v.id, label: v.label })),
-    points: speedPoints(result.results, keyOfPath),
+    variants: variants.map((v) => ({ id: v.id, label: v.label, boundScope: scope.get(v.id) ?? 'none' })),
+    points,
+    baselines,
     bounds,
     warnings: [...new Set([...(warning ? [warning] : []), ...result.results.flatMap((e) => [...e.provider.warnings, ...e.inputWarnings])].map((w) => namePaths(w, names)))],
     finishedAt: new Date().toISOString(),
   };
+}
+
+/**
+ * What each variant's rules do, from their families. Exact variants compute what the original computes, candidates
+ * for the dense baseline: every rule is of the structure family (how attention is written, e.g. a fused kernel). The
+ * bound scope says which measured share their FLOP ratio bounds: pruning shrinks whole sites (projections included),
+ * sparse rules the score path; shared projections and pure restructuring are not bounded by the analytic FLOPs.
+ */
+async function classify(core: CoreClient, variants: Variant[], signal: AbortSignal): Promise<{ exact: Set<string>; scope: Map<string, BoundScope> }> {
+  const family = new Map((await core.request({ type: 'rules' }, signal)).map((r) => [r.name, r.family]));
+  const exact = new Set<string>();
+  const scope = new Map<string, BoundScope>();
+  for (const v of variants) {
+    const families = v.preview.applied.map((a) => family.get(a.rule));
+    if (families.length > 0 && families.every((f) => f === 'structure')) exact.add(v.id);
+    scope.set(v.id, families.includes('shared') || families.includes(undefined) ? 'none' : families.includes('prune') ? 'site' : families.includes('sparse') ? 'core' : 'none');
+  }
+  return { exact, scope };
 }
 
 /** Every variant against the original on the same inputs (the sweep's longest length when synthesized). */

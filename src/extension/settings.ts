@@ -11,6 +11,7 @@ export const DEFAULTS: SessionSettings = {
   executionProviders: ['cpu'],
   sequenceLengths: [64, 128, 256, 512],
   iterations: 10,
+  minTimeMs: 1000,
   warmup: 2,
   mapsSequenceLength: 64,
   calibrationInputs: null,
@@ -33,6 +34,7 @@ export function readSettings(warn: (message: string) => void): SessionSettings {
   const eps = c.get<unknown>('executionProviders');
   const seqs = c.get<unknown>('sweep.sequenceLengths');
   const iterations = c.get<unknown>('benchmark.iterations');
+  const minTime = c.get<unknown>('benchmark.minTimeMs');
   const warmup = c.get<unknown>('benchmark.warmup');
   const mapsSeq = c.get<unknown>('maps.sequenceLength');
   const calibration = c.get<unknown>('calibrationInputs');
@@ -43,6 +45,7 @@ export function readSettings(warn: (message: string) => void): SessionSettings {
   if (Array.isArray(seqs) && seqs.length > 0 && seqs.every(positiveInt)) s.sequenceLengths = [...new Set(seqs as number[])].sort((a, b) => a - b);
   else if (seqs !== undefined) warn(`${SECTION}.sweep.sequenceLengths must be positive integers; using ${DEFAULTS.sequenceLengths.join(', ')}`);
   if (positiveInt(iterations)) s.iterations = iterations;
+  if (Number.isInteger(minTime) && (minTime as number) >= 0) s.minTimeMs = minTime as number;
   if (Number.isInteger(warmup) && (warmup as number) >= 0) s.warmup = warmup as number;
   if (positiveInt(mapsSeq)) s.mapsSequenceLength = mapsSeq;
   if (typeof calibration === 'string' && calibration.trim()) s.calibrationInputs = resolvePath(calibration.trim());

@@ -7,6 +7,11 @@ import type { ReportProgress } from './runs';
 
 /** Dashboards are told of progress at most this often; the notification gets every step. */
 const DASHBOARD_INTERVAL_MS = 150;
+/**
+ * While runs are timed, the notification and the dashboards hear of progress at most this often (and at once when
+ * timing starts or stops): every update is a redraw on the machine being measured.
+ */
+const TIMING_INTERVAL_MS = 5000;
 
 export class Tasks {
   private readonly running = new Map<string, { state: TaskState; controller: AbortController }>();
@@ -31,7 +36,7 @@ export class Tasks {
   run<T>(title: string, work: (signal: AbortSignal, report: ReportProgress) => Promise<T>): Promise<T> {
     const id = `t${this.nextId++}`;
     const controller = new AbortController();
-    const state: TaskState = { id, title, fraction: null, message: '' };
+    const state: TaskState = { id, title, fraction: null, message: '', timing: false };
     this.running.set(id, { state, controller });
     this.changed(true);
     return Promise.resolve(
@@ -40,7 +45,12 @@ export class Tasks {
         async (progress, token) => {
           token.onCancellationRequested(() => controller.abort());
           let shown = 0;
-          const report: ReportProgress = (fraction, message) => {
+          let quietSince = 0;
+          const report: ReportProgress = (fraction, message, timing = false) => {
+            const changed = timing !== state.timing;
+            state.timing = timing;
+            if (timing && !changed && Date.now() - quietSince < TIMING_INTERVAL_MS) return;
+            quietSince = Date.now();
             state.message = message;
             if (fraction !== null) {
               const f = Math.min(1, Math.max(0, fraction));
@@ -52,7 +62,7 @@ export class Tasks {
             } else {
               progress.report({ message });
             }
-            this.changed(false);
+            this.changed(changed);
           };
           try {
             return await work(controller.signal, report);

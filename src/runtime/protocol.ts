@@ -111,10 +111,16 @@ export interface BenchRequest {
   batch?: number;
   /** Default 2. */
   warmup?: number;
-  /** Timed runs per model and point. Default 10 (or unbounded with a budget). */
+  /**
+   * Timed rounds per point continue until both `minRuns` rounds (default 10) and `minTimeMs` of timing (default 0)
+   * are reached, and stop at `maxRuns` rounds (default the larger of 1000 and minRuns) whichever is first. A round
+   * runs every model once, so each model gets one run per round.
+   */
+  minRuns?: number;
+  minTimeMs?: number;
+  maxRuns?: number;
+  /** Exactly this many rounds (minRuns = maxRuns = iters, no minimum time); not combined with the three above. */
   iters?: number;
-  /** Stop a point's timed runs once this much time has passed (at least one run each). */
-  budgetMs?: number;
   /** Profiled runs per model and point for attention's share (0 = no profiling). Default 3. */
   profileRuns?: number;
 }
@@ -136,6 +142,15 @@ export interface BenchEntry {
   sessionCreateMs: number;
   warmupMs: number[];
   latencyMs: LatencyStats;
+  /**
+   * Every timed run in round order: index i of every model of the same point comes from the same round, so two
+   * entries' samples pair up run by run (see speedup() in measure/stats.ts).
+   */
+  samplesMs: number[];
+  /** Other processes' share of the machine's CPU time during this point's timed runs; null when unknown. */
+  otherCpuShare: number | null;
+  /** Reasons not to trust these timings (few runs, spread, outliers, a busy machine); see measure/trust.ts. */
+  timingWarnings: string[];
   /** tokensPerRun / mean latency. */
   tokensPerSecond: number;
   /** The worker's resident-set high-water mark after this point's timed runs (all models of the request share one worker). */

@@ -2,7 +2,7 @@
 // current sources): one JSON object on stdout with `--json`, the contract's fields, one line on stderr for bad input.
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { main } from '../../src/cli';
+import { cli } from './cli-helpers';
 import { buildWorker, fixture } from './helpers';
 
 let workerPath: string;
@@ -14,22 +14,6 @@ afterAll(() => {
   delete process.env.ATTENTION_LENS_WORKER;
   rmSync(workerPath, { force: true });
 });
-
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write.bind(process.stdout);
-  const err = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(argv);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
-}
 
 function oneJson(stdout: string): Record<string, unknown> {
   const lines = stdout.trim().split('\n');
@@ -50,6 +34,16 @@ it('bench --json gives one entry per model and sequence length with the contract
     for (const k of ['p50', 'p90', 'mean', 'std']) expect(Number.isFinite(lat[k])).toBe(true);
     expect(lat.p50).toBeGreaterThan(0);
     expect(lat.p90).toBeGreaterThanOrEqual(lat.p50);
+    const [lo, hi] = (e.latencyMs as unknown as { ci95: [number, number] }).ci95;
+    expect(lo).toBeLessThanOrEqual(lat.p50);
+    expect(hi).toBeGreaterThanOrEqual(lat.p50);
+    expect(e.samplesMs).toHaveLength(3);
+    expect(Array.isArray(e.warnings)).toBe(true);
+    // Two models: each has its speedup over the first (the first's own is the identity).
+    const s = e.speedup as { vsFirst: number; ci95: [number, number]; significant: boolean; vsBaseline: { baseline: string } };
+    if (e.model === a) expect(s).toMatchObject({ vsFirst: 1, ci95: [1, 1], significant: false });
+    else expect(s.vsFirst).toBeCloseTo((results.find((x) => x.model === a && x.seq === e.seq)!.latencyMs as { p50: number }).p50 / lat.p50, 10);
+    expect(s.vsBaseline.baseline).toBe(a);
     expect(e.attentionShare).toBeGreaterThan(0);
     expect(e.attentionShare).toBeLessThan(1);
     expect(e.attentionCoreShare).toBeGreaterThan(0);

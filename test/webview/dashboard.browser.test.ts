@@ -13,6 +13,7 @@ import { type HostMessage, type RuleStep, type SessionSnapshot, type WebviewMess
 import type { RewriteReport } from '../../src/rewriters/pipeline';
 import { FIXTURES } from '../helpers/fixtures';
 import { ms } from '../../webview/logic/format';
+import { latencyCell } from '../../webview/logic/speed';
 import { ARTIFACTS, DIST, cliReport, realSession, requireChromium, serveDashboard } from './harness';
 
 const MODEL = path.join(FIXTURES, 'llama-eager-ts-op17', 'model.onnx');
@@ -106,10 +107,17 @@ describe('dashboard in Chromium with a real session', () => {
     await expect.poll(() => rows.count()).toBe(2);
     const first = await rows.nth(0).locator('th, td').allInnerTexts();
     const second = await rows.nth(1).locator('th, td').allInnerTexts();
-    expect(first.slice(0, 3)).toEqual(['original', ms(original.latencyMs.p50), ms(original.latencyMs.p90)]);
-    expect(second.slice(0, 3)).toEqual(['window 8', ms(variant.latencyMs.p50), ms(variant.latencyMs.p90)]);
-    // The speedup column is the ratio of the two p50s shown beside it.
-    expect(second[5]).toBe(`${(original.latencyMs.p50 / variant.latencyMs.p50).toFixed(2)}×`);
+    expect(first.slice(0, 3)).toEqual(['original', latencyCell(original), ms(original.latencyMs.p90)]);
+    expect(second.slice(0, 3)).toEqual(['window 8', latencyCell(variant), ms(variant.latencyMs.p90)]);
+    expect(first[1]).toMatch(/^[\d.]+ ms \[[\d.]+–[\d.]+\]$/);
+    // The speedup column is the ratio of the two p50s shown beside it, with its interval; the original is the reference.
+    expect(first[4]).toBe('1× (reference)');
+    const d = (x: number) => x.toFixed(x >= 10 ? 1 : 2);
+    const [lo, hi] = variant.vsOriginal.ci95.map(d);
+    const text = `${d(original.latencyMs.p50 / variant.latencyMs.p50)}× [${lo}–${hi}]`;
+    expect([text, `${text} ≈1`, `⚠ ${text}`]).toContain(second[4]);
+    // Three timed runs (the harness's setting) are too few to trust, and the dashboard says so.
+    expect(await page.locator('#speed-warnings').innerText()).toContain('only 3 timed run(s)');
     // Charts drew something: the bar chart's canvas is not blank.
     const painted = await page.evaluate(() => {
       const c = document.querySelector('#latency-chart canvas') as HTMLCanvasElement;
@@ -263,11 +271,15 @@ describe('dashboard in Chromium with a real session', () => {
   });
 
   it('shows running work with a progress bar and a Cancel that reaches the host; failures with a way to the details', async () => {
-    await send({ type: 'didChangeTasks', tasks: [{ id: 't7', title: 'Benchmarking model.onnx', fraction: 0.4, message: 'timed runs, seq 64 (2/2): 1/3' }] });
+    await send({ type: 'didChangeTasks', tasks: [{ id: 't7', title: 'Benchmarking model.onnx', fraction: 0.2, message: 'loading models: 1/2', timing: false }] });
     const task = page.locator('#task-t7');
     await task.waitFor();
+    expect(await task.locator('vscode-progress-ring').count()).toBe(1);
+    // While runs are timed the dashboard stays still: no spinner, and it says why.
+    await send({ type: 'didChangeTasks', tasks: [{ id: 't7', title: 'Benchmarking model.onnx', fraction: 0.4, message: 'timed runs, seq 64 (2/2): 1/3', timing: true }] });
+    await expect.poll(() => task.locator('vscode-progress-ring').count()).toBe(0);
     expect(await task.locator('progress').evaluate((p) => (p as HTMLProgressElement).value)).toBeCloseTo(0.4, 6);
-    expect(await task.innerText()).toContain('timed runs, seq 64 (2/2): 1/3');
+    expect(await task.innerText()).toContain('timed runs, seq 64 (2/2): 1/3 (timing: the dashboard pauses until it is done)');
     await task.locator('vscode-button').click();
     const posted = () => page.evaluate(() => (window as unknown as { __posted: { type: string; id?: string }[] }).__posted);
     expect((await posted()).filter((m) => m.type === 'cancelTask')).toEqual([{ type: 'cancelTask', id: 't7' }]);

@@ -40,6 +40,7 @@ export const TEST_SETTINGS: SessionSettings = {
   executionProviders: ['cpu'],
   sequenceLengths: [16, 64],
   iterations: 3,
+  minTimeMs: 0,
   warmup: 1,
   mapsSequenceLength: 32,
   calibrationInputs: null,

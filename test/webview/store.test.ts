@@ -7,7 +7,7 @@ function snapshot(patch: Partial<SessionSnapshot> = {}): SessionSnapshot {
   return {
     modelPath: '/m/a.onnx', modelName: 'a.onnx', report: null, analysisError: null, rules: [], draft: null, variants: [],
     speed: null, accuracy: null, maps: null, exports: [],
-    settings: { executionProviders: ['cpu'], sequenceLengths: [64], iterations: 10, warmup: 2, mapsSequenceLength: 64, calibrationInputs: null, outputFolder: null },
+    settings: { executionProviders: ['cpu'], sequenceLengths: [64], iterations: 10, minTimeMs: 1000, warmup: 2, mapsSequenceLength: 64, calibrationInputs: null, outputFolder: null },
     ...patch,
   };
 }
@@ -18,7 +18,7 @@ describe('dashboard state', () => {
   it('applies sessions, tasks, failures and tab requests', () => {
     let s = reduce(initialState(), { type: 'didChangeSession', session: snapshot() });
     expect(s.session?.modelName).toBe('a.onnx');
-    s = reduce(s, { type: 'didChangeTasks', tasks: [{ id: 't1', title: 'Benchmarking', fraction: 0.5, message: 'timed runs' }] });
+    s = reduce(s, { type: 'didChangeTasks', tasks: [{ id: 't1', title: 'Benchmarking', fraction: 0.5, message: 'timed runs', timing: true }] });
     expect(s.tasks.length).toBe(1);
     s = reduce(s, { type: 'didRequestTab', tab: 'speed' });
     expect(s.ui.tab).toBe('speed');
@@ -45,7 +45,7 @@ describe('dashboard state', () => {
   it('restores what it saved, and nothing it cannot read', () => {
     let s = reduce(initialState(), { type: 'didChangeSession', session: snapshot() });
     s = reduce(s, { type: 'didRequestTab', tab: 'maps' });
-    s = reduce(s, { type: 'didChangeTasks', tasks: [{ id: 't', title: 'x', fraction: null, message: '' }] });
+    s = reduce(s, { type: 'didChangeTasks', tasks: [{ id: 't', title: 'x', fraction: null, message: '', timing: false }] });
     const back = restore(JSON.parse(JSON.stringify(persisted(s))));
     expect(back.session).toEqual(s.session);
     expect(back.ui).toEqual(s.ui);

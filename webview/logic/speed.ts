@@ -1,23 +1,45 @@
 // What the Speed dashboard shows, computed from a benchmark's results: one row per model at a chosen sequence length
-// (latency, speedup over the original, and the bounds the removed FLOPs allow), and the series of the charts. Pure.
+// (latency with its interval, the speedup over the original and over the length's dense baseline, each with its
+// interval and the bound the removed FLOPs allow), and the series of the charts. Pure.
 import { ORIGINAL, type SpeedPoint, type SpeedResults } from '../../src/protocol';
+import type { Speedup } from '../../src/runtime/measure/stats';
+import { type BoundScope, type Verdict, amdahl, boundWarning, modelBound, verdict } from '../../src/runtime/measure/trust';
+
+export { amdahl };
+import { ms, ratio } from './format';
 
 export interface ModelRef {
   key: string;
   label: string;
 }
 
-export interface SpeedRow extends ModelRef {
-  point: SpeedPoint | null;
-  /** Original p50 / this model's p50; 1 for the original. */
-  speedup: number | null;
-  /** Attention FLOPs before / after: the speedup of the attention core if time followed its FLOPs. */
+/** A model measured against a reference model (the original, or the dense baseline) at one length. */
+export interface Comparison {
+  against: ModelRef;
+  /** The row is the reference itself (its speedup is the identity). */
+  reference: boolean;
+  /** Reference median / this model's median, with its paired-bootstrap interval; null in reports saved without one. */
+  speedup: Speedup | null;
+  /** Attention FLOPs of the reference / this model's: the attention core's speedup if time followed its FLOPs. */
   attentionBound: number | null;
   /**
-   * The whole model's bound: Amdahl's law with the original's measured score-path share s of kernel time and the
-   * FLOP ratio r = after/before of that path, 1 / ((1 − s) + s·r). Null without a profile of the original.
+   * The whole model's bound: Amdahl's law with the reference's measured share s of kernel time (the score path for a
+   * sparse rule, the whole sites for pruning) and the FLOP ratio r = this model's / the reference's, 1 / ((1 − s) + s·r).
+   * Null without a profile, or for rewrites whose gain the analytic FLOPs do not bound (fusion, shared projections).
    */
   modelBound: number | null;
+  /** A win only when distinguishable from 1 and within the bound; see trust.ts. */
+  verdict: Verdict | null;
+}
+
+export interface SpeedRow extends ModelRef {
+  point: SpeedPoint | null;
+  vsOriginal: Comparison;
+  vsBaseline: Comparison;
+  /** This row is the length's dense baseline. */
+  isBaseline: boolean;
+  /** The point's timing warnings and any speedup above its bound. */
+  warnings: string[];
 }
 
 export function models(speed: SpeedResults): ModelRef[] {
@@ -34,23 +56,79 @@ export function defaultSeq(speed: SpeedResults): number | null {
   return seqs.length ? seqs[seqs.length - 1] : null;
 }
 
-export function amdahl(share: number, flopRatio: number): number {
-  return 1 / (1 - share + share * flopRatio);
+/** The model every `vsBaseline` of this length is measured against (the original in reports without one). */
+export function baselineOf(speed: SpeedResults, seq: number): string {
+  return speed.baselines?.find((b) => b.seq === seq)?.model ?? ORIGINAL;
+}
+
+/** Attention FLOPs of a model at a length: the original's are every bound's "before", a variant's its "after". */
+function flopsOf(speed: SpeedResults, key: string, seq: number): number | null {
+  if (key === ORIGINAL) return speed.bounds.find((b) => b.seq === seq)?.flopsBefore ?? null;
+  return speed.bounds.find((b) => b.variant === key && b.seq === seq)?.flopsAfter ?? null;
+}
+
+/** Reports saved before bound scopes: every variant's FLOP ratio was applied to the score path. */
+function scopeOf(speed: SpeedResults, key: string): BoundScope {
+  return key === ORIGINAL ? 'none' : (speed.variants.find((v) => v.id === key)?.boundScope ?? 'core');
+}
+
+function compare(speed: SpeedResults, ref: ModelRef, key: string, seq: number, s: Speedup | null): Comparison {
+  if (key === ref.key) return { against: ref, reference: true, speedup: s, attentionBound: 1, modelBound: 1, verdict: s && verdict(s, 1) };
+  const before = flopsOf(speed, ref.key, seq);
+  const after = flopsOf(speed, key, seq);
+  const r = before === null || after === null || before <= 0 ? null : after / before;
+  const attentionBound = r === null ? null : r === 0 ? Infinity : 1 / r;
+  const shares = pointOf(speed, ref.key, seq) ?? { attentionShare: null, attentionCoreShare: null };
+  const bound = modelBound(scopeOf(speed, key), shares, r);
+  return { against: ref, reference: false, speedup: s, attentionBound, modelBound: bound, verdict: s && verdict(s, bound) };
 }
 
 export function speedRows(speed: SpeedResults, seq: number): SpeedRow[] {
-  const base = pointOf(speed, ORIGINAL, seq);
-  return models(speed).map((m) => {
+  const refs = models(speed);
+  const original = refs[0];
+  const baselineKey = baselineOf(speed, seq);
+  const baseline = refs.find((m) => m.key === baselineKey) ?? original;
+  return refs.map((m) => {
     const point = pointOf(speed, m.key, seq);
-    const speedup = base && point ? base.latencyMs.p50 / point.latencyMs.p50 : null;
-    if (m.key === ORIGINAL) return { ...m, point, speedup, attentionBound: 1, modelBound: 1 };
-    const b = speed.bounds.find((x) => x.variant === m.key && x.seq === seq);
-    const r = b && b.flopsBefore > 0 ? b.flopsAfter / b.flopsBefore : null;
-    const attentionBound = r === null ? null : r === 0 ? Infinity : 1 / r;
-    const share = base?.attentionCoreShare ?? null;
-    const modelBound = r === null || share === null ? null : amdahl(share, r);
-    return { ...m, point, speedup, attentionBound, modelBound };
+    const vsOriginal = compare(speed, original, m.key, seq, point?.vsOriginal ?? null);
+    const vsBaseline = compare(speed, baseline, m.key, seq, point?.vsBaseline ?? null);
+    const warnings = [...(point?.warnings ?? [])];
+    for (const c of baseline.key === original.key ? [vsOriginal] : [vsOriginal, vsBaseline]) {
+      const w = c.speedup && boundWarning(c.speedup, c.modelBound, c.against.label);
+      if (w) warnings.push(w);
+    }
+    return { ...m, point, vsOriginal, vsBaseline, isBaseline: m.key === baseline.key, warnings };
   });
+}
+
+/** 1.234 → "1.23" (a ratio without its "×", for the ends of an interval). */
+function plain(x: number): string {
+  return Number.isFinite(x) ? x.toFixed(x >= 10 ? 1 : 2) : '∞';
+}
+
+/** A speedup cell: "1.84× [1.79–1.90]", with the verdict (for its style) and an explanation of what it may claim. */
+export function speedupCell(c: Comparison): { text: string; verdict: Verdict | 'none' | 'reference'; title: string } {
+  const s = c.speedup;
+  if (c.reference) return { text: '1× (reference)', verdict: 'reference', title: `the others are measured against ${c.against.label}` };
+  if (!s || !c.verdict) return { text: '–', verdict: 'none', title: 'measured without an interval' };
+  const text = `${ratio(s.ratio)} [${plain(s.ci95[0])}–${plain(s.ci95[1])}]`;
+  switch (c.verdict) {
+    case 'faster':
+      return { text, verdict: 'faster', title: `faster than ${c.against.label}: the 95% interval lies above 1` };
+    case 'slower':
+      return { text, verdict: 'slower', title: `slower than ${c.against.label}: the 95% interval lies below 1` };
+    case 'indistinguishable':
+      return { text: `${text} ≈1`, verdict: 'indistinguishable', title: 'not distinguishable from 1: the 95% interval contains 1' };
+    case 'bound-exceeded':
+      return { text: `⚠ ${text}`, verdict: 'bound-exceeded', title: `above its bound of ${ratio(c.modelBound)}: a measurement problem, not a win` };
+  }
+}
+
+/** "12.3 ms [12.1–12.6]": the median with its 95% interval. */
+export function latencyCell(p: SpeedPoint | null): string {
+  if (!p) return '–';
+  const ci = p.latencyMs.ci95;
+  return ci ? `${ms(p.latencyMs.p50)} [${ms(ci[0]).replace(/ ms$/, '')}–${ms(ci[1]).replace(/ ms$/, '')}]` : ms(p.latencyMs.p50);
 }
 
 export interface Series {

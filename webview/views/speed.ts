@@ -1,10 +1,12 @@
-// Speed: p50/p90 latency bars of the original and the variants at one sequence length, the speedup next to the bounds
-// the removed FLOPs allow, the sequence-length sweep on log-log axes, and attention's share of the kernel time.
+// Speed: p50/p90 latency bars of the original and the variants at one sequence length, the speedups (over the original
+// and over the fastest exact dense model) with their intervals next to the bounds the removed FLOPs allow, the
+// warnings that say when not to trust them, the sequence-length sweep on log-log axes, and attention's share of the
+// kernel time. A speedup is styled as a win only when its interval excludes 1 and stays within its bound.
 import type { Scale } from 'chart.js';
 import { chart, theme, withAlpha } from '../charts';
 import { h, table } from '../dom';
-import { ms, num, pct, ratio } from '../logic/format';
-import { defaultSeq, models, shareSeries, speedRows, sweepSeries } from '../logic/speed';
+import { ms, pct, ratio } from '../logic/format';
+import { type Comparison, defaultSeq, latencyCell, models, shareSeries, speedRows, speedupCell, sweepSeries } from '../logic/speed';
 import type { ViewContext } from './context';
 
 export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
@@ -14,7 +16,7 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
     root.append(h('div', { class: 'actions' },
       h('vscode-button', { id: 'run-benchmark', disabled: !session?.report, on: { click: () => ctx.post({ type: 'benchmark' }) } }, 'Benchmark variants'),
       h('span', { class: 'help' }, session
-        ? `${session.variants.length} variant(s); sequence lengths ${session.settings.sequenceLengths.join(', ')}; ${session.settings.iterations} timed runs after ${session.settings.warmup} warm-up; providers ${session.settings.executionProviders.join(', ')}`
+        ? `${session.variants.length} variant(s); sequence lengths ${session.settings.sequenceLengths.join(', ')}; at least ${session.settings.iterations} timed runs${session.settings.minTimeMs ? ` and ${session.settings.minTimeMs / 1000} s` : ''} per length after ${session.settings.warmup} warm-up; providers ${session.settings.executionProviders.join(', ')}`
         : ''),
     ));
   }
@@ -33,7 +35,7 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
   const refs = models(speed);
   const colourOf = (key: string) => t.series[refs.findIndex((m) => m.key === key) % t.series.length];
   root.append(h('p', { class: 'meta' },
-    `On ${speed.ep}, ${speed.iterations} timed runs per model and length after ${speed.warmup} warm-up, models interleaved; ${new Date(speed.finishedAt).toLocaleString()}.`));
+    `On ${speed.ep}, at least ${speed.iterations} timed runs${speed.minTimeMs ? ` and ${speed.minTimeMs / 1000} s` : ''} per length after ${speed.warmup} warm-up, models interleaved run by run; ${new Date(speed.finishedAt).toLocaleString()}.`));
   for (const w of speed.warnings) root.append(h('p', { class: 'warning' }, `⚠ ${w}`));
 
   root.append(h('div', { class: 'field inline' },
@@ -65,25 +67,49 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
     options: { scales: { y: { beginAtZero: true, title: { display: true, text: 'ms' } } }, plugins: { legend: { position: 'bottom' } } },
   });
 
+  const baseline = rows.find((r) => r.isBaseline);
+  const showBaseline = baseline !== undefined && baseline.key !== rows[0].key;
+  const cell = (c: Comparison) => {
+    const v = speedupCell(c);
+    return h('span', { class: `speedup ${v.verdict}`, title: v.title }, v.text);
+  };
   root.append(table(
     `Latency and speedup at ${seq} tokens`,
-    ['model', 'p50', 'p90', 'mean ± std', 'tokens/s', 'speedup', 'attention-FLOP bound', 'model bound', 'attention share', 'score-path share'],
+    [
+      'model', 'p50 [95% CI]', 'p90', 'tokens/s', 'speedup vs original', 'model bound',
+      ...(showBaseline ? [`vs ${baseline.label} (dense baseline)`, 'bound vs baseline'] : []),
+      'attention-FLOP bound', 'attention share', 'score-path share',
+    ],
     rows.map((r) => [
-      r.label,
-      ms(r.point?.latencyMs.p50),
+      r.isBaseline && showBaseline ? `${r.label} ★` : r.label,
+      latencyCell(r.point),
       ms(r.point?.latencyMs.p90),
-      r.point ? `${num(r.point.latencyMs.mean, 2)} ± ${num(r.point.latencyMs.std, 2)} ms` : '–',
       r.point ? r.point.tokensPerSecond.toFixed(0) : '–',
-      ratio(r.speedup),
-      ratio(r.attentionBound),
-      ratio(r.modelBound),
+      cell(r.vsOriginal),
+      ratio(r.vsOriginal.modelBound),
+      ...(showBaseline ? [cell(r.vsBaseline), ratio(r.vsBaseline.modelBound)] : []),
+      ratio(r.vsOriginal.attentionBound),
       pct(r.point?.attentionShare),
       pct(r.point?.attentionCoreShare),
     ]),
     { class: 'speed', id: 'speed-table' },
   ));
+  // Each reason once: a busy machine is the same sentence on every row of a length.
+  const said = new Set<string>();
+  const warnings = h('ul', { class: 'warnings', id: 'speed-warnings' });
+  for (const r of rows) {
+    for (const w of r.warnings) {
+      const line = w.startsWith('the machine was busy') ? `⚠ ${w}` : `⚠ ${r.label}: ${w}`;
+      if (!said.has(line)) warnings.append(h('li', { class: 'warning' }, line));
+      said.add(line);
+    }
+  }
+  if (said.size) root.append(warnings);
   root.append(h('p', { class: 'help' },
-    'Speedup: the original’s p50 over the variant’s. Attention-FLOP bound: attention FLOPs before over after. Model bound: what the whole model could gain if the score path’s share of the original’s kernel time (from onnxruntime’s profiler) shrank with its FLOPs.'));
+    'Speedup: the reference’s median over the model’s, with a 95% bootstrap interval (runs paired by round, as they were interleaved); ' +
+    '“≈1” marks one not distinguishable from 1, ⚠ one above its model bound (a measurement problem, not a win). ' +
+    `${showBaseline ? `Dense baseline (★): the fastest model that computes exactly what the original computes at ${seq} tokens (${baseline.label}); its bound uses its own FLOPs and profile. ` : ''}` +
+    'Attention-FLOP bound: attention FLOPs before over after. Model bound: what the whole model could gain if the score path’s share of the reference’s kernel time (from onnxruntime’s profiler) shrank with its FLOPs.'));
 
   const sweep = h('div', { class: 'chart-box', id: 'sweep-chart' });
   root.append(h('h3', null, 'Sequence-length sweep (p50, log-log)'), sweep);

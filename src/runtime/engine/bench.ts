@@ -8,9 +8,11 @@ import { basename, dirname, join } from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { type KernelProfile, type TraceEvent, analyzeTrace } from '../measure/profile-trace';
 import { summarize } from '../measure/stats';
+import { contentionWarning, latencyWarnings } from '../measure/trust';
 import type { BenchEntry, BenchModel, BenchRequest, BenchResult, InputSource, SweepPoint } from '../protocol';
 import type { TaskContext } from './context';
 import { prepareFeeds } from './feeds';
+import { markLoad, otherCpuShare } from './machine-load';
 import { toOrt } from './ort-tensors';
 import { type OpenedSession, openSession } from './sessions';
 
@@ -23,9 +25,15 @@ function validate(req: BenchRequest): void {
   };
   intAtLeast(req.warmup, 0, 'warmup');
   intAtLeast(req.iters, 1, 'iters');
+  intAtLeast(req.minRuns, 1, 'minRuns');
+  intAtLeast(req.maxRuns, 1, 'maxRuns');
   intAtLeast(req.profileRuns, 0, 'profileRuns');
   intAtLeast(req.batch, 1, 'batch');
-  if (req.budgetMs !== undefined && !(req.budgetMs > 0)) throw new Error(`bench: budgetMs must be > 0, got ${req.budgetMs}`);
+  if (req.minTimeMs !== undefined && !(req.minTimeMs >= 0 && Number.isFinite(req.minTimeMs))) throw new Error(`bench: minTimeMs must be >= 0, got ${req.minTimeMs}`);
+  if (req.iters !== undefined && (req.minRuns !== undefined || req.maxRuns !== undefined || req.minTimeMs !== undefined)) {
+    throw new Error('bench: iters fixes the number of runs; drop minRuns, maxRuns and minTimeMs');
+  }
+  if (req.minRuns !== undefined && req.maxRuns !== undefined && req.maxRuns < req.minRuns) throw new Error(`bench: maxRuns (${req.maxRuns}) is below minRuns (${req.minRuns})`);
   for (const p of req.points ?? []) {
     intAtLeast(p.seq, 1, 'seq');
     intAtLeast(p.past, 0, 'past');
@@ -62,11 +70,39 @@ function peakRssMB(): number {
   return process.resourceUsage().maxRSS / 1024; // maxRSS is in kilobytes
 }
 
+/** When the timed rounds of a point stop: both minimums met, or the cap reached. */
+export interface StopRule {
+  minRuns: number;
+  minTimeMs: number;
+  maxRuns: number;
+}
+
+export const DEFAULT_MIN_RUNS = 10;
+export const DEFAULT_MAX_RUNS = 1000;
+
+export function stopRule(req: Pick<BenchRequest, 'iters' | 'minRuns' | 'minTimeMs' | 'maxRuns'>): StopRule {
+  if (req.iters !== undefined) return { minRuns: req.iters, minTimeMs: 0, maxRuns: req.iters };
+  const minRuns = req.minRuns ?? DEFAULT_MIN_RUNS;
+  return { minRuns, minTimeMs: req.minTimeMs ?? 0, maxRuns: req.maxRuns ?? Math.max(DEFAULT_MAX_RUNS, minRuns) };
+}
+
+/** Rounds a point will likely take, for progress: the larger of the two minimums at the pace so far, within the cap. */
+function expectedRounds(rule: StopRule, rounds: number, elapsedMs: number): number {
+  const byTime = rounds > 0 && rule.minTimeMs > 0 ? Math.ceil((rule.minTimeMs * rounds) / Math.max(elapsedMs, 1e-3)) : 0;
+  return Math.min(rule.maxRuns, Math.max(rule.minRuns, byTime, rounds));
+}
+
+/**
+ * Timed runs report progress at most once a second: each report wakes the client (and an editor redraws its progress
+ * bar), which is load on the very machine being timed.
+ */
+const TIMED_PROGRESS_MS = 1000;
+
 export async function handleBench(req: BenchRequest, ctx: TaskContext): Promise<BenchResult> {
   validate(req);
   const points: (SweepPoint | null)[] = req.points && req.points.length > 0 ? req.points : [null];
   const warmup = req.warmup ?? 2;
-  const iters = req.iters ?? (req.budgetMs !== undefined ? Infinity : 10);
+  const rule = stopRule(req);
   const profileRuns = req.profileRuns ?? 3;
   const entries: BenchEntry[] = [];
   const opened: OpenedSession[] = [];
@@ -91,25 +127,13 @@ export async function handleBench(req: BenchRequest, ctx: TaskContext): Promise<
         }
         ctx.progress({ phase: 'warmup', done: w + 1, total: warmup, message: pointLabel(point, pi, points.length) });
       }
-      // Round-robin with a rotating start, so that slow drift (thermal, other load) touches every model alike.
-      const samples: number[][] = opened.map(() => []);
-      const start = performance.now();
-      for (let round = 0; round < iters; round++) {
-        for (let k = 0; k < opened.length; k++) {
-          const mi = (round + k) % opened.length;
-          samples[mi].push(await timedRun(opened[mi].session, prepared[mi].feeds));
-          ctx.throwIfCancelled();
-        }
-        const elapsed = performance.now() - start;
-        ctx.progress({
-          phase: 'timed',
-          done: Number.isFinite(iters) ? round + 1 : Math.min(elapsed, req.budgetMs ?? elapsed),
-          total: Number.isFinite(iters) ? iters : (req.budgetMs ?? 0),
-          message: pointLabel(point, pi, points.length),
-        });
-        if (req.budgetMs !== undefined && elapsed >= req.budgetMs) break;
-      }
+      const label = pointLabel(point, pi, points.length);
+      ctx.progress({ phase: 'timed', done: 0, total: rule.minRuns, message: label });
+      const load = markLoad();
+      const samples = await timedRounds(opened, prepared.map((p) => p.feeds), rule, ctx, label);
+      const busy = otherCpuShare(load);
       const rss = peakRssMB();
+      const contention = contentionWarning(busy);
       for (const [mi, o] of opened.entries()) {
         const fed = prepared[mi].fed;
         const latency = summarize(samples[mi]);
@@ -128,6 +152,9 @@ export async function handleBench(req: BenchRequest, ctx: TaskContext): Promise<
           sessionCreateMs: o.createMs,
           warmupMs: warmups[mi],
           latencyMs: latency,
+          samplesMs: samples[mi],
+          otherCpuShare: busy,
+          timingWarnings: [...latencyWarnings(latency), ...(contention ? [contention] : [])],
           tokensPerSecond: tokensPerRun / (latency.mean / 1000),
           peakRssMB: rss,
           attentionShare: null,
@@ -153,6 +180,31 @@ export async function handleBench(req: BenchRequest, ctx: TaskContext): Promise<
     }
   }
   return { results: entries };
+}
+
+/**
+ * Round-robin with a rotating start, so that slow drift (thermal, other load) touches every model alike and each model
+ * runs first equally often. Rounds continue until both minimums of `rule` are met or its cap is reached. Returns each
+ * model's runs in round order (index r of every model is round r: the runs pair up for a paired bootstrap).
+ */
+async function timedRounds(opened: OpenedSession[], feeds: Feeds[], rule: StopRule, ctx: TaskContext, label: string): Promise<number[][]> {
+  const samples: number[][] = opened.map(() => []);
+  const start = performance.now();
+  let reported = start;
+  for (let round = 1; ; round++) {
+    for (let k = 0; k < opened.length; k++) {
+      const mi = (round - 1 + k) % opened.length;
+      samples[mi].push(await timedRun(opened[mi].session, feeds[mi]));
+      ctx.throwIfCancelled();
+    }
+    const now = performance.now();
+    const done = round >= rule.maxRuns || (round >= rule.minRuns && now - start >= rule.minTimeMs);
+    if (done || now - reported >= TIMED_PROGRESS_MS) {
+      reported = now;
+      ctx.progress({ phase: 'timed', done: round, total: done ? round : expectedRounds(rule, round, now - start), message: label });
+    }
+    if (done) return samples;
+  }
 }
 
 /** A GPU provider that left nodes to the CPU is slower than its name suggests: say how much ran where. */

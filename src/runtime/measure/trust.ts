@@ -1,0 +1,97 @@
+// When timings should not be trusted, in words: too few runs, a wide spread, outliers, a busy machine, a speedup
+// above what the removed work allows. Modelled on pyperf's `check` (std above 10 % of the mean, min or max far from
+// the centre) and hyperfine's outlier warning, with robust statistics (median, IQR) because latencies are skewed.
+// Pure: the worker, the CLI, the extension host and the dashboard's logic import it.
+import type { LatencyStats, Speedup } from './stats';
+
+/** Thresholds of the checks; exported so that docs and tests name the same numbers. */
+export const TRUST = {
+  /** Fewer timed runs than this: the bootstrap has too little to resample. */
+  minRuns: 5,
+  /** IQR / median above this: the middle half of the runs is spread wider than 10 % of the median. */
+  maxRelativeIqr: 0.1,
+  /** Half-width of the median's interval / median above this. */
+  maxRelativeHalfWidth: 0.05,
+  /** Share of runs beyond Tukey's 1.5 × IQR fences above this (a few are normal for skewed latencies). */
+  maxOutlierShare: 0.05,
+  /** Slowest run / median above this (pyperf warns at +50 % of the mean; latencies' right tail is longer). */
+  maxSlowest: 2,
+  /** Fastest run / median below this (pyperf: min 50 % below the mean): two populations of runs. */
+  minFastest: 0.5,
+  /** Other processes' share of the machine's CPU time during the timed runs above this. */
+  maxOtherCpu: 0.1,
+} as const;
+
+const p = (x: number) => `${(100 * x).toFixed(0)}%`;
+const f = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+
+/** One line per reason not to trust a latency summary; empty when none applies. */
+export function latencyWarnings(s: LatencyStats): string[] {
+  const out: string[] = [];
+  if (s.n < TRUST.minRuns) out.push(`only ${s.n} timed run(s): the median's interval is rough; use at least ${TRUST.minRuns * 2}`);
+  if (s.n < 2 || !(s.p50 > 0)) return out;
+  const halfWidth = (s.ci95[1] - s.ci95[0]) / 2 / s.p50;
+  if (halfWidth > TRUST.maxRelativeHalfWidth) out.push(`the median's 95% interval is ±${p(halfWidth)} wide (${f(s.ci95[0])}–${f(s.ci95[1])} ms): more runs or a quieter machine would narrow it`);
+  if (s.iqr / s.p50 > TRUST.maxRelativeIqr) out.push(`high spread: the middle half of the runs spans ${p(s.iqr / s.p50)} of the median`);
+  if (s.outliers / s.n > TRUST.maxOutlierShare) out.push(`${s.outliers} of ${s.n} runs are outliers (beyond 1.5×IQR of the quartiles)`);
+  if (s.max / s.p50 > TRUST.maxSlowest) out.push(`the slowest run took ${f(s.max / s.p50)}× the median (${f(s.max)} ms): something else ran at that moment`);
+  if (s.min / s.p50 < TRUST.minFastest) out.push(`the fastest run took only ${p(s.min / s.p50)} of the median (${f(s.min)} ms): the runs fall into groups (contention, or runs that do different work)`);
+  return out;
+}
+
+/** The warning for other processes' CPU use during the timed runs (a share of all cores' time), or null. */
+export function contentionWarning(otherCpuShare: number | null): string | null {
+  if (otherCpuShare === null || !(otherCpuShare > TRUST.maxOtherCpu)) return null;
+  return `the machine was busy: other processes used ${p(otherCpuShare)} of its CPU time during the timed runs, so the timings are slower and noisier than on an idle machine`;
+}
+
+/**
+ * Amdahl's law: the whole model's speedup bound when a part holding `share` of the reference's kernel time keeps
+ * `flopRatio` (this model's FLOPs / the reference's) of its work and the rest is unchanged: 1 / ((1 − s) + s·r).
+ */
+export function amdahl(share: number, flopRatio: number): number {
+  return 1 / (1 - share + share * flopRatio);
+}
+
+/**
+ * Which measured share the attention-FLOP ratio of a rewrite applies to, for its model bound: `core` for rules that
+ * remove score work (sparse patterns: the QK-to-PV path shrinks, the projections stay), `site` for rules that remove
+ * whole heads or blocks (pruning: the projections shrink with the scores), `none` when the analytic FLOPs do not bound
+ * the gain (a fused kernel does the same FLOPs with less memory traffic; shared projections are not in the count).
+ */
+export type BoundScope = 'core' | 'site' | 'none';
+
+/** The reference's measured shares of kernel time (from onnxruntime's profiler). */
+export interface Shares {
+  attentionShare: number | null;
+  attentionCoreShare: number | null;
+}
+
+/** The whole model's speedup bound over a reference with `shares`, or null when there is none to state. */
+export function modelBound(scope: BoundScope, shares: Shares, flopRatio: number | null): number | null {
+  if (flopRatio === null || scope === 'none') return null;
+  const share = scope === 'site' ? shares.attentionShare : shares.attentionCoreShare;
+  return share === null ? null : amdahl(share, flopRatio);
+}
+
+/**
+ * A speedup whose whole interval lies above its bound (what the removed FLOPs allow at most) cannot be a real gain:
+ * the measurement is wrong (a busy moment slowed the reference, a different amount of work ran, too few runs).
+ */
+export function exceedsBound(s: Pick<Speedup, 'ci95'>, bound: number | null): boolean {
+  return bound !== null && Number.isFinite(bound) && s.ci95[0] > bound;
+}
+
+export function boundWarning(s: Speedup, bound: number | null, against: string): string | null {
+  if (!exceedsBound(s, bound)) return null;
+  return `speedup ${f(s.ratio)}× over ${against} (95% CI ${f(s.ci95[0])}–${f(s.ci95[1])}) is above its bound of ${f(bound as number)}×: a measurement problem, not a win`;
+}
+
+export type Verdict = 'faster' | 'slower' | 'indistinguishable' | 'bound-exceeded';
+
+/** What a table may say about a speedup: a win only when it is distinguishable from 1 and within its bound. */
+export function verdict(s: Speedup, bound: number | null = null): Verdict {
+  if (exceedsBound(s, bound)) return 'bound-exceeded';
+  if (!s.significant) return 'indistinguishable';
+  return s.ratio > 1 ? 'faster' : 'slower';
+}
