@@ -19,6 +19,38 @@ export const FUSED_OPS = new Set([
   'com.microsoft.DecoderMaskedMultiHeadAttention',
 ]);
 
+/**
+ * Where each fused operator takes its inputs, by name (the onnxruntime contrib-op schemas and ONNX Attention-23): the
+ * one table the analysis and every rule read, so an input index is written down once.
+ */
+export const FUSED_INPUTS = {
+  'onnx.Attention': { query: 0, key: 1, value: 2, attnMask: 3, pastKey: 4, pastValue: 5, nonpadKvSeqlen: 6 },
+  'com.microsoft.MultiHeadAttention': {
+    query: 0, key: 1, value: 2, bias: 3, keyPaddingMask: 4, attentionBias: 5, pastKey: 6, pastValue: 7, pastSequenceLength: 8, cacheIndirection: 9,
+  },
+  'com.microsoft.GroupQueryAttention': {
+    query: 0, key: 1, value: 2, pastKey: 3, pastValue: 4, seqlensK: 5, totalSequenceLength: 6, cosCache: 7, sinCache: 8, positionIds: 9,
+    attentionBias: 10, headSink: 11,
+  },
+  'com.microsoft.SparseAttention': {
+    query: 0, key: 1, value: 2, pastKey: 3, pastValue: 4, blockRowIndices: 5, blockColIndices: 6, totalSequenceLength: 7, keyTotalSequenceLengths: 8,
+    cosCache: 9, sinCache: 10,
+  },
+  'com.microsoft.Attention': { input: 0, weights: 1, bias: 2, maskIndex: 3, past: 4, attentionBias: 5, pastSequenceLength: 6 },
+  'com.microsoft.DecoderMaskedMultiHeadAttention': {
+    query: 0, key: 1, value: 2, maskIndex: 3, attentionBias: 4, pastKey: 5, pastValue: 6, pastSequenceLength: 7, beamWidth: 8, cacheIndirection: 9, bias: 10,
+  },
+} as const;
+
+export type FusedInputKey = keyof typeof FUSED_INPUTS;
+
+/** The indexes of the past (KV-cache) inputs an operator reads, in the order key, value (or the one packed `past`). */
+export function pastInputIndexes(key: string): number[] {
+  const t = (FUSED_INPUTS as Record<string, Record<string, number>>)[key];
+  if (!t) return [];
+  return t.past !== undefined ? [t.past] : t.pastKey !== undefined ? [t.pastKey, t.pastValue] : [];
+}
+
 export function fusedKey(n: Node): string {
   return `${n.domain === '' ? 'onnx' : n.domain}.${n.opType}`;
 }
@@ -115,7 +147,7 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
   addAll(nodes, tq, tk, tv);
   const causal = grouped || key === 'com.microsoft.DecoderMaskedMultiHeadAttention' || attrInt(n, 'unidirectional') === 1;
   const local = attrInt(n, 'local_window_size');
-  const pastIdx = key === 'com.microsoft.MultiHeadAttention' ? [6, 7] : key === 'com.microsoft.DecoderMaskedMultiHeadAttention' ? [5, 6] : grouped ? [3, 4] : [];
+  const pastIdx = pastInputIndexes(key);
   const softcap = attrFloat(n, 'softcap');
   const maskInputs = key === 'com.microsoft.MultiHeadAttention' ? [n.input(4), n.input(5)] : [];
   return ok({

@@ -11,7 +11,7 @@ import { attr, type Attr } from '../../analysis/ir/builder';
 import type { Node, Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import { attrFloat, attrInt, attrInts } from '../../analysis/attention/match';
-import { fusedKey } from '../../analysis/attention/fused';
+import { fusedKey, pastInputIndexes } from '../../analysis/attention/fused';
 import type { SiteOps } from '../sparse/ops';
 
 export class ExpandError extends Error {
@@ -49,13 +49,8 @@ export function refusal(n: Node, shapes: ShapeInfo): string | null {
   const key = fusedKey(n);
   const used = (i: number) => !!n.inputs[i];
   const outputsInUse = n.outputs.slice(1).some((o) => o.name !== '' && (o.uses.length > 0 || o.isGraphOutput));
-  const pastInputs: Record<string, number[]> = {
-    'onnx.Attention': [4, 5],
-    'com.microsoft.MultiHeadAttention': [6, 7],
-    'com.microsoft.GroupQueryAttention': [3, 4],
-    'com.microsoft.Attention': [4],
-  };
-  const past = pastInputs[key];
+  const expandable = ['onnx.Attention', 'com.microsoft.MultiHeadAttention', 'com.microsoft.GroupQueryAttention', 'com.microsoft.Attention'];
+  const past = expandable.includes(key) ? pastInputIndexes(key) : undefined;
   if (!past) return `${key} is not one of the operators this expands (onnx Attention, com.microsoft MultiHeadAttention, GroupQueryAttention, Attention)`;
   if (past.some(used)) return 'it reads a KV cache (past key/value inputs); only prompt-mode operators without a cache are expanded';
   if (outputsInUse) return 'its KV-cache or probability outputs are in use';

@@ -7,6 +7,7 @@
 import { attr } from '../../analysis/ir/builder';
 import type { Node, Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
+import { FUSED_INPUTS } from '../../analysis/attention/fused';
 import type { RawSite } from '../../analysis/attention/site';
 import type { RuleContext } from '../rule';
 import type { SiteOps } from './ops';
@@ -19,10 +20,10 @@ export type VisibilityBuilder = (pos: Positions) => Value;
 
 /** Fused operators whose mask input this module knows, with that input's index. */
 export const FUSED_MASK_INPUT: Record<string, number> = {
-  'onnx.Attention': 3,
-  'com.microsoft.MultiHeadAttention': 5,
-  'com.microsoft.Attention': 5,
-  'com.microsoft.GroupQueryAttention': 10,
+  'onnx.Attention': FUSED_INPUTS['onnx.Attention'].attnMask,
+  'com.microsoft.MultiHeadAttention': FUSED_INPUTS['com.microsoft.MultiHeadAttention'].attentionBias,
+  'com.microsoft.Attention': FUSED_INPUTS['com.microsoft.Attention'].attentionBias,
+  'com.microsoft.GroupQueryAttention': FUSED_INPUTS['com.microsoft.GroupQueryAttention'].attentionBias,
 };
 
 export function fusedKey(n: Node): string {
