@@ -2,6 +2,7 @@
 // rewritten model. Each rule flag becomes one RuleRequest; `--sites` narrows every rule to those sites.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { FUSE_OPS, FUSE_TARGETS } from '../rewriters/fuse/choose';
 import { rewriteModel, type RuleRequest, type RewriteReport } from '../rewriters/pipeline';
 import { UsageError } from './args';
 import { formatTable, humanCount } from './format';
@@ -10,7 +11,8 @@ const USAGE =
   'usage: attention-lens rewrite MODEL.onnx RULE... -o OUT.onnx [--sites LIST] [--seq N] [--external-data auto|embed|external] [--json]\n' +
   'rules: --window W [--impl mask|blocked] | --sink N --window W | --strided K --window W | --power --window W |\n' +
   '       --neighborhood2d R | --block-topk B,K [--impl mask|gather] | --share-attn I:J[,I:J] | --share-kv I:J[,I:J] |\n' +
-  '       --gqa G | --dictionary S | --prune-heads SITE:H,H[;SITE:H] | --drop-attention SITE[,SITE] | --expand';
+  '       --gqa G | --dictionary S | --prune-heads SITE:H,H[;SITE:H] | --drop-attention SITE[,SITE] | --expand |\n' +
+  '       --fuse [--fuse-target cpu|cuda] [--fuse-op auto|MultiHeadAttention|GroupQueryAttention|Attention]';
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseRewriteArgs(argv);
@@ -46,6 +48,8 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   let externalData: ParsedRewrite['externalData'] = 'auto';
   // Modifiers of the window family collected first, so `--sink 4 --window 64` and `--window 64 --sink 4` mean the same.
   const windowMods: { rule: string; params: Record<string, unknown> }[] = [];
+  // Modifiers of --fuse, in any order around it.
+  const fuseMods: { target?: string; op?: string } = {};
   let windowSeen = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -83,6 +87,9 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
       case '--dictionary': requests.push({ rule: 'dictionary', params: { atoms: positiveInt(value(), a) } }); break;
       case '--prune-heads': requests.push({ rule: 'prune-heads', params: { heads: headList(value()) } }); break;
       case '--expand': requests.push({ rule: 'expand', params: {} }); break;
+      case '--fuse': requests.push({ rule: 'fuse', params: {} }); break;
+      case '--fuse-target': fuseMods.target = choice(value(), a, FUSE_TARGETS); break;
+      case '--fuse-op': fuseMods.op = choice(value(), a, FUSE_OPS); break;
       case '--drop-attention': requests.push({ rule: 'drop-attention', params: { sites: list(value(), a) } }); break;
       default:
         if (a.startsWith('-')) throw new UsageError(`unknown option ${a}\n${USAGE}`);
@@ -103,11 +110,18 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
     if (topk) (topk.params as Record<string, unknown>).impl = impl;
     else if (!windowSeen || windowMods.length) throw new UsageError('--impl applies to --window (mask|blocked) or --block-topk (mask|gather)');
   }
+  const fuse = requests.find((r) => r.rule === 'fuse');
+  if ((fuseMods.target || fuseMods.op) && !fuse) throw new UsageError('--fuse-target and --fuse-op modify --fuse');
+  if (fuse) fuse.params = { ...(fuseMods.target ? { target: fuseMods.target } : {}), ...(fuseMods.op ? { op: fuseMods.op } : {}) };
   if (requests.length === 0) throw new UsageError(`no rule given\n${USAGE}`);
   if (sites) for (const r of requests) if (r.rule !== 'drop-attention' && r.rule !== 'share-attn' && r.rule !== 'share-kv' && r.rule !== 'prune-heads') r.sites = sites;
   return { input: positional[0], output, requests, json, seqLen, externalData };
 }
 
+function choice<T extends string>(v: string, flag: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got '${v}'`);
+  return v as T;
+}
 function positiveInt(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got '${v}'`);

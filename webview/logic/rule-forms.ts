@@ -51,6 +51,18 @@ export const RULE_FORMS: RuleForm[] = [
   { rule: 'prune-heads', title: 'Prune heads', perSite: false, fields: [{ key: 'heads', label: 'Heads SITE:h,h;SITE:h', kind: 'heads', default: '0:0', help: 'query heads removed per site, e.g. 0:1,2;1:0' }] },
   { rule: 'drop-attention', title: 'Drop attention sub-layers', perSite: false, fields: [{ key: 'sites', label: 'Sites', kind: 'sites', default: '0', help: 'sites whose attention is removed, e.g. 0,1' }] },
   { rule: 'expand', title: 'Expand fused attention into standard ops', perSite: true, fields: [] },
+  {
+    rule: 'fuse',
+    title: 'Fuse attention into one operator (exact)',
+    perSite: true,
+    fields: [
+      { key: 'target', label: 'Execution provider', kind: 'choice', default: 'cpu', choices: ['cpu', 'cuda'], help: 'the operator chosen is the fastest one onnxruntime implements there' },
+      {
+        key: 'op', label: 'Operator', kind: 'choice', default: 'auto', choices: ['auto', 'GroupQueryAttention', 'MultiHeadAttention', 'Attention'],
+        help: 'auto picks per site; a forced operator that cannot compute a site exactly leaves it written out, with the reason',
+      },
+    ],
+  },
 ];
 
 export function formOf(rule: string): RuleForm | undefined {
@@ -110,6 +122,7 @@ export function toFlags(form: RuleForm, values: Record<string, string>, sites: n
     case 'prune-heads': flags = ['--prune-heads', v('heads').replace(/;$/, '')]; break;
     case 'drop-attention': flags = ['--drop-attention', v('sites')]; break;
     case 'expand': flags = ['--expand']; break;
+    case 'fuse': flags = ['--fuse', '--fuse-target', v('target'), '--fuse-op', v('op')]; break;
     default: throw new Error(`no form for rule ${form.rule}`);
   }
   if (form.perSite && sites !== null) {
