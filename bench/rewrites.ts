@@ -7,9 +7,12 @@
 //   window 256 --impl blocked   ≥ 3×   (FLOP bound 8×)
 //   block-topk 64,8 --impl gather ≥ 2×
 //   prune-heads of half the heads ≥ 1.6× (rule from the pruning family; skipped with a note when not registered)
+// and from issue 9:
+//   fuse (exact; GroupQueryAttention on CPU) ≥ 1.8×
 // All models are timed in one worker, interleaved run by run, so drift touches them alike.
 //
-// Usage: npm run bench:rewrites [-- --seq 4096 --ep cpu --iters 3 --warmup 1 --profile-runs 2]
+// Usage: npm run bench:rewrites [-- --seq 4096 --ep cpu --iters 3 --warmup 1 --profile-runs 2 --only fuse]
+// (--only NAME keeps the original and the variants whose name starts with NAME.)
 // Output: one JSON object on stdout; progress on stderr.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, platform, tmpdir, totalmem } from 'node:os';
@@ -55,7 +58,10 @@ async function main(): Promise<void> {
     { name: 'window 256 --impl blocked', target: 3, requests: [{ rule: 'window', params: { window: 256, impl: 'blocked' } }] },
     { name: 'block-topk 64,8 --impl gather', target: 2, requests: [{ rule: 'block-topk', params: { block: 64, k: 8, impl: 'gather' } }] },
     { name: 'prune-heads (half of each site: heads 0-3)', target: 1.6, requests: [{ rule: 'prune-heads', params: { heads: half } }] },
+    { name: 'fuse', target: 1.8, requests: [{ rule: 'fuse', params: { target: eps[0] === 'cuda' ? 'cuda' : 'cpu' } }] },
   ];
+  const only = option('only', '');
+  if (only) variants.splice(0, variants.length, ...variants.filter((v) => v.name.startsWith(only)));
   const extra = option('variant', '');
   if (extra) variants.push({ name: extra, target: null, requests: JSON.parse(extra) as RuleRequest[] });
 
