@@ -3,8 +3,7 @@
 // put where the written-out attention's merged heads were. The nodes that only served the written-out core are then
 // removed. The operator takes the Softmax's name, so site ids (which the pipeline maps through anchor names) survive;
 // every node added is named `<softmax>::fuse/...`, so detection and the profiler attribute it to the site.
-import { attr } from '../../analysis/ir/builder';
-import type { GraphBuilder } from '../../analysis/ir/builder';
+import { attr, type Attr, type GraphBuilder } from '../../analysis/ir/builder';
 import { FUSED_INPUTS } from '../../analysis/attention/fused';
 import { attrInts } from '../../analysis/attention/match';
 import type { Node, Value } from '../../analysis/ir/graph';
@@ -50,13 +49,9 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
   if (plan.op === 'Attention') {
     const [q, k, v] = [to4d(ops, qStage, 'q'), to4d(ops, kStage, 'k'), to4d(ops, vStage, 'v')];
     const bias = maskBias(ops, plan, biases, () => [dimOf(ops, q, 2, 'sq'), dimOf(ops, k, 2, 'sk')]);
-    const t = FUSED_INPUTS['onnx.Attention'];
-    const node = builder.node('Attention', inputs({ [t.query]: q, [t.key]: k, [t.value]: v, [t.attnMask]: bias }), {
-      name: ops.name('op'),
-      attrs: { scale: attr.float(scale), ...(core.softcap !== undefined ? { softcap: attr.float(core.softcap) } : {}) },
-    });
-    fused = node;
-    builder.replaceAllUses(core.chain.pv.outputs[0], node.outputs[0], { graphOutputs: true });
+    fused = onnxAttention(builder, ops, { q, k, v, bias, scale, softcap: core.softcap });
+    // A 4-D Attention returns [B, H, S, Dv], the layout of ·V's output.
+    builder.replaceAllUses(core.chain.pv.outputs[0], fused.outputs[0], { graphOutputs: true });
   } else {
     builder.setOpset('com.microsoft', builder.model.opsets.get('com.microsoft') ?? 1);
     const q = to3d(ops, qStage, heads * headDim, 'q');
@@ -65,38 +60,59 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
       : [to4d(ops, kStage, 'k'), to4d(ops, vStage, 'v')];
     const sq = dimOf(ops, q, 1, 'sq');
     const bias = maskBias(ops, plan, biases, () => [sq, kvLayout === BPHD ? dimOf(ops, k, 1, 'sk') : dimOf(ops, k, 2, 'sk')]);
-    let node: Node;
-    if (plan.op === 'GroupQueryAttention') {
-      const t = FUSED_INPUTS['com.microsoft.GroupQueryAttention'];
-      // Prompt mode without a cache: every row's keys are all S positions; the mask (in the bias) hides the rest.
-      const total = ops.cast(sq, 'int32', 'total_len');
-      const last = ops.op('Sub', [sq, ops.scalarI64(1, 'one')], 'last_key');
-      const seqlens = ops.op('Expand', [ops.cast(ops.vec(last, 'last_key_vec'), 'int32', 'last_key_i32'), ops.slice(ops.shape(q, 'q_shape'), 0, 0, 1, 'batch')], 'seqlens_k');
-      node = builder.node('GroupQueryAttention', inputs({ [t.query]: q, [t.key]: k, [t.value]: v, [t.seqlensK]: seqlens, [t.totalSequenceLength]: total, [t.attentionBias]: bias }), {
-        name: ops.name('op'),
-        domain: 'com.microsoft',
-        outputs: 3,
-        attrs: {
-          num_heads: attr.int(heads), kv_num_heads: attr.int(kvHeads), scale: attr.float(scale),
-          ...(core.softcap !== undefined ? { softcap: attr.float(core.softcap) } : {}),
-        },
-      });
-    } else {
-      const t = FUSED_INPUTS['com.microsoft.MultiHeadAttention'];
-      node = builder.node('MultiHeadAttention', inputs({ [t.query]: q, [t.key]: k, [t.value]: v, [t.attentionBias]: bias }), {
-        name: ops.name('op'),
-        domain: 'com.microsoft',
-        attrs: { num_heads: attr.int(heads), scale: attr.float(scale) },
-      });
-    }
-    fused = node;
-    replaced.push(...connectMerged(builder, ops, shapes, plan, node.outputs[0]));
+    const io = { q, k, v, bias, scale, softcap: core.softcap };
+    fused = plan.op === 'GroupQueryAttention' ? groupQueryAttention(builder, ops, io, sq, heads, kvHeads) : multiHeadAttention(builder, ops, io, heads);
+    replaced.push(...connectMerged(builder, ops, shapes, plan, fused.outputs[0]));
   }
   removeDead(builder, [sm, core.chain.pv, ...replaced]);
   if (builder.graph.nodes.includes(sm)) throw new Error(`site '${name}': the Softmax is still in use after fusing`);
   builder.renameNode(fused, name);
   const now = new Set(builder.graph.nodes);
   return { node: fused, kvHeads: kvh, scale, nodesAdded: [...now].filter((n) => !before.has(n)).length, nodesRemoved: [...before].filter((n) => !now.has(n)).length };
+}
+
+interface OpInputs {
+  q: Value;
+  k: Value;
+  v: Value;
+  bias: Value | null;
+  scale: number;
+  softcap?: number;
+}
+
+const softcapAttr = (c?: number): Record<string, Attr> => (c !== undefined ? { softcap: attr.float(c) } : {});
+
+function onnxAttention(builder: GraphBuilder, ops: SiteOps, x: OpInputs): Node {
+  const t = FUSED_INPUTS['onnx.Attention'];
+  return builder.node('Attention', inputs({ [t.query]: x.q, [t.key]: x.k, [t.value]: x.v, [t.attnMask]: x.bias }), {
+    name: ops.name('op'),
+    attrs: { scale: attr.float(x.scale), ...softcapAttr(x.softcap) },
+  });
+}
+
+/** Prompt mode without a cache: every row's keys are all S positions (seqlens_k = S − 1); the bias hides the rest. */
+function groupQueryAttention(builder: GraphBuilder, ops: SiteOps, x: OpInputs, sq: Value, heads: number, kvHeads: number): Node {
+  const t = FUSED_INPUTS['com.microsoft.GroupQueryAttention'];
+  const total = ops.cast(sq, 'int32', 'total_len');
+  const last = ops.cast(ops.vec(ops.op('Sub', [sq, ops.scalarI64(1, 'one')], 'last_key'), 'last_key_vec'), 'int32', 'last_key_i32');
+  const seqlens = ops.op('Expand', [last, ops.slice(ops.shape(x.q, 'q_shape'), 0, 0, 1, 'batch')], 'seqlens_k');
+  return builder.node('GroupQueryAttention', inputs({
+    [t.query]: x.q, [t.key]: x.k, [t.value]: x.v, [t.seqlensK]: seqlens, [t.totalSequenceLength]: total, [t.attentionBias]: x.bias,
+  }), {
+    name: ops.name('op'),
+    domain: 'com.microsoft',
+    outputs: 3,
+    attrs: { num_heads: attr.int(heads), kv_num_heads: attr.int(kvHeads), scale: attr.float(x.scale), ...softcapAttr(x.softcap) },
+  });
+}
+
+function multiHeadAttention(builder: GraphBuilder, ops: SiteOps, x: OpInputs, heads: number): Node {
+  const t = FUSED_INPUTS['com.microsoft.MultiHeadAttention'];
+  return builder.node('MultiHeadAttention', inputs({ [t.query]: x.q, [t.key]: x.k, [t.value]: x.v, [t.attentionBias]: x.bias }), {
+    name: ops.name('op'),
+    domain: 'com.microsoft',
+    attrs: { num_heads: attr.int(heads), scale: attr.float(x.scale) },
+  });
 }
 
 /** MultiHeadAttention reads K and V both 3-D or both 4-D: 3-D when both have a [B, T, H, D] stage, which costs no transpose. */
