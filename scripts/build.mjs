@@ -29,6 +29,7 @@ const entries = [
   { entryPoints: ['src/runtime/worker.ts'], outfile: 'dist/worker.js' },
   { entryPoints: ['bench/runtime.ts'], outfile: 'dist/bench/runtime.js' },
   { entryPoints: ['bench/rewrites.ts'], outfile: 'dist/bench/rewrites.js' },
+  { entryPoints: ['bench/attention-ops.ts'], outfile: 'dist/bench/attention-ops.js' },
   { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   // The extension's analysis/rewrite thread (worker_threads), so large models never hold the extension host.
   { entryPoints: ['src/extension/core-thread.ts'], outfile: 'dist/core-thread.js' },

@@ -3,6 +3,7 @@
 // help come from the declarations in src/shared/rule-decls.ts, which the Rewrite studio uses too.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { FUSE_OPS, FUSE_TARGETS } from '../rewriters/fuse/choose';
 import { rewriteModel, type RuleRequest, type RewriteReport } from '../rewriters/pipeline';
 import { isRuleFlag, flagTakesValue } from '../shared/rule-decls';
 import { THEN, parseStepFlags, rulesHelp } from '../shared/rule-steps';
@@ -100,6 +101,10 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   return { input: positional[0], output, requests, json, seqLen, externalData };
 }
 
+function choice<T extends string>(v: string, flag: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got '${v}'`);
+  return v as T;
+}
 function positiveInt(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got '${v}'`);

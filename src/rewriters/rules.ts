@@ -3,3 +3,4 @@ import './prune';
 import './shared';
 import './sparse';
 import './expand';
+import './fuse';

@@ -126,6 +126,23 @@ export const RULE_DECLS: readonly RuleDecl[] = [
     fields: [{ key: 'sites', flag: '--drop-attention', metavar: 'SITE[,SITE]', label: 'Sites', type: 'sites', example: '1', help: 'sites whose attention sub-layer is removed (the residual passes through)' }],
   },
   { rule: 'expand', title: 'Expand fused attention into standard ops', flag: '--expand', perSite: true, fields: [] },
+  {
+    rule: 'fuse',
+    title: 'Fuse into the fastest exact attention operator',
+    flag: '--fuse',
+    perSite: true,
+    fields: [
+      {
+        key: 'target', flag: '--fuse-target', metavar: 'cpu|cuda', label: 'Target provider', type: 'choice', choices: ['cpu', 'cuda'], default: 'cpu', example: 'cpu',
+        help: 'the execution provider whose fastest kernel is chosen (GroupQueryAttention for causal sites on CPU, MultiHeadAttention otherwise)',
+      },
+      {
+        key: 'op', flag: '--fuse-op', metavar: 'auto|MultiHeadAttention|GroupQueryAttention|Attention', label: 'Operator', type: 'choice',
+        choices: ['auto', 'MultiHeadAttention', 'GroupQueryAttention', 'Attention'], default: 'auto', example: 'auto',
+        help: 'force one operator instead of the choice per site (a site it cannot express is refused with the reason)',
+      },
+    ],
+  },
 ];
 
 export function declOf(rule: string): RuleDecl | undefined {

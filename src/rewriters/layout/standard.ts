@@ -52,7 +52,7 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   const sm = raw.anchor;
   const ops = new SiteOps(b, `${sm.name}::layout`, pq.dtype);
   const chain = scoreChain(graph, sm, raw);
-  const probsUse = probsPath(sm);
+  probsPath(sm);
 
   const acts = new Map<Value, Value>();
   const act = (p: ProjectionWeights, t: { batch?: number; positions: number; rank: number }, role: string) => standardActivation(ops, acts, p.activation, t, role);
@@ -73,10 +73,10 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
     scores = replay(ops, shapes, n, onPath, scores, bind);
     onPath = n.outputs[0];
   }
-  b.renameNode(sm, b.uniqueNodeName(`${sm.name}_replaced`));
-  const opset = b.model.opsets.get('') ?? 13;
-  const probs = b.op('Softmax', [scores], { name: sm.name, attrs: { axis: attr.int(opset >= 13 ? -1 : 3) } });
-  void probsUse;
+  const anchorName = sm.name;
+  b.renameNode(sm, b.uniqueNodeName(`${anchorName}_replaced`));
+  // SiteOps holds the model at opset 13 or later, where Softmax normalises over one axis.
+  const probs = b.op('Softmax', [scores], { name: anchorName, attrs: { axis: attr.int(-1) } });
   const ctx = ops.op('MatMul', [probs, v], 'pv');
   const merged = ops.reshape(ops.transpose(ctx, [0, 2, 1, 3], 'merge_t'), ops.i64([0, 0, bind.heads * bind.vHeadDim], 'merge_shape'), 'merge');
   const wo = pickInputRows(po, roleRows(bind.o));

@@ -11,7 +11,7 @@ import type { TensorData } from '../../analysis/ir/tensor-data';
 export type FloatType = 'float32' | 'float16';
 
 /** ONNX TensorProto element type numbers for the types the rules create. */
-export const ONNX_TYPE = { float32: 1, int64: 7, bool: 9, float16: 10 } as const;
+export const ONNX_TYPE = { float32: 1, int32: 6, int64: 7, bool: 9, float16: 10 } as const;
 
 /**
  * The value added outside a pattern. Not −∞ itself: a row with every key masked would then soft-max to NaN, and a NaN

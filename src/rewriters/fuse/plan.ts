@@ -1,0 +1,96 @@
+// Everything the fusion of one site needs, read before the graph is touched: the score core, Q/K/V stages, head counts
+// and sizes, and the operator chosen. A site that cannot be fused gives the reason instead.
+import type { RawSite } from '../../analysis/attention/site';
+import type { Graph, Value } from '../../analysis/ir/graph';
+import type { ShapeInfo } from '../../analysis/ir/shapes';
+import type { SiteInfo } from '../../analysis/report/types';
+import type { FloatType } from '../sparse/ops';
+import { elemTypeOf, floatTypeOf } from '../sparse/values';
+import { chooseOp, type FusedOpName, type FuseOpChoice, type FuseTarget } from './choose';
+import { BHPD, D, H, P, B, peel, type Operand } from './operands';
+import { readScoreCore, type ScoreCore } from './score-core';
+
+export interface FusePlan {
+  raw: RawSite;
+  core: ScoreCore;
+  op: FusedOpName;
+  q: Operand;
+  k: Operand;
+  v: Operand;
+  heads: number;
+  /** KV heads the operator is given: the site's own when its repeat was found, else one per query head. */
+  kvHeads: number;
+  headDim: number;
+  vHeadDim: number;
+  float: FloatType;
+  /** Rank of each bias term's tensor, for bringing their sum to 4-D. */
+  termRanks: number[];
+  /** Whether some term already spans every query and key (the sum needs no Expand to [.., S, T]). */
+  biasFull: boolean;
+}
+
+export interface PlanOptions {
+  target: FuseTarget;
+  op: FuseOpChoice;
+  opset: number;
+}
+
+const num = (d: unknown) => (typeof d === 'number' && d > 0 ? d : undefined);
+
+export function planFusion(graph: Graph, shapes: ShapeInfo, raw: RawSite, info: SiteInfo, o: PlanOptions): FusePlan | string {
+  if (raw.anchors.fused) return `it is already the fused operator ${raw.form}`;
+  const { q: qIn, k: kIn, v: vIn } = raw.io;
+  if (!qIn || !kIn || !vIn) return 'the analysis did not find Q, K and V';
+  const core = readScoreCore(graph, shapes, raw);
+  if (typeof core === 'string') return core;
+  const scores = shapes.shape(core.chain.qk.outputs[0]);
+  if (scores?.length !== 4) return `its scores are ${scores ? `${scores.length}-D` : 'of unknown rank'}, not [batch, heads, queries, keys] (heads folded into the batch?)`;
+
+  const heads = raw.heads;
+  const headDim = num(shapes.shape(qIn)?.[3]) ?? raw.headDim;
+  const vHeadDim = num(shapes.shape(vIn)?.[3]) ?? raw.vHeadDim ?? headDim;
+  if (!heads || !headDim || !vHeadDim) return 'the analysis could not read its heads and head sizes';
+  if (scores[1] !== null && typeof scores[1] === 'number' && scores[1] !== heads) return `its scores have ${scores[1]} heads, the analysis ${heads}`;
+  const siteKv = raw.kvHeads ?? heads;
+  const opts = { heads, kvHeads: siteKv, repeat: true };
+  const q = peel(shapes, qIn, BHPD, { ...opts, factors: true, repeat: false });
+  const k = peel(shapes, kIn, core.kUntransposed ? BHPD : [B, H, D, P], { ...opts, factors: true });
+  const v = peel(shapes, vIn, BHPD, { ...opts, factors: false });
+  const repeated = siteKv < heads && [k, v].every((x) => x.stages.some((s) => s.heads === siteKv));
+  const kvHeads = repeated ? siteKv : heads;
+
+  const float = floatTypeOf(qIn);
+  const termRanks: number[] = [];
+  let biasFull = false;
+  for (const t of core.terms) {
+    const tensor = t.kind === 'add' ? t.value : t.cond;
+    const shape = shapes.shape(tensor);
+    if (!shape) return `the rank of mask '${tensor.name}' is not known`;
+    if (shape.length > 4) return `mask '${tensor.name}' is ${shape.length}-D`;
+    termRanks.push(shape.length);
+    if (t.kind === 'add') {
+      const type = elemTypeOf(t.value);
+      if (type && type !== float) return `mask '${t.value.name}' is ${type}, the scores ${float}`;
+    }
+    const [s, tk] = [shape.at(-2), shape.at(-1)];
+    if (shape.length >= 2 && s !== null && s !== undefined && s === scores[2] && tk !== null && tk !== undefined && tk === scores[3]) biasFull = true;
+  }
+
+  const choice = chooseOp(o.target, o.op, {
+    causal: info.causal && core.terms.length > 0,
+    kind: info.kind,
+    cache: info.kvCache.reads || cacheAhead(k) || cacheAhead(v),
+    heads, kvHeads, headDim, vHeadDim,
+    ...(core.softcap !== undefined ? { softcap: core.softcap } : {}),
+    opset: o.opset,
+  });
+  if ('reason' in choice) return choice.reason;
+  return { raw, core, op: choice.op, q, k, v, heads, kvHeads, headDim, vHeadDim, float, termRanks, biasFull };
+}
+
+/** Whether K or V (as peeled) is a concatenation with a graph input: a cache read the analysis may not have flagged. */
+function cacheAhead(x: Operand): boolean {
+  const last: Value = x.stages[x.stages.length - 1].value;
+  const p = last.producer;
+  return !!p && p.opType === 'Concat' && p.inputs.some((i) => i?.isGraphInput);
+}
