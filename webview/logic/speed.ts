@@ -2,8 +2,7 @@
 // (latency with its interval, the speedup over the original and over the length's dense baseline, each with its
 // interval and the bound the removed FLOPs allow), and the series of the charts. Pure.
 import { ORIGINAL, type SpeedPoint, type SpeedResults } from '../../src/protocol';
-import type { Speedup } from '../../src/runtime/measure/stats';
-import { type BoundScope, type Verdict, amdahl, boundWarning, modelBound, verdict } from '../../src/runtime/measure/trust';
+import { type BoundScope, type Speedup, type Verdict, amdahl, boundWarning, modelBound, verdict } from '../../src/shared/bench-stats';
 
 export { amdahl };
 import { ms, ratio } from './format';
