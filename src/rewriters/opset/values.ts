@@ -2,6 +2,7 @@
 // read exactly (int64 attributes as bigint, because Slice ends hold INT64_MAX and a Number would turn it into 2^63,
 // which overflows int64 when written back), element types of values, and scalars of a float element type.
 import type { AttributeProtoLike, Node, Value } from '../../analysis/ir/graph';
+import { floatToHalf } from '../../analysis/numeric/float16';
 import { DataType } from '../../analysis/onnx/dtypes';
 import type { TensorData } from '../../analysis/ir/tensor-data';
 
@@ -101,28 +102,5 @@ export function floatScalar(dataType: number, x: number): TensorData | undefined
 }
 
 /** IEEE half-precision bits of a float32 value, rounded to nearest, ties to even; overflow gives ±infinity. */
-export function halfBits(x: number): number {
-  const u = new Uint32Array(Float32Array.of(x).buffer)[0];
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  const mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    // A half subnormal (or zero): m · 2^-24, with the float's implicit leading 1 made explicit.
-    if (e < -10) return sign;
-    const shift = 14 - e;
-    return sign | roundShift(mant | 0x800000, shift);
-  }
-  // A carry out of the mantissa moves into the exponent, which is the right result (up to infinity at e = 31).
-  return sign | ((e << 10) + roundShift(mant, 13));
-}
+export const halfBits = floatToHalf;
 
-/** `m >> shift`, rounded to nearest, ties to even. */
-function roundShift(m: number, shift: number): number {
-  const kept = m >>> shift;
-  const rest = m - kept * 2 ** shift;
-  const half = 2 ** (shift - 1);
-  return rest > half || (rest === half && (kept & 1) === 1) ? kept + 1 : kept;
-}
