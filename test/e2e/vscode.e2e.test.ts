@@ -147,7 +147,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await expect.poll(() => dashboard().locator('#latency-chart canvas').count()).toBe(1);
     await expect.poll(() => dashboard().locator('#sweep-chart canvas').count()).toBe(1);
     const p50 = await speedRows.nth(1).locator('td').nth(0).innerText();
-    expect(p50).toMatch(/^\d+(\.\d+)? ms$/);
+    expect(p50).toMatch(/^\d+(\.\d+)? ms \[[\d.]+–[\d.]+\]$/);
     await shot('3-speed');
   });
 
