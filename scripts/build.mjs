@@ -29,6 +29,9 @@ const entries = [
   { entryPoints: ['src/runtime/worker.ts'], outfile: 'dist/worker.js' },
   { entryPoints: ['bench/runtime.ts'], outfile: 'dist/bench/runtime.js' },
   { entryPoints: ['bench/rewrites.ts'], outfile: 'dist/bench/rewrites.js' },
+  // The fuzz campaign (`npm run fuzz`) and the worker threads it runs mutants on.
+  { entryPoints: ['fuzz/main.ts'], outfile: 'dist/fuzz/main.js' },
+  { entryPoints: ['fuzz/worker.ts'], outfile: 'dist/fuzz/worker.js' },
   { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   // The extension's analysis/rewrite thread (worker_threads), so large models never hold the extension host.
   { entryPoints: ['src/extension/core-thread.ts'], outfile: 'dist/core-thread.js' },
