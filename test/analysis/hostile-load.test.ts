@@ -139,6 +139,32 @@ describe('opset imports', () => {
   });
 });
 
+describe('nodes without the inputs or the output their operator requires', () => {
+  it('an Add whose second input was dropped (the mask reader threw a TypeError)', () => {
+    const proto = ModelProtoType.decode(fs.readFileSync(fixture('bert-sdpa-ts-op17').model)) as unknown as { graph: { node: { name: string; input: string[] }[] } };
+    proto.graph.node.find((n) => n.name === '/m/encoder/layer.0/attention/self/Add')!.input.splice(1, 1);
+    const file = write('one-input.onnx', ModelProtoType.encode(proto as never).finish());
+    expectModelError(() => analyzeModel(file), 'bad-node', file, /node '\/m\/encoder\/layer\.0\/attention\/self\/Add' \(Add\) needs at least 2 input\(s\), but it has 1/);
+  });
+
+  it('an omitted (empty) required input', () => {
+    const obj = ModelProtoType.decode(model({})) as unknown as { graph: { node: { input: string[] }[] } };
+    obj.graph.node[0].input[1] = '';
+    const file = write('empty-input.onnx', ModelProtoType.encode(obj as never).finish());
+    expectModelError(() => loadModel(file), 'bad-node', file, /node 'add' \(Add\) needs at least 2 input\(s\), but its input 1 is empty/);
+  });
+
+  it('a Softmax without an output', () => {
+    const proto = ModelProtoType.decode(fs.readFileSync(fixture('bert-sdpa-ts-op17').model)) as unknown as { graph: { node: { opType: string; output: string[] }[]; output: unknown[] } };
+    const sm = proto.graph.node.find((n) => n.opType === 'Softmax')!;
+    const gone = sm.output[0];
+    sm.output = [];
+    for (const n of proto.graph.node) for (const [i, name] of ((n as unknown as { input: string[] }).input ?? []).entries()) if (name === gone) (n as unknown as { input: string[] }).input[i] = 'input_ids';
+    const file = write('no-output.onnx', ModelProtoType.encode(proto as never).finish());
+    expectModelError(() => analyzeModel(file), 'bad-node', file, /\(Softmax\) has no output/);
+  });
+});
+
 describe('subgraphs nested too deep', () => {
   /** A model whose graph holds `depth` If nodes, each in the previous one's then_branch (3 message levels each). */
   function nested(depth: number): string {

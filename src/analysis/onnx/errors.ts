@@ -8,6 +8,7 @@ export type ModelErrorCode =
   | 'ir-version'
   | 'bad-opset'
   | 'bad-tensor'
+  | 'bad-node'
   | 'external-missing'
   | 'external-escape'
   | 'external-range'

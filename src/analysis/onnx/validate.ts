@@ -1,6 +1,7 @@
 // Checks at the load boundary that everything later code relies on without looking again: a tensor's dims, element
 // type and data agree (so reading it never runs past its bytes or allocates what its dims claim but its data does not
-// hold), and every node's domain has an opset import (so a rewrite that adds a node of that domain is well-formed).
+// hold), every node's domain has an opset import (so a rewrite that adds a node of that domain is well-formed), and
+// nodes of the operators the analysis reads have the inputs and the output those operators require.
 // A file that fails is a ModelError naming the tensor or node, the way onnxruntime would refuse it.
 import { byteSize, dtypeName } from './dtypes';
 import { ModelError } from './errors';
@@ -74,5 +75,39 @@ export function checkOpsets(opsets: Map<string, number>, nodes: { name: string; 
     if (opsets.has(n.domain)) continue;
     const declared = [...opsets.keys()].map((d) => `'${d || 'ai.onnx'}'`).join(', ') || 'none';
     throw new ModelError('bad-opset', file, `node '${n.name}' (${n.qualifiedOp}) is in domain '${n.domain || 'ai.onnx'}', which the model does not import (opset imports: ${declared})`);
+  }
+}
+
+/**
+ * Inputs every version of these operators requires (the smallest count over opsets, so no valid model is refused):
+ * the matchers read `inputs[1]` of an Add or `outputs[0]` of a Softmax without asking whether it is there, as they may
+ * in a model onnxruntime would load. Keys are `domain.op` ('' for ONNX).
+ */
+const MIN_INPUTS: Record<string, number> = Object.fromEntries([
+  ...['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Mod', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor',
+    'BitShift', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor', 'PRelu', 'MatMul', 'MatMulInteger', 'Gemm', 'Gather', 'GatherElements',
+    'GatherND', 'Expand', 'Tile', 'CumSum', 'Conv', 'ConvTranspose', 'LayerNormalization'].map((op) => [`.${op}`, 2]),
+  ...['Where', 'Range', 'ScatterND', 'ScatterElements', 'Attention'].map((op) => [`.${op}`, 3]),
+  ...['Softmax', 'LogSoftmax', 'Transpose', 'Reshape', 'Concat', 'Split', 'Slice', 'Squeeze', 'Unsqueeze', 'Cast', 'Shape', 'Size',
+    'Identity', 'Trilu', 'ConstantOfShape', 'Einsum', 'Flatten', 'Dropout', 'Neg', 'Sqrt', 'Exp', 'Tanh', 'Erf', 'Sigmoid',
+    'Relu', 'Not', 'IsNaN', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'ReduceMax'].map((op) => [`.${op}`, 1]),
+  ['com.microsoft.FusedMatMul', 2], ['com.microsoft.Attention', 2], ['com.microsoft.MultiHeadAttention', 1],
+  ['com.microsoft.GroupQueryAttention', 1], ['com.microsoft.SkipLayerNormalization', 3],
+]);
+
+/** Required inputs present (not omitted with ''), and a first output, for the operators above. */
+export function checkNodeArity(
+  nodes: { name: string; domain: string; opType: string; qualifiedOp: string; inputs: unknown[]; outputs: { name: string }[] }[],
+  file: string,
+): void {
+  for (const n of nodes) {
+    const need = MIN_INPUTS[`${n.domain}.${n.opType}`];
+    if (need === undefined) continue;
+    for (let i = 0; i < need; i++) {
+      if (n.inputs[i]) continue;
+      const why = i < n.inputs.length ? `its input ${i} is empty` : `it has ${n.inputs.length} input(s)`;
+      throw new ModelError('bad-node', file, `node '${n.name}' (${n.qualifiedOp}) needs at least ${need} input(s), but ${why}`);
+    }
+    if (!n.outputs[0]?.name) throw new ModelError('bad-node', file, `node '${n.name}' (${n.qualifiedOp}) has no output`);
   }
 }
