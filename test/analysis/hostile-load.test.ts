@@ -165,6 +165,34 @@ describe('nodes without the inputs or the output their operator requires', () =>
   });
 });
 
+describe('head counts of fused attention operators', () => {
+  type Attr = { name: string; type: number; i?: number; f?: number };
+  /** fused-gqa with every GroupQueryAttention's kv_num_heads attribute replaced. */
+  function gqaWith(kv: Attr): string {
+    const proto = ModelProtoType.decode(fs.readFileSync(fixture('fused-gqa').model)) as unknown as { graph: { node: { opType: string; attribute: Attr[] }[] } };
+    for (const n of proto.graph.node) {
+      if (n.opType === 'GroupQueryAttention') n.attribute = [...n.attribute.filter((a) => a.name !== 'kv_num_heads'), kv];
+    }
+    return write('gqa.onnx', ModelProtoType.encode(proto as never).finish());
+  }
+
+  it('the control: the fixture as it is rewrites', () => {
+    expect(rewriteInMemory(gqaWith({ name: 'kv_num_heads', type: 2, i: 2 }), [{ rule: 'expand', params: {} }]).report.applied).toHaveLength(1);
+  });
+
+  it('kv_num_heads given as a FLOAT (read as 0 heads, the expand rule built an int64 Infinity)', () => {
+    const file = gqaWith({ name: 'kv_num_heads', type: 1, f: 2 });
+    expectModelError(() => rewriteInMemory(file, [{ rule: 'expand', params: {} }]), 'bad-node', file, /attribute 'kv_num_heads' is FLOAT; it must be INT/);
+  });
+
+  it('kv_num_heads 0, and one that does not divide the query heads', () => {
+    const zero = gqaWith({ name: 'kv_num_heads', type: 2, i: 0 });
+    expectModelError(() => loadModel(zero), 'bad-node', zero, /kv_num_heads is 0; it must be a positive integer/);
+    const three = gqaWith({ name: 'kv_num_heads', type: 2, i: 3 });
+    expectModelError(() => loadModel(three), 'bad-node', three, /kv_num_heads 3 does not divide the 4 query heads/);
+  });
+});
+
 describe('subgraphs nested too deep', () => {
   /** A model whose graph holds `depth` If nodes, each in the previous one's then_branch (3 message levels each). */
   function nested(depth: number): string {

@@ -1,7 +1,8 @@
 // Checks at the load boundary that everything later code relies on without looking again: a tensor's dims, element
 // type and data agree (so reading it never runs past its bytes or allocates what its dims claim but its data does not
-// hold), every node's domain has an opset import (so a rewrite that adds a node of that domain is well-formed), and
-// nodes of the operators the analysis reads have the inputs and the output those operators require.
+// hold), every node's domain has an opset import (so a rewrite that adds a node of that domain is well-formed), nodes
+// of the operators the analysis reads have the inputs and the output those operators require, and the head counts of
+// fused attention operators are what their kernels accept.
 // A file that fails is a ModelError naming the tensor or node, the way onnxruntime would refuse it.
 import { byteSize, dtypeName } from './dtypes';
 import { ModelError } from './errors';
@@ -109,5 +110,56 @@ export function checkNodeArity(
       throw new ModelError('bad-node', file, `node '${n.name}' (${n.qualifiedOp}) needs at least ${need} input(s), but ${why}`);
     }
     if (!n.outputs[0]?.name) throw new ModelError('bad-node', file, `node '${n.name}' (${n.qualifiedOp}) has no output`);
+  }
+}
+
+const ATTR_TYPE_NAMES: Record<number, string> = { 0: 'UNDEFINED', 1: 'FLOAT', 2: 'INT', 3: 'STRING', 4: 'TENSOR', 5: 'GRAPH', 6: 'FLOATS', 7: 'INTS', 8: 'STRINGS' };
+const INT = 2;
+const FLOAT = 1;
+const INTS = 7;
+
+/** Attributes of the fused attention operators that detection and the rewrites read, with their ONNX types. */
+const ATTENTION_ATTRS: Record<string, Record<string, number>> = {
+  'com.microsoft.Attention': { num_heads: INT, unidirectional: INT, do_rotary: INT, qkv_hidden_sizes: INTS, scale: FLOAT },
+  'com.microsoft.PackedAttention': { num_heads: INT, qkv_hidden_sizes: INTS, scale: FLOAT },
+  'com.microsoft.MultiHeadAttention': { num_heads: INT, unidirectional: INT, scale: FLOAT },
+  'com.microsoft.PackedMultiHeadAttention': { num_heads: INT, scale: FLOAT },
+  'com.microsoft.DecoderMaskedMultiHeadAttention': { num_heads: INT, scale: FLOAT },
+  'com.microsoft.GroupQueryAttention': { num_heads: INT, kv_num_heads: INT, local_window_size: INT, do_rotary: INT, scale: FLOAT, softcap: FLOAT },
+  'com.microsoft.SparseAttention': { num_heads: INT, kv_num_heads: INT, do_rotary: INT, scale: FLOAT },
+  '.Attention': { q_num_heads: INT, kv_num_heads: INT, is_causal: INT, scale: FLOAT, softcap: FLOAT },
+};
+const HEAD_COUNTS = ['num_heads', 'q_num_heads', 'kv_num_heads'];
+
+interface AttrLike { name?: string | null; type?: number | null; i?: unknown; ints?: unknown[] | null }
+
+/**
+ * The attributes above have their ONNX type, and head counts are positive with the KV heads dividing the query heads
+ * (what onnxruntime's kernels require). protobufjs reads an INT that is absent as 0, so an attribute given as FLOAT
+ * would otherwise read as 0 heads, and a rewrite would divide by it.
+ */
+export function checkAttentionAttributes(
+  nodes: { name: string; domain: string; opType: string; qualifiedOp: string; attributes: Map<string, AttrLike> }[],
+  file: string,
+): void {
+  for (const n of nodes) {
+    const spec = ATTENTION_ATTRS[`${n.domain}.${n.opType}`];
+    if (!spec) continue;
+    const bad = (detail: string) => new ModelError('bad-node', file, `node '${n.name}' (${n.qualifiedOp}): ${detail}`);
+    for (const [name, type] of Object.entries(spec)) {
+      const a = n.attributes.get(name);
+      if (a && (a.type ?? 0) !== type) throw bad(`attribute '${name}' is ${ATTR_TYPE_NAMES[a.type ?? 0] ?? `type ${a.type}`}; it must be ${ATTR_TYPE_NAMES[type]}`);
+    }
+    const heads = new Map<string, number>();
+    for (const name of HEAD_COUNTS) {
+      const a = n.attributes.get(name);
+      if (!a) continue;
+      const v = toNum(a.i as IntLike);
+      if (!Number.isSafeInteger(v) || v < 1) throw bad(`${name} is ${v}; it must be a positive integer`);
+      heads.set(name, v);
+    }
+    const q = heads.get('num_heads') ?? heads.get('q_num_heads');
+    const kv = heads.get('kv_num_heads');
+    if (q !== undefined && kv !== undefined && q % kv !== 0) throw bad(`kv_num_heads ${kv} does not divide the ${q} query heads`);
   }
 }
