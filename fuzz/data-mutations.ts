@@ -1,24 +1,28 @@
 // Structure-aware mutations of the data around the graph: attribute types and values, tensor dims, element types and
 // data, declared shapes, opset imports, IR versions and external-data references.
 import {
-  AttrType, inits, nodes, oddFloat, oddInt, oddName, type AttrP, type GraphP, type Int64, type Mutation, type NodeP, type TensorP,
+  AttrType, hotNodes, inits, nodes, oddFloat, oddInt, oddName, pickNode, type AttrP, type GraphP, type Int64, type Mutation, type NodeP,
+  type TensorP,
 } from './proto';
 import type { Rng } from './rng';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
 function randomAttr(rng: Rng, g: GraphP): { node: NodeP; attr: AttrP } | null {
-  const withAttrs = nodes(g).filter((n) => n.attribute?.length);
-  if (!withAttrs.length) return null;
-  const node = rng.pick(withAttrs);
-  return { node, attr: rng.pick(node.attribute!) };
+  const node = pickNode(rng, g, (n) => !!n.attribute?.length);
+  return node ? { node, attr: rng.pick(node.attribute!) } : null;
 }
 
-/** Every tensor a mutation may edit: initializers and Constant-style tensor attributes. */
-function tensors(g: GraphP): TensorP[] {
-  const out = [...inits(g)];
-  for (const n of nodes(g)) for (const a of n.attribute ?? []) if (a.t) out.push(a.t);
-  return out;
+/** Every tensor a mutation may edit: initializers (most often those read near attention) and tensor attributes. */
+function tensors(rng: Rng, g: GraphP): TensorP[] {
+  const all = [...inits(g)];
+  for (const n of nodes(g)) for (const a of n.attribute ?? []) if (a.t) all.push(a.t);
+  if (rng.chance(0.5)) {
+    const near = new Set(hotNodes(g).flatMap((n) => n.input ?? []));
+    const hot = all.filter((t) => near.has(t.name ?? ''));
+    if (hot.length) return hot;
+  }
+  return all;
 }
 
 const smallTensor = (rng: Rng): TensorP => rng.pick<TensorP>([
@@ -88,7 +92,7 @@ export const dataMutations: (readonly [string, Mutation, number])[] = [
     return `attribute '${name}' added to '${n.name}' (${n.opType})`;
   }, 3],
   ['tensor-dims', ({ rng, graph }) => {
-    const list = tensors(graph);
+    const list = tensors(rng, graph);
     if (!list.length) return null;
     const t = rng.pick(list);
     const dims = (t.dims ??= []);
@@ -100,14 +104,14 @@ export const dataMutations: (readonly [string, Mutation, number])[] = [
     return `dims of tensor '${t.name}' changed (variant ${what})`;
   }, 5],
   ['tensor-dtype', ({ rng, graph }) => {
-    const list = tensors(graph);
+    const list = tensors(rng, graph);
     if (!list.length) return null;
     const t = rng.pick(list);
     t.dataType = rng.pick([0, 2, 3, 6, 7, 8, 9, 10, 11, 13, 16, 17, 21, 22, 26, 27, 99, -1]);
     return `element type of tensor '${t.name}' set to ${t.dataType}`;
   }, 3],
   ['tensor-data', ({ rng, graph }) => {
-    const list = tensors(graph);
+    const list = tensors(rng, graph);
     if (!list.length) return null;
     const t = rng.pick(list);
     const what = rng.int(4);
@@ -148,7 +152,7 @@ export const dataMutations: (readonly [string, Mutation, number])[] = [
     return `IR version ${String(model.irVersion)}`;
   }, 2],
   ['external-data', ({ rng, graph, extra }) => {
-    const list = rng.chance(0.85) ? inits(graph) : tensors(graph);
+    const list = rng.chance(0.85) ? inits(graph) : tensors(rng, graph);
     if (!list.length) return null;
     const t = rng.pick(list);
     const data = t.rawData ?? new Uint8Array(0);
@@ -175,6 +179,18 @@ export const dataMutations: (readonly [string, Mutation, number])[] = [
     if (rng.chance(0.1)) t.externalData = rng.chance(0.5) ? [] : [{ key: 'location', value: 'a' }, { key: 'location', value: 'b' }];
     return `tensor '${t.name}' moved to external data (variant ${variant})`;
   }, 5],
+  ['shape-constant', ({ rng, graph }) => {
+    // The small int64 constants of Reshape targets, axes and split sizes carry head counts and sizes: change one value,
+    // keeping the data consistent with the dims (so the model still loads and the matchers see the odd value).
+    const small = tensors(rng, graph).filter((t) => t.dataType === 7 && (t.rawData?.length ?? 0) > 0 && (t.rawData?.length ?? 0) <= 64);
+    if (!small.length) return null;
+    const t = rng.pick(small);
+    const values = new BigInt64Array(new Uint8Array(t.rawData!).buffer);
+    const k = rng.int(values.length);
+    values[k] = BigInt(rng.pick([0, -1, -2, 1, 3, 7, 1000, 2 ** 31, -(2 ** 40), 2 ** 53]));
+    t.rawData = new Uint8Array(values.buffer);
+    return `value ${k} of int64 constant '${t.name}' set to ${values[k]}`;
+  }, 4],
   ['sparse-initializer', ({ rng, graph }) => {
     const list = inits(graph);
     if (!list.length) return null;

@@ -1,7 +1,8 @@
 // Structure-aware mutations of the graph's wiring: inputs and outputs dropped or renamed, dangling and duplicate
 // names, cycles, removed and copied nodes, other operators and domains, subgraphs, deep nesting and long chains.
 import { deeplyNestedNode } from './nested';
-import { AttrType, nodes, oddName, renameEverywhere, valueNames, type GraphP, type Mutation, type NodeP } from './proto';
+import { AttrType, nodes, oddName, pickNode, renameEverywhere, valueNames, type GraphP, type Mutation, type NodeP } from './proto';
+import type { Rng } from './rng';
 
 const OPS = [
   'Softmax', 'MatMul', 'Add', 'Mul', 'Div', 'Reshape', 'Transpose', 'Concat', 'Gather', 'Slice', 'Split', 'Where', 'Expand',
@@ -11,7 +12,7 @@ const OPS = [
 ];
 const DOMAINS = ['', 'ai.onnx', 'com.microsoft', 'com.evil', 'ai.onnx.ml', 'pkg.custom'];
 
-const randomNode = (rng: { pick<T>(a: readonly T[]): T }, g: GraphP): NodeP | null => (nodes(g).length ? rng.pick(nodes(g)) : null);
+const randomNode = (rng: Rng, g: GraphP): NodeP | null => pickNode(rng, g);
 
 export const graphMutations: (readonly [string, Mutation, number])[] = [
   ['drop-graph-input', ({ rng, graph }) => {
@@ -58,6 +59,16 @@ export const graphMutations: (readonly [string, Mutation, number])[] = [
     input[k] = to;
     return `input ${k} of node '${n.name}' (${n.opType}) now reads '${to.slice(0, 40)}'`;
   }, 4],
+  ['swap-inputs', ({ rng, graph }) => {
+    // Q and K, scores and mask, data and shape: a model that still loads, with its operands in the wrong places.
+    const n = pickNode(rng, graph, (m) => (m.input?.length ?? 0) >= 2);
+    if (!n) return null;
+    const input = n.input!;
+    const i = rng.int(input.length);
+    const j = (i + 1 + rng.int(input.length - 1)) % input.length;
+    [input[i], input[j]] = [input[j], input[i]];
+    return `inputs ${i} and ${j} of '${n.name}' (${n.opType}) swapped`;
+  }, 3],
   ['rename-node-output', ({ rng, graph }) => {
     const n = randomNode(rng, graph);
     if (!n?.output?.length) return null;
@@ -189,9 +200,8 @@ export const graphMutations: (readonly [string, Mutation, number])[] = [
   }, 1],
   ['long-chain', ({ rng, graph }) => {
     // Thousands of Identity nodes in front of one input: recursion along the data path in detection and tracing.
-    const candidates = nodes(graph).filter((n) => n.input?.some(Boolean));
-    if (!candidates.length) return null;
-    const n = rng.pick(candidates);
+    const n = pickNode(rng, graph, (m) => !!m.input?.some(Boolean));
+    if (!n) return null;
     const k = n.input!.findIndex(Boolean);
     const length = rng.pick([100, 3000, 30000]);
     let prev = n.input![k];

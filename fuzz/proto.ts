@@ -74,6 +74,43 @@ export type Mutation = (m: MutationContext) => string | null;
 export const nodes = (g: GraphP): NodeP[] => (g.node ??= []);
 export const inits = (g: GraphP): TensorP[] => (g.initializer ??= []);
 
+const ANCHORS = new Set(['Softmax', 'Attention', 'MultiHeadAttention', 'GroupQueryAttention', 'SparseAttention', 'PackedAttention']);
+
+/**
+ * Nodes within four hops (up or down) of a Softmax or a fused attention operator: where the matchers and rewriters
+ * look hardest. A random node of an exported transformer is more often in an MLP or an embedding.
+ */
+export function hotNodes(g: GraphP): NodeP[] {
+  const producer = new Map<string, NodeP>();
+  const consumers = new Map<string, NodeP[]>();
+  for (const n of g.node ?? []) {
+    for (const o of n.output ?? []) producer.set(o, n);
+    for (const i of n.input ?? []) {
+      let list = consumers.get(i);
+      if (!list) consumers.set(i, (list = []));
+      list.push(n);
+    }
+  }
+  let frontier = (g.node ?? []).filter((n) => ANCHORS.has(n.opType ?? ''));
+  const hot = new Set(frontier);
+  for (let hop = 0; hop < 4 && frontier.length; hop++) {
+    const next: NodeP[] = [];
+    for (const n of frontier) {
+      const near = [...(n.input ?? []).map((i) => producer.get(i)), ...(n.output ?? []).flatMap((o) => consumers.get(o) ?? [])];
+      for (const m of near) if (m && !hot.has(m)) { hot.add(m); next.push(m); }
+    }
+    frontier = next;
+  }
+  return [...hot];
+}
+
+/** A node to mutate: most often one near attention. */
+export function pickNode(rng: Rng, g: GraphP, filter: (n: NodeP) => boolean = () => true): NodeP | null {
+  const hot = rng.chance(0.6) ? hotNodes(g).filter(filter) : [];
+  const pool = hot.length ? hot : (g.node ?? []).filter(filter);
+  return pool.length ? rng.pick(pool) : null;
+}
+
 /** Every value name the graph defines: graph inputs, initializers, node outputs. */
 export function valueNames(g: GraphP): string[] {
   const names = new Set<string>();
