@@ -185,12 +185,30 @@ describe('head counts of fused attention operators', () => {
     expectModelError(() => rewriteInMemory(file, [{ rule: 'expand', params: {} }]), 'bad-node', file, /attribute 'kv_num_heads' is FLOAT; it must be INT/);
   });
 
+  it('num_heads of 2^31 (a per-head table of that length hung the binding)', () => {
+    const proto = ModelProtoType.decode(fs.readFileSync(fixture('fused-gqa').model)) as unknown as { graph: { node: { opType: string; attribute: Attr[] }[] } };
+    for (const n of proto.graph.node) for (const a of n.attribute) if (a.name === 'num_heads') a.i = 2 ** 31;
+    const file = write('heads.onnx', ModelProtoType.encode(proto as never).finish());
+    expectModelError(() => loadModel(file), 'bad-node', file, /num_heads is 2147483648; it must be a whole number from 1 to 65536/);
+  });
+
   it('kv_num_heads 0, and one that does not divide the query heads', () => {
     const zero = gqaWith({ name: 'kv_num_heads', type: 2, i: 0 });
-    expectModelError(() => loadModel(zero), 'bad-node', zero, /kv_num_heads is 0; it must be a positive integer/);
+    expectModelError(() => loadModel(zero), 'bad-node', zero, /kv_num_heads is 0; it must be a whole number from 1 to 65536/);
     const three = gqaWith({ name: 'kv_num_heads', type: 2, i: 3 });
     expectModelError(() => loadModel(three), 'bad-node', three, /kv_num_heads 3 does not divide the 4 query heads/);
   });
+});
+
+describe('a Transpose perm that is not a permutation (the layout walk read axes that are not there)', () => {
+  for (const perm of [[0, 2, 7, 3], [0, 1, 1, 3], [0, -1, 2, 3]]) {
+    it(`perm [${perm.join(', ')}]`, () => {
+      const proto = ModelProtoType.decode(fs.readFileSync(fixture('vit-eager-ts-op17-ortfused').model)) as unknown as { graph: { node: { name: string; attribute: { name: string; ints: number[] }[] }[] } };
+      proto.graph.node.find((n) => n.name === '/m/layers.1/attention/Transpose_3')!.attribute.find((a) => a.name === 'perm')!.ints = perm;
+      const file = write('perm.onnx', ModelProtoType.encode(proto as never).finish());
+      expectModelError(() => analyzeModel(file), 'bad-node', file, new RegExp(`Transpose_3' \\(Transpose\\): perm \\[${perm.join(', ')}\\] is not a permutation`));
+    });
+  }
 });
 
 describe('subgraphs nested too deep', () => {

@@ -47,4 +47,14 @@ describe('shape inference with out-of-range axes and huge dims', () => {
     expect(shapes.values(c)).toBeUndefined();
     expect(ms).toBeLessThan(1000);
   });
+
+  it('a Transpose whose perm is for another rank: no shape (the perm indexed axes that are not there)', () => {
+    const b = GraphBuilder.create();
+    const x = b.input('x', 'float32', [2, 3]);
+    const t = b.op('Transpose', [x], { attrs: { perm: attr.ints([0, 2, 1, 3]) } });
+    const ok = b.op('Transpose', [x], { attrs: { perm: attr.ints([1, 0]) } });
+    const shapes = new ShapeInfo(b.graph);
+    expect(shapes.shape(t)).toBeUndefined();
+    expect(shapes.shape(ok)).toEqual([3, 2]);
+  });
 });

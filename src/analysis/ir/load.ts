@@ -9,7 +9,7 @@ import { toNum } from '../onnx/long';
 import { MAX_IR_VERSION, MIN_IR_VERSION, ModelProtoType } from '../onnx/schema';
 import { Tensor, type TensorProtoLike } from '../onnx/tensor';
 import { findUnknownFields, MAX_DEPTH, NestingTooDeep, type UnknownField } from '../onnx/unknown-fields';
-import { checkAttentionAttributes, checkNodeArity, checkOpsets, checkTensorData } from '../onnx/validate';
+import { checkAttributes, checkNodeArity, checkOpsets, checkTensorData } from '../onnx/validate';
 import { graphFromProto } from './from-proto';
 import type { Graph } from './graph';
 
@@ -107,7 +107,7 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
   const graph = graphFromProto(proto.graph, abs, makeTensor);
   checkOpsets(opsets, graph.nodes, abs);
   checkNodeArity(graph.nodes, abs);
-  checkAttentionAttributes(graph.nodes, abs);
+  checkAttributes(graph.nodes, abs);
   // Tensors outside the main graph's initializers (Constant attributes, subgraph initializers, functions) are read by
   // onnxruntime too (and Constant values by the analysis): their data and external references pass the same checks.
   forEachNestedTensor(proto, (t) => {

@@ -167,6 +167,7 @@ function infer(n: Node, get: Get): ValueFacts[] {
     case 'Transpose': {
       if (!x.shape) return [{}];
       const perm = ints(n, 'perm') ?? x.shape.map((_, i) => x.shape!.length - 1 - i);
+      if (perm.length !== x.shape.length) return [{}]; // the input is not of the rank the perm was written for
       return [{ shape: perm.map((p) => x.shape![p] ?? null) }];
     }
     case 'MatMul': case 'MatMulInteger': case 'MatMulNBits': return [{ shape: matmul(x.shape, get(n.input(1)).shape, n) }];

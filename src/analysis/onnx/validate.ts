@@ -130,6 +130,8 @@ const ATTENTION_ATTRS: Record<string, Record<string, number>> = {
   '.Attention': { q_num_heads: INT, kv_num_heads: INT, is_causal: INT, scale: FLOAT, softcap: FLOAT },
 };
 const HEAD_COUNTS = ['num_heads', 'q_num_heads', 'kv_num_heads'];
+/** Per-head tables are built from these counts; the largest models have 128 heads. */
+const MAX_HEADS = 65536;
 
 interface AttrLike { name?: string | null; type?: number | null; i?: unknown; ints?: unknown[] | null }
 
@@ -138,11 +140,12 @@ interface AttrLike { name?: string | null; type?: number | null; i?: unknown; in
  * (what onnxruntime's kernels require). protobufjs reads an INT that is absent as 0, so an attribute given as FLOAT
  * would otherwise read as 0 heads, and a rewrite would divide by it.
  */
-export function checkAttentionAttributes(
+export function checkAttributes(
   nodes: { name: string; domain: string; opType: string; qualifiedOp: string; attributes: Map<string, AttrLike> }[],
   file: string,
 ): void {
   for (const n of nodes) {
+    if (n.domain === '' && n.opType === 'Transpose') checkPerm(n, file);
     const spec = ATTENTION_ATTRS[`${n.domain}.${n.opType}`];
     if (!spec) continue;
     const bad = (detail: string) => new ModelError('bad-node', file, `node '${n.name}' (${n.qualifiedOp}): ${detail}`);
@@ -155,11 +158,23 @@ export function checkAttentionAttributes(
       const a = n.attributes.get(name);
       if (!a) continue;
       const v = toNum(a.i as IntLike);
-      if (!Number.isSafeInteger(v) || v < 1) throw bad(`${name} is ${v}; it must be a positive integer`);
+      if (!Number.isSafeInteger(v) || v < 1 || v > MAX_HEADS) throw bad(`${name} is ${v}; it must be a whole number from 1 to ${MAX_HEADS}`);
       heads.set(name, v);
     }
     const q = heads.get('num_heads') ?? heads.get('q_num_heads');
     const kv = heads.get('kv_num_heads');
     if (q !== undefined && kv !== undefined && q % kv !== 0) throw bad(`kv_num_heads ${kv} does not divide the ${q} query heads`);
   }
+}
+
+/**
+ * A Transpose's perm is a permutation of 0..n-1 (onnxruntime refuses anything else). The layout walk indexes the input's
+ * axes with it, so an entry of 7 or -1 would read an axis that is not there.
+ */
+function checkPerm(n: { name: string; qualifiedOp: string; attributes: Map<string, AttrLike> }, file: string): void {
+  const a = n.attributes.get('perm');
+  if (!a) return;
+  const perm = (a.ints ?? []).map((x) => toNum(x as IntLike));
+  const ok = a.type === INTS && perm.every((p) => Number.isInteger(p) && p >= 0 && p < perm.length) && new Set(perm).size === perm.length;
+  if (!ok) throw new ModelError('bad-node', file, `node '${n.name}' (${n.qualifiedOp}): perm [${perm.join(', ')}] is not a permutation of its axes`);
 }
