@@ -30,6 +30,9 @@ const entries = [
   { entryPoints: ['bench/runtime.ts'], outfile: 'dist/bench/runtime.js' },
   { entryPoints: ['bench/rewrites.ts'], outfile: 'dist/bench/rewrites.js' },
   { entryPoints: ['bench/attention-ops.ts'], outfile: 'dist/bench/attention-ops.js' },
+  // The fuzz campaign (`npm run fuzz`) and the worker threads it runs mutants on.
+  { entryPoints: ['fuzz/main.ts'], outfile: 'dist/fuzz/main.js' },
+  { entryPoints: ['fuzz/worker.ts'], outfile: 'dist/fuzz/worker.js' },
   { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   // The extension's analysis/rewrite thread (worker_threads), so large models never hold the extension host.
   { entryPoints: ['src/extension/core-thread.ts'], outfile: 'dist/core-thread.js' },

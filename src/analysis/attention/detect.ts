@@ -5,7 +5,8 @@ import type { Graph } from '../ir/graph';
 import { ShapeInfo } from '../ir/shapes';
 import type { UnmatchedInfo } from '../report/types';
 import { FUSED_OPS, fusedKey, matchFused } from './fused';
-import type { Ctx } from './match';
+import { impossibleFigures } from './figures';
+import { fail, type Ctx, type Match } from './match';
 import { fusedBinding } from './layout/fused-binding';
 import { hasLearnedPositions } from './positions';
 import type { RawSite } from './site';
@@ -23,11 +24,11 @@ export function detectAttention(graph: Graph, shapes = new ShapeInfo(graph)): De
   const failures: UnmatchedInfo[] = [];
   for (const n of graph.nodes) {
     if (n.opType === 'Softmax' && n.domain === '') {
-      const m = matchSoftmax(ctx, n);
+      const m = possible(graph, matchSoftmax(ctx, n));
       if (m.ok) sites.push(m.value);
       else failures.push({ node: n.name, reason: m.reason });
     } else if (FUSED_OPS.has(fusedKey(n))) {
-      const m = matchFused(ctx, n);
+      const m = possible(graph, matchFused(ctx, n));
       if (m.ok) {
         const binding = fusedBinding(ctx, n, m.value);
         sites.push(binding ? { ...m.value, binding } : m.value);
@@ -41,6 +42,13 @@ export function detectAttention(graph: Graph, shapes = new ShapeInfo(graph)): De
     for (const s of sites) if (s.position === 'none') s.position = 'learned-absolute';
   }
   return { sites, unmatched: failures, ctx };
+}
+
+/** A match whose figures cannot be right becomes a failure with the reason. */
+function possible(graph: Graph, m: Match<RawSite>): Match<RawSite> {
+  if (!m.ok) return m;
+  const why = impossibleFigures(graph, m.value);
+  return why ? fail(`${m.value.form}: ${why}`) : m;
 }
 
 /**

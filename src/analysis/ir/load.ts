@@ -8,7 +8,8 @@ import { resolveExternalRef, type ExternalRef } from '../onnx/external-data';
 import { toNum } from '../onnx/long';
 import { MAX_IR_VERSION, MIN_IR_VERSION, ModelProtoType } from '../onnx/schema';
 import { Tensor, type TensorProtoLike } from '../onnx/tensor';
-import { findUnknownFields, type UnknownField } from '../onnx/unknown-fields';
+import { findUnknownFields, MAX_DEPTH, NestingTooDeep, type UnknownField } from '../onnx/unknown-fields';
+import { checkAttributes, checkNodeArity, checkOpsets, checkTensorData } from '../onnx/validate';
 import { graphFromProto } from './from-proto';
 import type { Graph } from './graph';
 
@@ -60,6 +61,18 @@ export function loadModel(file: string, options: LoadOptions = {}): Model {
 }
 
 export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions = {}): Model {
+  let unknownFields: UnknownField[] = [];
+  if (!options.trusted) {
+    // Walked before decoding: besides unknown fields it finds nesting too deep for protobufjs's recursive decoder.
+    try {
+      unknownFields = findUnknownFields(bytes, ModelProtoType);
+    } catch (e) {
+      if (e instanceof NestingTooDeep) {
+        throw new ModelError('too-deep', abs, `messages are nested more than ${MAX_DEPTH} levels deep (subgraphs inside subgraphs); protobuf readers, onnxruntime's included, refuse such files`);
+      }
+      throw notProtobuf(abs, (e as Error).message);
+    }
+  }
   let proto: ModelProtoLike;
   try {
     // A plain Uint8Array view (not a Buffer) makes protobufjs slice with subarray (no copies) and avoids its use of the
@@ -67,17 +80,7 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
     const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     proto = ModelProtoType.decode(view) as unknown as ModelProtoLike;
   } catch (e) {
-    const msg = (e as Error).message;
-    if (/index out of range|premature|EOF/i.test(msg)) throw new ModelError('truncated', abs, `file is truncated or not protobuf (${msg})`);
-    throw new ModelError('not-onnx', abs, `not an ONNX model: ${msg}`);
-  }
-  let unknownFields: UnknownField[] = [];
-  if (!options.trusted) {
-    try {
-      unknownFields = findUnknownFields(bytes, ModelProtoType);
-    } catch (e) {
-      throw new ModelError('truncated', abs, `file is truncated or not protobuf (${(e as Error).message})`);
-    }
+    throw notProtobuf(abs, (e as Error).message);
   }
   if (!proto.graph) {
     throw new ModelError('not-onnx', abs, 'not an ONNX model: it has no graph' + (unknownFields.length ? ' (it is not protobuf of the ONNX schema)' : ''));
@@ -92,20 +95,25 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
   const sizes = new Map<string, number>();
   const externalFiles = new Set<string>();
   const makeTensor = (t: TensorProtoLike): Tensor => {
+    const bytes = checkTensorData(t, abs);
     let ref: ExternalRef | undefined;
     if (t.dataLocation === 1) {
       if (!abs) throw new ModelError('external-missing', '<memory>', `tensor '${t.name}' uses external data but the model has no folder`);
-      ref = resolveExternalRef(abs, t.name ?? '', t.externalData ?? [], sizes);
+      ref = resolveExternalRef(abs, t.name ?? '', t.externalData ?? [], sizes, bytes);
       externalFiles.add(ref.file);
     }
     return new Tensor(t, ref);
   };
   const graph = graphFromProto(proto.graph, abs, makeTensor);
+  checkOpsets(opsets, graph.nodes, abs);
+  checkNodeArity(graph.nodes, abs);
+  checkAttributes(graph.nodes, abs);
   // Tensors outside the main graph's initializers (Constant attributes, subgraph initializers, functions) are read by
-  // onnxruntime too: their external references must pass the same checks.
+  // onnxruntime too (and Constant values by the analysis): their data and external references pass the same checks.
   forEachNestedTensor(proto, (t) => {
+    const bytes = checkTensorData(t, abs);
     if (t.dataLocation !== 1) return;
-    const ref = resolveExternalRef(abs, t.name ?? '', t.externalData ?? [], sizes);
+    const ref = resolveExternalRef(abs, t.name ?? '', t.externalData ?? [], sizes, bytes);
     externalFiles.add(ref.file);
   });
   return {
@@ -118,6 +126,11 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
     unknownFields,
     externalFiles: [...externalFiles],
   };
+}
+
+function notProtobuf(abs: string, msg: string): ModelError {
+  if (/index out of range|premature|EOF|runs past the end/i.test(msg)) return new ModelError('truncated', abs, `file is truncated or not protobuf (${msg})`);
+  return new ModelError('not-onnx', abs, `not an ONNX model: ${msg}`);
 }
 
 interface NestedGraph {

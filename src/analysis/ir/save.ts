@@ -8,7 +8,9 @@ import { isInside } from '../onnx/external-data';
 import type { Model } from './load';
 import { ModelProtoType } from '../onnx/schema';
 import type { Tensor, TensorProtoLike } from '../onnx/tensor';
-import { graphToProto } from './to-proto';
+import type { NodeProtoLike } from './graph';
+import { embedNestedExternal } from './nested-external';
+import { graphToProto, nodeToProto } from './to-proto';
 
 export interface SaveOptions {
   /**
@@ -80,6 +82,9 @@ export function saveModel(model: Model, outFile: string, options: SaveOptions = 
     throw new ModelError('write-refused', out, `refusing to overwrite the input's external data file '${dataName}'`);
   }
 
+  // Read before anything is written: a nested reference that cannot be read fails the save with no output left behind.
+  const nested = model.file ? nestedNodes(model) : undefined;
+
   const placed = new Map<Tensor, { offset: number; length: number }>();
   let dataBytes = 0;
   if (toData.length > 0) dataBytes = writeAtomically(dataPath, (fd) => {
@@ -104,13 +109,22 @@ export function saveModel(model: Model, outFile: string, options: SaveOptions = 
     if (t.isExternal) return embeddedProto(t);
     return t.proto;
   };
-  const proto = { ...model.proto, graph: graphToProto(model.graph, tensorProto) };
+  const graph = graphToProto(model.graph, tensorProto);
+  const proto = { ...model.proto, graph: nested ? { ...graph, node: nested.graph } : graph, ...(nested?.functions ? { functions: nested.functions } : {}) };
   const bytes = ModelProtoType.encode(proto as never).finish();
   writeAtomically(out, (fd) => {
     writeAll(fd, bytes, 0);
     return bytes.length;
   });
   return { file: out, bytes: bytes.length, ...(toData.length ? { dataFile: dataPath, dataBytes } : {}) };
+}
+
+/** The graph's nodes (as saved) and the model's functions with their nested external tensors embedded. */
+function nestedNodes(model: Model): { graph: NodeProtoLike[]; functions?: unknown[] } {
+  const graph = embedNestedExternal(model.graph.nodes.map(nodeToProto), model.file);
+  const functions = model.proto.functions as { node?: NodeProtoLike[] }[] | null | undefined;
+  if (!functions?.length) return { graph };
+  return { graph, functions: functions.map((f) => ({ ...f, node: embedNestedExternal(f.node ?? [], model.file) })) };
 }
 
 function externalProto(t: Tensor, location: string, offset: number, length: number): TensorProtoLike {

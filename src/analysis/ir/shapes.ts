@@ -153,7 +153,7 @@ function infer(n: Node, get: Get): ValueFacts[] {
       }
       // Shape vectors: a part with unknown values but a known length still places the parts after it.
       const values =
-        shape?.length === 1 && parts.every((p) => p.values || (p.shape?.length === 1 && isNum(p.shape[0])))
+        shape?.length === 1 && parts.every((p) => p.values || (p.shape?.length === 1 && isCount(p.shape[0])))
           ? parts.flatMap((p) => p.values ?? new Array<Dim>(p.shape![0] as number).fill(null))
           : undefined;
       return [{ shape, values }];
@@ -167,6 +167,7 @@ function infer(n: Node, get: Get): ValueFacts[] {
     case 'Transpose': {
       if (!x.shape) return [{}];
       const perm = ints(n, 'perm') ?? x.shape.map((_, i) => x.shape!.length - 1 - i);
+      if (perm.length !== x.shape.length) return [{}]; // the input is not of the rank the perm was written for
       return [{ shape: perm.map((p) => x.shape![p] ?? null) }];
     }
     case 'MatMul': case 'MatMulInteger': case 'MatMulNBits': return [{ shape: matmul(x.shape, get(n.input(1)).shape, n) }];
@@ -341,11 +342,21 @@ function unaryValues(op: string, v: Dim[] | undefined): Dim[] | undefined {
 function isNum(d: unknown): d is number {
   return typeof d === 'number' && Number.isFinite(d);
 }
+/** A length small enough to hold values for (a declared or computed dim may be negative or 2^40). */
+function isCount(d: unknown): d is number {
+  return isNum(d) && Number.isInteger(d) && d >= 0 && d <= MAX_VALUES;
+}
 function numList(v: Dim[] | undefined): number[] | undefined {
   return v && v.every(isNum) ? (v as number[]) : undefined;
 }
+/**
+ * An axis in [-rank, rank) made non-negative. Anything else makes the node invalid: this throws, and the node's
+ * outputs get no facts (an axis of 2^31 used as an array index would make a sparse array of that length).
+ */
 function normAxis(a: number, rank: number): number {
-  return a < 0 ? a + rank : a;
+  const x = a < 0 ? a + rank : a;
+  if (!Number.isInteger(x) || x < 0 || x >= rank) throw new RangeError(`axis ${a} outside a rank-${rank} shape`);
+  return x;
 }
 function clampAxis(a: number, rank: number): number {
   const x = a < 0 ? a + rank : a;

@@ -139,12 +139,12 @@ function arith(op: string, a: number, b: number): number {
 export function uniformValue(v: Value | null, shapes: ShapeInfo, depth = 0): number | undefined {
   if (!v || depth > 8) return undefined;
   const c = v.constant;
-  if (c) return c.size <= 4096 ? allSame(c.toNumbers()) : undefined;
+  if (c) return c.size <= 4096 ? allSame(numbersOf(c)) : undefined;
   const p = v.producer;
   if (p && p.domain === '') {
     if (p.opType === 'ConstantOfShape') {
       const t = p.attr('value')?.t;
-      return t ? allSame(new Tensor(t as never).toNumbers()) : 0;
+      return t ? allSame(numbersOf(new Tensor(t as never))) : 0;
     }
     if (['Expand', 'Reshape', 'Unsqueeze', 'Squeeze', 'Identity', 'Cast'].includes(p.opType)) {
       const x = uniformValue(p.input(0), shapes, depth + 1);
@@ -154,6 +154,15 @@ export function uniformValue(v: Value | null, shapes: ShapeInfo, depth = 0): num
   }
   const vals = shapes.values(v);
   return vals && vals.every((d) => typeof d === 'number') ? allSame(vals as number[]) : undefined;
+}
+
+/** The values, or none for element types without a numeric reading (strings, complex, 4-bit), where toNumbers throws. */
+function numbersOf(t: Tensor): number[] {
+  try {
+    return t.toNumbers();
+  } catch {
+    return [];
+  }
 }
 
 function allSame(xs: number[]): number | undefined {

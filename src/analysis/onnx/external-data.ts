@@ -4,7 +4,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelError } from './errors';
-import { toNum, type IntLike } from './long';
 
 export interface ExternalRef {
   /** `location` as written in the model (relative to the model's folder). */
@@ -24,6 +23,8 @@ export function resolveExternalRef(
   tensorName: string,
   entries: KeyValue[],
   sizes: Map<string, number>,
+  /** The bytes the tensor's dims and element type call for, when known: the reference must give exactly that many. */
+  expectedBytes?: number,
 ): ExternalRef {
   const kv = new Map(entries.map((e) => [e.key ?? '', e.value ?? '']));
   const location = kv.get('location');
@@ -48,10 +49,14 @@ export function resolveExternalRef(
     size = st.size;
     sizes.set(file, size);
   }
-  const offset = toNum(kv.get('offset') as IntLike ?? 0);
-  const lengthText = kv.get('length');
-  const length = lengthText === undefined || lengthText === '' ? size - offset : toNum(lengthText);
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+  const offset = byteCount(modelFile, tensorName, 'offset', kv.get('offset')) ?? 0;
+  const given = byteCount(modelFile, tensorName, 'length', kv.get('length'));
+  if (given !== undefined && expectedBytes !== undefined && given !== expectedBytes) {
+    throw new ModelError('bad-tensor', modelFile, `tensor '${tensorName}' needs ${expectedBytes} bytes but its external data reference gives length ${given}`);
+  }
+  // Without a length the tensor's own size decides (onnxruntime does the same); the rest of the file otherwise.
+  const length = given ?? expectedBytes ?? size - offset;
+  if (!Number.isSafeInteger(offset + length) || length < 0 || offset + length > size) {
     throw new ModelError(
       'external-range',
       modelFile,
@@ -59,6 +64,14 @@ export function resolveExternalRef(
     );
   }
   return { location, file, offset, length };
+}
+
+/** `offset` and `length` are decimal byte counts; anything else ('-1', '1e3', 'abc', 2^64) is refused by name. */
+function byteCount(modelFile: string, tensorName: string, key: string, text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const n = /^[0-9]{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) throw new ModelError('external-range', modelFile, `tensor '${tensorName}' has an invalid external data ${key} '${text}'`);
+  return n;
 }
 
 function safeJoin(modelFile: string, baseDir: string, location: string, tensorName: string): string {

@@ -75,6 +75,7 @@ function weightMatrix(v: Value | null, where: string): { matrix: Matrix; dtype: 
   if (!t) throw new ProjectionError(`the weight of '${where}' is not a constant the rewrite can read`);
   const dtype = weightDtype(t);
   if (!dtype) throw new ProjectionError(`the weight of '${where}' is ${t.dtype}; only float32 and float16 weights can be edited`);
+  if (t.dims.length !== 2) throw new ProjectionError(`the weight of '${where}' has shape [${t.dims.join(', ')}], not a matrix`);
   const m = readMatrix(t);
   return { matrix: transposed ? transpose(m) : m, dtype };
 }
@@ -82,6 +83,7 @@ function weightMatrix(v: Value | null, where: string): { matrix: Matrix; dtype: 
 function biasData(v: Value, features: number, where: string): Float64Array {
   const t = constantOf(v);
   if (!t || t.size !== features) throw new ProjectionError(`the bias of '${where}' is not a constant of ${features} values`);
+  if (!weightDtype(t)) throw new ProjectionError(`the bias of '${where}' is ${t.dtype}; only float32 and float16 biases can be edited`);
   return readFloats(t);
 }
 

@@ -1,0 +1,95 @@
+// Regression tests for what the fuzzer found past the load boundary, each on a fixture with one hand-made edit: the
+// analysis and the rewrites must end in a result or a user error (a reason, a RuleError), never in a TypeError,
+// a RangeError or a plain Error.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { analyzeModel } from '../../src/analysis/analyze';
+import { ModelProtoType } from '../../src/analysis/onnx/schema';
+import { rewriteInMemory } from '../../src/rewriters/pipeline';
+import { RuleError } from '../../src/rewriters/rule';
+import { fixture } from '../helpers/fixtures';
+
+interface Proto {
+  graph: {
+    node: { name: string; opType: string; input: string[]; output: string[]; attribute: { name: string; t?: Record<string, unknown> }[] }[];
+    initializer: { name: string; rawData: Uint8Array }[];
+  };
+}
+
+let dir: string;
+beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'al-fuzz-regress-')); });
+afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function edited(name: string, edit: (p: Proto) => void): string {
+  const proto = ModelProtoType.decode(fs.readFileSync(fixture(name).model)) as unknown as Proto;
+  edit(proto);
+  const file = path.join(dir, `${name}.onnx`);
+  fs.writeFileSync(file, ModelProtoType.encode(proto as never).finish());
+  return file;
+}
+
+const setInt64 = (p: Proto, name: string, value: bigint) => {
+  p.graph.initializer.find((t) => t.name === name)!.rawData = new Uint8Array(BigInt64Array.from([value]).buffer);
+};
+
+function ruleError(fn: () => unknown): RuleError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, String((caught as Error)?.stack)).toBeInstanceOf(RuleError);
+  return caught as RuleError;
+}
+
+describe('site figures that cannot be right are a reason, not a site', () => {
+  // vit-sdpa-dynamo-op23 reads its heads from the reshape targets built from these constants (val_27 is the 17 tokens).
+  it('a reshape target that makes 68 heads of 32 in front of a 128-feature projection (prune threw a plain Error)', () => {
+    const file = edited('vit-sdpa-dynamo-op23', (p) => setInt64(p, 'val_27', 1n));
+    const report = analyzeModel(file);
+    expect(report.sites).toEqual([]);
+    expect(report.unmatched.map((u) => u.reason)).toEqual([
+      "onnx.Attention: 68 heads of 32 do not fill its Q projection's 128 features",
+      "onnx.Attention: 68 heads of 32 do not fill its Q projection's 128 features",
+    ]);
+    expect(ruleError(() => rewriteInMemory(file, [{ rule: 'prune-heads', params: { heads: { 0: [0] } } }])).message).toMatch(/prune-heads: site 0 does not exist/);
+  });
+
+  it('a reshape target of 2^53 (a per-head table of that length threw a RangeError)', () => {
+    const file = edited('vit-sdpa-dynamo-op23', (p) => setInt64(p, 'val_37', 2n ** 53n));
+    const report = analyzeModel(file);
+    expect(report.sites).toEqual([]);
+    expect(report.unmatched[0].reason).toMatch(/onnx\.Attention: it reads 9007199254740991 query heads .* not whole numbers from 1 to 65536/);
+    ruleError(() => rewriteInMemory(file, [{ rule: 'gqa', params: { groups: 2 } }]));
+  });
+
+  it('the control: the fixture as exported keeps its two sites', () => {
+    expect(analyzeModel(fixture('vit-sdpa-dynamo-op23').model).sites.map((s) => [s.heads, s.headDim])).toEqual([[4, 32], [4, 32]]);
+  });
+});
+
+describe('weights the head rewrites cannot read', () => {
+  it('a V projection whose weight is the 1-D bias (prune threw "not a matrix")', () => {
+    const file = edited('fused-onnx23', (p) => {
+      p.graph.node.find((n) => n.opType === 'MatMul' && n.output[0] === 'l1.v0')!.input[1] = 'l1.bv';
+    });
+    const sites = analyzeModel(file).sites;
+    expect(sites).toHaveLength(2);
+    const err = ruleError(() => rewriteInMemory(file, [{ rule: 'prune-heads', params: { heads: { 1: [0] } } }]));
+    expect(err.message).toMatch(/has shape \[128\], not a matrix/);
+  });
+});
+
+describe('constants without a numeric reading', () => {
+  it('a ConstantOfShape whose value is a string tensor (the mask reader threw a plain Error)', () => {
+    const file = edited('nnmha-seqfirst-padmask-op13', (p) => {
+      const n = p.graph.node.find((x) => x.name === '/enc/layers.1/self_attn/ConstantOfShape_1')!;
+      n.attribute = [{ name: 'value', type: 4, t: { dims: [1], dataType: 8, stringData: [new TextEncoder().encode('s')] } } as never];
+    });
+    const report = analyzeModel(file);
+    expect(report.sites).toHaveLength(2);
+  });
+});
