@@ -1,13 +1,20 @@
 // `attention-lens rewrite MODEL.onnx RULE... -o OUT.onnx [--json]`: applies rules in the order given and saves the
 // rewritten model. Each rule flag becomes one RuleRequest; `--sites` narrows every rule to those sites.
+//
+// Weights stream (see pipeline.ts): unchanged ones are referenced in the input's data file when the output sits in
+// its folder (`--self-contained` copies them instead), changed ones go to `<OUT>.onnx.data`. Progress goes to stderr
+// when it is a terminal (or with --progress); Ctrl-C stops at the next safe point and removes what was half written.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { WorkProgress } from '../analysis/progress';
+import { CoreCancelled, CoreClient } from '../extension/core-client';
 import { rewriteModel, type RuleRequest, type RewriteReport } from '../rewriters/pipeline';
 import { UsageError } from './args';
-import { formatTable, humanCount } from './format';
+import { formatTable, humanBytes, humanCount } from './format';
 
 const USAGE =
-  'usage: attention-lens rewrite MODEL.onnx RULE... -o OUT.onnx [--sites LIST] [--seq N] [--external-data auto|embed|external] [--json]\n' +
+  'usage: attention-lens rewrite MODEL.onnx RULE... -o OUT.onnx [--sites LIST] [--seq N] [--external-data auto|embed|external]\n' +
+  '       [--self-contained] [--progress|--quiet] [--json]\n' +
   'rules: --window W [--impl mask|blocked] | --sink N --window W | --strided K --window W | --power --window W |\n' +
   '       --neighborhood2d R | --block-topk B,K [--impl mask|gather] | --share-attn I:J[,I:J] | --share-kv I:J[,I:J] |\n' +
   '       --gqa G | --dictionary S | --prune-heads SITE:H,H[;SITE:H] | --drop-attention SITE[,SITE] | --expand';
@@ -17,12 +24,75 @@ export async function run(argv: string[]): Promise<number> {
   if (fs.existsSync(parsed.output) && path.resolve(parsed.output) === path.resolve(parsed.input)) {
     throw new UsageError('the output must not be the input model');
   }
-  const report = rewriteModel(parsed.input, parsed.requests, parsed.output, {
-    seqLen: parsed.seqLen,
-    save: { externalData: parsed.externalData },
-  });
+  const showProgress = parsed.progress ?? process.stderr.isTTY === true;
+  const progress = showProgress ? progressPrinter(process.stderr) : undefined;
+  let report: RewriteReport;
+  try {
+    report = await rewrite(parsed, progress?.show);
+  } finally {
+    progress?.end();
+  }
   process.stdout.write(parsed.json ? JSON.stringify(report) + '\n' : renderRewrite(report));
   return 0;
+}
+
+/**
+ * In the core thread when the build has one next to this file (dist/), so that Ctrl-C can reach the rewrite: the
+ * main thread stays free to take the signal and sets the thread's cancel flag. From sources (tests), in this thread.
+ */
+async function rewrite(parsed: ParsedRewrite, onProgress?: (p: WorkProgress) => void): Promise<RewriteReport> {
+  const save = { externalData: parsed.externalData, copyExternal: parsed.selfContained };
+  const script = path.join(__dirname, 'core-thread.js');
+  if (!fs.existsSync(script)) return rewriteModel(parsed.input, parsed.requests, parsed.output, { seqLen: parsed.seqLen, save, ...(onProgress ? { onProgress } : {}) });
+  const core = new CoreClient(script);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    process.stderr.write('\nstopping at the next safe point and removing what was written (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await core.request(
+      { type: 'write', file: parsed.input, steps: [], requests: parsed.requests, output: parsed.output, seqLen: parsed.seqLen, ...save },
+      controller.signal,
+      onProgress,
+    );
+  } catch (e) {
+    if (e instanceof CoreCancelled) {
+      await core.settled();
+      throw Object.assign(new Error('rewrite cancelled; nothing was written'), { userError: true, exitCode: 130 });
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+    core.dispose();
+  }
+}
+
+/** One status line, rewritten in place on a terminal and printed at most once a second otherwise. */
+function progressPrinter(out: NodeJS.WriteStream): { show: (p: WorkProgress) => void; end: () => void } {
+  const tty = out.isTTY === true;
+  let last = 0;
+  let phase = '';
+  let shown = false;
+  return {
+    show(p) {
+      const now = Date.now();
+      if (!tty && p.phase === phase && now - last < 1000) return;
+      last = now;
+      phase = p.phase;
+      const amount = p.phase === 'save' && p.total > 0 ? ` ${humanBytes(p.done)} of ${humanBytes(p.total)} (${Math.round((100 * p.done) / p.total)}%)` : '';
+      const line = `${p.phase}: ${p.message}${amount}`;
+      out.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
+      shown = true;
+    },
+    end() {
+      if (tty && shown) out.write('\n');
+    },
+  };
 }
 
 export interface ParsedRewrite {
@@ -32,6 +102,10 @@ export interface ParsedRewrite {
   json: boolean;
   seqLen: number;
   externalData: 'auto' | 'embed' | 'external';
+  /** Copy unchanged weights into the output's data file instead of referencing the input's. */
+  selfContained: boolean;
+  /** Show progress on stderr (default: when stderr is a terminal). */
+  progress?: boolean;
 }
 
 export function parseRewriteArgs(argv: string[]): ParsedRewrite {
@@ -44,6 +118,8 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   let window: number | undefined;
   let impl: string | undefined;
   let externalData: ParsedRewrite['externalData'] = 'auto';
+  let selfContained = false;
+  let progress: boolean | undefined;
   // Modifiers of the window family collected first, so `--sink 4 --window 64` and `--window 64 --sink 4` mean the same.
   const windowMods: { rule: string; params: Record<string, unknown> }[] = [];
   let windowSeen = false;
@@ -57,6 +133,9 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
     switch (a) {
       case '-o': case '--output': output = value(); break;
       case '--json': json = true; break;
+      case '--self-contained': selfContained = true; break;
+      case '--progress': progress = true; break;
+      case '--quiet': progress = false; break;
       case '--seq': seqLen = positiveInt(value(), a); break;
       case '--sites': sites = list(value(), a); break;
       case '--impl': impl = value(); break;
@@ -105,7 +184,8 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   }
   if (requests.length === 0) throw new UsageError(`no rule given\n${USAGE}`);
   if (sites) for (const r of requests) if (r.rule !== 'drop-attention' && r.rule !== 'share-attn' && r.rule !== 'share-kv' && r.rule !== 'prune-heads') r.sites = sites;
-  return { input: positional[0], output, requests, json, seqLen, externalData };
+  if (selfContained && externalData === 'embed') throw new UsageError('--self-contained applies to external data; --external-data embed already puts every weight in the .onnx');
+  return { input: positional[0], output, requests, json, seqLen, externalData, selfContained, ...(progress !== undefined ? { progress } : {}) };
 }
 
 function positiveInt(v: string, flag: string): number {
@@ -155,6 +235,18 @@ export function renderRewrite(r: RewriteReport): string {
   }
   const ratio = r.flopsAfter > 0 ? (r.flopsBefore / r.flopsAfter).toFixed(2) : 'inf';
   lines.push(`attention FLOPs at ${r.seqLen} tokens: ${humanCount(r.flopsBefore)} -> ${humanCount(r.flopsAfter)} (bound ${ratio}x)`);
+  const placed = r.output?.weights;
+  if (placed) lines.push(`weights: ${describePlacement(placed, r.output!)}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n') + '\n';
+}
+
+/** Where the saved model's weights are, in one line. */
+export function describePlacement(w: NonNullable<RewriteReport['output']>['weights'], out: NonNullable<RewriteReport['output']>): string {
+  const parts: string[] = [];
+  if (w.embedded.tensors) parts.push(`${humanBytes(w.embedded.bytes)} embedded`);
+  if (w.written.tensors) parts.push(`${humanBytes(w.written.bytes)} written to ${path.basename(out.dataFile ?? '')}`);
+  if (w.copied.tensors) parts.push(`${humanBytes(w.copied.bytes)} copied to ${path.basename(out.dataFile ?? '')}`);
+  for (const r of w.referenced) parts.push(`${humanBytes(r.bytes)} read in place from ${r.location}`);
+  return `${parts.join(', ') || 'none'} (${w.decision})`;
 }

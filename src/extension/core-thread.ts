@@ -1,11 +1,14 @@
 // The core thread: a worker_threads entry (bundled to dist/core-thread.js) that runs the analysis and the rewriters for
-// the extension host. It never imports `vscode` and never onnxruntime. Errors go back as values with a flag saying
-// whether the user caused them (bad file, bad rule parameters) so the host can word its message accordingly.
+// the extension host (and for the CLI's rewrite, which gets progress and a clean Ctrl-C from it). It never imports
+// `vscode` and never onnxruntime. Errors go back as values with a flag saying whether the user caused them (bad file,
+// bad rule parameters) so the host can word its message accordingly. Long requests post progress while they run, and
+// stop at their next safe point when the host sets the request's shared cancel flag; what they half wrote is removed.
 import { dirname } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { analyzeModel } from '../analysis/analyze';
 import { ModelError } from '../analysis/onnx/errors';
 import type { Model } from '../analysis/onnx/load';
+import { flagCheckpoint, type WorkControl, type WorkProgress } from '../analysis/progress';
 import { UsageError } from '../cli/args';
 import { parseRewriteArgs } from '../cli/rewrite';
 import { allRules } from '../rewriters/registry';
@@ -13,7 +16,7 @@ import { type RuleRequest, rewriteInMemory, rewriteModel } from '../rewriters/pi
 import '../rewriters/rules';
 import { exposeAttentionMaps } from '../runtime/maps-model';
 import type { FlopBound, RewritePreview } from '../protocol';
-import type { CoreReply, CoreRequest } from './core-protocol';
+import type { CoreMessage, CoreReply, CoreRequest } from './core-protocol';
 
 /** The rule requests the steps stand for, each parsed by the CLI's own parser so both speak one language. */
 function requestsOf(file: string, steps: string[][]): RuleRequest[] {
@@ -55,7 +58,7 @@ function bounds(file: string, variant: string, steps: string[][], seqs: number[]
   });
 }
 
-function handle(req: CoreRequest): unknown {
+function handle(req: CoreRequest, control: WorkControl): unknown {
   switch (req.type) {
     case 'analyze':
       return analyzeModel(req.file, { seqLen: req.seqLen });
@@ -64,7 +67,11 @@ function handle(req: CoreRequest): unknown {
     case 'preview':
       return preview(req.file, req.steps, req.seqLen);
     case 'write':
-      return rewriteModel(req.file, requestsOf(req.file, req.steps), req.output, { seqLen: req.seqLen, save: { externalData: req.externalData ?? 'auto' } });
+      return rewriteModel(req.file, [...requestsOf(req.file, req.steps), ...(req.requests ?? [])], req.output, {
+        seqLen: req.seqLen,
+        save: { externalData: req.externalData ?? 'auto', copyExternal: req.copyExternal ?? false },
+        ...control,
+      });
     case 'bounds':
       return bounds(req.file, req.variant, req.steps, req.seqs);
     case 'exposeMaps': {
@@ -77,19 +84,37 @@ function handle(req: CoreRequest): unknown {
   }
 }
 
+/** Progress posted at most every PROGRESS_MS, and whenever the phase changes. */
+const PROGRESS_MS = 200;
+
+function controlFor(msg: CoreMessage, post: (reply: CoreReply) => void): WorkControl {
+  let last = 0;
+  let phase = '';
+  const onProgress = (p: WorkProgress) => {
+    const now = Date.now();
+    if (p.phase === phase && now - last < PROGRESS_MS && p.done < p.total) return;
+    last = now;
+    phase = p.phase;
+    post({ id: msg.id, progress: p });
+  };
+  return { onProgress, ...(msg.cancel ? { checkpoint: flagCheckpoint(new Int32Array(msg.cancel)) } : {}) };
+}
+
 function isUserError(e: unknown): boolean {
   return e instanceof ModelError || e instanceof UsageError || (e instanceof Error && (e as { userError?: boolean }).userError === true);
 }
 
 const port = parentPort;
 if (!port) throw new Error('core-thread.js must run in a worker thread');
-port.on('message', (msg: { id: number; request: CoreRequest }) => {
+const post = (reply: CoreReply) => port.postMessage(reply);
+port.on('message', (msg: CoreMessage) => {
   let reply: CoreReply;
   try {
-    reply = { id: msg.id, ok: true, result: handle(msg.request) };
+    reply = { id: msg.id, ok: true, result: handle(msg.request, controlFor(msg, post)) };
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    reply = { id: msg.id, ok: false, message: err.message, userError: isUserError(e), stack: err.stack };
+    const cancelled = (e as { cancelled?: boolean }).cancelled === true;
+    reply = { id: msg.id, ok: false, message: err.message, userError: isUserError(e), ...(cancelled ? { cancelled } : {}), stack: err.stack };
   }
-  port.postMessage(reply);
+  post(reply);
 });
