@@ -69,8 +69,11 @@ export interface ExternalLocation {
   length?: number;
 }
 
-/** Tensors of at least this many bytes go to the builder's weight store when it has one (see `store`). */
-export const STORE_MIN_BYTES = 64 * 1024;
+/**
+ * Tensors of at least this many bytes go to the builder's weight store when it has one (see `store`): the size from
+ * which a save may move a tensor to external data, so everything that could end up there is written there at once.
+ */
+export const STORE_MIN_BYTES = 1024;
 /** Constants of at least this many bytes are shared between sites by `sharedInitializer`; smaller ones keep their own name. */
 const SHARE_MIN_BYTES = 1024;
 
