@@ -19,6 +19,7 @@ const entries = [
   { entryPoints: ['src/runtime/worker.ts'], outfile: 'dist/worker.js' },
   { entryPoints: ['bench/runtime.ts'], outfile: 'dist/bench/runtime.js' },
   { entryPoints: ['bench/rewrites.ts'], outfile: 'dist/bench/rewrites.js' },
+  { entryPoints: ['bench/scale.ts'], outfile: 'dist/bench/scale.js' },
   { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   // The extension's analysis/rewrite thread (worker_threads), so large models never hold the extension host.
   { entryPoints: ['src/extension/core-thread.ts'], outfile: 'dist/core-thread.js' },

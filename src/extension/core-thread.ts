@@ -3,16 +3,18 @@
 // `vscode` and never onnxruntime. Errors go back as values with a flag saying whether the user caused them (bad file,
 // bad rule parameters) so the host can word its message accordingly. Long requests post progress while they run, and
 // stop at their next safe point when the host sets the request's shared cancel flag; what they half wrote is removed.
+import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { analyzeModel } from '../analysis/analyze';
 import { ModelError } from '../analysis/onnx/errors';
-import type { Model } from '../analysis/onnx/load';
+import { loadModel, type Model } from '../analysis/onnx/load';
+import { WeightStore } from '../analysis/onnx/weight-store';
 import { flagCheckpoint, type WorkControl, type WorkProgress } from '../analysis/progress';
 import { UsageError } from '../cli/args';
 import { parseRewriteArgs } from '../cli/rewrite';
 import { allRules } from '../rewriters/registry';
-import { type RuleRequest, rewriteInMemory, rewriteModel } from '../rewriters/pipeline';
+import { type RuleRequest, rewriteLoaded, rewriteModel } from '../rewriters/pipeline';
 import '../rewriters/rules';
 import { exposeAttentionMaps } from '../runtime/maps-model';
 import type { FlopBound, RewritePreview } from '../protocol';
@@ -29,31 +31,47 @@ function modelSize(model: Model): { nodes: number; parameters: number } {
   return { nodes: model.graph.nodes.length, parameters };
 }
 
-function preview(file: string, steps: string[][], seqLen = 1024): RewritePreview {
-  const requests = requestsOf(file, steps);
-  const before = analyzeModel(file, { seqLen });
-  const { model, report } = rewriteInMemory(file, requests, { seqLen });
-  const after = modelSize(model);
-  return {
-    steps,
-    seqLen,
-    applied: report.applied,
-    flopsBefore: report.flopsBefore,
-    flopsAfter: report.flopsAfter,
-    bytesBefore: report.bytesBefore,
-    bytesAfter: report.bytesAfter,
-    nodesBefore: before.model.nodeCount,
-    nodesAfter: after.nodes,
-    parametersBefore: before.model.parameterCount,
-    parametersAfter: after.parameters,
-    warnings: report.warnings,
-  };
+/**
+ * A rewrite that is only looked at (preview, bounds). A model with external data is a large one: the weights the rules
+ * compute go to a scratch file that is deleted afterwards, so a preview of a 7B prune does not need its gigabytes in
+ * memory; small models stay in memory. It stops at the rules' safe points when cancelled, like a write.
+ */
+function lookAt<T>(file: string, requests: RuleRequest[], seqLen: number, control: WorkControl, use: (r: ReturnType<typeof rewriteLoaded>) => T): T {
+  const model = loadModel(file);
+  const store = model.externalFiles.length > 0 ? new WeightStore(tmpdir(), 'attention-lens-preview') : undefined;
+  try {
+    return use(rewriteLoaded(model, requests, { seqLen, store, ...control }));
+  } finally {
+    store?.dispose();
+  }
 }
 
-function bounds(file: string, variant: string, steps: string[][], seqs: number[]): FlopBound[] {
+function preview(file: string, steps: string[][], seqLen: number, control: WorkControl): RewritePreview {
+  const requests = requestsOf(file, steps);
+  const before = analyzeModel(file, { seqLen });
+  return lookAt(file, requests, seqLen, control, ({ model, report }) => {
+    const after = modelSize(model);
+    return {
+      steps,
+      seqLen,
+      applied: report.applied,
+      flopsBefore: report.flopsBefore,
+      flopsAfter: report.flopsAfter,
+      bytesBefore: report.bytesBefore,
+      bytesAfter: report.bytesAfter,
+      nodesBefore: before.model.nodeCount,
+      nodesAfter: after.nodes,
+      parametersBefore: before.model.parameterCount,
+      parametersAfter: after.parameters,
+      warnings: report.warnings,
+    };
+  });
+}
+
+function bounds(file: string, variant: string, steps: string[][], seqs: number[], control: WorkControl): FlopBound[] {
   const requests = requestsOf(file, steps);
   return seqs.map((seq) => {
-    const { report } = rewriteInMemory(file, requests, { seqLen: seq });
+    const { report } = lookAt(file, requests, seq, control, (r) => r);
     return { variant, seq, flopsBefore: report.flopsBefore, flopsAfter: report.flopsAfter };
   });
 }
@@ -65,7 +83,7 @@ function handle(req: CoreRequest, control: WorkControl): unknown {
     case 'rules':
       return allRules().map((r) => ({ name: r.name, family: r.family, summary: r.summary }));
     case 'preview':
-      return preview(req.file, req.steps, req.seqLen);
+      return preview(req.file, req.steps, req.seqLen ?? 1024, control);
     case 'write':
       return rewriteModel(req.file, [...requestsOf(req.file, req.steps), ...(req.requests ?? [])], req.output, {
         seqLen: req.seqLen,
@@ -73,7 +91,7 @@ function handle(req: CoreRequest, control: WorkControl): unknown {
         ...control,
       });
     case 'bounds':
-      return bounds(req.file, req.variant, req.steps, req.seqs);
+      return bounds(req.file, req.variant, req.steps, req.seqs, control);
     case 'exposeMaps': {
       const report = analyzeModel(req.file);
       const sites = report.sites.filter((s) => req.sites.includes(s.id));
