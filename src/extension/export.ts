@@ -1,5 +1,5 @@
 // Export: the user picks where the rewritten model goes (never over the original or its data), the core thread
-// writes it (streaming its weights, with progress and cancel), the runtime loads it back as a check, and the report
+// writes it (streaming its weights, with progress and cancel), it is loaded back as a check, and the report
 // is written beside it as JSON and as HTML. A model with external data exported into its own folder may reference the
 // original's data file for the weights the rewrite did not change (fast, no copy of a 13 GB file) or copy them into a
 // self-contained data file; elsewhere they are always copied (ONNX external data may not leave the model's folder).
@@ -7,6 +7,8 @@ import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Variant } from '../protocol';
+import type { RewriteReport } from '../rewriters/pipeline';
+import type { ExecutionProvider } from '../runtime/protocol';
 import type { RuntimeClient } from '../runtime/client';
 import type { CoreClient } from './core-client';
 import { userError } from './errors';
@@ -23,13 +25,32 @@ export interface ExportServices {
   distFolder: string;
 }
 
+/** Above this many bytes of weights, the check reads the export's references instead of loading it in onnxruntime. */
+const ORT_CHECK_LIMIT = 4 * 2 ** 30;
+
+/**
+ * The export, loaded back: in onnxruntime while its weights fit comfortably in memory; beyond that (a 7B model in
+ * float32 is 27 GB) the core thread loads it, which checks every external reference (file, folder, byte range) and
+ * analyses the graph, without reading weights.
+ */
+async function checkExport(services: ExportServices, output: string, rewrite: RewriteReport, eps: ExecutionProvider[], signal: AbortSignal): Promise<string> {
+  const w = rewrite.output?.weights;
+  const bytes = w ? w.embedded.bytes + w.written.bytes + w.copied.bytes + w.referenced.reduce((a, r) => a + r.bytes, 0) : 0;
+  if (bytes > ORT_CHECK_LIMIT) {
+    const report = await services.core.request({ type: 'analyze', file: output }, signal);
+    return `loads with every weight reference valid (${report.sites.length} attention sites; not run in onnxruntime: ${(bytes / 2 ** 30).toFixed(1)} GiB of weights)`;
+  }
+  const inspected = await services.runtime.inspect({ model: output, settings: { ep: eps } }, { signal });
+  return `loads in onnxruntime (${inspected.provider.used}): ${inspected.inputs.length} input(s), ${inspected.outputs.length} output(s)`;
+}
+
 function isWithin(dir: string, file: string): boolean {
   const rel = path.relative(real(dir), real(file));
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
 }
 
 /** Where the export's weights are, for the log: written, copied, or read from the original's data file. */
-function weightsLine(rewrite: { output?: { weights: { written: { bytes: number }; copied: { bytes: number }; embedded: { bytes: number }; referenced: { location: string }[] } } }): string {
+function weightsLine(rewrite: RewriteReport): string {
   const w = rewrite.output?.weights;
   if (!w) return 'unknown';
   const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
@@ -86,9 +107,8 @@ export async function exportVariant(services: ExportServices, session: ModelSess
       (p) => progress(writeFraction(p, 0, 0.8), p.message),
     );
     readsOriginal = (rewrite.output?.weights.referenced.length ?? 0) > 0;
-    progress(0.8, 'loading the exported model in onnxruntime');
-    const inspected = await services.runtime.inspect({ model: output, settings: { ep: settings.executionProviders } }, { signal });
-    const check = `loads in onnxruntime (${inspected.provider.used}): ${inspected.inputs.length} input(s), ${inspected.outputs.length} output(s)`;
+    progress(0.8, 'checking the exported model');
+    const check = await checkExport(services, output, rewrite, settings.executionProviders, signal);
     progress(0.95, 'writing the report');
     const report = buildReport(session.snapshot, variant, rewrite, check);
     const paths = reportPaths(output);
