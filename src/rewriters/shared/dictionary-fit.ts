@@ -4,8 +4,8 @@
 // 2. its eigenvectors U and values σ² (svd.ts), then the atoms D(a) = σₐ·vₐ with vₐ = Σₗ U(l,a)/σₐ · M(l), again
 //    chunk by chunk, each chunk handed out as soon as it is computed.
 // Coefficients are c(l,a) = U(l,a). The numbers are those of svdWide on the whole matrix, up to the order in which the
-// Gram sums are added. The inner loops run as WebAssembly SIMD where available (wasm-kernels.ts: about 6× faster than
-// the JavaScript loops below, which remain for runtimes without it); the atoms come out the same either way. A pass
+// Gram sums are added. The inner loops run as WebAssembly SIMD where available (wasm-kernels.ts: several times faster
+// than the JavaScript loops below, which remain for runtimes without it); the atoms come out the same either way. A pass
 // reads every chunk into the same buffers (the kernels' memory), so it allocates nothing per chunk.
 import { symmetricEigen } from './svd';
 import { ensureMemory, wasmKernels, type WasmKernels } from './wasm-kernels';
