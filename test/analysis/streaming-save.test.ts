@@ -9,7 +9,8 @@ import { ModelError } from '../../src/analysis/onnx/errors';
 import { loadModel, type Model } from '../../src/analysis/onnx/load';
 import { saveModel } from '../../src/analysis/onnx/save';
 import { Cancelled } from '../../src/analysis/progress';
-import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
+import { WeightStore } from '../../src/analysis/onnx/weight-store';
+import { rewriteInMemory, rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
 import { buildLlama } from '../../src/synth/llama';
 import { fixture } from '../helpers/fixtures';
 import { manifestFeeds, runModel, tempDir, tensorBytes } from './helpers/ort';
@@ -90,6 +91,7 @@ describe('a rewrite of a model with external data', () => {
     const w = report.output!.weights;
     expect(w.referenced).toEqual([]);
     expect(w.copied.tensors).toBeGreaterThan(0);
+    expect(w.decision).toMatch(/copied because their data file is not in the output's folder/);
     expect(new Set(locations(loadModel(out)).values())).toEqual(new Set(['embedded', 'pruned.onnx.data']));
     expect(await outputs(out)).toEqual(await outputs(rewriteEmbedded(input.file)));
   });
@@ -180,6 +182,21 @@ describe('the weight store', () => {
     const liveBytes = live.reduce((a, t) => a + t.byteLength, 0);
     expect(r.output!.dataBytes).toBeLessThan(liveBytes + 64 * live.length);
     expect(fs.readdirSync(dir).sort()).toEqual(['twice.onnx', 'twice.onnx.data']);
+  });
+
+  it('is copied from, never referenced, by a save that does not own it (its file is about to be deleted)', async () => {
+    const dir = folder('foreign-store');
+    const store = new WeightStore(dir, 'kept.onnx.data');
+    let file: string;
+    try {
+      const { model } = rewriteInMemory(fixture(SMALL).model, PRUNE, { store });
+      expect(store.tensors.length).toBeGreaterThan(0);
+      file = saveModel(model, path.join(dir, 'kept.onnx'), { externalData: 'external' }).file;
+    } finally {
+      store.dispose();
+    }
+    expect(fs.readdirSync(dir).sort()).toEqual(['kept.onnx', 'kept.onnx.data']);
+    expect(await outputs(file)).toEqual(await outputs(rewriteEmbedded(fixture(SMALL).model)));
   });
 
   it('is removed when the rewrite is cancelled, in a rule or while saving', () => {

@@ -14,6 +14,8 @@ export interface ExternalRef {
   offset: number;
   /** Byte length; when the model omits it, the rest of the file from `offset`. */
   length: number;
+  /** In a weight store's temporary file (weight-store.ts): a save must copy it, never point at it. */
+  temporary?: boolean;
 }
 
 interface KeyValue { key?: string | null; value?: string | null }

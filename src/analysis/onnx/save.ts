@@ -116,7 +116,8 @@ export function saveModel(model: Model, outFile: string, options: SaveOptions = 
   }
   for (const t of tensors) {
     if (mode === 'embed') place.set(t, 'embed');
-    else if (foreign(t)) place.set(t, !options.copyExternal && referencable(t.external!.file) ? 'reference' : 'data');
+    // A temporary store file that is not this save's own (a caller kept it) is about to be deleted: copy from it.
+    else if (foreign(t)) place.set(t, !options.copyExternal && !t.external!.temporary && referencable(t.external!.file) ? 'reference' : 'data');
     else place.set(t, moveOut && t.byteLength >= threshold ? 'data' : 'embed');
   }
   let embeddedBytes = 0;
@@ -199,6 +200,11 @@ export function saveModel(model: Model, outFile: string, options: SaveOptions = 
   };
   const proto = { ...model.proto, graph: graphToProto(model.graph, tensorProto) };
   placement.referenced = [...referenced.values()];
+  const outside = toData.filter((t) => foreign(t) && !t.external!.temporary && !referencable(t.external!.file));
+  if (outside.length > 0 && !options.copyExternal) {
+    const bytes = outside.reduce((a, t) => a + t.byteLength, 0);
+    placement.decision += `; ${bytes} bytes of unchanged weights were copied because their data file is not in the output's folder (write the output next to it to reference them instead)`;
+  }
   const bytes = ModelProtoType.encode(proto as never).finish();
   try {
     writeAtomically(out, (fd) => {

@@ -56,7 +56,7 @@ export class WeightStore {
       if (at < 0 || at + bytes.length > length) throw new RangeError(`write of ${bytes.length} bytes at ${at} is outside the tensor's ${length} bytes`);
       writeAll(fd, bytes, offset + at);
     });
-    const ref: ExternalRef = { location: path.basename(this.file), file: this.file, offset, length };
+    const ref: ExternalRef = { location: path.basename(this.file), file: this.file, offset, length, temporary: true };
     this.refs.add(ref);
     return ref;
   }
@@ -73,6 +73,7 @@ export class WeightStore {
     for (const r of this.refs) {
       r.file = target;
       r.location = path.basename(target);
+      r.temporary = false;
     }
   }
 
