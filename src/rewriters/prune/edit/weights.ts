@@ -1,6 +1,5 @@
-// The float weights that head-level rewrites read and write. A weight is handled as "feature rows": one row per output
-// feature of a projection (or per input feature of the output projection), whatever layout the graph stores it in,
-// so slicing, reordering and averaging heads is the same code for MatMul [in, out] and Gemm-transB [out, in] weights.
+// The small float tensors that head-level rewrites read and write whole (biases, packed biases), as float64 "feature
+// rows", and the helpers around them. Weight matrices are never read whole: mix.ts streams them.
 import type { GraphBuilder } from '../../../analysis/ir/builder';
 import type { Node, Value } from '../../../analysis/ir/graph';
 import { DataType } from '../../../analysis/onnx/dtypes';
