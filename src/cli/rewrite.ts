@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { WorkProgress } from '../analysis/progress';
-import { CoreCancelled, CoreClient } from '../extension/core-client';
+import { CoreCancelled, CoreClient, CoreError } from '../extension/core-client';
 import { rewriteModel, type RuleRequest, type RewriteReport } from '../rewriters/pipeline';
 import { UsageError } from './args';
 import { formatTable, humanBytes, humanCount } from './format';
@@ -65,6 +65,8 @@ async function rewrite(parsed: ParsedRewrite, onProgress?: (p: WorkProgress) => 
       await core.settled();
       throw Object.assign(new Error('rewrite cancelled; nothing was written'), { userError: true, exitCode: 130 });
     }
+    // A bug in the thread: show where it happened there, not where the reply arrived.
+    if (e instanceof CoreError && !e.userError && e.threadStack) e.stack = e.threadStack;
     throw e;
   } finally {
     process.off('SIGINT', onSigint);
