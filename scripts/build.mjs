@@ -33,6 +33,7 @@ const entries = [
   // The fuzz campaign (`npm run fuzz`) and the worker threads it runs mutants on.
   { entryPoints: ['fuzz/main.ts'], outfile: 'dist/fuzz/main.js' },
   { entryPoints: ['fuzz/worker.ts'], outfile: 'dist/fuzz/worker.js' },
+  { entryPoints: ['bench/scale.ts'], outfile: 'dist/bench/scale.js' },
   { entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' },
   // The extension's analysis/rewrite thread (worker_threads), so large models never hold the extension host.
   { entryPoints: ['src/extension/core-thread.ts'], outfile: 'dist/core-thread.js' },

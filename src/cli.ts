@@ -63,7 +63,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof ModelError || e instanceof UsageError || isUserError(e)) {
       process.stderr.write(`attention-lens ${name}: ${(e as Error).message.split('\n')[0]}\n`);
-      return e instanceof UsageError ? 2 : 1;
+      // A command may name its own exit status (130 for an interrupted rewrite, as shells expect after Ctrl-C).
+      const own = (e as { exitCode?: unknown }).exitCode;
+      return e instanceof UsageError ? 2 : typeof own === 'number' ? own : 1;
     }
     process.stderr.write(`attention-lens ${name}: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
     return 70;

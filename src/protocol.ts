@@ -167,6 +167,8 @@ export interface ExportRecord {
   html: string;
   /** The provider that loaded the exported file to check it, and the inputs and outputs it found. */
   check: string;
+  /** Where its weights are: embedded, written, copied, or read in place from the original's data file. */
+  weights?: string;
 }
 
 /** Work in progress, as the dashboard shows it (the same work has a cancellable notification). */

@@ -10,3 +10,10 @@ export function humanCount(n: number): string {
   for (const [v, u] of units) if (Math.abs(n) >= v) return `${(n / v).toFixed(n / v >= 100 ? 0 : 1)}${u}`;
   return String(n);
 }
+
+/** Bytes in binary units: "512 B", "3.4 MiB", "23.6 GiB". */
+export function humanBytes(n: number): string {
+  const units: [number, string][] = [[2 ** 40, 'TiB'], [2 ** 30, 'GiB'], [2 ** 20, 'MiB'], [2 ** 10, 'KiB']];
+  for (const [v, u] of units) if (Math.abs(n) >= v) return `${(n / v).toFixed(n / v >= 100 ? 0 : 1)} ${u}`;
+  return `${n} B`;
+}

@@ -1,14 +1,20 @@
 // `attention-lens rewrite MODEL.onnx STEP [--then STEP]... -o OUT.onnx [--json]`: applies the steps in order and saves
 // the rewritten model. A step is one or more rule flags with its own `--sites`; the rule flags, their values and their
 // help come from the declarations in src/shared/rule-decls.ts, which the Rewrite studio uses too.
+//
+// Weights stream (see pipeline.ts): unchanged ones are referenced in the input's data file when the output sits in
+// its folder (`--self-contained` copies them instead), changed ones go to `<OUT>.onnx.data`. Progress goes to stderr
+// when it is a terminal (or with --progress); Ctrl-C stops at the next safe point and removes what was half written.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { WorkProgress } from '../analysis/onnx/progress';
 import { FUSE_OPS, FUSE_TARGETS } from '../rewriters/fuse/choose';
+import { CoreCancelled, CoreClient, CoreError } from './core-client';
 import { rewriteModel, type RuleRequest, type RewriteReport } from '../rewriters/pipeline';
 import { isRuleFlag, flagTakesValue } from '../shared/rule-decls';
 import { THEN, parseStepFlags, rulesHelp } from '../shared/rule-steps';
 import { UsageError } from './args';
-import { formatTable, humanCount } from './format';
+import { formatTable, humanBytes, humanCount } from './format';
 import { type CommandHelp, usageLine } from './help';
 
 export const help: CommandHelp = {
@@ -22,6 +28,9 @@ export const help: CommandHelp = {
     { name: 'then', help: 'ends a step and starts the next one' },
     { name: 'seq', value: 'N', help: 'sequence length of the analytic FLOP and memory figures', default: '1024' },
     { name: 'external-data', value: 'auto|embed|external', help: 'where the weights go: auto keeps large models\' weights in OUT.onnx.data', default: 'auto' },
+    { name: 'self-contained', help: 'copy unchanged external weights into OUT.onnx.data instead of referencing the input\'s data file' },
+    { name: 'progress', help: 'show progress on stderr', default: 'when stderr is a terminal' },
+    { name: 'quiet', help: 'no progress on stderr' },
     { name: 'json', help: 'print the rewrite report as JSON' },
   ],
   more: `rules:\n${rulesHelp()}`,
@@ -33,12 +42,77 @@ export async function run(argv: string[]): Promise<number> {
   if (fs.existsSync(parsed.output) && path.resolve(parsed.output) === path.resolve(parsed.input)) {
     throw new UsageError('the output must not be the input model');
   }
-  const report = rewriteModel(parsed.input, parsed.requests, parsed.output, {
-    seqLen: parsed.seqLen,
-    save: { externalData: parsed.externalData },
-  });
+  const showProgress = parsed.progress ?? process.stderr.isTTY === true;
+  const progress = showProgress ? progressPrinter(process.stderr) : undefined;
+  let report: RewriteReport;
+  try {
+    report = await rewrite(parsed, progress?.show);
+  } finally {
+    progress?.end();
+  }
   process.stdout.write(parsed.json ? JSON.stringify(report) + '\n' : renderRewrite(report, parsed.input, parsed.output));
   return 0;
+}
+
+/**
+ * In the core thread when the build has one next to this file (dist/), so that Ctrl-C can reach the rewrite: the
+ * main thread stays free to take the signal and sets the thread's cancel flag. From sources (tests), in this thread.
+ */
+async function rewrite(parsed: ParsedRewrite, onProgress?: (p: WorkProgress) => void): Promise<RewriteReport> {
+  const save = { externalData: parsed.externalData, copyExternal: parsed.selfContained };
+  const script = path.join(__dirname, 'core-thread.js');
+  if (!fs.existsSync(script)) return rewriteModel(parsed.input, parsed.requests, parsed.output, { seqLen: parsed.seqLen, save, ...(onProgress ? { onProgress } : {}) });
+  const core = new CoreClient(script);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    process.stderr.write('\nstopping at the next safe point and removing what was written (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await core.request(
+      { type: 'write', file: parsed.input, steps: [], requests: parsed.requests, output: parsed.output, seqLen: parsed.seqLen, ...save },
+      controller.signal,
+      onProgress,
+    );
+  } catch (e) {
+    if (e instanceof CoreCancelled) {
+      await core.settled();
+      throw Object.assign(new Error('rewrite cancelled; nothing was written'), { userError: true, exitCode: 130 });
+    }
+    // A bug in the thread: show where it happened there, not where the reply arrived.
+    if (e instanceof CoreError && !e.userError && e.threadStack) e.stack = e.threadStack;
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+    core.dispose();
+  }
+}
+
+/** One status line, rewritten in place on a terminal and printed at most once a second otherwise. */
+function progressPrinter(out: NodeJS.WriteStream): { show: (p: WorkProgress) => void; end: () => void } {
+  const tty = out.isTTY === true;
+  let last = 0;
+  let phase = '';
+  let shown = false;
+  return {
+    show(p) {
+      const now = Date.now();
+      if (!tty && p.phase === phase && now - last < 1000) return;
+      last = now;
+      phase = p.phase;
+      const amount = p.phase === 'save' && p.total > 0 ? ` ${humanBytes(p.done)} of ${humanBytes(p.total)} (${Math.round((100 * p.done) / p.total)}%)` : '';
+      const line = `${p.phase}: ${p.message}${amount}`;
+      out.write(tty ? `\r\x1b[K${line}` : `${line}\n`);
+      shown = true;
+    },
+    end() {
+      if (tty && shown) out.write('\n');
+    },
+  };
 }
 
 export interface ParsedRewrite {
@@ -48,6 +122,10 @@ export interface ParsedRewrite {
   json: boolean;
   seqLen: number;
   externalData: 'auto' | 'embed' | 'external';
+  /** Copy unchanged weights into the output's data file instead of referencing the input's. */
+  selfContained: boolean;
+  /** Show progress on stderr (default: when stderr is a terminal). */
+  progress?: boolean;
 }
 
 export function parseRewriteArgs(argv: string[]): ParsedRewrite {
@@ -57,6 +135,8 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   let json = false;
   let seqLen = 1024;
   let externalData: ParsedRewrite['externalData'] = 'auto';
+  let selfContained = false;
+  let progress: boolean | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -68,6 +148,9 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
     switch (a) {
       case '-o': case '--output': output = value(); break;
       case '--json': json = true; break;
+      case '--self-contained': selfContained = true; break;
+      case '--progress': progress = true; break;
+      case '--quiet': progress = false; break;
       case '--seq': seqLen = positiveInt(value(), a); break;
       case '--sites': {
         if (step.sites) throw new UsageError(`--sites is given twice in one step; start another step with ${THEN}`);
@@ -98,7 +181,8 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
       throw new UsageError((e as Error).message);
     }
   }
-  return { input: positional[0], output, requests, json, seqLen, externalData };
+  if (selfContained && externalData === 'embed') throw new UsageError('--self-contained applies to external data; --external-data embed already puts every weight in the .onnx');
+  return { input: positional[0], output, requests, json, seqLen, externalData, selfContained, ...(progress !== undefined ? { progress } : {}) };
 }
 
 function choice<T extends string>(v: string, flag: string, allowed: readonly T[]): T {
@@ -134,6 +218,18 @@ export function renderRewrite(r: RewriteReport, input = r.input, output = r.outp
   }
   const ratio = r.flopsAfter > 0 ? (r.flopsBefore / r.flopsAfter).toFixed(2) : 'inf';
   lines.push(`attention FLOPs at ${r.seqLen} tokens: ${humanCount(r.flopsBefore)} -> ${humanCount(r.flopsAfter)} (bound ${ratio}x)`);
+  const placed = r.output?.weights;
+  if (placed) lines.push(`weights: ${describePlacement(placed, r.output!)}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n') + '\n';
+}
+
+/** Where the saved model's weights are, in one line. */
+export function describePlacement(w: NonNullable<RewriteReport['output']>['weights'], out: NonNullable<RewriteReport['output']>): string {
+  const parts: string[] = [];
+  if (w.embedded.tensors) parts.push(`${humanBytes(w.embedded.bytes)} embedded`);
+  if (w.written.tensors) parts.push(`${humanBytes(w.written.bytes)} written to ${path.basename(out.dataFile ?? '')}`);
+  if (w.copied.tensors) parts.push(`${humanBytes(w.copied.bytes)} copied to ${path.basename(out.dataFile ?? '')}`);
+  for (const r of w.referenced) parts.push(`${humanBytes(r.bytes)} read in place from ${r.location}`);
+  return `${parts.join(', ') || 'none'} (${w.decision})`;
 }

@@ -1,19 +1,24 @@
 // The core thread: a worker_threads entry (bundled to dist/core-thread.js) that runs the analysis and the rewriters for
-// the extension host. It never imports `vscode` and never onnxruntime. Errors go back as values with a flag saying
-// whether the user caused them (bad file, bad rule parameters) so the host can word its message accordingly.
+// the extension host (and for the CLI's rewrite, which gets progress and a clean Ctrl-C from it). It never imports
+// `vscode` and never onnxruntime. Errors go back as values with a flag saying whether the user caused them (bad file,
+// bad rule parameters) so the host can word its message accordingly. Long requests post progress while they run, and
+// stop at their next safe point when the host sets the request's shared cancel flag; what they half wrote is removed.
+import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { parentPort } from 'node:worker_threads';
 import { analyzeModel } from '../analysis/analyze';
 import { ModelError } from '../analysis/onnx/errors';
-import type { Model } from '../analysis/ir/load';
+import { loadModel, type Model } from '../analysis/ir/load';
+import { WeightStore } from '../analysis/onnx/weight-store';
+import { flagCheckpoint, type WorkControl, type WorkProgress } from '../analysis/onnx/progress';
 import { UsageError } from '../cli/args';
 import { allRules } from '../rewriters/registry';
-import { type RuleRequest, rewriteInMemory, rewriteModel } from '../rewriters/pipeline';
+import { type RuleRequest, rewriteLoaded, rewriteModel } from '../rewriters/pipeline';
 import '../rewriters/rules';
 import { exposeAttentionMaps } from '../runtime/maps-model';
 import type { FlopBound, RewritePreview, RuleStep } from '../protocol';
 import { checkStep } from '../shared/rule-steps';
-import type { CoreReply, CoreRequest } from './core-protocol';
+import type { CoreMessage, CoreReply, CoreRequest } from '../cli/core-protocol';
 
 /**
  * The rule requests the steps stand for: a step is a request, checked once more against the rule declarations (the
@@ -33,47 +38,67 @@ function modelSize(model: Model): { nodes: number; parameters: number } {
   return { nodes: model.graph.nodes.length, parameters };
 }
 
-function preview(file: string, steps: RuleStep[], seqLen = 1024): RewritePreview {
-  const requests = requestsOf(steps);
-  const before = analyzeModel(file, { seqLen });
-  const { model, report } = rewriteInMemory(file, requests, { seqLen });
-  const after = modelSize(model);
-  return {
-    steps,
-    seqLen,
-    applied: report.applied,
-    flopsBefore: report.flopsBefore,
-    flopsAfter: report.flopsAfter,
-    bytesBefore: report.bytesBefore,
-    bytesAfter: report.bytesAfter,
-    nodesBefore: before.model.nodeCount,
-    nodesAfter: after.nodes,
-    parametersBefore: before.model.parameterCount,
-    parametersAfter: after.parameters,
-    warnings: report.warnings,
-  };
+/**
+ * A rewrite that is only looked at (preview, bounds). A model with external data is a large one: the weights the rules
+ * compute go to a scratch file that is deleted afterwards, so a preview of a 7B prune does not need its gigabytes in
+ * memory; small models stay in memory. It stops at the rules' safe points when cancelled, like a write.
+ */
+function lookAt<T>(file: string, requests: RuleRequest[], seqLen: number, control: WorkControl, use: (r: ReturnType<typeof rewriteLoaded>) => T): T {
+  const model = loadModel(file);
+  const store = model.externalFiles.length > 0 ? new WeightStore(tmpdir(), 'attention-lens-preview') : undefined;
+  try {
+    return use(rewriteLoaded(model, requests, { seqLen, store, ...control }));
+  } finally {
+    store?.dispose();
+  }
 }
 
-function bounds(file: string, variant: string, steps: RuleStep[], seqs: number[]): FlopBound[] {
+function preview(file: string, steps: RuleStep[], seqLen: number, control: WorkControl): RewritePreview {
+  const requests = requestsOf(steps);
+  const before = analyzeModel(file, { seqLen });
+  return lookAt(file, requests, seqLen, control, ({ model, report }) => {
+    const after = modelSize(model);
+    return {
+      steps,
+      seqLen,
+      applied: report.applied,
+      flopsBefore: report.flopsBefore,
+      flopsAfter: report.flopsAfter,
+      bytesBefore: report.bytesBefore,
+      bytesAfter: report.bytesAfter,
+      nodesBefore: before.model.nodeCount,
+      nodesAfter: after.nodes,
+      parametersBefore: before.model.parameterCount,
+      parametersAfter: after.parameters,
+      warnings: report.warnings,
+    };
+  });
+}
+
+function bounds(file: string, variant: string, steps: RuleStep[], seqs: number[], control: WorkControl): FlopBound[] {
   const requests = requestsOf(steps);
   return seqs.map((seq) => {
-    const { report } = rewriteInMemory(file, requests, { seqLen: seq });
+    const { report } = lookAt(file, requests, seq, control, (r) => r);
     return { variant, seq, flopsBefore: report.flopsBefore, flopsAfter: report.flopsAfter };
   });
 }
 
-function handle(req: CoreRequest): unknown {
+function handle(req: CoreRequest, control: WorkControl): unknown {
   switch (req.type) {
     case 'analyze':
       return analyzeModel(req.file, { seqLen: req.seqLen });
     case 'rules':
       return allRules().map((r) => ({ name: r.name, family: r.family, summary: r.summary }));
     case 'preview':
-      return preview(req.file, req.steps, req.seqLen);
+      return preview(req.file, req.steps, req.seqLen ?? 1024, control);
     case 'write':
-      return rewriteModel(req.file, requestsOf(req.steps), req.output, { seqLen: req.seqLen, save: { externalData: req.externalData ?? 'auto' } });
+      return rewriteModel(req.file, [...requestsOf(req.steps), ...(req.requests ?? [])], req.output, {
+        seqLen: req.seqLen,
+        save: { externalData: req.externalData ?? 'auto', copyExternal: req.copyExternal ?? false },
+        ...control,
+      });
     case 'bounds':
-      return bounds(req.file, req.variant, req.steps, req.seqs);
+      return bounds(req.file, req.variant, req.steps, req.seqs, control);
     case 'exposeMaps': {
       const report = analyzeModel(req.file);
       const sites = report.sites.filter((s) => req.sites.includes(s.id));
@@ -84,19 +109,37 @@ function handle(req: CoreRequest): unknown {
   }
 }
 
+/** Progress posted at most every PROGRESS_MS, and whenever the phase changes. */
+const PROGRESS_MS = 200;
+
+function controlFor(msg: CoreMessage, post: (reply: CoreReply) => void): WorkControl {
+  let last = 0;
+  let phase = '';
+  const onProgress = (p: WorkProgress) => {
+    const now = Date.now();
+    if (p.phase === phase && now - last < PROGRESS_MS && p.done < p.total) return;
+    last = now;
+    phase = p.phase;
+    post({ id: msg.id, progress: p });
+  };
+  return { onProgress, ...(msg.cancel ? { checkpoint: flagCheckpoint(new Int32Array(msg.cancel)) } : {}) };
+}
+
 function isUserError(e: unknown): boolean {
   return e instanceof ModelError || e instanceof UsageError || (e instanceof Error && (e as { userError?: boolean }).userError === true);
 }
 
 const port = parentPort;
 if (!port) throw new Error('core-thread.js must run in a worker thread');
-port.on('message', (msg: { id: number; request: CoreRequest }) => {
+const post = (reply: CoreReply) => port.postMessage(reply);
+port.on('message', (msg: CoreMessage) => {
   let reply: CoreReply;
   try {
-    reply = { id: msg.id, ok: true, result: handle(msg.request) };
+    reply = { id: msg.id, ok: true, result: handle(msg.request, controlFor(msg, post)) };
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
-    reply = { id: msg.id, ok: false, message: err.message, userError: isUserError(e), stack: err.stack };
+    const cancelled = (e as { cancelled?: boolean }).cancelled === true;
+    reply = { id: msg.id, ok: false, message: err.message, userError: isUserError(e), ...(cancelled ? { cancelled } : {}), stack: err.stack };
   }
-  port.postMessage(reply);
+  post(reply);
 });

@@ -2,7 +2,7 @@
 // for the output channel. No `vscode` here, so the wording is unit-tested.
 import { ModelError } from '../analysis/onnx/errors';
 import { RuntimeError } from '../runtime/client';
-import { CoreCancelled, CoreError } from './core-client';
+import { CoreCancelled, CoreError } from '../cli/core-client';
 
 export interface Explained {
   cancelled: boolean;

@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import type { Variant } from '../protocol';
 import { RuntimeClient } from '../runtime/client';
 import { registerCommands } from './commands';
-import { CoreClient } from './core-client';
+import { CoreClient } from '../cli/core-client';
 import { Dashboards } from './dashboard';
 import { exportVariant } from './export';
 import { Log } from './log';

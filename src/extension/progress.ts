@@ -1,6 +1,8 @@
 // One fraction of "how far along" from the runtime's per-phase progress events, for the notification and the
 // dashboard's bar. A benchmark goes session → (warm-up, timed runs) per sweep point → profiling per model; the worker
-// labels the timed phases with "(point/points)", which places them within the sweep. No `vscode` here.
+// labels the timed phases with "(point/points)", which places them within the sweep. Exports get theirs from the core
+// thread's write progress. No `vscode` here.
+import type { WorkProgress } from '../analysis/onnx/progress';
 import type { ProgressEvent } from '../runtime/protocol';
 
 const POINT = /\((\d+)\/(\d+)\)/;
@@ -51,4 +53,24 @@ export function describeProgress(p: ProgressEvent): string {
   const where = p.message && p.phase !== 'session' && p.phase !== 'profile' && p.phase !== 'run' ? `, ${p.message}` : '';
   const count = p.total > 0 ? `: ${Math.round(p.done)}/${Math.round(p.total)}` : '';
   return `${what}${where}${count}`;
+}
+
+/**
+ * Overall fraction of an export from the core thread's write progress: loading and analysis first, then the sites
+ * of each rule, then the bytes of the data file, all within [from, to] of the export's bar (the load check and the
+ * report come after). A second rule starts again from its first site; the notification does not move back for it.
+ */
+export function writeFraction(p: WorkProgress, from: number, to: number): number {
+  const span = to - from;
+  const within = p.total > 0 ? Math.min(1, Math.max(0, p.done / p.total)) : 0;
+  switch (p.phase) {
+    case 'load':
+      return from;
+    case 'analyse':
+      return from + 0.02 * span;
+    case 'rewrite':
+      return from + (0.05 + 0.55 * within) * span;
+    case 'save':
+      return from + (0.62 + 0.38 * within) * span;
+  }
 }

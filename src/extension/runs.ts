@@ -9,7 +9,7 @@ import type { RuntimeClient } from '../runtime/client';
 import type { BoundScope } from '../runtime/measure/trust';
 import type { BenchModel, InputSource, SessionSettings as RuntimeSettings } from '../runtime/protocol';
 import { profileSites } from '../runtime/sites';
-import type { CoreClient } from './core-client';
+import type { CoreClient } from '../cli/core-client';
 import { userError } from './errors';
 import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';

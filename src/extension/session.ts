@@ -19,7 +19,7 @@ import type {
 } from '../protocol';
 import type { RuntimeClient } from '../runtime/client';
 import { checkSteps, stepsLabel } from '../shared/rule-steps';
-import type { CoreClient } from './core-client';
+import type { CoreClient } from '../cli/core-client';
 import { markReported, userError } from './errors';
 import type { Log } from './log';
 import { type ReportProgress, type RunContext, VariantFiles, runBenchmark, runComparison, runMaps } from './runs';

@@ -1,11 +1,19 @@
 // Applying rules to a model: load a fresh working copy (the input file is only read), analyse it, raise its ONNX opset
 // when a requested rule writes nodes of a newer one (Rule.minOpset; once, before the first rule), apply each requested
 // rule to its sites, check invariants after every rule, save atomically to the output path.
+//
+// Writing to a file, the rewrite streams: the weights it computes go to a weight store in the output's folder as they
+// are made (one tensor in memory at a time), the save turns that store into the output's data file and references the
+// input's data file for everything unchanged (when the output sits in the same folder). Progress is reported per site
+// and per saved chunk; cancelling (a checkpoint that throws) removes whatever was half written.
+import * as path from 'node:path';
 import { analyzeWithSites } from '../analysis/analyze';
 import { GraphBuilder } from '../analysis/ir/builder';
 import { graphProblems } from '../analysis/ir/invariants';
 import { loadModel, type Model } from '../analysis/ir/load';
-import { saveModel, type SaveOptions, type SaveResult } from '../analysis/ir/save';
+import { checkTarget, saveModel, type SaveOptions, type SaveResult } from '../analysis/ir/save';
+import { WeightStore } from '../analysis/onnx/weight-store';
+import type { WorkControl } from '../analysis/onnx/progress';
 import type { AnalysisReport } from '../analysis/report/types';
 import { normalizeLayouts } from './layout/normalize';
 import { nonStandardLayout } from './layout/standard';
@@ -45,18 +53,33 @@ export interface RewriteReport {
   warnings: string[];
 }
 
-export interface RewriteOptions {
+export interface RewriteOptions extends WorkControl {
   seqLen?: number;
-  save?: SaveOptions;
+  /** How to save (rewriteModel); the weight store and progress are the pipeline's own. */
+  save?: Omit<SaveOptions, 'store' | 'onProgress' | 'checkpoint'>;
+  /**
+   * Where computed weights are written as they are made (rewriteModel makes one next to the output). Without one
+   * they stay in memory, which is what previews of small models want.
+   */
+  store?: WeightStore;
 }
 
 /** Rewrites in memory and returns the edited model with its report (no file written). */
 export function rewriteInMemory(input: string, requests: RuleRequest[], options: RewriteOptions = {}): { model: Model; report: RewriteReport } {
+  options.onProgress?.({ phase: 'load', done: 0, total: 0, message: `loading ${path.basename(input)}` });
+  return rewriteLoaded(loadModel(input), requests, options);
+}
+
+/** Rewrites a loaded model in place (it must be a working copy: nothing else may hold it). */
+export function rewriteLoaded(model: Model, requests: RuleRequest[], options: RewriteOptions = {}): { model: Model; report: RewriteReport } {
   const seqLen = options.seqLen ?? 1024;
-  const model = loadModel(input);
+  const checkpoint = options.checkpoint ?? (() => {});
+  options.onProgress?.({ phase: 'analyse', done: 0, total: 0, message: 'finding attention sites' });
   const first = analyzeWithSites(model, { seqLen });
   const original = first.report;
   const builder = new GraphBuilder(model);
+  builder.store = options.store;
+  builder.checkpoint = checkpoint;
   const applied: AppliedRule[] = [];
   const warnings: string[] = [];
   // Site ids stay the input's: a rule that removes or changes a site must not renumber the others for later rules.
@@ -112,7 +135,16 @@ export function rewriteInMemory(input: string, requests: RuleRequest[], options:
       const why = reasons.length ? ` (${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; ...' : ''})` : '';
       throw new RuleError(rule.name, `applies to none of the ${req.sites ? 'requested' : ''} sites`.replace('  ', ' ') + why);
     }
-    const result = rule.apply({ builder, report, sites, seqLen }, chosen, req.params);
+    checkpoint();
+    const started = new Set<number>();
+    const onSite = (id: number) => {
+      checkpoint();
+      if (started.has(id) || !chosen.includes(id)) return;
+      started.add(id);
+      options.onProgress?.({ phase: 'rewrite', done: started.size - 1, total: chosen.length, message: `${rule.name}: site ${id} (${started.size}/${chosen.length})` });
+    };
+    const result = rule.apply({ builder, report, sites, seqLen, onSite }, chosen, req.params);
+    options.onProgress?.({ phase: 'rewrite', done: chosen.length, total: chosen.length, message: `${rule.name}: done` });
     builder.sort();
     const problems = graphProblems(model.graph);
     if (problems.length) throw new Error(`rule '${rule.name}' broke the graph: ${problems.slice(0, 5).join('; ')}`);
@@ -144,10 +176,26 @@ export function rewriteInMemory(input: string, requests: RuleRequest[], options:
   };
 }
 
+/**
+ * Rewrites `input` into `output`. The output path is checked before the rewrite starts (a refusal must not come
+ * after an hour of pruning); computed weights stream to a store that becomes the output's data file.
+ */
 export function rewriteModel(input: string, requests: RuleRequest[], output: string, options: RewriteOptions = {}): RewriteReport {
-  const { model, report } = rewriteInMemory(input, requests, options);
-  report.output = saveModel(model, output, options.save);
-  return report;
+  const out = path.resolve(output);
+  options.onProgress?.({ phase: 'load', done: 0, total: 0, message: `loading ${path.basename(input)}` });
+  const model = loadModel(input);
+  const save = options.save ?? {};
+  const mode = save.externalData ?? 'auto';
+  const target = checkTarget(model, out, save.dataFile, mode === 'external' || (mode === 'auto' && model.externalFiles.length > 0));
+  // Embedded output must fit in memory as one protobuf anyway; every other output streams through the store.
+  const store = options.store ?? (mode === 'embed' ? undefined : new WeightStore(target.outDir, target.dataName));
+  try {
+    const { report } = rewriteLoaded(model, requests, { ...options, store });
+    report.output = saveModel(model, out, { ...save, store, onProgress: options.onProgress, checkpoint: options.checkpoint });
+    return report;
+  } finally {
+    if (store && store !== options.store) store.dispose();
+  }
 }
 
 /**

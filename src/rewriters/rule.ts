@@ -15,6 +15,8 @@ export interface RuleContext {
   sites: RawSite[];
   /** Sequence length for the analytic before/after cost. */
   seqLen: number;
+  /** Told when the rule turns to a site (progress, and a safe point to stop at); see `siteById`. */
+  onSite?: (id: number) => void;
 }
 
 export interface SiteChange {
@@ -76,6 +78,7 @@ export class RuleError extends Error {
 
 /** The working-graph site for an input site id (ids are the input's numbering; `ctx.sites` follows `ctx.report.sites`). */
 export function siteById(ctx: RuleContext, id: number): { info: SiteInfo; raw: RawSite } {
+  ctx.onSite?.(id);
   const i = ctx.report.sites.findIndex((s) => s.id === id);
   if (i < 0) throw new Error(`site ${id} is not in the current analysis`);
   return { info: ctx.report.sites[i], raw: ctx.sites[i] };

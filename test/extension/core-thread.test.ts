@@ -1,11 +1,13 @@
 // The core thread as the extension uses it: analysis, rule list, rewrite preview and write off the host's thread;
-// user mistakes come back as user errors; cancelling stops the thread and the next request starts a fresh one.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+// user mistakes come back as user errors; a write reports progress; cancelling a write stops it at its next safe point
+// and removes what it wrote, and work without safe points is ended by stopping the thread.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
-import { CoreCancelled, CoreClient, CoreError } from '../../src/extension/core-client';
+import type { WorkProgress } from '../../src/analysis/onnx/progress';
+import { CoreCancelled, CoreClient, CoreError } from '../../src/cli/core-client';
 import { allRules } from '../../src/rewriters/registry';
 import '../../src/rewriters/rules';
 
@@ -67,12 +69,37 @@ describe('core thread', () => {
     expect(e.message).toContain("step 1: window: 'window' is not a valid int");
   });
 
-  it('stops on cancel, and the next request gets a fresh thread', async () => {
+  it('reports a write\'s progress, site by site', async () => {
+    const events: WorkProgress[] = [];
+    await core.request({ type: 'write', file: MODEL, steps: [{ rule: 'gqa', params: { groups: 1 } }], output: path.join(out, 'progress.onnx') }, undefined, (p) => events.push(p));
+    expect(events.map((e) => e.phase)).toContain('rewrite');
+    expect(events.find((e) => e.phase === 'rewrite')?.message).toMatch(/^gqa: site 0 \(1\/2\)$/);
+  });
+
+  it('cancels a write at its next safe point: nothing is left in the output folder, and the thread goes on', async () => {
+    const dir = path.join(out, 'cancelled');
+    mkdirSync(dir);
     const controller = new AbortController();
-    const pending = core.request({ type: 'analyze', file: MODEL }, controller.signal);
+    const pending = core.request({ type: 'write', file: MODEL, steps: [{ rule: 'gqa', params: { groups: 1 } }], output: path.join(dir, 'never.onnx') }, controller.signal);
     controller.abort();
     await expect(pending).rejects.toBeInstanceOf(CoreCancelled);
+    await core.settled();
+    expect(readdirSync(dir)).toEqual([]);
     expect((await core.request({ type: 'analyze', file: MODEL })).sites.length).toBe(2);
+  });
+
+  it('ends work that has no safe point by stopping the thread; the next request gets a fresh one', async () => {
+    const impatient = new CoreClient(path.join(ROOT, 'dist', 'core-thread.js'), 0);
+    try {
+      const controller = new AbortController();
+      const pending = impatient.request({ type: 'analyze', file: MODEL }, controller.signal);
+      controller.abort();
+      await expect(pending).rejects.toBeInstanceOf(CoreCancelled);
+      await impatient.settled();
+      expect((await impatient.request({ type: 'analyze', file: MODEL })).sites.length).toBe(2);
+    } finally {
+      impatient.dispose();
+    }
   });
 
   it('says what is missing when the thread was not built', async () => {

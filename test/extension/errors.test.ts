@@ -1,7 +1,7 @@
 // How failures are worded: one line a person can act on, everything else for the log; cancellation is no failure.
 import { describe, expect, it } from 'vitest';
 import { ModelError } from '../../src/analysis/onnx/errors';
-import { CoreCancelled, CoreError } from '../../src/extension/core-client';
+import { CoreCancelled, CoreError } from '../../src/cli/core-client';
 import { explain, markReported, userError, wasReported } from '../../src/extension/errors';
 import { RuntimeError } from '../../src/runtime/client';
 

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, reportHtml } from '../../src/extension/report-file';
-import { CoreClient } from '../../src/extension/core-client';
+import { CoreClient } from '../../src/cli/core-client';
 import { type HostMessage, type RuleStep, type SessionSnapshot, type WebviewMessage, parseWebviewMessage } from '../../src/protocol';
 import type { RewriteReport } from '../../src/rewriters/pipeline';
 import { FIXTURES } from '../helpers/fixtures';

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { AnalysisReport } from '../../src/analysis/report/types';
-import { CoreClient } from '../../src/extension/core-client';
+import { CoreClient } from '../../src/cli/core-client';
 import { dashboardPage, makeNonce } from '../../src/extension/html';
 import { type RunContext, VariantFiles, runBenchmark, runComparison, runMaps } from '../../src/extension/runs';
 import type { RuleStep, SessionSettings, SessionSnapshot, Variant } from '../../src/protocol';

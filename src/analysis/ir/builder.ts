@@ -3,14 +3,16 @@
 //
 // Nodes are appended at the end of the node list; `sort()` (or `finish()`) puts them back in topological order with
 // the stable sort of topo.ts, so an edited graph keeps the order of everything that did not move.
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { byteSize } from '../onnx/dtypes';
 import { ModelError } from '../onnx/errors';
 import type { Model } from './load';
 import { Tensor, type TensorProtoLike } from '../onnx/tensor';
+import type { TensorWrite, WeightStore } from '../onnx/weight-store';
 import { Graph, Node, type AttributeProtoLike, type ValueInfoProtoLike, type Value } from './graph';
 import { assertGraphConsistent } from './invariants';
-import { ELEM_TYPE, tensorProto, type ElemType, type TensorData } from './tensor-data';
+import { ELEM_TYPE, tensorBytes, tensorProto, type ElemType, type TensorData } from './tensor-data';
 import { sortTopologically } from './topo';
 
 /** A dimension of a declared shape: a size, a symbol (e.g. "batch"), or null for unknown. */
@@ -67,10 +69,29 @@ export interface ExternalLocation {
   length?: number;
 }
 
+/**
+ * Tensors of at least this many bytes go to the builder's weight store when it has one (see `store`): the size from
+ * which a save may move a tensor to external data, so everything that could end up there is written there at once.
+ */
+export const STORE_MIN_BYTES = 1024;
+/** Constants of at least this many bytes are shared between sites by `sharedInitializer`; smaller ones keep their own name. */
+const SHARE_MIN_BYTES = 1024;
+
 export class GraphBuilder {
   readonly graph: Graph;
+  /**
+   * Where new large initializers are written as they are created (a rewrite's output data file in the making). Without
+   * one they are kept in memory, as small models and tests want.
+   */
+  store?: WeightStore;
+  /**
+   * Called by long computations (streamed weight edits) between pieces; the pipeline sets it to its cancellation
+   * check, which throws to stop the rewrite.
+   */
+  checkpoint: () => void = () => {};
   private readonly nodeNames = new Set<string>();
   private readonly counters = new Map<string, number>();
+  private readonly shared = new Map<string, Value>();
   private sorted = true;
 
   /** Edits an existing model (loaded or built) in place. */
@@ -150,10 +171,57 @@ export class GraphBuilder {
     return v;
   }
 
-  /** A weight embedded in the model, copied from `data`. */
+  /** A weight copied from `data`: embedded, or written to the weight store when there is one and it is large. */
   initializer(name: string, dims: readonly number[], data: TensorData): Value {
+    const proto = tensorProto(name, dims, data);
+    const bytes = proto.rawData!;
+    if (this.store && bytes.length >= STORE_MIN_BYTES) return this.computedInitializer(name, proto.dataType!, dims, (write) => write(0, bytes));
+    return this.addTensor(name, new Tensor(proto));
+  }
+
+  /**
+   * A weight whose bytes `fill` writes piece by piece (`write(offset, bytes)`), so that a large computed tensor never
+   * has to exist in memory as a whole: with a weight store the pieces go straight to its file; without one they are
+   * collected into one embedded buffer.
+   */
+  computedInitializer(name: string, dtype: ElemType | number, dims: readonly number[], fill: (write: TensorWrite) => void): Value {
+    const dataType = typeof dtype === 'number' ? dtype : ELEM_TYPE[dtype];
+    const length = byteSize(dataType, dims.reduce((a, b) => a * b, 1));
+    if (length === undefined) throw new RangeError(`tensor '${name}': element type ${dtype} has no fixed size`);
+    if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new RangeError(`tensor '${name}': bad dims [${dims.join(', ')}]`);
+    this.checkFreshName(name);
+    if (this.store && length >= STORE_MIN_BYTES) {
+      const ref = this.store.add(length, fill);
+      const proto: TensorProtoLike = { name, dims: [...dims], dataType, dataLocation: 1, externalData: [] };
+      return this.addTensor(name, new Tensor(proto, ref));
+    }
+    const raw = new Uint8Array(length);
+    fill((at, bytes) => {
+      if (at < 0 || at + bytes.length > length) throw new RangeError(`tensor '${name}': write of ${bytes.length} bytes at ${at} is outside its ${length} bytes`);
+      raw.set(bytes, at);
+    });
+    return this.addTensor(name, new Tensor({ name, dims: [...dims], dataType, rawData: raw }));
+  }
+
+  /**
+   * A constant that sites may share: a second request for the same element type, shape and bytes returns the first
+   * one's value instead of another copy (a blocked window's mask band is the same at every site of a model; 80 copies
+   * of it made a 70B-shaped graph 180 MB). Small constants keep a name of their own, which keeps graphs readable.
+   */
+  sharedInitializer(name: string, dims: readonly number[], data: TensorData): Value {
+    const bytes = tensorBytes(data);
+    if (bytes.length < SHARE_MIN_BYTES) return this.initializer(this.uniqueName(name), dims, data);
+    const key = `${ELEM_TYPE[data.dtype]}:${dims.join('x')}:${createHash('sha256').update(bytes).digest('hex')}`;
+    const known = this.shared.get(key);
+    // A rule may have removed it since (the site it was made for was rewritten again): then make it anew.
+    if (known && this.graph.values.get(known.name) === known && known.initializer) return known;
+    const v = this.initializer(this.uniqueName(name), dims, data);
+    this.shared.set(key, v);
+    return v;
+  }
+
+  private addTensor(name: string, t: Tensor): Value {
     const v = this.freshValue(name);
-    const t = new Tensor(tensorProto(name, dims, data));
     v.initializer = t;
     this.graph.initializers.set(name, t);
     return v;
@@ -461,9 +529,13 @@ export class GraphBuilder {
   }
 
   private freshValue(name: string): Value {
+    this.checkFreshName(name);
+    return this.graph.value(name);
+  }
+
+  private checkFreshName(name: string): void {
     if (!name) throw new Error('value names must not be empty');
     if (this.graph.values.has(name)) throw new Error(`a value named '${name}' already exists`);
-    return this.graph.value(name);
   }
 }
 

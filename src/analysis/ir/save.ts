@@ -1,29 +1,63 @@
-// Saving a model: atomically (temporary file, then rename), never over the model it came from or its external data,
-// refusing when the file held fields this schema does not know (they would be lost). External data is referenced in
-// place when the output sits next to it, and copied into a new data file otherwise (or embedded, on request).
+// Saving a model: atomically (temporary files, then renames), never over the model it came from or its external data,
+// refusing when the file held fields this schema does not know (they would be lost).
+//
+// Weights are streamed, never gathered: every tensor goes to one of three places, decided before anything is written.
+// - embedded in the .onnx (small models; protobuf caps the file at 2 GiB);
+// - referenced where it already is, in a data file inside the output's folder (a rewrite of a 7B model points at the
+//   original's data file for every weight it did not change, and never writes to that file);
+// - written to the output's own data file: tensors the rewrite computed (already there when the rewrite wrote them to
+//   its weight store, which becomes the data file by a rename), embedded tensors moved out, and tensors of data files
+//   the output cannot reference (another folder: ONNX locations are relative and may not leave the model's folder),
+//   copied in chunks. Peak memory is one chunk, not the model.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { WorkControl } from '../onnx/progress';
 import { ModelError } from '../onnx/errors';
 import { isInside } from '../onnx/external-data';
 import type { Model } from './load';
 import { ModelProtoType } from '../onnx/schema';
 import type { Tensor, TensorProtoLike } from '../onnx/tensor';
+import { WeightStore, writeAll } from '../onnx/weight-store';
 import type { NodeProtoLike } from './graph';
 import { embedNestedExternal } from './nested-external';
 import { graphToProto, nodeToProto } from './to-proto';
 
-export interface SaveOptions {
+export type ExternalDataMode = 'auto' | 'embed' | 'external';
+
+export interface SaveOptions extends WorkControl {
   /**
-   * - `auto` (default): embedded tensors stay embedded; external ones stay referenced when the output is in the same
-   *   folder as their file, and are copied into `dataFile` otherwise.
+   * - `auto` (default): tensors that are external stay external; the others are embedded, unless the input keeps its
+   *   weights in external data or embedding would pass `embedLimit`: then those of at least `threshold` bytes go to
+   *   the data file too.
    * - `embed`: every tensor inside the .onnx (refused above 2 GiB).
-   * - `external`: every tensor of at least `threshold` bytes goes to `dataFile`.
+   * - `external`: every tensor of at least `threshold` bytes outside the .onnx.
    */
-  externalData?: 'auto' | 'embed' | 'external';
+  externalData?: ExternalDataMode;
   /** File name (no folders) of the data file written next to the output; default `<output name>.data`. */
   dataFile?: string;
-  /** With `external`: the smallest tensor moved out, in bytes (default 1024). */
+  /** The smallest tensor moved to the data file, in bytes (default 1024). */
   threshold?: number;
+  /** `auto` chooses external data above this many embedded bytes (default 512 MiB, well below protobuf's 2 GiB). */
+  embedLimit?: number;
+  /**
+   * Copy tensors of other data files into the output's data file (a self-contained output) instead of referencing
+   * them where they are. Data files outside the output's folder are always copied.
+   */
+  copyExternal?: boolean;
+  /** Where the rewrite wrote the tensors it computed; the save turns it into the data file when it can. */
+  store?: WeightStore;
+}
+
+export interface WeightPlacement {
+  /** What `auto` decided, and why (the other modes say what they were asked). */
+  decision: string;
+  embedded: { tensors: number; bytes: number };
+  /** Tensors written to the output's data file (computed by the rewrite, or embedded ones moved out). */
+  written: { tensors: number; bytes: number };
+  /** Tensors copied from another data file into the output's data file. */
+  copied: { tensors: number; bytes: number };
+  /** Data files the output reads in place, relative to the output's folder. */
+  referenced: { location: string; tensors: number; bytes: number }[];
 }
 
 export interface SaveResult {
@@ -31,92 +65,190 @@ export interface SaveResult {
   bytes: number;
   dataFile?: string;
   dataBytes?: number;
+  weights: WeightPlacement;
 }
 
 const PROTO_LIMIT = 2 ** 31 - 1;
-const ALIGN = 64;
+export const DEFAULT_EMBED_LIMIT = 512 * 2 ** 20;
+/** Tensors are copied in pieces of at most this many bytes. */
+const CHUNK = 16 * 2 ** 20;
+
+type Place = 'embed' | 'reference' | 'data';
 
 export function saveModel(model: Model, outFile: string, options: SaveOptions = {}): SaveResult {
   const out = path.resolve(outFile);
-  if (model.unknownFields.length > 0) {
-    const list = model.unknownFields.slice(0, 5).map((u) => `${u.path} field #${u.fieldNumber}`).join(', ');
-    throw new ModelError('unknown-fields', model.file || out, `refusing to save: the model has fields this version does not understand and would drop (${list})`);
-  }
-  const outDir = path.dirname(out);
-  if (!fs.existsSync(outDir) || !fs.statSync(outDir).isDirectory()) throw new ModelError('write-refused', out, 'the output folder does not exist');
-  const protected_ = new Set([model.file, ...model.externalFiles].filter(Boolean).map(real));
-  if (protected_.has(real(out))) throw new ModelError('write-refused', out, 'refusing to overwrite the input model or its external data; choose another output path');
-
+  const { outDir, dataName, dataPath, protectedFiles } = checkTarget(model, out, options.dataFile);
   const mode = options.externalData ?? 'auto';
-  const dataName = options.dataFile ?? `${path.basename(out)}.data`;
-  if (dataName !== path.basename(dataName) || dataName === '.' || dataName === '..' || dataName.includes('\0')) {
-    throw new ModelError('write-refused', out, `data file name '${dataName}' must be a plain file name in the output folder`);
-  }
-  const dataPath = path.join(outDir, dataName);
-  // A reference can stay as it is when its data file lies inside the output folder (then a relative location without
-  // '..' reaches it). Decided per file, not from the model's own folder: models built in memory have no folder, and
-  // their external weights (a 7B benchmark's sparse file) must be referenced, not copied.
+  const threshold = options.threshold ?? 1024;
+  const store = options.store;
   const realOutDir = real(outDir);
   const insideOut = new Map<string, boolean>();
-  const dataInsideOut = (file: string): boolean => {
+  // Decided per data file, not from the model's folder: models built in memory have no folder, and their external
+  // weights (a 7B benchmark's sparse file) must be referenced, not copied.
+  const referencable = (file: string): boolean => {
     let inside = insideOut.get(file);
     if (inside === undefined) insideOut.set(file, (inside = isInside(realOutDir, real(file))));
     return inside;
   };
+  const fromStore = (t: Tensor) => store?.owns(t.external) ?? false;
+  const foreign = (t: Tensor) => t.isExternal && !fromStore(t);
 
-  // Decide where every tensor goes before writing anything.
-  const toData: Tensor[] = [];
-  const threshold = options.threshold ?? 1024;
-  let embeddedBytes = 0;
-  const keepsReference = (t: Tensor) => mode === 'auto' && t.isExternal && dataInsideOut(t.external!.file);
-  for (const t of model.graph.initializers.values()) {
-    if (keepsReference(t)) continue;
-    const moveOut = mode === 'external' ? t.byteLength >= threshold : mode === 'auto' && t.isExternal;
-    if (moveOut) toData.push(t);
-    else embeddedBytes += t.byteLength;
+  // 1. Where every tensor goes, before anything is written.
+  const tensors = [...model.graph.initializers.values()];
+  const place = new Map<Tensor, Place>();
+  let decision: string;
+  let movable = 0;
+  for (const t of tensors) if (!foreign(t)) movable += t.byteLength;
+  let moveOut: boolean;
+  if (mode === 'embed') {
+    decision = 'embed: every weight inside the .onnx';
+    moveOut = false;
+  } else if (mode === 'external') {
+    decision = `external: every weight of at least ${threshold} bytes in external data`;
+    moveOut = true;
+  } else if (tensors.some(foreign)) {
+    decision = 'auto: the input keeps its weights in external data, so new and changed weights go to external data too';
+    moveOut = true;
+  } else if (movable > (options.embedLimit ?? DEFAULT_EMBED_LIMIT)) {
+    decision = `auto: ${movable} bytes of weights would pass the ${options.embedLimit ?? DEFAULT_EMBED_LIMIT}-byte limit for embedding, so they go to external data`;
+    moveOut = true;
+  } else {
+    decision = `auto: ${movable} bytes of weights are embedded in the .onnx`;
+    moveOut = false;
   }
+  for (const t of tensors) {
+    if (mode === 'embed') place.set(t, 'embed');
+    // A temporary store file that is not this save's own (a caller kept it) is about to be deleted: copy from it.
+    else if (foreign(t)) place.set(t, !options.copyExternal && !t.external!.temporary && referencable(t.external!.file) ? 'reference' : 'data');
+    else place.set(t, moveOut && t.byteLength >= threshold ? 'data' : 'embed');
+  }
+  let embeddedBytes = 0;
+  for (const t of tensors) if (place.get(t) === 'embed') embeddedBytes += t.byteLength;
   if (embeddedBytes > PROTO_LIMIT) {
     throw new ModelError('too-large', out, `embedding ${embeddedBytes} bytes of weights exceeds protobuf's 2 GiB limit; save with external data`);
   }
-  if (toData.length > 0 && protected_.has(real(dataPath))) {
+  const toData = tensors.filter((t) => place.get(t) === 'data');
+  if (toData.length > 0 && protectedFiles.has(real(dataPath))) {
     throw new ModelError('write-refused', out, `refusing to overwrite the input's external data file '${dataName}'`);
   }
 
   // Read before anything is written: a nested reference that cannot be read fails the save with no output left behind.
   const nested = model.file ? nestedNodes(model) : undefined;
 
-  const placed = new Map<Tensor, { offset: number; length: number }>();
+  // 2. The data file. The rewrite's store becomes it when every tensor in the store is still wanted there (nothing to
+  // copy then); otherwise the wanted tensors are copied out of it into a fresh file, leaving the dead ones behind.
+  const placement: WeightPlacement = {
+    decision,
+    embedded: { tensors: 0, bytes: 0 },
+    written: { tensors: 0, bytes: 0 },
+    copied: { tensors: 0, bytes: 0 },
+    referenced: [],
+  };
+  const located = new Map<Tensor, { offset: number; length: number }>();
   let dataBytes = 0;
-  if (toData.length > 0) dataBytes = writeAtomically(dataPath, (fd) => {
-    let pos = 0;
-    for (const t of toData) {
-      const bytes = t.bytes();
-      pos = Math.ceil(pos / ALIGN) * ALIGN;
-      writeAll(fd, bytes, pos);
-      placed.set(t, { offset: pos, length: bytes.length });
-      pos += bytes.length;
+  if (toData.length > 0) {
+    const wanted = new Set(toData.filter(fromStore).map((t) => t.external!));
+    const adopt = store !== undefined && store.bytes > 0 && store.tensors.every((r) => wanted.has(r));
+    const target = adopt ? store : new WeightStore(outDir, dataName);
+    try {
+      const total = toData.reduce((a, t) => a + (adopt && fromStore(t) ? 0 : t.byteLength), 0);
+      let done = 0;
+      let buffer: Uint8Array | undefined;
+      for (const t of toData) {
+        options.checkpoint?.();
+        const count = foreign(t) ? placement.copied : placement.written;
+        count.tensors++;
+        count.bytes += t.byteLength;
+        if (adopt && fromStore(t)) {
+          located.set(t, { offset: t.external!.offset, length: t.external!.length });
+          continue;
+        }
+        const ref = target.add(t.byteLength, (write) => {
+          for (let at = 0; at < t.byteLength; at += CHUNK) {
+            options.checkpoint?.();
+            const n = Math.min(CHUNK, t.byteLength - at);
+            buffer ??= new Uint8Array(Math.min(CHUNK, total));
+            const piece = buffer.subarray(0, n);
+            t.readInto(at, piece);
+            write(at, piece);
+            done += n;
+            options.onProgress?.({ phase: 'save', done, total, message: `writing ${path.basename(dataPath)}` });
+          }
+        });
+        located.set(t, { offset: ref.offset, length: ref.length });
+      }
+      options.checkpoint?.();
+      dataBytes = target.bytes;
+      target.commit(dataPath);
+    } catch (e) {
+      if (target !== store) target.dispose();
+      throw e;
     }
-    return pos;
-  });
+  }
 
+  // 3. The .onnx, written last, so a reader never finds a model whose data file is not complete yet.
+  const referenced = new Map<string, { location: string; tensors: number; bytes: number }>();
   const tensorProto = (t: Tensor): TensorProtoLike => {
-    const where = placed.get(t);
-    if (where) return externalProto(t, dataName, where.offset, where.length);
-    if (keepsReference(t)) {
-      const rel = path.relative(realOutDir, real(t.external!.file)).split(path.sep).join('/');
-      return externalProto(t, rel, t.external!.offset, t.external!.length);
+    const p = place.get(t);
+    if (p === 'data') return externalProto(t, dataName, located.get(t)!.offset, located.get(t)!.length);
+    if (p === 'reference') {
+      const location = path.relative(realOutDir, real(t.external!.file)).split(path.sep).join('/');
+      const entry = referenced.get(location) ?? { location, tensors: 0, bytes: 0 };
+      entry.tensors++;
+      entry.bytes += t.external!.length;
+      referenced.set(location, entry);
+      return externalProto(t, location, t.external!.offset, t.external!.length);
     }
-    if (t.isExternal) return embeddedProto(t);
-    return t.proto;
+    placement.embedded.tensors++;
+    placement.embedded.bytes += t.byteLength;
+    return t.isExternal ? embeddedProto(t) : t.proto;
   };
   const graph = graphToProto(model.graph, tensorProto);
   const proto = { ...model.proto, graph: nested ? { ...graph, node: nested.graph } : graph, ...(nested?.functions ? { functions: nested.functions } : {}) };
+  placement.referenced = [...referenced.values()];
+  const outside = toData.filter((t) => foreign(t) && !t.external!.temporary && !referencable(t.external!.file));
+  if (outside.length > 0 && !options.copyExternal) {
+    const bytes = outside.reduce((a, t) => a + t.byteLength, 0);
+    placement.decision += `; ${bytes} bytes of unchanged weights were copied because their data file is not in the output's folder (write the output next to it to reference them instead)`;
+  }
   const bytes = ModelProtoType.encode(proto as never).finish();
-  writeAtomically(out, (fd) => {
-    writeAll(fd, bytes, 0);
-    return bytes.length;
-  });
-  return { file: out, bytes: bytes.length, ...(toData.length ? { dataFile: dataPath, dataBytes } : {}) };
+  try {
+    writeAtomically(out, (fd) => {
+      writeAll(fd, bytes, 0);
+      return bytes.length;
+    });
+  } catch (e) {
+    if (toData.length > 0) fs.rmSync(dataPath, { force: true });
+    throw e;
+  }
+  return { file: out, bytes: bytes.length, ...(toData.length ? { dataFile: dataPath, dataBytes } : {}), weights: placement };
+}
+
+/** Checks the output path before anything is computed or written (the pipeline calls it before a long rewrite). */
+export function checkTarget(model: Pick<Model, 'file' | 'externalFiles' | 'unknownFields'>, out: string, dataFile?: string, writesData = false): {
+  outDir: string;
+  dataName: string;
+  dataPath: string;
+  protectedFiles: Set<string>;
+} {
+  if (model.unknownFields.length > 0) {
+    const list = model.unknownFields.slice(0, 5).map((u) => `${u.path} field #${u.fieldNumber}`).join(', ');
+    throw new ModelError('unknown-fields', model.file || out, `refusing to save: the model has fields this version does not understand and would drop (${list})`);
+  }
+  const outDir = path.dirname(out);
+  if (!fs.existsSync(outDir) || !fs.statSync(outDir).isDirectory()) throw new ModelError('write-refused', out, 'the output folder does not exist');
+  const protectedFiles = new Set([model.file, ...model.externalFiles].filter(Boolean).map(real));
+  if (protectedFiles.has(real(out))) throw new ModelError('write-refused', out, 'refusing to overwrite the input model or its external data; choose another output path');
+  const dataName = dataFile ?? `${path.basename(out)}.data`;
+  if (dataName !== path.basename(dataName) || dataName === '.' || dataName === '..' || dataName.includes('\0')) {
+    throw new ModelError('write-refused', out, `data file name '${dataName}' must be a plain file name in the output folder`);
+  }
+  const dataPath = path.join(outDir, dataName);
+  // A data file named on purpose must not be the input's; the default name only matters once something is written.
+  if ((dataFile !== undefined || writesData) && protectedFiles.has(real(dataPath))) {
+    throw new ModelError('write-refused', out, `refusing to overwrite the input's external data file '${dataName}'`);
+  }
+  return { outDir, dataName, dataPath, protectedFiles };
 }
 
 /** The graph's nodes (as saved) and the model's functions with their nested external tensors embedded. */
@@ -158,11 +290,6 @@ function real(p: string): string {
       return path.resolve(p);
     }
   }
-}
-
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
 /** Writes through a temporary file in the same folder and renames it into place, so readers never see half a file. */

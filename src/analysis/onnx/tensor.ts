@@ -1,7 +1,7 @@
 // A tensor of the model (initializer or Constant value). Holds the decoded TensorProto, reads its bytes only on
 // demand, and converts small tensors to numbers for shape reasoning.
 import { byteSize, DataType, dtypeName } from './dtypes';
-import { readExternal, type ExternalRef } from './external-data';
+import { readExternal, readExternalInto, readExternalRange, type ExternalRef } from './external-data';
 import { toNum, type IntLike } from './long';
 import { bf16ToFloat, halfToFloat } from '../numeric/float16';
 
@@ -56,14 +56,41 @@ export class Tensor {
     return this.external !== undefined;
   }
 
-  /** Little-endian raw bytes, read from the external file on first use. */
+  /**
+   * Little-endian raw bytes, read from the external file on use. Only small external tensors are kept after the read
+   * (shape constants the analysis asks for again and again): a 7B model's weights must not pile up in memory because
+   * a save or an edit looked at each of them once.
+   */
   bytes(): Uint8Array {
     if (this.cached) return this.cached;
-    if (this.external) return (this.cached = readExternal(this.external));
+    if (this.external) {
+      const b = readExternal(this.external);
+      if (b.length <= CACHE_LIMIT) this.cached = b;
+      return b;
+    }
     const p = this.proto;
     if (p.rawData && p.rawData.length > 0) return p.rawData;
     this.cached = typedFieldsToBytes(p, this.dataType, this.size);
     return this.cached;
+  }
+
+  /**
+   * Bytes [start, start + length) of the data without keeping them: external tensors read just that range from disk.
+   * Streaming saves and weight edits go through this.
+   */
+  readRange(start: number, length: number): Uint8Array {
+    if (this.external && !this.cached) return readExternalRange(this.external, start, length);
+    const b = this.bytes();
+    if (start < 0 || length < 0 || start + length > b.length) {
+      throw new RangeError(`tensor '${this.name}': bytes ${start}..${start + length} are outside its ${b.length} bytes`);
+    }
+    return b.subarray(start, start + length);
+  }
+
+  /** Fills `target` with the data's bytes from `start` on (streaming loops reuse one buffer this way). */
+  readInto(start: number, target: Uint8Array): void {
+    if (this.external && !this.cached) return readExternalInto(this.external, start, target);
+    target.set(this.readRange(start, target.length));
   }
 
   /** Values as float64 numbers; intended for small tensors (constants, shapes, scales). */
@@ -90,6 +117,9 @@ export class Tensor {
     return out;
   }
 }
+
+/** External tensors up to this size stay in memory once read. */
+const CACHE_LIMIT = 1 << 20;
 
 function proto_name(p: TensorProtoLike): string {
   return p.name ?? '';

@@ -4,7 +4,7 @@
 import type { Node, Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import { attrInts } from '../../analysis/attention/match';
-import { constantOf, readFloats, transpose, weightDtype, type Matrix, type WeightDtype } from '../prune/edit/weights';
+import { constantOf, readFloats, weightDtype, type Matrix, type WeightDtype } from '../prune/edit/weights';
 
 export interface ConstArray {
   dims: number[];
@@ -80,4 +80,11 @@ function sliceConst(p: Node, a: ConstArray, shapes?: ShapeInfo): Eval {
 
 export function asMatrix(a: ConstArray): Matrix {
   return { rows: a.dims[0], cols: a.dims[1], data: a.data };
+}
+
+/** The transposed matrix (the layout passes' own: the prune edits stream their weights and no longer build matrices). */
+export function transpose(m: Matrix): Matrix {
+  const out = new Float64Array(m.data.length);
+  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) out[c * m.rows + r] = m.data[r * m.cols + c];
+  return { rows: m.cols, cols: m.rows, data: out };
 }

@@ -4,8 +4,8 @@
 import type { Graph, Node, Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import { attrFloat, attrInt } from '../../analysis/attention/match';
-import { transpose, type Matrix, type WeightDtype } from '../prune/edit/weights';
-import { asMatrix, evalConstant } from './constant-eval';
+import type { Matrix, WeightDtype } from '../prune/edit/weights';
+import { asMatrix, evalConstant, transpose } from './constant-eval';
 
 export interface ProjectionWeights {
   node: Node;

@@ -6,16 +6,18 @@
 // Reshape (and a Concat for packed QKV weights). With s = L the fit is exact.
 //
 // Matrices are grouped by kind and shape (a grouped-query model's K and V differ in shape from its Q); biases are
-// left as they are.
+// left as they are. The fit streams the weights (dictionary-fit.ts): two passes over each kind's matrices, a few
+// megabytes at a time, with the atoms written out as they are computed.
 import { attr, type GraphBuilder } from '../../analysis/ir/builder';
 import type { Value } from '../../analysis/ir/graph';
 import { i64 } from '../../analysis/ir/tensor-data';
 import { RuleError, siteById, type Rule, type RuleResult, type SiteChange } from '../rule';
 import { cost, trackNodes } from '../prune/edit/report';
 import { siteForm, siteStructure, StructureError, type SiteStructure } from '../prune/edit/structure';
+import { decodeF32, encoder, rowReader } from '../prune/edit/mix';
 import type { ResolvedProjection } from '../prune/edit/projection';
-import { addWeight, setInput, transpose, type Matrix, type WeightDtype } from '../prune/edit/weights';
-import { svdWide } from './svd';
+import { addWeight, setInput, type WeightDtype } from '../prune/edit/weights';
+import { computeAtoms, fitDictionary, type FitSource } from './dictionary-fit';
 
 export interface DictionaryParams {
   atoms: number;
@@ -30,7 +32,16 @@ interface Entry {
   s: SiteStructure;
   kind: Kind;
   proj: ResolvedProjection;
-  stored: Matrix;
+  stored: Region;
+}
+
+/** Rows [r0, r0 + rows) and columns [c0, c0 + cols) of a projection's weight in its node's layout. */
+interface Region {
+  proj: ResolvedProjection;
+  r0: number;
+  rows: number;
+  c0: number;
+  cols: number;
 }
 
 export const dictionary: Rule<DictionaryParams> = {
@@ -80,10 +91,18 @@ export const dictionary: Rule<DictionaryParams> = {
       const L = group.length;
       const rank = Math.min(params.atoms, L);
       if (params.atoms >= L) warnings.push(`${kind.toUpperCase()} ${shape}: ${params.atoms} atoms for ${L} matrices is full rank (exact, nothing saved)`);
-      const { atoms, coefficients } = fit(group.map((e) => e.stored), rank);
       const { rows, cols } = group[0].stored;
       const dtype: WeightDtype = group[0].proj.dtype;
-      const atomsValue = addWeight(ctx.builder, `dictionary.${kind}.${shape}.atoms`, [rank, rows * cols], atoms, dtype);
+      const sources = group.map((e) => regionSource(e.stored));
+      const options = { align: cols, checkpoint: ctx.builder.checkpoint };
+      const fitted = fitDictionary(sources, rank, options);
+      const es = dtype === 'float16' ? 2 : 4;
+      const n = rows * cols;
+      const encode = encoder(dtype);
+      const atomsValue = ctx.builder.computedInitializer(ctx.builder.uniqueName(`dictionary.${kind}.${shape}.atoms`), dtype, [rank, n], (write) =>
+        computeAtoms(sources, fitted, (a, at, values) => write((a * n + at) * es, encode(values)), options),
+      );
+      const coefficients = fitted.coefficients;
       const target = ctx.builder.initializer(ctx.builder.uniqueName(`dictionary.${kind}.${shape}.shape`), [2], i64([rows, cols]));
       group.forEach((e, l) => {
         const base = `${e.s.anchor.name}::${NAME}/${kind}`;
@@ -138,27 +157,43 @@ export const dictionary: Rule<DictionaryParams> = {
 };
 
 /** The kind's matrix in the layout the weight input stores it, cut out of a packed weight where needed. */
-function storedSlice(s: SiteStructure, kind: Kind, p: ResolvedProjection): Matrix {
-  let rows = p.featureRows;
-  if (kind !== 'o' && s.packed) {
-    const part = s.packed.parts.find((x) => x.role === kind)!;
-    rows = { rows: part.end - part.start, cols: rows.cols, data: rows.data.slice(part.start * rows.cols, part.end * rows.cols) };
-  }
-  return p.outIn ? rows : transpose(rows);
+function storedSlice(s: SiteStructure, kind: Kind, p: ResolvedProjection): Region {
+  const whole = { proj: p, r0: 0, rows: p.weight.rows, c0: 0, cols: p.weight.cols };
+  if (kind === 'o' || !s.packed) return whole;
+  const part = s.packed.parts.find((x) => x.role === kind)!;
+  // Features are rows of an [out, in] weight and columns of an [in, out] one.
+  return p.outIn ? { ...whole, r0: part.start, rows: part.end - part.start } : { ...whole, c0: part.start, cols: part.end - part.start };
 }
 
-/** Atoms (rank × N) and coefficients (L × rank) of the best rank-`rank` fit of the stacked, flattened matrices. */
-export function fit(matrices: Matrix[], rank: number): { atoms: Float64Array; coefficients: Float64Array } {
-  const L = matrices.length;
-  const n = matrices[0].rows * matrices[0].cols;
-  const m = new Float64Array(L * n);
-  matrices.forEach((x, l) => m.set(x.data, l * n));
-  const { u, sigma, vt } = svdWide(m, L, n);
-  const atoms = new Float64Array(rank * n);
-  const coefficients = new Float64Array(L * rank);
-  for (let a = 0; a < rank; a++) {
-    for (let k = 0; k < n; k++) atoms[a * n + k] = sigma[a] * vt[a * n + k];
-    for (let l = 0; l < L; l++) coefficients[l * rank + a] = u[l * L + a];
-  }
-  return { atoms, coefficients };
+/** The region flattened row by row, read in pieces (whole rows of the weight, then the region's columns). */
+function regionSource(r: Region): FitSource {
+  const dtype = r.proj.dtype;
+  const es = dtype === 'float16' ? 2 : 4;
+  const read = rowReader(r.proj.weight, es);
+  const width = r.proj.weight.cols;
+  const whole = r.c0 === 0 && r.cols === width;
+  let scratch = new Uint8Array(0);
+  return {
+    length: r.rows * r.cols,
+    read(offset, into) {
+      const n = into.length;
+      if (whole && dtype === 'float32' && !r.proj.weight.transposed) {
+        // Whole rows of a float32 weight are contiguous: read them straight into place.
+        r.proj.weight.tensor.readInto((r.r0 * width + offset) * 4, new Uint8Array(into.buffer, into.byteOffset, into.byteLength));
+        return;
+      }
+      const first = Math.floor(offset / r.cols);
+      const last = Math.floor((offset + n - 1) / r.cols);
+      const bytes = (last - first + 1) * width * es;
+      if (scratch.length < bytes) scratch = new Uint8Array(bytes);
+      const all = decodeF32(read(r.r0 + first, last - first + 1, scratch), dtype);
+      for (let row = first, done = 0; done < n; row++) {
+        const from = row === first ? offset % r.cols : 0;
+        const take = Math.min(r.cols - from, n - done);
+        const at = (row - first) * width + r.c0 + from;
+        into.set(all.subarray(at, at + take), done);
+        done += take;
+      }
+    },
+  };
 }

@@ -167,7 +167,7 @@ function paramsWithoutQK(s: SiteStructure): number {
   const qk = (['q', 'k'] as const).reduce((a, r) => {
     const p = s.proj[r];
     const width = (r === 'q' ? s.heads : s.kvHeads) * s.headDim;
-    return a + (p ? width * (p.featureRows.cols + (p.bias ? 1 : 0)) : 0);
+    return a + (p ? width * (p.inputs + (p.bias ? 1 : 0)) : 0);
   }, 0);
   return all - qk;
 }

@@ -47,8 +47,9 @@ export class SiteOps {
 
   // ---- constants (initializers, so that they cost no kernel time) ----
 
+  /** Large constants (mask bands, key offsets) are shared by every site that needs the same one. */
   const(what: string, dims: readonly number[], data: TensorData): Value {
-    return this.b.initializer(this.b.uniqueName(this.name(what)), dims, data);
+    return this.b.sharedInitializer(this.name(what), dims, data);
   }
   i64(values: readonly number[], what = 'i64'): Value {
     return this.const(what, [values.length], { dtype: 'int64', data: values });

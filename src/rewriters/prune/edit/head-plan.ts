@@ -7,8 +7,9 @@ import type { Node, Value } from '../../../analysis/ir/graph';
 import { i64 } from '../../../analysis/ir/tensor-data';
 import { fixShapes, type PackedWidths } from './shape-fix';
 import type { SiteStructure } from './structure';
-import { inputRows, writeBias, writeFeatureRows, writeInputRows, type ResolvedProjection } from './projection';
-import { addWeight, constantOf, mixHeadRows, readFloats, setInput, stackRows, type HeadMix, type Matrix } from './weights';
+import { headBlocks, isWholeAxis, type AxisBlock } from './mix';
+import { writeBias, writeFeatures, writeInputs, type ResolvedProjection } from './projection';
+import { addWeight, constantOf, mixHeadRows, readFloats, setInput, type HeadMix, type Matrix } from './weights';
 
 export interface HeadPlan {
   /** New query heads; each must be a single old head (the output projection's rows follow them). */
@@ -79,30 +80,38 @@ export function applyHeadPlan(builder: GraphBuilder, s: SiteStructure, requested
   return { heads: after.heads, kvHeads: after.kvHeads, warnings };
 }
 
-/** New Q, K, V weights and biases; for a packed projection, the new part widths. */
+/**
+ * New Q, K, V weights and biases; for a packed projection, the new part widths. A weight whose heads all stay as they
+ * are (the query heads under GQA) is left alone: the output keeps referencing the original tensor.
+ */
 function rewriteProjections(builder: GraphBuilder, s: SiteStructure, plan: HeadPlan, base: string): PackedWidths | undefined {
   const d = s.headDim;
   const dv = s.vHeadDim;
   const part = (role: 'q' | 'k' | 'v', p: ResolvedProjection, start: number) => {
     const heads = role === 'q' ? plan.q : plan.kv;
     const size = role === 'v' ? dv : d;
-    const rows = mixHeadRows(p.featureRows, start, size, heads);
+    const blocks = headBlocks(start, size, heads);
     const bias = p.bias ? mixHeadRows({ rows: p.bias.data.length, cols: 1, data: p.bias.data }, start, size, heads).data : undefined;
-    return { rows, bias };
+    return { blocks, bias };
   };
   if (s.packed) {
     const { proj, parts } = s.packed;
     const built = parts.map((pt) => ({ pt, ...part(pt.role, proj, pt.start) }));
     const covered = parts.reduce((a, p) => a + (p.end - p.start), 0);
-    if (covered !== proj.featureRows.rows) throw new PlanError(`the packed projection '${proj.node.name}' has features outside its Q/K/V parts`);
-    writeFeatureRows(builder, proj, stackRows(built.map((b) => b.rows)), `${base}/qkv`);
-    if (proj.bias) writeBias(builder, proj, concat(built.map((b) => b.bias!)), `${base}/qkv`);
-    return built.map((b) => ({ role: b.pt.role, before: b.pt.end - b.pt.start, after: b.rows.rows }));
+    if (covered !== proj.features) throw new PlanError(`the packed projection '${proj.node.name}' has features outside its Q/K/V parts`);
+    const blocks = built.flatMap((b) => b.blocks);
+    if (!isWholeAxis(blocks, proj.features)) {
+      writeFeatures(builder, proj, blocks, `${base}/qkv`);
+      if (proj.bias) writeBias(builder, proj, concat(built.map((b) => b.bias!)), `${base}/qkv`);
+    }
+    return built.map((b) => ({ role: b.pt.role, before: b.pt.end - b.pt.start, after: b.blocks.reduce((a, x) => a + x.size, 0) }));
   }
   for (const role of ['q', 'k', 'v'] as const) {
     const p = s.proj[role]!;
-    const { rows, bias } = part(role, p, p.info.sliceStart ?? 0);
-    writeFeatureRows(builder, p, rows, `${base}/${role}`);
+    const start = p.info.sliceStart ?? 0;
+    const { blocks, bias } = part(role, p, start);
+    if (start === 0 && isWholeAxis(blocks, p.features)) continue;
+    writeFeatures(builder, p, blocks, `${base}/${role}`);
     if (bias) writeBias(builder, p, bias, `${base}/${role}`);
   }
   // MultiHeadAttention may take the Q/K/V biases packed in its 4th input instead.
@@ -127,7 +136,8 @@ function rewriteOutput(builder: GraphBuilder, s: SiteStructure, plan: HeadPlan, 
   if (unchanged) return;
   const o = s.proj.o;
   if (!o) throw new PlanError('no output projection');
-  writeInputRows(builder, o, mixHeadRows(inputRows(o), 0, s.vHeadDim, plan.q), `${base}/o`);
+  const blocks: AxisBlock[] = headBlocks(0, s.vHeadDim, plan.q);
+  writeInputs(builder, o, blocks, `${base}/o`);
 }
 
 /**

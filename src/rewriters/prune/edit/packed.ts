@@ -3,9 +3,9 @@
 // is bypassed for the one part left, and the literal widths downstream follow.
 import type { GraphBuilder } from '../../../analysis/ir/builder';
 import { fixShapes } from './shape-fix';
-import { writeBias, writeFeatureRows } from './projection';
+import { rangeBlock } from './mix';
+import { writeBias, writeFeatures } from './projection';
 import type { SiteStructure } from './structure';
-import { stackRows } from './weights';
 
 export class PackedError extends Error {}
 
@@ -15,10 +15,8 @@ export function keepPackedParts(builder: GraphBuilder, s: SiteStructure, keep: '
   if (s.form === 'ms-attention') throw new PackedError('the packed Attention operator computes Q, K and V inside; its parts cannot be removed');
   const { proj, parts } = packed;
   const part = parts.find((p) => p.role === keep)!;
-  const rows = proj.featureRows;
-  const slice = { rows: part.end - part.start, cols: rows.cols, data: rows.data.slice(part.start * rows.cols, part.end * rows.cols) };
   const base = `${s.anchor.name}::${rule}/${keep}`;
-  writeFeatureRows(builder, proj, stackRows([slice]), base);
+  writeFeatures(builder, proj, [rangeBlock(part.start, part.end)], base);
   if (proj.bias) writeBias(builder, proj, proj.bias.data.slice(part.start, part.end), base);
   // The Split (if any) that cut the parts: its remaining part is now the whole tensor.
   const index = parts.indexOf(part);

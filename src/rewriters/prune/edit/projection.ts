@@ -4,16 +4,23 @@
 import type { GraphBuilder } from '../../../analysis/ir/builder';
 import type { Graph, Node, Value } from '../../../analysis/ir/graph';
 import type { ProjectionInfo } from '../../../analysis/report/types';
-import { addWeight, constantOf, readFloats, readMatrix, setInput, transpose, weightDtype, type Matrix, type WeightDtype } from './weights';
+import { mixWeight, type AxisBlock, type NodeWeight } from './mix';
+import { addWeight, constantOf, readFloats, setInput, weightDtype, type WeightDtype } from './weights';
 
 export interface ResolvedProjection {
   info: ProjectionInfo;
   node: Node;
   /** Input of `node` that carries the weight. */
   weightInput: number;
-  /** One row per output feature (what head slicing works on), whatever the stored layout. */
-  featureRows: Matrix;
-  /** True when the node applies the weight as [out, in] (Gemm transB): rows are already features. */
+  /**
+   * The weight as the node applies it. Nothing of it is read here: edits stream it piece by piece (mix.ts), so
+   * resolving the projections of a 70B model's site costs no weight memory.
+   */
+  weight: NodeWeight;
+  /** Output features (what head slicing of Q, K, V works on) and input features (what it cuts of O). */
+  features: number;
+  inputs: number;
+  /** True when the node applies the weight as [out, in] (Gemm transB): rows are output features. */
   outIn: boolean;
   dtype: WeightDtype;
   bias?: { node: Node; input: number; data: Float64Array };
@@ -35,16 +42,17 @@ export function resolveProjection(graph: Graph, info: ProjectionInfo): ResolvedP
   if (!packedOp && !isMatMul && !isGemm) throw new ProjectionError(`projection '${node.name}' is ${node.qualifiedOp}; only MatMul, Gemm and packed Attention weights can be edited`);
   if (isGemm && Number(node.attr('transA')?.i ?? 0) === 1) throw new ProjectionError(`Gemm '${node.name}' transposes its activation`);
   const weightInput = 1;
-  const { matrix, dtype } = weightMatrix(node.input(weightInput), node.name);
+  const { weight, dtype } = nodeWeight(node.input(weightInput), node.name);
   const outIn = isGemm && Number(node.attr('transB')?.i ?? 0) === 1;
-  const featureRows = outIn ? matrix : transpose(matrix);
+  const features = outIn ? weight.rows : weight.cols;
+  const inputs = outIn ? weight.cols : weight.rows;
   const activation = node.input(0);
   if (!activation) throw new ProjectionError(`projection '${node.name}' has no activation input`);
   let bias: ResolvedProjection['bias'];
   let output = node.outputs[0];
   if (isGemm || packedOp) {
     const b = node.input(2);
-    if (b) bias = { node, input: 2, data: biasData(b, featureRows.rows, node.name) };
+    if (b) bias = { node, input: 2, data: biasData(b, features, node.name) };
   } else {
     // A bias Add right after the MatMul (Shape readers of the product do not count as uses of the data).
     const uses = output.uses.filter((u) => u.node.opType !== 'Shape');
@@ -52,16 +60,16 @@ export function resolveProjection(graph: Graph, info: ProjectionInfo): ResolvedP
     if (add) {
       const other = add.input(1 - uses[0].index);
       const t = constantOf(other);
-      if (t && t.size === featureRows.rows) {
+      if (t && t.size === features) {
         bias = { node: add, input: 1 - uses[0].index, data: readFloats(t) };
         output = add.outputs[0];
       }
     }
   }
-  return { info, node, weightInput, featureRows, outIn, dtype, ...(bias ? { bias } : {}), output, activation };
+  return { info, node, weightInput, weight, features, inputs, outIn, dtype, ...(bias ? { bias } : {}), output, activation };
 }
 
-function weightMatrix(v: Value | null, where: string): { matrix: Matrix; dtype: WeightDtype } {
+function nodeWeight(v: Value | null, where: string): { weight: NodeWeight; dtype: WeightDtype } {
   let t = constantOf(v);
   let transposed = false;
   if (!t && v?.producer?.opType === 'Transpose') {
@@ -76,8 +84,8 @@ function weightMatrix(v: Value | null, where: string): { matrix: Matrix; dtype: 
   const dtype = weightDtype(t);
   if (!dtype) throw new ProjectionError(`the weight of '${where}' is ${t.dtype}; only float32 and float16 weights can be edited`);
   if (t.dims.length !== 2) throw new ProjectionError(`the weight of '${where}' has shape [${t.dims.join(', ')}], not a matrix`);
-  const m = readMatrix(t);
-  return { matrix: transposed ? transpose(m) : m, dtype };
+  const [a, b] = t.dims;
+  return { weight: { tensor: t, transposed, rows: transposed ? b : a, cols: transposed ? a : b }, dtype };
 }
 
 function biasData(v: Value, features: number, where: string): Float64Array {
@@ -87,10 +95,15 @@ function biasData(v: Value, features: number, where: string): Float64Array {
   return readFloats(t);
 }
 
-/** Replaces the projection's weight by new feature rows (written back in the node's own layout). */
-export function writeFeatureRows(builder: GraphBuilder, p: ResolvedProjection, rows: Matrix, base: string): void {
-  const stored = p.outIn ? rows : transpose(rows);
-  const w = addWeight(builder, `${base}_weight`, [stored.rows, stored.cols], stored.data, p.dtype);
+/** Replaces the projection's weight by one whose output features are built from blocks of the old ones. */
+export function writeFeatures(builder: GraphBuilder, p: ResolvedProjection, blocks: readonly AxisBlock[], base: string): void {
+  const w = mixWeight(builder, builder.uniqueName(`${base}_weight`), p.weight, p.outIn ? 0 : 1, blocks, p.dtype);
+  setInput(p.node, p.weightInput, w);
+}
+
+/** The same for the input features (head slicing of the output projection cuts its input features). */
+export function writeInputs(builder: GraphBuilder, p: ResolvedProjection, blocks: readonly AxisBlock[], base: string): void {
+  const w = mixWeight(builder, builder.uniqueName(`${base}_weight`), p.weight, p.outIn ? 1 : 0, blocks, p.dtype);
   setInput(p.node, p.weightInput, w);
 }
 
@@ -98,17 +111,4 @@ export function writeBias(builder: GraphBuilder, p: ResolvedProjection, data: Fl
   if (!p.bias) return;
   const b = addWeight(builder, `${base}_bias`, [data.length], data, p.dtype);
   setInput(p.bias.node, p.bias.input, b);
-}
-
-/**
- * The output projection's weight with one row per *input* feature (the merged heads), and a writer for it. Head slicing
- * of the output projection cuts its input features.
- */
-export function inputRows(p: ResolvedProjection): Matrix {
-  // featureRows is [out, in]; the input features are its columns.
-  return transpose(p.featureRows);
-}
-
-export function writeInputRows(builder: GraphBuilder, p: ResolvedProjection, rows: Matrix, base: string): void {
-  writeFeatureRows(builder, p, transpose(rows), base);
 }

@@ -40,10 +40,10 @@ export function projectionParams(s: SiteStructure, heads: number, kvHeads: numbe
   for (const role of ['q', 'k', 'v'] as const) {
     const p = s.proj[role];
     if (!p) continue;
-    total += width[role] * (p.featureRows.cols + (p.bias ? 1 : 0));
+    total += width[role] * (p.inputs + (p.bias ? 1 : 0));
   }
   const o = s.proj.o;
-  if (o) total += heads * dv * o.featureRows.rows + (o.bias ? o.featureRows.rows : 0);
+  if (o) total += heads * dv * o.features + (o.bias ? o.features : 0);
   return total;
 }
 

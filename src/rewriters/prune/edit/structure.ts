@@ -97,7 +97,7 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
     // The K weight says how many KV heads the site computes; written-out attention leaves no attribute to read, and
     // the analysis can take a one-head K (width = head size) for something else.
     const part = packed?.parts.find((p) => p.role === 'k');
-    const width = part ? part.end - part.start : proj.k.featureRows.rows;
+    const width = part ? part.end - part.start : proj.k.features;
     if (width % headDim === 0 && width / headDim !== kvHeads) kvHeads = width / headDim;
   }
   const anchor = raw.anchor;
@@ -139,7 +139,7 @@ function packedOf(proj: SiteStructure['proj'], raw: RawSite, shapes: ShapeInfo):
   for (const [role, p] of [['q', q], ['k', k], ['v', v]] as const) {
     if (!p) continue;
     const list = byNode.get(p.node) ?? [];
-    list.push({ role, start: p.info.sliceStart ?? 0, end: p.info.sliceEnd ?? p.featureRows.rows });
+    list.push({ role, start: p.info.sliceStart ?? 0, end: p.info.sliceEnd ?? p.features });
     byNode.set(p.node, list);
   }
   for (const [node, parts] of byNode) {

@@ -1,6 +1,5 @@
-// The float weights that head-level rewrites read and write. A weight is handled as "feature rows": one row per output
-// feature of a projection (or per input feature of the output projection), whatever layout the graph stores it in,
-// so slicing, reordering and averaging heads is the same code for MatMul [in, out] and Gemm-transB [out, in] weights.
+// The small float tensors that head-level rewrites read and write whole (biases, packed biases), as float64 "feature
+// rows", and the helpers around them. Weight matrices are never read whole: mix.ts streams them.
 import type { GraphBuilder } from '../../../analysis/ir/builder';
 import type { Node, Value } from '../../../analysis/ir/graph';
 import { DataType } from '../../../analysis/onnx/dtypes';
@@ -47,17 +46,6 @@ export function readFloats(t: Tensor): Float64Array {
   return out;
 }
 
-export function readMatrix(t: Tensor): Matrix {
-  if (t.dims.length !== 2) throw new Error(`weight '${t.name}' has shape [${t.dims.join(', ')}], not a matrix`);
-  return { rows: t.dims[0], cols: t.dims[1], data: readFloats(t) };
-}
-
-export function transpose(m: Matrix): Matrix {
-  const out = new Float64Array(m.data.length);
-  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) out[c * m.rows + r] = m.data[r * m.cols + c];
-  return { rows: m.cols, cols: m.rows, data: out };
-}
-
 /** A new initializer holding `data` in the given dtype, under a fresh name derived from `base`. */
 export function addWeight(builder: GraphBuilder, base: string, dims: readonly number[], data: Float64Array, dtype: WeightDtype): Value {
   const name = builder.uniqueName(base);
@@ -86,20 +74,6 @@ export function mixHeadRows(rows: Matrix, start: number, headDim: number, heads:
     }
   });
   return { rows: heads.length * headDim, cols, data: out };
-}
-
-/** Stacks matrices with equal column counts on top of each other. */
-export function stackRows(parts: readonly Matrix[]): Matrix {
-  const cols = parts[0]?.cols ?? 0;
-  const rows = parts.reduce((n, p) => n + p.rows, 0);
-  const data = new Float64Array(rows * cols);
-  let at = 0;
-  for (const p of parts) {
-    if (p.cols !== cols) throw new Error('stacked matrices must have the same width');
-    data.set(p.data, at);
-    at += p.data.length;
-  }
-  return { rows, cols, data };
 }
 
 /** Points input `index` of `node` at `v`, keeping both values' use lists right (the builder only replaces all uses at once). */

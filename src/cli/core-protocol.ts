@@ -1,8 +1,9 @@
 // Requests from the extension host to its core thread (analysis and rewriting, pure TypeScript), paired with their
 // results so `CoreClient.request` is typed end to end. The core thread exists so that loading and analysing a large
 // model, or rewriting it, never holds the extension host's event loop. onnxruntime stays in the runtime's own worker.
+import type { WorkProgress } from '../analysis/onnx/progress';
 import type { AnalysisReport } from '../analysis/report/types';
-import type { RewriteReport } from '../rewriters/pipeline';
+import type { RewriteReport, RuleRequest } from '../rewriters/pipeline';
 import type { MapsSite } from '../runtime/protocol';
 import type { FlopBound, RewritePreview, RuleInfo, RuleStep } from '../protocol';
 
@@ -11,11 +12,16 @@ export interface CoreRequestMap {
   rules: { request: { type: 'rules' }; result: RuleInfo[] };
   preview: { request: { type: 'preview'; file: string; steps: RuleStep[]; seqLen?: number }; result: RewritePreview };
   /**
-   * Writes the rewritten model to `output` (the save refuses the input and its data files). `external` writes every
-   * weight to `<output>.data`, so an export never depends on the original's data file.
+   * Writes the rewritten model to `output` (the save refuses the input and its data files), streaming its weights.
+   * Unchanged weights in the original's data file are referenced when the output is in that folder, unless
+   * `copyExternal` asks for a self-contained copy (outside that folder they are always copied). The rules are `steps`
+   * (checked against the rule declarations, as the dashboard sends them) followed by `requests` (already parsed).
    */
   write: {
-    request: { type: 'write'; file: string; steps: RuleStep[]; output: string; seqLen?: number; externalData?: 'auto' | 'external' };
+    request: {
+      type: 'write'; file: string; steps: RuleStep[]; requests?: RuleRequest[]; output: string; seqLen?: number;
+      externalData?: 'auto' | 'embed' | 'external'; copyExternal?: boolean;
+    };
     result: RewriteReport;
   };
   /** Analytic attention FLOPs before and after the rewrite at each sequence length (the speed chart's bound). */
@@ -28,6 +34,15 @@ export type CoreRequestType = keyof CoreRequestMap;
 export type CoreRequest = CoreRequestMap[CoreRequestType]['request'];
 export type CoreResultOf<R extends CoreRequest> = CoreRequestMap[R['type']]['result'];
 
+/** What the host posts: the request, and a one-word shared flag it sets to ask the thread to stop. */
+export interface CoreMessage {
+  id: number;
+  request: CoreRequest;
+  cancel?: SharedArrayBuffer;
+}
+
 export type CoreReply =
   | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; message: string; userError: boolean; stack?: string };
+  | { id: number; ok: false; message: string; userError: boolean; cancelled?: boolean; stack?: string }
+  /** Progress of a long request (a write), before its result. */
+  | { id: number; progress: WorkProgress };
