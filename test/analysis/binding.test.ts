@@ -48,6 +48,18 @@ describe('binding over a packed QKV projection', () => {
     expect(r.unmatched[0].reason).toMatch(/disagree: K has 2 heads on an axis where Q has 4/);
   });
 
+  it('a folded site with a computation between a projection and the core keeps its layout, with the reason', () => {
+    const file = path.join(tmp.dir, 'negated.onnx');
+    saveModel(buildPackedAttention({ cut: 'slice', folded: true, negateQ: true }), file);
+    let said = '';
+    try {
+      said = rewriteModel(file, [{ rule: 'window', params: { window: 2 } }], path.join(tmp.dir, 'negated.w2.onnx')).warnings.join('\n');
+    } catch (e) {
+      said = (e as Error).message;
+    }
+    expect(said).toMatch(/kept its layout: Neg '.*' between a projection and the core/);
+  });
+
   it.each(CASES)('%s: prune-heads of head 1 equals zeroing head 1', async (name, o) => {
     const file = path.join(tmp.dir, `${name.replace(/\W+/g, '-')}.onnx`);
     saveModel(buildPackedAttention(o), file);

@@ -12,6 +12,8 @@ export interface PackedOptions {
   /** Heads folded into the batch axis ([B·H, S, D]) instead of their own axis (with the slice and split cuts). */
   folded?: boolean;
   seqFirst?: boolean;
+  /** Q negated between the projection and the core: a computation (as rotary embedding is) on the path. */
+  negateQ?: boolean;
   /** K cut to this many heads instead of the model's (slice cut): a site whose dims disagree. */
   badKHeads?: number;
 }
@@ -46,6 +48,7 @@ export function buildPackedAttention(o: PackedOptions): Model {
       : [0, 1, 2].map((i) => b.op('Slice', [qkv, c64([i * E]), c64([i === 1 && o.badKHeads ? E + o.badKHeads * D : (i + 1) * E]), c64([-1])]));
     [q, k, v] = [heads(parts[0], H), heads(parts[1], o.badKHeads ?? H), heads(parts[2], H)];
   }
+  if (o.negateQ) q = b.op('Neg', [q]);
   const kt = b.op('Transpose', [k], { attrs: perm(o.folded ? [0, 2, 1] : [0, 1, 3, 2]) });
   const s = b.op('Mul', [b.op('MatMul', [q, kt]), b.constant([], f32([1 / Math.sqrt(D)]))]);
   const p = b.op('Softmax', [s], { attrs: { axis: { type: 'int', value: -1 } } });

@@ -37,6 +37,8 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   const bind = info.binding;
   if (!bind?.tokens?.out || !bind.o) throw new LayoutError(bind?.oUnbound ?? 'the site has no bound token axes');
   if (raw.softcap !== undefined) throw new LayoutError('soft-capped scores');
+  if (raw.kvCache.reads || raw.kvCache.writes) throw new LayoutError('a KV cache (the rebuilt site would not carry it)');
+  checkPlainPaths(raw);
   if (!raw.io.q || !raw.io.k) throw new LayoutError('the site has no Q or K value');
   const graph = b.model.graph;
   const shapes = new ShapeInfo(graph);
@@ -85,6 +87,31 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   out = toOriginalTokens(ops, out, bind);
   b.replaceAllUses(po.output, out, { graphOutputs: true });
   if (raw.layouts) retargetShapeReaders(b, ops, raw.layouts);
+}
+
+/** Ops that only move entries between the projections and the core (or on to the output projection). */
+const LAYOUT_OPS = new Set(['Reshape', 'Transpose', 'Gather', 'Slice', 'Split', 'Squeeze', 'Unsqueeze', 'Expand', 'Tile', 'Identity', 'Cast', 'Dropout', 'Flatten']);
+
+/**
+ * The rebuilt site applies the projections, the scale and the score ops, nothing else: a path with rotary embedding,
+ * a cache Concat or any other computation between a projection and the core would be dropped, so it is refused.
+ */
+function checkPlainPaths(raw: RawSite): void {
+  for (const v of raw.layouts?.keys() ?? []) {
+    const p = v.producer;
+    if (!p || !raw.nodes.has(p) || LAYOUT_OPS.has(p.opType)) continue;
+    const scalarFactor = (p.opType === 'Mul' || p.opType === 'Div') && p.inputs.some((x) => (x?.constant?.size ?? 0) === 1);
+    const projection = p.opType === 'MatMul' || p.opType === 'Gemm' || p.opType === 'Add';
+    if (scalarFactor || (projection && isProjectionOutput(raw, v))) continue;
+    throw new LayoutError(`${p.opType} '${p.name}' between a projection and the core`);
+  }
+}
+
+function isProjectionOutput(raw: RawSite, v: Value): boolean {
+  const b = raw.binding;
+  const names = b ? [b.q.node, b.k.node, b.v.node, b.o?.node] : [];
+  const p = v.producer!;
+  return names.includes(p.name) || p.inputs.some((x) => x !== null && names.includes(x.producer?.name ?? ''));
 }
 
 function weightOf(b: GraphBuilder, ops: SiteOps, role: string, rows: number, cols: number, data: Float64Array, dtype: WeightDtype): Value {
