@@ -17,7 +17,8 @@ function position(rng: Rng, length: number): number {
 
 type ByteMutation = (rng: Rng, b: Uint8Array) => { bytes: Uint8Array; what: string };
 
-const concat = (...parts: Uint8Array[]) => {
+/** The parts one after another in one array. */
+export const concat = (...parts: Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
   for (const p of parts) {

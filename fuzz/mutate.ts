@@ -1,7 +1,7 @@
 // A mutant: the fixture's bytes changed at the byte level, in its decoded structure (then re-encoded with the
 // project's own schema), or both. Deterministic: the same fixture bytes and seed give the same mutant.
 import { GraphProtoType, ModelProtoType } from '../src/analysis/onnx/schema';
-import { mutateBytes } from './bytes';
+import { concat, mutateBytes } from './bytes';
 import { dataMutations } from './data-mutations';
 import { graphMutations } from './graph-mutations';
 import { field } from './nested';
@@ -48,16 +48,6 @@ function encode(ctx: MutationContext): Uint8Array {
   if (!rawNodes.length || !model.graph) return ModelProtoType.encode(model as never).finish();
   // Repeated fields may be split across occurrences: appending `node` fields to the encoded graph adds nodes.
   const graph = GraphProtoType.encode(model.graph as never).finish();
-  const withNodes = concat([graph, ...rawNodes.map((n) => field(1, n))]);
-  return concat([ModelProtoType.encode({ ...model, graph: null } as never).finish(), field(7, withNodes)]);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  const withNodes = concat(graph, ...rawNodes.map((n) => field(1, n)));
+  return concat(ModelProtoType.encode({ ...model, graph: null } as never).finish(), field(7, withNodes));
 }
