@@ -8,7 +8,7 @@
 // and per saved chunk; cancelling (a checkpoint that throws) removes whatever was half written.
 import * as path from 'node:path';
 import { analyzeWithSites } from '../analysis/analyze';
-import { GraphBuilder } from '../analysis/ir/builder';
+import { GraphBuilder, SubgraphReadError } from '../analysis/ir/builder';
 import { graphProblems } from '../analysis/ir/invariants';
 import { loadModel, type Model } from '../analysis/ir/load';
 import { checkTarget, saveModel, type SaveOptions, type SaveResult } from '../analysis/ir/save';
@@ -20,7 +20,7 @@ import { nonStandardLayout } from './layout/standard';
 import { OpsetUpgradeError, upgradeOpset, type OpsetUpgrade } from './opset/upgrade';
 import { SITE_OPS_OPSET } from './sparse/ops';
 import { getRule } from './registry';
-import { RuleError, type Rule, type SiteChange } from './rule';
+import { RuleError, type Rule, type RuleContext, type RuleResult, type SiteChange } from './rule';
 import './rules';
 
 export interface RuleRequest {
@@ -143,7 +143,7 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
       started.add(id);
       options.onProgress?.({ phase: 'rewrite', done: started.size - 1, total: chosen.length, message: `${rule.name}: site ${id} (${started.size}/${chosen.length})` });
     };
-    const result = rule.apply({ builder, report, sites, seqLen, onSite }, chosen, req.params);
+    const result = applyRule(rule, { builder, report, sites, seqLen, onSite }, chosen, req.params);
     options.onProgress?.({ phase: 'rewrite', done: chosen.length, total: chosen.length, message: `${rule.name}: done` });
     builder.sort();
     const problems = graphProblems(model.graph);
@@ -204,6 +204,16 @@ export function rewriteModel(input: string, requests: RuleRequest[], output: str
  */
 /** What raises the opset: a rule, or a pass the pipeline runs before the rules. */
 type Raiser = Pick<Rule<unknown>, 'name' | 'minOpset'>;
+
+/** A rule's edits; a value the model reads inside a subgraph, which no rewrite can redirect, is the rule's refusal. */
+function applyRule(rule: Rule<unknown>, ctx: RuleContext, siteIds: number[], params: unknown): RuleResult {
+  try {
+    return rule.apply(ctx, siteIds, params);
+  } catch (e) {
+    if (e instanceof SubgraphReadError) throw new RuleError(rule.name, `cannot rewrite this model: ${e.message}`);
+    throw e;
+  }
+}
 
 function raiseOpset(builder: GraphBuilder, rules: Raiser[]): OpsetUpgrade | undefined {
   const need = Math.max(0, ...rules.map((r) => r.minOpset ?? 0));

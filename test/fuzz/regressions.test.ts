@@ -15,6 +15,7 @@ interface Proto {
   graph: {
     node: { name: string; opType: string; input: string[]; output: string[]; attribute: { name: string; t?: Record<string, unknown> }[] }[];
     initializer: { name: string; rawData: Uint8Array }[];
+    input: { name: string; type: { tensorType: { shape: { dim: { dimValue?: unknown; dimParam?: string }[] } } } }[];
   };
 }
 
@@ -91,5 +92,37 @@ describe('constants without a numeric reading', () => {
     });
     const report = analyzeModel(file);
     expect(report.sites).toHaveLength(2);
+  });
+});
+
+describe('models a rewrite cannot edit', () => {
+  it('a fused output read inside an If branch: the rule refuses (the builder threw a plain Error)', () => {
+    const file = edited('fused-contrib_attention', (p) => {
+      const att = p.graph.node.find((n) => n.opType === 'Attention')!.output[0];
+      const branch = (tag: string) => ({ name: tag, node: [{ opType: 'Identity', input: [att], output: [`${tag}_y`] }], output: [{ name: `${tag}_y` }] });
+      p.graph.node.push({
+        name: 'reads_att', opType: 'If', input: [att], output: ['if_y'],
+        attribute: [{ name: 'then_branch', type: 5, g: branch('then') }, { name: 'else_branch', type: 5, g: branch('else') }] as never,
+      });
+    });
+    expect(analyzeModel(file).sites).toHaveLength(2);
+    const err = ruleError(() => rewriteInMemory(file, [{ rule: 'expand', params: {} }]));
+    expect(err.message).toMatch(/^expand: cannot rewrite this model: '.+' is read inside a subgraph by name/);
+  });
+
+  it('a declared input dim of 2^63 - 1 is unknown, not a number an int64 constant cannot hold (a RangeError)', () => {
+    const file = edited('nntransformer-seq2seq-op11', (p) => {
+      p.graph.input.find((i) => i.name === 'src_ids')!.type.tensorType.shape.dim[0] = { dimValue: '9223372036854775807' };
+    });
+    const report = analyzeModel(file);
+    expect(report.model.inputs.find((i) => i.name === 'src_ids')!.shape[0]).toBeNull();
+    for (const rule of ['window', 'strided', 'block-topk']) {
+      const params = rule === 'block-topk' ? { block: 4, k: 1 } : rule === 'strided' ? { stride: 2, window: 8 } : { window: 4 };
+      try {
+        rewriteInMemory(file, [{ rule, params }]);
+      } catch (e) {
+        expect(e, String((e as Error).stack)).toBeInstanceOf(RuleError);
+      }
+    }
   });
 });

@@ -77,6 +77,17 @@ export const STORE_MIN_BYTES = 1024;
 /** Constants of at least this many bytes are shared between sites by `sharedInitializer`; smaller ones keep their own name. */
 const SHARE_MIN_BYTES = 1024;
 
+/**
+ * An edit the model does not allow, as opposed to a misuse of the builder: a value that a subgraph (an If or Loop
+ * body) reads by name cannot be redirected or renamed. Valid models do this; the pipeline turns it into a RuleError.
+ */
+export class SubgraphReadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SubgraphReadError';
+  }
+}
+
 export class GraphBuilder {
   readonly graph: Graph;
   /**
@@ -339,7 +350,7 @@ export class GraphBuilder {
     const except = new Set(options.except ?? []);
     if (to.producer) except.add(to.producer);
     if (from.uses.some((u) => u.index === -1 && !except.has(u.node))) {
-      throw new Error(`'${from.name}' is read inside a subgraph by name; its uses cannot be redirected`);
+      throw new SubgraphReadError(`'${from.name}' is read inside a subgraph by name; its uses cannot be redirected`);
     }
     const kept = from.uses.filter((u) => except.has(u.node));
     for (const u of from.uses) {
@@ -390,7 +401,7 @@ export class GraphBuilder {
     this.checkMember(v);
     if (name === v.name) return v;
     if (this.graph.values.has(name)) throw new Error(`cannot rename '${v.name}' to '${name}': the name is taken`);
-    if (v.uses.some((u) => u.index === -1)) throw new Error(`'${v.name}' is read inside a subgraph by name; it cannot be renamed`);
+    if (v.uses.some((u) => u.index === -1)) throw new SubgraphReadError(`'${v.name}' is read inside a subgraph by name; it cannot be renamed`);
     const fresh = this.graph.value(name);
     fresh.producer = v.producer;
     fresh.producerIndex = v.producerIndex;

@@ -36,6 +36,7 @@ export class ShapeInfo {
           const d = declaredShape(v);
           if (d) f.shape = d;
         }
+        if (f.shape) f.shape = f.shape.map(dimOrUnknown);
         this.facts.set(v, f);
       });
     }
@@ -53,7 +54,15 @@ export class ShapeInfo {
 function declaredShape(v: Value): Dim[] | undefined {
   const dims = v.info?.type?.tensorType?.shape?.dim;
   if (!dims) return undefined;
-  return dims.map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNum(d.dimValue as never) : null));
+  return dims.map((d) => dimOrUnknown(d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNum(d.dimValue as never) : null));
+}
+
+/**
+ * A dimension is a count: a declared -1 or 2^63, or a product that overflowed 2^53, is unknown. Rewrites write known
+ * dims into int64 constants, which must hold them exactly.
+ */
+function dimOrUnknown(d: Dim): Dim {
+  return typeof d === 'number' && !(Number.isSafeInteger(d) && d >= 0) ? null : d;
 }
 
 function smallValues(read: () => number[], size: number, dataType: number): Dim[] | undefined {
