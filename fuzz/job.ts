@@ -28,8 +28,14 @@ export const RULE_CHAINS: RuleRequest[][] = [
   [{ rule: 'gqa', params: { groups: 2 } }],
   [{ rule: 'share-kv', params: { pairs: [[0, 1]] } }],
   [{ rule: 'drop-attention', params: { sites: [0] } }],
+  [{ rule: 'share-attn', params: { pairs: [[0, 1]] } }],
+  [{ rule: 'dictionary', params: { atoms: 2 } }],
+  [{ rule: 'neighborhood2d', params: { radius: 1 } }],
+  [{ rule: 'block-topk', params: { block: 4, k: 1, impl: 'gather' } }],
+  [{ rule: 'strided', params: { stride: 2, window: 8 } }],
   [{ rule: 'expand', params: {} }, { rule: 'window', params: { window: 4 } }],
   [{ rule: 'prune-heads', params: { heads: { 0: [1] } } }, { rule: 'sink', params: { sink: 2, window: 8 } }],
+  [{ rule: 'gqa', params: { groups: 2 } }, { rule: 'power', params: { window: 8 } }],
 ];
 
 /** The folder a job's mutant lives in: known in advance, so the pool can remove it after killing a hung worker. */
