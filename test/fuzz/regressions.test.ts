@@ -1,6 +1,7 @@
 // Regression tests for what the fuzzer found past the load boundary, each on a fixture with one hand-made edit: the
 // analysis and the rewrites must end in a result or a user error (a reason, a RuleError), never in a TypeError,
 // a RangeError or a plain Error.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -124,5 +125,21 @@ describe('models a rewrite cannot edit', () => {
         expect(e, String((e as Error).stack)).toBeInstanceOf(RuleError);
       }
     }
+  });
+});
+
+describe('axes outside the rank', () => {
+  // A hang is caught only from outside: the CLI runs in a child process with a time limit.
+  const CLI = path.resolve(__dirname, '..', '..', 'dist', 'cli.js');
+
+  it('a KV-cache Concat with axis 2^31: analysis finishes (the layout walk wrote a 2^31-long sparse array and hung)', () => {
+    const file = edited('gpt2-past-sdpa-ts-op17', (p) => {
+      const n = p.graph.node.find((x) => x.name === '/m/transformer/h.0/attn/Concat_4')!;
+      n.attribute = [{ name: 'axis', type: 2, i: 2 ** 31 } as never];
+    });
+    const r = spawnSync(process.execPath, [CLI, 'analyze', file, '--json'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.error, 'the analysis did not finish within 30 s').toBeUndefined();
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).sites.length + JSON.parse(r.stdout).unmatched.length).toBe(2);
   });
 });

@@ -211,6 +211,8 @@ function concat(ctx: Ctx, p: Node, v: Value, at: (u: Value) => Step<F.Layout>): 
   const layouts = results.flatMap((r) => (r.ok ? [r.value] : []));
   if (layouts.length === 0) return results[0] ?? bad(`Concat '${p.name}' joins constants only`);
   const base = layouts[0];
+  // Written to below as an array index: an axis of 2^31 would make a sparse array of that length.
+  if (!(Number.isInteger(axis) && axis >= 0 && axis < base.axes.length)) return bad(`Concat '${p.name}' has axis ${attrInt(p, 'axis')} outside its ${base.axes.length} axes`);
   const size: Dim = ctx.shapes.shape(v)?.[axis] ?? null;
   const axes = base.axes.slice();
   const fs = base.axes[axis]?.filter((f) => f.size !== 1) ?? [];
