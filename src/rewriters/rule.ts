@@ -4,6 +4,7 @@
 import type { RawSite } from '../analysis/attention/site';
 import type { GraphBuilder } from '../analysis/ir/builder';
 import type { AnalysisReport, SiteInfo } from '../analysis/report/types';
+import { oneLine } from '../analysis/onnx/errors';
 
 export type RuleFamily = 'sparse' | 'shared' | 'prune' | 'structure';
 
@@ -67,11 +68,14 @@ export interface Rule<P = unknown> {
   apply(ctx: RuleContext, siteIds: number[], params: P): RuleResult;
 }
 
-/** A user-facing error that names the rule: bad parameters or a site the rule cannot rewrite. */
+/**
+ * A user-facing error that names the rule: bad parameters or a site the rule cannot rewrite. Names quoted from the model
+ * can hold any character: control characters are escaped, so the message stays one line.
+ */
 export class RuleError extends Error {
   readonly userError = true;
   constructor(readonly rule: string, message: string) {
-    super(`${rule}: ${message}`);
+    super(oneLine(`${rule}: ${message}`));
     this.name = 'RuleError';
   }
 }

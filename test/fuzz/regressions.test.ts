@@ -111,6 +111,25 @@ describe('models a rewrite cannot edit', () => {
     expect(err.message).toMatch(/^expand: cannot rewrite this model: '.+' is read inside a subgraph by name/);
   });
 
+  it('the refusal stays on one line when the value\'s name holds a newline', () => {
+    const file = edited('fused-contrib_attention', (p) => {
+      const att = p.graph.node.find((n) => n.opType === 'Attention')!.output[0];
+      const evil = 'att\nout';
+      for (const n of p.graph.node) {
+        n.input = n.input.map((i) => (i === att ? evil : i));
+        n.output = n.output.map((o) => (o === att ? evil : o));
+      }
+      const branch = (tag: string) => ({ name: tag, node: [{ opType: 'Identity', input: [evil], output: [`${tag}_y`] }], output: [{ name: `${tag}_y` }] });
+      p.graph.node.push({
+        name: 'reads_att', opType: 'If', input: [evil], output: ['if_y'],
+        attribute: [{ name: 'then_branch', type: 5, g: branch('then') }, { name: 'else_branch', type: 5, g: branch('else') }] as never,
+      });
+    });
+    const err = ruleError(() => rewriteInMemory(file, [{ rule: 'expand', params: {} }]));
+    expect(err.message).not.toMatch(/\n/);
+    expect(err.message).toMatch(/'att\\nout' is read inside a subgraph/);
+  });
+
   it('a declared input dim of 2^63 - 1 is unknown, not a number an int64 constant cannot hold (a RangeError)', () => {
     const file = edited('nntransformer-seq2seq-op11', (p) => {
       p.graph.input.find((i) => i.name === 'src_ids')!.type.tensorType.shape.dim[0] = { dimValue: '9223372036854775807' };
