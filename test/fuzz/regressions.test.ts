@@ -162,3 +162,14 @@ describe('axes outside the rank', () => {
     expect(JSON.parse(r.stdout).sites.length + JSON.parse(r.stdout).unmatched.length).toBe(2);
   });
 });
+
+describe('raising an old opset', () => {
+  it('a Softmax with axis 2^62 in an opset-12 model: the upgrade refuses it (it threw a RangeError writing the axis)', () => {
+    const file = edited('timmstyle-vit-op12', (p) => {
+      const n = p.graph.node.find((x) => x.name === '/blocks.1/Softmax')!;
+      n.attribute = [{ name: 'axis', type: 2, i: '4611686018427387904' } as never];
+    });
+    const err = ruleError(() => rewriteInMemory(file, [{ rule: 'window', params: { window: 4 } }]));
+    expect(err.message).toMatch(/^window: writes ONNX opset-13 nodes .*axis 4611686018427387904 outside its input's axes/);
+  });
+});

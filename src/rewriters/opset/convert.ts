@@ -171,6 +171,8 @@ export const softmaxFamily: Converter = (ctx, n) => {
   if (axis === -1) return null;
   const rank = ctx.shapes.shape(n.input(0))?.length;
   if (rank !== undefined && axis === rank - 1) return null;
+  // The axis is written into a Flatten: one outside the input's axes (or beyond 2^53, where int64 is not exact) cannot be.
+  if (!Number.isSafeInteger(axis) || (rank !== undefined && (axis < -rank || axis >= rank))) return `has axis ${a} outside its input's axes`;
   const y = n.outputs[0];
   if (!y || !n.input(0)) return 'has no input or output';
   if (y.uses.some((u) => u.index === -1)) return `its output '${y.name}' is read inside a subgraph, which the upgrade does not edit`;
