@@ -35,7 +35,10 @@ export const graphMutations: (readonly [string, Mutation, number])[] = [
     return `rename graph input '${old}' everywhere`;
   }, 3],
   ['rename-value-everywhere', ({ rng, graph }) => {
-    const names = valueNames(graph);
+    // Names from the file end up quoted in reasons and errors: a newline in one near attention tests that they stay
+    // one line.
+    const near = pickNode(rng, graph, (n) => !!n.output?.some(Boolean))?.output?.filter(Boolean) ?? [];
+    const names = near.length ? near : valueNames(graph);
     if (!names.length) return null;
     const old = rng.pick(names);
     renameEverywhere(graph, old, oddName(rng));
