@@ -3,7 +3,7 @@
 //   --seed S            first seed (default: from the clock; printed in the summary)
 //   --fixtures a,b      fixture names (default: all of them)
 //   --fixtures-dir DIR  default ../shared/fixtures next to the repository
-//   --jobs J            worker threads (default: the number of cores)
+//   --jobs J            worker processes (default: the number of cores)
 //   --timeout MS        per mutant (default 30000)
 //   --cli-every K       also run `attention-lens analyze` on every K-th mutant (default 10; 0: never)
 //   --replay FIX:SEED   run that one mutant in this process and print its result with the full stack
@@ -38,6 +38,11 @@ function intOf(v: string | undefined, name: string, dflt: number): number {
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write('usage: npm run fuzz -- [N] [--seed S] [--fixtures a,b] [--fixtures-dir DIR] [--jobs J] [--timeout MS] [--cli-every K]\n' +
+      '       npm run fuzz -- --replay FIXTURE:SEED [--keep DIR]\n');
+    return 0;
+  }
   const fixturesDir = path.resolve(option(argv, '--fixtures-dir') ?? process.env.ATTENTION_LENS_FIXTURES ?? path.join(REPO, '..', 'shared', 'fixtures'));
   const model = (name: string) => {
     const file = path.join(fixturesDir, name, 'model.onnx');
