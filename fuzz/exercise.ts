@@ -100,7 +100,8 @@ export function exercise(mutant: Mutant, opts: ExerciseOptions): Partial {
 
   // 3. The command line, end to end: exit 0, or exit 1 with one line on stderr that names the file.
   if (opts.cliFile) {
-    const cli = runCli(opts.cliFile, file, analyze, opts.cliTimeoutMs ?? 30_000);
+    // Well inside the pool's limit per mutant, so a hung CLI is reported from here rather than orphaned by a kill.
+    const cli = runCli(opts.cliFile, file, analyze, opts.cliTimeoutMs ?? 15_000);
     if (cli.internal) return { ...fail('cli', cli.internal, cli.message), analyze, rewrite: result.rewrite };
     result.cli = cli.summary;
   }
@@ -112,7 +113,7 @@ export function exercise(mutant: Mutant, opts: ExerciseOptions): Partial {
 }
 
 function runCli(cliFile: string, file: string, analyze: string, timeout: number): { summary?: string; internal?: string; message?: string } {
-  const r = spawnSync(process.execPath, [cliFile, 'analyze', file, '--json'], { encoding: 'utf8', timeout, maxBuffer: 256 << 20 });
+  const r = spawnSync(process.execPath, [cliFile, 'analyze', file, '--json'], { encoding: 'utf8', timeout, killSignal: 'SIGKILL', maxBuffer: 256 << 20 });
   const stderr = r.stderr ?? '';
   if (r.error) return { internal: `the CLI did not finish (${(r.error as NodeJS.ErrnoException).code ?? r.error.message})`, message: stderr.slice(0, 500) };
   if (r.status === 0) {

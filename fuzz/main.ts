@@ -6,7 +6,7 @@
 //   --jobs J            worker processes (default: the number of cores)
 //   --timeout MS        per mutant (default 30000)
 //   --cli-every K       also run `attention-lens analyze` on every K-th mutant (default 10; 0: never)
-//   --replay FIX:SEED   run that one mutant in this process and print its result with the full stack
+//   --replay FIX:SEED   run that one mutant (in a worker, with the same limits) and print its result with the stack
 //   --keep DIR          with --replay: also write the mutant (and its data files) into DIR to look at
 // Exit status: 0 when every mutant ended in success or a user error, 1 otherwise.
 import * as fs from 'node:fs';
@@ -14,7 +14,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { campaignTmpRoot, planJobs, summarize } from './campaign';
 import { writeMutant } from './exercise';
-import { runJob } from './job';
 import { makeMutant } from './mutate';
 import { runJobs } from './pool';
 
@@ -60,7 +59,16 @@ async function main(argv: string[]): Promise<number> {
   const cliFile = path.join(DIST, '..', 'cli.js');
   const tmpRoot = campaignTmpRoot();
 
+  const limits = {
+    workerFile: path.join(DIST, 'worker.js'),
+    timeoutMs,
+    heapMb: 2048,
+    // A few hundred MB is what the largest fixture needs; the limit is for runaway allocations, not big models.
+    rssLimitMb: Math.min(4096, Math.floor(os.totalmem() / 2 ** 20 / 4)),
+  };
+
   if (replay) {
+    // In a worker process like any mutant: a hang is reported (and its folder removed) instead of hanging this one.
     const [fixture, s] = replay.split(':');
     const job = { fixture, model: model(fixture), seed: intOf(s, '--replay seed', 0), tmpRoot, rewrite: true, cliFile };
     const mutant = makeMutant(new Uint8Array(fs.readFileSync(job.model)), job.seed);
@@ -69,10 +77,13 @@ async function main(argv: string[]): Promise<number> {
       fs.mkdirSync(keep, { recursive: true });
       writeMutant(mutant, keep);
     }
-    const r = runJob(job);
-    fs.rmSync(tmpRoot, { recursive: true, force: true });
-    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-    return r.outcome === 'success' || r.outcome === 'user-error' ? 0 : 1;
+    try {
+      const [r] = await runJobs([job], { ...limits, concurrency: 1 });
+      process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      return r.outcome === 'success' || r.outcome === 'user-error' ? 0 : 1;
+    } finally {
+      fs.rmSync(tmpRoot, { recursive: true, force: true });
+    }
   }
 
   if (argv.length > 1 || (argv[0] !== undefined && !/^\d+$/.test(argv[0]))) throw new Error(`unexpected arguments: ${argv.join(' ')}`);
@@ -82,12 +93,8 @@ async function main(argv: string[]): Promise<number> {
   let done = 0;
   try {
     const results = await runJobs(planned, {
-      workerFile: path.join(DIST, 'worker.js'),
+      ...limits,
       concurrency: jobs,
-      timeoutMs,
-      heapMb: 2048,
-      // A few hundred MB is what the largest fixture needs; the limit is for runaway allocations, not big models.
-      rssLimitMb: Math.min(4096, Math.floor(os.totalmem() / 2 ** 20 / 4)),
       onResult: (r) => {
         done++;
         const bad = r.outcome !== 'success' && r.outcome !== 'user-error';
