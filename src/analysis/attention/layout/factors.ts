@@ -34,10 +34,6 @@ export function axisSize(axis: Factor[]): Dim {
   return n;
 }
 
-function sameSize(a: Dim, b: Dim): boolean {
-  return a !== null && b !== null && a === b;
-}
-
 /** Drops factors of size 1: they carry no index and may sit anywhere. */
 function meaningful(fs: Factor[]): Factor[] {
   return fs.filter((f) => f.size !== 1);
@@ -235,14 +231,6 @@ export function repeatAxis(l: Layout, axis: number, times: number, major: boolea
 export function broadcastRank(l: Layout, rank: number): Layout {
   const pad: Factor[][] = Array.from({ length: Math.max(0, rank - l.axes.length) }, () => []);
   return { axes: [...pad, ...l.axes], offset: l.offset };
-}
-
-export function sizesMatch(l: Layout, shape: Dim[] | undefined): boolean {
-  if (!shape || shape.length !== l.axes.length) return !shape;
-  return l.axes.every((a, i) => {
-    const s = axisSize(a);
-    return s === null || shape[i] === null || sameSize(s, shape[i]);
-  });
 }
 
 function fmt(dims: Dim[]): string {
