@@ -3,14 +3,8 @@
 // removed, so the list cannot silently outlive the gap. Issue 8 ("any export") is resolved only when this is empty.
 import { it } from 'vitest';
 
-const SHARED_LAYER_WEIGHTS =
-  'outputs match, but the file is not smaller: both layers store one shared copy of their weights (cloned layers, deduplicated by the exporter), and pruning different heads per layer needs a copy per layer';
-
 /** check name → fixture → why it fails today. */
-export const KNOWN_GAPS: Record<string, Record<string, string>> = {
-  'prune-oracle': { 'nnmha-seqfirst-padmask-op13': SHARED_LAYER_WEIGHTS },
-  'prune-vs-zeroing': { 'nnmha-seqfirst-padmask-op13': SHARED_LAYER_WEIGHTS },
-};
+export const KNOWN_GAPS: Record<string, Record<string, string>> = {};
 
 /** Why `check` fails on `fixture` today, or undefined when it is expected to pass. */
 export function knownGap(check: string, fixture: string): string | undefined {

@@ -20,6 +20,7 @@ import { nonStandardLayout } from './layout/standard';
 import { OpsetUpgradeError, upgradeOpset, type OpsetUpgrade } from './opset/upgrade';
 import { SITE_OPS_OPSET } from './sparse/ops';
 import { getRule } from './registry';
+import { shareSelections } from './prune/edit/shared-selections';
 import { RuleError, type Rule, type RuleContext, type RuleResult, type SiteChange } from './rule';
 import './rules';
 
@@ -208,7 +209,9 @@ type Raiser = Pick<Rule<unknown>, 'name' | 'minOpset'>;
 /** A rule's edits; a value the model reads inside a subgraph, which no rewrite can redirect, is the rule's refusal. */
 function applyRule(rule: Rule<unknown>, ctx: RuleContext, siteIds: number[], params: unknown): RuleResult {
   try {
-    return rule.apply(ctx, siteIds, params);
+    const result = rule.apply(ctx, siteIds, params);
+    shareSelections(ctx.builder);
+    return result;
   } catch (e) {
     if (e instanceof SubgraphReadError) throw new RuleError(rule.name, `cannot rewrite this model: ${e.message}`);
     throw e;

@@ -1,6 +1,7 @@
 // prune-heads against independent references: the fixtures' prune_heads oracles (computed by PyTorch on the same
 // weights), and the head-mask model of importance scoring (the same heads zeroed by a Mul instead of cut out), on
 // every form of attention the fixtures hold; KV-cache fixtures with their past inputs cut to the kept KV heads.
+import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gapIt } from '../known-gaps';
@@ -14,7 +15,7 @@ import { setInput } from '../../src/rewriters/prune/edit/weights';
 import { rewriteModel } from '../../src/rewriters/pipeline';
 import { RuleError } from '../../src/rewriters/rule';
 import {
-  feedsOf, fileSize, fixture, fixtureFloats, fixtureNames, manifestOf, maskedOutputs, maxAbsDiff, outputsOf, rewriteFixture, scratch, sitesOf, type Feeds,
+  expectPrunedStorage, feedsOf, fileSize, fixture, floatParams, fixtureFloats, fixtureNames, manifestOf, maskedOutputs, maxAbsDiff, outputsOf, rewriteFixture, scratch, sitesOf, type Feeds,
 } from './shared-prune-helpers';
 
 let tmp: { dir: string; cleanup: () => void };
@@ -46,7 +47,7 @@ describe('prune_heads oracles', () => {
       const original = await outputsOf(fixture(name).model, feedsOf(name));
       expect(maxAbsDiff(original[o.name], want)).toBeGreaterThan(1e-3);
     }
-    expect(fileSize(file)).toBeLessThan(fileSize(fixture(name).model));
+    expectPrunedStorage(name, heads, file);
     // The report: heads after, and FLOPs in proportion to the heads kept.
     const changes = report.applied[0].changes;
     for (const c of changes) {
@@ -107,8 +108,58 @@ describe('prune-heads equals zeroing the same heads', () => {
       expect(maxAbsDiff(got[out], w), out).toBeLessThanOrEqual(1e-4);
       expect(maxAbsDiff(untouched[out], w), `${out}: zeroing changed nothing, the test would prove nothing`).toBeGreaterThan(1e-5);
     }
-    expect(fileSize(file)).toBeLessThan(fileSize(fixture(name).model));
+    expectPrunedStorage(name, heads, file);
     expect(report.applied[0].changes.length).toBe(Object.keys(heads).length);
+  });
+});
+
+describe('layers that share one weight (torch.nn.TransformerEncoder clones, stored once by the exporter)', () => {
+  const name = 'nnmha-seqfirst-padmask-op13';
+
+  it('the fixture stores both layers\' projections once', () => {
+    const [a, b] = sitesOf(fixture(name).model);
+    expect(b.projections.q!.weight).toBe(a.projections.q!.weight);
+    expect(b.projections.o!.weight).toBe(a.projections.o!.weight);
+  });
+
+  it('heads no layer keeps leave the file; each layer takes its own from one copy, equal to zeroing them', async () => {
+    const heads = { 0: [1], 1: [1, 3] }; // head 1 goes everywhere: its slices can leave the shared weight
+    const { file } = rewriteFixture(name, [{ rule: 'prune-heads', params: { heads } }], tmp.dir, 'shared-union');
+    const feeds = feedsOf(name);
+    const want = await maskedOutputs(name, heads, feeds, tmp.dir);
+    const got = await outputsOf(file, feeds);
+    expect(maxAbsDiff(got.logits, want.logits)).toBeLessThanOrEqual(1e-4);
+    expect(fileSize(file)).toBeLessThan(fileSize(fixture(name).model));
+    // One copy of the kept Q/K/V/O entries (3 of 4 heads), not one per layer.
+    expect(floatParams(fixture(name).model) - floatParams(file)).toBeGreaterThanOrEqual((4 * 64 * 16) * 0.99);
+    expect(sitesOf(file).map((s) => s.heads)).toEqual([3, 2]);
+  });
+
+  it('when every head is kept by some layer, no layer gets a copy: the parameters do not grow', async () => {
+    const heads = { 0: [1], 1: [2, 3] };
+    const { file } = rewriteFixture(name, [{ rule: 'prune-heads', params: { heads } }], tmp.dir, 'shared-all');
+    expect(floatParams(file)).toBeLessThanOrEqual(floatParams(fixture(name).model));
+    const g = loadModel(file).graph;
+    expect(g.nodes.filter((n) => n.opType === 'Gather' && n.name.includes('::prune-heads/')).length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('a layer pruned again reads its heads through the Gather of the shared weight', async () => {
+    const first = rewriteFixture(name, [{ rule: 'prune-heads', params: { heads: { 0: [1], 1: [2, 3] } } }], tmp.dir, 'shared-once');
+    const again = path.join(tmp.dir, 'shared-twice.onnx');
+    rewriteModel(first.file, [{ rule: 'prune-heads', params: { heads: { 0: [0] } } }], again); // old head 0 of site 0
+    const feeds = feedsOf(name);
+    const want = await maskedOutputs(name, { 0: [0, 1], 1: [2, 3] }, feeds, tmp.dir);
+    expect(maxAbsDiff((await outputsOf(again, feeds)).logits, want.logits)).toBeLessThanOrEqual(1e-4);
+    expect(floatParams(again)).toBeLessThanOrEqual(floatParams(first.file));
+  });
+
+  it('a layer left unpruned keeps the whole weight, and the pruned one reads its heads from it', async () => {
+    const heads = { 1: [0] };
+    const { file } = rewriteFixture(name, [{ rule: 'prune-heads', params: { heads } }], tmp.dir, 'shared-one');
+    const feeds = feedsOf(name);
+    const want = await maskedOutputs(name, heads, feeds, tmp.dir);
+    expect(maxAbsDiff((await outputsOf(file, feeds)).logits, want.logits)).toBeLessThanOrEqual(1e-4);
+    expect(floatParams(file)).toBeLessThanOrEqual(floatParams(fixture(name).model));
   });
 });
 

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import type { SiteInfo } from '../../src/analysis/report/types';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { expect } from 'vitest';
 import { analyzeModel, analyzeWithSites } from '../../src/analysis/analyze';
 import { GraphBuilder } from '../../src/analysis/ir/builder';
 import { loadModel } from '../../src/analysis/ir/load';
@@ -140,6 +141,39 @@ export function sitesOf(file: string) {
 
 export function fileSize(file: string): number {
   return fs.statSync(file).size;
+}
+
+/** Float elements stored in a model (initializers and Constant nodes): its parameters, whatever their layout. */
+export function floatParams(file: string): number {
+  const g = loadModel(file).graph;
+  const floats = (t: { dataType: number; size: number } | undefined) => (t && (t.dataType === 1 || t.dataType === 10) ? t.size : 0);
+  let n = 0;
+  for (const t of g.initializers.values()) n += floats(t);
+  for (const node of g.nodes) if (node.opType === 'Constant') n += floats(node.constantTensor());
+  return n;
+}
+
+/**
+ * Whether pruning `heads` must leave fewer parameters: it must unless every pruned site shares its Q weight with
+ * other sites (layers the exporter stored once) and each of its heads is still kept by one of them, so that nothing of
+ * the shared weight can go.
+ */
+export function pruningCanShrink(name: string, heads: Record<number, number[]>): boolean {
+  const sites = sitesOf(fixture(name).model);
+  const kept = (id: number, h: number) => !(heads[id] ?? []).includes(h);
+  return Object.keys(heads).map(Number).some((id) => {
+    const s = sites[id];
+    const sharing = sites.filter((o) => o.projections.q && o.projections.q.weight === s.projections.q?.weight);
+    if (sharing.length < 2) return (heads[id] ?? []).length > 0;
+    return Array.from({ length: s.heads! }, (_, h) => h).some((h) => sharing.every((o) => !kept(o.id, h)));
+  });
+}
+
+/** A pruned file is smaller; where nothing can go (see pruningCanShrink), it at least stores no more parameters. */
+export function expectPrunedStorage(name: string, heads: Record<number, number[]>, file: string): void {
+  const original = fixture(name).model;
+  if (pruningCanShrink(name, heads)) expect(fileSize(file), 'file size').toBeLessThan(fileSize(original));
+  else expect(floatParams(file), 'parameters').toBeLessThanOrEqual(floatParams(original));
 }
 
 /** Temp folder per test file. */

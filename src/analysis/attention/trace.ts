@@ -178,12 +178,16 @@ function isWeightMatMul(ctx: Ctx, n: Node): boolean {
   return isConstantLike(ctx, b) !== isConstantLike(ctx, a);
 }
 
+/** Ops that pass a weight on whole (a Gather or Slice takes part of it: the weight is then the part, by its name). */
+const WHOLE_WEIGHT_OPS = new Set(['Transpose', 'Cast', 'DequantizeLinear', 'Identity']);
+
 /** The initializer behind a constant-like value (through Transpose/Cast/DequantizeLinear), else the value's name. */
 function constName(v: Value): string {
   let cur: Value | null = v;
   for (let i = 0; i < 4 && cur; i++) {
     if (cur.initializer) return cur.name;
-    cur = cur.producer?.input(0) ?? null;
+    const p: Node | null = cur.producer;
+    cur = p && WHOLE_WEIGHT_OPS.has(p.opType) ? p.input(0) : null;
   }
   return v.name;
 }

@@ -177,7 +177,7 @@ function regionSource(r: Region): FitSource {
     length: r.rows * r.cols,
     read(offset, into) {
       const n = into.length;
-      if (whole && dtype === 'float32' && !r.proj.weight.transposed) {
+      if (whole && dtype === 'float32' && !r.proj.weight.transposed && !r.proj.weight.select) {
         // Whole rows of a float32 weight are contiguous: read them straight into place.
         r.proj.weight.tensor.readInto((r.r0 * width + offset) * 4, new Uint8Array(into.buffer, into.byteOffset, into.byteLength));
         return;

@@ -9,6 +9,7 @@ import { fixShapes, type PackedWidths } from './shape-fix';
 import type { SiteStructure } from './structure';
 import { headBlocks, isWholeAxis, type AxisBlock } from './mix';
 import { writeBias, writeFeatures, writeInputs, type ResolvedProjection } from './projection';
+import { selectedEntries } from './shared-selections';
 import { addWeight, constantOf, mixHeadRows, readFloats, setInput, type HeadMix, type Matrix } from './weights';
 
 export interface HeadPlan {
@@ -102,7 +103,7 @@ function rewriteProjections(builder: GraphBuilder, s: SiteStructure, plan: HeadP
     const blocks = built.flatMap((b) => b.blocks);
     if (!isWholeAxis(blocks, proj.features)) {
       writeFeatures(builder, proj, blocks, `${base}/qkv`);
-      if (proj.bias) writeBias(builder, proj, concat(built.map((b) => b.bias!)), `${base}/qkv`);
+      if (proj.bias) writeBias(builder, proj, concat(built.map((b) => b.bias!)), `${base}/qkv`, selectedEntries(blocks));
     }
     return built.map((b) => ({ role: b.pt.role, before: b.pt.end - b.pt.start, after: b.blocks.reduce((a, x) => a + x.size, 0) }));
   }
@@ -112,7 +113,7 @@ function rewriteProjections(builder: GraphBuilder, s: SiteStructure, plan: HeadP
     const { blocks, bias } = part(role, p, start);
     if (start === 0 && isWholeAxis(blocks, p.features)) continue;
     writeFeatures(builder, p, blocks, `${base}/${role}`);
-    if (bias) writeBias(builder, p, bias, `${base}/${role}`);
+    if (bias) writeBias(builder, p, bias, `${base}/${role}`, selectedEntries(blocks));
   }
   // MultiHeadAttention may take the Q/K/V biases packed in its 4th input instead.
   if (s.form === 'ms-mha' && s.anchor.input(3)) {

@@ -22,6 +22,11 @@ export interface NodeWeight {
   transposed: boolean;
   rows: number;
   cols: number;
+  /**
+   * Entries taken along one axis by a Gather of constant indices (a weight that layers share, pruned differently per
+   * layer: shared-selections.ts); rows and cols above are the selection's, these the whole view's.
+   */
+  select?: { axis: 0 | 1; entries: readonly number[]; rows: number; cols: number };
 }
 
 /** Pieces of about this many bytes are read and written at a time. */
@@ -139,6 +144,7 @@ export function mixWeight(builder: GraphBuilder, name: string, w: NodeWeight, ax
  * them) and returned as the part of it they fill.
  */
 export function rowReader(w: NodeWeight, es: number): (r0: number, n: number, into: Uint8Array) => Uint8Array {
+  if (w.select) return selectionReader(w, w.select, es);
   const rowBytes = w.cols * es;
   if (!w.transposed) {
     return (r0, n, into) => {
@@ -159,6 +165,27 @@ export function rowReader(w: NodeWeight, es: number): (r0: number, n: number, in
       }
     }
     return whole.subarray(r0 * rowBytes, (r0 + n) * rowBytes);
+  };
+}
+
+/** Rows of a Gather'd view, read through the whole view's reader: row by row, or whole rows cut to the kept columns. */
+function selectionReader(w: NodeWeight, sel: NonNullable<NodeWeight['select']>, es: number): (r0: number, n: number, into: Uint8Array) => Uint8Array {
+  const base = rowReader({ tensor: w.tensor, transposed: w.transposed, rows: sel.rows, cols: sel.cols }, es);
+  let scratch = new Uint8Array(0);
+  const grow = (bytes: number) => (scratch.length >= bytes ? scratch : (scratch = new Uint8Array(bytes)));
+  if (sel.axis === 0) {
+    return (r0, n, into) => {
+      const rowBytes = w.cols * es;
+      for (let i = 0; i < n; i++) into.set(base(sel.entries[r0 + i], 1, grow(rowBytes)), i * rowBytes);
+      return into.subarray(0, n * rowBytes);
+    };
+  }
+  return (r0, n, into) => {
+    const rows = base(r0, n, grow(n * sel.cols * es));
+    for (let i = 0; i < n; i++) {
+      sel.entries.forEach((e, j) => into.set(rows.subarray((i * sel.cols + e) * es, (i * sel.cols + e + 1) * es), (i * w.cols + j) * es));
+    }
+    return into.subarray(0, n * w.cols * es);
   };
 }
 

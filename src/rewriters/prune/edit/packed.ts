@@ -17,7 +17,7 @@ export function keepPackedParts(builder: GraphBuilder, s: SiteStructure, keep: '
   const part = parts.find((p) => p.role === keep)!;
   const base = `${s.anchor.name}::${rule}/${keep}`;
   writeFeatures(builder, proj, [rangeBlock(part.start, part.end)], base);
-  if (proj.bias) writeBias(builder, proj, proj.bias.data.slice(part.start, part.end), base);
+  if (proj.bias) writeBias(builder, proj, proj.bias.data.slice(part.start, part.end), base, range(part.start, part.end));
   // The Split (if any) that cut the parts: its remaining part is now the whole tensor.
   const index = parts.indexOf(part);
   const split = [...s.region].find((n) => s.roles.get(n) === 'packed' && n.opType === 'Split' && n.outputs.length === parts.length);
@@ -27,4 +27,8 @@ export function keepPackedParts(builder: GraphBuilder, s: SiteStructure, keep: '
   const counts = { heads: s.heads, kvHeads: s.kvHeads };
   fixShapes(builder, s, counts, counts, widths, rule);
   builder.removeUnused();
+}
+
+function range(start: number, end: number): number[] {
+  return Array.from({ length: end - start }, (_, i) => start + i);
 }
