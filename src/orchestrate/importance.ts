@@ -18,7 +18,7 @@ import type { RuntimeClient } from '../runtime/client';
 import type { SynthesisOptions } from '../runtime/inputs/synthesize';
 import { exposeAttentionMaps } from '../runtime/maps-model';
 import { compareTensors, looksLikeLogits } from '../runtime/measure/compare-outputs';
-import type { SessionSettings } from '../runtime/protocol';
+import type { InputSource, SessionSettings } from '../runtime/protocol';
 import type { HostTensor } from '../runtime/tensor';
 import { addHeadMasks, type HeadMaskInput } from '../rewriters/prune/head-mask';
 
@@ -51,6 +51,8 @@ export interface ImportanceResult {
 export interface ImportanceOptions {
   /** An input file (see runtime/inputs/load.ts); one calibration set. Without it, `samples` synthesized sets. */
   inputs?: string;
+  /** One calibration set as a runtime input source (calibration data made into inputs, runtime/inputs/calibration.ts). */
+  source?: InputSource;
   /** Synthesized calibration sets, seeds seed, seed+1, ... Default 4. */
   samples?: number;
   synthesis?: SynthesisOptions;
@@ -135,7 +137,8 @@ export async function headImportance(client: RuntimeClient, modelPath: string, o
 }
 
 /** The input sources of the calibration sets: the given file once, or synthesized sets with successive seeds. */
-function calibrationSets(options: ImportanceOptions): { file?: string; synthesis?: SynthesisOptions }[] {
+function calibrationSets(options: ImportanceOptions): InputSource[] {
+  if (options.source) return [options.source];
   if (options.inputs) return [{ file: options.inputs, synthesis: options.synthesis }];
   const n = options.samples ?? 4;
   if (!Number.isInteger(n) || n < 1) throw new Error(`samples must be a positive integer, got ${n}`);

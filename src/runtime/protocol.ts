@@ -188,8 +188,8 @@ export interface EvalRequest {
   type: 'eval';
   model: string;
   settings?: SessionSettings;
-  /** A token file (.bytes, .npy, .json) or the ids themselves. */
-  tokens: string | number[];
+  /** A token file (.bytes, .npy, .json) or the ids themselves (see inputs/calibration.ts for text). */
+  tokens: string | number[] | Int32Array;
   /** Window length L. Default 512. */
   seq?: number;
   /** Window count n. Default 64. */
