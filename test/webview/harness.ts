@@ -70,7 +70,7 @@ export async function realSession(model: string): Promise<{ session: SessionSnap
     const variants: Variant[] = [{ id: 'v1', label: 'window 8', steps: WINDOW_STEPS, preview }];
     const ctx: RunContext = {
       core, runtime, modelPath: model, report, settings: TEST_SETTINGS,
-      files: new VariantFiles(core, model, scratch), signal: new AbortController().signal, progress: () => undefined,
+      files: new VariantFiles(core, model, scratch), signal: new AbortController().signal, progress: () => undefined, calibration: null,
     };
     const speed = await runBenchmark(ctx, variants);
     const accuracy = await runComparison(ctx, variants);
@@ -79,7 +79,7 @@ export async function realSession(model: string): Promise<{ session: SessionSnap
     const rewrite = await core.request({ type: 'write', file: model, steps: WINDOW_STEPS, output: path.join(scratch, 'exported.onnx') });
     const session: SessionSnapshot = {
       modelPath: model, modelName: path.basename(model), report, analysisError: null, rules, draft: null, variants,
-      speed, accuracy, maps, exports: [], settings: TEST_SETTINGS,
+      speed, accuracy, maps, calibration: null, evaluation: null, decode: null, generation: null, importance: null, exports: [], settings: TEST_SETTINGS,
     };
     return { session, rewrite, dispose };
   } catch (e) {
