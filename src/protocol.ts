@@ -13,7 +13,6 @@ import type { HeadStats } from './runtime/measure/attention-stats';
 import type { OutputComparison, OutputMismatch } from './runtime/measure/compare-outputs';
 import type { Interval, Speedup } from './runtime/measure/stats';
 import type { BoundScope } from './runtime/measure/trust';
-import type { SiteImportance } from './orchestrate/importance';
 import type { CalibrationKind } from './runtime/inputs/calibration';
 import type { ExecutionProvider, GenerateStep } from './runtime/protocol';
 import { type RuleStep, checkSteps } from './shared/rule-steps';
@@ -232,6 +231,12 @@ export interface GenerationResults {
   /** The continuations as text, when the prompt came from text (token id → label); null otherwise. */
   pieces: Record<number, string> | null;
   finishedAt: string;
+}
+
+/** One site's heads as orchestrate/importance.ts scores them (restated here: the shared layer sits below orchestrate). */
+export interface SiteImportance {
+  site: number;
+  heads: { head: number; outputChange: number; entropy: number | null; firstTokenMass: number | null; diagonalMass: number | null }[];
 }
 
 /** Head importance of every site (orchestrate/importance.ts), for the Heads view and the prune-heads plan. */
