@@ -84,7 +84,7 @@ describe('readCalibration', () => {
     // A tokenizer whose ids pass the model's vocabulary is not the model's own.
     const small = infos.map((i) => (i.role === 'input_ids' ? { ...i, vocabSize: 10 } : i));
     expect(() => readCalibration(write('d.py', 'def x:ret'), model, small)).toThrow(/gives token id 16, beyond the model's vocabulary of 10/);
-    expect(() => readCalibration(join(dir, 'missing.txt'), model, infos)).toThrow(/no such file/);
+    expect(() => readCalibration(join(dir, 'missing.txt'), model, infos)).toThrow(/does not exist/);
     expect(() => readCalibration(model, model, infos)).toThrow(/is a model, not calibration data/);
   });
 

@@ -48,7 +48,7 @@ export function tokenInput(infos: InputInfo[] | undefined): InputInfo | undefine
  */
 export function readCalibration(file: string, modelPath: string, infos: InputInfo[] | undefined): Calibration {
   if (file.includes('=') && !existsSync(file)) return { file, kind: 'inputs', how: 'tensors named by input' };
-  if (!existsSync(file)) throw refusal(`${file}: no such file`);
+  if (!existsSync(file)) throw refusal(`${file} does not exist`);
   if (statSync(file).isDirectory()) return { file, kind: 'inputs', how: 'a folder of inputs' };
   const ext = extname(file).toLowerCase();
   if (ext === '.onnx') throw refusal(`${file} is a model, not calibration data (give inputs, token ids or text)`);
