@@ -135,6 +135,9 @@ export const RULE_DECLS: readonly RuleDecl[] = [
       example: '{"version":1,"sites":{"0":["dense","window 64","window 64","pruned"]}}',
       help: 'a plan file (src/shared/head-plan.ts; `attention-lens plan` writes one): per site, one choice per query head: dense, pruned, ' +
         '"window W", "sink N + window W", "strided K + window W", "power + window W" or "block-topk B,K"; the CLI also takes the JSON itself',
+    }, {
+      key: 'impl', flag: '--impl', metavar: 'mask|blocked', label: 'Implementation', type: 'choice', choices: ['mask', 'blocked'], default: 'mask', example: 'blocked',
+      help: 'mask: one per-head mask over the dense scores (the exact reference); blocked: heads split into groups by choice, window groups computed blocked and block-topk groups gathered (the fast one)',
     }],
   },
   { rule: 'expand', title: 'Expand fused attention into standard ops', flag: '--expand', perSite: true, fields: [] },

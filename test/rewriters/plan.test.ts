@@ -98,13 +98,43 @@ describe('plan on real fixtures (mask form)', () => {
   });
 });
 
+describe('the compute-reducing form (heads split into groups by choice)', () => {
+  const MIXED: Record<string, Record<number, string[]>> = {
+    'bytelm-llama-trained': {
+      0: ['window 5', 'window 5', 'dense', 'sink 2 + window 4', 'window 5', 'strided 3 + window 2', 'block-topk 8,1', 'pruned'],
+      3: ['window 9', 'window 9', 'window 9', 'window 9', 'window 9', 'window 9', 'dense', 'dense'],
+    },
+    'llama-eager-ts-op17': { 0: ['power + window 2', 'window 6', 'block-topk 8,1', 'window 6'], 1: ['pruned', 'window 3', 'dense', 'window 3'] },
+    'gpt2-eager-ts-op17': { 1: ['window 4', 'dense', 'window 4', 'strided 2 + window 3'] },
+    'nnmha-decoder-op14': { 0: ['window 7', 'window 7', 'window 7', 'dense'], 1: all(4, 'window 3') },
+  };
+  it.each(Object.keys(MIXED))('%s: equals the mask form, and every group took its compute-reducing form', async (name) => {
+    const m = model(name);
+    const feeds = synthesizedFeeds(m, 43, 0);
+    const mask = rewriteTo(m, [planRequest(MIXED[name], 'mask')], tmp.dir, `${name}-mixed-mask`);
+    const blocked = rewriteTo(m, [planRequest(MIXED[name], 'blocked')], tmp.dir, `${name}-mixed-blocked`);
+    expectClose(await outputsOf(blocked.file, feeds), await outputsOf(mask.file, feeds), 1e-4, 'blocked vs mask');
+    expect(blocked.report.warnings.filter((w) => !w.includes("standard layout first"))).toEqual([]);
+    for (const c of blocked.report.applied[0].changes) {
+      if (c.after.plan === `${String(c.after.keptHeads)}×dense`) continue;
+      expect(c.after.impl, `site ${c.site}`).toBe('blocked');
+      expect(String(c.after.groups)).not.toMatch(/(^|, )\d+×(window \d+|block-topk \S+) \(mask\)/);
+    }
+    // At the report's length (1024 tokens) the split form computes less than the mask form.
+    expect(blocked.report.flopsAfter).toBeLessThan(mask.report.flopsAfter);
+  });
+});
+
 describe('plan on a written-out attention against a direct reference', () => {
-  it('every head gets exactly its own visibility, block-topk heads included', async () => {
+  it.each([
+    ['mask', 37, 37], ['blocked', 37, 37], ['mask', 21, 45], ['blocked', 21, 45],
+  ] as const)('%s form, %i queries after %i keys: every head gets exactly its own visibility, block-topk heads included', async (impl, sq, sk) => {
     const s: TinyShape = { heads: 6, dim: 8, causal: true };
     const file = tinyAttention(tmp.dir, s, 'tiny-plan');
-    const x = randomQkv(s, 37, 37, 7);
+    const x = randomQkv(s, sq, sk, 7);
     const choices = ['dense', 'window 5', 'sink 3 + window 4', 'strided 4 + window 3', 'power + window 2', 'block-topk 8,1'];
-    const { file: out } = rewriteTo(file, [planRequest({ 0: choices })], tmp.dir, 'tiny-plan-mask');
+    const { file: out, report } = rewriteTo(file, [planRequest({ 0: choices }, impl)], tmp.dir, `tiny-plan-${impl}`);
+    expect(report.applied[0].changes[0].after.impl).toBe(impl);
     const got = (await runModel(out, qkvFeeds(s, x))).out.data as Float32Array;
     const topk = referenceBlockTopk(s, x, 8, 1);
     const patterns = [
