@@ -7,13 +7,15 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRewriteArgs } from '../../src/cli/rewrite';
 import { rewriteInMemory } from '../../src/rewriters/pipeline';
+import { analyzeModel } from '../../src/analysis/analyze';
 import { fixture } from '../helpers/fixtures';
 import { visible } from '../../src/rewriters/sparse/pattern';
 import {
   floatOutputs, maxAbsDiff, qkvFeeds, randomQkv, referenceAttention, referenceBlockTopk, rewriteTo, runModel, synthesizedFeeds, tempDir,
   tinyAttention, type TinyShape,
 } from './sparse-helpers';
-import { HEAD_OUT, headSlice, planRequest, rewriteWithHeads } from './plan-helpers';
+import { HEAD_OUT, headSlice, plan, planRequest, rewriteWithHeads } from './plan-helpers';
+import { checkStep, stepFlags, stepLabel } from '../../src/shared/rule-steps';
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = tempDir('plan-rule'); });
@@ -125,6 +127,30 @@ describe('the compute-reducing form (heads split into groups by choice)', () => 
   });
 });
 
+describe('plan on fused operators', () => {
+  const CAUSAL = ['window 3', 'sink 2 + window 3', 'strided 2 + window 2', 'dense'];
+  const BIDIRECTIONAL = ['window 3', 'dense', 'window 5', 'window 3'];
+  it.each(['fused-gqa', 'fused-mha', 'fused-onnx23', 'fused-contrib_attention'])(
+    '%s: the per-head mask through the operator\'s mask input equals the plan on the written-out operator, and the blocked form',
+    async (name) => {
+      const m = model(name);
+      const causal = analyzeModel(m).sites[0].causal;
+      const sites = { 0: causal ? CAUSAL : BIDIRECTIONAL, 1: all(4, 'window 4') };
+      const feeds = synthesizedFeeds(m, 19, 0);
+      const fused = rewriteTo(m, [planRequest(sites)], tmp.dir, `${name}-plan-fused`);
+      expect(fused.report.applied[0].changes.map((c) => c.after.impl)).toEqual(['mask', 'mask']);
+      const written = rewriteTo(m, [{ rule: 'expand', params: {} }, planRequest(sites)], tmp.dir, `${name}-plan-written`);
+      const blocked = rewriteTo(m, [planRequest(sites, 'blocked')], tmp.dir, `${name}-plan-blocked`);
+      expect(blocked.report.applied[0].changes.map((c) => c.after.impl)).toEqual(['blocked', 'blocked']);
+      const ref = await outputsOf(written.file, feeds);
+      expectClose(await outputsOf(fused.file, feeds), ref, 1e-4, 'fused mask vs written-out mask');
+      expectClose(await outputsOf(blocked.file, feeds), ref, 1e-4, 'blocked vs written-out mask');
+      const original = await outputsOf(m, feeds);
+      expect(Object.keys(original).some((o) => maxAbsDiff(ref[o], original[o]) > 1e-3), 'the plan changes the outputs').toBe(true);
+    },
+  );
+});
+
 describe('plan on a written-out attention against a direct reference', () => {
   it.each([
     ['mask', 37, 37], ['blocked', 37, 37], ['mask', 21, 45], ['blocked', 21, 45],
@@ -151,6 +177,33 @@ describe('plan on a written-out attention against a direct reference', () => {
       return p === null || visible(p, i, j, h);
     });
     expect(maxAbsDiff(got, ref)).toBeLessThan(1e-5);
+  });
+});
+
+describe('the README example', () => {
+  it('is a plan file the rule accepts on bytelm-llama-trained, reported site by site', () => {
+    const readme = fs.readFileSync(path.resolve(__dirname, '..', '..', 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Per-head plans'));
+    const json = /```json\n([\s\S]*?)```/.exec(section)![1];
+    const file = path.join(tmp.dir, 'readme-plan.json');
+    fs.writeFileSync(file, json);
+    const { requests } = parseRewriteArgs(['m.onnx', '--plan', file, '-o', 'o.onnx']);
+    const { report } = rewriteInMemory(model('bytelm-llama-trained'), requests);
+    expect(report.applied[0].changes.map((c) => `site ${c.site}: ${String(c.after.plan)}`)).toEqual([
+      'site 0: 6×window 64, 1×dense, 1×pruned',
+      'site 3: 1×sink 4 + window 64, 1×strided 8 + window 32, 1×power + window 16, 1×block-topk 32,4, 2×dense, 2×window 128',
+    ]);
+  });
+});
+
+describe('a plan as a rewrite step', () => {
+  it('is named by its choices, and prints as a command line that reads back to the same step', () => {
+    const step = { rule: 'plan', params: { plan: plan({ 0: ['window 64', 'window 64', 'dense', 'pruned'], 1: all(4, 'sink 4 + window 32') }), impl: 'blocked' } };
+    expect(stepLabel(step)).toBe('plan site 0: 2×window 64, 1×dense, 1×pruned; site 1: 4×sink 4 + window 32 (blocked)');
+    const words = stepFlags(step);
+    expect(parseRewriteArgs(['m.onnx', ...words, '-o', 'o.onnx']).requests).toEqual([step]);
+    expect(checkStep(JSON.parse(JSON.stringify(step)))).toEqual(step);
+    expect(checkStep({ rule: 'plan', params: { plan: { version: 1, sites: { 0: [{ kind: 'window', window: -1 }] } } } })).toBe("plan: 'plan' is not a valid plan");
   });
 });
 
