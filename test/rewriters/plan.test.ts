@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseRewriteArgs } from '../../src/cli/rewrite';
+import { parseRewriteArgs, renderRewrite } from '../../src/cli/rewrite';
 import { rewriteInMemory } from '../../src/rewriters/pipeline';
 import { analyzeModel } from '../../src/analysis/analyze';
 import { fixture } from '../helpers/fixtures';
@@ -85,6 +85,15 @@ describe('plan on real fixtures (mask form)', () => {
       expectClose(await outputsOf(viaPlan.file, feeds), await outputsOf(pruned.file, feeds), 1e-6, `${name}: plan vs prune-heads`);
       expect(viaPlan.report.applied[0].changes[0].after.plan).toBe(`${heads - 2}×dense, 2×pruned`);
     }
+  });
+
+  it('a plan that prunes every head of a site is prune-heads of them all (gpt2-eager-ts-op17, site 0)', async () => {
+    const m = model('gpt2-eager-ts-op17');
+    const feeds = synthesizedFeeds(m, 17, 0);
+    const viaPlan = rewriteTo(m, [planRequest({ 0: all(4, 'pruned'), 1: ['window 3', 'dense', 'dense', 'dense'] })], tmp.dir, 'all-pruned');
+    const pruned = rewriteTo(m, [{ rule: 'prune-heads', params: { heads: { 0: [0, 1, 2, 3] } } }, { rule: 'plan', params: { plan: plan({ 1: ['window 3', 'dense', 'dense', 'dense'] }) } }], tmp.dir, 'all-pruned-ref');
+    expectClose(await outputsOf(viaPlan.file, feeds), await outputsOf(pruned.file, feeds), 1e-6, 'plan vs prune-heads');
+    expect(viaPlan.report.applied[0].changes.map((c) => [c.site, c.after.keptHeads])).toEqual([[0, 0], [1, 4]]);
   });
 
   it('after pruning, a strided head keeps the shard of its original index (llama-eager-ts-op17, site 0)', async () => {
@@ -189,6 +198,9 @@ describe('the README example', () => {
     fs.writeFileSync(file, json);
     const { requests } = parseRewriteArgs(['m.onnx', '--plan', file, '-o', 'o.onnx']);
     const { report } = rewriteInMemory(model('bytelm-llama-trained'), requests);
+    const text = renderRewrite(report, 'model.onnx', 'out.onnx');
+    expect(text).toContain('plan (mask) on sites 0, 3\n  site 0: 6×window 64, 1×dense, 1×pruned\n  site 3: 1×sink 4 + window 64,');
+    expect(report.applied[0].changes[0].after.heads).toEqual([...all(6, 'window 64'), 'dense', 'pruned']);
     expect(report.applied[0].changes.map((c) => `site ${c.site}: ${String(c.after.plan)}`)).toEqual([
       'site 0: 6×window 64, 1×dense, 1×pruned',
       'site 3: 1×sink 4 + window 64, 1×strided 8 + window 32, 1×power + window 16, 1×block-topk 32,4, 2×dense, 2×window 128',

@@ -127,13 +127,7 @@ function splitChain(
       view = raw;
       out = oldOut;
     } else {
-      const copies = new Map<Node, Node>();
-      for (const n of nodes) {
-        const copy = b.node(n.opType, inputsOf.get(n)!.map((x) => (x ? mapped.get(x) ?? x : null)), { name: ops.name(`${tag}/${n.opType.toLowerCase()}`), domain: n.domain, outputs: n.outputs.length });
-        for (const [k, a] of n.attributes) copy.attributes.set(k, a);
-        n.outputs.forEach((o, k) => mapped.set(o, copy.outputs[k]));
-        copies.set(n, copy);
-      }
+      const copies = copyNodes(ctx, ops, nodes, inputsOf, mapped, tag);
       const sm = copies.get(chain.softmax)!;
       view = { ...raw, anchor: sm, anchors: { ...raw.anchors, softmax: sm.name, qk: copies.get(chain.qk)!.name, pv: copies.get(chain.pv)!.name } };
       out = copies.get(chain.pv)!.outputs[0];
@@ -151,6 +145,22 @@ function splitChain(
   }
   b.replaceAllUses(oldOut, merged, { except: [handles[0]], graphOutputs: true });
   return parts;
+}
+
+/** Copies of `nodes` (producers first) reading `mapped` values where given, the originals' inputs elsewhere. */
+function copyNodes(
+  ctx: RuleContext, ops: SiteOps, nodes: Node[], inputsOf: Map<Node, (Value | null)[]>, mapped: Map<Value, Value>, tag: string,
+): Map<Node, Node> {
+  const copies = new Map<Node, Node>();
+  for (const n of nodes) {
+    const inputs = inputsOf.get(n)!.map((x) => (x ? mapped.get(x) ?? x : null));
+    const copy = ctx.builder.node(n.opType, inputs, { name: ops.name(`${tag}/${n.opType.toLowerCase()}`), domain: n.domain, outputs: n.outputs.length });
+    // Attribute records are never edited in place (setAttribute replaces them), so the copy may share them.
+    for (const [k, a] of n.attributes) copy.attributes.set(k, a);
+    n.outputs.forEach((o, k) => mapped.set(o, copy.outputs[k]));
+    copies.set(n, copy);
+  }
+  return copies;
 }
 
 /** Q·Kᵀ, the steps before and after the Softmax, the Softmax and ·V, producers before users. */
