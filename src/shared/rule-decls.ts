@@ -137,7 +137,7 @@ export const RULE_DECLS: readonly RuleDecl[] = [
     fields: [{
       key: 'plan', flag: '--plan', metavar: 'FILE', label: 'Plan (JSON)', type: 'plan',
       example: '{"version":1,"sites":{"0":["dense","window 64","window 64","pruned"]}}',
-      help: 'a plan file (src/shared/head-plan.ts; `attention-lens plan` writes one): per site, one choice per query head: dense, pruned, ' +
+      help: 'a plan file (the format of src/shared/head-plan.ts, which the advisor writes): per site, one choice per query head: dense, pruned, ' +
         '"window W", "sink N + window W", "strided K + window W", "power + window W" or "block-topk B,K"; the CLI also takes the JSON itself',
     }, {
       key: 'impl', flag: '--impl', metavar: 'mask|blocked', label: 'Implementation', type: 'choice', choices: ['mask', 'blocked'], default: 'mask', example: 'blocked',
