@@ -9,7 +9,7 @@ import { attr } from '../../analysis/ir/builder';
 import type { Node, Value } from '../../analysis/ir/graph';
 import { ShapeInfo } from '../../analysis/ir/shapes';
 import type { RawSite } from '../../analysis/attention/site';
-import type { HeadColumns, SiteBinding, SiteInfo } from '../../analysis/report/types';
+import type { HeadColumns, SiteBinding, SiteInfo, TokenAxes } from '../../analysis/report/types';
 import { addWeight, type WeightDtype } from '../prune/edit/weights';
 import { SiteOps } from '../sparse/ops';
 import { pickColumns, pickInputRows, projectionWeights, type ProjectionWeights } from './projection-weights';
@@ -22,6 +22,7 @@ const STANDARD = JSON.stringify([['batch'], ['head'], ['query'], ['key']]);
 export function nonStandardLayout(info: SiteInfo): string | null {
   const b = info.binding;
   if (!b || (info.form !== 'unfused' && info.form !== 'sdpa-decomposed')) return null;
+  if (b.einsum) return `an Einsum core (${b.einsum.qk}; ${b.einsum.pv})`;
   if (JSON.stringify(b.scoreAxes) !== STANDARD) return `scores laid out as ${b.scoreAxes.map((a) => a.join('·')).join(', ')}`;
   const packed = b.q.node === b.k.node || b.k.node === b.v.node;
   if (packed && !info.projections.q?.fused && !info.projections.k?.fused) return 'Q, K and V cut from one projection by Gather or Slice';
@@ -56,8 +57,11 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   const chain = scoreChain(graph, sm, raw);
   probsPath(sm);
 
+  const windows = checkWindows(bind);
   const acts = new Map<Value, Value>();
-  const act = (p: ProjectionWeights, t: { batch?: number; positions: number; rank: number }, role: string) => standardActivation(ops, acts, p.activation, t, role);
+  const act = (p: ProjectionWeights, t: TokenAxes, role: string) => standardActivation(ops, acts, p.activation, t, role);
+  // The batch of the activation Q reads (for masks that differ by window, and to merge windows back).
+  const batchDim = () => (bind.tokens!.q.batch === undefined ? ops.i64([1], 'one') : ops.vec(ops.dim(ops.shape(pq.activation, 'act_shape'), bind.tokens!.q.batch, 'act_batch'), 'act_batch_vec'));
   const project = (p: ProjectionWeights, cols: HeadColumns, x: Value, heads: number, role: string) => {
     const { weight, bias } = pickColumns(p, roleRows(cols));
     let y = ops.op('MatMul', [x, weightOf(b, ops, role, weight.rows, weight.cols, weight.data, p.dtype)], `${role}_proj`);
@@ -72,7 +76,7 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   let scores = ops.op('MatMul', [q, ops.transpose(k, [0, 1, 3, 2], 'k_t')], 'qk');
   let onPath = chain.length ? chain[0].inputs.find((x) => x?.producer?.name === raw.anchors.qk) ?? null : null;
   for (const n of chain) {
-    scores = replay(ops, shapes, n, onPath, scores, bind);
+    scores = replay(ops, shapes, n, onPath, scores, bind, batchDim);
     onPath = n.outputs[0];
   }
   const anchorName = sm.name;
@@ -84,6 +88,7 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   const wo = pickInputRows(po, roleRows(bind.o));
   let out = ops.op('MatMul', [merged, weightOf(b, ops, 'o', wo.rows, wo.cols, wo.data, po.dtype)], 'o_proj');
   if (po.bias) out = ops.op('Add', [out, sharedWeight(b, ops.name('o_bias'), [po.bias.length], po.bias, po.dtype)], 'o_bias_add');
+  if (windows) out = ops.reshape(out, ops.shapeOf([batchDim(), -1, wo.cols], 'o_unwindow_shape'), 'o_unwindow');
   out = toOriginalTokens(ops, out, bind);
   b.replaceAllUses(po.output, out, { graphOutputs: true });
   if (raw.layouts) retargetShapeReaders(b, ops, raw.layouts);
@@ -141,8 +146,26 @@ function checksum(data: Float64Array): number {
   return h;
 }
 
-/** The activation as [batch, positions, features] (a batch axis of 1 added when it has none). */
-function standardActivation(ops: SiteOps, cache: Map<Value, Value>, x: Value, t: { batch?: number; positions: number; rank: number }, role: string): Value {
+/**
+ * Windowed attention (positions cut into windows of N consecutive tokens): the standard form takes the windows into
+ * the batch, [batch·windows, heads, N, size], so every rule reads positions within a window. Q, K and V must be cut
+ * alike. Returns the window size, or undefined for attention over whole sequences.
+ */
+function checkWindows(bind: SiteBinding): number | undefined {
+  const t = bind.tokens!;
+  const n = t.q.window;
+  if (t.k.window !== n || t.v.window !== n) throw new LayoutError('Q, K and V are cut into different windows');
+  if (n !== undefined && JSON.stringify(bind.scoreAxes) !== WINDOWED) throw new LayoutError(`windowed scores laid out as ${bind.scoreAxes.map((a) => a.join('·')).join(', ')}`);
+  return n;
+}
+
+const WINDOWED = JSON.stringify([['batch'], ['window'], ['head'], ['query'], ['key']]);
+
+/**
+ * The activation as [batch, positions, features] (a batch axis of 1 added when it has none); windowed, as
+ * [batch·windows, positions in a window, features].
+ */
+function standardActivation(ops: SiteOps, cache: Map<Value, Value>, x: Value, t: TokenAxes, role: string): Value {
   const hit = cache.get(x);
   if (hit) return hit;
   let y: Value;
@@ -151,6 +174,7 @@ function standardActivation(ops: SiteOps, cache: Map<Value, Value>, x: Value, t:
     const perm = [t.batch, t.positions, 2];
     y = perm.join() === '0,1,2' ? x : ops.transpose(x, perm, `${role}_act`);
   } else throw new LayoutError(`an activation of rank ${t.rank} with batch ${t.batch ?? 'none'} and positions ${t.positions}`);
+  if (t.window !== undefined) y = ops.reshape(y, ops.i64([-1, t.window, 0], `${role}_windows`), `${role}_windowed`);
   cache.set(x, y);
   return y;
 }
@@ -183,12 +207,12 @@ function reaches(v: Value, target: Node, depth: number): boolean {
   return p === target || p.inputs.some((x) => x !== null && reaches(x, target, depth - 1));
 }
 
-/** Only casts and dropout may sit between the probabilities and ·V here. */
+/** Only casts and dropout may sit between the probabilities and ·V (a MatMul or an Einsum) here. */
 function probsPath(sm: Node): void {
   let v = sm.outputs[0];
   for (let i = 0; i < 4; i++) {
     const uses = v.uses.filter((u) => u.node.opType !== 'Shape');
-    const mm = uses.find((u) => u.node.opType === 'MatMul' && u.index === 0);
+    const mm = uses.find((u) => (u.node.opType === 'MatMul' || u.node.opType === 'Einsum') && u.index === 0);
     if (mm) return;
     const next = uses.find((u) => ['Dropout', 'Identity'].includes(u.node.opType));
     if (!next) break;
@@ -198,7 +222,7 @@ function probsPath(sm: Node): void {
 }
 
 /** One op of the score chain again on the standard scores: scalar scales are already in Q, masks are re-laid out. */
-function replay(ops: SiteOps, shapes: ShapeInfo, n: Node, prev: Value | null, scores: Value, bind: SiteBinding): Value {
+function replay(ops: SiteOps, shapes: ShapeInfo, n: Node, prev: Value | null, scores: Value, bind: SiteBinding, batchDim: () => Value): Value {
   const dataIdx = prev ? n.inputs.indexOf(prev) : -1;
   if (dataIdx < 0) throw new LayoutError(`'${n.name}' is not on the score path`);
   const others = n.inputs.filter((x, i): x is Value => i !== dataIdx && x !== null);
@@ -207,7 +231,7 @@ function replay(ops: SiteOps, shapes: ShapeInfo, n: Node, prev: Value | null, sc
   if (n.opType === 'Identity') return scores;
   if (n.opType === 'Cast') return ops.op('Cast', [scores], 'cast', { to: attr.int(Number(n.attr('to')?.i ?? 1)) });
   if (!['Add', 'Sub', 'Mul', 'Where'].includes(n.opType)) throw new LayoutError(`${n.opType} '${n.name}' on the scores`);
-  const inputs = n.inputs.map((x, i) => (i === dataIdx ? scores : x ? standardOperand(ops, shapes, x, bind) : null));
+  const inputs = n.inputs.map((x, i) => (i === dataIdx ? scores : x ? standardOperand(ops, shapes, x, bind, batchDim) : null));
   return ops.op(n.opType, inputs, n.opType.toLowerCase());
 }
 
