@@ -4,7 +4,8 @@
 import type { Graph, Node, Value } from '../../../analysis/ir/graph';
 import { ShapeInfo } from '../../../analysis/ir/shapes';
 import type { RawSite } from '../../../analysis/attention/site';
-import type { SiteBinding, SiteInfo } from '../../../analysis/report/types';
+import type { SiteInfo } from '../../../analysis/report/types';
+import { nonStandardLayout } from '../../layout/standard';
 import { resolveProjection, ProjectionError, type ResolvedProjection } from './projection';
 
 export type SiteForm = 'unfused' | 'ms-attention' | 'ms-mha' | 'ms-gqa' | 'onnx-attention';
@@ -92,7 +93,7 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
   }
   if (options.needOutput && !proj.o) throw new StructureError('no output projection was found, so the heads cannot be cut from it');
   if (!proj.q || !proj.k || !proj.v) throw new StructureError('the Q, K and V projections were not all found');
-  const packed = packedOf(proj, raw, shapes);
+  const packed = packedOf(proj, raw, info, shapes);
   const bound = raw.binding;
   if (form === 'unfused' && !bound) {
     // Without a binding, the K weight says how many KV heads the site computes; written-out attention leaves no
@@ -131,13 +132,15 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
   return { raw, info, form, anchor, heads, kvHeads, headDim, vHeadDim, proj, ...(packed ? { packed } : {}), region, roles, repeats, qToKv, shapes };
 }
 
-function packedOf(proj: SiteStructure['proj'], raw: RawSite, shapes: ShapeInfo): SiteStructure['packed'] {
-  const fromMap = packedFromHeadMap(proj, raw.binding);
+function packedOf(proj: SiteStructure['proj'], raw: RawSite, info: SiteInfo, shapes: ShapeInfo): SiteStructure['packed'] {
+  const fromMap = packedFromHeadMap(proj, info);
   if (fromMap) return fromMap;
   const { q, k, v } = proj;
   if (q && k && v && q.node === k.node && k.node === v.node && q.info.sliceStart === undefined) {
     // The analysis names the shared node but not the slices (fused operators fed by a Split): read them off the Split.
     const parts = partsFromSplit(q, raw, shapes);
+    const layout = nonStandardLayout(info);
+    if (!parts && layout) throw new StructureError(`projection '${q.node.name}' packs Q, K and V and the site is not in the standard layout (${layout}), which the standard-layout pass could not give it`);
     if (!parts) throw new StructureError(`projection '${q.node.name}' packs Q, K and V but its split was not recognised`);
     return { proj: q, parts };
   }
@@ -163,8 +166,11 @@ function packedOf(proj: SiteStructure['proj'], raw: RawSite, shapes: ShapeInfo):
  * columns there. Undefined when the binding has no packed projection or its heads are not consecutive runs (the
  * older readings below then apply, or the rules refuse).
  */
-function packedFromHeadMap(proj: SiteStructure['proj'], b: SiteBinding | undefined): SiteStructure['packed'] {
-  if (!b) return undefined;
+function packedFromHeadMap(proj: SiteStructure['proj'], info: SiteInfo): SiteStructure['packed'] {
+  const b = info.binding;
+  // Outside the standard layout (Q, K and V cut by Gather, heads folded into the batch) the head rewrites cannot
+  // update the shapes that split the heads; the standard-layout pass must re-lay such a site out first.
+  if (!b || nonStandardLayout(info) !== null) return undefined;
   const roles = (['q', 'k', 'v'] as const).filter((r) => proj[r]);
   const byNode = new Map<string, ('q' | 'k' | 'v')[]>();
   for (const r of roles) byNode.set(b[r].node, [...(byNode.get(b[r].node) ?? []), r]);
