@@ -44,9 +44,12 @@ describe('torchvision Swin Transformer (PyTorch 1.13 export)', () => {
     expect(b.k.starts).toEqual([16, 24]);
     expect(b.v.starts).toEqual([32, 40]);
     expect([b.queryPositions, b.keyPositions]).toEqual([16, 16]);
-    // Stage 2 reshapes with two dims the shape inference cannot compute: unbound, its head size left unknown.
-    expect(r.sites[2].binding).toBeUndefined();
-    expect(r.sites[2].headDim).toBeNull();
+    // Stage 2 reshapes to [B_, N, 3, heads, C // heads] with B_ and C // heads unknown to the shape inference; B_ is
+    // read as the activation's axis 0 (Shape → Gather → Concat), which leaves one unknown dim.
+    const b2 = r.sites[2].binding!;
+    expect([r.sites[2].headDim, b2.heads]).toEqual([8, 4]);
+    expect(b2.q.starts).toEqual([0, 8, 16, 24]);
+    expect(b2.v.starts).toEqual([64, 72, 80, 88]);
   });
 
   it('prune-heads refuses with the reason: the Q scale is computed on the way to the core, so the site keeps its layout', () => {

@@ -95,6 +95,17 @@ function wholeToken(parts: Factor[], size: Dim): Factor {
   return { kind: 'token', source, axis, size };
 }
 
+/** A whole axis of an activation, named by the value and the axis. */
+export interface TokenRef {
+  source: string;
+  axis: number;
+}
+
+function takeRef(queue: Factor[], ref: TokenRef): Factor[] | undefined {
+  const f = queue[0];
+  return f && f.kind === 'token' && f.source === ref.source && f.axis === ref.axis && f.stride === undefined ? [queue.shift()!] : undefined;
+}
+
 /** Takes factors from the front of `queue` whose sizes multiply to `dim`. */
 function takeFront(queue: Factor[], dim: Dim): Factor[] | undefined {
   if (dim === 1) return [];
@@ -169,14 +180,17 @@ function takeBack(queue: Factor[], dim: Dim): Factor[] | undefined {
  * Reshape to `dims` (the output shape as inferred: numbers, symbols, at most one unknown). Dims are matched from
  * the front up to the unknown one and from the back after it; the unknown dim takes what is left.
  */
-export function reshape(l: Layout, dims: Dim[]): Step<Layout> {
+export function reshape(l: Layout, dims: Dim[], refs: (TokenRef | undefined)[] = []): Step<Layout> {
   const queue = meaningful(l.axes.flat());
-  const unknown = dims.findIndex((d) => d === null);
-  if (unknown >= 0 && dims.indexOf(null, unknown + 1) >= 0) return bad('a Reshape with two unknown dims');
+  // An unknown dim that the graph copies from an activation's axis (Shape → Gather → Concat) is that axis.
+  const isUnknown = (d: Dim, i: number) => d === null && !refs[i];
+  const unknown = dims.findIndex(isUnknown);
+  if (unknown >= 0 && dims.some((d, i) => i > unknown && isUnknown(d, i))) return bad('a Reshape with two unknown dims');
   const head = unknown < 0 ? dims : dims.slice(0, unknown);
   const axes: Factor[][] = [];
-  for (const d of head) {
-    const t = takeFront(queue, d);
+  for (const [i, d] of head.entries()) {
+    const ref = refs[i];
+    const t = ref ? takeRef(queue, ref) : takeFront(queue, d);
     if (!t) return bad(`a Reshape to ${fmt(dims)} that does not regroup whole axes`);
     axes.push(t);
   }
