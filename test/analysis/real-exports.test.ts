@@ -52,14 +52,18 @@ describe('torchvision Swin Transformer (PyTorch 1.13 export)', () => {
     expect(b2.v.starts).toEqual([64, 72, 80, 88]);
   });
 
-  it('prune-heads refuses with the reason: the Q scale is computed on the way to the core, so the site keeps its layout', () => {
+  it('prune-heads equals zeroing the heads, after the standard-layout pass (which keeps the runtime-computed scale)', async () => {
+    await expectPruneEqualsMask(swin, { 0: [1], 2: [0, 3] }, pixels(), 'swin');
+  });
+
+  it('prune-heads on a shifted-window block refuses with the reason: its scores are reshaped for the window mask', () => {
     let said = '';
     try {
-      rewriteModel(swin, [{ rule: 'prune-heads', params: { heads: { 0: [1] } } }], path.join(tmp.dir, 'swin.pruned.onnx'));
+      rewriteModel(swin, [{ rule: 'prune-heads', params: { heads: { 1: [1] } } }], path.join(tmp.dir, 'swin.shifted.onnx'));
     } catch (e) {
       said = (e as Error).message;
     }
-    expect(said).toMatch(/site 0: projection '.*' packs Q, K and V and the site is not in the standard layout \(Q, K and V cut from one projection by Gather or Slice\)/);
+    expect(said).toMatch(/site 1: projection '.*' packs Q, K and V and the site is not in the standard layout \(Q, K and V cut from one projection by Gather or Slice\)/);
   });
 
   it('a window wider than the windows changes nothing; blocked equals mask', async () => {

@@ -39,7 +39,7 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   if (!bind?.tokens?.out || !bind.o) throw new LayoutError(bind?.oUnbound ?? 'the site has no bound token axes');
   if (raw.softcap !== undefined) throw new LayoutError('soft-capped scores');
   if (raw.kvCache.reads || raw.kvCache.writes) throw new LayoutError('a KV cache (the rebuilt site would not carry it)');
-  checkPlainPaths(raw);
+  const runtimeFactors = checkPlainPaths(raw, new ShapeInfo(b.model.graph));
   if (!raw.io.q || !raw.io.k) throw new LayoutError('the site has no Q or K value');
   const graph = b.model.graph;
   const shapes = new ShapeInfo(graph);
@@ -71,6 +71,8 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   };
   let q = project(pq, bind.q, act(pq, bind.tokens.q, 'q'), bind.heads, 'q');
   if (raw.scale !== null && raw.scale !== 1) q = ops.op('Mul', [q, ops.floats([raw.scale], [], 'scale')], 'q_scaled');
+  // Scalars computed at run time on Q's or K's way (Swin's head_dim ** -0.5 from the shape) scale the scores alike.
+  for (const f of runtimeFactors) q = ops.op(f.op, [q, f.value], 'q_runtime_scaled');
   const k = repeatKv(ops, project(pk, bind.k, act(pk, bind.tokens.k, 'k'), bind.kvHeads, 'k'), bind, 'k');
   const v = repeatKv(ops, project(pv, bind.v, act(pv, bind.tokens.v, 'v'), bind.kvHeads, 'v'), bind, 'v');
   let scores = ops.op('MatMul', [q, ops.transpose(k, [0, 1, 3, 2], 'k_t')], 'qk');
@@ -100,16 +102,52 @@ const LAYOUT_OPS = new Set(['Reshape', 'Transpose', 'Gather', 'Slice', 'Split', 
 /**
  * The rebuilt site applies the projections, the scale and the score ops, nothing else: a path with rotary embedding,
  * a cache Concat or any other computation between a projection and the core would be dropped, so it is refused.
+ * Returns the scalar factors computed at run time (one-element values that are not constants) on Q's and K's paths.
  */
-function checkPlainPaths(raw: RawSite): void {
+function checkPlainPaths(raw: RawSite, shapes: ShapeInfo): { op: 'Mul' | 'Div'; value: Value }[] {
+  const runtime: { op: 'Mul' | 'Div'; value: Value }[] = [];
+  const onQk = new Set([...upstream(raw.io.q), ...upstream(raw.io.k)]);
   for (const v of raw.layouts?.keys() ?? []) {
     const p = v.producer;
     if (!p || !raw.nodes.has(p) || LAYOUT_OPS.has(p.opType)) continue;
-    const scalarFactor = (p.opType === 'Mul' || p.opType === 'Div') && p.inputs.some((x) => (x?.constant?.size ?? 0) === 1);
+    const scalarFactor = (p.opType === 'Mul' || p.opType === 'Div') && p.inputs.some((x) => x !== null && !raw.layouts!.has(x) && knownScalar(shapes, x));
     const projection = p.opType === 'MatMul' || p.opType === 'Gemm' || p.opType === 'Add';
     if (scalarFactor || (projection && isProjectionOutput(raw, v))) continue;
+    const factor = (p.opType === 'Mul' || p.opType === 'Div') && onQk.has(p) ? runtimeScalar(p, raw, shapes) : undefined;
+    if (factor) {
+      runtime.push({ op: p.opType as 'Mul' | 'Div', value: factor });
+      continue;
+    }
     throw new LayoutError(`${p.opType} '${p.name}' between a projection and the core`);
   }
+  return runtime;
+}
+
+/** A one-element value the analysis reads (a constant, or folded from constants): it is counted in the site's scale. */
+function knownScalar(shapes: ShapeInfo, x: Value): boolean {
+  if (x.constant) return x.constant.size === 1;
+  const vals = shapes.values(x);
+  return vals?.length === 1 && typeof vals[0] === 'number' && !!shapes.shape(x)?.every((d) => d === 1);
+}
+
+/** The one-element, computed-at-run-time operand of a Mul (either side) or Div (the divisor), off the data path. */
+function runtimeScalar(p: Node, raw: RawSite, shapes: ShapeInfo): Value | undefined {
+  const candidates = p.opType === 'Div' ? [p.input(1)] : [p.input(0), p.input(1)];
+  const x = candidates.find((c) => c && !raw.layouts!.has(c) && !c.constant && shapes.shape(c)?.every((d) => d === 1));
+  return x ?? undefined;
+}
+
+/** Nodes on the way to `v` (its producers, transitively). */
+function upstream(v: Value | undefined): Set<Node> {
+  const out = new Set<Node>();
+  const stack = v?.producer ? [v.producer] : [];
+  while (stack.length && out.size < 10_000) {
+    const n = stack.pop()!;
+    if (out.has(n)) continue;
+    out.add(n);
+    for (const i of n.inputs) if (i?.producer) stack.push(i.producer);
+  }
+  return out;
 }
 
 function isProjectionOutput(raw: RawSite, v: Value): boolean {
@@ -226,8 +264,11 @@ function replay(ops: SiteOps, shapes: ShapeInfo, n: Node, prev: Value | null, sc
   const dataIdx = prev ? n.inputs.indexOf(prev) : -1;
   if (dataIdx < 0) throw new LayoutError(`'${n.name}' is not on the score path`);
   const others = n.inputs.filter((x, i): x is Value => i !== dataIdx && x !== null);
-  const scalar = others.every((x) => (x.constant?.size ?? 2) === 1 || shapes.shape(x)?.length === 0);
-  if ((n.opType === 'Mul' || n.opType === 'Div') && scalar) return scores;
+  // A constant scalar is in the site's scale (applied to Q); one computed at run time is applied again here.
+  const constantScalar = others.every((x) => knownScalar(shapes, x));
+  if ((n.opType === 'Mul' || n.opType === 'Div') && constantScalar) return scores;
+  const runtimeScalar = others.every((x) => shapes.shape(x)?.every((d) => d === 1));
+  if ((n.opType === 'Mul' || n.opType === 'Div') && runtimeScalar) return ops.op(n.opType, n.inputs.map((x, i) => (i === dataIdx ? scores : x)), 'runtime_scale');
   if (n.opType === 'Identity') return scores;
   if (n.opType === 'Cast') return ops.op('Cast', [scores], 'cast', { to: attr.int(Number(n.attr('to')?.i ?? 1)) });
   if (!['Add', 'Sub', 'Mul', 'Where'].includes(n.opType)) throw new LayoutError(`${n.opType} '${n.name}' on the scores`);

@@ -180,8 +180,10 @@ function takeBack(queue: Factor[], dim: Dim): Factor[] | undefined {
  * Reshape to `dims` (the output shape as inferred: numbers, symbols, at most one unknown). Dims are matched from
  * the front up to the unknown one and from the back after it; the unknown dim takes what is left.
  */
-export function reshape(l: Layout, dims: Dim[], refs: (TokenRef | undefined)[] = []): Step<Layout> {
+export function reshape(l: Layout, dims: Dim[], given: (TokenRef | undefined)[] = []): Step<Layout> {
   const queue = meaningful(l.axes.flat());
+  // Only references to a token axis the tensor holds whole count (one to the features is just another unknown).
+  const refs = given.map((r) => (r && queue.some((f) => f.kind === 'token' && f.source === r.source && f.axis === r.axis && f.stride === undefined) ? r : undefined));
   // An unknown dim that the graph copies from an activation's axis (Shape → Gather → Concat) is that axis.
   const isUnknown = (d: Dim, i: number) => d === null && !refs[i];
   const unknown = dims.findIndex(isUnknown);

@@ -244,7 +244,8 @@ export function layoutForward(ctx: Ctx, chain: Node[], start: F.Layout, record?:
     else if (n.opType === 'Transpose') r = F.transpose(l, attrInts(n, 'perm'));
     else if (n.opType === 'Reshape' || n.opType === 'Flatten') {
       const dims = ctx.shapes.shape(out);
-      r = dims ? F.reshape(l, dims) : bad(`the output shape of ${n.opType} '${n.name}' is unknown`);
+      const refs = n.opType === 'Reshape' && dims && dims.filter((d) => d === null).length > 1 ? targetRefs(n.input(1), dims.length) : [];
+      r = dims ? F.reshape(l, dims, refs) : bad(`the output shape of ${n.opType} '${n.name}' is unknown`);
     } else if (n.opType === 'Slice') r = slice(ctx, n, l);
     else r = bad(`${n.opType} '${n.name}' between the core and the output projection`);
     if (!r.ok) return r;
