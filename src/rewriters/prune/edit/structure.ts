@@ -119,17 +119,23 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
       if (!r) throw new StructureError(`the grouped-query repeat of ${role.toUpperCase()} (${kvHeads} to ${heads} heads) was not recognised`);
       repeats[role] = r;
     }
-    if (JSON.stringify(repeats.k?.mapping)  !== JSON.stringify(repeats.v?.mapping)) throw new StructureError('K and V are repeated in different orders');
+    const order = (r?: Repeat) => JSON.stringify(r ? readOrder(r.mapping, heads, kvHeads) : undefined);
+    if (order(repeats.k) !== order(repeats.v)) throw new StructureError('K and V are repeated in different orders');
   }
   const roles = assignRoles(raw, form, region, repeats);
-  const mapping = repeats.k?.mapping;
   // The binding's head map says which KV head each query head reads; the repeat's kind only stands in without one.
   const qToKv = bound && bound.heads === heads && bound.kvHeads === kvHeads
     ? [...bound.qToKv]
-    : Array.isArray(mapping)
-    ? [...mapping]
-    : Array.from({ length: heads }, (_, i) => (heads === kvHeads ? i : mapping === 'modulo' ? i % kvHeads : Math.floor(i / (heads / kvHeads))));
+    : repeats.k
+    ? readOrder(repeats.k.mapping, heads, kvHeads)
+    : Array.from({ length: heads }, (_, i) => (heads === kvHeads ? i : Math.floor(i / (heads / kvHeads))));
   return { raw, info, form, anchor, heads, kvHeads, headDim, vHeadDim, proj, ...(packed ? { packed } : {}), region, roles, repeats, qToKv, shapes };
+}
+
+/** For each query head, the KV head a repeat of this kind gives it. */
+function readOrder(mapping: Repeat['mapping'], heads: number, kvHeads: number): number[] {
+  if (Array.isArray(mapping)) return [...mapping];
+  return Array.from({ length: heads }, (_, i) => (mapping === 'modulo' ? i % kvHeads : Math.floor(i / (heads / kvHeads))));
 }
 
 function packedOf(proj: SiteStructure['proj'], raw: RawSite, info: SiteInfo, shapes: ShapeInfo): SiteStructure['packed'] {
