@@ -9,6 +9,7 @@ import { toNum } from '../onnx/long';
 import { MAX_IR_VERSION, MIN_IR_VERSION, ModelProtoType } from '../onnx/schema';
 import { Tensor, type TensorProtoLike } from '../onnx/tensor';
 import { findUnknownFields, MAX_DEPTH, NestingTooDeep, type UnknownField } from '../onnx/unknown-fields';
+import { checkNestedBodies } from '../onnx/nested-bodies';
 import { checkAttributes, checkNodeArity, checkOpsets, checkTensorData } from '../onnx/validate';
 import { graphFromProto } from './from-proto';
 import type { Graph } from './graph';
@@ -108,6 +109,9 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
   checkOpsets(opsets, graph.nodes, abs);
   checkNodeArity(graph.nodes, abs);
   checkAttributes(graph.nodes, abs);
+  // Bodies of If/Loop/Scan nodes and model-local functions: the same checks, with the names around them in scope.
+  const main = (proto.graph.node ?? []) as Parameters<typeof checkNestedBodies>[0];
+  checkNestedBodies(main, (proto.functions ?? []) as Parameters<typeof checkNestedBodies>[1], new Set(graph.values.keys()), new Set(opsets.keys()), abs);
   // Tensors outside the main graph's initializers (Constant attributes, subgraph initializers, functions) are read by
   // onnxruntime too (and Constant values by the analysis): their data and external references pass the same checks.
   forEachNestedTensor(proto, (t) => {
