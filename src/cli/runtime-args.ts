@@ -7,7 +7,7 @@ import { ModelError } from '../analysis/onnx/errors';
 import { RuntimeClient, RuntimeError } from '../runtime/client';
 import type { SynthesisOptions } from '../runtime/inputs/synthesize';
 import { type ExecutionProvider, type InputSource, type ProgressEvent, type SessionSettings, EXECUTION_PROVIDERS, isExecutionProvider } from '../runtime/protocol';
-import { defaultLength } from '../shared/lengths';
+import { defaultLength, isVision } from '../shared/lengths';
 import { type ParsedArgs, UsageError, intOption } from './args';
 
 export function sessionSettings(args: ParsedArgs): SessionSettings {
@@ -45,7 +45,9 @@ export function inputSource(args: ParsedArgs, report?: AnalysisReport): InputSou
 /** What the inputs are, for the screen, when the length was not chosen: "512 tokens (the default); --seq sets another". */
 export function lengthNote(args: ParsedArgs, report?: AnalysisReport): string | null {
   if (args.options.has('inputs') || args.options.has('seq')) return null;
-  return `synthesized inputs of ${defaultLength(report?.model).reason}; --seq sets another length, --inputs gives real ones`;
+  // An image model's length is its patch grid: --seq cannot change it, only other images (--inputs) can.
+  const other = report && isVision(report.model) ? '--inputs gives real images' : '--seq sets another length, --inputs gives real ones';
+  return `synthesized inputs of ${defaultLength(report?.model).reason}; ${other}`;
 }
 
 /** A list of integers: `512`, `512,2048,4096`. */

@@ -13,7 +13,7 @@ import type { CoreClient } from '../cli/core-client';
 import { userError } from './errors';
 import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
-import { usableLengths } from '../shared/lengths';
+import { isVision, usableLengths } from '../shared/lengths';
 
 /**
  * Progress of long work: a fraction in [0, 1] (null: unknown) and a line for people. `timing` is true while runs are
@@ -76,6 +76,8 @@ function runtimeSettings(settings: SessionSettings): RuntimeSettings {
  * longer synthesized input would fail inside onnxruntime. What is dropped is said, never silently.
  */
 export function sweepLengths(report: AnalysisReport, settings: SessionSettings): { seqs: number[]; warning: string | null } {
+  // An image model runs at its own image size whatever length is asked for: one point, its patch grid.
+  if (isVision(report.model)) return { seqs: [], warning: null };
   const { kept, dropped } = usableLengths(report.model, settings.sequenceLengths);
   const limit = report.model.maxPositions;
   if (dropped.length === 0 || limit === undefined) return { seqs: kept, warning: null };
@@ -107,7 +109,7 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
     const r = await core.request({ type: 'analyze', file: f }, signal);
     models.push({ path: f, sites: profileSites(r.sites), infos: r.model.inputs });
   }
-  const { seqs, warning } = sweepLengths(ctx.report, settings);
+  const { seqs: requested, warning } = sweepLengths(ctx.report, settings);
   const names = new Map(variants.map((v, i) => [files[i], `variant ${v.id} (${v.label})`]));
   const { exact, scope } = await classify(core, variants, signal);
   const tracker = new BenchProgress(models.length);
@@ -115,7 +117,8 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
     {
       models,
       settings: runtimeSettings(settings),
-      points: seqs.map((seq) => ({ seq, past: 0 })),
+      // No points: the model's own size (an image model's; text models always get their sweep's lengths).
+      ...(requested.length ? { points: requested.map((seq) => ({ seq, past: 0 })) } : {}),
       warmup: settings.warmup,
       minRuns: settings.iterations,
       minTimeMs: settings.minTimeMs,
@@ -124,6 +127,8 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
     { signal, onProgress: (p) => progress(tracker.fraction(p), describeProgress(p), p.phase === 'warmup' || p.phase === 'timed') },
   );
   const { points, baselines } = speedPoints(result.results, keyOfPath, exact);
+  // The lengths that ran, as the runtime reports them (an image model's patch count), for the bounds and the charts.
+  const seqs = [...new Set(result.results.map((e) => e.seq))].sort((a, b) => a - b);
   progress(1, 'computing the FLOP bounds');
   const bounds = (
     await Promise.all(variants.map((v) => core.request({ type: 'bounds', file: ctx.modelPath, variant: v.id, steps: v.steps, seqs }, signal)))
@@ -165,7 +170,8 @@ async function classify(core: CoreClient, variants: Variant[], signal: AbortSign
 export async function runComparison(ctx: RunContext, variants: Variant[]): Promise<AccuracyResults> {
   const { settings, signal, progress } = ctx;
   const { seqs, warning } = sweepLengths(ctx.report, settings);
-  const seq = seqs[seqs.length - 1];
+  // An image model's synthesized images have its own size; the length is not used.
+  const seq = seqs[seqs.length - 1] ?? ctx.report.costSeqLen;
   const out = [];
   const warnings = new Set<string>(warning ? [warning] : []);
   let inputs = '';

@@ -4,6 +4,7 @@ import { h, table } from '../dom';
 import { num, pct } from '../logic/format';
 import { colour, drawablePattern, heatmapImage, maskedMass } from '../logic/heatmap';
 import { patternOfSteps } from '../../src/shared/rule-steps';
+import { unitsOf } from '../logic/units';
 import type { ViewContext } from './context';
 
 /** The dropdown's value for "no pattern" (FAST treats an empty option value as the option's text). */
@@ -46,7 +47,7 @@ export function renderMaps(root: HTMLElement, ctx: ViewContext): void {
     ctx.interactive
       ? h('vscode-button', { id: 'run-maps', on: { click: () => ctx.post({ type: 'showAttentionMaps', site, pattern: ui.mapsPattern }) } }, 'Compute maps')
       : null,
-    ctx.interactive ? h('span', { class: 'help' }, `${session.settings.mapsSequenceLength} tokens, ${session.settings.calibrationInputs ? 'calibration inputs' : 'synthesized inputs'}`) : null,
+    ctx.interactive ? h('span', { class: 'help' }, `${unitsOf(report).vision ? 'images of the model’s own size' : `${session.settings.mapsSequenceLength} tokens`}, ${session.settings.calibrationInputs ? 'calibration inputs' : 'synthesized inputs'}`) : null,
   ));
 
   if (!maps || maps.site !== site) {

@@ -1,6 +1,7 @@
 // Overview: the model's facts, its attention sites, and the softmaxes that are not attention (with the reason).
 import { h, table } from '../dom';
 import { SITE_COLUMNS, modelFacts, siteRows } from '../logic/overview';
+import { positions, unitsOf } from '../logic/units';
 import type { ViewContext } from './context';
 
 export function renderOverview(root: HTMLElement, ctx: ViewContext): void {
@@ -38,7 +39,7 @@ export function renderOverview(root: HTMLElement, ctx: ViewContext): void {
           ]
         : r,
     );
-    root.append(table(`Sites, numbered in graph order; FLOPs at ${report.costSeqLen} tokens`, head, cells, { class: 'sites', id: 'sites-table' }));
+    root.append(table(`Sites, numbered in graph order; FLOPs at ${positions(report.costSeqLen, unitsOf(report))}`, head, cells, { class: 'sites', id: 'sites-table' }));
   }
 
   root.append(h('h2', null, `Softmaxes that are not attention (${report.unmatched.length})`));
