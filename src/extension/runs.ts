@@ -37,7 +37,8 @@ export class VariantFiles {
       const dir = path.join(this.folder, v.id);
       mkdirSync(dir, { recursive: true });
       const output = path.join(dir, `${path.basename(this.modelPath, '.onnx')}.${v.id}.onnx`);
-      file = this.core.request({ type: 'write', file: this.modelPath, steps: v.steps, output }, signal).then(() => output);
+      const names = new Map([[output, `variant ${v.id} (${v.label})`]]);
+      file = namingPaths(names, () => this.core.request({ type: 'write', file: this.modelPath, steps: v.steps, output }, signal), this.folder).then(() => output);
       // A failed or cancelled write is tried again next time.
       file.catch(() => this.files.delete(v.id));
       this.files.set(v.id, file);
@@ -86,10 +87,22 @@ export function sweepLengths(report: AnalysisReport, settings: SessionSettings):
 }
 
 /** A warning with the variants' scratch files named as people know them: by the variant, not a temporary path. */
-export function namePaths(text: string, names: Map<string, string>): string {
+export function namePaths(text: string, names: Map<string, string>, scratch?: string): string {
   let out = text;
   for (const [file, name] of names) out = out.split(file).join(name);
+  // Whatever else lies in the scratch folder (a save's temporary file) is no file a person knows either.
+  if (scratch) out = out.replace(new RegExp(`${scratch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\s'"]*`, 'g'), 'a temporary file');
   return out;
+}
+
+/** Runs `work`; an error it raises names the scratch files as people know them (its message is what they see). */
+export async function namingPaths<T>(names: Map<string, string>, work: () => Promise<T>, scratch?: string): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof Error) e.message = namePaths(e.message, names, scratch);
+    throw e;
+  }
 }
 
 /** The calibration file when one is set (its shapes fix the run), else synthesized inputs of `seq` tokens. */
@@ -104,16 +117,16 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
   const files = await Promise.all(variants.map((v) => ctx.files.get(v, signal)));
   const keyOfPath = new Map<string, string>([[ctx.modelPath, ORIGINAL], ...variants.map((v, i) => [files[i], v.id] as [string, string])]);
   const models: BenchModel[] = [{ path: ctx.modelPath, sites: profileSites(ctx.report.sites), infos: ctx.report.model.inputs }];
+  const names = new Map(variants.map((v, i) => [files[i], `variant ${v.id} (${v.label})`]));
   // Each variant's own analysis names its sites' nodes, so the profiler attributes its kernel time correctly.
   for (const f of files) {
-    const r = await core.request({ type: 'analyze', file: f }, signal);
+    const r = await namingPaths(names, () => core.request({ type: 'analyze', file: f }, signal));
     models.push({ path: f, sites: profileSites(r.sites), infos: r.model.inputs });
   }
   const { seqs: requested, warning } = sweepLengths(ctx.report, settings);
-  const names = new Map(variants.map((v, i) => [files[i], `variant ${v.id} (${v.label})`]));
   const { exact, scope } = await classify(core, variants, signal);
   const tracker = new BenchProgress(models.length);
-  const result = await ctx.runtime.bench(
+  const result = await namingPaths(names, () => ctx.runtime.bench(
     {
       models,
       settings: runtimeSettings(settings),
@@ -125,7 +138,7 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
       profileRuns: PROFILE_RUNS,
     },
     { signal, onProgress: (p) => progress(tracker.fraction(p), describeProgress(p), p.phase === 'warmup' || p.phase === 'timed') },
-  );
+  ));
   const { points, baselines } = speedPoints(result.results, keyOfPath, exact);
   // The lengths that ran, as the runtime reports them (an image model's patch count), for the bounds and the charts.
   const seqs = [...new Set(result.results.map((e) => e.seq))].sort((a, b) => a - b);
@@ -180,8 +193,9 @@ export async function runComparison(ctx: RunContext, variants: Variant[]): Promi
     progress(i / variants.length, `${v.label}: writing`);
     const file = await ctx.files.get(v, signal);
     progress((i + 0.5) / variants.length, `${v.label}: running both models`);
-    const r = await ctx.runtime.compare({ a: ctx.modelPath, b: file, settings: runtimeSettings(settings), inputs: inputSource(ctx.report, settings, seq) }, { signal });
-    for (const w of [...r.providerA.warnings, ...r.providerB.warnings, ...r.fed.warnings]) warnings.add(namePaths(w, new Map([[file, `variant ${v.id} (${v.label})`]])));
+    const names = new Map([[file, `variant ${v.id} (${v.label})`]]);
+    const r = await namingPaths(names, () => ctx.runtime.compare({ a: ctx.modelPath, b: file, settings: runtimeSettings(settings), inputs: inputSource(ctx.report, settings, seq) }, { signal }));
+    for (const w of [...r.providerA.warnings, ...r.providerB.warnings, ...r.fed.warnings]) warnings.add(namePaths(w, names));
     inputs = settings.calibrationInputs ? `${settings.calibrationInputs}: ${describeFed(r.fed)}` : describeFed(r.fed);
     ep = r.providerA.used;
     out.push(variantAccuracy(v, r));
@@ -202,7 +216,8 @@ export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string |
   const exposed = await ctx.core.request({ type: 'exposeMaps', file: ctx.modelPath, sites: [site.id] }, signal);
   try {
     progress(0.4, 'running the model');
-    const r = await ctx.runtime.maps(
+    const names = new Map([[exposed.model, `${path.basename(ctx.modelPath)} (with its attention probabilities as outputs)`]]);
+    const r = await namingPaths(names, () => ctx.runtime.maps(
       {
         model: exposed.model,
         sites: exposed.sites,
@@ -212,7 +227,7 @@ export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string |
         includeProbabilities: true,
       },
       { signal },
-    );
+    ));
     const values = r.sites.reduce((n, m) => n + ('unknown' in m || !m.probabilities ? 0 : m.probabilities.dims.slice(-3).reduce((a, b) => a * b, 1)), 0);
     if (values > MAX_MAP_VALUES) {
       throw userError(

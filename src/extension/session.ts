@@ -18,6 +18,7 @@ import type {
   WebviewMessage,
 } from '../protocol';
 import type { RuntimeClient } from '../runtime/client';
+import type { ExecutionProvider } from '../runtime/protocol';
 import { checkSteps, stepsLabel } from '../shared/rule-steps';
 import type { CoreClient } from '../cli/core-client';
 import { markReported, userError } from './errors';
@@ -34,6 +35,8 @@ export interface Services {
   scratch: string;
   /** Export is a dialog-driven flow; the session only supplies the model and the variant. */
   exportVariant: (session: ModelSession, variant: Variant) => Promise<void>;
+  /** A run finished on this provider (the status bar shows it, and marks a fallback). */
+  ranOn?: (used: ExecutionProvider) => void;
 }
 
 export class ModelSession {
@@ -127,7 +130,9 @@ export class ModelSession {
       this.broadcast();
       return report;
     } catch (e) {
-      const message = this.fail(`Analyzing ${name}`, e);
+      // Said once: the dashboard's Overview shows the failure (a banner and a notification would repeat it), and a
+      // notification only when no dashboard shows this model.
+      const message = this.fail(`Analyzing ${name}`, e, { banner: false, notify: this.views.size === 0 });
       this.state = { ...this.state, analysisError: message ?? 'cancelled' };
       this.broadcast();
       throw e;
@@ -139,7 +144,9 @@ export class ModelSession {
       case 'ready':
         this.broadcast();
         this.post({ type: 'didChangeTasks', tasks: this.tasks.list() });
-        if (!this.state.report) await this.ensureAnalyzed().catch(() => undefined);
+        // A page shown again (a custom editor is re-created each time its tab is shown) does not repeat a failed
+        // analysis and its message; "Analyze Model" tries again.
+        if (!this.state.report && !this.state.analysisError) await this.ensureAnalyzed().catch(() => undefined);
         return;
       case 'previewRewrite':
         await this.preview(message.steps).catch(() => undefined);
@@ -219,6 +226,7 @@ export class ModelSession {
     try {
       const speed = await this.tasks.run(`Benchmarking ${this.state.modelName}`, (signal, progress) => runBenchmark(this.runContext(report, signal, progress), variants));
       for (const w of speed.warnings) this.services.log.warn(w);
+      this.services.ranOn?.(speed.ep);
       this.state = { ...this.state, speed };
       this.broadcast();
       this.showTab('speed');
@@ -238,6 +246,7 @@ export class ModelSession {
         runComparison(this.runContext(report, signal, progress), variants),
       );
       for (const w of accuracy.warnings) this.services.log.warn(w);
+      this.services.ranOn?.(accuracy.ep);
       this.state = { ...this.state, accuracy };
       this.broadcast();
       this.showTab('accuracy');
@@ -254,6 +263,7 @@ export class ModelSession {
     if (!info) throw this.failNow('Attention maps', userError(`the model has no site ${site}`));
     try {
       const maps = await this.tasks.run(`Attention maps of site ${site}`, (signal, progress) => runMaps(this.runContext(report, signal, progress), info, pattern));
+      this.services.ranOn?.(maps.ep);
       this.state = { ...this.state, maps };
       this.broadcast();
       this.showTab('maps');
@@ -279,10 +289,10 @@ export class ModelSession {
     this.files.dispose();
   }
 
-  private fail(what: string, e: unknown): string | null {
+  private fail(what: string, e: unknown, show: { banner: boolean; notify: boolean } = { banner: true, notify: true }): string | null {
     markReported(e);
-    const message = this.services.log.failure(what, e);
-    if (message) this.post({ type: 'didFail', title: what, message });
+    const message = this.services.log.failure(what, e, show.notify);
+    if (message && show.banner) this.post({ type: 'didFail', title: what, message });
     return message;
   }
 

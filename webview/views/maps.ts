@@ -61,7 +61,8 @@ export function renderMaps(root: HTMLElement, ctx: ViewContext): void {
 
   root.append(h('p', { class: 'meta' },
     `Site ${maps.site}, ${heads} heads, ${queries} queries × ${keys} keys, on ${maps.ep}; inputs ${maps.inputs}. ` +
-    `Rows sum to 1 within ${num(maps.maxRowSumError, 8)}; largest mass on future keys ${num(maps.maxFutureMass, 8)}.`));
+    // Future keys are a causal site's notion: an encoder's queries see every key by design.
+    `Rows sum to 1 within ${num(maps.maxRowSumError, 8)}; ${maps.causal ? `largest mass on future keys ${num(maps.maxFutureMass, 8)}` : 'not causal: every query sees every key'}.`));
 
   const headSelect = h('vscode-dropdown', { id: 'maps-head', on: { change: (e) => ctx.setUi({ mapsHead: Number((e.target as HTMLInputElement).value) }) } },
     ...Array.from({ length: heads }, (_, i) => h('vscode-option', { value: String(i), selected: i === head }, `head ${i}`)));

@@ -8,7 +8,9 @@ export function renderOverview(root: HTMLElement, ctx: ViewContext): void {
   const session = ctx.state.session;
   const report = session?.report;
   if (!report) {
-    root.append(h('p', { class: 'empty' }, session?.analysisError ? `The analysis failed: ${session.analysisError}` : 'Analyzing the model…'));
+    // The failure itself is shown once, above the tabs.
+    const text = !session?.analysisError ? 'Analyzing the model…' : session.analysisError === 'cancelled' ? 'The analysis was cancelled: run “Attention Lens: Analyze Model” to start it again.' : 'No analysis to show.';
+    root.append(h('p', { class: 'empty' }, text));
     return;
   }
   root.append(
