@@ -166,5 +166,5 @@ export function nextRunText(session: Pick<SessionSnapshot, 'variants' | 'setting
   const s = session.settings;
   const where = units.vision ? 'at the model’s own image size' : `at ${s.sequenceLengths.join(', ')} tokens`;
   return `Times the original and ${session.variants.length} variant(s) ${where}: at least ${s.iterations} timed runs` +
-    `${s.minTimeMs ? ` and ${s.minTimeMs / 1000} s` : ''} per length after ${s.warmup} warm-up, on ${s.executionProviders.join(', ')}.`;
+    `${s.minTimeMs ? ` and ${s.minTimeMs / 1000} s` : ''}${units.vision ? '' : ' per length'} after ${s.warmup} warm-up, on ${s.executionProviders.join(', ')}.`;
 }

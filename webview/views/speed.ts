@@ -35,7 +35,7 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
   const refs = models(speed);
   const colourOf = (key: string) => t.series[refs.findIndex((m) => m.key === key) % t.series.length];
   root.append(h('p', { class: 'meta', id: 'speed-meta' },
-    `Measured at ${seqs.length === 1 ? positions(seqs[0], units) : `${seqs.join(', ')} ${units.unit}`} on ${speed.ep}, at least ${speed.iterations} timed runs${speed.minTimeMs ? ` and ${speed.minTimeMs / 1000} s` : ''} per length after ${speed.warmup} warm-up, models interleaved run by run; ${new Date(speed.finishedAt).toLocaleString()}.`));
+    `Measured at ${seqs.length === 1 ? positions(seqs[0], units) : `${seqs.join(', ')} ${units.unit}`} on ${speed.ep}, at least ${speed.iterations} timed runs${speed.minTimeMs ? ` and ${speed.minTimeMs / 1000} s` : ''}${seqs.length > 1 ? ' per length' : ''} after ${speed.warmup} warm-up, models interleaved run by run; ${new Date(speed.finishedAt).toLocaleString()}.`));
   for (const w of speed.warnings) root.append(h('p', { class: 'warning' }, `⚠ ${w}`));
 
   root.append(h('div', { class: 'field inline' },
