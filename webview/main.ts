@@ -116,7 +116,7 @@ function renderStatus(): void {
   const analysisError = state.session?.analysisError;
   if (analysisError && analysisError !== 'cancelled') {
     status.append(h('div', { class: 'failure', role: 'alert', id: 'analysis-failure' },
-      h('strong', null, 'The analysis failed: '), analysisError,
+      h('strong', null, 'The analysis failed: '), `${analysisError}${/[.!?]$/.test(analysisError) ? '' : '.'}`,
       host.interactive ? ' Run “Attention Lens: Analyze Model” to try again. ' : ' ',
       host.interactive ? h('vscode-button', { appearance: 'secondary', on: { click: () => host.post({ type: 'showLog' }) } }, 'Show details') : null,
     ));

@@ -15,8 +15,7 @@ import { FIXTURES } from '../helpers/fixtures';
 import { ms } from '../../webview/logic/format';
 import { latencyCell } from '../../webview/logic/speed';
 import { type RunContext, VariantFiles, runBenchmark } from '../../src/extension/runs';
-import { RuntimeClient } from '../../src/runtime/client';
-import { ARTIFACTS, DIST, cliReport, realSession, requireChromium, serveDashboard } from './harness';
+import { ARTIFACTS, DIST, cliReport, hostServices, realSession, requireChromium, serveDashboard } from './harness';
 
 const MODEL = path.join(FIXTURES, 'llama-eager-ts-op17', 'model.onnx');
 const VIT = path.join(FIXTURES, 'vit-eager-ts-op17', 'model.onnx');
@@ -61,33 +60,31 @@ async function chooseRule(rule: string): Promise<void> {
 
 /**
  * A ViT's session with real results: its report, the original benchmarked at its own image size (no variants), and
- * the core thread's preview of a window rewrite as the studio's draft.
+ * a window variant with the core thread's preview.
  */
 async function visionSession(): Promise<{ session: SessionSnapshot; dispose: () => Promise<void> }> {
-  const core = new CoreClient(path.join(DIST, 'core-thread.js'));
-  const runtime = new RuntimeClient({ workerPath: path.join(DIST, 'worker.js') });
-  const scratch = mkdtempSync(path.join(tmpdir(), 'attention-lens-vit-test-'));
-  const dispose = async () => {
-    core.dispose();
-    await runtime.dispose();
-    rmSync(scratch, { recursive: true, force: true });
-  };
-  const report = cliReport(VIT);
-  const steps: RuleStep[] = [{ rule: 'window', params: { window: 4, impl: 'mask' } }];
-  const ctx: RunContext = {
-    core, runtime, modelPath: VIT, report, settings: session.settings,
-    files: new VariantFiles(core, VIT, scratch), signal: new AbortController().signal, progress: () => undefined,
-  };
-  const speed = await runBenchmark(ctx, []);
-  expect(speed.seqs).toEqual([17]);
-  const draft = await core.request({ type: 'preview', file: VIT, steps });
-  return {
-    session: {
-      ...session, modelPath: VIT, modelName: 'model.onnx', report, rules: session.rules,
-      variants: [{ id: 'v1', label: 'window 4', steps, preview: draft }], draft: null, speed, accuracy: null, maps: null,
-    },
-    dispose,
-  };
+  const { core, runtime, scratch, dispose } = hostServices();
+  try {
+    const report = cliReport(VIT);
+    const steps: RuleStep[] = [{ rule: 'window', params: { window: 4, impl: 'mask' } }];
+    const ctx: RunContext = {
+      core, runtime, modelPath: VIT, report, settings: session.settings,
+      files: new VariantFiles(core, VIT, scratch), signal: new AbortController().signal, progress: () => undefined,
+    };
+    const speed = await runBenchmark(ctx, []);
+    expect(speed.seqs).toEqual([17]);
+    const draft = await core.request({ type: 'preview', file: VIT, steps });
+    return {
+      session: {
+        ...session, modelPath: VIT, modelName: 'model.onnx', report, rules: session.rules,
+        variants: [{ id: 'v1', label: 'window 4', steps, preview: draft }], draft: null, speed, accuracy: null, maps: null,
+      },
+      dispose,
+    };
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
 }
 
 async function openTab(tab: string): Promise<void> {

@@ -50,11 +50,8 @@ export const TEST_SETTINGS: SessionSettings = {
 /** The window rewrite every dashboard test uses: 8 keys, compute-reducing where the rule offers it. */
 export const WINDOW_STEPS: RuleStep[] = [{ rule: 'window', params: { window: 8, impl: 'blocked' } }];
 
-/**
- * A session with real results: the report, a window variant (previewed by the core thread), a benchmark, an accuracy
- * comparison and the maps of site 0 with the window's recall.
- */
-export async function realSession(model: string): Promise<{ session: SessionSnapshot; rewrite: RewriteReport; dispose: () => Promise<void> }> {
+/** What the extension host runs on: the core thread, the runtime worker and a scratch folder, with one way to end them. */
+export function hostServices(): { core: CoreClient; runtime: RuntimeClient; scratch: string; dispose: () => Promise<void> } {
   const core = new CoreClient(path.join(DIST, 'core-thread.js'));
   const runtime = new RuntimeClient({ workerPath: path.join(DIST, 'worker.js') });
   const scratch = mkdtempSync(path.join(tmpdir(), 'attention-lens-webview-test-'));
@@ -63,6 +60,15 @@ export async function realSession(model: string): Promise<{ session: SessionSnap
     await runtime.dispose();
     rmSync(scratch, { recursive: true, force: true });
   };
+  return { core, runtime, scratch, dispose };
+}
+
+/**
+ * A session with real results: the report, a window variant (previewed by the core thread), a benchmark, an accuracy
+ * comparison and the maps of site 0 with the window's recall.
+ */
+export async function realSession(model: string): Promise<{ session: SessionSnapshot; rewrite: RewriteReport; dispose: () => Promise<void> }> {
+  const { core, runtime, scratch, dispose } = hostServices();
   try {
     const report = cliReport(model);
     const rules = await core.request({ type: 'rules' });
