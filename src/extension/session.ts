@@ -69,6 +69,8 @@ export class ModelSession {
     // come from a page, so they are checked like its messages (an older version kept command-line flags).
     if (restored) {
       this.state.report = null;
+      // Re-read too: the file may have been fixed while the window was closed.
+      this.state.analysisError = null;
       this.state.draft = null;
       this.state.variants = (restored.variants ?? []).filter((v) => checkSteps(v.steps) !== null);
     }
