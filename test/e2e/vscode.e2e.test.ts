@@ -306,7 +306,8 @@ describe('Attention Lens in VS Code (code-server)', () => {
     expect(JSON.parse(readFileSync(path.join(server.home, 'user-data', 'User', 'settings.json'), 'utf8'))['attentionLens.executionProviders']).toEqual(['cuda', 'cpu']);
 
     // CUDA is not installed here: a run falls back to the CPU, and the status bar says so.
-    await page.locator('.tabs-container .tab', { hasText: 'bytelm.onnx' }).click();
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'bytelm.onnx' }).first().click();
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(4);
     await runCommand('Attention Lens: Compare Accuracy');
     const fallback = page.locator('.statusbar-item', { hasText: 'ORT cpu' });
     await fallback.waitFor({ timeout: 180_000 });
