@@ -21,6 +21,7 @@ import { connect } from './host';
 import { type UiState, type ViewState, initialState, persisted, reduce, restore } from './store';
 import { renderAccuracy } from './views/accuracy';
 import type { ViewContext } from './views/context';
+import { renderHeads } from './views/heads';
 import { renderMaps } from './views/maps';
 import { renderOverview } from './views/overview';
 import { renderSpeed } from './views/speed';
@@ -30,9 +31,9 @@ provideVSCodeDesignSystem().register(
   vsCodeButton(), vsCodeCheckbox(), vsCodeDropdown(), vsCodeOption(), vsCodePanels(), vsCodePanelTab(), vsCodePanelView(), vsCodeProgressRing(), vsCodeTextField(),
 );
 
-const TITLES: Record<TabId, string> = { overview: 'Overview', studio: 'Rewrite studio', speed: 'Speed', accuracy: 'Accuracy', maps: 'Attention maps' };
+const TITLES: Record<TabId, string> = { overview: 'Overview', studio: 'Rewrite studio', speed: 'Speed', accuracy: 'Accuracy', maps: 'Attention maps', heads: 'Heads' };
 const VIEWS: Record<TabId, (root: HTMLElement, ctx: ViewContext) => void> = {
-  overview: renderOverview, studio: renderStudio, speed: renderSpeed, accuracy: renderAccuracy, maps: renderMaps,
+  overview: renderOverview, studio: renderStudio, speed: renderSpeed, accuracy: renderAccuracy, maps: renderMaps, heads: renderHeads,
 };
 
 const { host, report } = connect();

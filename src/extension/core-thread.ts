@@ -16,6 +16,7 @@ import { allRules } from '../rewriters/registry';
 import { type RuleRequest, rewriteLoaded, rewriteModel } from '../rewriters/pipeline';
 import '../rewriters/rules';
 import { exposeAttentionMaps } from '../runtime/maps-model';
+import { readCalibration } from '../runtime/inputs/calibration';
 import type { FlopBound, RewritePreview, RuleStep } from '../protocol';
 import { checkStep } from '../shared/rule-steps';
 import type { CoreMessage, CoreReply, CoreRequest } from '../cli/core-protocol';
@@ -101,6 +102,8 @@ function handle(req: CoreRequest, control: WorkControl): unknown {
       });
     case 'bounds':
       return bounds(req.file, req.variant, req.steps, req.seqs, control);
+    case 'calibration':
+      return readCalibration(req.file, req.model, req.infos);
     case 'exposeMaps': {
       const report = analyzeModel(req.file);
       const sites = report.sites.filter((s) => req.sites.includes(s.id));

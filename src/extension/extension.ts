@@ -37,6 +37,15 @@ export function activate(context: vscode.ExtensionContext): void {
       settings: () => readSettings((m) => log.warn(m)),
       exportVariant: doExport,
       ranOn: (used) => providerStatus.ran(used),
+      pickCalibration: async (modelPath) => {
+        const uris = await vscode.window.showOpenDialog({
+          title: 'Attention Lens: calibration data (text, token ids or model inputs)',
+          canSelectMany: false,
+          defaultUri: vscode.Uri.file(path.dirname(modelPath)),
+          openLabel: 'Use as calibration data',
+        });
+        return uris?.[0]?.fsPath;
+      },
     },
     log,
   );

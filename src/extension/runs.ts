@@ -13,7 +13,9 @@ import type { CoreClient } from '../cli/core-client';
 import { userError } from './errors';
 import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
-import { isVision, usableLengths } from '../shared/lengths';
+import { type DefaultLength, defaultLength, isVision, usableLengths } from '../shared/lengths';
+import { type Calibration, calibrationInputs } from '../runtime/inputs/calibration';
+import { MAX_MAP_VALUES, mapsLength } from './calibration';
 
 /**
  * Progress of long work: a fraction in [0, 1] (null: unknown) and a line for people. `timing` is true while runs are
@@ -66,6 +68,8 @@ export interface RunContext {
   files: VariantFiles;
   signal: AbortSignal;
   progress: ReportProgress;
+  /** The dashboard's calibration data, read; null: synthesized inputs. */
+  calibration: Calibration | null;
 }
 
 function runtimeSettings(settings: SessionSettings): RuntimeSettings {
@@ -105,10 +109,20 @@ export async function namingPaths<T>(names: Map<string, string>, work: () => Pro
   }
 }
 
-/** The calibration file when one is set (its shapes fix the run), else synthesized inputs of `seq` tokens. */
-export function inputSource(report: AnalysisReport, settings: SessionSettings, seq: number): InputSource {
-  const file = settings.calibrationInputs;
-  return file ? { file, infos: report.model.inputs } : { synthesis: { seq }, infos: report.model.inputs };
+/** What a run feeds: the calibration data's first `length.seq` tokens (or its inputs), else synthesized inputs. */
+export interface RunInputs {
+  source: InputSource;
+  /** Where the inputs come from and why this long, for the screen. */
+  description: string;
+  /** The fed tokens as text (text and .bytes files). */
+  labels: string[] | null;
+}
+
+export function runInputs(ctx: Pick<RunContext, 'report' | 'calibration'>, length: DefaultLength): RunInputs {
+  const infos = ctx.report.model.inputs;
+  if (!ctx.calibration) return { source: { synthesis: { seq: length.seq }, infos }, description: `synthesized: ${length.reason}`, labels: null };
+  const fed = calibrationInputs(ctx.calibration, infos, length.seq);
+  return { source: fed.source, description: fed.tokens === null ? fed.description : `${fed.description}; ${length.reason}`, labels: fed.labels };
 }
 
 export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promise<SpeedResults> {
@@ -179,14 +193,12 @@ async function classify(core: CoreClient, variants: Variant[], signal: AbortSign
   return { exact, scope };
 }
 
-/** Every variant against the original on the same inputs (the sweep's longest length when synthesized). */
+/** Every variant against the original on the same inputs: the calibration data, or synthesized at the model's length. */
 export async function runComparison(ctx: RunContext, variants: Variant[]): Promise<AccuracyResults> {
   const { settings, signal, progress } = ctx;
-  const { seqs, warning } = sweepLengths(ctx.report, settings);
-  // An image model's synthesized images have its own size; the length is not used.
-  const seq = seqs[seqs.length - 1] ?? ctx.report.costSeqLen;
+  const fed = runInputs(ctx, defaultLength(ctx.report.model));
   const out = [];
-  const warnings = new Set<string>(warning ? [warning] : []);
+  const warnings = new Set<string>();
   let inputs = '';
   let ep = settings.executionProviders[0];
   for (const [i, v] of variants.entries()) {
@@ -194,9 +206,9 @@ export async function runComparison(ctx: RunContext, variants: Variant[]): Promi
     const file = await ctx.files.get(v, signal);
     progress((i + 0.5) / variants.length, `${v.label}: running both models`);
     const names = new Map([[file, `variant ${v.id} (${v.label})`]]);
-    const r = await namingPaths(names, () => ctx.runtime.compare({ a: ctx.modelPath, b: file, settings: runtimeSettings(settings), inputs: inputSource(ctx.report, settings, seq) }, { signal }));
+    const r = await namingPaths(names, () => ctx.runtime.compare({ a: ctx.modelPath, b: file, settings: runtimeSettings(settings), inputs: fed.source }, { signal }));
     for (const w of [...r.providerA.warnings, ...r.providerB.warnings, ...r.fed.warnings]) warnings.add(namePaths(w, names));
-    inputs = settings.calibrationInputs ? `${settings.calibrationInputs}: ${describeFed(r.fed)}` : describeFed(r.fed);
+    inputs = `${describeFed(r.fed)}; ${fed.description}`;
     ep = r.providerA.used;
     out.push(variantAccuracy(v, r));
   }
@@ -204,14 +216,16 @@ export async function runComparison(ctx: RunContext, variants: Variant[]): Promi
 }
 
 /**
- * Largest map sent to a dashboard: heads × queries × keys probabilities. A webview gets them as JSON and keeps them in
- * its saved state, so 512 tokens × 8 heads (2M values, tens of MB) is already too much to stay responsive.
+ * Largest map sent to a dashboard (calibration.ts): heads × queries × keys probabilities. A webview gets them as JSON and
+ * keeps them in its saved state, so 512 tokens × 8 heads (2M values, tens of MB) is already too much to stay responsive.
  */
-export const MAX_MAP_VALUES = 1 << 20;
+export { MAX_MAP_VALUES };
 
 /** One site's attention probabilities and head statistics, with a sparse pattern's recall when one is given. */
 export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string | null): Promise<AttentionMaps> {
   const { signal, progress, settings } = ctx;
+  const length = mapsLength(ctx.report, site.heads ?? 1, settings.mapsSequenceLength);
+  const fed = runInputs(ctx, length);
   progress(0.1, 'adding the probabilities to the outputs');
   const exposed = await ctx.core.request({ type: 'exposeMaps', file: ctx.modelPath, sites: [site.id] }, signal);
   try {
@@ -222,7 +236,7 @@ export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string |
         model: exposed.model,
         sites: exposed.sites,
         settings: runtimeSettings(settings),
-        inputs: inputSource(ctx.report, settings, Math.min(settings.mapsSequenceLength, ctx.report.model.maxPositions ?? Infinity)),
+        inputs: fed.source,
         ...(pattern ? { pattern } : {}),
         includeProbabilities: true,
       },
@@ -232,10 +246,10 @@ export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string |
     if (values > MAX_MAP_VALUES) {
       throw userError(
         `the maps of site ${site.id} hold ${values} probabilities, more than a dashboard can draw (${MAX_MAP_VALUES}); ` +
-          `${settings.calibrationInputs ? 'use a shorter calibration input' : 'lower attentionLens.maps.sequenceLength'}, or use the CLI's \`maps\` command`,
+          `${ctx.calibration?.kind === 'inputs' ? 'use a shorter calibration input' : 'lower attentionLens.maps.sequenceLength'}, or use the CLI's \`maps\` command`,
       );
     }
-    return attentionMaps(r, site.id, site.causal, new Date().toISOString());
+    return attentionMaps(r, site.id, site.causal, new Date().toISOString(), { labels: fed.labels, description: fed.description });
   } finally {
     rmSync(exposed.dir, { recursive: true, force: true });
   }

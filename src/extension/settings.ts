@@ -14,7 +14,8 @@ export const DEFAULTS: SessionSettings = {
   iterations: 10,
   minTimeMs: 1000,
   warmup: 2,
-  mapsSequenceLength: 64,
+  // 0: the model's own length (or 512), within what a dashboard can draw (see calibration.ts).
+  mapsSequenceLength: 0,
   calibrationInputs: null,
   outputFolder: null,
 };
@@ -48,7 +49,7 @@ export function readSettings(warn: (message: string) => void): SessionSettings {
   if (positiveInt(iterations)) s.iterations = iterations;
   if (Number.isInteger(minTime) && (minTime as number) >= 0) s.minTimeMs = minTime as number;
   if (Number.isInteger(warmup) && (warmup as number) >= 0) s.warmup = warmup as number;
-  if (positiveInt(mapsSeq)) s.mapsSequenceLength = mapsSeq;
+  if (Number.isInteger(mapsSeq) && (mapsSeq as number) >= 0) s.mapsSequenceLength = mapsSeq as number;
   if (typeof calibration === 'string' && calibration.trim()) s.calibrationInputs = resolvePath(calibration.trim());
   if (typeof output === 'string' && output.trim()) s.outputFolder = resolvePath(output.trim());
   return s;

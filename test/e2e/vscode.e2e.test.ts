@@ -2,6 +2,7 @@
 // palette and the dashboard: analyze a model and see its sites, rewrite it with a sliding window and benchmark it on
 // the CPU, see the chart, export it and check that the exported file loads and runs. Screenshots of every step go to
 // test-artifacts/e2e/.
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -16,6 +17,7 @@ const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // The trained byte-level Llama: its attention was learned from text, so maps and accuracy show real structure.
 const FIXTURE = path.join(FIXTURES, 'bytelm-llama-trained', 'model.onnx');
+const PAST_FIXTURE = path.join(FIXTURES, 'llama-past-eager-ts-op17', 'model.onnx');
 
 let server: RunningCodeServer;
 let context: BrowserContext;
@@ -80,6 +82,11 @@ beforeAll(async () => {
   copyFileSync(FIXTURE, path.join(workspace, 'bytelm.onnx'));
   // A model cut off mid-file, as an interrupted download leaves it.
   writeFileSync(path.join(workspace, 'cut.onnx'), readFileSync(FIXTURE).subarray(0, 300_000));
+  // Text the byte model never saw (Python sources, as it was trained on), under a text file's name: it is read as bytes.
+  copyFileSync(path.join(path.dirname(FIXTURE), 'eval.bytes'), path.join(workspace, 'sample.py'));
+  // A decoder exported with its KV cache, for decode steps.
+  mkdirSync(path.join(workspace, 'past'));
+  copyFileSync(PAST_FIXTURE, path.join(workspace, 'past', 'model.onnx'));
   server = await startCodeServer(tools, vsix, workspace, {
     'attentionLens.sweep.sequenceLengths': [32, 128],
     'attentionLens.benchmark.iterations': 3,
@@ -175,6 +182,27 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await shot('6-studio');
     await dashboard().locator('#tab-overview').click();
     await dashboard().locator('#sites-table').waitFor();
+  });
+
+  it('evaluates the byte model on a text file chosen in the dashboard: the bits per byte the CLI computes', async () => {
+    await dashboard().locator('#tab-accuracy').click();
+    await dashboard().locator('#choose-calibration').click();
+    // VS Code's own open dialog (in code-server a path box): type the file's path.
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ timeout: 60_000 });
+    await input.fill(path.join(workspace, 'sample.py'));
+    await page.keyboard.press('Enter');
+    await expect.poll(() => dashboard().locator('#calibration-file').innerText(), { timeout: 60_000 }).toContain('sample.py (text, 262,144 tokens, bytes (a byte-level model))');
+    await dashboard().locator('#eval-windows input').fill('8');
+    await dashboard().locator('#run-evaluate').click();
+    const rows = dashboard().locator('#evaluation-table tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 300_000 }).toBe(2);
+    const shown = await rows.nth(0).locator('td').nth(0).innerText();
+    const cli = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'eval', path.join(workspace, 'bytelm.onnx'), '--tokens', path.join(workspace, 'sample.py'), '--seq', '512', '--windows', '8', '--json'], { encoding: 'utf8' })) as { bitsPerToken: number };
+    expect(shown).toBe(cli.bitsPerToken.toFixed(4));
+    expect(await dashboard().locator('#evaluation-table thead th').nth(1).innerText()).toBe('bits per byte');
+    await dashboard().locator('#evaluation-table').scrollIntoViewIfNeeded();
+    await shot('7a-evaluate');
   });
 
   it('Export Rewritten Model writes the model and its reports; the exported model loads and runs', async () => {
@@ -326,5 +354,23 @@ describe('Attention Lens in VS Code (code-server)', () => {
     };
     await expect.poll(saved, { timeout: 30_000 }).toEqual(['cpu']);
     await expect.poll(async () => (await page.locator('.statusbar-item', { hasText: 'ORT cpu' }).locator('.codicon-warning').count()), { timeout: 30_000 }).toBe(0);
+  });
+
+  it('benchmarks a decode step of a model with a KV cache from the Speed tab', async () => {
+    // One dashboard on screen, so that the page's frames are this model's.
+    await runCommand('View: Close All Editors');
+    await expect.poll(() => page.locator('iframe.webview').count()).toBe(0);
+    await runCommand('Attention Lens: Analyze Model');
+    await quickInputTitle('choose an ONNX model');
+    await typeAndEnter('past/model.onnx');
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(2);
+    await dashboard().locator('#tab-speed').click();
+    await dashboard().locator('#decode-pasts input').fill('16, 64');
+    await dashboard().locator('#run-decode').click();
+    const rows = dashboard().locator('#decode-table tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 300_000 }).toBe(2);
+    expect((await rows.nth(1).locator('th, td').allInnerTexts()).slice(0, 2)).toEqual(['original', '64']);
+    expect(await rows.nth(1).locator('td').nth(1).innerText()).toMatch(/^\d+(\.\d+)? ms \[[\d.]+–[\d.]+\]$/);
+    await shot('11-decode');
   });
 });

@@ -15,10 +15,12 @@ import { FIXTURES } from '../helpers/fixtures';
 import { ms } from '../../webview/logic/format';
 import { latencyCell } from '../../webview/logic/speed';
 import { type RunContext, VariantFiles, runBenchmark } from '../../src/extension/runs';
-import { ARTIFACTS, DIST, cliReport, hostServices, realSession, requireChromium, serveDashboard } from './harness';
+import { ARTIFACTS, CALIBRATION_TEXT, DIST, cliReport, hostServices, realSession, requireChromium, serveDashboard } from './harness';
 
 const MODEL = path.join(FIXTURES, 'llama-eager-ts-op17', 'model.onnx');
 const VIT = path.join(FIXTURES, 'vit-eager-ts-op17', 'model.onnx');
+// A decoder exported with its KV cache: decode steps and generated continuations.
+const PAST = path.join(FIXTURES, 'llama-past-eager-ts-op17', 'model.onnx');
 const BART = path.join(FIXTURES, 'bart-eager-ts-op17', 'model.onnx');
 
 let browser: Browser;
@@ -27,6 +29,8 @@ let session: SessionSnapshot;
 let server: { url: string; close: () => Promise<void> };
 let rewrite: RewriteReport;
 let disposeSession: () => Promise<void>;
+let pastSession: SessionSnapshot;
+let disposePast: () => Promise<void>;
 const consoleErrors: string[] = [];
 
 async function send(message: HostMessage): Promise<void> {
@@ -69,7 +73,7 @@ async function visionSession(): Promise<{ session: SessionSnapshot; dispose: () 
     const steps: RuleStep[] = [{ rule: 'window', params: { window: 4, impl: 'mask' } }];
     const ctx: RunContext = {
       core, runtime, modelPath: VIT, report, settings: session.settings,
-      files: new VariantFiles(core, VIT, scratch), signal: new AbortController().signal, progress: () => undefined,
+      files: new VariantFiles(core, VIT, scratch), signal: new AbortController().signal, progress: () => undefined, calibration: null,
     };
     const speed = await runBenchmark(ctx, []);
     expect(speed.seqs).toEqual([17]);
@@ -78,6 +82,7 @@ async function visionSession(): Promise<{ session: SessionSnapshot; dispose: () 
       session: {
         ...session, modelPath: VIT, modelName: 'model.onnx', report, rules: session.rules,
         variants: [{ id: 'v1', label: 'window 4', steps, preview: draft }], draft: null, speed, accuracy: null, maps: null,
+        calibration: null, evaluation: null, decode: null, generation: null, importance: null,
       },
       dispose,
     };
@@ -95,6 +100,7 @@ async function openTab(tab: string): Promise<void> {
 beforeAll(async () => {
   const executablePath = requireChromium();
   ({ session, rewrite, dispose: disposeSession } = await realSession(MODEL));
+  ({ session: pastSession, dispose: disposePast } = await realSession(PAST, { decode: true }));
   server = await serveDashboard();
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -111,7 +117,18 @@ afterAll(async () => {
   await browser?.close();
   await server?.close();
   await disposeSession?.();
+  await disposePast?.();
 });
+
+/** What the dashboard posted to the host so far. */
+function posted(): Promise<WebviewMessage[]> {
+  return page.evaluate(() => (window as unknown as { __posted: WebviewMessage[] }).__posted);
+}
+
+/** Types into a toolkit text field as a person does: select what is there, type over it. */
+async function typeInto(id: string, text: string): Promise<void> {
+  await page.locator(`#${id} input`).fill(text);
+}
 
 describe('dashboard in Chromium with a real session', () => {
   it('Overview lists every site of the CLI report with its heads, and the unmatched softmaxes', async () => {
@@ -400,6 +417,120 @@ describe('dashboard in Chromium with a real session', () => {
       await vit.dispose();
       await send({ type: 'didChangeSession', session });
     }
+  });
+
+  it('Attention maps label the axes with the text’s tokens, give the value under the pointer, and draw every head with its recall', async () => {
+    await send({ type: 'didChangeSession', session });
+    await openTab('maps');
+    const maps = session.maps!;
+    expect(maps.tokens).toEqual([...CALIBRATION_TEXT.slice(0, maps.dims[2])].map((c) => (c === ' ' ? '␣' : c === '\n' ? '⏎' : c)));
+    // Key labels below the map are the text's characters ("def mean(...").
+    const ticks = await page.locator('#map-axis-x .tick').allInnerTexts();
+    expect(ticks.slice(0, 5)).toEqual(['d', 'e', 'f', '␣', 'm']);
+    expect(await page.locator('#map-axis-y .tick').first().innerText()).toBe('d');
+    // Hover: the middle of the cell (query 5, key 3) of head 0 names both tokens and the value the runtime returned.
+    await page.locator('#head-cell-0').click();
+    await expect.poll(() => page.locator('#heads-table tbody tr').nth(0).locator('th').innerText()).toContain('◀');
+    const box = (await page.locator('#heatmap').boundingBox())!;
+    const [, q, k] = maps.dims;
+    await page.mouse.move(box.x + ((3 + 0.5) / k) * box.width, box.y + ((5 + 0.5) / q) * box.height);
+    const p = maps.probabilities[5 * k + 3];
+    await expect.poll(() => page.locator('#map-hover').innerText()).toBe(`query 5 “e” → key 3 “␣”: p = ${p >= 0.001 || p === 0 ? p.toFixed(4) : p.toExponential(2)}`);
+    // One small map per head, each with the pattern's recall as the runtime measured it; a click selects the head.
+    const cells = page.locator('#heads-grid .head-cell');
+    await expect.poll(() => cells.count()).toBe(maps.dims[0]);
+    expect(await cells.nth(2).innerText()).toBe(`head 2 · recall ${(100 * maps.heads[2].recall!).toFixed(1)}%`);
+    await cells.nth(2).click();
+    await expect.poll(() => page.locator('#heads-table tbody tr').nth(2).locator('th').innerText()).toContain('◀');
+    expect(await page.locator('#calibration-file').innerText()).toContain('calibration.py (text,');
+    await shot('maps-text');
+  });
+
+  it('Accuracy evaluates on the text: the typed window length and count reach the host; the scores are shown per model', async () => {
+    await openTab('accuracy');
+    const e = session.evaluation!;
+    const rows = page.locator('#evaluation-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(2);
+    const original = await rows.nth(0).locator('th, td').allInnerTexts();
+    expect(original.slice(0, 2)).toEqual(['original', e.rows[0].bitsPerToken.toFixed(4)]);
+    expect(await page.locator('#evaluation-table thead th').nth(1).innerText()).toBe('bits per byte');
+    await typeInto('eval-seq', '128');
+    await typeInto('eval-windows', '8');
+    await page.locator('#run-evaluate').click();
+    expect((await posted()).filter((m) => m.type === 'evaluate').at(-1)).toEqual({ type: 'evaluate', seq: 128, windows: 8 });
+    // A bad count is said on the page, and nothing is sent.
+    await typeInto('eval-windows', 'x');
+    await page.locator('#run-evaluate').click();
+    expect(await page.locator('#evaluate-error').innerText()).toMatch(/whole numbers/);
+    expect((await posted()).filter((m) => m.type === 'evaluate')).toHaveLength(1);
+    await page.locator('#choose-calibration').click();
+    await page.locator('#clear-calibration').click();
+    const kinds = (await posted()).map((m) => m.type);
+    expect(kinds).toContain('chooseCalibration');
+    expect(kinds).toContain('clearCalibration');
+    await shot('accuracy-evaluate');
+  });
+
+  it('Heads shows each site’s head importance and pre-fills prune-heads in the studio with the least important', async () => {
+    await openTab('heads');
+    const imp = session.importance!;
+    const rows = page.locator('#importance-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(imp.sites[0].heads.length);
+    const least = [...imp.sites[0].heads].sort((a, b) => a.outputChange - b.outputChange || a.head - b.head);
+    expect(await rows.nth(0).locator('th').innerText()).toBe(String(least[0].head));
+    await expect.poll(() => page.locator('#importance-chart canvas').count()).toBe(1);
+    await shot('heads');
+    await page.locator('#run-importance').click();
+    expect((await posted()).some((m) => m.type === 'computeImportance')).toBe(true);
+    // Two heads of every site, then the studio's prune-heads form holds exactly those.
+    await typeInto('prune-count', '2');
+    await page.locator('#prune-scope').click();
+    await page.locator('#prune-scope vscode-option', { hasText: 'every site' }).click();
+    await page.locator('#prune-in-studio').click();
+    await page.locator('#view-studio h2').waitFor();
+    const plan = imp.sites.map((s) => {
+      const heads = [...s.heads].sort((a, b) => a.outputChange - b.outputChange || a.head - b.head).slice(0, 2).map((h) => h.head).sort((a, b) => a - b);
+      return `${s.site}:${heads.join(',')}`;
+    }).join(';');
+    expect(await page.locator('#rule').evaluate((d) => (d as HTMLSelectElement).value)).toBe('prune-heads');
+    expect(await page.locator('#field-heads input').inputValue()).toBe(plan);
+    await page.locator('#add-step').click();
+    await page.locator('#preview').click();
+    const preview = (await posted()).filter((m) => m.type === 'previewRewrite').at(-1) as { steps: RuleStep[] };
+    const expected: Record<number, number[]> = {};
+    for (const part of plan.split(';')) expected[Number(part.split(':')[0])] = part.split(':')[1].split(',').map(Number);
+    expect(preview.steps.at(-1)).toEqual({ rule: 'prune-heads', params: { heads: expected } });
+    while ((await page.locator('ol.steps li').count()) > 0) await page.locator('vscode-button[aria-label="remove step 1"]').click();
+  });
+
+  it('a model with a KV cache: Speed benchmarks decode steps at typed past lengths, Accuracy compares a generated continuation', async () => {
+    await send({ type: 'didChangeSession', session: pastSession });
+    await openTab('speed');
+    const d = pastSession.decode!;
+    const rows = page.locator('#decode-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(d.points.length);
+    const first = await rows.nth(0).locator('th, td').allInnerTexts();
+    const p = d.points.find((x) => x.model === 'original' && x.past === 16)!;
+    expect(first.slice(0, 3)).toEqual(['original', '16', latencyCell(p)]);
+    await typeInto('decode-pasts', '32, 8 128');
+    await page.locator('#run-decode').click();
+    expect((await posted()).filter((m) => m.type === 'benchmarkDecode').at(-1)).toEqual({ type: 'benchmarkDecode', pasts: [8, 32, 128] });
+    await page.locator('#decode-title').scrollIntoViewIfNeeded();
+    await shot('speed-decode');
+
+    await openTab('accuracy');
+    const g = pastSession.generation!;
+    const gen = page.locator('#generation-table tbody tr');
+    await expect.poll(() => gen.count()).toBe(1);
+    const cells = await gen.nth(0).locator('th, td').allInnerTexts();
+    expect(cells[0]).toBe('window 8');
+    expect(cells[2]).toBe(`${(100 * g.rows[0].top1Agreement).toFixed(1)}%`);
+    expect(cells[4]).toBe('yes');
+    await typeInto('generation-steps', '24');
+    await page.locator('#run-generation').click();
+    expect((await posted()).filter((m) => m.type === 'compareGeneration').at(-1)).toEqual({ type: 'compareGeneration', steps: 24 });
+    await shot('accuracy-generation');
+    await send({ type: 'didChangeSession', session });
   });
 
   it('raised no CSP violation and no script error', async () => {

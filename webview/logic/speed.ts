@@ -125,7 +125,7 @@ export function speedupCell(c: Comparison): { text: string; verdict: Verdict | '
 }
 
 /** "12.3 ms [12.1–12.6]": the median with its 95% interval. */
-export function latencyCell(p: SpeedPoint | null): string {
+export function latencyCell(p: Pick<SpeedPoint, 'latencyMs'> | null): string {
   if (!p) return '–';
   const ci = p.latencyMs.ci95;
   return ci ? `${ms(p.latencyMs.p50)} [${ms(ci[0]).replace(/ ms$/, '')}–${ms(ci[1]).replace(/ ms$/, '')}]` : ms(p.latencyMs.p50);

@@ -8,6 +8,7 @@ import { ms, pct, ratio } from '../logic/format';
 import { type Comparison, defaultSeq, latencyCell, models, nextRunText, shareSeries, speedRows, speedupCell, sweepSeries } from '../logic/speed';
 import { lengthTitle, positions, throughput, throughputTitle, unitsOf } from '../logic/units';
 import type { ViewContext } from './context';
+import { renderDecode } from './decode';
 
 export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
   const session = ctx.state.session;
@@ -23,6 +24,7 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
   const speed = session?.speed;
   if (!speed) {
     root.append(h('p', { class: 'empty' }, 'No benchmark yet. Benchmark Variants times the original and every variant at each sequence length of the sweep.'));
+    renderDecode(root, ctx);
     return;
   }
   const seqs = [...new Set(speed.points.map((p) => p.seq))].sort((a, b) => a - b);
@@ -148,4 +150,5 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
       },
     });
   }
+  renderDecode(root, ctx);
 }
