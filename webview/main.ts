@@ -113,6 +113,15 @@ function renderStatus(): void {
       host.interactive ? h('vscode-button', { appearance: 'secondary', 'aria-label': `cancel ${t.title}`, on: { click: () => host.post({ type: 'cancelTask', id: t.id }) } }, 'Cancel') : null,
     ));
   }
+  // A failed analysis is said here, above every tab, and only here: the views have nothing to show without it.
+  const analysisError = state.session?.analysisError;
+  if (analysisError && analysisError !== 'cancelled') {
+    status.append(h('div', { class: 'failure', role: 'alert', id: 'analysis-failure' },
+      h('strong', null, 'The analysis failed: '), `${analysisError}${/[.!?]$/.test(analysisError) ? '' : '.'}`,
+      host.interactive ? ' Run “Attention Lens: Analyze Model” to try again. ' : ' ',
+      host.interactive ? h('vscode-button', { appearance: 'secondary', on: { click: () => host.post({ type: 'showLog' }) } }, 'Show details') : null,
+    ));
+  }
   state.failures.forEach((f, i) => {
     status.append(h('div', { class: 'failure', role: 'alert' },
       h('strong', null, `${f.title} failed: `), f.message, ' ',

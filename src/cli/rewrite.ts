@@ -28,7 +28,7 @@ export const help: CommandHelp = {
     { name: 'output', value: 'OUT.onnx', help: 'where the rewritten model goes (also -o); never the input' },
     { name: 'sites', value: 'LIST', help: 'site numbers (as `analyze` prints them) the step\'s per-site rules apply to, e.g. 0,2', default: 'every site the rule applies to' },
     { name: 'then', help: 'ends a step and starts the next one' },
-    { name: 'seq', value: 'N', help: 'sequence length of the analytic FLOP and memory figures', default: '1024' },
+    { name: 'seq', value: 'N', help: 'sequence length of the analytic FLOP and memory figures', default: 'the model\'s own length where it is fixed (an image model\'s patches), else 1024' },
     { name: 'external-data', value: 'auto|embed|external', help: 'where the weights go: auto keeps large models\' weights in OUT.onnx.data', default: 'auto' },
     { name: 'self-contained', help: 'copy unchanged external weights into OUT.onnx.data instead of referencing the input\'s data file' },
     { name: 'progress', help: 'show progress on stderr', default: 'when stderr is a terminal' },
@@ -122,7 +122,8 @@ export interface ParsedRewrite {
   output: string;
   requests: RuleRequest[];
   json: boolean;
-  seqLen: number;
+  /** Unset: the analysis's default length. */
+  seqLen?: number;
   externalData: 'auto' | 'embed' | 'external';
   /** Copy unchanged weights into the output's data file instead of referencing the input's. */
   selfContained: boolean;
@@ -135,7 +136,7 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   const steps: { flags: string[]; sites?: number[] }[] = [{ flags: [] }];
   let output: string | undefined;
   let json = false;
-  let seqLen = 1024;
+  let seqLen: number | undefined;
   let externalData: ParsedRewrite['externalData'] = 'auto';
   let selfContained = false;
   let progress: boolean | undefined;
@@ -257,7 +258,7 @@ export function renderRewrite(r: RewriteReport, input = r.input, output = r.outp
     );
   }
   const ratio = r.flopsAfter > 0 ? (r.flopsBefore / r.flopsAfter).toFixed(2) : 'inf';
-  lines.push(`attention FLOPs at ${r.seqLen} tokens: ${humanCount(r.flopsBefore)} -> ${humanCount(r.flopsAfter)} (bound ${ratio}x)`);
+  lines.push(`attention FLOPs at ${r.seqLen} ${r.seqUnit ?? 'tokens'}: ${humanCount(r.flopsBefore)} -> ${humanCount(r.flopsAfter)} (bound ${ratio}x)`);
   const placed = r.output?.weights;
   if (placed) lines.push(`weights: ${describePlacement(placed, r.output!)}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);

@@ -8,7 +8,7 @@ import { RuntimeClient, RuntimeError } from '../runtime/client';
 import { calibrationInputs, readCalibration } from '../runtime/inputs/calibration';
 import type { SynthesisOptions } from '../runtime/inputs/synthesize';
 import { type ExecutionProvider, type InputSource, type ProgressEvent, type SessionSettings, EXECUTION_PROVIDERS, isExecutionProvider } from '../runtime/protocol';
-import { defaultLength } from '../shared/lengths';
+import { defaultLength, isVision } from '../shared/lengths';
 import { type ParsedArgs, UsageError, intOption } from './args';
 
 export function sessionSettings(args: ParsedArgs): SessionSettings {
@@ -54,7 +54,9 @@ export function runInputs(args: ParsedArgs, model: string, report?: AnalysisRepo
   const length = defaultLength(report?.model);
   const chosen = args.options.has('seq');
   if (typeof file !== 'string') {
-    const note = chosen ? null : `synthesized inputs of ${length.reason}; --seq sets another length, --inputs gives real ones (inputs, token ids or text)`;
+    // An image model's length is its patch grid: --seq cannot change it, only other images (--inputs) can.
+    const other = report && isVision(report.model) ? '--inputs gives real images' : '--seq sets another length, --inputs gives real ones (inputs, token ids or text)';
+    const note = chosen ? null : `synthesized inputs of ${length.reason}; ${other}`;
     return { source: { synthesis, ...(infos ? { infos } : {}) }, note, labels: null };
   }
   const { seq, ...rest } = synthesis;

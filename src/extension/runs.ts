@@ -13,7 +13,7 @@ import type { CoreClient } from '../cli/core-client';
 import { userError } from './errors';
 import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
-import { type DefaultLength, defaultLength, usableLengths } from '../shared/lengths';
+import { type DefaultLength, defaultLength, isVision, usableLengths } from '../shared/lengths';
 import { type Calibration, calibrationInputs } from '../runtime/inputs/calibration';
 import { MAX_MAP_VALUES, mapsLength } from './calibration';
 
@@ -39,7 +39,8 @@ export class VariantFiles {
       const dir = path.join(this.folder, v.id);
       mkdirSync(dir, { recursive: true });
       const output = path.join(dir, `${path.basename(this.modelPath, '.onnx')}.${v.id}.onnx`);
-      file = this.core.request({ type: 'write', file: this.modelPath, steps: v.steps, output }, signal).then(() => output);
+      const names = new Map([[output, `variant ${v.id} (${v.label})`]]);
+      file = namingPaths(names, () => this.core.request({ type: 'write', file: this.modelPath, steps: v.steps, output }, signal), this.folder).then(() => output);
       // A failed or cancelled write is tried again next time.
       file.catch(() => this.files.delete(v.id));
       this.files.set(v.id, file);
@@ -80,6 +81,8 @@ function runtimeSettings(settings: SessionSettings): RuntimeSettings {
  * longer synthesized input would fail inside onnxruntime. What is dropped is said, never silently.
  */
 export function sweepLengths(report: AnalysisReport, settings: SessionSettings): { seqs: number[]; warning: string | null } {
+  // An image model runs at its own image size whatever length is asked for: one point, its patch grid.
+  if (isVision(report.model)) return { seqs: [], warning: null };
   const { kept, dropped } = usableLengths(report.model, settings.sequenceLengths);
   const limit = report.model.maxPositions;
   if (dropped.length === 0 || limit === undefined) return { seqs: kept, warning: null };
@@ -88,10 +91,22 @@ export function sweepLengths(report: AnalysisReport, settings: SessionSettings):
 }
 
 /** A warning with the variants' scratch files named as people know them: by the variant, not a temporary path. */
-export function namePaths(text: string, names: Map<string, string>): string {
+export function namePaths(text: string, names: Map<string, string>, scratch?: string): string {
   let out = text;
   for (const [file, name] of names) out = out.split(file).join(name);
+  // Whatever else lies in the scratch folder (a save's temporary file) is no file a person knows either.
+  if (scratch) out = out.replace(new RegExp(`${scratch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\s'"]*`, 'g'), 'a temporary file');
   return out;
+}
+
+/** Runs `work`; an error it raises names the scratch files as people know them (its message is what they see). */
+export async function namingPaths<T>(names: Map<string, string>, work: () => Promise<T>, scratch?: string): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof Error) e.message = namePaths(e.message, names, scratch);
+    throw e;
+  }
 }
 
 /** What a run feeds: the calibration data's first `length.seq` tokens (or its inputs), else synthesized inputs. */
@@ -116,28 +131,31 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
   const files = await Promise.all(variants.map((v) => ctx.files.get(v, signal)));
   const keyOfPath = new Map<string, string>([[ctx.modelPath, ORIGINAL], ...variants.map((v, i) => [files[i], v.id] as [string, string])]);
   const models: BenchModel[] = [{ path: ctx.modelPath, sites: profileSites(ctx.report.sites), infos: ctx.report.model.inputs }];
+  const names = new Map(variants.map((v, i) => [files[i], `variant ${v.id} (${v.label})`]));
   // Each variant's own analysis names its sites' nodes, so the profiler attributes its kernel time correctly.
   for (const f of files) {
-    const r = await core.request({ type: 'analyze', file: f }, signal);
+    const r = await namingPaths(names, () => core.request({ type: 'analyze', file: f }, signal));
     models.push({ path: f, sites: profileSites(r.sites), infos: r.model.inputs });
   }
-  const { seqs, warning } = sweepLengths(ctx.report, settings);
-  const names = new Map(variants.map((v, i) => [files[i], `variant ${v.id} (${v.label})`]));
+  const { seqs: requested, warning } = sweepLengths(ctx.report, settings);
   const { exact, scope } = await classify(core, variants, signal);
   const tracker = new BenchProgress(models.length);
-  const result = await ctx.runtime.bench(
+  const result = await namingPaths(names, () => ctx.runtime.bench(
     {
       models,
       settings: runtimeSettings(settings),
-      points: seqs.map((seq) => ({ seq, past: 0 })),
+      // No points: the model's own size (an image model's; text models always get their sweep's lengths).
+      ...(requested.length ? { points: requested.map((seq) => ({ seq, past: 0 })) } : {}),
       warmup: settings.warmup,
       minRuns: settings.iterations,
       minTimeMs: settings.minTimeMs,
       profileRuns: PROFILE_RUNS,
     },
     { signal, onProgress: (p) => progress(tracker.fraction(p), describeProgress(p), p.phase === 'warmup' || p.phase === 'timed') },
-  );
+  ));
   const { points, baselines } = speedPoints(result.results, keyOfPath, exact);
+  // The lengths that ran, as the runtime reports them (an image model's patch count), for the bounds and the charts.
+  const seqs = [...new Set(result.results.map((e) => e.seq))].sort((a, b) => a - b);
   progress(1, 'computing the FLOP bounds');
   const bounds = (
     await Promise.all(variants.map((v) => core.request({ type: 'bounds', file: ctx.modelPath, variant: v.id, steps: v.steps, seqs }, signal)))
@@ -187,8 +205,9 @@ export async function runComparison(ctx: RunContext, variants: Variant[]): Promi
     progress(i / variants.length, `${v.label}: writing`);
     const file = await ctx.files.get(v, signal);
     progress((i + 0.5) / variants.length, `${v.label}: running both models`);
-    const r = await ctx.runtime.compare({ a: ctx.modelPath, b: file, settings: runtimeSettings(settings), inputs: fed.source }, { signal });
-    for (const w of [...r.providerA.warnings, ...r.providerB.warnings, ...r.fed.warnings]) warnings.add(namePaths(w, new Map([[file, `variant ${v.id} (${v.label})`]])));
+    const names = new Map([[file, `variant ${v.id} (${v.label})`]]);
+    const r = await namingPaths(names, () => ctx.runtime.compare({ a: ctx.modelPath, b: file, settings: runtimeSettings(settings), inputs: fed.source }, { signal }));
+    for (const w of [...r.providerA.warnings, ...r.providerB.warnings, ...r.fed.warnings]) warnings.add(namePaths(w, names));
     inputs = `${describeFed(r.fed)}; ${fed.description}`;
     ep = r.providerA.used;
     out.push(variantAccuracy(v, r));
@@ -211,7 +230,8 @@ export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string |
   const exposed = await ctx.core.request({ type: 'exposeMaps', file: ctx.modelPath, sites: [site.id] }, signal);
   try {
     progress(0.4, 'running the model');
-    const r = await ctx.runtime.maps(
+    const names = new Map([[exposed.model, `${path.basename(ctx.modelPath)} (with its attention probabilities as outputs)`]]);
+    const r = await namingPaths(names, () => ctx.runtime.maps(
       {
         model: exposed.model,
         sites: exposed.sites,
@@ -221,7 +241,7 @@ export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string |
         includeProbabilities: true,
       },
       { signal },
-    );
+    ));
     const values = r.sites.reduce((n, m) => n + ('unknown' in m || !m.probabilities ? 0 : m.probabilities.dims.slice(-3).reduce((a, b) => a * b, 1)), 0);
     if (values > MAX_MAP_VALUES) {
       throw userError(

@@ -22,6 +22,7 @@ import type {
   WebviewMessage,
 } from '../protocol';
 import type { RuntimeClient } from '../runtime/client';
+import type { ExecutionProvider } from '../runtime/protocol';
 import { checkSteps, stepsLabel } from '../shared/rule-steps';
 import type { CoreClient } from '../cli/core-client';
 import { markReported, userError } from './errors';
@@ -46,6 +47,8 @@ export interface Services {
   exportVariant: (session: ModelSession, variant: Variant) => Promise<void>;
   /** Asks for a calibration file (a dialog); undefined when the person cancelled. */
   pickCalibration: (modelPath: string) => Promise<string | undefined>;
+  /** A run finished on this provider (the status bar shows it, and marks a fallback). */
+  ranOn?: (used: ExecutionProvider) => void;
 }
 
 /** What a snapshot holds besides the analysis and the variants: results, none yet (older saved states lack some). */
@@ -83,6 +86,8 @@ export class ModelSession {
     // come from a page, so they are checked like its messages (an older version kept command-line flags).
     if (restored) {
       this.state.report = null;
+      // Re-read too: the file may have been fixed while the window was closed.
+      this.state.analysisError = null;
       this.state.draft = null;
       this.state.variants = (restored.variants ?? []).filter((v) => checkSteps(v.steps) !== null);
       // A file chosen in the dashboard stays chosen; one that came from the setting follows the setting.
@@ -146,7 +151,9 @@ export class ModelSession {
       this.broadcast();
       return report;
     } catch (e) {
-      const message = this.fail(`Analyzing ${name}`, e);
+      // Said once: the dashboard's Overview shows the failure (a banner and a notification would repeat it), and a
+      // notification only when no dashboard shows this model.
+      const message = this.fail(`Analyzing ${name}`, e, { banner: false, notify: this.views.size === 0 });
       this.state = { ...this.state, analysisError: message ?? 'cancelled' };
       this.broadcast();
       throw e;
@@ -158,7 +165,9 @@ export class ModelSession {
       case 'ready':
         this.broadcast();
         this.post({ type: 'didChangeTasks', tasks: this.tasks.list() });
-        if (!this.state.report) await this.ensureAnalyzed().catch(() => undefined);
+        // A page shown again (a custom editor is re-created each time its tab is shown) does not repeat a failed
+        // analysis and its message; "Analyze Model" tries again.
+        if (!this.state.report && !this.state.analysisError) await this.ensureAnalyzed().catch(() => undefined);
         return;
       case 'previewRewrite':
         await this.preview(message.steps).catch(() => undefined);
@@ -275,6 +284,9 @@ export class ModelSession {
     const report = await this.ensureAnalyzed();
     try {
       const result = await this.tasks.run(title, async (signal, progress) => work(await this.runContext(report, signal, progress)));
+      // Results of a run name the provider that ran it (the status bar shows it).
+      const ep = (result as { ep?: ExecutionProvider }).ep;
+      if (ep) this.services.ranOn?.(ep);
       this.state = { ...this.state, [key]: result };
       this.broadcast();
       if (tab) this.showTab(tab);
@@ -325,6 +337,7 @@ export class ModelSession {
     try {
       const speed = await this.tasks.run(`Benchmarking ${this.state.modelName}`, async (signal, progress) => runBenchmark(await this.runContext(report, signal, progress), variants));
       for (const w of speed.warnings) this.services.log.warn(w);
+      this.services.ranOn?.(speed.ep);
       this.state = { ...this.state, speed };
       this.broadcast();
       this.showTab('speed');
@@ -344,6 +357,7 @@ export class ModelSession {
         runComparison(await this.runContext(report, signal, progress), variants),
       );
       for (const w of accuracy.warnings) this.services.log.warn(w);
+      this.services.ranOn?.(accuracy.ep);
       this.state = { ...this.state, accuracy };
       this.broadcast();
       this.showTab('accuracy');
@@ -360,6 +374,7 @@ export class ModelSession {
     if (!info) throw this.failNow('Attention maps', userError(`the model has no site ${site}`));
     try {
       const maps = await this.tasks.run(`Attention maps of site ${site}`, async (signal, progress) => runMaps(await this.runContext(report, signal, progress), info, pattern));
+      this.services.ranOn?.(maps.ep);
       this.state = { ...this.state, maps };
       this.broadcast();
       this.showTab('maps');
@@ -385,10 +400,10 @@ export class ModelSession {
     this.files.dispose();
   }
 
-  private fail(what: string, e: unknown): string | null {
+  private fail(what: string, e: unknown, show: { banner: boolean; notify: boolean } = { banner: true, notify: true }): string | null {
     markReported(e);
-    const message = this.services.log.failure(what, e);
-    if (message) this.post({ type: 'didFail', title: what, message });
+    const message = this.services.log.failure(what, e, show.notify);
+    if (message && show.banner) this.post({ type: 'didFail', title: what, message });
     return message;
   }
 

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SessionSettings } from '../protocol';
 import { type ExecutionProvider, isExecutionProvider } from '../runtime/protocol';
+import { type SettingsTarget, targetChoices } from './provider-text';
 
 export const SECTION = 'attentionLens';
 
@@ -54,7 +55,20 @@ export function readSettings(warn: (message: string) => void): SessionSettings {
   return s;
 }
 
-export async function writeExecutionProviders(eps: ExecutionProvider[]): Promise<void> {
-  const target = vscode.workspace.workspaceFolders ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-  await vscode.workspace.getConfiguration(SECTION).update('executionProviders', eps, target);
+/**
+ * Saves a provider order where the person chose: user settings, or this workspace's (.vscode/settings.json). Asked
+ * each time when a workspace is open, so no project file changes without consent. Returns the target, or undefined
+ * when the question was dismissed (nothing is written).
+ */
+export async function writeExecutionProviders(eps: ExecutionProvider[]): Promise<SettingsTarget | undefined> {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const folders = vscode.workspace.workspaceFolders;
+  const name = folders?.length ? (vscode.workspace.name ?? folders[0].name) : null;
+  const choices = targetChoices(name, config.inspect<string[]>('executionProviders')?.workspaceValue);
+  const pick = choices.length === 1
+    ? choices[0]
+    : await vscode.window.showQuickPick(choices, { title: `Attention Lens: save "${eps.join(', ')}" in…`, ignoreFocusOut: true });
+  if (!pick) return undefined;
+  await config.update('executionProviders', eps, pick.target === 'user' ? vscode.ConfigurationTarget.Global : vscode.ConfigurationTarget.Workspace);
+  return pick.target;
 }

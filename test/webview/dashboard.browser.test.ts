@@ -14,9 +14,11 @@ import type { RewriteReport } from '../../src/rewriters/pipeline';
 import { FIXTURES } from '../helpers/fixtures';
 import { ms } from '../../webview/logic/format';
 import { latencyCell } from '../../webview/logic/speed';
-import { ARTIFACTS, CALIBRATION_TEXT, DIST, cliReport, realSession, requireChromium, serveDashboard } from './harness';
+import { type RunContext, VariantFiles, runBenchmark } from '../../src/extension/runs';
+import { ARTIFACTS, CALIBRATION_TEXT, DIST, cliReport, hostServices, realSession, requireChromium, serveDashboard } from './harness';
 
 const MODEL = path.join(FIXTURES, 'llama-eager-ts-op17', 'model.onnx');
+const VIT = path.join(FIXTURES, 'vit-eager-ts-op17', 'model.onnx');
 // A decoder exported with its KV cache: decode steps and generated continuations.
 const PAST = path.join(FIXTURES, 'llama-past-eager-ts-op17', 'model.onnx');
 const BART = path.join(FIXTURES, 'bart-eager-ts-op17', 'model.onnx');
@@ -58,6 +60,36 @@ async function chooseRule(rule: string): Promise<void> {
   await page.locator('#rule').click();
   await page.locator('#rule vscode-option', { hasText: `${rule}:` }).first().click();
   await expect.poll(() => page.locator('#rule').evaluate((d) => (d as HTMLSelectElement).value)).toBe(rule);
+}
+
+/**
+ * A ViT's session with real results: its report, the original benchmarked at its own image size (no variants), and
+ * a window variant with the core thread's preview.
+ */
+async function visionSession(): Promise<{ session: SessionSnapshot; dispose: () => Promise<void> }> {
+  const { core, runtime, scratch, dispose } = hostServices();
+  try {
+    const report = cliReport(VIT);
+    const steps: RuleStep[] = [{ rule: 'window', params: { window: 4, impl: 'mask' } }];
+    const ctx: RunContext = {
+      core, runtime, modelPath: VIT, report, settings: session.settings,
+      files: new VariantFiles(core, VIT, scratch), signal: new AbortController().signal, progress: () => undefined, calibration: null,
+    };
+    const speed = await runBenchmark(ctx, []);
+    expect(speed.seqs).toEqual([17]);
+    const draft = await core.request({ type: 'preview', file: VIT, steps });
+    return {
+      session: {
+        ...session, modelPath: VIT, modelName: 'model.onnx', report, rules: session.rules,
+        variants: [{ id: 'v1', label: 'window 4', steps, preview: draft }], draft: null, speed, accuracy: null, maps: null,
+        calibration: null, evaluation: null, decode: null, generation: null, importance: null,
+      },
+      dispose,
+    };
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
 }
 
 async function openTab(tab: string): Promise<void> {
@@ -143,7 +175,30 @@ describe('dashboard in Chromium with a real session', () => {
       return n;
     });
     expect(painted).toBeGreaterThan(1000);
+    // The sweep and share charts label their x axis with the measured lengths (chart.js's log axis labelled none of
+    // 16, 64, 128, 256, 512: only values with a leading 1, 2, 3 or 5); the canvas's label reads the drawn ticks.
+    for (const id of ['sweep-chart', 'share-chart']) {
+      expect(await page.locator(`#${id} canvas`).getAttribute('aria-label')).toMatch(/; x axis \(sequence length \(tokens\)\): 16, 64$/);
+    }
+    // The header says what the button will run; the results say where they were measured.
+    expect(await page.locator('#benchmark-plan').innerText()).toMatch(/^Times the original and 1 variant\(s\) at 16, 64 tokens: /);
+    expect(await page.locator('#speed-meta').innerText()).toMatch(/^Measured at 16, 64 tokens on cpu/);
     await shot('speed');
+  });
+
+  it('after a cancelled benchmark the header lists no length as if it had results', async () => {
+    // Cancel leaves the session without results; the settings now ask for more lengths than any result has.
+    const settings = { ...session.settings, sequenceLengths: [16, 64, 256, 1024] };
+    await send({ type: 'didChangeSession', session: { ...session, speed: null, settings } });
+    await openTab('speed');
+    await expect.poll(() => page.locator('#view-speed p.empty').innerText()).toContain('No benchmark yet');
+    expect(await page.locator('#view-speed').innerText()).not.toMatch(/sequence lengths|Measured at/);
+    expect(await page.locator('#benchmark-plan').innerText()).toMatch(/^Times the original and 1 variant\(s\) at 16, 64, 256, 1024 tokens: /);
+    // With older results on screen, those name only the lengths they have.
+    await send({ type: 'didChangeSession', session: { ...session, settings } });
+    await expect.poll(() => page.locator('#speed-meta').innerText()).toMatch(/^Measured at 16, 64 tokens/);
+    expect(await page.locator('#speed-seq vscode-option').allInnerTexts()).toEqual(['16', '64']);
+    await send({ type: 'didChangeSession', session });
   });
 
   it('Accuracy shows one row per output of the variant with its metrics', async () => {
@@ -308,6 +363,60 @@ describe('dashboard in Chromium with a real session', () => {
     expect((await posted()).some((m) => m.type === 'showLog')).toBe(true);
     await failure.locator('vscode-button[aria-label="dismiss"]').click();
     await expect.poll(() => failure.count()).toBe(0);
+  });
+
+  it('a failed analysis is said once, in one line, above every tab', async () => {
+    const message = '/w/cut.onnx: the file ends in the middle of the model after 1000 bytes: it is truncated (an interrupted download or copy?) or not an ONNX model';
+    await send({ type: 'didChangeSession', session: { ...session, report: null, analysisError: message, speed: null, accuracy: null, maps: null, variants: [] } });
+    const show = async (tab: string) => {
+      await send({ type: 'didRequestTab', tab } as HostMessage);
+      await page.locator(`#view-${tab} > *`).first().waitFor();
+    };
+    await show('overview');
+    const failure = page.locator('#analysis-failure');
+    await failure.waitFor();
+    expect(await page.locator('.status .failure').count()).toBe(1);
+    for (const tab of ['overview', 'speed', 'maps']) {
+      await show(tab);
+      const text = await page.locator('body').innerText();
+      expect(text.split('the file ends in the middle of the model').length - 1, `on ${tab}`).toBe(1);
+    }
+    await show('overview');
+    expect(await page.locator('#view-overview').innerText()).toContain('No analysis to show.');
+    await shot('analysis-failed');
+    await send({ type: 'didChangeSession', session });
+    await expect.poll(() => failure.count()).toBe(0);
+  });
+
+  it('an image model is described in patches and images: Overview, Speed and the studio preview', async () => {
+    const vit = await visionSession();
+    try {
+      await send({ type: 'didChangeSession', session: vit.session });
+      await openTab('overview');
+      await expect.poll(() => page.locator('#view-overview dl.facts').innerText()).toContain('cost figures at 17 patches, batch 1');
+      expect(await page.locator('#sites-table caption').innerText()).toContain('FLOPs at 17 patches');
+      expect(await page.locator('#view-overview').innerText()).not.toMatch(/\btokens?\b/);
+      await openTab('speed');
+      await page.locator('#speed-table').waitFor();
+      const view = page.locator('#view-speed');
+      expect(await view.locator('h3').first().innerText()).toBe('Latency per image (17 patches)');
+      expect(await page.locator('#speed-table thead th').allInnerTexts()).toContain('images/s');
+      const p = vit.session.speed!.points[0];
+      expect((await page.locator('#speed-table tbody tr').first().locator('td').allInnerTexts())[2]).toBe((1000 / p.latencyMs.mean).toFixed(0));
+      expect(await page.locator('#benchmark-plan').innerText()).toContain('at the model’s own image size');
+      expect(await page.locator('#no-sweep').innerText()).toContain('no sequence length to sweep');
+      expect(await view.innerText()).not.toMatch(/\btokens?\b|tokens\/s/);
+      await shot('speed-vision');
+      await openTab('studio');
+      // The variant's preview, as the core thread made it: its cost figures at the model's 17 patches.
+      const totals = page.locator('#view-studio details table.totals tbody tr');
+      await expect.poll(() => totals.count()).toBe(4);
+      expect(await totals.nth(2).locator('th').textContent()).toBe('attention FLOPs at 17 patches');
+      expect(await totals.nth(3).locator('th').textContent()).toBe('attention matrices at 17 patches');
+    } finally {
+      await vit.dispose();
+      await send({ type: 'didChangeSession', session });
+    }
   });
 
   it('Attention maps label the axes with the text’s tokens, give the value under the pointer, and draw every head with its recall', async () => {

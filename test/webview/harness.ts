@@ -54,6 +54,19 @@ export const TEST_SETTINGS: SessionSettings = {
 /** The window rewrite every dashboard test uses: 8 keys, compute-reducing where the rule offers it. */
 export const WINDOW_STEPS: RuleStep[] = [{ rule: 'window', params: { window: 8, impl: 'blocked' } }];
 
+/** What the extension host runs on: the core thread, the runtime worker and a scratch folder, with one way to end them. */
+export function hostServices(): { core: CoreClient; runtime: RuntimeClient; scratch: string; dispose: () => Promise<void> } {
+  const core = new CoreClient(path.join(DIST, 'core-thread.js'));
+  const runtime = new RuntimeClient({ workerPath: path.join(DIST, 'worker.js') });
+  const scratch = mkdtempSync(path.join(tmpdir(), 'attention-lens-webview-test-'));
+  const dispose = async () => {
+    core.dispose();
+    await runtime.dispose();
+    rmSync(scratch, { recursive: true, force: true });
+  };
+  return { core, runtime, scratch, dispose };
+}
+
 /** Python source as calibration text: a byte-level fixture reads it as bytes, so the map's axes carry its characters. */
 export const CALIBRATION_TEXT = `def mean(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n\n`.repeat(40);
 
@@ -63,14 +76,7 @@ export const CALIBRATION_TEXT = `def mean(values):\n    total = 0\n    for v in 
  * head importance. With `decode`, a model with a KV cache: decode steps and a generated continuation too.
  */
 export async function realSession(model: string, options: { decode?: boolean } = {}): Promise<{ session: SessionSnapshot; rewrite: RewriteReport; dispose: () => Promise<void> }> {
-  const core = new CoreClient(path.join(DIST, 'core-thread.js'));
-  const runtime = new RuntimeClient({ workerPath: path.join(DIST, 'worker.js') });
-  const scratch = mkdtempSync(path.join(tmpdir(), 'attention-lens-webview-test-'));
-  const dispose = async () => {
-    core.dispose();
-    await runtime.dispose();
-    rmSync(scratch, { recursive: true, force: true });
-  };
+  const { core, runtime, scratch, dispose } = hostServices();
   try {
     const report = cliReport(model);
     const rules = await core.request({ type: 'rules' });

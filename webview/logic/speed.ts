@@ -1,7 +1,8 @@
 // What the Speed dashboard shows, computed from a benchmark's results: one row per model at a chosen sequence length
 // (latency with its interval, the speedup over the original and over the length's dense baseline, each with its
 // interval and the bound the removed FLOPs allow), and the series of the charts. Pure.
-import { ORIGINAL, type SpeedPoint, type SpeedResults } from '../../src/protocol';
+import { ORIGINAL, type SessionSnapshot, type SpeedPoint, type SpeedResults } from '../../src/protocol';
+import type { Units } from './units';
 import { type BoundScope, type Speedup, type Verdict, amdahl, boundWarning, modelBound, verdict } from '../../src/shared/bench-stats';
 
 export { amdahl };
@@ -155,4 +156,15 @@ export function shareSeries(speed: SpeedResults, which: 'attentionShare' | 'atte
         .map((p) => ({ x: p.seq, y: 100 * (p[which] as number) })),
     }))
     .filter((s) => s.points.length > 0);
+}
+
+/**
+ * What "Benchmark variants" will run, phrased as the next run's plan: the header used to list the configured lengths
+ * as if they were results, which after a cancelled run named lengths that had none.
+ */
+export function nextRunText(session: Pick<SessionSnapshot, 'variants' | 'settings'>, units: Units): string {
+  const s = session.settings;
+  const where = units.vision ? 'at the model’s own image size' : `at ${s.sequenceLengths.join(', ')} tokens`;
+  return `Times the original and ${session.variants.length} variant(s) ${where}: at least ${s.iterations} timed runs` +
+    `${s.minTimeMs ? ` and ${s.minTimeMs / 1000} s` : ''}${units.vision ? '' : ' per length'} after ${s.warmup} warm-up, on ${s.executionProviders.join(', ')}.`;
 }

@@ -5,6 +5,7 @@ import { num, pct } from '../logic/format';
 import type { AttentionMaps } from '../../src/protocol';
 import { axisTicks, cellAt, colour, describeCell, drawablePattern, headRecalls, heatmapImage, maskedMass } from '../logic/heatmap';
 import { patternOfSteps } from '../../src/shared/rule-steps';
+import { unitsOf } from '../logic/units';
 import { renderCalibration } from './calibration';
 import type { ViewContext } from './context';
 
@@ -48,9 +49,11 @@ export function renderMaps(root: HTMLElement, ctx: ViewContext): void {
     ctx.interactive
       ? h('vscode-button', { id: 'run-maps', on: { click: () => ctx.post({ type: 'showAttentionMaps', site, pattern: ui.mapsPattern }) } }, 'Compute maps')
       : null,
-    ctx.interactive ? h('span', { class: 'help' }, session.settings.mapsSequenceLength > 0
-      ? `${session.settings.mapsSequenceLength} tokens (attentionLens.maps.sequenceLength)`
-      : 'the model’s own length (or 512), as far as a dashboard can draw; the map says which') : null,
+    ctx.interactive ? h('span', { class: 'help' }, unitsOf(report).vision
+      ? 'images of the model’s own size (its patch grid)'
+      : session.settings.mapsSequenceLength > 0
+        ? `${session.settings.mapsSequenceLength} tokens (attentionLens.maps.sequenceLength)`
+        : 'the model’s own length (or 512), as far as a dashboard can draw; the map says which') : null,
   ));
   renderCalibration(root, ctx);
 

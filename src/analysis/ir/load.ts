@@ -71,7 +71,7 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
       if (e instanceof NestingTooDeep) {
         throw new ModelError('too-deep', abs, `messages are nested more than ${MAX_DEPTH} levels deep (subgraphs inside subgraphs); protobuf readers, onnxruntime's included, refuse such files`);
       }
-      throw notProtobuf(abs, (e as Error).message);
+      throw notProtobuf(abs, (e as Error).message, bytes.length);
     }
   }
   let proto: ModelProtoLike;
@@ -81,7 +81,7 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
     const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     proto = ModelProtoType.decode(view) as unknown as ModelProtoLike;
   } catch (e) {
-    throw notProtobuf(abs, (e as Error).message);
+    throw notProtobuf(abs, (e as Error).message, bytes.length);
   }
   if (!proto.graph) {
     throw new ModelError('not-onnx', abs, 'not an ONNX model: it has no graph' + (unknownFields.length ? ' (it is not protobuf of the ONNX schema)' : ''));
@@ -132,8 +132,14 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
   };
 }
 
-function notProtobuf(abs: string, msg: string): ModelError {
-  if (/index out of range|premature|EOF|runs past the end/i.test(msg)) return new ModelError('truncated', abs, `file is truncated or not protobuf (${msg})`);
+/**
+ * A file protobuf cannot read. A truncated file is said in words a person can act on; protobufjs's own wording
+ * ("index out of range: 4 + 7 > 10") names its reader's offsets, not the file's problem.
+ */
+function notProtobuf(abs: string, msg: string, size: number): ModelError {
+  if (/index out of range|premature|EOF|runs past the end/i.test(msg)) {
+    return new ModelError('truncated', abs, `the file ends in the middle of the model after ${size} bytes: it is truncated (an interrupted download or copy?) or not an ONNX model`);
+  }
   return new ModelError('not-onnx', abs, `not an ONNX model: ${msg}`);
 }
 
