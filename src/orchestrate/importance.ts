@@ -51,6 +51,8 @@ export interface ImportanceResult {
 export interface ImportanceOptions {
   /** An input file (see runtime/inputs/load.ts); one calibration set. Without it, `samples` synthesized sets. */
   inputs?: string;
+  /** Calibration sets given as tensors (the rest of each set synthesized); instead of `inputs` and `samples`. */
+  sets?: Record<string, HostTensor>[];
   /** Synthesized calibration sets, seeds seed, seed+1, ... Default 4. */
   samples?: number;
   synthesis?: SynthesisOptions;
@@ -60,6 +62,8 @@ export interface ImportanceOptions {
   /** Also read entropy / first-token / diagonal mass from the maps. Default true. */
   maps?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Stops the scoring (the run in flight is cancelled). */
+  signal?: AbortSignal;
 }
 
 export async function headImportance(client: RuntimeClient, modelPath: string, options: ImportanceOptions = {}): Promise<ImportanceResult> {
@@ -86,11 +90,11 @@ export async function headImportance(client: RuntimeClient, modelPath: string, o
     for (const set of sets) {
       // The inputs come from a run of the unmodified model: input synthesis must not see the mask inputs (it would
       // read a batch size off them).
-      const original = await client.run({ model: modelPath, settings: options.settings, inputs: { ...set, infos: report.model.inputs }, returnInputs: true });
+      const original = await client.run({ model: modelPath, settings: options.settings, inputs: { ...set, infos: report.model.inputs }, returnInputs: true }, { signal: options.signal });
       warnings.push(...original.provider.warnings.filter((w) => !warnings.includes(w)));
       const inputs = original.inputs ?? {};
       givenInputs.push(inputs);
-      const base = await client.run({ model: masked, settings: options.settings, inputs: { tensors: { ...inputs, ...maskTensors(masks) } } });
+      const base = await client.run({ model: masked, settings: options.settings, inputs: { tensors: { ...inputs, ...maskTensors(masks) } } }, { signal: options.signal });
       output ||= pickOutput(base.outputs);
       const reference = base.outputs[output];
       metric = looksLikeLogits(output, reference) ? 'kl' : 'mean-abs';
@@ -98,7 +102,7 @@ export async function headImportance(client: RuntimeClient, modelPath: string, o
       for (const m of masks) {
         for (let h = 0; h < m.heads; h++) {
           const tensors = maskTensors(masks, m, h);
-          const r = await client.run({ model: masked, settings: options.settings, inputs: { tensors: { ...inputs, ...tensors } }, outputNames: [output] });
+          const r = await client.run({ model: masked, settings: options.settings, inputs: { tensors: { ...inputs, ...tensors } }, outputNames: [output] }, { signal: options.signal });
           const c = compareTensors(output, reference, r.outputs[output]);
           if (!('maxAbsDiff' in c)) throw new Error(`output ${output} changed shape when a head was masked: ${c.reason}`);
           const change = metric === 'kl' ? c.logits!.klDivergence : c.meanAbsDiff;
@@ -134,8 +138,9 @@ export async function headImportance(client: RuntimeClient, modelPath: string, o
   }
 }
 
-/** The input sources of the calibration sets: the given file once, or synthesized sets with successive seeds. */
-function calibrationSets(options: ImportanceOptions): { file?: string; synthesis?: SynthesisOptions }[] {
+/** The input sources of the calibration sets: given tensors, the given file once, or synthesized sets with successive seeds. */
+function calibrationSets(options: ImportanceOptions): { file?: string; tensors?: Record<string, HostTensor>; synthesis?: SynthesisOptions }[] {
+  if (options.sets) return options.sets.map((tensors) => ({ tensors, synthesis: options.synthesis }));
   if (options.inputs) return [{ file: options.inputs, synthesis: options.synthesis }];
   const n = options.samples ?? 4;
   if (!Number.isInteger(n) || n < 1) throw new Error(`samples must be a positive integer, got ${n}`);
