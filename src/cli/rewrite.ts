@@ -12,6 +12,8 @@ import { FUSE_OPS, FUSE_TARGETS } from '../rewriters/fuse/choose';
 import { CoreCancelled, CoreClient, CoreError } from './core-client';
 import { rewriteModel, type RuleRequest, type RewriteReport } from '../rewriters/pipeline';
 import { isRuleFlag, flagTakesValue } from '../shared/rule-decls';
+import { parseHeadPlan, planJson, PlanFormatError } from '../shared/head-plan';
+import { oneLine } from '../analysis/onnx/errors';
 import { THEN, parseStepFlags, rulesHelp } from '../shared/rule-steps';
 import { UsageError } from './args';
 import { formatTable, humanBytes, humanCount } from './format';
@@ -165,7 +167,8 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
         break;
       }
       default:
-        if (isRuleFlag(a)) step.flags.push(a, ...(flagTakesValue(a) ? [value()] : []));
+        if (a === PLAN_FLAG) step.flags.push(a, readPlan(value()));
+        else if (isRuleFlag(a)) step.flags.push(a, ...(flagTakesValue(a) ? [value()] : []));
         else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}\n${usageLine(help)}`);
         else positional.push(a);
     }
@@ -183,6 +186,36 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   }
   if (selfContained && externalData === 'embed') throw new UsageError('--self-contained applies to external data; --external-data embed already puts every weight in the .onnx');
   return { input: positional[0], output, requests, json, seqLen, externalData, selfContained, ...(progress !== undefined ? { progress } : {}) };
+}
+
+const PLAN_FLAG = '--plan';
+
+/**
+ * The plan after `--plan`: a file (or the JSON itself, as a printed command line gives it), read and checked here so
+ * that a problem names the file; the step then carries the plan's canonical JSON.
+ */
+function readPlan(arg: string): string {
+  let text = arg;
+  const where = arg.trimStart().startsWith('{') ? 'the plan given' : arg;
+  if (where === arg) {
+    try {
+      text = fs.readFileSync(arg, 'utf8');
+    } catch (e) {
+      throw new UsageError(`${PLAN_FLAG} ${arg}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${PLAN_FLAG} ${where}: not JSON (${oneLine((e as Error).message)})`);
+  }
+  try {
+    return JSON.stringify(planJson(parseHeadPlan(json)));
+  } catch (e) {
+    if (e instanceof PlanFormatError) throw new UsageError(`${PLAN_FLAG} ${where}: ${oneLine(e.message)}`);
+    throw e;
+  }
 }
 
 function choice<T extends string>(v: string, flag: string, allowed: readonly T[]): T {
@@ -204,7 +237,14 @@ function list(v: string, flag: string): number[] {
 export function renderRewrite(r: RewriteReport, input = r.input, output = r.output?.file): string {
   const lines = [`${input} -> ${output ?? '(not saved)'}`];
   for (const a of r.applied) {
-    lines.push(`${a.rule} ${JSON.stringify(a.params)} on sites ${a.sites.join(', ')}`);
+    if (a.rule === 'plan') {
+      // A plan's parameters are the whole plan: show it per site, head by head, instead.
+      const impl = (a.params as { impl?: string }).impl ?? 'mask';
+      lines.push(`plan (${impl}) on sites ${a.sites.join(', ')}`);
+      for (const c of a.changes) lines.push(`  site ${c.site}: ${String(c.after.plan)}`);
+    } else {
+      lines.push(`${a.rule} ${JSON.stringify(a.params)} on sites ${a.sites.join(', ')}`);
+    }
     lines.push(
       formatTable(
         ['site', 'before', 'after', 'FLOPs before', 'FLOPs after', 'nodes +/-'],

@@ -125,6 +125,18 @@ export const RULE_DECLS: readonly RuleDecl[] = [
     perSite: false,
     fields: [{ key: 'sites', flag: '--drop-attention', metavar: 'SITE[,SITE]', label: 'Sites', type: 'sites', example: '1', help: 'sites whose attention sub-layer is removed (the residual passes through)' }],
   },
+  {
+    rule: 'plan',
+    title: 'Per-head plan',
+    flag: '--plan',
+    perSite: false,
+    fields: [{
+      key: 'plan', flag: '--plan', metavar: 'FILE', label: 'Plan (JSON)', type: 'plan',
+      example: '{"version":1,"sites":{"0":["dense","window 64","window 64","pruned"]}}',
+      help: 'a plan file (src/shared/head-plan.ts; `attention-lens plan` writes one): per site, one choice per query head: dense, pruned, ' +
+        '"window W", "sink N + window W", "strided K + window W", "power + window W" or "block-topk B,K"; the CLI also takes the JSON itself',
+    }],
+  },
   { rule: 'expand', title: 'Expand fused attention into standard ops', flag: '--expand', perSite: true, fields: [] },
   {
     rule: 'fuse',
