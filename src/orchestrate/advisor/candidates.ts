@@ -3,9 +3,9 @@
 // keys, so dense is (L + 1)/2 per query on average). Static patterns are counted with the rewriters' closed forms
 // (sparse/pattern.ts); `block-topk b k` by its bound: the diagonal block (causal part only) and at most k + 1 other
 // full blocks that precede it, which is what the gather form computes at most; `pruned` sees nothing.
-import type { SiteInfo } from '../../analysis/report/types';
-import { type HeadChoice, describeHeadChoice } from '../../rewriters/plan/choices';
-import { type Pattern, keysPerQueryOfHead } from '../../rewriters/sparse/pattern';
+import type { HeadChoice } from '../../rewriters/plan/choices';
+import { patternOf } from '../../rewriters/plan/heads';
+import { keysPerQueryOfHead } from '../../rewriters/sparse/pattern';
 import type { RecallPattern } from '../../runtime/measure/pattern-recall';
 
 export interface CandidateSet {
@@ -65,16 +65,6 @@ export function candidateSet(seq: number, causal: boolean, o: CandidateOptions =
   return { choices, families };
 }
 
-function patternOf(c: HeadChoice, causal: boolean, heads: number): Pattern | null {
-  switch (c.kind) {
-    case 'window': return { kind: 'window', window: c.window, causal };
-    case 'sink': return { kind: 'sink', window: c.window, sink: c.sink };
-    case 'strided': return { kind: 'strided', window: c.window, stride: c.stride, heads };
-    case 'power': return { kind: 'power', window: c.window };
-    default: return null;
-  }
-}
-
 /** Mean keys per query of dense attention at `seq` tokens (no cache). */
 export function denseKeys(causal: boolean, seq: number): number {
   return causal ? (seq + 1) / 2 : seq;
@@ -120,10 +110,3 @@ export function recallPatternOf(c: HeadChoice): RecallPattern | null {
       return c;
   }
 }
-
-/** Per-site density of a choice for every head: mean keys per query over heads, relative to dense. */
-export function siteKeys(info: Pick<SiteInfo, 'causal'>, choices: HeadChoice[], seq: number): number {
-  return choices.reduce((a, c, h) => a + choiceKeys(c, info.causal, seq, h, choices.length), 0);
-}
-
-export const describeChoice = describeHeadChoice;

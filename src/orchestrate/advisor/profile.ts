@@ -19,8 +19,6 @@ export type CalibrationSource = { kind: 'tokens'; split: TokenSplit } | { kind: 
 
 export interface ProfileOptions {
   source: CalibrationSource;
-  /** Sequence length profiled (the token windows' length; an inputs file fixes its own). */
-  seq: number;
   candidates?: CandidateOptions;
   settings?: SessionSettings;
   onProgress?: (p: ProgressEvent) => void;
@@ -53,6 +51,7 @@ export interface SiteProfile {
 
 export interface AdvisorProfile {
   model: string;
+  /** The length profiled: the token windows', or the one the inputs file gives. */
   seq: number;
   /** Where the calibration data came from and how it was kept apart from the evaluation data. */
   calibration: string;
@@ -124,7 +123,7 @@ export async function profileModel(client: RuntimeClient, modelPath: string, opt
   });
   return {
     model: modelPath,
-    seq: options.seq,
+    seq: recall.get(profiled[0].id)!.seq,
     calibration: options.source.kind === 'tokens' ? options.source.split.how : `the inputs of ${options.source.file} (batch item 0 for the maps)`,
     maps: sets.length,
     output: importance.output,
