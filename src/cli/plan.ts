@@ -111,11 +111,11 @@ function render(r: AdviceResult): string {
     `score: ${r.objective}`,
     `loss estimate: ${chosen.candidates.map((c) => c.proxy).join(' and ')}, head importance from zeroing (${p.metric === 'kl' ? 'KL' : 'mean |Δ|'} of ${p.output})`,
     '',
-    `chosen plan: density ${fmt(chosen.density, 4)}, ${chosen.evaluation.metric} ${fmt(chosen.evaluation.value, 4)} (original ${fmt(r.dense.value, 4)})`,
+    `chosen plan: density ${fmt(chosen.density, 4)}, ${chosen.evaluation.metric} ${fmt(chosen.evaluation.value, 4)} (original ${fmt(r.dense?.value, 4)})`,
     ...Object.entries(chosen.plan.sites).map(([site, hs]) => `  site ${site}: ${hs.map(describeHeadChoice).join(' | ')}`),
   ];
   for (const s of p.skipped) lines.push(`  site ${s.site} stays dense: ${s.reason}`);
-  lines.push('', `frontier (${chosen.evaluation.metric}, lower is better; original ${fmt(r.dense.value, 4)}):`);
+  lines.push('', `frontier (${chosen.evaluation.metric}, lower is better; original ${fmt(r.dense?.value, 4)}):`);
   const families = [...new Set(r.baselines.map((b) => b.family))];
   lines.push(
     formatTable(

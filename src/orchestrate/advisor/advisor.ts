@@ -29,6 +29,8 @@ export interface AdviseOptions {
   budgets: number[];
   /** Measure the uniform rules at the same densities (default true). */
   baselines?: boolean;
+  /** Measure the unmodified model on the evaluation data too (default true). */
+  reference?: boolean;
   candidates?: CandidateOptions;
   settings?: SessionSettings;
   onProgress?: (p: ProgressEvent) => void;
@@ -62,8 +64,8 @@ export interface AdviceResult {
   /** How the score is measured and on what data. */
   objective: string;
   profile: AdvisorProfile;
-  /** The unmodified model's score on the evaluation data. */
-  dense: Score;
+  /** The unmodified model's score on the evaluation data (null when not asked for). */
+  dense: Score | null;
   frontier: FrontierPoint[];
   baselines: UniformBaseline[];
   timings: { profileMs: number; searchMs: number; validateMs: number };
@@ -107,11 +109,14 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
   const dir = mkdtempSync(join(tmpdir(), 'attention-lens-advisor-'));
   const ctx: MeasureContext = { client, model, infos: report.model.inputs, objective, settings: options.settings, signal, dir };
   try {
-    const steps = 1 + searched.reduce((a, s) => a + s.plans.length + 1, 0) + (options.baselines === false ? 0 : options.budgets.length * candidateFamilies(profile, options).length);
+    const steps = (options.reference === false ? 0 : 1) + searched.reduce((a, s) => a + s.plans.length + 1, 0) + (options.baselines === false ? 0 : options.budgets.length * candidateFamilies(profile, options).length);
     let done = 0;
     const step = (message: string) => progress({ phase: 'validate', done: done++, total: steps, message });
-    step('the original model');
-    const dense = await evaluationScore(ctx, model);
+    let dense: Score | null = null;
+    if (options.reference !== false) {
+      step('the original model');
+      dense = await evaluationScore(ctx, model);
+    }
     const frontier: FrontierPoint[] = [];
     for (const s of searched) {
       checkCancelled(signal);

@@ -7,7 +7,8 @@ import type { SiteInfo } from '../../analysis/report/types';
 import type { HeadChoice } from '../../rewriters/plan/choices';
 import type { RuntimeClient } from '../../runtime/client';
 import { type ExposedMaps, exposeAttentionMaps } from '../../runtime/maps-model';
-import { patternRecall } from '../../runtime/measure/pattern-recall';
+import type { MapStats } from '../../runtime/measure/attention-stats';
+import { type RecallPattern, patternRecall } from '../../runtime/measure/pattern-recall';
 import type { ScoreLayout } from '../../runtime/measure/score-layout';
 import type { InputSource, ProgressEvent, SessionSettings } from '../../runtime/protocol';
 import type { HostTensor } from '../../runtime/tensor';
@@ -156,6 +157,49 @@ interface SiteRecall {
   stats: { entropy: number; firstTokenMass: number; meanDistance: number }[];
 }
 
+/** One site's recall sums over the calibration maps, per head and choice. */
+class SiteSums {
+  private readonly mass: number[][];
+  private rows = 0;
+  private maps = 0;
+  private readonly stats: SiteRecall['stats'];
+  private readonly patterns: (RecallPattern | null)[];
+
+  constructor(readonly seq: number, readonly heads: number, private readonly causal: boolean, readonly choices: HeadChoice[]) {
+    this.mass = choices.map(() => new Array<number>(heads).fill(0));
+    this.stats = Array.from({ length: heads }, () => ({ entropy: 0, firstTokenMass: 0, meanDistance: 0 }));
+    this.patterns = choices.map(recallPatternOf);
+  }
+
+  /** Adds one map (batch item 0: [heads, S, S]) and its statistics. */
+  add(probs: Float32Array, layout: ScoreLayout, stats: MapStats): void {
+    const measured = patternRecall(probs, layout, this.causal, this.patterns.filter((p) => p !== null));
+    let next = 0;
+    this.patterns.forEach((p, c) => {
+      // Dense keeps every row's mass (1 per row), pruned none.
+      const row = p !== null ? measured.mass[next++] : null;
+      for (let h = 0; h < this.heads; h++) this.mass[c][h] += row ? row[h] : this.choices[c].kind === 'dense' ? measured.rows : 0;
+    });
+    this.rows += measured.rows;
+    this.maps++;
+    stats.heads.forEach((s, h) => {
+      this.stats[h].entropy += s.entropy;
+      this.stats[h].firstTokenMass += s.firstTokenMass;
+      this.stats[h].meanDistance += s.meanDistance;
+    });
+  }
+
+  result(): SiteRecall | null {
+    if (this.rows === 0) return null;
+    return {
+      seq: this.seq,
+      choices: this.choices,
+      recall: Array.from({ length: this.heads }, (_, h) => this.choices.map((_c, c) => this.mass[c][h] / this.rows)),
+      stats: this.stats.map((s) => ({ entropy: s.entropy / this.maps, firstTokenMass: s.firstTokenMass / this.maps, meanDistance: s.meanDistance / this.maps })),
+    };
+  }
+}
+
 /** Runs the model with every chosen site's probabilities exposed, once per calibration map, and sums the recalls. */
 async function measureRecall(
   client: RuntimeClient,
@@ -170,7 +214,7 @@ async function measureRecall(
   const { exposed, exposable } = exposeReadable(modelPath, sites, skipped);
   const out = new Map<number, SiteRecall>();
   if (!exposed) return out;
-  const sums = new Map<number, { mass: number[][]; rows: number; stats: SiteRecall['stats']; seq: number; choices: HeadChoice[] }>();
+  const sums = new Map<number, SiteSums>();
   try {
     for (const [n, set] of sets.entries()) {
       options.onProgress?.({ phase: 'maps', done: n, total: sets.length, message: 'reading attention maps' });
@@ -180,33 +224,18 @@ async function measureRecall(
           if (!skipped.some((s) => s.site === m.site)) skipped.push({ site: m.site, reason: `its attention maps cannot be read (${m.unknown})` });
           continue;
         }
+        const layout = itemLayout(m.probabilities!);
         const info = exposable.find((s) => s.id === m.site)!;
-        const probs = m.probabilities!;
-        const layout = itemLayout(probs);
         let acc = sums.get(m.site);
         if (!acc) {
-          const { choices } = candidateSet(layout.keys, info.causal, options.candidates);
-          acc = { mass: [], rows: 0, stats: m.stats.heads.map(() => ({ entropy: 0, firstTokenMass: 0, meanDistance: 0 })), seq: layout.keys, choices };
+          acc = new SiteSums(layout.keys, layout.heads, info.causal, candidateSet(layout.keys, info.causal, options.candidates).choices);
           sums.set(m.site, acc);
         }
-        if (layout.keys !== acc.seq || layout.queries !== layout.keys) {
-          warnings.push(`site ${m.site}: calibration map ${n} is ${layout.queries}×${layout.keys}, expected ${acc.seq}×${acc.seq}; left out`);
+        if (layout.keys !== acc.seq || layout.queries !== layout.keys || layout.heads !== acc.heads) {
+          warnings.push(`site ${m.site}: calibration map ${n} is [${m.probabilities!.dims.join(', ')}], expected ${acc.heads} heads of ${acc.seq}×${acc.seq}; left out`);
           continue;
         }
-        const patterns = acc.choices.map(recallPatternOf);
-        const measured = patternRecall(probs.data as Float32Array, layout, info.causal, patterns.filter((p) => p !== null));
-        let next = 0;
-        const perChoice = patterns.map((p, c) => (p === null ? (acc.choices[c].kind === 'dense' ? measured.rows : 0) : undefined));
-        patterns.forEach((p, c) => {
-          const row = p === null ? new Array(layout.heads).fill(perChoice[c]) : measured.mass[next++];
-          acc.mass[c] = (acc.mass[c] ?? new Array(layout.heads).fill(0)).map((v: number, h: number) => v + row[h]);
-        });
-        acc.rows += measured.rows;
-        m.stats.heads.forEach((s, h) => {
-          acc.stats[h].entropy += s.entropy / sets.length;
-          acc.stats[h].firstTokenMass += s.firstTokenMass / sets.length;
-          acc.stats[h].meanDistance += s.meanDistance / sets.length;
-        });
+        acc.add(m.probabilities!.data as Float32Array, layout, m.stats);
       }
     }
     options.onProgress?.({ phase: 'maps', done: sets.length, total: sets.length, message: 'reading attention maps' });
@@ -214,14 +243,8 @@ async function measureRecall(
     exposed.cleanup();
   }
   for (const [site, acc] of sums) {
-    if (acc.rows === 0) continue;
-    const heads = acc.stats.length;
-    out.set(site, {
-      seq: acc.seq,
-      choices: acc.choices,
-      recall: Array.from({ length: heads }, (_, h) => acc.choices.map((_c, c) => acc.mass[c][h] / acc.rows)),
-      stats: acc.stats,
-    });
+    const r = acc.result();
+    if (r) out.set(site, r);
   }
   return out;
 }
