@@ -26,7 +26,8 @@ export const help: CommandHelp = {
     { name: 'frontier', value: 'D,D,...', help: 'further densities to plan and measure for the frontier', default: 'half and double the budget' },
     { name: 'seq', value: 'L', help: 'tokens per window (--tokens)', default: '512' },
     { name: 'eval-windows', value: 'N', help: 'evaluation windows, evenly spaced over the token file', default: '64' },
-    { name: 'calib-windows', value: 'N', help: 'calibration windows, between the evaluation windows', default: '4' },
+    { name: 'calib-windows', value: 'N', help: 'calibration windows, between the evaluation windows (attention maps, and the choice among candidate plans)', default: '4' },
+    { name: 'importance-windows', value: 'N', help: 'calibration windows the head importance runs use (one run per head: profiling time grows with this)', default: '2' },
     { name: 'no-baselines', help: 'skip the uniform rules at the same densities' },
     { name: 'output', value: 'OUT.onnx', help: 'write the model rewritten by the chosen plan (mask form)' },
     { name: 'plan-out', value: 'PLAN.json', help: 'write the chosen plan (for rewrite --plan)' },
@@ -66,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
   if ((typeof tokens === 'string') === (typeof inputs === 'string')) throw new UsageError('give exactly one of --tokens FILE (a language model) and --inputs FILE (any other model)');
   const file = (tokens ?? inputs) as string;
   if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
-  if (typeof inputs === 'string') for (const o of ['seq', 'eval-windows', 'calib-windows']) if (args.options.has(o)) throw new UsageError(`--${o} applies to --tokens`);
+  if (typeof inputs === 'string') for (const o of ['seq', 'eval-windows', 'calib-windows', 'importance-windows']) if (args.options.has(o)) throw new UsageError(`--${o} applies to --tokens`);
   const budget = parseBudget(args);
   const budgets = frontierBudgets(args, budget);
   const output = args.options.get('output');
@@ -81,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
     const result = await withRuntime((client) =>
       advise(client, model, {
         data: typeof tokens === 'string'
-          ? { kind: 'tokens', file, seq: intOption(args, 'seq', 512, 2), evalWindows: intOption(args, 'eval-windows', 64, 1), calibrationWindows: intOption(args, 'calib-windows', 4, 1) }
+          ? { kind: 'tokens', file, seq: intOption(args, 'seq', 512, 2), evalWindows: intOption(args, 'eval-windows', 64, 1), calibrationWindows: intOption(args, 'calib-windows', 4, 1), importanceWindows: intOption(args, 'importance-windows', 2, 1) }
           : { kind: 'inputs', file },
         budgets,
         baselines: !args.options.has('no-baselines'),
@@ -107,7 +108,7 @@ function render(r: AdviceResult): string {
   const heads = p.sites.reduce((a, s) => a + s.heads, 0);
   const lines = [
     `${modelLabel(r.model)}: per-head plan at ${r.seq} tokens, density ≤ ${chosen.budget} (${heads} heads in ${p.sites.length} sites)`,
-    `calibration: ${p.calibration}`,
+    `calibration: ${p.calibration}${r.objective.startsWith('bits') ? `; head importance on ${p.importanceWindows} of them` : ''}`,
     `score: ${r.objective}`,
     `loss estimate: ${chosen.candidates.map((c) => c.proxy).join(' and ')}, head importance from zeroing (${p.metric === 'kl' ? 'KL' : 'mean |Δ|'} of ${p.output})`,
     '',

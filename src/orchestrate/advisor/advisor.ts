@@ -20,7 +20,7 @@ import { searchPlan } from './search';
 import { type UniformBaseline, uniformBaselines } from './uniform';
 
 export type AdvisorData =
-  | { kind: 'tokens'; file: string; seq: number; evalWindows: number; calibrationWindows: number }
+  | { kind: 'tokens'; file: string; seq: number; evalWindows: number; calibrationWindows: number; importanceWindows?: number }
   | { kind: 'inputs'; file: string };
 
 export interface AdviseOptions {
@@ -95,6 +95,7 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
   const profile = await profileModel(client, model, {
     source: split ? { kind: 'tokens', split } : { kind: 'inputs', file: (data as { file: string }).file },
     candidates: options.candidates,
+    ...(data.kind === 'tokens' && data.importanceWindows !== undefined ? { importanceWindows: data.importanceWindows } : {}),
     settings: options.settings,
     onProgress: progress,
     signal,

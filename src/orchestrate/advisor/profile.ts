@@ -3,8 +3,10 @@
 // its importance (the output change when it is zeroed, exactly as `importance` measures it). Inference only.
 import { analyzeWithSites } from '../../analysis/analyze';
 import { loadModel } from '../../analysis/ir/load';
-import type { SiteInfo } from '../../analysis/report/types';
-import type { HeadChoice } from '../../rewriters/plan/choices';
+import type { AnalysisReport, SiteInfo } from '../../analysis/report/types';
+import { type HeadChoice, describeHeadChoice } from '../../rewriters/plan/choices';
+import { validatePlan } from '../../rewriters/plan/validate';
+import { RuleError } from '../../rewriters/rule';
 import type { RuntimeClient } from '../../runtime/client';
 import { type ExposedMaps, exposeAttentionMaps } from '../../runtime/maps-model';
 import type { MapStats } from '../../runtime/measure/attention-stats';
@@ -21,6 +23,11 @@ export type CalibrationSource = { kind: 'tokens'; split: TokenSplit } | { kind: 
 export interface ProfileOptions {
   source: CalibrationSource;
   candidates?: CandidateOptions;
+  /**
+   * Token windows the importance runs use (default 2), spread over the calibration windows: scoring zeroes each head
+   * in turn, one run per head, so this is what profiling time grows with; the maps use every calibration window.
+   */
+  importanceWindows?: number;
   settings?: SessionSettings;
   onProgress?: (p: ProgressEvent) => void;
   signal?: AbortSignal;
@@ -56,8 +63,10 @@ export interface AdvisorProfile {
   seq: number;
   /** Where the calibration data came from and how it was kept apart from the evaluation data. */
   calibration: string;
-  /** Calibration maps measured (windows, or batch items of an inputs file's item 0). */
+  /** Calibration maps measured (token windows, or the inputs file's batch item 0). */
   maps: number;
+  /** Token windows the importance runs used (or 1 for an inputs file, whatever its batch). */
+  importanceWindows: number;
   /** The output importance compares, and how. */
   output: string;
   metric: 'kl' | 'mean-abs';
@@ -93,7 +102,7 @@ export async function profileModel(client: RuntimeClient, modelPath: string, opt
   const profiled = chosen.filter((s) => recall.has(s.id));
   if (profiled.length === 0) throw new Error(`${modelPath}: the attention maps of no site could be read (${skipped.map((s) => `site ${s.site}: ${s.reason}`).join('; ')})`);
   const importance = await headImportance(client, modelPath, {
-    ...(options.source.kind === 'tokens' ? { sets: [{ [tokenInputName(report)]: windowBatch(options.source.split, options.source.split.calibrationStarts).ids }] } : { inputs: options.source.file }),
+    ...(options.source.kind === 'tokens' ? { sets: [{ [tokenInputName(report)]: importanceBatch(options.source.split, options.importanceWindows ?? 2) }] } : { inputs: options.source.file }),
     sites: profiled.map((s) => s.id),
     settings: options.settings,
     maps: false,
@@ -127,6 +136,7 @@ export async function profileModel(client: RuntimeClient, modelPath: string, opt
     seq: recall.get(profiled[0].id)!.seq,
     calibration: options.source.kind === 'tokens' ? options.source.split.how : `the inputs of ${options.source.file} (batch item 0 for the maps)`,
     maps: sets.length,
+    importanceWindows: options.source.kind === 'tokens' ? Math.min(options.importanceWindows ?? 2, options.source.split.calibrationStarts.length) : 1,
     output: importance.output,
     metric: importance.metric,
     sites,
@@ -134,6 +144,14 @@ export async function profileModel(client: RuntimeClient, modelPath: string, opt
     timings: { mapsMs: t1 - t0, importanceMs: t2 - t1 },
     warnings,
   };
+}
+
+/** `count` of the calibration windows, evenly spread, as one [count, L] batch. */
+function importanceBatch(split: TokenSplit, count: number): HostTensor {
+  const all = split.calibrationStarts;
+  if (!(Number.isInteger(count) && count >= 1)) throw new RangeError(`importance windows must be a whole number >= 1, got ${count}`);
+  const n = Math.min(count, all.length);
+  return windowBatch(split, Array.from({ length: n }, (_, i) => all[Math.floor(((i + 0.5) * all.length) / n)])).ids;
 }
 
 function tokenInputName(report: { model: { inputs: { name: string; role?: string }[] } }): string {
@@ -228,7 +246,8 @@ async function measureRecall(
         const info = exposable.find((s) => s.id === m.site)!;
         let acc = sums.get(m.site);
         if (!acc) {
-          acc = new SiteSums(layout.keys, layout.heads, info.causal, candidateSet(layout.keys, info.causal, options.candidates).choices);
+          const choices = allowedChoices(report, info, candidateSet(layout.keys, info.causal, options.candidates).choices, warnings);
+          acc = new SiteSums(layout.keys, layout.heads, info.causal, choices);
           sums.set(m.site, acc);
         }
         if (layout.keys !== acc.seq || layout.queries !== layout.keys || layout.heads !== acc.heads) {
@@ -247,6 +266,20 @@ async function measureRecall(
     if (r) out.set(site, r);
   }
   return out;
+}
+
+/** The candidates the `plan` rule accepts for this site (its own checks decide); the others are named in a warning. */
+function allowedChoices(report: AnalysisReport, site: SiteInfo, choices: HeadChoice[], warnings: string[]): HeadChoice[] {
+  return choices.filter((c) => {
+    try {
+      validatePlan({ plan: { version: 1, sites: { [site.id]: new Array<HeadChoice>(site.heads ?? 0).fill(c) } } }, report);
+      return true;
+    } catch (e) {
+      if (!(e instanceof RuleError)) throw e;
+      warnings.push(`site ${site.id}: ${describeHeadChoice(c)} left out of the candidates (${e.message})`);
+      return false;
+    }
+  });
 }
 
 /** The model with the maps of every site that can expose them (all at once when possible, else site by site). */

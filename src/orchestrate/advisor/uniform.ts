@@ -3,6 +3,7 @@
 // applied by the family's own rule to every planned site, and measured the same way as the plans.
 import type { RuleRequest } from '../../rewriters/pipeline';
 import { type HeadChoice, describeHeadChoice } from '../../rewriters/plan/choices';
+import { RuleError } from '../../rewriters/rule';
 import { type UniformFamily, choiceKeys } from './candidates';
 import { type MeasureContext, type Score, evaluationScore, writeVariant } from './measure';
 import type { AdvisorProfile } from './profile';
@@ -72,7 +73,14 @@ export async function uniformBaselines(
         continue;
       }
       const choice = family.at(fit.value);
-      const variant = writeVariant(ctx, [ruleRequest(choice, sites)], seq);
+      let variant: string;
+      try {
+        variant = writeVariant(ctx, [ruleRequest(choice, sites)], seq);
+      } catch (e) {
+        if (!(e instanceof RuleError)) throw e;
+        out.push({ budget, family: family.name, rule: describeHeadChoice(choice), density: fit.density, evaluation: null, reason: e.message });
+        continue;
+      }
       out.push({ budget, family: family.name, rule: describeHeadChoice(choice), density: fit.density, evaluation: await evaluationScore(ctx, variant) });
     }
   }
