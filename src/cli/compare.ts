@@ -3,7 +3,7 @@ import type { CompareResult } from '../runtime/protocol';
 import { UsageError, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, SYNTHESIS_HELP, specOf, usageLine } from './help';
-import { modelLabel, analyzeForRuntime, fmt, pct, runInputs, printJson, sessionSettings, withRuntime } from './runtime-args';
+import { analyzeForRuntime, fmt, pct, runInputs, printJson, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
   name: 'compare',
@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 function render(a: string, b: string, r: CompareResult, warnings: string[], note: string | null): string {
-  const lines = [`${modelLabel(b)} against ${modelLabel(a)} (${r.providerA.used}), inputs ${Object.entries(r.fed.shapes).map(([n, s]) => `${n}[${s.dims.join(',')}]`).join(' ')}`];
+  const lines = [`${b} against ${a} (${r.providerA.used}), inputs ${Object.entries(r.fed.shapes).map(([n, s]) => `${n}[${s.dims.join(',')}]`).join(' ')}`];
   if (note) lines.push(note);
   lines.push(
     formatTable(
@@ -60,8 +60,8 @@ function render(a: string, b: string, r: CompareResult, warnings: string[], note
     ),
   );
   for (const m of r.mismatched) lines.push(`not compared: ${m.name}: ${m.reason}`);
-  if (r.onlyInA.length) lines.push(`only in ${modelLabel(a)}: ${r.onlyInA.join(', ')}`);
-  if (r.onlyInB.length) lines.push(`only in ${modelLabel(b)}: ${r.onlyInB.join(', ')}`);
+  if (r.onlyInA.length) lines.push(`only in ${a}: ${r.onlyInA.join(', ')}`);
+  if (r.onlyInB.length) lines.push(`only in ${b}: ${r.onlyInB.join(', ')}`);
   for (const w of warnings) lines.push(`warning: ${w}`);
   return lines.join('\n') + '\n';
 }

@@ -6,7 +6,7 @@ import { headImportance, type ImportanceResult } from '../orchestrate/importance
 import { UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, SYNTHESIS_HELP, specOf, usageLine } from './help';
-import { analyzeForRuntime, fmt, intList, modelLabel, pct, printJson, progressPrinter, runInputs, sessionSettings, synthesisOptions, withRuntime } from './runtime-args';
+import { analyzeForRuntime, fmt, intList, pct, printJson, progressPrinter, runInputs, sessionSettings, synthesisOptions, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
   name: 'importance',
@@ -54,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
 
 function render(r: ImportanceResult): string {
   const change = r.metric === 'kl' ? `KL of ${r.output} (nats)` : `mean |Δ ${r.output}|`;
-  const lines = [`${modelLabel(r.model)}: head importance over ${r.samples} calibration input set(s); zeroing a head changes ${change}`];
+  const lines = [`${r.model}: head importance over ${r.samples} calibration input set(s); zeroing a head changes ${change}`];
   for (const s of r.sites) {
     const ranked = [...s.heads].sort((a, b) => a.outputChange - b.outputChange).map((h) => h.head);
     lines.push('', `site ${s.site} (least important first: ${ranked.join(', ')})`);

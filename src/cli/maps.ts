@@ -7,7 +7,7 @@ import type { HostTensor } from '../runtime/tensor';
 import { UsageError, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, SYNTHESIS_HELP, specOf, usageLine } from './help';
-import { modelLabel, analyzeForRuntime, fmt, intList, pct, runInputs, printJson, sessionSettings, withRuntime } from './runtime-args';
+import { analyzeForRuntime, fmt, intList, pct, runInputs, printJson, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
   name: 'maps',
@@ -109,7 +109,7 @@ function nested(p: HostTensor): Nested {
 type Nested = number[] | Nested[];
 
 function render(model: string, r: MapsResult, warnings: string[], causal: Map<number, boolean>, note: string | null): string {
-  const lines = [`${modelLabel(model)} on ${r.provider.used}, inputs ${Object.entries(r.fed.shapes).map(([n, s]) => `${n}[${s.dims.join(',')}]`).join(' ')}`];
+  const lines = [`${model} on ${r.provider.used}, inputs ${Object.entries(r.fed.shapes).map(([n, s]) => `${n}[${s.dims.join(',')}]`).join(' ')}`];
   if (note) lines.push(note);
   for (const s of r.sites) {
     lines.push('');

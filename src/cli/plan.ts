@@ -10,7 +10,7 @@ import { serializeHeadPlan } from '../shared/head-plan';
 import { type ParsedArgs, UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
-import { fmt, modelLabel, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
+import { fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
   name: 'plan',
@@ -107,7 +107,7 @@ function render(r: AdviceResult): string {
   const chosen = r.frontier[0];
   const heads = p.sites.reduce((a, s) => a + s.heads, 0);
   const lines = [
-    `${modelLabel(r.model)}: per-head plan at ${r.seq} tokens, density ≤ ${chosen.budget} (${heads} heads in ${p.sites.length} sites)`,
+    `${r.model}: per-head plan at ${r.seq} tokens, density ≤ ${chosen.budget} (${heads} heads in ${p.sites.length} sites)`,
     `calibration: ${p.calibration}${r.objective.startsWith('bits') ? `; head importance on ${p.importanceWindows} of them` : ''}`,
     `score: ${r.objective}`,
     `loss estimate: ${chosen.candidates.map((c) => c.proxy).join(' and ')}, head importance from zeroing (${p.metric === 'kl' ? 'KL' : 'mean |Δ|'} of ${p.output})`,

@@ -1,6 +1,7 @@
 // The runtime commands as a user runs them (in-process through the CLI's `main`, with the worker built from the
 // current sources): one JSON object on stdout with `--json`, the contract's fields, one line on stderr for bad input.
 import { rmSync } from 'node:fs';
+import * as path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { cli } from './cli-helpers';
 import { buildWorker, fixture } from './helpers';
@@ -130,4 +131,15 @@ it('bench reports an image encoder\'s own sequence length, and says a --seq swee
   const j = oneJson(r.stdout) as { results: { seq: number }[]; warnings: string[] };
   expect(j.results[0].seq).toBe(17); // 16 patches and the class token
   expect(j.warnings.some((w) => w.includes('has no sequence input'))).toBe(true);
+});
+
+it('maps and compare name the models by the paths as given (relative stays relative)', async () => {
+  const rel = path.relative(process.cwd(), fixture('gpt2-eager-ts-op17').model);
+  const maps = await cli('maps', rel, '--site', '0', '--seq', '6');
+  expect(maps.code).toBe(0);
+  expect(maps.stdout.split('\n')[0]).toMatch(new RegExp(`^${rel.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} on cpu`));
+  const other = path.relative(process.cwd(), fixture('gpt2-sdpa-ts-op17').model);
+  const compare = await cli('compare', rel, other, '--seq', '6');
+  expect(compare.code).toBe(0);
+  expect(compare.stdout.split('\n')[0].startsWith(`${other} against ${rel}`)).toBe(true);
 });
