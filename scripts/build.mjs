@@ -1,7 +1,7 @@
 // Bundles every entry point with esbuild. Native and editor modules stay external:
 // `vscode` is provided by the editor, onnxruntime-node ships a native binary that must be loaded from node_modules.
 // Runs as `npm run build` and as the `prepare` script, so `npm ci` leaves a built dist/cli.js behind.
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 
 let build;
 try {
@@ -60,6 +60,9 @@ for (const entry of entries) {
   if (!existsSync(entry.entryPoints[0])) continue; // entries appear as the issues land
   await build({ ...node, ...entry });
 }
+// The MILP solver's WebAssembly binary, read next to the bundles (src/orchestrate/advisor/highs.ts).
+mkdirSync('dist', { recursive: true });
+copyFileSync('node_modules/highs/build/highs.wasm', 'dist/highs.wasm');
 for (const entry of webviewEntries) {
   if (!existsSync(entry.entryPoints[0])) continue;
   await build({ ...browser, ...entry });

@@ -15,6 +15,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   eval: { summary: 'bits per token and perplexity on token ids or text', load: () => import('./cli/eval') },
   importance: { summary: 'per-head importance: output change when a head is zeroed, map scores', load: () => import('./cli/importance') },
   maps: { summary: 'attention probabilities and per-head statistics', load: () => import('./cli/maps') },
+  plan: { summary: 'the advisor: a per-head plan under a density budget, validated against the uniform rules', load: () => import('./cli/plan') },
   rewrite: { summary: 'rewrite attention sites into sparse, shared or pruned variants', load: () => import('./cli/rewrite') },
   synth: { summary: 'build a Llama-style model of any size for speed work', load: () => import('./cli/synth') },
 };

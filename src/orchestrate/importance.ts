@@ -53,6 +53,8 @@ export interface ImportanceOptions {
   inputs?: string;
   /** One calibration set as a runtime input source (calibration data made into inputs, runtime/inputs/calibration.ts). */
   source?: InputSource;
+  /** Calibration sets given as tensors (the rest of each set synthesized); instead of `inputs` and `samples`. */
+  sets?: Record<string, HostTensor>[];
   /** Synthesized calibration sets, seeds seed, seed+1, ... Default 4. */
   samples?: number;
   synthesis?: SynthesisOptions;
@@ -139,8 +141,9 @@ export async function headImportance(client: RuntimeClient, modelPath: string, o
   }
 }
 
-/** The input sources of the calibration sets: the given file once, or synthesized sets with successive seeds. */
+/** The input sources of the calibration sets: given tensors, the given source or file once, or synthesized sets with successive seeds. */
 function calibrationSets(options: ImportanceOptions): InputSource[] {
+  if (options.sets) return options.sets.map((tensors) => ({ tensors, synthesis: options.synthesis }));
   if (options.source) return [options.source];
   if (options.inputs) return [{ file: options.inputs, synthesis: options.synthesis }];
   const n = options.samples ?? 4;

@@ -11,7 +11,7 @@ import { fixture } from '../helpers/fixtures';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
-const COMMANDS = ['analyze', 'bench', 'compare', 'eval', 'importance', 'maps', 'rewrite', 'synth'];
+const COMMANDS = ['analyze', 'bench', 'compare', 'eval', 'importance', 'maps', 'plan', 'rewrite', 'synth'];
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {

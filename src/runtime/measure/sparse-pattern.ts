@@ -42,6 +42,12 @@ export function isVisible(p: SparsePattern, i: number, j: number, head: number, 
   return visible(asPattern(p, causal), i, j, head);
 }
 
+/** The same predicate with the pattern read once, for callers that ask about many cells. */
+export function visibilityOf(p: SparsePattern, causal: boolean): (i: number, j: number, head: number) => boolean {
+  const v = asPattern(p, causal);
+  return (i, j, head) => visible(v, i, j, head);
+}
+
 export function describePattern(p: SparsePattern): string {
   switch (p.kind) {
     case 'window': return `window ${p.window}`;

@@ -1,0 +1,222 @@
+// The advisor (issue 10): profile a model on calibration data, search a per-head plan for each density budget, and
+// check the plans by running the model, beside the uniform rules of the candidate set at the same densities, measured
+// the same way. One entry point, `advise`, for the CLI (`attention-lens plan`) and, later, the extension's Advisor
+// tab: progress through a callback, cancellation through an AbortSignal, a JSON-safe result.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyzeModel } from '../../analysis/analyze';
+import type { AnalysisReport } from '../../analysis/report/types';
+import { rewriteModel } from '../../rewriters/pipeline';
+import { type HeadChoice, type HeadPlanFile, describeHeadChoice } from '../../rewriters/plan/choices';
+import type { RuntimeClient } from '../../runtime/client';
+import type { ProgressEvent, SessionSettings } from '../../runtime/protocol';
+import { loadTokenSplit } from './calibration';
+import { type CandidateOptions, candidateSet } from './candidates';
+import { LOSS_PROXIES, searchHeads } from './loss';
+import { type MeasureContext, type Objective, type Score, calibrationScore, evaluationScore, planRequest, writeVariant } from './measure';
+import { type AdvisorProfile, profileModel } from './profile';
+import { searchPlan } from './search';
+import { type UniformBaseline, uniformBaselines } from './uniform';
+
+export type AdvisorData =
+  | { kind: 'tokens'; file: string; seq: number; evalWindows: number; calibrationWindows: number; importanceWindows?: number }
+  | { kind: 'inputs'; file: string };
+
+export interface AdviseOptions {
+  data: AdvisorData;
+  /** Density budgets (shares of dense attention, 0 … 1); the first is the plan returned, all form the frontier. */
+  budgets: number[];
+  /** Measure the uniform rules at the same densities (default true). */
+  baselines?: boolean;
+  /** Measure the unmodified model on the evaluation data too (default true). */
+  reference?: boolean;
+  candidates?: CandidateOptions;
+  settings?: SessionSettings;
+  onProgress?: (p: ProgressEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface CandidatePlan {
+  proxy: string;
+  density: number;
+  estimatedLoss: number;
+  /** Score on the calibration data, which chose among the candidates. */
+  calibration: Score;
+}
+
+export interface FrontierPoint {
+  budget: number;
+  plan: HeadPlanFile;
+  density: number;
+  /** The candidate kept (lowest calibration score) and all candidates tried. */
+  chosen: CandidatePlan;
+  candidates: CandidatePlan[];
+  /** The score on the evaluation data. */
+  evaluation: Score;
+  /** Choices counted over all heads, e.g. { "window 64": 20, "dense": 2 }. */
+  mix: Record<string, number>;
+}
+
+export interface AdviceResult {
+  model: string;
+  seq: number;
+  /** How the score is measured and on what data. */
+  objective: string;
+  profile: AdvisorProfile;
+  /** The unmodified model's score on the evaluation data (null when not asked for). */
+  dense: Score | null;
+  frontier: FrontierPoint[];
+  baselines: UniformBaseline[];
+  timings: { profileMs: number; searchMs: number; validateMs: number };
+  warnings: string[];
+}
+
+export class AdvisorCancelled extends Error {
+  readonly userError = true;
+  constructor() {
+    super('the advisor was cancelled');
+  }
+}
+
+function checkCancelled(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new AdvisorCancelled();
+}
+
+export async function advise(client: RuntimeClient, model: string, options: AdviseOptions): Promise<AdviceResult> {
+  const { data, signal } = options;
+  for (const b of options.budgets) if (!(b > 0 && b <= 1)) throw new RangeError(`density budget ${b} must be in (0, 1]`);
+  if (options.budgets.length === 0) throw new RangeError('no density budget given');
+  const report = analyzeModel(model);
+  const split = data.kind === 'tokens' ? loadTokenSplit(data.file, data.seq, data.evalWindows, data.calibrationWindows) : undefined;
+  const progress = options.onProgress ?? (() => undefined);
+
+  const t0 = performance.now();
+  const profile = await profileModel(client, model, {
+    source: split ? { kind: 'tokens', split } : { kind: 'inputs', file: (data as { file: string }).file },
+    candidates: options.candidates,
+    ...(data.kind === 'tokens' && data.importanceWindows !== undefined ? { importanceWindows: data.importanceWindows } : {}),
+    settings: options.settings,
+    onProgress: progress,
+    signal,
+  });
+  checkCancelled(signal);
+  const seq = profile.seq;
+  const t1 = performance.now();
+  const searched = await searchAll(profile, options.budgets, progress);
+  const t2 = performance.now();
+
+  const objective = objectiveOf(report, data, split);
+  const dir = mkdtempSync(join(tmpdir(), 'attention-lens-advisor-'));
+  const ctx: MeasureContext = { client, model, infos: report.model.inputs, objective, settings: options.settings, signal, dir };
+  try {
+    const steps = (options.reference === false ? 0 : 1) + searched.reduce((a, s) => a + s.plans.length + 1, 0) + (options.baselines === false ? 0 : options.budgets.length * candidateFamilies(profile, options).length);
+    let done = 0;
+    const step = (message: string) => progress({ phase: 'validate', done: done++, total: steps, message });
+    let dense: Score | null = null;
+    if (options.reference !== false) {
+      step('the original model');
+      dense = await evaluationScore(ctx, model);
+    }
+    const frontier: FrontierPoint[] = [];
+    for (const s of searched) {
+      checkCancelled(signal);
+      const tried: { plan: HeadPlanFile; candidate: CandidatePlan }[] = [];
+      for (const p of s.plans) {
+        step(`plan at density ${s.budget} (${p.proxy})`);
+        const variant = writeVariant(ctx, [planRequest(p.plan)], seq);
+        tried.push({ plan: p.plan, candidate: { proxy: p.proxy, density: p.density, estimatedLoss: p.loss, calibration: await calibrationScore(ctx, variant) } });
+      }
+      const best = tried.reduce((a, b) => (b.candidate.calibration.value < a.candidate.calibration.value ? b : a));
+      step(`plan at density ${s.budget}: evaluation`);
+      const evaluation = await evaluationScore(ctx, writeVariant(ctx, [planRequest(best.plan)], seq));
+      frontier.push({ budget: s.budget, plan: best.plan, density: best.candidate.density, chosen: best.candidate, candidates: tried.map((t) => t.candidate), evaluation, mix: mixOf(best.plan) });
+    }
+    const baselines = options.baselines === false ? [] : await uniformBaselines(ctx, profile, options.budgets, candidateFamilies(profile, options), seq, (m) => step(m));
+    progress({ phase: 'validate', done: steps, total: steps });
+    const t3 = performance.now();
+    return {
+      model,
+      seq,
+      objective: describeObjective(objective),
+      profile,
+      dense,
+      frontier,
+      baselines,
+      timings: { profileMs: t1 - t0, searchMs: t2 - t1, validateMs: t3 - t2 },
+      warnings: [...profile.warnings],
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Writes the model rewritten by `plan` to `output` (the user's model is only read). */
+export function writePlannedModel(model: string, plan: HeadPlanFile, output: string, seq: number): void {
+  rewriteModel(model, [planRequest(plan)], output, { seqLen: seq });
+}
+
+interface Searched {
+  budget: number;
+  plans: { proxy: string; plan: HeadPlanFile; density: number; loss: number }[];
+}
+
+/** One plan per loss proxy and budget; a proxy whose plan another already gave is dropped. */
+async function searchAll(profile: AdvisorProfile, budgets: number[], progress: (p: ProgressEvent) => void): Promise<Searched[]> {
+  const out: Searched[] = [];
+  let done = 0;
+  for (const budget of budgets) {
+    const plans: Searched['plans'] = [];
+    for (const proxy of LOSS_PROXIES) {
+      progress({ phase: 'search', done: done++, total: budgets.length * LOSS_PROXIES.length, message: `density ${budget}, ${proxy.name}` });
+      const r = await searchPlan(searchHeads(profile, proxy), budget);
+      const plan = planOf(profile, r.picks, budget, proxy.name);
+      if (plans.some((p) => samePlan(p.plan, plan))) continue;
+      plans.push({ proxy: proxy.name, plan, density: r.density, loss: r.loss });
+    }
+    out.push({ budget, plans });
+  }
+  return out;
+}
+
+function planOf(profile: AdvisorProfile, picks: { site: number; head: number; choice: HeadChoice }[], budget: number, proxy: string): HeadPlanFile {
+  const sites: Record<number, HeadChoice[]> = {};
+  for (const p of picks) (sites[p.site] ??= [])[p.head] = p.choice;
+  return {
+    version: 1,
+    seq: profile.seq,
+    note: `attention-lens plan: density ≤ ${budget} of dense attention at ${profile.seq} tokens; loss estimate ${proxy}; calibration: ${profile.calibration}`,
+    sites,
+  };
+}
+
+function samePlan(a: HeadPlanFile, b: HeadPlanFile): boolean {
+  const key = (p: HeadPlanFile) => JSON.stringify(Object.entries(p.sites).map(([s, hs]) => [s, hs.map(describeHeadChoice)]));
+  return key(a) === key(b);
+}
+
+function mixOf(plan: HeadPlanFile): Record<string, number> {
+  const mix: Record<string, number> = {};
+  for (const hs of Object.values(plan.sites)) for (const c of hs) mix[describeHeadChoice(c)] = (mix[describeHeadChoice(c)] ?? 0) + 1;
+  return mix;
+}
+
+function candidateFamilies(profile: AdvisorProfile, options: AdviseOptions) {
+  const s = profile.sites[0];
+  return candidateSet(profile.seq, s.causal, options.candidates).families;
+}
+
+function objectiveOf(report: AnalysisReport, data: AdvisorData, split: ReturnType<typeof loadTokenSplit> | undefined): Objective {
+  if (data.kind === 'inputs') return { kind: 'outputs', inputsFile: data.file };
+  const ids = report.model.inputs.find((i) => i.role === 'input_ids');
+  if (!ids) throw new Error(`${report.model.path}: no token-id input; give --inputs instead of --tokens`);
+  return { kind: 'bits', tokensFile: data.file, split: split!, idsInput: ids.name };
+}
+
+function describeObjective(o: Objective): string {
+  if (o.kind === 'bits') {
+    return `bits per token on ${o.tokensFile}: ${o.split.evalStarts.length} evaluation windows of ${o.split.seq} (eval's definition); ` +
+      `candidate plans chosen on the calibration windows (${o.split.how})`;
+  }
+  return `outputs against the original's on ${o.inputsFile} (KL for logits, else 1 − cosine); the same inputs calibrate`;
+}

@@ -1,0 +1,91 @@
+// `attention-lens plan` on models without a language-model head (a ViT and a BERT encoder: objective 1 − cosine of the
+// outputs against the original's on the given inputs), the files it writes, and its one-line refusals of bad input.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeModel } from '../../src/analysis';
+import { parseHeadPlan } from '../../src/shared/head-plan';
+import { cli } from '../runtime/cli-helpers';
+import { buildWorker, fixture } from '../runtime/helpers';
+
+let workerPath: string;
+let dir: string;
+beforeAll(async () => {
+  workerPath = await buildWorker();
+  process.env.ATTENTION_LENS_WORKER = workerPath;
+  dir = mkdtempSync(join(tmpdir(), 'plan-cli-'));
+});
+afterAll(() => {
+  delete process.env.ATTENTION_LENS_WORKER;
+  rmSync(workerPath, { force: true });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+
+describe.each(['vit-eager-ts-op17', 'bert-eager-ts-op17'])('plan on %s (no language-model head)', (name) => {
+  it('plans under the budget, measures the plan and the uniform window against the original outputs, writes plan and model', async () => {
+    const f = fixture(name);
+    const before = sha(f.model);
+    const planFile = join(dir, `${name}.plan.json`);
+    const out = join(dir, `${name}.planned.onnx`);
+    const r = await cli('plan', f.model, '--inputs', f.manifest, '--budget', 'density=0.5', '--frontier', '0.3', '--json', '--plan-out', planFile, '-o', out);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.frontier.map((p: { budget: number }) => p.budget)).toEqual([0.5, 0.3]);
+    const sites = analyzeModel(f.model).sites;
+    for (const point of result.frontier) {
+      expect(point.density).toBeLessThanOrEqual(point.budget + 1e-9);
+      expect(point.evaluation.metric).toBe('1 − cosine');
+      expect(point.evaluation.value).toBeGreaterThanOrEqual(0);
+      expect(point.evaluation.value).toBeLessThan(1);
+      expect(Object.keys(point.plan.sites).map(Number)).toEqual(sites.map((s) => s.id));
+    }
+    // Every head profiled: recall 1 for dense, 0 for pruned, in between for the rest, importance measured.
+    for (const s of result.profile.sites) {
+      for (const h of s.perHead) {
+        expect(h.recall[0]).toBeCloseTo(1, 12);
+        expect(h.recall[h.recall.length - 1]).toBe(0);
+        for (const v of h.recall) expect(v).toBeGreaterThanOrEqual(-1e-9);
+        expect(h.importance).toBeGreaterThan(0);
+      }
+    }
+    const window = result.baselines.find((b: { family: string; budget: number }) => b.family === 'window' && b.budget === 0.5);
+    expect(window.density).toBeLessThanOrEqual(0.5);
+    expect(window.evaluation.metric).toBe('1 − cosine');
+    const plan = parseHeadPlan(JSON.parse(readFileSync(planFile, 'utf8')));
+    expect(plan).toEqual(expect.objectContaining({ sites: result.frontier[0].plan.sites }));
+    expect(existsSync(out)).toBe(true);
+    expect(analyzeModel(out).sites.length).toBeGreaterThan(0);
+    expect(sha(f.model)).toBe(before);
+  }, 300_000);
+});
+
+describe('plan refuses bad input in one line', () => {
+  const f = fixture('vit-eager-ts-op17');
+  it.each([
+    [['--inputs', 'MANIFEST'], /--budget is required/],
+    [['--inputs', 'MANIFEST', '--budget', 'density=1.5'], /--budget must be density=D with D in \(0, 1\]/],
+    [['--inputs', 'MANIFEST', '--budget', 'flops=0.2'], /--budget must be density=D/],
+    [['--budget', 'density=0.5'], /give exactly one of --tokens FILE/],
+    [['--inputs', 'MANIFEST', '--tokens', 'x.bytes', '--budget', 'density=0.5'], /give exactly one of --tokens FILE/],
+    [['--inputs', 'MANIFEST', '--budget', 'density=0.5', '--seq', '64'], /--seq applies to --tokens/],
+    [['--inputs', 'MANIFEST', '--budget', 'density=0.5', '--frontier', '0,2'], /--frontier must be densities/],
+  ])('%j', async (args, message) => {
+    const r = await cli('plan', f.model, ...args.map((a) => (a === 'MANIFEST' ? f.manifest : a)));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('refuses more calibration windows than fit between the evaluation windows', async () => {
+    const t = fixture('bytelm-llama-trained');
+    const r = await cli('plan', t.model, '--tokens', join(t.dir, 'eval.bytes'), '--budget', 'density=0.5', '--eval-windows', '64', '--calib-windows', '1000');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/room for \d+ calibration window\(s\), 1000 asked/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
