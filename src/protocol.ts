@@ -284,6 +284,8 @@ export interface AdvisorBaseline {
 /** What the Advisor tab shows: the advisor's result (orchestrate/advisor/advisor.ts), restated without its profile's bulk. */
 export interface AdvisorResults {
   seq: number;
+  /** Why this window length, in words. */
+  lengthNote: string;
   /** How the score is measured and on what data. */
   objective: string;
   /** Where the calibration data came from and how it was kept apart from the evaluation data. */

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { type AdviceResult, type AdvisorData, advise } from '../orchestrate/advisor/advisor';
+import { CalibrationError, splitTokens } from '../orchestrate/advisor/calibration';
 import type { AdvisorResults } from '../protocol';
 import type { ProgressEvent } from '../runtime/protocol';
 import { defaultLength } from '../shared/lengths';
@@ -26,12 +27,14 @@ export async function runAdvisor(ctx: RunContext, budgets: number[]): Promise<Ad
   const dir = mkdtempSync(path.join(tmpdir(), 'attention-lens-advisor-tab-'));
   try {
     let data: AdvisorData;
+    let lengthNote = 'the length of the inputs file';
     if (cal.ids) {
       // The tokens as the core thread read them (text tokenised), in a token file the advisor splits as eval does.
       const file = path.join(dir, 'tokens.json');
       writeFileSync(file, JSON.stringify(Array.from(cal.ids)));
-      const seq = Math.min(MAX_SEQ, defaultLength(ctx.report.model).seq);
-      data = { kind: 'tokens', file, seq, ...ADVISOR_WINDOWS };
+      const fit = windowLength(cal.ids, defaultLength(ctx.report.model).seq, cal.file);
+      lengthNote = fit.note;
+      data = { kind: 'tokens', file, seq: fit.seq, ...ADVISOR_WINDOWS };
     } else {
       data = { kind: 'inputs', file: cal.file };
     }
@@ -42,10 +45,35 @@ export async function runAdvisor(ctx: RunContext, budgets: number[]): Promise<Ad
       signal: ctx.signal,
       onProgress: (p) => ctx.progress(fraction(p), describe(p)),
     });
-    return advisorResults(result, cal.ids ? { from: path.join(dir, 'tokens.json'), to: cal.file } : null);
+    return { ...advisorResults(result, cal.ids ? { from: path.join(dir, 'tokens.json'), to: cal.file } : null), lengthNote };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Shortest window the dashboard tries before saying the text is too short. */
+const MIN_SEQ = 16;
+
+/**
+ * The window length: the model's own (at most the CLI's 512), halved until the evaluation windows and the calibration
+ * windows between them fit in the tokens; and why, for the screen.
+ */
+export function windowLength(ids: ArrayLike<number>, own: number, file: string): { seq: number; note: string } {
+  const tokens = Int32Array.from(ids);
+  const start = Math.min(MAX_SEQ, own);
+  for (let seq = start; seq >= MIN_SEQ; seq = Math.floor(seq / 2)) {
+    try {
+      splitTokens(tokens, seq, ADVISOR_WINDOWS.evalWindows, ADVISOR_WINDOWS.calibrationWindows);
+      return { seq, note: seq === start ? `${seq} tokens: the model's length (at most 512)` : `${seq} tokens: ${file} holds ${tokens.length} tokens, too few for windows of ${start}` };
+    } catch (e) {
+      if (!(e instanceof CalibrationError)) throw e;
+    }
+  }
+  const need = (ADVISOR_WINDOWS.evalWindows + ADVISOR_WINDOWS.calibrationWindows) * (MIN_SEQ + 1) * 2;
+  throw userError(
+    `${file} holds ${tokens.length} tokens: too few for ${ADVISOR_WINDOWS.evalWindows} evaluation windows and ${ADVISOR_WINDOWS.calibrationWindows} calibration windows ` +
+      `of even ${MIN_SEQ} tokens apart from each other; choose a longer text (about ${need} tokens or more)`,
+  );
 }
 
 function fraction(p: ProgressEvent): number | null {
@@ -60,7 +88,7 @@ function describe(p: ProgressEvent): string {
 }
 
 /** The result as the dashboard keeps it: the profile's per-head numbers are left out, the temporary token file named as the person's file. */
-export function advisorResults(r: AdviceResult, rename: { from: string; to: string } | null): AdvisorResults {
+export function advisorResults(r: AdviceResult, rename: { from: string; to: string } | null): Omit<AdvisorResults, 'lengthNote'> {
   const named = (s: string) => (rename ? s.split(rename.from).join(rename.to) : s);
   return {
     seq: r.seq,

@@ -55,7 +55,7 @@ function renderForm(root: HTMLElement, ctx: ViewContext, hasSites: boolean): voi
 function renderSummary(root: HTMLElement, r: AdvisorResults): void {
   const t = r.timings;
   root.append(
-    h('p', { class: 'meta', id: 'advisor-objective' }, `At ${r.seq} tokens. Score: ${r.objective}. Calibration: ${r.calibration}.`),
+    h('p', { class: 'meta', id: 'advisor-objective' }, `At ${r.lengthNote}. Score: ${r.objective}. Calibration: ${r.calibration}.`),
     h('p', { class: 'meta' }, `Profile ${num(t.profileMs / 1000, 1)} s, search ${num(t.searchMs / 1000, 1)} s, measuring ${num(t.validateMs / 1000, 1)} s; ${new Date(r.finishedAt).toLocaleString()}.`),
   );
   for (const w of r.warnings) root.append(h('p', { class: 'warning' }, `⚠ ${w}`));
