@@ -62,6 +62,7 @@ export function windowLength(ids: ArrayLike<number>, own: number, file: string):
   const tokens = Int32Array.from(ids);
   const start = Math.min(MAX_SEQ, own);
   for (let seq = start; seq >= MIN_SEQ; seq = Math.floor(seq / 2)) {
+    if (tokens.length < (seq + 1) * (ADVISOR_WINDOWS.evalWindows + ADVISOR_WINDOWS.calibrationWindows)) continue;
     try {
       splitTokens(tokens, seq, ADVISOR_WINDOWS.evalWindows, ADVISOR_WINDOWS.calibrationWindows);
       return { seq, note: seq === start ? `${seq} tokens: the model's length (at most 512)` : `${seq} tokens: ${file} holds ${tokens.length} tokens, too few for windows of ${start}` };
