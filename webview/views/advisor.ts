@@ -55,7 +55,9 @@ function renderForm(root: HTMLElement, ctx: ViewContext, hasSites: boolean): voi
 function renderSummary(root: HTMLElement, r: AdvisorResults): void {
   const t = r.timings;
   root.append(
-    h('p', { class: 'meta', id: 'advisor-objective' }, `At ${r.lengthNote}. Score: ${r.objective}. Calibration: ${r.calibration}.`),
+    h('p', { class: 'meta', id: 'advisor-objective' }, `At ${r.lengthNote}.`),
+    // The objective of a token file already says how the calibration windows were kept apart from the evaluation ones.
+    h('p', { class: 'meta' }, `Score: ${r.objective}.${r.objective.includes(r.calibration) ? '' : ` Calibration: ${r.calibration}.`}`),
     h('p', { class: 'meta' }, `Profile ${num(t.profileMs / 1000, 1)} s, search ${num(t.searchMs / 1000, 1)} s, measuring ${num(t.validateMs / 1000, 1)} s; ${new Date(r.finishedAt).toLocaleString()}.`),
   );
   for (const w of r.warnings) root.append(h('p', { class: 'warning' }, `⚠ ${w}`));
@@ -134,13 +136,14 @@ function renderPlan(root: HTMLElement, ctx: ViewContext, r: AdvisorResults): voi
     ctx.interactive ? h('span', { class: 'help' }, 'adds the plan as a variant (a plan rewrite step, mask form), for Speed and Accuracy') : null,
   ), error);
   const grid = planGrid(r, point);
+  root.append(h('p', { class: 'help' }, 'One pattern per site (rows) and query head (columns); hover a cell for its choice.'));
   root.append(h('div', { class: 'pattern-legend', id: 'plan-legend' },
     ...grid.patterns.map((p) => h('span', null, h('span', { class: `swatch ${patternClass(p)}`, 'aria-hidden': 'true' }), p))));
   const cell = (site: number, head: number, c: { choice: string; pattern: string } | null) => (c
     ? h('td', { class: `cell ${patternClass(c.pattern)}`, title: `site ${site}, head ${head}: ${c.choice}`, 'aria-label': `head ${head}: ${c.choice}` })
     : h('td', { class: 'cell pattern-other', title: `site ${site}: no head ${head}` }));
   root.append(h('table', { class: 'plan-grid', id: 'plan-grid' },
-    h('caption', null, `Plan at density ≤ ${point.budget}: one pattern per site and query head (hover a cell for its choice)`),
+    h('caption', null, `Sites × query heads at density ≤ ${point.budget}`),
     h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'site'), ...Array.from({ length: grid.heads }, (_, i) => h('th', { scope: 'col' }, String(i))))),
     h('tbody', null, ...grid.rows.map((row) => h('tr', null,
       h('th', { scope: 'row' }, String(row.site)),
