@@ -87,7 +87,6 @@ describe('patternRecall', () => {
       expect(gaps.filter((g) => g < 1e-5).length).toBeGreaterThanOrEqual(20);
       expect(Math.max(...gaps)).toBeLessThan(0.05);
       expect(mean).toBeLessThan(0.005);
-      console.log(`block-topk recall estimate vs the rewrite's selection: mean |gap| ${mean.toFixed(5)}, max ${Math.max(...gaps).toFixed(5)} over ${gaps.length} heads`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

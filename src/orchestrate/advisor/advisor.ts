@@ -216,7 +216,7 @@ function objectiveOf(report: AnalysisReport, data: AdvisorData, split: ReturnTyp
 function describeObjective(o: Objective): string {
   if (o.kind === 'bits') {
     return `bits per token on ${o.tokensFile}: ${o.split.evalStarts.length} evaluation windows of ${o.split.seq} (eval's definition); ` +
-      `candidate plans chosen on the calibration windows (${o.split.how})`;
+      'candidate plans chosen on the calibration windows';
   }
   return `outputs against the original's on ${o.inputsFile} (KL for logits, else 1 − cosine); the same inputs calibrate`;
 }
