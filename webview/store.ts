@@ -3,7 +3,7 @@
 // to setState, so hiding, showing and reloading the webview brings back the same view. Pure: tested without a DOM.
 import { type HostMessage, type RuleStep, type SessionSnapshot, type TabId, type TaskState, isTabId } from '../src/protocol';
 import { checkSteps } from '../src/shared/rule-steps';
-import { DEFAULT_BUDGETS } from './logic/advisor';
+import { DEFAULT_BUDGETS, type PlanForm } from './logic/advisor';
 
 export interface StudioState {
   rule: string | null;
@@ -38,6 +38,8 @@ export interface UiState {
   advisorBudgets: string;
   /** The frontier point whose plan the grid shows (its budget); null: the first, the plan asked for. */
   advisorBudget: number | null;
+  /** How Keep as variant writes the plan. */
+  advisorForm: PlanForm;
 }
 
 export interface Failure {
@@ -74,6 +76,7 @@ export function initialUi(): UiState {
     pruneScope: 'site',
     advisorBudgets: DEFAULT_BUDGETS,
     advisorBudget: null,
+    advisorForm: 'mask',
   };
 }
 

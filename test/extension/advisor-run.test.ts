@@ -9,6 +9,7 @@ import { type RunContext, VariantFiles } from '../../src/extension/runs';
 import type { AdvisorResults } from '../../src/protocol';
 import { parseHeadPlan, planJson } from '../../src/shared/head-plan';
 import { FIXTURES } from '../helpers/fixtures';
+import { planVariant } from '../../webview/logic/advisor';
 import { CALIBRATION_TEXT, TEST_SETTINGS, cliReport, hostServices } from '../webview/harness';
 
 const MODEL = path.join(FIXTURES, 'llama-eager-ts-op17', 'model.onnx');
@@ -66,6 +67,15 @@ describe('runAdvisor (the Advisor tab) on a real model', () => {
     expect(progress.length).toBeGreaterThan(3);
     expect(progress.every((p) => p === null || (p >= 0 && p <= 1))).toBe(true);
   });
+
+  it('keeps a plan as a variant the core thread writes, in both forms', async () => {
+    for (const form of ['mask', 'blocked'] as const) {
+      const { steps } = planVariant(result.frontier[0], form);
+      const preview = await ctx.core.request({ type: 'preview', file: MODEL, steps });
+      expect(preview.applied.map((a) => a.rule)).toContain('plan');
+      expect(preview.flopsAfter).toBeLessThanOrEqual(preview.flopsBefore);
+    }
+  }, 120_000);
 
   it('halves the window length until the windows fit the text, and says why', () => {
     expect(result.seq).toBe(windowLength(ctx.calibration!.ids!, 512, text).seq);

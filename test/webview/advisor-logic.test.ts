@@ -79,6 +79,10 @@ describe('planVariant', () => {
     expect(parseWebviewMessage(JSON.parse(JSON.stringify({ type: 'addVariant', ...v })))).toEqual({ type: 'addVariant', ...v });
     expect(v.label).toBe('advisor plan, density ≤ 0.25 (24%)');
     expect(stepsLabel(v.steps)).toMatch(/^plan site 0: /);
+    const b = planVariant(results.frontier[1], 'blocked');
+    expect(b.steps[0].params.impl).toBe('blocked');
+    expect(b.label).toBe('advisor plan, density ≤ 0.125 (12%), blocked');
+    expect(parseWebviewMessage({ type: 'addVariant', ...b })).toEqual({ type: 'addVariant', ...b });
   });
 });
 

@@ -553,6 +553,11 @@ describe('dashboard in Chromium with a real session', () => {
     const half = r.frontier.find((f) => f.budget === 0.5)!;
     expect(keep).toEqual({ type: 'addVariant', ...planVariant(half) });
     expect(parseWebviewMessage(JSON.parse(JSON.stringify(keep)))).toEqual(keep);
+    // The blocked form, for speed.
+    await page.locator('#keep-form').click();
+    await page.locator('#keep-form vscode-option', { hasText: 'blocked' }).click();
+    await page.locator('#keep-plan').click();
+    expect((await posted()).filter((m) => m.type === 'addVariant').at(-1)).toEqual({ type: 'addVariant', ...planVariant(half, 'blocked') });
 
     // A run in progress shows in the status with its Cancel.
     await send({ type: 'didChangeTasks', tasks: [{ id: 't9', title: 'Advisor: per-head plans for model.onnx', fraction: 0.3, message: 'profiling the heads 3/8', timing: false }] });

@@ -96,14 +96,17 @@ export function planGrid(r: AdvisorResults, point: AdvisorPlanPoint): PlanGrid {
   return { heads, rows, patterns: [...known, ...[...seen].filter((p) => !(PATTERNS as readonly string[]).includes(p)).sort()] };
 }
 
+/** How a kept plan is written: `mask`, the exact form the advisor measured; `blocked`, the form that computes less. */
+export type PlanForm = 'mask' | 'blocked';
+
 /**
  * The rewrite step that keeps a frontier point's plan as a variant: the `plan` rule with the plan the advisor measured,
- * in the mask form it was measured in, read back from its file form (checked as the host checks it, so a bad plan never reaches it).
+ * read back from its file form, in the form chosen (checked as the host checks it, so a bad plan never reaches it).
  */
-export function planVariant(point: AdvisorPlanPoint): { steps: RuleStep[]; label: string } {
-  const steps = checkSteps([{ rule: 'plan', params: { plan: parseHeadPlan(planJson(point.plan)), impl: 'mask' } }]);
+export function planVariant(point: AdvisorPlanPoint, impl: PlanForm = 'mask'): { steps: RuleStep[]; label: string } {
+  const steps = checkSteps([{ rule: 'plan', params: { plan: parseHeadPlan(planJson(point.plan)), impl } }]);
   if (!steps) throw new Error(`the plan at density ${point.budget} is not a valid plan step`);
-  return { steps, label: `advisor plan, density ≤ ${point.budget} (${fmtDensity(point.density)})` };
+  return { steps, label: `advisor plan, density ≤ ${point.budget} (${fmtDensity(point.density)})${impl === 'blocked' ? ', blocked' : ''}` };
 }
 
 /** A density as a percentage with the precision it needs: 25%, 12.5%, 3.13%. */

@@ -122,18 +122,21 @@ function renderPlan(root: HTMLElement, ctx: ViewContext, r: AdvisorResults): voi
     h('label', { for: 'advisor-point' }, 'Plan'),
     h('vscode-dropdown', { id: 'advisor-point', on: { change: (e) => ctx.setUi({ advisorBudget: Number(valueOf(e)) }) } },
       ...r.frontier.map((f) => h('vscode-option', { value: String(f.budget), selected: f === point }, `density ≤ ${f.budget} (${fmtDensity(f.density)})`))),
+    ctx.interactive ? h('vscode-dropdown', { id: 'keep-form', 'aria-label': 'form of the kept plan', on: { change: (e) => ctx.setUi({ advisorForm: valueOf(e) === 'blocked' ? 'blocked' : 'mask' }, false) } },
+      h('vscode-option', { value: 'mask', selected: ctx.state.ui.advisorForm !== 'blocked' }, 'mask (exact, as measured)'),
+      h('vscode-option', { value: 'blocked', selected: ctx.state.ui.advisorForm === 'blocked' }, 'blocked (computes less)')) : null,
     ctx.interactive ? h('vscode-button', {
       id: 'keep-plan',
       on: { click: () => {
         try {
-          const v = planVariant(point);
+          const v = planVariant(point, ctx.state.ui.advisorForm === 'blocked' ? 'blocked' : 'mask');
           ctx.post({ type: 'addVariant', steps: v.steps, label: v.label });
         } catch (e) {
           error.textContent = (e as Error).message;
         }
       } },
     }, 'Keep as variant') : null,
-    ctx.interactive ? h('span', { class: 'help' }, 'adds the plan as a variant (a plan rewrite step, mask form), for Speed and Accuracy') : null,
+    ctx.interactive ? h('span', { class: 'help' }, 'adds the plan as a variant (a plan rewrite step) for Speed, Accuracy and Export: the mask form computes what the advisor measured; the blocked form computes each group of heads with its own pattern only, for speed') : null,
   ), error);
   const grid = planGrid(r, point);
   root.append(h('p', { class: 'help' }, 'One pattern per site (rows) and query head (columns); hover a cell for its choice.'));
