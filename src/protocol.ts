@@ -15,6 +15,7 @@ import type { Interval, Speedup } from './runtime/measure/stats';
 import type { BoundScope } from './runtime/measure/trust';
 import type { CalibrationKind } from './runtime/inputs/calibration';
 import type { ExecutionProvider, GenerateStep } from './runtime/protocol';
+import type { HeadPlanFile } from './shared/head-plan';
 import { type RuleStep, checkSteps } from './shared/rule-steps';
 
 export type { RuleStep };
@@ -22,7 +23,7 @@ export type { RuleStep };
 /** Element id of the session JSON embedded in an exported HTML report (the page renders it without a host). */
 export const EMBEDDED_REPORT_ID = 'attention-lens-report';
 
-export const TABS = ['overview', 'studio', 'speed', 'accuracy', 'maps', 'heads'] as const;
+export const TABS = ['overview', 'studio', 'speed', 'accuracy', 'maps', 'heads', 'advisor'] as const;
 export type TabId = (typeof TABS)[number];
 
 export function isTabId(value: unknown): value is TabId {
@@ -250,6 +251,57 @@ export interface ImportanceResults {
   finishedAt: string;
 }
 
+/** A measured score of the advisor (orchestrate/advisor/measure.ts): lower is better. */
+export interface AdvisorScore {
+  /** "bits per token", "KL (nats)", "1 − cosine". */
+  metric: string;
+  value: number;
+}
+
+/** One plan of the advisor's frontier: the plan found for a density budget, measured on the evaluation data. */
+export interface AdvisorPlanPoint {
+  budget: number;
+  /** Its density (mean visible keys per query, as a share of dense attention). */
+  density: number;
+  plan: HeadPlanFile;
+  /** The loss estimate whose plan was kept (the lowest calibration score among the candidates). */
+  proxy: string;
+  evaluation: AdvisorScore;
+  /** Choices counted over all heads, e.g. { "window 64": 20, "dense": 2 }. */
+  mix: Record<string, number>;
+}
+
+/** A uniform rule of the candidate set at a budget, measured the same way (or why not). */
+export interface AdvisorBaseline {
+  budget: number;
+  family: string;
+  rule: string | null;
+  density: number | null;
+  evaluation: AdvisorScore | null;
+  reason?: string;
+}
+
+/** What the Advisor tab shows: the advisor's result (orchestrate/advisor/advisor.ts), restated without its profile's bulk. */
+export interface AdvisorResults {
+  seq: number;
+  /** Why this window length, in words. */
+  lengthNote: string;
+  /** How the score is measured and on what data. */
+  objective: string;
+  /** Where the calibration data came from and how it was kept apart from the evaluation data. */
+  calibration: string;
+  /** Sites planned, with their query heads; sites left dense with the reason. */
+  sites: { site: number; heads: number }[];
+  skipped: { site: number; reason: string }[];
+  dense: AdvisorScore | null;
+  /** The first is the plan for the budget asked for. */
+  frontier: AdvisorPlanPoint[];
+  baselines: AdvisorBaseline[];
+  timings: { profileMs: number; searchMs: number; validateMs: number };
+  warnings: string[];
+  finishedAt: string;
+}
+
 export interface ExportRecord {
   variant: string;
   model: string;
@@ -307,6 +359,8 @@ export interface SessionSnapshot {
   decode: DecodeResults | null;
   generation: GenerationResults | null;
   importance: ImportanceResults | null;
+  /** The Advisor tab's latest run; absent in snapshots saved before the tab existed. */
+  advisor?: AdvisorResults | null;
   exports: ExportRecord[];
   settings: SessionSettings;
 }
@@ -389,6 +443,12 @@ export interface CompareGenerationRequest {
 export interface ComputeImportanceRequest {
   type: 'computeImportance';
 }
+/** Runs the advisor on the calibration data: the first budget is the plan asked for, all make the frontier. */
+export interface AdviseRequest {
+  type: 'advise';
+  /** Density budgets in (0, 1]. */
+  budgets: number[];
+}
 export interface ExportRequest {
   type: 'export';
   variant: string;
@@ -416,6 +476,7 @@ export type WebviewMessage =
   | BenchmarkDecodeRequest
   | CompareGenerationRequest
   | ComputeImportanceRequest
+  | AdviseRequest
   | CancelTaskRequest
   | ShowLogRequest;
 
@@ -423,6 +484,11 @@ const isString = (v: unknown): v is string => typeof v === 'string';
 const isSiteId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
 /** A count a person typed: a positive integer below a bound that keeps a run finite. */
 const isCount = (v: unknown, max: number): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max;
+
+/** A density budget: a share of dense attention in (0, 1]. */
+const isDensity = (v: unknown): v is number => typeof v === 'number' && v > 0 && v <= 1;
+/** Budgets in one advisor run: each one is a search and several measured models. */
+export const MAX_BUDGETS = 6;
 
 /**
  * The host's check of what a webview sends: the webview runs page scripts, so its messages are validated like any
@@ -446,6 +512,11 @@ export function parseWebviewMessage(raw: unknown): WebviewMessage | undefined {
       const pasts = m.pasts;
       if (!Array.isArray(pasts) || pasts.length === 0 || pasts.length > 16 || !pasts.every((p) => Number.isInteger(p) && p >= 0 && p <= 1 << 20)) return undefined;
       return { type: 'benchmarkDecode', pasts: [...(pasts as number[])] };
+    }
+    case 'advise': {
+      const budgets = m.budgets;
+      if (!Array.isArray(budgets) || budgets.length === 0 || budgets.length > MAX_BUDGETS || !budgets.every(isDensity)) return undefined;
+      return { type: 'advise', budgets: [...(budgets as number[])] };
     }
     case 'compareGeneration':
       return isCount(m.steps, 1024) ? { type: 'compareGeneration', steps: m.steps } : undefined;

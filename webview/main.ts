@@ -1,4 +1,4 @@
-// The dashboard app: a header with the model and the running work, five tabs, and the active tab's view. State comes
+// The dashboard app: a header with the model and the running work, the tabs, and the active tab's view. State comes
 // from the host's messages (or from the report embedded in an exported page) and is kept with setState, so the view
 // survives being hidden, shown and reloaded.
 import {
@@ -20,6 +20,7 @@ import { h } from './dom';
 import { connect } from './host';
 import { type UiState, type ViewState, initialState, persisted, reduce, restore } from './store';
 import { renderAccuracy } from './views/accuracy';
+import { renderAdvisor } from './views/advisor';
 import type { ViewContext } from './views/context';
 import { renderHeads } from './views/heads';
 import { renderMaps } from './views/maps';
@@ -31,9 +32,9 @@ provideVSCodeDesignSystem().register(
   vsCodeButton(), vsCodeCheckbox(), vsCodeDropdown(), vsCodeOption(), vsCodePanels(), vsCodePanelTab(), vsCodePanelView(), vsCodeProgressRing(), vsCodeTextField(),
 );
 
-const TITLES: Record<TabId, string> = { overview: 'Overview', studio: 'Rewrite studio', speed: 'Speed', accuracy: 'Accuracy', maps: 'Attention maps', heads: 'Heads' };
+const TITLES: Record<TabId, string> = { overview: 'Overview', studio: 'Rewrite studio', speed: 'Speed', accuracy: 'Accuracy', maps: 'Attention maps', heads: 'Heads', advisor: 'Advisor' };
 const VIEWS: Record<TabId, (root: HTMLElement, ctx: ViewContext) => void> = {
-  overview: renderOverview, studio: renderStudio, speed: renderSpeed, accuracy: renderAccuracy, maps: renderMaps, heads: renderHeads,
+  overview: renderOverview, studio: renderStudio, speed: renderSpeed, accuracy: renderAccuracy, maps: renderMaps, heads: renderHeads, advisor: renderAdvisor,
 };
 
 const { host, report } = connect();

@@ -3,6 +3,7 @@
 // to setState, so hiding, showing and reloading the webview brings back the same view. Pure: tested without a DOM.
 import { type HostMessage, type RuleStep, type SessionSnapshot, type TabId, type TaskState, isTabId } from '../src/protocol';
 import { checkSteps } from '../src/shared/rule-steps';
+import { DEFAULT_BUDGETS, type PlanForm } from './logic/advisor';
 
 export interface StudioState {
   rule: string | null;
@@ -33,6 +34,12 @@ export interface UiState {
   pruneCount: string;
   /** Prune the least important heads of the shown site only, or of every site. */
   pruneScope: 'site' | 'all';
+  /** The density budgets typed into the Advisor tab (checked when Find plans is pressed). */
+  advisorBudgets: string;
+  /** The frontier point whose plan the grid shows (its budget); null: the first, the plan asked for. */
+  advisorBudget: number | null;
+  /** How Keep as variant writes the plan. */
+  advisorForm: PlanForm;
 }
 
 export interface Failure {
@@ -67,6 +74,9 @@ export function initialUi(): UiState {
     headsSite: null,
     pruneCount: '1',
     pruneScope: 'site',
+    advisorBudgets: DEFAULT_BUDGETS,
+    advisorBudget: null,
+    advisorForm: 'mask',
   };
 }
 
@@ -88,6 +98,7 @@ export function reduce(state: ViewState, message: HostMessage): ViewState {
         ui.mapsPattern = session.maps.pattern;
         if (ui.mapsHead >= session.maps.dims[0]) ui.mapsHead = 0;
       }
+      if (ui.advisorBudget !== null && !session.advisor?.frontier.some((f) => f.budget === ui.advisorBudget)) ui.advisorBudget = null;
       if (ui.speedSeq !== null && session.speed && !session.speed.seqs.includes(ui.speedSeq)) ui.speedSeq = null;
       return { ...state, session, ui };
     }

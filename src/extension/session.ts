@@ -11,6 +11,7 @@ import type {
   EvalResults,
   GenerationResults,
   ImportanceResults,
+  AdvisorResults,
   HostMessage,
   RewritePreview,
   RuleStep,
@@ -33,8 +34,9 @@ import { CalibrationFiles, calibrationInfo } from './calibration';
 import { runDecodeBenchmark, runGeneration } from './decode';
 import { runEvaluation } from './evaluation';
 import { runImportance } from './importance';
+import { runAdvisor } from './advisor';
 
-type ResultKey = 'evaluation' | 'decode' | 'generation' | 'importance';
+type ResultKey = 'evaluation' | 'decode' | 'generation' | 'importance' | 'advisor';
 
 export interface Services {
   core: CoreClient;
@@ -52,7 +54,7 @@ export interface Services {
 }
 
 /** What a snapshot holds besides the analysis and the variants: results, none yet (older saved states lack some). */
-const EMPTY_RESULTS = { speed: null, accuracy: null, maps: null, calibration: null, evaluation: null, decode: null, generation: null, importance: null } as const;
+const EMPTY_RESULTS = { speed: null, accuracy: null, maps: null, calibration: null, evaluation: null, decode: null, generation: null, importance: null, advisor: null } as const;
 
 export class ModelSession {
   private state: SessionSnapshot;
@@ -212,6 +214,9 @@ export class ModelSession {
       case 'computeImportance':
         await this.computeImportance().catch(() => undefined);
         return;
+      case 'advise':
+        await this.advise(message.budgets).catch(() => undefined);
+        return;
       case 'cancelTask':
         this.tasks.cancel(message.id);
         return;
@@ -329,6 +334,10 @@ export class ModelSession {
 
   computeImportance(): Promise<ImportanceResults> {
     return this.runWith('importance', `Head importance of ${this.state.modelName}`, 'Head importance', (ctx) => runImportance(ctx), 'heads');
+  }
+
+  advise(budgets: number[]): Promise<AdvisorResults> {
+    return this.runWith('advisor', `Advisor: per-head plans for ${this.state.modelName}`, 'Advisor', (ctx) => runAdvisor(ctx, budgets), 'advisor');
   }
 
   async benchmark(): Promise<SpeedResults> {

@@ -67,8 +67,22 @@ describe('parseWebviewMessage', () => {
     for (const type of ['chooseCalibration', 'clearCalibration', 'computeImportance']) expect(parseWebviewMessage({ type, extra: 1 })).toEqual({ type });
   });
 
-  it('knows the six dashboards', () => {
-    expect(TABS).toEqual(['overview', 'studio', 'speed', 'accuracy', 'maps', 'heads']);
+  it('checks the advisor request: one to six density budgets in (0, 1]', () => {
+    expect(parseWebviewMessage({ type: 'advise', budgets: [0.25, 0.125, 1], extra: 1 })).toEqual({ type: 'advise', budgets: [0.25, 0.125, 1] });
+    for (const budgets of [[], [0], [1.01], [-0.5], ['0.25'], [Number.NaN], Array(7).fill(0.5), 0.25, undefined]) {
+      expect(parseWebviewMessage({ type: 'advise', budgets })).toBeUndefined();
+    }
+  });
+
+  it('accepts a plan step, and refuses one whose plan does not read back to itself', () => {
+    const plan = { version: 1, sites: { 0: [{ kind: 'dense' }, { kind: 'window', window: 8 }] } };
+    expect(parseWebviewMessage({ type: 'addVariant', steps: [{ rule: 'plan', params: { plan, impl: 'mask' } }], label: 'p' })).toEqual({ type: 'addVariant', steps: [{ rule: 'plan', params: { plan, impl: 'mask' } }], label: 'p' });
+    const bad = { version: 1, sites: { 0: [{ kind: 'window', window: -3 }] } };
+    expect(parseWebviewMessage({ type: 'addVariant', steps: [{ rule: 'plan', params: { plan: bad, impl: 'mask' } }], label: 'p' })).toBeUndefined();
+  });
+
+  it('knows the seven dashboards', () => {
+    expect(TABS).toEqual(['overview', 'studio', 'speed', 'accuracy', 'maps', 'heads', 'advisor']);
     expect(TABS.every(isTabId)).toBe(true);
     expect(isTabId('settings')).toBe(false);
     expect(isTabId(0)).toBe(false);

@@ -14,6 +14,7 @@ import type { RewriteReport } from '../../src/rewriters/pipeline';
 import { FIXTURES } from '../helpers/fixtures';
 import { ms } from '../../webview/logic/format';
 import { latencyCell } from '../../webview/logic/speed';
+import { fmtDensity, planGrid, planVariant } from '../../webview/logic/advisor';
 import { type RunContext, VariantFiles, runBenchmark } from '../../src/extension/runs';
 import { ARTIFACTS, CALIBRATION_TEXT, DIST, cliReport, hostServices, realSession, requireChromium, serveDashboard } from './harness';
 
@@ -501,6 +502,68 @@ describe('dashboard in Chromium with a real session', () => {
     for (const part of plan.split(';')) expected[Number(part.split(':')[0])] = part.split(':')[1].split(',').map(Number);
     expect(preview.steps.at(-1)).toEqual({ rule: 'prune-heads', params: { heads: expected } });
     while ((await page.locator('ol.steps li').count()) > 0) await page.locator('vscode-button[aria-label="remove step 1"]').click();
+  });
+
+  it('Advisor draws the frontier and the plan as a site × head grid, asks for plans, and keeps a plan as a variant', async () => {
+    await openTab('advisor');
+    const r = session.advisor!;
+    expect(r.frontier.map((f) => f.budget)).toEqual([0.25, 0.125, 0.5]);
+    // The frontier: one chart (its x axis read out with its values) and one table row per budget.
+    await expect.poll(() => page.locator('#advisor-chart canvas').count()).toBe(1);
+    const label = await page.locator('#advisor-chart canvas').getAttribute('aria-label');
+    expect(label).toMatch(/per-head plans and uniform rules; x axis \(density \(share of dense attention\)\): .*%/);
+    const rows = page.locator('#advisor-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(3);
+    const first = await rows.nth(0).locator('th, td').allInnerTexts();
+    const low = r.frontier.find((f) => f.budget === 0.125)!;
+    expect(first.slice(0, 3)).toEqual(['0.125', fmtDensity(low.density), low.evaluation.value.toFixed(4)]);
+    // The grid of the plan asked for (the first budget): a row per site, a cell per head with its choice on hover.
+    const grid = planGrid(r, r.frontier[0]);
+    await expect.poll(() => page.locator('#plan-grid tbody tr').count()).toBe(grid.rows.length);
+    const site = grid.rows.find((x) => x.note === null)!;
+    const cells = page.locator('#plan-grid tbody tr').nth(grid.rows.indexOf(site)).locator('td');
+    expect(await cells.count()).toBe(grid.heads);
+    for (const [head, c] of site.cells.entries()) {
+      expect(await cells.nth(head).getAttribute('title')).toBe(`site ${site.site}, head ${head}: ${c!.choice}`);
+      expect(await cells.nth(head).getAttribute('class')).toBe(`cell pattern-${c!.pattern}`);
+    }
+    expect(await page.locator('#plan-legend > span').allInnerTexts()).toEqual(grid.patterns);
+    // Each legend colour is the colour of its cells.
+    const swatch = await page.locator(`#plan-legend .pattern-${site.cells[0]!.pattern}`).evaluate((e) => getComputedStyle(e).backgroundColor);
+    expect(await cells.nth(0).evaluate((e) => getComputedStyle(e).backgroundColor)).toBe(swatch);
+    await shot('advisor');
+
+    // Budgets typed are sent as densities; a bad one is said on the page and nothing is sent.
+    await typeInto('advisor-budgets', '0.25, 12.5%');
+    await page.locator('#run-advisor').click();
+    expect((await posted()).filter((m) => m.type === 'advise').at(-1)).toEqual({ type: 'advise', budgets: [0.25, 0.125] });
+    await typeInto('advisor-budgets', '2');
+    await page.locator('#run-advisor').click();
+    expect(await page.locator('#advisor-error').innerText()).toMatch(/not a density/);
+    expect((await posted()).filter((m) => m.type === 'advise')).toHaveLength(1);
+    await page.locator('#choose-calibration').click();
+    expect((await posted()).at(-1)).toEqual({ type: 'chooseCalibration' });
+
+    // Another frontier point: its grid, and Keep as variant sends its plan as a plan step the host accepts.
+    await page.locator('#advisor-point').click();
+    await page.locator('#advisor-point vscode-option', { hasText: 'density ≤ 0.5' }).click();
+    await expect.poll(() => page.locator('#view-advisor h3').last().innerText()).toMatch(/^The plan at density ≤ 0.5:/);
+    await page.locator('#keep-plan').click();
+    const keep = (await posted()).filter((m) => m.type === 'addVariant').at(-1)!;
+    const half = r.frontier.find((f) => f.budget === 0.5)!;
+    expect(keep).toEqual({ type: 'addVariant', ...planVariant(half) });
+    expect(parseWebviewMessage(JSON.parse(JSON.stringify(keep)))).toEqual(keep);
+    // The blocked form, for speed.
+    await page.locator('#keep-form').click();
+    await page.locator('#keep-form vscode-option', { hasText: 'blocked' }).click();
+    await page.locator('#keep-plan').click();
+    expect((await posted()).filter((m) => m.type === 'addVariant').at(-1)).toEqual({ type: 'addVariant', ...planVariant(half, 'blocked') });
+
+    // A run in progress shows in the status with its Cancel.
+    await send({ type: 'didChangeTasks', tasks: [{ id: 't9', title: 'Advisor: per-head plans for model.onnx', fraction: 0.3, message: 'profiling the heads 3/8', timing: false }] });
+    await page.locator('vscode-button[aria-label="cancel Advisor: per-head plans for model.onnx"]').click();
+    expect((await posted()).filter((m) => m.type === 'cancelTask').at(-1)).toEqual({ type: 'cancelTask', id: 't9' });
+    await send({ type: 'didChangeTasks', tasks: [] });
   });
 
   it('a model with a KV cache: Speed benchmarks decode steps at typed past lengths, Accuracy compares a generated continuation', async () => {

@@ -14,6 +14,7 @@ import { calibrationInfo } from '../../src/extension/calibration';
 import { runDecodeBenchmark, runGeneration } from '../../src/extension/decode';
 import { runEvaluation } from '../../src/extension/evaluation';
 import { runImportance } from '../../src/extension/importance';
+import { runAdvisor } from '../../src/extension/advisor';
 import { type RunContext, VariantFiles, runBenchmark, runComparison, runMaps } from '../../src/extension/runs';
 import type { RuleStep, SessionSettings, SessionSnapshot, Variant } from '../../src/protocol';
 import type { RewriteReport } from '../../src/rewriters/pipeline';
@@ -73,7 +74,7 @@ export const CALIBRATION_TEXT = `def mean(values):\n    total = 0\n    for v in 
 /**
  * A session with real results: the report, a window variant (previewed by the core thread), a benchmark, an accuracy
  * comparison and the maps of site 0 with the window's recall, all on calibration text; the text's task score and the
- * head importance. With `decode`, a model with a KV cache: decode steps and a generated continuation too.
+ * head importance, and the advisor's plans. With `decode`, a model with a KV cache: decode steps and a generated continuation too.
  */
 export async function realSession(model: string, options: { decode?: boolean } = {}): Promise<{ session: SessionSnapshot; rewrite: RewriteReport; dispose: () => Promise<void> }> {
   const { core, runtime, scratch, dispose } = hostServices();
@@ -94,13 +95,15 @@ export async function realSession(model: string, options: { decode?: boolean } =
     const maps = await runMaps(ctx, report.sites[0], 'window 8');
     const evaluation = await runEvaluation(ctx, variants, 64, 4);
     const importance = options.decode ? null : await runImportance(ctx);
+    // The Advisor tab's plans at three densities, with the uniform rules at the same densities.
+    const advisor = options.decode ? null : await runAdvisor(ctx, [0.25, 0.125, 0.5]);
     const decode = options.decode ? await runDecodeBenchmark(ctx, variants, [16, 48]) : null;
     const generation = options.decode ? await runGeneration(ctx, variants, 8) : null;
     // What an export writes: the same rewrite, saved where the user chose.
     const rewrite = await core.request({ type: 'write', file: model, steps: WINDOW_STEPS, output: path.join(scratch, 'exported.onnx') });
     const session: SessionSnapshot = {
       modelPath: model, modelName: path.basename(model), report, analysisError: null, rules, draft: null, variants,
-      speed, accuracy, maps, calibration: calibrationInfo(calibration, false), evaluation, decode, generation, importance, exports: [], settings: TEST_SETTINGS,
+      speed, accuracy, maps, calibration: calibrationInfo(calibration, false), evaluation, decode, generation, importance, advisor, exports: [], settings: TEST_SETTINGS,
     };
     return { session, rewrite, dispose };
   } catch (e) {

@@ -1,0 +1,111 @@
+// The Advisor tab's run: the advisor of `attention-lens plan` (orchestrate/advisor/advisor.ts), on the dashboard's
+// calibration data. Token ids and text (tokenised by the core thread) make a token file whose windows are split into
+// calibration and evaluation windows as the CLI's --tokens does; an inputs file is passed as the CLI's --inputs.
+// No `vscode` here.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { type AdviceResult, type AdvisorData, advise } from '../orchestrate/advisor/advisor';
+import { CalibrationError, splitTokens } from '../orchestrate/advisor/calibration';
+import type { AdvisorResults } from '../protocol';
+import type { ProgressEvent } from '../runtime/protocol';
+import { defaultLength } from '../shared/lengths';
+import { userError } from './errors';
+import type { RunContext } from './runs';
+
+/** Token windows of the dashboard's run: fewer evaluation windows than the CLI's 64, so that a run stays minutes long. */
+export const ADVISOR_WINDOWS = { evalWindows: 16, calibrationWindows: 4, importanceWindows: 2 } as const;
+/** The CLI's default window length; a model with fewer positions uses its own. */
+const MAX_SEQ = 512;
+
+/** Share of the progress bar each phase takes (profiling runs the model once per head; validation once per plan and rule). */
+const PHASES: Record<string, [number, number]> = { profile: [0, 0.55], search: [0.55, 0.6], validate: [0.6, 1] };
+
+export async function runAdvisor(ctx: RunContext, budgets: number[]): Promise<AdvisorResults> {
+  const cal = ctx.calibration;
+  if (!cal) throw userError('choose calibration data first (text, token ids or model inputs): the advisor profiles the heads on it and measures the plans on it');
+  const dir = mkdtempSync(path.join(tmpdir(), 'attention-lens-advisor-tab-'));
+  try {
+    let data: AdvisorData;
+    let lengthNote = 'the length of the inputs file';
+    if (cal.ids) {
+      // The tokens as the core thread read them (text tokenised), in a token file the advisor splits as eval does.
+      const file = path.join(dir, 'tokens.json');
+      writeFileSync(file, JSON.stringify(Array.from(cal.ids)));
+      const fit = windowLength(cal.ids, defaultLength(ctx.report.model).seq, cal.file);
+      lengthNote = fit.note;
+      data = { kind: 'tokens', file, seq: fit.seq, ...ADVISOR_WINDOWS };
+    } else {
+      data = { kind: 'inputs', file: cal.file };
+    }
+    const result = await advise(ctx.runtime, ctx.modelPath, {
+      data,
+      budgets,
+      settings: { ep: ctx.settings.executionProviders },
+      signal: ctx.signal,
+      onProgress: (p) => ctx.progress(fraction(p), describe(p)),
+    });
+    return { ...advisorResults(result, cal.ids ? { from: path.join(dir, 'tokens.json'), to: cal.file } : null), lengthNote };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Shortest window the dashboard tries before saying the text is too short. */
+const MIN_SEQ = 16;
+
+/**
+ * The window length: the model's own (at most the CLI's 512), halved until the evaluation windows and the calibration
+ * windows between them fit in the tokens; and why, for the screen.
+ */
+export function windowLength(ids: ArrayLike<number>, own: number, file: string): { seq: number; note: string } {
+  const tokens = Int32Array.from(ids);
+  const start = Math.min(MAX_SEQ, own);
+  for (let seq = start; seq >= MIN_SEQ; seq = Math.floor(seq / 2)) {
+    if (tokens.length < (seq + 1) * (ADVISOR_WINDOWS.evalWindows + ADVISOR_WINDOWS.calibrationWindows)) continue;
+    try {
+      splitTokens(tokens, seq, ADVISOR_WINDOWS.evalWindows, ADVISOR_WINDOWS.calibrationWindows);
+      return { seq, note: seq === start ? `${seq} tokens: the model's length (at most 512)` : `${seq} tokens: ${file} holds ${tokens.length} tokens, too few for windows of ${start}` };
+    } catch (e) {
+      if (!(e instanceof CalibrationError)) throw e;
+    }
+  }
+  const need = (ADVISOR_WINDOWS.evalWindows + ADVISOR_WINDOWS.calibrationWindows) * (MIN_SEQ + 1) * 2;
+  throw userError(
+    `${file} holds ${tokens.length} tokens: too few for ${ADVISOR_WINDOWS.evalWindows} evaluation windows and ${ADVISOR_WINDOWS.calibrationWindows} calibration windows ` +
+      `of even ${MIN_SEQ} tokens apart from each other; choose a longer text (about ${need} tokens or more)`,
+  );
+}
+
+function fraction(p: ProgressEvent): number | null {
+  const span = PHASES[p.phase];
+  if (!span) return null;
+  return span[0] + (span[1] - span[0]) * (p.total > 0 ? Math.min(1, p.done / p.total) : 0);
+}
+
+function describe(p: ProgressEvent): string {
+  const what = p.phase === 'profile' ? 'profiling the heads' : p.phase === 'search' ? 'searching plans' : p.phase === 'validate' ? 'measuring plans and uniform rules' : p.phase;
+  return `${what}${p.total > 0 ? ` ${p.done}/${p.total}` : ''}${p.message ? `: ${p.message}` : ''}`;
+}
+
+/** The result as the dashboard keeps it: the profile's per-head numbers are left out, the temporary token file named as the person's file. */
+export function advisorResults(r: AdviceResult, rename: { from: string; to: string } | null): Omit<AdvisorResults, 'lengthNote'> {
+  const named = (s: string) => (rename ? s.split(rename.from).join(rename.to) : s);
+  return {
+    seq: r.seq,
+    objective: named(r.objective),
+    calibration: named(r.profile.calibration),
+    sites: r.profile.sites.map((s) => ({ site: s.site, heads: s.heads })),
+    skipped: r.profile.skipped,
+    dense: r.dense ? { metric: r.dense.metric, value: r.dense.value } : null,
+    frontier: r.frontier.map((f) => ({ budget: f.budget, density: f.density, plan: f.plan, proxy: f.chosen.proxy, evaluation: { metric: f.evaluation.metric, value: f.evaluation.value }, mix: f.mix })),
+    baselines: r.baselines.map((b) => ({
+      budget: b.budget, family: b.family, rule: b.rule, density: b.density,
+      evaluation: b.evaluation ? { metric: b.evaluation.metric, value: b.evaluation.value } : null,
+      ...(b.reason ? { reason: named(b.reason) } : {}),
+    })),
+    timings: r.timings,
+    warnings: r.warnings.map(named),
+    finishedAt: new Date().toISOString(),
+  };
+}

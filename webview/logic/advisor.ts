@@ -1,0 +1,115 @@
+// The Advisor tab's logic, without a DOM: the budgets a person types, the frontier as chart series (plans and each
+// uniform family apart), the chosen plan as a site × head grid of patterns, and the studio step that keeps a plan as
+// a variant.
+import type { AdvisorPlanPoint, AdvisorResults, RuleStep } from '../../src/protocol';
+import { MAX_BUDGETS } from '../../src/protocol';
+import { describeHeadChoice, parseHeadPlan, planJson } from '../../src/shared/head-plan';
+import { checkSteps } from '../../src/shared/rule-steps';
+
+/** Densities offered as the default: an eighth, a quarter and half of dense attention. */
+export const DEFAULT_BUDGETS = '0.25, 0.125, 0.5';
+
+/** Parses "0.25, 0.125, 0.5" (or 25%): densities in (0, 1], the first the plan asked for. Throws a one-line reason. */
+export function parseBudgets(text: string): number[] {
+  const parts = text.split(/[,\s]+/).filter((p) => p !== '');
+  if (parts.length === 0) throw new Error('give at least one density budget, e.g. 0.25');
+  if (parts.length > MAX_BUDGETS) throw new Error(`at most ${MAX_BUDGETS} budgets in one run (each is a search and several measured models)`);
+  const out: number[] = [];
+  for (const p of parts) {
+    const pct = p.endsWith('%');
+    const v = Number(pct ? p.slice(0, -1) : p) / (pct ? 100 : 1);
+    if (!(v > 0 && v <= 1)) throw new Error(`"${p}" is not a density in (0, 1] (a share of dense attention, e.g. 0.25 or 25%)`);
+    if (!out.includes(v)) out.push(v);
+  }
+  return out;
+}
+
+export interface FrontierSeries {
+  /** "per-head plan" or the uniform family's name. */
+  label: string;
+  kind: 'plan' | 'uniform';
+  /** x: measured density, y: measured score; sorted by x. `what` names the point (the plan, or the rule as applied). */
+  points: { x: number; y: number; what: string; budget: number }[];
+}
+
+/** Plans first, then one series per uniform family; a baseline without a measurement is left out (its reason is in the table). */
+export function frontierSeries(r: AdvisorResults): FrontierSeries[] {
+  const byX = (a: { x: number }, b: { x: number }) => a.x - b.x;
+  const plans: FrontierSeries = {
+    label: 'per-head plan',
+    kind: 'plan',
+    points: r.frontier.map((f) => ({ x: f.density, y: f.evaluation.value, what: mixText(f.mix), budget: f.budget })).sort(byX),
+  };
+  const families = [...new Set(r.baselines.map((b) => b.family))];
+  const uniform = families.map((family): FrontierSeries => ({
+    label: `uniform ${family}`,
+    kind: 'uniform',
+    points: r.baselines
+      .filter((b) => b.family === family && b.evaluation !== null && b.density !== null)
+      .map((b) => ({ x: b.density!, y: b.evaluation!.value, what: b.rule ?? family, budget: b.budget }))
+      .sort(byX),
+  }));
+  return [plans, ...uniform.filter((s) => s.points.length > 0)];
+}
+
+/** "window 64 ×20, dense ×2": the choices of a plan, most used first. */
+export function mixText(mix: Record<string, number>): string {
+  return Object.entries(mix).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([c, n]) => `${c} ×${n}`).join(', ');
+}
+
+/** The pattern family of a choice, which colours its cell: `window 64` → window, `sink 4 + window 64` → sink. */
+export function patternOf(choice: string): string {
+  const t = choice.trim().toLowerCase();
+  if (t.startsWith('power')) return 'power';
+  return t.split(/[\s,]/)[0];
+}
+
+/** Every pattern the legend can show, in a fixed order so that a pattern keeps its colour from run to run. */
+export const PATTERNS = ['dense', 'window', 'sink', 'strided', 'power', 'block-topk', 'pruned'] as const;
+
+export interface PlanGrid {
+  /** Columns: head 0 … the most heads any planned site has. */
+  heads: number;
+  rows: { site: number; cells: ({ choice: string; pattern: string } | null)[]; note: string | null }[];
+  /** Patterns present, in PATTERNS order (others after), for the legend. */
+  patterns: string[];
+}
+
+/** The plan as a site × head grid; a planned site missing from the plan, or left dense by the advisor, says so. */
+export function planGrid(r: AdvisorResults, point: AdvisorPlanPoint): PlanGrid {
+  const heads = Math.max(1, ...r.sites.map((s) => s.heads));
+  const seen = new Set<string>();
+  const rows: PlanGrid['rows'] = r.sites.map((s) => {
+    const choices = point.plan.sites[s.site];
+    const cells = Array.from({ length: heads }, (_, h) => {
+      if (!choices || h >= choices.length) return null;
+      const choice = describeHeadChoice(choices[h]);
+      const pattern = patternOf(choice);
+      seen.add(pattern);
+      return { choice, pattern };
+    });
+    return { site: s.site, cells, note: choices ? null : 'not in the plan: stays as it is' };
+  });
+  for (const k of r.skipped) rows.push({ site: k.site, cells: Array.from({ length: heads }, () => null), note: `stays dense: ${k.reason}` });
+  rows.sort((a, b) => a.site - b.site);
+  const known = PATTERNS.filter((p) => seen.has(p));
+  return { heads, rows, patterns: [...known, ...[...seen].filter((p) => !(PATTERNS as readonly string[]).includes(p)).sort()] };
+}
+
+/** How a kept plan is written: `mask`, the exact form the advisor measured; `blocked`, the form that computes less. */
+export type PlanForm = 'mask' | 'blocked';
+
+/**
+ * The rewrite step that keeps a frontier point's plan as a variant: the `plan` rule with the plan the advisor measured,
+ * read back from its file form, in the form chosen (checked as the host checks it, so a bad plan never reaches it).
+ */
+export function planVariant(point: AdvisorPlanPoint, impl: PlanForm = 'mask'): { steps: RuleStep[]; label: string } {
+  const steps = checkSteps([{ rule: 'plan', params: { plan: parseHeadPlan(planJson(point.plan)), impl } }]);
+  if (!steps) throw new Error(`the plan at density ${point.budget} is not a valid plan step`);
+  return { steps, label: `advisor plan, density ≤ ${point.budget} (${fmtDensity(point.density)})${impl === 'blocked' ? ', blocked' : ''}` };
+}
+
+/** A density as a percentage with the precision it needs: 25%, 12.5%, 3.13%. */
+export function fmtDensity(d: number): string {
+  return `${Number((d * 100).toPrecision(3))}%`;
+}
