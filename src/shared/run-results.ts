@@ -1,0 +1,253 @@
+// What the dashboard shows of each run, as the host puts it in the session snapshot: latency and speedups, accuracy,
+// attention maps, evaluations, decoding, head importance, the advisor's frontier. Plain JSON (a snapshot is also
+// what an exported HTML report embeds); only types are imported from the core. The messages that carry them are in
+// src/protocol.ts, which re-exports everything here.
+import type { HeadStats } from '../runtime/measure/attention-stats';
+import type { OutputComparison, OutputMismatch } from '../runtime/measure/compare-outputs';
+import type { Interval, Speedup } from '../runtime/measure/stats';
+import type { BoundScope } from '../runtime/measure/trust';
+import type { CalibrationKind } from '../runtime/inputs/calibration';
+import type { ExecutionProvider, GenerateStep } from '../runtime/protocol';
+import type { HeadPlanFile } from './head-plan';
+
+/** 'original' or a variant's id. */
+export type ModelKey = string;
+
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  mean: number;
+  std: number;
+  runs: number;
+  /** Bootstrap 95% interval of the median. */
+  ci95: Interval;
+  /** Runs beyond Tukey's fences (1.5 × IQR outside the quartiles). */
+  outliers: number;
+}
+
+export interface SpeedPoint {
+  model: ModelKey;
+  seq: number;
+  latencyMs: LatencySummary;
+  tokensPerSecond: number;
+  /** Attention's share of kernel time (projections included), from onnxruntime's profiler; null when not profiled. */
+  attentionShare: number | null;
+  /** The score path's share (QK, mask, softmax, PV): the part a sparse rule changes. */
+  attentionCoreShare: number | null;
+  /** Over the original at this length, runs paired by round (the original's own is the identity). */
+  vsOriginal: Speedup;
+  /** Over this length's dense baseline (see SpeedResults.baselines), paired the same way. */
+  vsBaseline: Speedup;
+  /** Reasons not to trust this point's timings (few runs, spread, outliers, a busy machine). */
+  warnings: string[];
+}
+
+/** The fastest exact dense model at one length: the original, or a variant that only changes how attention is written. */
+export interface SpeedBaseline {
+  seq: number;
+  model: ModelKey;
+}
+
+/** Analytic attention FLOPs of a variant at one sequence length, before and after its rewrite. */
+export interface FlopBound {
+  variant: string;
+  seq: number;
+  flopsBefore: number;
+  flopsAfter: number;
+}
+
+export interface SpeedResults {
+  ep: ExecutionProvider;
+  /** Timed runs at least per model and length; more when `minTimeMs` needed them. */
+  iterations: number;
+  /** Timing per length at least, in ms. */
+  minTimeMs: number;
+  warmup: number;
+  seqs: number[];
+  /**
+   * Variants timed in this run (their labels at the time, so a later removal does not orphan the numbers), with the
+   * share of kernel time their FLOP ratio applies to for the model bound (see trust.ts).
+   */
+  variants: { id: string; label: string; boundScope: BoundScope }[];
+  points: SpeedPoint[];
+  /** Per length, the model every `vsBaseline` is measured against. */
+  baselines: SpeedBaseline[];
+  bounds: FlopBound[];
+  warnings: string[];
+  finishedAt: string;
+}
+
+export interface VariantAccuracy {
+  variant: string;
+  label: string;
+  outputs: OutputComparison[];
+  mismatched: OutputMismatch[];
+  onlyInOriginal: string[];
+  onlyInVariant: string[];
+}
+
+export interface AccuracyResults {
+  ep: ExecutionProvider;
+  /** Where the inputs came from: the calibration file, or a description of the synthesized ones. */
+  inputs: string;
+  variants: VariantAccuracy[];
+  warnings: string[];
+  finishedAt: string;
+}
+
+export interface AttentionMaps {
+  site: number;
+  /** The fed tokens as text, one per key position, when the inputs were text or a .bytes file; null otherwise. */
+  tokens: string[] | null;
+  /** Why the map has this many tokens, in words ("352 tokens: the largest map of 8 heads a dashboard draws; …"). */
+  lengthNote: string;
+  causal: boolean;
+  /** The sparse pattern whose recall was measured (methods.md notation), when one was chosen. */
+  pattern: string | null;
+  /** [heads, queries, keys] of batch 0. */
+  dims: [number, number, number];
+  /** Row-major probabilities of batch 0, heads × queries × keys. */
+  probabilities: number[];
+  heads: HeadStats[];
+  maxRowSumError: number;
+  maxFutureMass: number;
+  ep: ExecutionProvider;
+  inputs: string;
+  finishedAt: string;
+}
+
+/** The calibration data a dashboard runs on (null in the snapshot: synthesized inputs). */
+export interface CalibrationInfo {
+  file: string;
+  kind: CalibrationKind;
+  /** How its tokens were made ("tokenised with tokenizer.json", "bytes (a byte-level model)"). */
+  how: string;
+  /** Tokens in the file (token ids and text); null for an inputs file. */
+  tokens: number | null;
+  /** True when it came from the attentionLens.calibrationInputs setting rather than the dashboard. */
+  fromSetting: boolean;
+}
+
+/** The task score (methods.md) of the original and each variant on the calibration text. */
+export interface EvalResults {
+  file: string;
+  how: string;
+  windows: number;
+  windowLength: number;
+  fileTokens: number;
+  ep: ExecutionProvider;
+  rows: { model: ModelKey; label: string; bitsPerToken: number; perplexity: number; tokensScored: number }[];
+  finishedAt: string;
+}
+
+/** One model's decode step (one new token after `past` cached ones). */
+export interface DecodePoint {
+  model: ModelKey;
+  past: number;
+  latencyMs: LatencySummary;
+  tokensPerSecond: number;
+  /** Over the original at this past length, runs paired by round. */
+  vsOriginal: Speedup;
+  warnings: string[];
+}
+
+export interface DecodeResults {
+  ep: ExecutionProvider;
+  pasts: number[];
+  variants: { id: string; label: string }[];
+  points: DecodePoint[];
+  warnings: string[];
+  finishedAt: string;
+}
+
+/** A variant against the original over a greedy continuation (runtime/engine/generate.ts). */
+export interface GenerationRow {
+  variant: string;
+  label: string;
+  tokensOriginal: number[];
+  tokensVariant: number[];
+  agreedSteps: number;
+  perStep: GenerateStep[];
+  top1Agreement: number;
+  meanKl: number;
+  cached: boolean;
+}
+
+export interface GenerationResults {
+  /** The prompt, in words. */
+  prompt: string;
+  steps: number;
+  ep: ExecutionProvider;
+  rows: GenerationRow[];
+  /** The continuations as text, when the prompt came from text (token id → label); null otherwise. */
+  pieces: Record<number, string> | null;
+  finishedAt: string;
+}
+
+/** One site's heads as orchestrate/importance.ts scores them (restated here: the shared layer sits below orchestrate). */
+export interface SiteImportance {
+  site: number;
+  heads: { head: number; outputChange: number; entropy: number | null; firstTokenMass: number | null; diagonalMass: number | null }[];
+}
+
+/** Head importance of every site (orchestrate/importance.ts), for the Heads view and the prune-heads plan. */
+export interface ImportanceResults {
+  output: string;
+  metric: 'kl' | 'mean-abs';
+  samples: number;
+  inputs: string;
+  sites: SiteImportance[];
+  warnings: string[];
+  finishedAt: string;
+}
+
+/** A measured score of the advisor (orchestrate/advisor/measure.ts): lower is better. */
+export interface AdvisorScore {
+  /** "bits per token", "KL (nats)", "1 − cosine". */
+  metric: string;
+  value: number;
+}
+
+/** One plan of the advisor's frontier: the plan found for a density budget, measured on the evaluation data. */
+export interface AdvisorPlanPoint {
+  budget: number;
+  /** Its density (mean visible keys per query, as a share of dense attention). */
+  density: number;
+  plan: HeadPlanFile;
+  /** The loss estimate whose plan was kept (the lowest calibration score among the candidates). */
+  proxy: string;
+  evaluation: AdvisorScore;
+  /** Choices counted over all heads, e.g. { "window 64": 20, "dense": 2 }. */
+  mix: Record<string, number>;
+}
+
+/** A uniform rule of the candidate set at a budget, measured the same way (or why not). */
+export interface AdvisorBaseline {
+  budget: number;
+  family: string;
+  rule: string | null;
+  density: number | null;
+  evaluation: AdvisorScore | null;
+  reason?: string;
+}
+
+/** What the Advisor tab shows: the advisor's result (orchestrate/advisor/advisor.ts), restated without its profile's bulk. */
+export interface AdvisorResults {
+  seq: number;
+  /** Why this window length, in words. */
+  lengthNote: string;
+  /** How the score is measured and on what data. */
+  objective: string;
+  /** Where the calibration data came from and how it was kept apart from the evaluation data. */
+  calibration: string;
+  /** Sites planned, with their query heads; sites left dense with the reason. */
+  sites: { site: number; heads: number }[];
+  skipped: { site: number; reason: string }[];
+  dense: AdvisorScore | null;
+  /** The first is the plan for the budget asked for. */
+  frontier: AdvisorPlanPoint[];
+  baselines: AdvisorBaseline[];
+  timings: { profileMs: number; searchMs: number; validateMs: number };
+  warnings: string[];
+  finishedAt: string;
+}
