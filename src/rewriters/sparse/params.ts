@@ -16,9 +16,16 @@ export interface WindowParams {
    */
   modelMask?: 'auto' | 'rows';
 }
-export interface SinkParams { window: number; sink: number }
-export interface StridedParams { window: number; stride: number }
-export interface PowerParams { window: number }
+/** The window's implementation knobs, shared by the patterns built on a causal window. */
+export interface WindowImpl {
+  /** `mask` (default) or `blocked`: the blocked window plus the pattern's extra keys (blocked-extras.ts). */
+  impl?: 'mask' | 'blocked';
+  rows?: number;
+  modelMask?: 'auto' | 'rows';
+}
+export interface SinkParams extends WindowImpl { window: number; sink: number }
+export interface StridedParams extends WindowImpl { window: number; stride: number }
+export interface PowerParams extends WindowImpl { window: number }
 export interface Neighborhood2dParams { radius: number }
 export interface BlockTopkParams {
   block: number;
@@ -52,8 +59,8 @@ export function oneOf<T extends string>(rule: string, name: string, v: unknown, 
  * no later pattern can be placed on them: those rules must come last.
  */
 export function formReason(site: SiteInfo): string | null {
-  const blocked = site.nodes.find((n) => /::(window|block-topk)\/qk(_\d+)?$/.test(n));
-  if (blocked) return `already rewritten into blocked scores by ${blocked.includes('::window/') ? 'window --impl blocked' : 'block-topk --impl gather'}; apply other sparse rules before the compute-reducing one`;
+  const blocked = site.nodes.map((n) => /::(window|sink|strided|power|neighborhood2d|block-topk)\/qk(_\d+)?$/.exec(n)).find((m) => m !== null);
+  if (blocked) return `already rewritten into blocked scores by ${blocked[1]} --impl ${blocked[1] === 'block-topk' ? 'gather' : 'blocked'}; apply other sparse rules before the compute-reducing one`;
   if (site.form === 'unfused' || site.form === 'sdpa-decomposed') return null;
   if (FUSED_MASK_INPUT[site.form] !== undefined) return null;
   return `${site.form} has no mask input these rules can use`;
