@@ -39,6 +39,9 @@ const VARIANTS: Record<string, Variant> = {
   'strided-blocked': { rule: 'strided', params: { window: 3, stride: 3, impl: 'blocked', rows: 4 }, sameAs: 'strided' },
   'power-blocked': { rule: 'power', params: { window: 2, impl: 'blocked', rows: 4 }, sameAs: 'power' },
   neighborhood2d: { rule: 'neighborhood2d', params: { radius: 1 } },
+  'neighborhood2d-blocked': { rule: 'neighborhood2d', params: { radius: 1, impl: 'blocked' }, sameAs: 'neighborhood2d' },
+  'neighborhood2d-r2': { rule: 'neighborhood2d', params: { radius: 2 } },
+  'neighborhood2d-r2-blocked': { rule: 'neighborhood2d', params: { radius: 2, impl: 'blocked' }, sameAs: 'neighborhood2d-r2' },
   'topk-mask': { rule: 'block-topk', params: { block: 4, k: 1 } },
   'topk-gather': { rule: 'block-topk', params: { block: 4, k: 1, impl: 'gather' }, sameAs: 'topk-mask' },
   // Keeping 64 blocks of 4 keeps every key of these inputs (13 new tokens and a short cache, or a ViT's 65 patches).

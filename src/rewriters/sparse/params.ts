@@ -26,7 +26,11 @@ export interface WindowImpl {
 export interface SinkParams extends WindowImpl { window: number; sink: number }
 export interface StridedParams extends WindowImpl { window: number; stride: number }
 export interface PowerParams extends WindowImpl { window: number }
-export interface Neighborhood2dParams { radius: number }
+export interface Neighborhood2dParams {
+  radius: number;
+  /** `mask` (default) or `blocked`: each grid row of patches against the prefix tokens and the 2r + 1 rows around it. */
+  impl?: 'mask' | 'blocked';
+}
 export interface BlockTopkParams {
   block: number;
   /** Key blocks kept per query block besides the diagonal block and block 0. 0 keeps only those two; more than
