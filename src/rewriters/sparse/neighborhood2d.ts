@@ -8,7 +8,7 @@ import { findGrid } from './grid';
 import { applyMask } from './mask-form';
 import { SITE_OPS_OPSET } from './ops';
 import { applyBlockedNeighborhood } from './neighborhood-blocked';
-import { formReason, nonNegativeInt, oneOf, type Neighborhood2dParams } from './params';
+import { formReason, implOf, nonNegativeInt, oneOf, type Neighborhood2dParams } from './params';
 import { buildVisible, describe, keysPerQuery, type Pattern } from './pattern';
 import { rewriteSites } from './site-loop';
 
@@ -19,7 +19,7 @@ export const neighborhood2dRule: Rule<Neighborhood2dParams> = {
   minOpset: SITE_OPS_OPSET,
   validate(p) {
     nonNegativeInt('neighborhood2d', 'radius', p.radius);
-    oneOf('neighborhood2d', 'impl', p.impl, ['mask', 'blocked'] as const);
+    implOf('neighborhood2d', p.impl, 'blocked');
   },
   skipReason(site, _p, report) {
     if (site.kind === 'cross') return 'cross-attention: its keys are not patches of the same image';

@@ -41,6 +41,17 @@ export interface BlockTopkParams {
   modelMask?: 'auto' | 'rows';
 }
 
+/** `impl auto` (IMPL_AUTO in src/shared/rule-decls.ts, which the core may not import): resolved before the rule runs. */
+const IMPL_AUTO = 'auto';
+
+/** `impl` of a sparse rule: mask or its compute-reducing form. */
+export function implOf<T extends string>(rule: string, v: unknown, fast: T): 'mask' | T | undefined {
+  if (v === IMPL_AUTO) {
+    throw new RuleError(rule, `impl ${IMPL_AUTO} is chosen by timing the candidates on a runtime (attention-lens rewrite --impl ${IMPL_AUTO}); this rewrite path needs impl mask or ${fast}`);
+  }
+  return oneOf(rule, 'impl', v, ['mask', fast] as const);
+}
+
 export function positiveInt(rule: string, name: string, v: unknown): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RuleError(rule, `${name} must be a positive integer, got ${JSON.stringify(v)}`);
   return v;

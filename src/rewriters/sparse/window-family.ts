@@ -14,7 +14,7 @@ import type { SiteOps } from './ops';
 import { round } from './cost';
 import { fusedKey } from '../../analysis/attention/fused';
 import { applyGqaWindow, applyMask } from './mask-form';
-import { formReason, oneOf, positiveInt, type PowerParams, type SinkParams, type StridedParams, type WindowParams } from './params';
+import { formReason, implOf, oneOf, positiveInt, type PowerParams, type SinkParams, type StridedParams, type WindowParams } from './params';
 import { buildVisible, describe, keysPerQuery, perHead, type Pattern } from './pattern';
 import { SITE_OPS_OPSET } from './ops';
 import { rewriteSites, type SiteOutcome } from './site-loop';
@@ -35,7 +35,7 @@ export const windowRule: Rule<WindowParams> = {
   minOpset: SITE_OPS_OPSET,
   validate(p) {
     positiveInt('window', 'window', p.window);
-    oneOf('window', 'impl', p.impl, ['mask', 'blocked'] as const);
+    implOf('window', p.impl, 'blocked');
     oneOf('window', 'modelMask', p.modelMask, ['auto', 'rows'] as const);
     if (p.rows !== undefined) positiveInt('window', 'rows', p.rows);
   },
@@ -86,7 +86,7 @@ function causalPatternRule<P extends { window: number; impl?: 'mask' | 'blocked'
     minOpset: SITE_OPS_OPSET,
     validate(p) {
       positiveInt(name, 'window', p.window);
-      oneOf(name, 'impl', p.impl, ['mask', 'blocked'] as const);
+      implOf(name, p.impl, 'blocked');
       oneOf(name, 'modelMask', p.modelMask, ['auto', 'rows'] as const);
       if (p.rows !== undefined) positiveInt(name, 'rows', p.rows);
       check(p);
