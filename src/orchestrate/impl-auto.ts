@@ -23,6 +23,8 @@ import { IMPL_AUTO } from '../shared/rule-decls';
 export interface ImplCandidate {
   label: string;
   params: Record<string, unknown>;
+  /** Fuse the sites first (the `fuse` rule for the provider), so that the rule uses the fused operator's own form. */
+  fuseFirst?: boolean;
 }
 
 export interface ImplTiming extends ImplCandidate {
@@ -69,8 +71,12 @@ function rowChoices(window: number): number[] {
 export function implCandidates(rule: string, params: Record<string, unknown>): ImplCandidate[] {
   const mask: ImplCandidate = { label: 'mask', params: { impl: 'mask' } };
   switch (rule) {
-    case 'window': case 'sink': case 'strided': case 'power':
-      return [mask, ...rowChoices(Number(params.window)).map((rows) => ({ label: `blocked, ${rows}-row blocks`, params: { impl: 'blocked', rows } }))];
+    case 'window': case 'sink': case 'strided': case 'power': {
+      const blocked = rowChoices(Number(params.window)).map((rows) => ({ label: `blocked, ${rows}-row blocks`, params: { impl: 'blocked', rows } }));
+      // The window as the fused operator's own attribute (GroupQueryAttention's local_window_size, on CPU).
+      const fused = rule === 'window' ? [{ label: 'fused, GroupQueryAttention local_window_size', params: { impl: 'blocked' }, fuseFirst: true }] : [];
+      return [mask, ...blocked, ...fused];
+    }
     case 'neighborhood2d':
       return [mask, { label: 'blocked by patch rows', params: { impl: 'blocked' } }];
     case 'block-topk':
@@ -101,7 +107,8 @@ export function hasAutoImpl(requests: RuleRequest[]): boolean {
 }
 
 export async function resolveAutoImpl(client: RuntimeClient, input: string, requests: RuleRequest[], o: ImplAutoOptions): Promise<{ requests: RuleRequest[]; choices: ImplChoice[] }> {
-  const resolved = requests.map((r) => ({ ...r, params: { ...paramsOf(r) } }));
+  const resolved: RuleRequest[] = requests.map((r) => ({ ...r, params: { ...paramsOf(r) } }));
+  const resolvedOf = new Map(requests.map((r, i) => [r, resolved[i]]));
   const choices: ImplChoice[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'attention-lens-impl-auto-'));
   try {
@@ -109,14 +116,21 @@ export async function resolveAutoImpl(client: RuntimeClient, input: string, requ
       if (!isAuto(r)) continue;
       const cands = implCandidates(r.rule, paramsOf(r));
       if (cands.length === 0) throw new Error(`${r.rule}: --impl ${IMPL_AUTO} applies to the sparse rules (window, sink, strided, power, neighborhood2d, block-topk)`);
-      const choice = await timeStep(client, input, resolved, i, cands, dir, o);
-      resolved[i].params = { ...paramsOf(r), ...choice.chosen.params };
-      choices.push(choice);
+      const at = resolved.findIndex((x) => x === resolvedOf.get(r));
+      const choice = await timeStep(client, input, resolved, at, cands, dir, o);
+      resolved[at].params = { ...paramsOf(r), ...choice.chosen.params };
+      if (choice.chosen.fuseFirst) resolved.splice(at, 0, fuseStep(resolved[at], o.ep));
+      choices.push({ ...choice, step: i });
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   return { requests: resolved, choices };
+}
+
+/** The `fuse` step placed before a rule's step, on the same sites. */
+function fuseStep(r: RuleRequest, ep: ExecutionProvider): RuleRequest {
+  return { rule: 'fuse', params: { target: ep === 'cuda' ? 'cuda' : 'cpu' }, ...(r.sites ? { sites: r.sites } : {}) };
 }
 
 async function timeStep(
@@ -130,6 +144,7 @@ async function timeStep(
       ...r,
       params: j === step ? { ...paramsOf(r), ...cand.params } : isAuto(r) ? { ...paramsOf(r), impl: 'mask' } : r.params,
     }));
+    if (cand.fuseFirst) variant.splice(step, 0, fuseStep(requests[step], o.ep));
     const path = join(dir, `step${step}-candidate${c}.onnx`);
     o.onProgress?.(`${rule}: writing the ${cand.label} form`);
     let warnings: string[];
