@@ -17,7 +17,7 @@ import { defaultBlockRows } from '../rewriters/sparse/blocked-window';
 import type { RuntimeClient } from '../runtime/client';
 import { speedup, type Interval, type Speedup } from '../runtime/measure/stats';
 import type { ExecutionProvider, ProgressEvent } from '../runtime/protocol';
-import { IMPL_AUTO } from '../shared/rule-decls';
+import { IMPL_AUTO } from '../rewriters/sparse/impl-auto';
 
 /** One realisation of a rule: the parameters that select it (merged over the step's own). */
 export interface ImplCandidate {

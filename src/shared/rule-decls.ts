@@ -2,6 +2,7 @@
 // Rewrite studio's forms and the "Rewrite Attention…" prompts (webview, src/extension/commands.ts), and the host's check
 // of the steps a dashboard sends (src/protocol.ts) are all derived from this list. A rule registered in
 // src/rewriters without a declaration here (or the reverse) fails test/webview/rule-forms.test.ts.
+import { IMPL_AUTO } from '../rewriters/sparse/impl-auto';
 import type { FieldDecl, FieldValue } from './rule-fields';
 
 export interface RuleDecl {
@@ -26,7 +27,7 @@ const window = (example = '64'): FieldDecl => ({
  * are exact equivalents of the mask form on the target provider at the requested length and keeps the fastest
  * (`rewrite --impl auto --ep P --seq N`; src/orchestrate/impl-auto.ts lists the candidates).
  */
-export const IMPL_AUTO = 'auto';
+export { IMPL_AUTO };
 const impl = (fast: 'blocked' | 'gather', help: string): FieldDecl => ({
   key: 'impl', flag: '--impl', metavar: `mask|${fast}|${IMPL_AUTO}`, label: 'Implementation', type: 'choice', choices: ['mask', fast, IMPL_AUTO], default: 'mask', example: fast,
   help: `${help}; ${IMPL_AUTO} times the exact forms on the target provider (--ep) at --seq tokens and keeps the fastest`,

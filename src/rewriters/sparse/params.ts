@@ -2,6 +2,7 @@
 // expose, and their checks. Every problem is a RuleError naming the rule.
 import type { SiteInfo } from '../../analysis/report/types';
 import { RuleError } from '../rule';
+import { IMPL_AUTO } from './impl-auto';
 import { FUSED_MASK_INPUT } from './mask-form';
 
 export interface WindowParams {
@@ -40,9 +41,6 @@ export interface BlockTopkParams {
   impl?: 'mask' | 'gather';
   modelMask?: 'auto' | 'rows';
 }
-
-/** `impl auto` (IMPL_AUTO in src/shared/rule-decls.ts, which the core may not import): resolved before the rule runs. */
-const IMPL_AUTO = 'auto';
 
 /** `impl` of a sparse rule: mask or its compute-reducing form. */
 export function implOf<T extends string>(rule: string, v: unknown, fast: T): 'mask' | T | undefined {
