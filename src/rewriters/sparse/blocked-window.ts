@@ -19,7 +19,7 @@ import { rewireBlocked } from './blocked-chain';
 import { padRows } from './blocks';
 import type { BlockIndex } from './mask-gather';
 import type { SiteOps } from './ops';
-import { readScoreChain, type ScoreChain } from './score-chain';
+import { blockableChain, type ScoreChain } from './score-chain';
 
 export interface BlockedWindow {
   /** Query rows per block (R) and keys computed per query (mR). */
@@ -75,15 +75,9 @@ export interface WindowBlocks {
 export function windowBlocks(
   ctx: RuleContext, raw: RawSite, ops: SiteOps, shapes: ShapeInfo, opts: { window: number; causal: boolean; rows: number },
 ): WindowBlocks | string {
-  const chain = readScoreChain(ctx.builder.graph, shapes, raw);
-  if (typeof chain === 'string') return chain;
-  const q = chain.qk.input(0)!;
-  const kt = chain.qk.input(1)!;
-  const v = chain.pv.input(1)!;
-  for (const [what, x] of [['Q', q], ['Kᵀ', kt], ['V', v]] as const) {
-    const r = shapes.shape(x)?.length;
-    if (r !== undefined && r !== 4) return `${what} has rank ${r}, not [batch, heads, positions, head size]`;
-  }
+  const operands = blockableChain(ctx.builder.graph, shapes, raw);
+  if (typeof operands === 'string') return operands;
+  const { chain, q, kt, v } = operands;
   const R = opts.rows;
   const W = opts.window;
   const a = Math.ceil((W - 1) / R);

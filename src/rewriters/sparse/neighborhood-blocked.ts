@@ -14,22 +14,16 @@ import { rewireBlocked } from './blocked-chain';
 import { padRows } from './blocks';
 import { NEG_FLOAT32, type SiteOps } from './ops';
 import { visible, type Pattern } from './pattern';
-import { readScoreChain, type ScoreChain } from './score-chain';
+import { blockableChain, type ScoreChain } from './score-chain';
 
 type Grid = Extract<Pattern, { kind: 'neighborhood2d' }>;
 
 /** Rewrites the site; returns the keys computed per patch query, or why the form does not apply. */
 export function applyBlockedNeighborhood(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo, p: Grid): { keys: number } | string {
   if (raw.anchors.fused) return `${info.form} computes its scores inside the operator`;
-  const chain = readScoreChain(ctx.builder.graph, shapes, raw);
-  if (typeof chain === 'string') return chain;
-  const q = chain.qk.input(0)!;
-  const kt = chain.qk.input(1)!;
-  const v = chain.pv.input(1)!;
-  for (const [what, x] of [['Q', q], ['Kᵀ', kt], ['V', v]] as const) {
-    const r = shapes.shape(x)?.length;
-    if (r !== undefined && r !== 4) return `${what} has rank ${r}, not [batch, heads, positions, head size]`;
-  }
+  const operands = blockableChain(ctx.builder.graph, shapes, raw);
+  if (typeof operands === 'string') return operands;
+  const { chain, q, kt, v } = operands;
   const { prefix: P, gridH: gH, gridW: gW } = p;
   const S = P + gH * gW;
   const a = Math.min(p.radius, gH - 1);
