@@ -71,3 +71,14 @@ describe('fp16 conversion keeps the outputs close', () => {
     expect(err).toBeLessThan(5e-3);
   });
 });
+
+describe('rewrite --precision', () => {
+  it('parses alone or after rules, and names a bad value', async () => {
+    const { parseRewriteArgs } = await import('../../src/cli/rewrite');
+    expect(parseRewriteArgs(['m.onnx', '--precision', 'fp16', '-o', 'x.onnx'])).toMatchObject({ requests: [], precision: 'fp16' });
+    expect(parseRewriteArgs(['m.onnx', '--window', '8', '--precision', 'fp16', '-o', 'x.onnx']).requests).toHaveLength(1);
+    expect(() => parseRewriteArgs(['m.onnx', '--precision', 'fp8', '-o', 'x.onnx'])).toThrow("--precision must be one of fp32, fp16, got 'fp8'");
+    expect(() => parseRewriteArgs(['m.onnx', '-o', 'x.onnx'])).toThrow(/no rule given/);
+    expect(() => parseRewriteArgs(['m.onnx', '--window', '8', '--impl', 'auto', '--ep', 'tpu', '-o', 'x.onnx'])).toThrow(/--ep: unknown provider 'tpu'/);
+  });
+});
