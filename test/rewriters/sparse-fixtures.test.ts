@@ -70,6 +70,8 @@ describe.each(fixtureNames())('%s', (name) => {
         for (const c of rewritten.applied[0].changes) {
           if (!report.sites[c.site].anchors.fused) expect(c.after.impl, `${key}: site ${c.site}`).toBe(impl);
         }
+        // The analysis reads the rewritten model back with the same sites (the forms' own nodes belong to them).
+        expect(analyzeModel(file).sites.length, `${key}: sites read back`).toBe(report.sites.length);
       }
       const out = await floatOutputs(file, feeds);
       outputs[key] = out;
