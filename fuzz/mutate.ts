@@ -2,6 +2,7 @@
 // project's own schema), or both. Deterministic: the same fixture bytes and seed give the same mutant.
 import { GraphProtoType, ModelProtoType } from '../src/analysis/onnx/schema';
 import { concat, mutateBytes } from './bytes';
+import { bodyMutations } from './body-mutations';
 import { dataMutations } from './data-mutations';
 import { graphMutations } from './graph-mutations';
 import { field } from './nested';
@@ -16,7 +17,9 @@ export interface Mutant {
   mutations: string[];
 }
 
-const STRUCTURE: (readonly [Mutation, number])[] = [...graphMutations, ...dataMutations].map(([, m, w]) => [m, w] as const);
+const FLAT: (readonly [Mutation, number])[] = [...graphMutations, ...dataMutations].map(([, m, w]) => [m, w] as const);
+// The same mutations, also applied inside subgraph and function bodies made from a copy of part of the graph.
+const STRUCTURE: (readonly [Mutation, number])[] = [...FLAT, ...bodyMutations(FLAT).map(([, m, w]) => [m, w] as const)];
 
 export function makeMutant(original: Uint8Array, seed: number): Mutant {
   const rng = new Rng(seed);

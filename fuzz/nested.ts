@@ -30,7 +30,7 @@ function writeVarint(out: Uint8Array, at: number, n: number): number {
  * Field numbers: NodeProto.attribute 5, AttributeProto.g 6, GraphProto.node 1 (all length-delimited).
  */
 export function deeplyNestedNode(depth: number, outerInput: string, outerOutput: string): Uint8Array {
-  const leaf = NodeType.encode(NodeType.fromObject({ opType: 'Identity', input: ['x'], output: ['y'] })).finish();
+  const leaf = NodeType.encode(NodeType.fromObject({ opType: 'Identity', input: [outerInput], output: ['y'] })).finish();
   // Per level (0 = outermost): the node's own fields, the attribute's own fields, the graph's own fields.
   const nodeHead: Uint8Array[] = [];
   const attrHead = AttrTypeMsg.encode(AttrTypeMsg.fromObject({ name: 'then_branch', type: 5 })).finish();

@@ -13,7 +13,8 @@ import type { HeadStats } from './runtime/measure/attention-stats';
 import type { OutputComparison, OutputMismatch } from './runtime/measure/compare-outputs';
 import type { Interval, Speedup } from './runtime/measure/stats';
 import type { BoundScope } from './runtime/measure/trust';
-import type { ExecutionProvider } from './runtime/protocol';
+import type { CalibrationKind } from './runtime/inputs/calibration';
+import type { ExecutionProvider, GenerateStep } from './runtime/protocol';
 import { type RuleStep, checkSteps } from './shared/rule-steps';
 
 export type { RuleStep };
@@ -21,7 +22,7 @@ export type { RuleStep };
 /** Element id of the session JSON embedded in an exported HTML report (the page renders it without a host). */
 export const EMBEDDED_REPORT_ID = 'attention-lens-report';
 
-export const TABS = ['overview', 'studio', 'speed', 'accuracy', 'maps'] as const;
+export const TABS = ['overview', 'studio', 'speed', 'accuracy', 'maps', 'heads'] as const;
 export type TabId = (typeof TABS)[number];
 
 export function isTabId(value: unknown): value is TabId {
@@ -145,6 +146,10 @@ export interface AccuracyResults {
 
 export interface AttentionMaps {
   site: number;
+  /** The fed tokens as text, one per key position, when the inputs were text or a .bytes file; null otherwise. */
+  tokens: string[] | null;
+  /** Why the map has this many tokens, in words ("352 tokens: the largest map of 8 heads a dashboard draws; …"). */
+  lengthNote: string;
   causal: boolean;
   /** The sparse pattern whose recall was measured (methods.md notation), when one was chosen. */
   pattern: string | null;
@@ -157,6 +162,91 @@ export interface AttentionMaps {
   maxFutureMass: number;
   ep: ExecutionProvider;
   inputs: string;
+  finishedAt: string;
+}
+
+/** The calibration data a dashboard runs on (null in the snapshot: synthesized inputs). */
+export interface CalibrationInfo {
+  file: string;
+  kind: CalibrationKind;
+  /** How its tokens were made ("tokenised with tokenizer.json", "bytes (a byte-level model)"). */
+  how: string;
+  /** Tokens in the file (token ids and text); null for an inputs file. */
+  tokens: number | null;
+  /** True when it came from the attentionLens.calibrationInputs setting rather than the dashboard. */
+  fromSetting: boolean;
+}
+
+/** The task score (methods.md) of the original and each variant on the calibration text. */
+export interface EvalResults {
+  file: string;
+  how: string;
+  windows: number;
+  windowLength: number;
+  fileTokens: number;
+  ep: ExecutionProvider;
+  rows: { model: ModelKey; label: string; bitsPerToken: number; perplexity: number; tokensScored: number }[];
+  finishedAt: string;
+}
+
+/** One model's decode step (one new token after `past` cached ones). */
+export interface DecodePoint {
+  model: ModelKey;
+  past: number;
+  latencyMs: LatencySummary;
+  tokensPerSecond: number;
+  /** Over the original at this past length, runs paired by round. */
+  vsOriginal: Speedup;
+  warnings: string[];
+}
+
+export interface DecodeResults {
+  ep: ExecutionProvider;
+  pasts: number[];
+  variants: { id: string; label: string }[];
+  points: DecodePoint[];
+  warnings: string[];
+  finishedAt: string;
+}
+
+/** A variant against the original over a greedy continuation (runtime/engine/generate.ts). */
+export interface GenerationRow {
+  variant: string;
+  label: string;
+  tokensOriginal: number[];
+  tokensVariant: number[];
+  agreedSteps: number;
+  perStep: GenerateStep[];
+  top1Agreement: number;
+  meanKl: number;
+  cached: boolean;
+}
+
+export interface GenerationResults {
+  /** The prompt, in words. */
+  prompt: string;
+  steps: number;
+  ep: ExecutionProvider;
+  rows: GenerationRow[];
+  /** The continuations as text, when the prompt came from text (token id → label); null otherwise. */
+  pieces: Record<number, string> | null;
+  finishedAt: string;
+}
+
+/** One site's heads as orchestrate/importance.ts scores them (restated here: the shared layer sits below orchestrate). */
+export interface SiteImportance {
+  site: number;
+  heads: { head: number; outputChange: number; entropy: number | null; firstTokenMass: number | null; diagonalMass: number | null }[];
+}
+
+/** Head importance of every site (orchestrate/importance.ts), for the Heads view and the prune-heads plan. */
+export interface ImportanceResults {
+  output: string;
+  metric: 'kl' | 'mean-abs';
+  samples: number;
+  inputs: string;
+  sites: SiteImportance[];
+  warnings: string[];
   finishedAt: string;
 }
 
@@ -211,6 +301,12 @@ export interface SessionSnapshot {
   speed: SpeedResults | null;
   accuracy: AccuracyResults | null;
   maps: AttentionMaps | null;
+  /** Calibration data for accuracy, maps, evaluation and importance; null: synthesized inputs. */
+  calibration: CalibrationInfo | null;
+  evaluation: EvalResults | null;
+  decode: DecodeResults | null;
+  generation: GenerationResults | null;
+  importance: ImportanceResults | null;
   exports: ExportRecord[];
   settings: SessionSettings;
 }
@@ -267,6 +363,32 @@ export interface ShowAttentionMapsRequest {
   site: number;
   pattern: string | null;
 }
+/** Asks the host for a file dialog: the chosen file becomes the dashboard's calibration data. */
+export interface ChooseCalibrationRequest {
+  type: 'chooseCalibration';
+}
+/** Back to synthesized inputs. */
+export interface ClearCalibrationRequest {
+  type: 'clearCalibration';
+}
+export interface EvaluateRequest {
+  type: 'evaluate';
+  /** Window length L and window count n (methods.md). */
+  seq: number;
+  windows: number;
+}
+export interface BenchmarkDecodeRequest {
+  type: 'benchmarkDecode';
+  /** Cached tokens before the one new token. */
+  pasts: number[];
+}
+export interface CompareGenerationRequest {
+  type: 'compareGeneration';
+  steps: number;
+}
+export interface ComputeImportanceRequest {
+  type: 'computeImportance';
+}
 export interface ExportRequest {
   type: 'export';
   variant: string;
@@ -288,11 +410,19 @@ export type WebviewMessage =
   | CompareAccuracyRequest
   | ShowAttentionMapsRequest
   | ExportRequest
+  | ChooseCalibrationRequest
+  | ClearCalibrationRequest
+  | EvaluateRequest
+  | BenchmarkDecodeRequest
+  | CompareGenerationRequest
+  | ComputeImportanceRequest
   | CancelTaskRequest
   | ShowLogRequest;
 
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isSiteId = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+/** A count a person typed: a positive integer below a bound that keeps a run finite. */
+const isCount = (v: unknown, max: number): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= max;
 
 /**
  * The host's check of what a webview sends: the webview runs page scripts, so its messages are validated like any
@@ -306,7 +436,19 @@ export function parseWebviewMessage(raw: unknown): WebviewMessage | undefined {
     case 'benchmark':
     case 'compareAccuracy':
     case 'showLog':
+    case 'chooseCalibration':
+    case 'clearCalibration':
+    case 'computeImportance':
       return { type: m.type };
+    case 'evaluate':
+      return isCount(m.seq, 1 << 20) && isCount(m.windows, 1 << 16) ? { type: 'evaluate', seq: m.seq, windows: m.windows } : undefined;
+    case 'benchmarkDecode': {
+      const pasts = m.pasts;
+      if (!Array.isArray(pasts) || pasts.length === 0 || pasts.length > 16 || !pasts.every((p) => Number.isInteger(p) && p >= 0 && p <= 1 << 20)) return undefined;
+      return { type: 'benchmarkDecode', pasts: [...(pasts as number[])] };
+    }
+    case 'compareGeneration':
+      return isCount(m.steps, 1024) ? { type: 'compareGeneration', steps: m.steps } : undefined;
     case 'previewRewrite': {
       const steps = checkSteps(m.steps);
       return steps ? { type: 'previewRewrite', steps } : undefined;

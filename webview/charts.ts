@@ -12,6 +12,7 @@ import {
   LinearScale,
   LogarithmicScale,
   PointElement,
+  type Scale,
   Title,
   Tooltip,
 } from 'chart.js';
@@ -69,7 +70,29 @@ export function chart(host: HTMLElement, label: string, config: ChartConfigurati
     options: { animation: false, responsive: true, maintainAspectRatio: false, ...config.options },
   });
   live.add(c);
+  // A screen reader hears the x axis as drawn: its title and the values it labels (the same text a person sees).
+  const x = c.scales.x;
+  if (x && x.type !== 'category') {
+    const title = (x.options as { title?: { display?: boolean; text?: string } }).title;
+    const labels = x.ticks.map((t) => String(t.label ?? '')).filter((l) => l !== '');
+    canvas.setAttribute('aria-label', `${label}; x axis${title?.display && title.text ? ` (${title.text})` : ''}: ${labels.length ? labels.join(', ') : 'no values'}`);
+  }
   return canvas;
+}
+
+/**
+ * A logarithmic axis that ticks at the values that were measured and labels every one. chart.js's own log labels
+ * show only values whose leading digit is 1, 2, 3 or 5, so 64, 128, 256, 512 got no label at all.
+ */
+export function measuredLogAxis(values: number[], title: string) {
+  return {
+    type: 'logarithmic' as const,
+    title: { display: true, text: title },
+    afterBuildTicks: (axis: Scale) => {
+      axis.ticks = values.map((value) => ({ value }));
+    },
+    ticks: { callback: (value: number | string) => String(value) },
+  };
 }
 
 export function destroyCharts(): void {

@@ -21,6 +21,7 @@ import { connect } from './host';
 import { type UiState, type ViewState, initialState, persisted, reduce, restore } from './store';
 import { renderAccuracy } from './views/accuracy';
 import type { ViewContext } from './views/context';
+import { renderHeads } from './views/heads';
 import { renderMaps } from './views/maps';
 import { renderOverview } from './views/overview';
 import { renderSpeed } from './views/speed';
@@ -30,9 +31,9 @@ provideVSCodeDesignSystem().register(
   vsCodeButton(), vsCodeCheckbox(), vsCodeDropdown(), vsCodeOption(), vsCodePanels(), vsCodePanelTab(), vsCodePanelView(), vsCodeProgressRing(), vsCodeTextField(),
 );
 
-const TITLES: Record<TabId, string> = { overview: 'Overview', studio: 'Rewrite studio', speed: 'Speed', accuracy: 'Accuracy', maps: 'Attention maps' };
+const TITLES: Record<TabId, string> = { overview: 'Overview', studio: 'Rewrite studio', speed: 'Speed', accuracy: 'Accuracy', maps: 'Attention maps', heads: 'Heads' };
 const VIEWS: Record<TabId, (root: HTMLElement, ctx: ViewContext) => void> = {
-  overview: renderOverview, studio: renderStudio, speed: renderSpeed, accuracy: renderAccuracy, maps: renderMaps,
+  overview: renderOverview, studio: renderStudio, speed: renderSpeed, accuracy: renderAccuracy, maps: renderMaps, heads: renderHeads,
 };
 
 const { host, report } = connect();
@@ -110,6 +111,15 @@ function renderStatus(): void {
       bar,
       h('span', { class: 'task-message' }, t.timing ? `${t.message} (timing: the dashboard pauses until it is done)` : t.message),
       host.interactive ? h('vscode-button', { appearance: 'secondary', 'aria-label': `cancel ${t.title}`, on: { click: () => host.post({ type: 'cancelTask', id: t.id }) } }, 'Cancel') : null,
+    ));
+  }
+  // A failed analysis is said here, above every tab, and only here: the views have nothing to show without it.
+  const analysisError = state.session?.analysisError;
+  if (analysisError && analysisError !== 'cancelled') {
+    status.append(h('div', { class: 'failure', role: 'alert', id: 'analysis-failure' },
+      h('strong', null, 'The analysis failed: '), `${analysisError}${/[.!?]$/.test(analysisError) ? '' : '.'}`,
+      host.interactive ? ' Run “Attention Lens: Analyze Model” to try again. ' : ' ',
+      host.interactive ? h('vscode-button', { appearance: 'secondary', on: { click: () => host.post({ type: 'showLog' }) } }, 'Show details') : null,
     ));
   }
   state.failures.forEach((f, i) => {

@@ -23,6 +23,16 @@ export interface UiState {
   /** The pattern drawn over the map (may differ from the one the runtime measured). */
   mapsPattern: string | null;
   speedSeq: number | null;
+  /** The texts typed into the decode, generation, evaluation and Heads forms (checked when their button is pressed). */
+  decodePasts: string;
+  generationSteps: string;
+  /** Empty: the model's default length. */
+  evalSeq: string;
+  evalWindows: string;
+  headsSite: number | null;
+  pruneCount: string;
+  /** Prune the least important heads of the shown site only, or of every site. */
+  pruneScope: 'site' | 'all';
 }
 
 export interface Failure {
@@ -50,6 +60,13 @@ export function initialUi(): UiState {
     mapsHead: 0,
     mapsPattern: null,
     speedSeq: null,
+    decodePasts: '64, 256, 1024',
+    generationSteps: '16',
+    evalSeq: '',
+    evalWindows: '64',
+    headsSite: null,
+    pruneCount: '1',
+    pruneScope: 'site',
   };
 }
 

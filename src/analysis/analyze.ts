@@ -9,7 +9,10 @@ import { loadModel, type Model } from './ir/load';
 import { REPORT_SCHEMA_VERSION, type AnalysisReport, type ModelInfo, type SiteInfo } from './report/types';
 
 export interface AnalyzeOptions {
-  /** Sequence length for the analytic cost figures (default 1024). */
+  /**
+   * Sequence length for the analytic cost figures. Default: the model's own length where every site's queries and
+   * keys are fixed to one (a ViT's patch grid, set by its image size), else 1024.
+   */
   seqLen?: number;
 }
 
@@ -23,9 +26,9 @@ export function analyzeLoaded(model: Model, options: AnalyzeOptions = {}): Analy
 
 /** The report plus the matched sites with their references into the graph (for rewriters), in the same order. */
 export function analyzeWithSites(model: Model, options: AnalyzeOptions = {}): { report: AnalysisReport; sites: RawSite[] } {
-  const seq = options.seqLen ?? 1024;
   const shapes = new ShapeInfo(model.graph);
   const { sites, unmatched, ctx } = detectAttention(model.graph, shapes);
+  const seq = options.seqLen ?? fixedLength(sites) ?? DEFAULT_COST_LENGTH;
   const order = ctx.order;
   const warnings: string[] = [];
   if (model.unknownFields.length) {
@@ -40,6 +43,19 @@ export function analyzeWithSites(model: Model, options: AnalyzeOptions = {}): { 
     warnings,
   };
   return { report, sites };
+}
+
+/** Cost figures of a model whose length is not fixed are given at this many positions. */
+export const DEFAULT_COST_LENGTH = 1024;
+
+/**
+ * The one length every site's queries and keys are fixed to, when they are: a ViT exported for 32×32 images always
+ * attends over 17 patches, and its cost at 1024 would describe a model that cannot exist.
+ */
+function fixedLength(sites: RawSite[]): number | undefined {
+  const lengths = new Set(sites.flatMap((s) => (s.binding ? [s.binding.queryPositions, s.binding.keyPositions] : [null])));
+  const [only] = lengths;
+  return lengths.size === 1 && typeof only === 'number' && only > 0 ? only : undefined;
 }
 
 function siteInfo(s: RawSite, id: number, seq: number, order: Map<import('./ir/graph').Node, number>): SiteInfo {

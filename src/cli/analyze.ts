@@ -1,6 +1,7 @@
 // `attention-lens analyze MODEL.onnx [--json] [--seq N]`: the sites of a model, as a table or as the report JSON.
 import { analyzeModel } from '../analysis/analyze';
 import type { AnalysisReport } from '../analysis/report/types';
+import { sequenceUnit } from '../analysis/report/units';
 import { intOption, parseArgs, UsageError } from './args';
 import { formatTable, humanCount } from './format';
 import { type CommandHelp, specOf, usageLine } from './help';
@@ -12,7 +13,7 @@ export const help: CommandHelp = {
   synopsis: '[MODEL.onnx] [--json] [--seq N]',
   options: [
     { name: 'json', help: 'print the report as one JSON object (schemaVersion, model, sites, unmatched)' },
-    { name: 'seq', value: 'N', help: 'sequence length of the cost figures', default: '1024' },
+    { name: 'seq', value: 'N', help: 'sequence length of the cost figures', default: 'the model\'s own length where it is fixed (an image model\'s patches), else 1024' },
   ],
   example: 'attention-lens analyze examples/demo-llama.onnx --json',
 };
@@ -20,7 +21,7 @@ export const help: CommandHelp = {
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, specOf(help.options));
   if (args.positional.length !== 1) throw new UsageError(usageLine(help));
-  const report = analyzeModel(args.positional[0], { seqLen: intOption(args, 'seq', 1024) });
+  const report = analyzeModel(args.positional[0], args.options.has('seq') ? { seqLen: intOption(args, 'seq', 1024, 1) } : {});
   process.stdout.write(args.options.has('json') ? JSON.stringify(report) + '\n' : renderReport(report, args.positional[0]));
   return 0;
 }
@@ -37,7 +38,7 @@ export function renderReport(r: AnalysisReport, given = r.model.path): string {
   lines.push(`  inputs: ${m.inputs.map((i) => `${i.name} ${i.dtype}[${i.shape.map((d) => d ?? '?').join(',')}] (${i.role}${i.vocabSize ? `, vocab ${i.vocabSize}` : ''})`).join('; ')}`);
   lines.push('');
   const total = r.sites.reduce((a, s) => a + (s.flops ?? 0), 0);
-  lines.push(`${r.sites.length} attention site(s); cost at ${r.costSeqLen} tokens:`);
+  lines.push(`${r.sites.length} attention site(s); cost at ${r.costSeqLen} ${sequenceUnit(m.inputs)}:`);
   lines.push(
     formatTable(
       ['#', 'kind', 'causal', 'heads', 'kv', 'dim', 'scale', 'mask', 'position', 'cache', 'form', 'FLOPs', 'share', 'nodes'],

@@ -176,7 +176,7 @@ function render(entries: BenchEntry[], speedups: (SpeedupJson | null)[], baselin
   // A busy machine is said once per point, not once per model of it.
   const said = new Set<string>();
   for (const e of entries) {
-    const where = `seq ${e.seq}${e.past ? `, past ${e.past}` : ''}`;
+    const where = vision.has(e.model) ? `${e.seq} patches` : `seq ${e.seq}${e.past ? `, past ${e.past}` : ''}`;
     const busy = contentionWarning(e.otherCpuShare);
     if (busy) said.add(`warning: at ${where}, ${busy}`);
     for (const w of e.timingWarnings) if (w !== busy) said.add(`warning: ${modelLabel(e.model)} at ${where}: ${w}`);

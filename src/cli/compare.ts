@@ -3,7 +3,7 @@ import type { CompareResult } from '../runtime/protocol';
 import { UsageError, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, SYNTHESIS_HELP, specOf, usageLine } from './help';
-import { modelLabel, analyzeForRuntime, fmt, inputSource, lengthNote, pct, printJson, sessionSettings, withRuntime } from './runtime-args';
+import { modelLabel, analyzeForRuntime, fmt, pct, runInputs, printJson, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
   name: 'compare',
@@ -20,8 +20,8 @@ export async function run(argv: string[]): Promise<number> {
   const [a, b] = args.positional;
   const warnings: string[] = [];
   const report = analyzeForRuntime(a, warnings);
-  const note = lengthNote(args, report);
-  const result = await withRuntime((client) => client.compare({ a, b, settings: sessionSettings(args), inputs: inputSource(args, report) }));
+  const { source, note } = runInputs(args, a, report);
+  const result = await withRuntime((client) => client.compare({ a, b, settings: sessionSettings(args), inputs: source }));
   for (const w of [...result.providerA.warnings, ...result.providerB.warnings, ...result.fed.warnings]) if (!warnings.includes(w)) warnings.push(w);
   if (result.outputs.length === 0) {
     const why = result.mismatched.length > 0

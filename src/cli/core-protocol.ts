@@ -2,8 +2,9 @@
 // results so `CoreClient.request` is typed end to end. The core thread exists so that loading and analysing a large
 // model, or rewriting it, never holds the extension host's event loop. onnxruntime stays in the runtime's own worker.
 import type { WorkProgress } from '../analysis/onnx/progress';
-import type { AnalysisReport } from '../analysis/report/types';
+import type { AnalysisReport, InputInfo } from '../analysis/report/types';
 import type { RewriteReport, RuleRequest } from '../rewriters/pipeline';
+import type { Calibration } from '../runtime/inputs/calibration';
 import type { MapsSite } from '../runtime/protocol';
 import type { FlopBound, RewritePreview, RuleInfo, RuleStep } from '../protocol';
 
@@ -28,6 +29,8 @@ export interface CoreRequestMap {
   };
   /** Analytic attention FLOPs before and after the rewrite at each sequence length (the speed chart's bound). */
   bounds: { request: { type: 'bounds'; file: string; variant: string; steps: RuleStep[]; seqs: number[] }; result: FlopBound[] };
+  /** Calibration data read for a model (runtime/inputs/calibration.ts): text is tokenised here, off the host's loop. */
+  calibration: { request: { type: 'calibration'; file: string; model: string; infos?: InputInfo[] }; result: Calibration };
   /** A temporary copy of the model with the sites' probabilities as outputs; the caller removes `dir`. */
   exposeMaps: { request: { type: 'exposeMaps'; file: string; sites: number[] }; result: { model: string; dir: string; sites: MapsSite[] } };
 }

@@ -1,15 +1,19 @@
 // `attention-lens eval MODEL.onnx --tokens FILE`: the task score of a causal LM (methods.md): bits per token and
 // perplexity over n evenly spaced windows of length L.
+import { readCalibration } from '../runtime/inputs/calibration';
 import { UsageError, intOption, parseArgs } from './args';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
 import { analyzeForRuntime, fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
   name: 'eval',
-  summary: 'Scores a causal language model on a token file: bits per token and perplexity over evenly spaced windows of L tokens.',
+  summary: 'Scores a causal language model on token ids or text: bits per token and perplexity over evenly spaced windows of L tokens.',
   synopsis: 'MODEL.onnx --tokens FILE [options]',
   options: [
-    { name: 'tokens', value: 'FILE', help: 'token ids: raw bytes (.bytes, one token per byte), a .npy integer array, or a .json array' },
+    {
+      name: 'tokens', value: 'FILE', help: 'token ids (.bytes: one token per byte; a 1-D .npy; a .json array) or text (any other file: ' +
+        'tokenised with the tokenizer.json beside the model, or read as bytes by a byte-level model)',
+    },
     { name: 'seq', value: 'L', help: 'tokens per window', default: '512' },
     { name: 'windows', value: 'N', help: 'windows scored, evenly spaced over the file', default: '64' },
     { name: 'batch', value: 'N', help: 'windows per run', default: '1' },
@@ -26,13 +30,16 @@ export async function run(argv: string[]): Promise<number> {
   const model = args.positional[0];
   const warnings: string[] = [];
   const report = analyzeForRuntime(model, warnings);
+  const cal = readCalibration(tokens, model, report?.model.inputs);
+  if (!cal.ids) throw new UsageError(`--tokens ${tokens}: eval needs token ids or text, and this is an inputs file`);
+  const ids = cal.ids;
   const logits = args.options.get('logits');
   const json = args.options.has('json');
   const r = await withRuntime((client) =>
     client.evaluate(
       {
         model,
-        tokens,
+        tokens: ids,
         seq: intOption(args, 'seq', 512, 1),
         windows: intOption(args, 'windows', 64, 1),
         batch: intOption(args, 'batch', 1, 1),
@@ -46,13 +53,13 @@ export async function run(argv: string[]): Promise<number> {
   warnings.push(...r.provider.warnings);
   if (json) {
     printJson({
-      model, tokens, ep: r.provider.used, bitsPerToken: r.bitsPerToken, perplexity: r.perplexity, natsPerToken: r.nats,
+      model, tokens, tokenizer: cal.how, ep: r.provider.used, bitsPerToken: r.bitsPerToken, perplexity: r.perplexity, natsPerToken: r.nats,
       windows: r.windows, windowLength: r.windowLength, tokensScored: r.tokensScored, fileTokens: r.fileTokens,
       logitsOutput: r.logitsOutput, elapsedMs: r.elapsedMs, warnings,
     });
   } else {
     const lines = [
-      `${model} on ${tokens} (${r.fileTokens} tokens), ${r.windows} windows of ${r.windowLength} on ${r.provider.used}:`,
+      `${model} on ${tokens} (${r.fileTokens} tokens, ${cal.how}), ${r.windows} windows of ${r.windowLength} on ${r.provider.used}:`,
       `  ${fmt(r.bitsPerToken, 4)} bits per token, perplexity ${fmt(r.perplexity, 3)} (${r.tokensScored} predictions, ${fmt(r.elapsedMs / 1000, 1)} s)`,
       ...warnings.map((w) => `warning: ${w}`),
     ];

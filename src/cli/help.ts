@@ -61,9 +61,13 @@ export const SESSION_HELP: OptionHelp[] = [
 ];
 
 export const SYNTHESIS_HELP: OptionHelp[] = [
-  { name: 'inputs', value: 'FILE', help: 'inputs instead of synthesized ones: a .json map of input names to arrays, a .npy file, or a folder of <input>.npy files' },
   {
-    name: 'seq', value: 'N', help: 'new tokens per sequence of the synthesized inputs',
+    name: 'inputs', value: 'FILE', help: 'calibration data instead of synthesized inputs: inputs (a manifest.json, a .json map of input names, a .npy, ' +
+      'a folder of <input>.npy), token ids (.bytes: one per byte; a 1-D .npy; a .json array), or text (any other file: tokenised with the ' +
+      "tokenizer.json beside the model, or read as bytes by a byte-level model); token ids and text feed their first --seq tokens",
+  },
+  {
+    name: 'seq', value: 'N', help: 'new tokens per sequence: of the synthesized inputs, or taken from token ids and text',
     default: "the model's own length where its inputs fix one; an image model's patch grid; else 512",
   },
   { name: 'past', value: 'N', help: 'tokens already in the KV cache (decoders with a cache)', default: '0' },

@@ -6,7 +6,7 @@ import { headImportance, type ImportanceResult } from '../orchestrate/importance
 import { UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, SYNTHESIS_HELP, specOf, usageLine } from './help';
-import { analyzeForRuntime, fmt, intList, modelLabel, pct, printJson, progressPrinter, sessionSettings, synthesisOptions, withRuntime } from './runtime-args';
+import { analyzeForRuntime, fmt, intList, modelLabel, pct, printJson, progressPrinter, runInputs, sessionSettings, synthesisOptions, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
   name: 'importance',
@@ -29,14 +29,16 @@ export async function run(argv: string[]): Promise<number> {
   if (args.positional.length !== 1) throw new UsageError(usageLine(help));
   const model = args.positional[0];
   if (!existsSync(model)) throw new UsageError(`${model}: no such file`);
+  const json = args.options.has('json');
   const report = analyzeForRuntime(model, []);
   const inputs = args.options.get('inputs');
   if (typeof inputs === 'string' && args.options.has('samples')) throw new UsageError('--samples applies to synthesized inputs; --inputs gives one calibration set');
-  const json = args.options.has('json');
+  const fed = typeof inputs === 'string' ? runInputs(args, model, report) : undefined;
+  if (fed?.note && !json) process.stdout.write(`${fed.note}\n`);
   const progress = progressPrinter(!json);
   const result = await withRuntime((client) =>
     headImportance(client, model, {
-      ...(typeof inputs === 'string' ? { inputs } : {}),
+      ...(fed ? { source: fed.source } : {}),
       samples: intOption(args, 'samples', 4, 1),
       synthesis: synthesisOptions(args, report),
       ...(args.options.has('sites') ? { sites: intList(args, 'sites', 0) } : {}),

@@ -7,7 +7,7 @@ import type { HostTensor } from '../runtime/tensor';
 import { UsageError, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, SYNTHESIS_HELP, specOf, usageLine } from './help';
-import { modelLabel, analyzeForRuntime, fmt, inputSource, intList, lengthNote, pct, printJson, sessionSettings, withRuntime } from './runtime-args';
+import { modelLabel, analyzeForRuntime, fmt, intList, pct, runInputs, printJson, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
   name: 'maps',
@@ -42,6 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   if (missing.length > 0) throw new UsageError(`--site ${missing.join(',')}: the model has sites 0..${report.sites.length - 1}`);
   const pattern = args.options.get('pattern');
 
+  const { source, note, labels } = runInputs(args, model, report);
   const exposed = exposeAttentionMaps(model, report.sites.filter((s) => ids.includes(s.id)));
   let result: MapsResult;
   try {
@@ -50,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
         model: exposed.model,
         sites: exposed.sites,
         settings: sessionSettings(args),
-        inputs: inputSource(args, report),
+        inputs: source,
         ...(typeof pattern === 'string' ? { pattern } : {}),
         includeProbabilities: !args.options.has('no-probs'),
       }),
@@ -71,6 +72,8 @@ export async function run(argv: string[]): Promise<number> {
       ep: result.provider.used,
       inputs: result.fed.shapes,
       pattern: result.pattern ?? null,
+      // The fed tokens as text, one per position, when the inputs were text (or a .bytes file).
+      ...(labels ? { tokens: labels } : {}),
       sites: result.sites.map((s) => {
         const head = { site: s.site, output: s.output, causal: exposed.sites.find((e) => e.site === s.site)?.causal ?? null, dims: s.dims };
         if ('unknown' in s) return { ...head, unknown: s.unknown };
@@ -87,7 +90,7 @@ export async function run(argv: string[]): Promise<number> {
       warnings,
     });
   } else {
-    process.stdout.write(render(model, result, warnings, causal, lengthNote(args, report)));
+    process.stdout.write(render(model, result, warnings, causal, note));
   }
   return 0;
 }

@@ -12,9 +12,12 @@ import { FUSE_OPS, FUSE_TARGETS } from '../rewriters/fuse/choose';
 import { CoreCancelled, CoreClient, CoreError } from './core-client';
 import { rewriteModel, type RuleRequest, type RewriteReport } from '../rewriters/pipeline';
 import { isRuleFlag, flagTakesValue } from '../shared/rule-decls';
+import { analyzeModel } from '../analysis/analyze';
 import { hasAutoImpl, resolveAutoImpl, type ImplChoice } from '../orchestrate/impl-auto';
 import { RuntimeClient, RuntimeError } from '../runtime/client';
 import { EXECUTION_PROVIDERS, type ExecutionProvider, isExecutionProvider } from '../runtime/protocol';
+import { parseHeadPlan, planJson, PlanFormatError } from '../shared/head-plan';
+import { oneLine } from '../analysis/onnx/errors';
 import { THEN, parseStepFlags, rulesHelp } from '../shared/rule-steps';
 import { UsageError } from './args';
 import { formatTable, humanBytes, humanCount } from './format';
@@ -29,7 +32,7 @@ export const help: CommandHelp = {
     { name: 'output', value: 'OUT.onnx', help: 'where the rewritten model goes (also -o); never the input' },
     { name: 'sites', value: 'LIST', help: 'site numbers (as `analyze` prints them) the step\'s per-site rules apply to, e.g. 0,2', default: 'every site the rule applies to' },
     { name: 'then', help: 'ends a step and starts the next one' },
-    { name: 'seq', value: 'N', help: 'sequence length of the analytic FLOP and memory figures, and of the timing for --impl auto', default: '1024' },
+    { name: 'seq', value: 'N', help: 'sequence length of the analytic FLOP and memory figures, and of the timing for --impl auto', default: 'the model\'s own length where it is fixed (an image model\'s patches), else 1024' },
     { name: 'precision', value: 'fp32|fp16', help: 'fp16: float16 weights and computation after the rules, float32 inputs and outputs kept, softmax and normalisation in float32 (compare MODEL OUT shows the accuracy); may be given without a rule', default: 'fp32' },
     { name: 'ep', value: 'PROVIDER', help: '--impl auto: the execution provider the candidates are timed on (cpu, cuda, ...)', default: 'cpu' },
     { name: 'auto-runs', value: 'N', help: '--impl auto: timed runs per candidate (interleaved, after one warm-up)', default: '5' },
@@ -67,7 +70,8 @@ async function chooseImpl(parsed: ParsedRewrite, showProgress: boolean): Promise
   const client = new RuntimeClient();
   try {
     return await resolveAutoImpl(client, parsed.input, parsed.requests, {
-      seq: parsed.seqLen, ep: parsed.ep, runs: parsed.autoRuns,
+      // Without --seq, the length the rewrite report's figures use (the model's own where it is fixed).
+      seq: parsed.seqLen ?? analyzeModel(parsed.input).costSeqLen, ep: parsed.ep, runs: parsed.autoRuns,
       ...(showProgress ? { onProgress: (m: string) => process.stderr.write(`impl auto: ${m}\n`) } : {}),
     });
   } catch (e) {
@@ -166,7 +170,8 @@ export interface ParsedRewrite {
   output: string;
   requests: RuleRequest[];
   json: boolean;
-  seqLen: number;
+  /** Unset: the analysis's default length. */
+  seqLen?: number;
   externalData: 'auto' | 'embed' | 'external';
   /** Copy unchanged weights into the output's data file instead of referencing the input's. */
   selfContained: boolean;
@@ -183,7 +188,7 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   const steps: { flags: string[]; sites?: number[] }[] = [{ flags: [] }];
   let output: string | undefined;
   let json = false;
-  let seqLen = 1024;
+  let seqLen: number | undefined;
   let externalData: ParsedRewrite['externalData'] = 'auto';
   let selfContained = false;
   let progress: boolean | undefined;
@@ -226,7 +231,8 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
         break;
       }
       default:
-        if (isRuleFlag(a)) step.flags.push(a, ...(flagTakesValue(a) ? [value()] : []));
+        if (a === PLAN_FLAG) step.flags.push(a, readPlan(value()));
+        else if (isRuleFlag(a)) step.flags.push(a, ...(flagTakesValue(a) ? [value()] : []));
         else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}\n${usageLine(help)}`);
         else positional.push(a);
     }
@@ -248,6 +254,36 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   return { input: positional[0], output, requests, json, seqLen, externalData, selfContained, precision, ep, autoRuns, ...(progress !== undefined ? { progress } : {}) };
 }
 
+const PLAN_FLAG = '--plan';
+
+/**
+ * The plan after `--plan`: a file (or the JSON itself, as a printed command line gives it), read and checked here so
+ * that a problem names the file; the step then carries the plan's canonical JSON.
+ */
+function readPlan(arg: string): string {
+  let text = arg;
+  const where = arg.trimStart().startsWith('{') ? 'the plan given' : arg;
+  if (where === arg) {
+    try {
+      text = fs.readFileSync(arg, 'utf8');
+    } catch (e) {
+      throw new UsageError(`${PLAN_FLAG} ${arg}: cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`${PLAN_FLAG} ${where}: not JSON (${oneLine((e as Error).message)})`);
+  }
+  try {
+    return JSON.stringify(planJson(parseHeadPlan(json)));
+  } catch (e) {
+    if (e instanceof PlanFormatError) throw new UsageError(`${PLAN_FLAG} ${where}: ${oneLine(e.message)}`);
+    throw e;
+  }
+}
+
 function choice<T extends string>(v: string, flag: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got '${v}'`);
   return v as T;
@@ -267,7 +303,14 @@ function list(v: string, flag: string): number[] {
 export function renderRewrite(r: RewriteReport, input = r.input, output = r.output?.file): string {
   const lines = [`${input} -> ${output ?? '(not saved)'}`];
   for (const a of r.applied) {
-    lines.push(`${a.rule} ${JSON.stringify(a.params)} on sites ${a.sites.join(', ')}`);
+    if (a.rule === 'plan') {
+      // A plan's parameters are the whole plan: show it per site, head by head, instead.
+      const impl = (a.params as { impl?: string }).impl ?? 'mask';
+      lines.push(`plan (${impl}) on sites ${a.sites.join(', ')}`);
+      for (const c of a.changes) lines.push(`  site ${c.site}: ${String(c.after.plan)}`);
+    } else {
+      lines.push(`${a.rule} ${JSON.stringify(a.params)} on sites ${a.sites.join(', ')}`);
+    }
     lines.push(
       formatTable(
         ['site', 'before', 'after', 'FLOPs before', 'FLOPs after', 'nodes +/-'],
@@ -280,7 +323,7 @@ export function renderRewrite(r: RewriteReport, input = r.input, output = r.outp
     );
   }
   const ratio = r.flopsAfter > 0 ? (r.flopsBefore / r.flopsAfter).toFixed(2) : 'inf';
-  lines.push(`attention FLOPs at ${r.seqLen} tokens: ${humanCount(r.flopsBefore)} -> ${humanCount(r.flopsAfter)} (bound ${ratio}x)`);
+  lines.push(`attention FLOPs at ${r.seqLen} ${r.seqUnit ?? 'tokens'}: ${humanCount(r.flopsBefore)} -> ${humanCount(r.flopsAfter)} (bound ${ratio}x)`);
   if (r.precision) {
     const kept = Object.entries(r.precision.keptFloat32).map(([op, n]) => `${n} ${op}`).join(', ') || 'none';
     lines.push(`float16: ${r.precision.convertedConstants} constants converted (${humanBytes(r.precision.bytesBefore)} -> ${humanBytes(r.precision.bytesAfter)}), kept in float32: ${kept}; ${r.precision.castsAdded} casts added${r.precision.clampedElements ? `; ${r.precision.clampedElements} constant elements clamped to ±65504` : ''}; inputs and outputs stay float32 (compare shows the accuracy)`);

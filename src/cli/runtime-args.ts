@@ -5,9 +5,10 @@ import { analyzeModel } from '../analysis/analyze';
 import type { AnalysisReport } from '../analysis/report/types';
 import { ModelError } from '../analysis/onnx/errors';
 import { RuntimeClient, RuntimeError } from '../runtime/client';
+import { calibrationInputs, readCalibration } from '../runtime/inputs/calibration';
 import type { SynthesisOptions } from '../runtime/inputs/synthesize';
 import { type ExecutionProvider, type InputSource, type ProgressEvent, type SessionSettings, EXECUTION_PROVIDERS, isExecutionProvider } from '../runtime/protocol';
-import { defaultLength } from '../shared/lengths';
+import { defaultLength, isVision } from '../shared/lengths';
 import { type ParsedArgs, UsageError, intOption } from './args';
 
 export function sessionSettings(args: ParsedArgs): SessionSettings {
@@ -34,18 +35,34 @@ export function synthesisOptions(args: ParsedArgs, report?: AnalysisReport): Syn
   return o;
 }
 
-export function inputSource(args: ParsedArgs, report?: AnalysisReport): InputSource {
-  const source: InputSource = { synthesis: synthesisOptions(args, report) };
-  const file = args.options.get('inputs');
-  if (typeof file === 'string') source.file = file;
-  if (report) source.infos = report.model.inputs;
-  return source;
+/** What a command runs on: the source for the runtime, a line saying what it is, and the tokens' labels (text only). */
+export interface RunInputs {
+  source: InputSource;
+  /** For the screen: where the inputs come from and how long they are; null when the user set both. */
+  note: string | null;
+  labels: string[] | null;
 }
 
-/** What the inputs are, for the screen, when the length was not chosen: "512 tokens (the default); --seq sets another". */
-export function lengthNote(args: ParsedArgs, report?: AnalysisReport): string | null {
-  if (args.options.has('inputs') || args.options.has('seq')) return null;
-  return `synthesized inputs of ${defaultLength(report?.model).reason}; --seq sets another length, --inputs gives real ones`;
+/**
+ * `--inputs FILE` as calibration data (src/runtime/inputs/calibration.ts: inputs, token ids or text), its first
+ * `--seq` tokens (default: the model's own length, or 512); without it, synthesized inputs of that length.
+ */
+export function runInputs(args: ParsedArgs, model: string, report?: AnalysisReport): RunInputs {
+  const synthesis = synthesisOptions(args, report);
+  const infos = report?.model.inputs;
+  const file = args.options.get('inputs');
+  const length = defaultLength(report?.model);
+  const chosen = args.options.has('seq');
+  if (typeof file !== 'string') {
+    // An image model's length is its patch grid: --seq cannot change it, only other images (--inputs) can.
+    const other = report && isVision(report.model) ? '--inputs gives real images' : '--seq sets another length, --inputs gives real ones (inputs, token ids or text)';
+    const note = chosen ? null : `synthesized inputs of ${length.reason}; ${other}`;
+    return { source: { synthesis, ...(infos ? { infos } : {}) }, note, labels: null };
+  }
+  const { seq, ...rest } = synthesis;
+  const fed = calibrationInputs(readCalibration(file, model, infos), infos, seq ?? length.seq, rest);
+  const how = fed.tokens === null || chosen ? '' : `; up to ${length.reason}, --seq sets another length`;
+  return { source: fed.source, note: `inputs: ${fed.description}${how}`, labels: fed.labels };
 }
 
 /** A list of integers: `512`, `512,2048,4096`. */

@@ -191,8 +191,8 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
         { title: 'Attention Lens: execution providers, in order of preference (a provider that fails to load is reported, then the next one runs)', ignoreFocusOut: true },
       );
       if (!pick) return;
-      await writeExecutionProviders(pick.eps);
-      ctx.log.info(`execution providers: ${pick.eps.join(', ')}`);
+      const target = await writeExecutionProviders(pick.eps);
+      if (target) ctx.log.info(`execution providers: ${pick.eps.join(', ')} (saved in ${target} settings)`);
     }),
   ];
 }

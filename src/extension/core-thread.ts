@@ -16,6 +16,7 @@ import { allRules } from '../rewriters/registry';
 import { type RuleRequest, rewriteLoaded, rewriteModel } from '../rewriters/pipeline';
 import '../rewriters/rules';
 import { exposeAttentionMaps } from '../runtime/maps-model';
+import { readCalibration } from '../runtime/inputs/calibration';
 import type { FlopBound, RewritePreview, RuleStep } from '../protocol';
 import { checkStep } from '../shared/rule-steps';
 import type { CoreMessage, CoreReply, CoreRequest } from '../cli/core-protocol';
@@ -53,9 +54,11 @@ function lookAt<T>(file: string, requests: RuleRequest[], seqLen: number, contro
   }
 }
 
-function preview(file: string, steps: RuleStep[], seqLen: number, control: WorkControl): RewritePreview {
+function preview(file: string, steps: RuleStep[], requested: number | undefined, control: WorkControl): RewritePreview {
   const requests = requestsOf(steps);
-  const before = analyzeModel(file, { seqLen });
+  const before = analyzeModel(file, requested !== undefined ? { seqLen: requested } : {});
+  // Without a length: the analysis's default (the model's own where it is fixed, as a ViT's patch grid).
+  const seqLen = before.costSeqLen;
   return lookAt(file, requests, seqLen, control, ({ model, report }) => {
     const after = modelSize(model);
     return {
@@ -90,7 +93,7 @@ function handle(req: CoreRequest, control: WorkControl): unknown {
     case 'rules':
       return allRules().map((r) => ({ name: r.name, family: r.family, summary: r.summary }));
     case 'preview':
-      return preview(req.file, req.steps, req.seqLen ?? 1024, control);
+      return preview(req.file, req.steps, req.seqLen, control);
     case 'write':
       return rewriteModel(req.file, [...requestsOf(req.steps), ...(req.requests ?? [])], req.output, {
         seqLen: req.seqLen,
@@ -100,6 +103,8 @@ function handle(req: CoreRequest, control: WorkControl): unknown {
       });
     case 'bounds':
       return bounds(req.file, req.variant, req.steps, req.seqs, control);
+    case 'calibration':
+      return readCalibration(req.file, req.model, req.infos);
     case 'exposeMaps': {
       const report = analyzeModel(req.file);
       const sites = report.sites.filter((s) => req.sites.includes(s.id));

@@ -7,11 +7,12 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Variant } from '../protocol';
 import { RuntimeClient } from '../runtime/client';
-import { registerCommands } from './commands';
+import { COMMANDS, registerCommands } from './commands';
 import { CoreClient } from '../cli/core-client';
 import { Dashboards } from './dashboard';
 import { exportVariant } from './export';
 import { Log } from './log';
+import { ProviderStatus } from './provider-status';
 import type { ModelSession } from './session';
 import { readSettings } from './settings';
 
@@ -25,6 +26,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const scratch = mkdtempSync(path.join(tmpdir(), 'attention-lens-'));
   const exportServices = { core, runtime, log, distFolder: dist };
   const doExport = (session: ModelSession, variant: Variant) => exportVariant(exportServices, session, variant);
+  const providerStatus = new ProviderStatus(COMMANDS.provider);
   const dashboards = new Dashboards(
     context.extensionUri,
     {
@@ -34,11 +36,22 @@ export function activate(context: vscode.ExtensionContext): void {
       scratch,
       settings: () => readSettings((m) => log.warn(m)),
       exportVariant: doExport,
+      ranOn: (used) => providerStatus.ran(used),
+      pickCalibration: async (modelPath) => {
+        const uris = await vscode.window.showOpenDialog({
+          title: 'Attention Lens: calibration data (text, token ids or model inputs)',
+          canSelectMany: false,
+          defaultUri: vscode.Uri.file(path.dirname(modelPath)),
+          openLabel: 'Use as calibration data',
+        });
+        return uris?.[0]?.fsPath;
+      },
     },
     log,
   );
   context.subscriptions.push(
     log,
+    providerStatus,
     dashboards,
     ...registerCommands({ dashboards, log, exportVariant: doExport }),
   );

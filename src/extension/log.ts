@@ -14,17 +14,17 @@ export class Log implements vscode.Disposable {
   }
 
   /**
-   * Logs the failure with its details and shows it. Returns the one-line message (also sent to dashboards), or null
+   * Logs the failure with its details and shows it (unless `notify` is false: a dashboard shows it). Returns the one-line message (also sent to dashboards), or null
    * when the work was cancelled, which is no failure.
    */
-  failure(what: string, e: unknown): string | null {
+  failure(what: string, e: unknown, notify = true): string | null {
     const x = explain(e);
     if (x.cancelled) {
       this.channel.info(`${what}: cancelled`);
       return null;
     }
     this.channel.error(`${what} failed: ${x.message}\n${x.detail}`);
-    void vscode.window.showErrorMessage(`Attention Lens: ${what} failed: ${x.message}`, 'Show Details').then((pick) => {
+    if (notify) void vscode.window.showErrorMessage(`Attention Lens: ${what} failed: ${x.message}`, 'Show Details').then((pick) => {
       if (pick) this.channel.show(true);
     });
     return x.message;

@@ -63,7 +63,7 @@ export function describeFed(fed: FedInputs): string {
 }
 
 /** One site's map from a maps result: batch item 0 only, as plain numbers. */
-export function attentionMaps(r: MapsResult, site: number, causal: boolean, finishedAt: string): AttentionMaps {
+export function attentionMaps(r: MapsResult, site: number, causal: boolean, finishedAt: string, fed: { labels: string[] | null; description: string }): AttentionMaps {
   const m = r.sites.find((s) => s.site === site);
   if (!m) throw new Error(`the maps run returned no map for site ${site}`);
   if ('unknown' in m) throw userError(`site ${site}: the attention map cannot be read: ${m.unknown}`);
@@ -81,6 +81,9 @@ export function attentionMaps(r: MapsResult, site: number, causal: boolean, fini
   }
   return {
     site,
+    // Labels belong to the keys; a map whose keys are not the fed tokens (a cache in front) gets none.
+    tokens: fed.labels && fed.labels.length === keys ? fed.labels : null,
+    lengthNote: fed.description,
     causal,
     pattern: r.pattern ?? null,
     dims: [heads, queries, keys],

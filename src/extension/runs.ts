@@ -13,7 +13,9 @@ import type { CoreClient } from '../cli/core-client';
 import { userError } from './errors';
 import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
-import { usableLengths } from '../shared/lengths';
+import { type DefaultLength, defaultLength, isVision, usableLengths } from '../shared/lengths';
+import { type Calibration, calibrationInputs } from '../runtime/inputs/calibration';
+import { MAX_MAP_VALUES, mapsLength } from './calibration';
 
 /**
  * Progress of long work: a fraction in [0, 1] (null: unknown) and a line for people. `timing` is true while runs are
@@ -37,7 +39,8 @@ export class VariantFiles {
       const dir = path.join(this.folder, v.id);
       mkdirSync(dir, { recursive: true });
       const output = path.join(dir, `${path.basename(this.modelPath, '.onnx')}.${v.id}.onnx`);
-      file = this.core.request({ type: 'write', file: this.modelPath, steps: v.steps, output }, signal).then(() => output);
+      const names = new Map([[output, `variant ${v.id} (${v.label})`]]);
+      file = namingPaths(names, () => this.core.request({ type: 'write', file: this.modelPath, steps: v.steps, output }, signal), this.folder).then(() => output);
       // A failed or cancelled write is tried again next time.
       file.catch(() => this.files.delete(v.id));
       this.files.set(v.id, file);
@@ -65,6 +68,8 @@ export interface RunContext {
   files: VariantFiles;
   signal: AbortSignal;
   progress: ReportProgress;
+  /** The dashboard's calibration data, read; null: synthesized inputs. */
+  calibration: Calibration | null;
 }
 
 function runtimeSettings(settings: SessionSettings): RuntimeSettings {
@@ -76,6 +81,8 @@ function runtimeSettings(settings: SessionSettings): RuntimeSettings {
  * longer synthesized input would fail inside onnxruntime. What is dropped is said, never silently.
  */
 export function sweepLengths(report: AnalysisReport, settings: SessionSettings): { seqs: number[]; warning: string | null } {
+  // An image model runs at its own image size whatever length is asked for: one point, its patch grid.
+  if (isVision(report.model)) return { seqs: [], warning: null };
   const { kept, dropped } = usableLengths(report.model, settings.sequenceLengths);
   const limit = report.model.maxPositions;
   if (dropped.length === 0 || limit === undefined) return { seqs: kept, warning: null };
@@ -84,16 +91,38 @@ export function sweepLengths(report: AnalysisReport, settings: SessionSettings):
 }
 
 /** A warning with the variants' scratch files named as people know them: by the variant, not a temporary path. */
-export function namePaths(text: string, names: Map<string, string>): string {
+export function namePaths(text: string, names: Map<string, string>, scratch?: string): string {
   let out = text;
   for (const [file, name] of names) out = out.split(file).join(name);
+  // Whatever else lies in the scratch folder (a save's temporary file) is no file a person knows either.
+  if (scratch) out = out.replace(new RegExp(`${scratch.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\s'"]*`, 'g'), 'a temporary file');
   return out;
 }
 
-/** The calibration file when one is set (its shapes fix the run), else synthesized inputs of `seq` tokens. */
-export function inputSource(report: AnalysisReport, settings: SessionSettings, seq: number): InputSource {
-  const file = settings.calibrationInputs;
-  return file ? { file, infos: report.model.inputs } : { synthesis: { seq }, infos: report.model.inputs };
+/** Runs `work`; an error it raises names the scratch files as people know them (its message is what they see). */
+export async function namingPaths<T>(names: Map<string, string>, work: () => Promise<T>, scratch?: string): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof Error) e.message = namePaths(e.message, names, scratch);
+    throw e;
+  }
+}
+
+/** What a run feeds: the calibration data's first `length.seq` tokens (or its inputs), else synthesized inputs. */
+export interface RunInputs {
+  source: InputSource;
+  /** Where the inputs come from and why this long, for the screen. */
+  description: string;
+  /** The fed tokens as text (text and .bytes files). */
+  labels: string[] | null;
+}
+
+export function runInputs(ctx: Pick<RunContext, 'report' | 'calibration'>, length: DefaultLength): RunInputs {
+  const infos = ctx.report.model.inputs;
+  if (!ctx.calibration) return { source: { synthesis: { seq: length.seq }, infos }, description: `synthesized: ${length.reason}`, labels: null };
+  const fed = calibrationInputs(ctx.calibration, infos, length.seq);
+  return { source: fed.source, description: fed.tokens === null ? fed.description : `${fed.description}; ${length.reason}`, labels: fed.labels };
 }
 
 export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promise<SpeedResults> {
@@ -102,28 +131,31 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
   const files = await Promise.all(variants.map((v) => ctx.files.get(v, signal)));
   const keyOfPath = new Map<string, string>([[ctx.modelPath, ORIGINAL], ...variants.map((v, i) => [files[i], v.id] as [string, string])]);
   const models: BenchModel[] = [{ path: ctx.modelPath, sites: profileSites(ctx.report.sites), infos: ctx.report.model.inputs }];
+  const names = new Map(variants.map((v, i) => [files[i], `variant ${v.id} (${v.label})`]));
   // Each variant's own analysis names its sites' nodes, so the profiler attributes its kernel time correctly.
   for (const f of files) {
-    const r = await core.request({ type: 'analyze', file: f }, signal);
+    const r = await namingPaths(names, () => core.request({ type: 'analyze', file: f }, signal));
     models.push({ path: f, sites: profileSites(r.sites), infos: r.model.inputs });
   }
-  const { seqs, warning } = sweepLengths(ctx.report, settings);
-  const names = new Map(variants.map((v, i) => [files[i], `variant ${v.id} (${v.label})`]));
+  const { seqs: requested, warning } = sweepLengths(ctx.report, settings);
   const { exact, scope } = await classify(core, variants, signal);
   const tracker = new BenchProgress(models.length);
-  const result = await ctx.runtime.bench(
+  const result = await namingPaths(names, () => ctx.runtime.bench(
     {
       models,
       settings: runtimeSettings(settings),
-      points: seqs.map((seq) => ({ seq, past: 0 })),
+      // No points: the model's own size (an image model's; text models always get their sweep's lengths).
+      ...(requested.length ? { points: requested.map((seq) => ({ seq, past: 0 })) } : {}),
       warmup: settings.warmup,
       minRuns: settings.iterations,
       minTimeMs: settings.minTimeMs,
       profileRuns: PROFILE_RUNS,
     },
     { signal, onProgress: (p) => progress(tracker.fraction(p), describeProgress(p), p.phase === 'warmup' || p.phase === 'timed') },
-  );
+  ));
   const { points, baselines } = speedPoints(result.results, keyOfPath, exact);
+  // The lengths that ran, as the runtime reports them (an image model's patch count), for the bounds and the charts.
+  const seqs = [...new Set(result.results.map((e) => e.seq))].sort((a, b) => a - b);
   progress(1, 'computing the FLOP bounds');
   const bounds = (
     await Promise.all(variants.map((v) => core.request({ type: 'bounds', file: ctx.modelPath, variant: v.id, steps: v.steps, seqs }, signal)))
@@ -161,22 +193,22 @@ async function classify(core: CoreClient, variants: Variant[], signal: AbortSign
   return { exact, scope };
 }
 
-/** Every variant against the original on the same inputs (the sweep's longest length when synthesized). */
+/** Every variant against the original on the same inputs: the calibration data, or synthesized at the model's length. */
 export async function runComparison(ctx: RunContext, variants: Variant[]): Promise<AccuracyResults> {
   const { settings, signal, progress } = ctx;
-  const { seqs, warning } = sweepLengths(ctx.report, settings);
-  const seq = seqs[seqs.length - 1];
+  const fed = runInputs(ctx, defaultLength(ctx.report.model));
   const out = [];
-  const warnings = new Set<string>(warning ? [warning] : []);
+  const warnings = new Set<string>();
   let inputs = '';
   let ep = settings.executionProviders[0];
   for (const [i, v] of variants.entries()) {
     progress(i / variants.length, `${v.label}: writing`);
     const file = await ctx.files.get(v, signal);
     progress((i + 0.5) / variants.length, `${v.label}: running both models`);
-    const r = await ctx.runtime.compare({ a: ctx.modelPath, b: file, settings: runtimeSettings(settings), inputs: inputSource(ctx.report, settings, seq) }, { signal });
-    for (const w of [...r.providerA.warnings, ...r.providerB.warnings, ...r.fed.warnings]) warnings.add(namePaths(w, new Map([[file, `variant ${v.id} (${v.label})`]])));
-    inputs = settings.calibrationInputs ? `${settings.calibrationInputs}: ${describeFed(r.fed)}` : describeFed(r.fed);
+    const names = new Map([[file, `variant ${v.id} (${v.label})`]]);
+    const r = await namingPaths(names, () => ctx.runtime.compare({ a: ctx.modelPath, b: file, settings: runtimeSettings(settings), inputs: fed.source }, { signal }));
+    for (const w of [...r.providerA.warnings, ...r.providerB.warnings, ...r.fed.warnings]) warnings.add(namePaths(w, names));
+    inputs = `${describeFed(r.fed)}; ${fed.description}`;
     ep = r.providerA.used;
     out.push(variantAccuracy(v, r));
   }
@@ -184,37 +216,40 @@ export async function runComparison(ctx: RunContext, variants: Variant[]): Promi
 }
 
 /**
- * Largest map sent to a dashboard: heads × queries × keys probabilities. A webview gets them as JSON and keeps them in
- * its saved state, so 512 tokens × 8 heads (2M values, tens of MB) is already too much to stay responsive.
+ * Largest map sent to a dashboard (calibration.ts): heads × queries × keys probabilities. A webview gets them as JSON and
+ * keeps them in its saved state, so 512 tokens × 8 heads (2M values, tens of MB) is already too much to stay responsive.
  */
-export const MAX_MAP_VALUES = 1 << 20;
+export { MAX_MAP_VALUES };
 
 /** One site's attention probabilities and head statistics, with a sparse pattern's recall when one is given. */
 export async function runMaps(ctx: RunContext, site: SiteInfo, pattern: string | null): Promise<AttentionMaps> {
   const { signal, progress, settings } = ctx;
+  const length = mapsLength(ctx.report, site.heads ?? 1, settings.mapsSequenceLength);
+  const fed = runInputs(ctx, length);
   progress(0.1, 'adding the probabilities to the outputs');
   const exposed = await ctx.core.request({ type: 'exposeMaps', file: ctx.modelPath, sites: [site.id] }, signal);
   try {
     progress(0.4, 'running the model');
-    const r = await ctx.runtime.maps(
+    const names = new Map([[exposed.model, `${path.basename(ctx.modelPath)} (with its attention probabilities as outputs)`]]);
+    const r = await namingPaths(names, () => ctx.runtime.maps(
       {
         model: exposed.model,
         sites: exposed.sites,
         settings: runtimeSettings(settings),
-        inputs: inputSource(ctx.report, settings, Math.min(settings.mapsSequenceLength, ctx.report.model.maxPositions ?? Infinity)),
+        inputs: fed.source,
         ...(pattern ? { pattern } : {}),
         includeProbabilities: true,
       },
       { signal },
-    );
+    ));
     const values = r.sites.reduce((n, m) => n + ('unknown' in m || !m.probabilities ? 0 : m.probabilities.dims.slice(-3).reduce((a, b) => a * b, 1)), 0);
     if (values > MAX_MAP_VALUES) {
       throw userError(
         `the maps of site ${site.id} hold ${values} probabilities, more than a dashboard can draw (${MAX_MAP_VALUES}); ` +
-          `${settings.calibrationInputs ? 'use a shorter calibration input' : 'lower attentionLens.maps.sequenceLength'}, or use the CLI's \`maps\` command`,
+          `${ctx.calibration?.kind === 'inputs' ? 'use a shorter calibration input' : 'lower attentionLens.maps.sequenceLength'}, or use the CLI's \`maps\` command`,
       );
     }
-    return attentionMaps(r, site.id, site.causal, new Date().toISOString());
+    return attentionMaps(r, site.id, site.causal, new Date().toISOString(), { labels: fed.labels, description: fed.description });
   } finally {
     rmSync(exposed.dir, { recursive: true, force: true });
   }

@@ -7,6 +7,10 @@ import type { AnalysisReport } from '../analysis/report/types';
 import type {
   AccuracyResults,
   AttentionMaps,
+  DecodeResults,
+  EvalResults,
+  GenerationResults,
+  ImportanceResults,
   HostMessage,
   RewritePreview,
   RuleStep,
@@ -18,12 +22,19 @@ import type {
   WebviewMessage,
 } from '../protocol';
 import type { RuntimeClient } from '../runtime/client';
+import type { ExecutionProvider } from '../runtime/protocol';
 import { checkSteps, stepsLabel } from '../shared/rule-steps';
 import type { CoreClient } from '../cli/core-client';
 import { markReported, userError } from './errors';
 import type { Log } from './log';
 import { type ReportProgress, type RunContext, VariantFiles, runBenchmark, runComparison, runMaps } from './runs';
 import { Tasks } from './tasks';
+import { CalibrationFiles, calibrationInfo } from './calibration';
+import { runDecodeBenchmark, runGeneration } from './decode';
+import { runEvaluation } from './evaluation';
+import { runImportance } from './importance';
+
+type ResultKey = 'evaluation' | 'decode' | 'generation' | 'importance';
 
 export interface Services {
   core: CoreClient;
@@ -34,7 +45,14 @@ export interface Services {
   scratch: string;
   /** Export is a dialog-driven flow; the session only supplies the model and the variant. */
   exportVariant: (session: ModelSession, variant: Variant) => Promise<void>;
+  /** Asks for a calibration file (a dialog); undefined when the person cancelled. */
+  pickCalibration: (modelPath: string) => Promise<string | undefined>;
+  /** A run finished on this provider (the status bar shows it, and marks a fallback). */
+  ranOn?: (used: ExecutionProvider) => void;
 }
+
+/** What a snapshot holds besides the analysis and the variants: results, none yet (older saved states lack some). */
+const EMPTY_RESULTS = { speed: null, accuracy: null, maps: null, calibration: null, evaluation: null, decode: null, generation: null, importance: null } as const;
 
 export class ModelSession {
   private state: SessionSnapshot;
@@ -42,12 +60,16 @@ export class ModelSession {
   private readonly tasks: Tasks;
   private analysis: Promise<AnalysisReport> | null = null;
   private readonly files: VariantFiles;
+  private readonly calibrations: CalibrationFiles;
+  /** The calibration file chosen in the dashboard; undefined: the attentionLens.calibrationInputs setting's. */
+  private calibrationChoice: string | null | undefined;
 
   constructor(readonly modelPath: string, private readonly services: Services, restored?: SessionSnapshot) {
     this.files = new VariantFiles(services.core, modelPath, path.join(services.scratch, `s${Math.abs(hash(modelPath)).toString(36)}`));
+    this.calibrations = new CalibrationFiles(services.core, modelPath);
     this.tasks = new Tasks((tasks) => this.post({ type: 'didChangeTasks', tasks }));
     this.state = restored && restored.modelPath === modelPath
-      ? { ...restored, settings: services.settings() }
+      ? { ...EMPTY_RESULTS, ...restored, settings: services.settings() }
       : {
           modelPath,
           modelName: path.basename(modelPath),
@@ -56,9 +78,7 @@ export class ModelSession {
           rules: [],
           draft: null,
           variants: [],
-          speed: null,
-          accuracy: null,
-          maps: null,
+          ...EMPTY_RESULTS,
           exports: [],
           settings: services.settings(),
         };
@@ -66,8 +86,12 @@ export class ModelSession {
     // come from a page, so they are checked like its messages (an older version kept command-line flags).
     if (restored) {
       this.state.report = null;
+      // Re-read too: the file may have been fixed while the window was closed.
+      this.state.analysisError = null;
       this.state.draft = null;
       this.state.variants = (restored.variants ?? []).filter((v) => checkSteps(v.steps) !== null);
+      // A file chosen in the dashboard stays chosen; one that came from the setting follows the setting.
+      if (restored.calibration && !restored.calibration.fromSetting) this.calibrationChoice = restored.calibration.file;
     }
   }
 
@@ -127,7 +151,9 @@ export class ModelSession {
       this.broadcast();
       return report;
     } catch (e) {
-      const message = this.fail(`Analyzing ${name}`, e);
+      // Said once: the dashboard's Overview shows the failure (a banner and a notification would repeat it), and a
+      // notification only when no dashboard shows this model.
+      const message = this.fail(`Analyzing ${name}`, e, { banner: false, notify: this.views.size === 0 });
       this.state = { ...this.state, analysisError: message ?? 'cancelled' };
       this.broadcast();
       throw e;
@@ -139,7 +165,9 @@ export class ModelSession {
       case 'ready':
         this.broadcast();
         this.post({ type: 'didChangeTasks', tasks: this.tasks.list() });
-        if (!this.state.report) await this.ensureAnalyzed().catch(() => undefined);
+        // A page shown again (a custom editor is re-created each time its tab is shown) does not repeat a failed
+        // analysis and its message; "Analyze Model" tries again.
+        if (!this.state.report && !this.state.analysisError) await this.ensureAnalyzed().catch(() => undefined);
         return;
       case 'previewRewrite':
         await this.preview(message.steps).catch(() => undefined);
@@ -164,6 +192,26 @@ export class ModelSession {
         if (v) await this.services.exportVariant(this, v).catch((e) => this.fail('Export', e));
         return;
       }
+      case 'chooseCalibration':
+        await this.chooseCalibration().catch(() => undefined);
+        return;
+      case 'clearCalibration':
+        this.calibrationChoice = null;
+        this.state = { ...this.state, calibration: null };
+        this.broadcast();
+        return;
+      case 'evaluate':
+        await this.evaluate(message.seq, message.windows).catch(() => undefined);
+        return;
+      case 'benchmarkDecode':
+        await this.benchmarkDecode(message.pasts).catch(() => undefined);
+        return;
+      case 'compareGeneration':
+        await this.compareGeneration(message.steps).catch(() => undefined);
+        return;
+      case 'computeImportance':
+        await this.computeImportance().catch(() => undefined);
+        return;
       case 'cancelTask':
         this.tasks.cancel(message.id);
         return;
@@ -206,19 +254,90 @@ export class ModelSession {
     this.broadcast();
   }
 
-  private runContext(report: AnalysisReport, signal: AbortSignal, progress: ReportProgress): RunContext {
+  /** The calibration file in force: the dashboard's choice, else the setting's; null: synthesized inputs. */
+  private calibrationFile(settings: SessionSettings): { file: string | null; fromSetting: boolean } {
+    if (this.calibrationChoice !== undefined) return { file: this.calibrationChoice, fromSetting: false };
+    return { file: settings.calibrationInputs, fromSetting: true };
+  }
+
+  private async runContext(report: AnalysisReport, signal: AbortSignal, progress: ReportProgress): Promise<RunContext> {
     const settings = this.services.settings();
-    this.state = { ...this.state, settings };
+    const { file, fromSetting } = this.calibrationFile(settings);
+    let calibration = null;
+    if (file) {
+      progress(null, `reading ${path.basename(file)}`);
+      calibration = await this.calibrations.read(file, report, signal);
+    }
+    this.state = { ...this.state, settings, calibration: calibration && calibrationInfo(calibration, fromSetting) };
     const { core, runtime } = this.services;
-    return { core, runtime, modelPath: this.modelPath, report, settings, files: this.files, signal, progress };
+    return { core, runtime, modelPath: this.modelPath, report, settings, files: this.files, signal, progress, calibration };
+  }
+
+  /** A dashboard task that needs the analysis and a run context; its result goes into the snapshot under `key`. */
+  private async runWith<K extends ResultKey>(
+    key: K,
+    title: string,
+    what: string,
+    work: (ctx: RunContext) => Promise<NonNullable<SessionSnapshot[K]>>,
+    tab?: TabId,
+  ): Promise<NonNullable<SessionSnapshot[K]>> {
+    const report = await this.ensureAnalyzed();
+    try {
+      const result = await this.tasks.run(title, async (signal, progress) => work(await this.runContext(report, signal, progress)));
+      // Results of a run name the provider that ran it (the status bar shows it).
+      const ep = (result as { ep?: ExecutionProvider }).ep;
+      if (ep) this.services.ranOn?.(ep);
+      this.state = { ...this.state, [key]: result };
+      this.broadcast();
+      if (tab) this.showTab(tab);
+      return result;
+    } catch (e) {
+      this.fail(what, e);
+      throw e;
+    }
+  }
+
+  async chooseCalibration(): Promise<void> {
+    const file = await this.services.pickCalibration(this.modelPath);
+    if (!file) return;
+    const report = await this.ensureAnalyzed();
+    try {
+      const calibration = await this.tasks.run(`Reading ${path.basename(file)}`, (signal) => this.calibrations.read(file, report, signal));
+      this.calibrationChoice = file;
+      this.state = { ...this.state, calibration: calibrationInfo(calibration, false) };
+      this.services.log.info(`${this.state.modelName}: calibration data ${file} (${calibration.kind}, ${calibration.how})`);
+      this.broadcast();
+    } catch (e) {
+      this.fail('Calibration data', e);
+    }
+  }
+
+  evaluate(seq: number, windows: number): Promise<EvalResults> {
+    const variants = this.state.variants;
+    return this.runWith('evaluation', `Evaluating ${this.state.modelName} on text`, 'Evaluate', (ctx) => runEvaluation(ctx, variants, seq, windows), 'accuracy');
+  }
+
+  benchmarkDecode(pasts: number[]): Promise<DecodeResults> {
+    const variants = this.state.variants;
+    return this.runWith('decode', `Benchmarking decode steps of ${this.state.modelName}`, 'Decode benchmark', (ctx) => runDecodeBenchmark(ctx, variants, pasts), 'speed');
+  }
+
+  compareGeneration(steps: number): Promise<GenerationResults> {
+    const variants = this.state.variants;
+    return this.runWith('generation', `Generating ${steps} tokens with each variant`, 'Generation', (ctx) => runGeneration(ctx, variants, steps), 'accuracy');
+  }
+
+  computeImportance(): Promise<ImportanceResults> {
+    return this.runWith('importance', `Head importance of ${this.state.modelName}`, 'Head importance', (ctx) => runImportance(ctx), 'heads');
   }
 
   async benchmark(): Promise<SpeedResults> {
     const report = await this.ensureAnalyzed();
     const variants = this.state.variants;
     try {
-      const speed = await this.tasks.run(`Benchmarking ${this.state.modelName}`, (signal, progress) => runBenchmark(this.runContext(report, signal, progress), variants));
+      const speed = await this.tasks.run(`Benchmarking ${this.state.modelName}`, async (signal, progress) => runBenchmark(await this.runContext(report, signal, progress), variants));
       for (const w of speed.warnings) this.services.log.warn(w);
+      this.services.ranOn?.(speed.ep);
       this.state = { ...this.state, speed };
       this.broadcast();
       this.showTab('speed');
@@ -234,10 +353,11 @@ export class ModelSession {
     const variants = this.state.variants;
     if (variants.length === 0) throw this.failNow('Compare accuracy', userError('there are no variants to compare yet: make one with "Rewrite Attention…" or in the Rewrite studio'));
     try {
-      const accuracy = await this.tasks.run(`Comparing ${variants.length} variant(s) with ${this.state.modelName}`, (signal, progress) =>
-        runComparison(this.runContext(report, signal, progress), variants),
+      const accuracy = await this.tasks.run(`Comparing ${variants.length} variant(s) with ${this.state.modelName}`, async (signal, progress) =>
+        runComparison(await this.runContext(report, signal, progress), variants),
       );
       for (const w of accuracy.warnings) this.services.log.warn(w);
+      this.services.ranOn?.(accuracy.ep);
       this.state = { ...this.state, accuracy };
       this.broadcast();
       this.showTab('accuracy');
@@ -253,7 +373,8 @@ export class ModelSession {
     const info = report.sites.find((s) => s.id === site);
     if (!info) throw this.failNow('Attention maps', userError(`the model has no site ${site}`));
     try {
-      const maps = await this.tasks.run(`Attention maps of site ${site}`, (signal, progress) => runMaps(this.runContext(report, signal, progress), info, pattern));
+      const maps = await this.tasks.run(`Attention maps of site ${site}`, async (signal, progress) => runMaps(await this.runContext(report, signal, progress), info, pattern));
+      this.services.ranOn?.(maps.ep);
       this.state = { ...this.state, maps };
       this.broadcast();
       this.showTab('maps');
@@ -279,10 +400,10 @@ export class ModelSession {
     this.files.dispose();
   }
 
-  private fail(what: string, e: unknown): string | null {
+  private fail(what: string, e: unknown, show: { banner: boolean; notify: boolean } = { banner: true, notify: true }): string | null {
     markReported(e);
-    const message = this.services.log.failure(what, e);
-    if (message) this.post({ type: 'didFail', title: what, message });
+    const message = this.services.log.failure(what, e, show.notify);
+    if (message && show.banner) this.post({ type: 'didFail', title: what, message });
     return message;
   }
 

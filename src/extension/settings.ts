@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SessionSettings } from '../protocol';
 import { type ExecutionProvider, isExecutionProvider } from '../runtime/protocol';
+import { type SettingsTarget, targetChoices } from './provider-text';
 
 export const SECTION = 'attentionLens';
 
@@ -13,7 +14,8 @@ export const DEFAULTS: SessionSettings = {
   iterations: 10,
   minTimeMs: 1000,
   warmup: 2,
-  mapsSequenceLength: 64,
+  // 0: the model's own length (or 512), within what a dashboard can draw (see calibration.ts).
+  mapsSequenceLength: 0,
   calibrationInputs: null,
   outputFolder: null,
 };
@@ -47,13 +49,26 @@ export function readSettings(warn: (message: string) => void): SessionSettings {
   if (positiveInt(iterations)) s.iterations = iterations;
   if (Number.isInteger(minTime) && (minTime as number) >= 0) s.minTimeMs = minTime as number;
   if (Number.isInteger(warmup) && (warmup as number) >= 0) s.warmup = warmup as number;
-  if (positiveInt(mapsSeq)) s.mapsSequenceLength = mapsSeq;
+  if (Number.isInteger(mapsSeq) && (mapsSeq as number) >= 0) s.mapsSequenceLength = mapsSeq as number;
   if (typeof calibration === 'string' && calibration.trim()) s.calibrationInputs = resolvePath(calibration.trim());
   if (typeof output === 'string' && output.trim()) s.outputFolder = resolvePath(output.trim());
   return s;
 }
 
-export async function writeExecutionProviders(eps: ExecutionProvider[]): Promise<void> {
-  const target = vscode.workspace.workspaceFolders ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
-  await vscode.workspace.getConfiguration(SECTION).update('executionProviders', eps, target);
+/**
+ * Saves a provider order where the person chose: user settings, or this workspace's (.vscode/settings.json). Asked
+ * each time when a workspace is open, so no project file changes without consent. Returns the target, or undefined
+ * when the question was dismissed (nothing is written).
+ */
+export async function writeExecutionProviders(eps: ExecutionProvider[]): Promise<SettingsTarget | undefined> {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  const folders = vscode.workspace.workspaceFolders;
+  const name = folders?.length ? (vscode.workspace.name ?? folders[0].name) : null;
+  const choices = targetChoices(name, config.inspect<string[]>('executionProviders')?.workspaceValue);
+  const pick = choices.length === 1
+    ? choices[0]
+    : await vscode.window.showQuickPick(choices, { title: `Attention Lens: save "${eps.join(', ')}" in…`, ignoreFocusOut: true });
+  if (!pick) return undefined;
+  await config.update('executionProviders', eps, pick.target === 'user' ? vscode.ConfigurationTarget.Global : vscode.ConfigurationTarget.Workspace);
+  return pick.target;
 }

@@ -18,7 +18,7 @@ import type { RuntimeClient } from '../runtime/client';
 import type { SynthesisOptions } from '../runtime/inputs/synthesize';
 import { exposeAttentionMaps } from '../runtime/maps-model';
 import { compareTensors, looksLikeLogits } from '../runtime/measure/compare-outputs';
-import type { SessionSettings } from '../runtime/protocol';
+import type { InputSource, SessionSettings } from '../runtime/protocol';
 import type { HostTensor } from '../runtime/tensor';
 import { addHeadMasks, type HeadMaskInput } from '../rewriters/prune/head-mask';
 
@@ -51,6 +51,8 @@ export interface ImportanceResult {
 export interface ImportanceOptions {
   /** An input file (see runtime/inputs/load.ts); one calibration set. Without it, `samples` synthesized sets. */
   inputs?: string;
+  /** One calibration set as a runtime input source (calibration data made into inputs, runtime/inputs/calibration.ts). */
+  source?: InputSource;
   /** Synthesized calibration sets, seeds seed, seed+1, ... Default 4. */
   samples?: number;
   synthesis?: SynthesisOptions;
@@ -60,6 +62,8 @@ export interface ImportanceOptions {
   /** Also read entropy / first-token / diagonal mass from the maps. Default true. */
   maps?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** Cancels the runs (the runtime worker stops at its next check). */
+  signal?: AbortSignal;
 }
 
 export async function headImportance(client: RuntimeClient, modelPath: string, options: ImportanceOptions = {}): Promise<ImportanceResult> {
@@ -86,11 +90,12 @@ export async function headImportance(client: RuntimeClient, modelPath: string, o
     for (const set of sets) {
       // The inputs come from a run of the unmodified model: input synthesis must not see the mask inputs (it would
       // read a batch size off them).
-      const original = await client.run({ model: modelPath, settings: options.settings, inputs: { ...set, infos: report.model.inputs }, returnInputs: true });
+      const run = { signal: options.signal };
+      const original = await client.run({ model: modelPath, settings: options.settings, inputs: { ...set, infos: report.model.inputs }, returnInputs: true }, run);
       warnings.push(...original.provider.warnings.filter((w) => !warnings.includes(w)));
       const inputs = original.inputs ?? {};
       givenInputs.push(inputs);
-      const base = await client.run({ model: masked, settings: options.settings, inputs: { tensors: { ...inputs, ...maskTensors(masks) } } });
+      const base = await client.run({ model: masked, settings: options.settings, inputs: { tensors: { ...inputs, ...maskTensors(masks) } } }, run);
       output ||= pickOutput(base.outputs);
       const reference = base.outputs[output];
       metric = looksLikeLogits(output, reference) ? 'kl' : 'mean-abs';
@@ -98,7 +103,7 @@ export async function headImportance(client: RuntimeClient, modelPath: string, o
       for (const m of masks) {
         for (let h = 0; h < m.heads; h++) {
           const tensors = maskTensors(masks, m, h);
-          const r = await client.run({ model: masked, settings: options.settings, inputs: { tensors: { ...inputs, ...tensors } }, outputNames: [output] });
+          const r = await client.run({ model: masked, settings: options.settings, inputs: { tensors: { ...inputs, ...tensors } }, outputNames: [output] }, run);
           const c = compareTensors(output, reference, r.outputs[output]);
           if (!('maxAbsDiff' in c)) throw new Error(`output ${output} changed shape when a head was masked: ${c.reason}`);
           const change = metric === 'kl' ? c.logits!.klDivergence : c.meanAbsDiff;
@@ -108,7 +113,7 @@ export async function headImportance(client: RuntimeClient, modelPath: string, o
         }
       }
     }
-    const maps = options.maps === false ? undefined : await mapScores(client, modelPath, report, ids, givenInputs, options.settings, warnings);
+    const maps = options.maps === false ? undefined : await mapScores(client, modelPath, report, ids, givenInputs, options.settings, warnings, options.signal);
     return {
       model: modelPath,
       output,
@@ -135,7 +140,8 @@ export async function headImportance(client: RuntimeClient, modelPath: string, o
 }
 
 /** The input sources of the calibration sets: the given file once, or synthesized sets with successive seeds. */
-function calibrationSets(options: ImportanceOptions): { file?: string; synthesis?: SynthesisOptions }[] {
+function calibrationSets(options: ImportanceOptions): InputSource[] {
+  if (options.source) return [options.source];
   if (options.inputs) return [{ file: options.inputs, synthesis: options.synthesis }];
   const n = options.samples ?? 4;
   if (!Number.isInteger(n) || n < 1) throw new Error(`samples must be a positive integer, got ${n}`);
@@ -169,6 +175,7 @@ async function mapScores(
   sets: Record<string, HostTensor>[],
   settings: SessionSettings | undefined,
   warnings: string[],
+  signal?: AbortSignal,
 ): Promise<Map<number, { entropy: number; firstTokenMass: number; diagonalMass: number }[]>> {
   const out = new Map<number, { entropy: number; firstTokenMass: number; diagonalMass: number }[]>();
   for (const id of ids) {
@@ -183,7 +190,7 @@ async function mapScores(
       const acc: { entropy: number; firstTokenMass: number; diagonalMass: number }[] = [];
       let unknown: string | undefined;
       for (const tensors of sets) {
-        const r = await client.maps({ model: exposed.model, sites: exposed.sites, settings, inputs: { tensors }, includeProbabilities: false });
+        const r = await client.maps({ model: exposed.model, sites: exposed.sites, settings, inputs: { tensors }, includeProbabilities: false }, { signal });
         const m = r.sites[0];
         if ('unknown' in m) {
           unknown = m.unknown;

@@ -15,6 +15,7 @@ import { checkTarget, saveModel, type SaveOptions, type SaveResult } from '../an
 import { WeightStore } from '../analysis/onnx/weight-store';
 import type { WorkControl } from '../analysis/onnx/progress';
 import type { AnalysisReport } from '../analysis/report/types';
+import { type SequenceUnit, sequenceUnit } from '../analysis/report/units';
 import { normalizeLayouts } from './layout/normalize';
 import { nonStandardLayout } from './layout/standard';
 import { OpsetUpgradeError, upgradeOpset, type OpsetUpgrade } from './opset/upgrade';
@@ -44,6 +45,8 @@ export interface RewriteReport {
   input: string;
   output?: SaveResult;
   seqLen: number;
+  /** What `seqLen` counts: tokens, or an image model's patches. */
+  seqUnit: SequenceUnit;
   applied: AppliedRule[];
   /** Totals over all sites, before and after every rule. */
   flopsBefore: number;
@@ -78,11 +81,12 @@ export function rewriteInMemory(input: string, requests: RuleRequest[], options:
 
 /** Rewrites a loaded model in place (it must be a working copy: nothing else may hold it). */
 export function rewriteLoaded(model: Model, requests: RuleRequest[], options: RewriteOptions = {}): { model: Model; report: RewriteReport } {
-  const seqLen = options.seqLen ?? 1024;
   const checkpoint = options.checkpoint ?? (() => {});
   options.onProgress?.({ phase: 'analyse', done: 0, total: 0, message: 'finding attention sites' });
-  const first = analyzeWithSites(model, { seqLen });
+  const first = analyzeWithSites(model, options.seqLen !== undefined ? { seqLen: options.seqLen } : {});
   const original = first.report;
+  // The analysis chooses the default (the model's own length where it is fixed); later analyses use the same.
+  const seqLen = original.costSeqLen;
   const builder = new GraphBuilder(model);
   builder.store = options.store;
   builder.checkpoint = checkpoint;
@@ -185,7 +189,7 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
   return {
     model,
     report: {
-      input: model.file, seqLen, applied, flopsBefore: before.flops, flopsAfter, bytesBefore: before.bytes, bytesAfter,
+      input: model.file, seqLen, seqUnit: sequenceUnit(original.model.inputs), applied, flopsBefore: before.flops, flopsAfter, bytesBefore: before.bytes, bytesAfter,
       ...(opsetUpgrade ? { opsetUpgrade } : {}), ...(precision ? { precision } : {}), warnings,
     },
   };

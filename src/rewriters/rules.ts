@@ -4,3 +4,4 @@ import './shared';
 import './sparse';
 import './expand';
 import './fuse';
+import './plan';

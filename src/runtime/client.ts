@@ -10,6 +10,7 @@ import type {
   CompareRequest,
   ErrorCode,
   EvalRequest,
+  GenerateRequest,
   InspectRequest,
   MapsRequest,
   ProgressEvent,
@@ -100,6 +101,9 @@ export class RuntimeClient {
   }
   maps(request: Omit<MapsRequest, 'type'>, options?: RequestOptions) {
     return this.request({ type: 'maps', ...request }, options);
+  }
+  generate(request: Omit<GenerateRequest, 'type'>, options?: RequestOptions) {
+    return this.request({ type: 'generate', ...request }, options);
   }
 
   request<R extends Request>(request: R, options: RequestOptions = {}): Promise<ResultOf<R>> {

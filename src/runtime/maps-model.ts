@@ -6,8 +6,8 @@
 //   - unfused sites: the output of the site's Softmax node;
 //   - ONNX `Attention` (opset 23+): its optional 4th output with `qk_matmul_output_mode = 3` (after the softmax);
 //   - `com.microsoft.GroupQueryAttention`: its optional 4th output `output_qk` with `qk_output = 2` (after softmax).
-// Other fused operators give at most the pre-softmax scores, which would need their masking re-done here; they are
-// refused with that reason rather than approximated.
+// Other fused operators (com.microsoft MultiHeadAttention, Attention) give at most the pre-softmax scores: the copy
+// writes them out exactly (as `rewrite --expand` does) and reads the written-out Softmax.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -16,7 +16,10 @@ import type { SiteInfo } from '../analysis/report/types';
 import { GraphBuilder } from '../analysis/ir/builder';
 import { toNum } from '../analysis/onnx/long';
 import { fusedKey } from '../analysis/attention/fused';
+import { ShapeInfo } from '../analysis/ir/shapes';
+import { ExpandError, expandFused, refusal } from '../rewriters/expand/expand-fused';
 import { exposesProbabilities, fusedProbabilities } from '../rewriters/probabilities';
+import { SITE_OPS_OPSET } from '../rewriters/sparse/ops';
 import type { MapsSite } from './protocol';
 
 const FLOAT = 1;
@@ -47,13 +50,32 @@ function elemTypeOf(v: Value | null, depth = 0): number | undefined {
   return undefined;
 }
 
-function exposeFused(b: GraphBuilder, node: Node, site: SiteInfo): Value {
-  if (!exposesProbabilities(fusedKey(node))) {
-    const qualified = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}.${node.opType}` : node.opType;
-    throw new Error(`site ${site.id}: ${qualified} does not expose its attention probabilities (only the unfused form, ONNX Attention and GroupQueryAttention do)`);
-  }
+/** A refusal the user can act on (the CLI prints it as one line, not as an internal error). */
+function mapsError(message: string): Error {
+  return Object.assign(new Error(message), { userError: true });
+}
+
+function exposeFused(b: GraphBuilder, node: Node, site: SiteInfo, shapes: () => ShapeInfo): Value {
+  if (!exposesProbabilities(fusedKey(node))) return expandForMaps(b, node, site, shapes());
   // The copy is only read for its maps, so an output the operator already exports may be switched to them.
   return fusedProbabilities(b, node, `${node.name || 'attention'}_probs`, { switchInUse: true });
+}
+
+/**
+ * Operators that give at most pre-softmax scores (com.microsoft MultiHeadAttention and Attention) are written out in
+ * the copy, exactly as `rewrite --expand` does, and the maps are the written-out Softmax's output. The shapes are
+ * those of the graph before any site was written out (as for `--expand`): each operator is checked against them.
+ */
+function expandForMaps(b: GraphBuilder, node: Node, site: SiteInfo, shapes: ShapeInfo): Value {
+  const refused = refusal(node, shapes);
+  if (refused) throw mapsError(`site ${site.id}: ${node.domain ? `${node.domain}.` : ''}${node.opType} exposes no attention probabilities and cannot be written out to read them: ${refused}`);
+  if ((b.model.opsets.get('') ?? 0) < SITE_OPS_OPSET) b.setOpset('', SITE_OPS_OPSET);
+  try {
+    return expandFused(b, shapes, node).outputs[0];
+  } catch (e) {
+    if (e instanceof ExpandError) throw mapsError(`site ${site.id}: cannot write out ${node.opType} to read its probabilities: ${e.message}`);
+    throw e;
+  }
 }
 
 /**
@@ -64,6 +86,9 @@ export function exposeAttentionMaps(modelPath: string, sites: SiteInfo[]): Expos
   if (sites.length === 0) throw new Error('no sites to expose');
   const model: Model = loadModel(modelPath);
   const b = new GraphBuilder(model);
+  let before: ShapeInfo | undefined;
+  const shapes = () => (before ??= new ShapeInfo(b.graph));
+  shapes(); // before any edit
   const out: MapsSite[] = [];
   for (const site of sites) {
     let value: Value;
@@ -74,7 +99,7 @@ export function exposeAttentionMaps(modelPath: string, sites: SiteInfo[]): Expos
     } else if (site.anchors.fused) {
       const node = b.graph.nodeByName(site.anchors.fused);
       if (!node) throw new Error(`site ${site.id}: fused node ${site.anchors.fused} is not in the graph`);
-      value = exposeFused(b, node, site);
+      value = exposeFused(b, node, site, shapes);
     } else {
       throw new Error(`site ${site.id}: the analysis found no softmax or fused attention node`);
     }

@@ -188,8 +188,8 @@ export interface EvalRequest {
   type: 'eval';
   model: string;
   settings?: SessionSettings;
-  /** A token file (.bytes, .npy, .json) or the ids themselves. */
-  tokens: string | number[];
+  /** A token file (.bytes, .npy, .json) or the ids themselves (see inputs/calibration.ts for text). */
+  tokens: string | number[] | Int32Array;
   /** Window length L. Default 512. */
   seq?: number;
   /** Window count n. Default 64. */
@@ -204,6 +204,46 @@ export interface EvalResult extends TaskScore {
   provider: ProviderReport;
   logitsOutput: string;
   elapsedMs: number;
+}
+
+export interface GenerateRequest {
+  type: 'generate';
+  /** The reference. */
+  a: string;
+  /** The variant. */
+  b: string;
+  settings?: SessionSettings;
+  /** The prompt's token ids; without them, `promptLength` synthesized ids. */
+  prompt?: number[];
+  promptLength?: number;
+  /** Tokens generated greedily after the prompt. */
+  steps: number;
+  infos?: InputInfo[];
+}
+/** Step i compares the next-token distributions after the prompt and the reference's first i tokens. */
+export interface GenerateStep {
+  /** KL(reference ‖ variant) in nats. */
+  kl: number;
+  /** Both put the same token first. */
+  top1: boolean;
+}
+export interface GenerateResult {
+  providerA: ProviderReport;
+  providerB: ProviderReport;
+  prompt: number[];
+  /** The reference's greedy continuation. */
+  tokensA: number[];
+  /** The variant's own greedy continuation. */
+  tokensB: number[];
+  /** Steps before the two continuations first differ (all of them when they never do). */
+  agreedSteps: number;
+  /** The variant fed the reference's tokens (teacher forcing), step by step. */
+  perStep: GenerateStep[];
+  top1Agreement: number;
+  meanKl: number;
+  /** Whether each model decoded with its KV cache (one token per run) rather than re-running the whole sequence. */
+  cachedA: boolean;
+  cachedB: boolean;
 }
 
 /** One attention site whose probabilities are exposed as a graph output of `model`. */
@@ -259,6 +299,7 @@ export interface RequestMap {
   compare: { request: CompareRequest; result: CompareResult };
   eval: { request: EvalRequest; result: EvalResult };
   maps: { request: MapsRequest; result: MapsResult };
+  generate: { request: GenerateRequest; result: GenerateResult };
 }
 export type RequestType = keyof RequestMap;
 export type Request = RequestMap[RequestType]['request'];

@@ -8,6 +8,7 @@ import { handleBench } from './engine/bench';
 import { CancelledError, type TaskContext } from './engine/context';
 import { handleCompare } from './engine/compare-models';
 import { handleEval } from './engine/evaluate';
+import { handleGenerate } from './engine/generate';
 import { handleMaps } from './engine/maps';
 import { handleInspect, handleRun } from './engine/run-model';
 import { SessionCache } from './engine/sessions';
@@ -52,6 +53,7 @@ async function dispatch(request: Request, ctx: TaskContext): Promise<unknown> {
     case 'compare': return handleCompare(request, sessions, ctx);
     case 'eval': return handleEval(request, sessions, ctx);
     case 'maps': return handleMaps(request, sessions, ctx);
+    case 'generate': return handleGenerate(request, sessions, ctx);
     default: {
       const unknown: never = request;
       throw new Error(`unknown request type ${JSON.stringify((unknown as { type?: unknown }).type)}`);

@@ -8,24 +8,11 @@
 // pattern notation of methods.md (`window W`, `sink N + window W`, `strided K + window W`, `power + window W`), plus
 // `block-topk B,K`, `dense` and `pruned`. A strided head h sees keys j ≡ h (mod k) with h its index in the original site.
 
-export type HeadChoice =
-  | { kind: 'dense' }
-  | { kind: 'pruned' }
-  | { kind: 'window'; window: number }
-  | { kind: 'sink'; sink: number; window: number }
-  | { kind: 'strided'; stride: number; window: number }
-  | { kind: 'power'; window: number }
-  | { kind: 'block-topk'; block: number; k: number };
+import type { HeadChoice, HeadPlanFile } from '../rewriters/plan/choices';
+import { describeHeadChoice } from '../rewriters/plan/choices';
 
-export interface HeadPlanFile {
-  version: 1;
-  /** The length the plan was chosen for (informative; a plan applies at any length). */
-  seq?: number;
-  /** Free text: how the plan was made (budget, calibration data, lengths profiled). */
-  note?: string;
-  /** Site id → one choice per query head. */
-  sites: Record<number, HeadChoice[]>;
-}
+// The types and their notation are declared with the rule that applies them (the core cannot import this layer).
+export { describeHeadChoice, summarizeChoices, type HeadChoice, type HeadPlanFile } from '../rewriters/plan/choices';
 
 export class PlanFormatError extends Error {}
 
@@ -50,18 +37,6 @@ export function parseHeadChoice(text: string): HeadChoice {
   throw new PlanFormatError(
     `"${text}": expected dense, pruned, "window W", "sink N + window W", "strided K + window W", "power + window W" or "block-topk B,K"`,
   );
-}
-
-export function describeHeadChoice(c: HeadChoice): string {
-  switch (c.kind) {
-    case 'dense': return 'dense';
-    case 'pruned': return 'pruned';
-    case 'window': return `window ${c.window}`;
-    case 'sink': return `sink ${c.sink} + window ${c.window}`;
-    case 'strided': return `strided ${c.stride} + window ${c.window}`;
-    case 'power': return `power + window ${c.window}`;
-    case 'block-topk': return `block-topk ${c.block},${c.k}`;
-  }
 }
 
 /** Reads a plan from parsed JSON; throws PlanFormatError with a one-line reason naming the problem. */
@@ -90,6 +65,11 @@ export function parseHeadPlan(json: unknown): HeadPlanFile {
 
 /** The plan as written to a file (entries in the notation above). */
 export function serializeHeadPlan(plan: HeadPlanFile): string {
+  return `${JSON.stringify(planJson(plan), null, 1)}\n`;
+}
+
+/** The plan as the JSON value a file holds (what parseHeadPlan reads back to the same plan). */
+export function planJson(plan: HeadPlanFile): Record<string, unknown> {
   const sites = Object.fromEntries(Object.entries(plan.sites).map(([id, hs]) => [id, hs.map(describeHeadChoice)]));
-  return `${JSON.stringify({ version: 1, ...(plan.seq ? { seq: plan.seq } : {}), ...(plan.note ? { note: plan.note } : {}), sites }, null, 1)}\n`;
+  return { version: 1, ...(plan.seq ? { seq: plan.seq } : {}), ...(plan.note ? { note: plan.note } : {}), sites };
 }

@@ -2,14 +2,14 @@
 // makes every sparse rewrite look lossless (a window of 16 covers all of 16 tokens), so the default is the model's own
 // length where its inputs fix one or its position table bounds one, else 512 tokens; an image model's length is its
 // patch grid, set by the image size, not a token count. Used by the CLI and the dashboards. Pure.
+import { isImageModel, sequenceUnit } from '../analysis/report/units';
 import type { InputInfo, ModelInfo } from '../analysis/report/types';
 
 export const DEFAULT_TOKENS = 512;
 
 /** An image model: pixels in, no token ids. Its sequence is its patches (plus any class token). */
 export function isVision(model: Pick<ModelInfo, 'inputs'>): boolean {
-  const roles = new Set(model.inputs.map((i) => i.role));
-  return roles.has('pixel_values') && !roles.has('input_ids') && !roles.has('hidden_states');
+  return isImageModel(model.inputs);
 }
 
 function fixedTokens(inputs: InputInfo[]): number | undefined {
@@ -46,5 +46,5 @@ export function usableLengths(model: Pick<ModelInfo, 'maxPositions'> | undefined
 
 /** "tokens" or "patches", for a model's sequence. */
 export function unitOf(model: Pick<ModelInfo, 'inputs'> | undefined): 'tokens' | 'patches' {
-  return model && isVision(model) ? 'patches' : 'tokens';
+  return model ? sequenceUnit(model.inputs) : 'tokens';
 }

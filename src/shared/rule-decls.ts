@@ -4,6 +4,7 @@
 // src/rewriters without a declaration here (or the reverse) fails test/webview/rule-forms.test.ts.
 import { IMPL_AUTO } from '../rewriters/sparse/impl-auto';
 import type { FieldDecl, FieldValue } from './rule-fields';
+import { summarizeChoices, type HeadPlanFile } from './head-plan';
 
 export interface RuleDecl {
   rule: string;
@@ -15,6 +16,8 @@ export interface RuleDecl {
   fields: FieldDecl[];
   /** The static sparse pattern the rule imposes, in methods.md notation, for maps and their recall. */
   pattern?: (p: Record<string, FieldValue>) => string;
+  /** A short name for a step of this rule, where its fields' texts would be too long to read (a whole plan). */
+  label?: (p: Record<string, FieldValue>) => string;
 }
 
 const window = (example = '64'): FieldDecl => ({
@@ -135,6 +138,22 @@ export const RULE_DECLS: readonly RuleDecl[] = [
     flag: '--drop-attention',
     perSite: false,
     fields: [{ key: 'sites', flag: '--drop-attention', metavar: 'SITE[,SITE]', label: 'Sites', type: 'sites', example: '1', help: 'sites whose attention sub-layer is removed (the residual passes through)' }],
+  },
+  {
+    rule: 'plan',
+    title: 'Per-head plan',
+    flag: '--plan',
+    perSite: false,
+    label: (p) => `plan ${Object.entries((p.plan as HeadPlanFile).sites).map(([id, hs]) => `site ${id}: ${summarizeChoices(hs)}`).join('; ')}`,
+    fields: [{
+      key: 'plan', flag: '--plan', metavar: 'FILE', label: 'Plan (JSON)', type: 'plan',
+      example: '{"version":1,"sites":{"0":["dense","window 64","window 64","pruned"]}}',
+      help: 'a plan file (the format of src/shared/head-plan.ts, which the advisor writes): per site, one choice per query head: dense, pruned, ' +
+        '"window W", "sink N + window W", "strided K + window W", "power + window W" or "block-topk B,K"; the CLI also takes the JSON itself',
+    }, {
+      key: 'impl', flag: '--impl', metavar: 'mask|blocked', label: 'Implementation', type: 'choice', choices: ['mask', 'blocked'], default: 'mask', example: 'blocked',
+      help: 'mask: one per-head mask over the dense scores (the exact reference); blocked: heads split into groups by choice, window groups computed blocked and block-topk groups gathered (the fast one)',
+    }],
   },
   { rule: 'expand', title: 'Expand fused attention into standard ops', flag: '--expand', perSite: true, fields: [] },
   {

@@ -3,10 +3,12 @@
 // directions live here so that `format(parse(text))` is the canonical text and `parse(format(value))` the same value,
 // whichever side (CLI, studio, host) does the work. Pure: no DOM, no Node, no vscode.
 
-export type FieldType = 'int' | 'choice' | 'pairs' | 'heads' | 'sites';
+import { parseHeadPlan, planJson, type HeadPlanFile } from './head-plan';
+
+export type FieldType = 'int' | 'choice' | 'pairs' | 'heads' | 'sites' | 'plan';
 
 /** What a rule's parameters hold once parsed: plain JSON, so a step crosses the webview boundary unchanged. */
-export type FieldValue = number | string | [number, number][] | Record<string, number[]> | number[];
+export type FieldValue = number | string | [number, number][] | Record<string, number[]> | number[] | HeadPlanFile;
 
 export interface FieldDecl {
   /** The rule's parameter name (`window`, `impl`, ...). */
@@ -35,6 +37,20 @@ export function parseField(field: FieldDecl, text: string): FieldValue {
   const v = text.replace(/\s+/g, '');
   const bad = (form: string) => new Error(`${field.label} (${field.flag}): ${form}, got '${text}'`);
   switch (field.type) {
+    case 'plan': {
+      // The plan's JSON text (the CLI reads it from the file named after --plan); its entries keep their spaces.
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch (e) {
+        throw new Error(`${field.label} (${field.flag}): not JSON (${(e as Error).message})`);
+      }
+      try {
+        return parseHeadPlan(json);
+      } catch (e) {
+        throw new Error(`${field.label} (${field.flag}): ${(e as Error).message}`);
+      }
+    }
     case 'int': {
       const min = field.min ?? 1;
       if (!INT.test(v) || Number(v) < min) throw bad(`a whole number of at least ${min}`);
@@ -88,6 +104,8 @@ export function formatField(field: FieldDecl, value: FieldValue): string {
       return Object.entries(value as Record<string, number[]>).map(([s, hs]) => `${s}:${hs.join(',')}`).join(';');
     case 'sites':
       return (value as number[]).join(',');
+    case 'plan':
+      return JSON.stringify(planJson(value as HeadPlanFile));
   }
 }
 
@@ -106,5 +124,12 @@ export function isFieldValue(field: FieldDecl, value: unknown): value is FieldVa
         Object.entries(value).every(([k, hs]) => /^\d+$/.test(k) && Array.isArray(hs) && hs.length > 0 && hs.length <= 4096 && hs.every(nat));
     case 'sites':
       return Array.isArray(value) && value.length > 0 && value.length <= 4096 && value.every(nat);
+    case 'plan':
+      // A plan is what its own text reads back to.
+      try {
+        return JSON.stringify(parseField(field, formatField(field, value as HeadPlanFile))) === JSON.stringify(value);
+      } catch {
+        return false;
+      }
   }
 }

@@ -144,7 +144,7 @@ export function stepLabel(step: RuleStep): string {
   const text = (f: FieldDecl) => (step.params[f.key] === undefined ? undefined : formatField(f, step.params[f.key]));
   const choices = decl.fields.filter((f) => f.type === 'choice').map(text).filter((t): t is string => t !== undefined);
   const others = decl.fields.filter((f) => f.type !== 'choice').map(text).filter((t): t is string => t !== undefined);
-  const base = decl.pattern ? decl.pattern(step.params) : [step.rule, ...others].join(' ');
+  const base = decl.label ? decl.label(step.params) : decl.pattern ? decl.pattern(step.params) : [step.rule, ...others].join(' ');
   return `${base}${choices.length ? ` (${choices.join(', ')})` : ''}${step.sites ? ` @ sites ${step.sites.join(',')}` : ''}`;
 }
 

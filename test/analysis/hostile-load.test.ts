@@ -249,3 +249,72 @@ describe('names from the file stay on one line in messages', () => {
     expect(err.message.length).toBeLessThan(file.length + 700);
   });
 });
+
+describe('subgraph and function bodies are checked like the main graph', () => {
+  type NodeObj = Record<string, unknown>;
+  const branch = (nodes: NodeObj[], out = 'b') => ({ name: 'branch', node: nodes, output: [{ name: out }] });
+  /** y = x + w, and an If (condition c) whose branches are `then` and a plain Identity of x. */
+  function withIf(then: NodeObj[], extra: Record<string, unknown> = {}, opsets = [{ domain: '', version: 17 }]): Uint8Array {
+    const obj = ModelProtoType.decode(model({})) as unknown as { opsetImport: unknown[]; graph: { node: NodeObj[]; input: unknown[]; output: unknown[] } };
+    obj.opsetImport = opsets;
+    obj.graph.input.push({ name: 'c', type: { tensorType: { elemType: 9, shape: { dim: [] } } } });
+    obj.graph.node.push({
+      name: 'if', opType: 'If', input: ['c'], output: ['z'],
+      attribute: [
+        { name: 'then_branch', type: 5, g: branch(then) },
+        { name: 'else_branch', type: 5, g: branch([{ name: 'id', opType: 'Identity', input: ['x'], output: ['b'] }]) },
+      ],
+    });
+    obj.graph.output.push({ name: 'z' });
+    return ModelProtoType.encode(ModelProtoType.fromObject({ ...obj, ...extra })).finish();
+  }
+  const ok = [{ name: 'add2', opType: 'Add', input: ['x', 'w'], output: ['b'] }];
+
+  it('the control: branches that read the enclosing graph load', () => {
+    const file = write('if-ok.onnx', withIf(ok));
+    expect(loadModel(file).graph.nodes.map((n) => n.opType)).toEqual(['Add', 'If']);
+  });
+
+  const where = /\(in attribute 'then_branch' of node 'if' in the main graph\)$/;
+  const cases: [string, NodeObj[], ModelErrorCode, RegExp][] = [
+    ['a name nothing defines', [{ name: 'n', opType: 'Add', input: ['x', 'ghost'], output: ['b'] }], 'graph-dangling', /node 'n' \(Add\) reads 'ghost', which nothing in the body or around it defines/],
+    ['an Add without its second input', [{ name: 'n', opType: 'Add', input: ['x'], output: ['b'] }], 'bad-node', /node 'n' \(Add\) needs at least 2 input\(s\), but it has 1 input\(s\)/],
+    ['a value produced twice', [...ok, { name: 'again', opType: 'Identity', input: ['x'], output: ['b'] }], 'graph-duplicate', /value 'b' is produced twice \(node 'again'\)/],
+    ['a cycle', [{ name: 'p', opType: 'Add', input: ['x', 'q_out'], output: ['b'] }, { name: 'q', opType: 'Neg', input: ['b'], output: ['q_out'] }], 'graph-cycle', /the body has a cycle through nodes/],
+    ['a domain the model does not import', [{ name: 'n', opType: 'Foo', domain: 'com.evil', input: ['x'], output: ['b'] }], 'bad-opset', /node 'n' \(Foo\) is in domain 'com.evil', which is not imported/],
+    ['a Transpose perm that is not a permutation', [{ name: 't', opType: 'Transpose', input: ['x'], output: ['b'], attribute: [{ name: 'perm', type: 7, ints: [3] }] }], 'bad-node', /perm \[3\] is not a permutation/],
+    ['kv_num_heads given as a FLOAT', [{ name: 'g', opType: 'GroupQueryAttention', domain: 'com.microsoft', input: ['x'], output: ['b'], attribute: [{ name: 'kv_num_heads', type: 1, f: 2 }] }], 'bad-node', /attribute 'kv_num_heads' is FLOAT; it must be INT/],
+    ['an output the body does not produce', [{ name: 'n', opType: 'Identity', input: ['x'], output: ['other'] }], 'graph-dangling', /body output 'b' is not produced/],
+  ];
+  it.each(cases)('%s in a branch is refused in one line naming the branch', (name, then, code, problem) => {
+    const file = write(`if-${name.replace(/\W+/g, '-')}.onnx`, withIf(then, {}, [{ domain: '', version: 17 }, { domain: 'com.microsoft', version: 1 }]));
+    const err = expectModelError(() => loadModel(file), code, file, problem);
+    expect(err.message).toMatch(where);
+  });
+
+  it('a body inside a body names both levels', () => {
+    const inner = { name: 'inner', opType: 'If', input: ['c'], output: ['b'], attribute: [{ name: 'else_branch', type: 5, g: branch([{ name: 'deep', opType: 'Mul', input: ['x'], output: ['b2'] }], 'b2') }] };
+    const file = write('if-nested.onnx', withIf([inner]));
+    expectModelError(() => loadModel(file), 'bad-node', file, /node 'deep' \(Mul\) needs at least 2 input\(s\).*\(in attribute 'else_branch' of node 'inner' in attribute 'then_branch' of node 'if' in the main graph\)$/);
+  });
+
+  it('a GRAPH attribute that holds no graph', () => {
+    const obj = ModelProtoType.decode(withIf(ok)) as unknown as { graph: { node: { attribute?: NodeObj[] }[] } };
+    delete obj.graph.node[1].attribute![0].g;
+    const file = write('if-empty.onnx', ModelProtoType.encode(obj as never).finish());
+    expectModelError(() => loadModel(file), 'bad-node', file, /attribute 'then_branch' is a graph but holds none/);
+  });
+
+  const fn = (name: string, nodes: NodeObj[]) => ({ name, domain: 'local', input: ['a'], output: ['r'], node: nodes, opsetImport: [{ domain: '', version: 17 }] });
+  const opsets = [{ domain: '', version: 17 }, { domain: 'local', version: 1 }];
+  it('model-local functions: the control loads, a dangling name, a short Add and a duplicate are refused', () => {
+    const good = fn('F', [{ name: 'n', opType: 'Neg', input: ['a'], output: ['r'] }]);
+    expect(loadModel(write('fn-ok.onnx', withIf(ok, { functions: [good] }, opsets))).graph.nodes).toHaveLength(2);
+    const dangling = write('fn-dangling.onnx', withIf(ok, { functions: [fn('F', [{ name: 'n', opType: 'Neg', input: ['x'], output: ['r'] }])] }, opsets));
+    expectModelError(() => loadModel(dangling), 'graph-dangling', dangling, /node 'n' \(Neg\) reads 'x', which nothing in the body or around it defines \(in model-local function 'F'\)$/);
+    const short = write('fn-short.onnx', withIf(ok, { functions: [fn('F', [{ name: 'n', opType: 'MatMul', input: ['a'], output: ['r'] }])] }, opsets));
+    expectModelError(() => loadModel(short), 'bad-node', short, /node 'n' \(MatMul\) needs at least 2 input\(s\).*\(in model-local function 'F'\)$/);
+    const twice = write('fn-twice.onnx', withIf(ok, { functions: [good, good] }, opsets));
+    expectModelError(() => loadModel(twice), 'graph-duplicate', twice, /model-local function 'F' \(domain 'local'\) is defined twice/);
+  });
+});

@@ -166,6 +166,23 @@ describe('bad input: a ModelError that names the file and the problem', () => {
     expectModelError(() => loadModel(file), 'truncated', file, /truncated/);
   });
 
+  it('a truncated model is said in one line of plain words, without the protobuf reader\'s offsets', () => {
+    const bytes = fs.readFileSync(fixture(SMALL).model);
+    for (const n of [10, 1000, bytes.length >> 1, bytes.length - 1]) {
+      const file = write(`cut-${n}.onnx`, bytes.subarray(0, n));
+      const e = (() => {
+        try {
+          loadModel(file);
+        } catch (x) {
+          return x as Error;
+        }
+        throw new Error(`a ${n}-byte prefix loaded`);
+      })();
+      expect(e.message).toBe(`${file}: the file ends in the middle of the model after ${n} bytes: it is truncated (an interrupted download or copy?) or not an ONNX model`);
+      expect(e.message).not.toMatch(/index out of range|protobuf|wire type|\n/);
+    }
+  });
+
   it('a graph cycle', () => {
     const file = write('cycle.onnx', encodeModel({
       node: [

@@ -2,7 +2,8 @@
 // palette and the dashboard: analyze a model and see its sites, rewrite it with a sliding window and benchmark it on
 // the CPU, see the chart, export it and check that the exported file loads and runs. Screenshots of every step go to
 // test-artifacts/e2e/.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { type BrowserContext, type FrameLocator, type Page, chromium } from 'playwright-core';
@@ -16,6 +17,7 @@ const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // The trained byte-level Llama: its attention was learned from text, so maps and accuracy show real structure.
 const FIXTURE = path.join(FIXTURES, 'bytelm-llama-trained', 'model.onnx');
+const PAST_FIXTURE = path.join(FIXTURES, 'llama-past-eager-ts-op17', 'model.onnx');
 
 let server: RunningCodeServer;
 let context: BrowserContext;
@@ -78,6 +80,13 @@ beforeAll(async () => {
   workspace = mkdtempSync(path.join(tmpdir(), 'attention-lens-e2e-ws-'));
   // A copy: the export writes next to the model, and the shared fixtures are read-only.
   copyFileSync(FIXTURE, path.join(workspace, 'bytelm.onnx'));
+  // A model cut off mid-file, as an interrupted download leaves it.
+  writeFileSync(path.join(workspace, 'cut.onnx'), readFileSync(FIXTURE).subarray(0, 300_000));
+  // Text the byte model never saw (Python sources, as it was trained on), under a text file's name: it is read as bytes.
+  copyFileSync(path.join(path.dirname(FIXTURE), 'eval.bytes'), path.join(workspace, 'sample.py'));
+  // A decoder exported with its KV cache, for decode steps.
+  mkdirSync(path.join(workspace, 'past'));
+  copyFileSync(PAST_FIXTURE, path.join(workspace, 'past', 'model.onnx'));
   server = await startCodeServer(tools, vsix, workspace, {
     'attentionLens.sweep.sequenceLengths': [32, 128],
     'attentionLens.benchmark.iterations': 3,
@@ -175,6 +184,27 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await dashboard().locator('#sites-table').waitFor();
   });
 
+  it('evaluates the byte model on a text file chosen in the dashboard: the bits per byte the CLI computes', async () => {
+    await dashboard().locator('#tab-accuracy').click();
+    await dashboard().locator('#choose-calibration').click();
+    // VS Code's own open dialog (in code-server a path box): type the file's path.
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ timeout: 60_000 });
+    await input.fill(path.join(workspace, 'sample.py'));
+    await page.keyboard.press('Enter');
+    await expect.poll(() => dashboard().locator('#calibration-file').innerText(), { timeout: 60_000 }).toContain('sample.py (text, 262,144 tokens, bytes (a byte-level model))');
+    await dashboard().locator('#eval-windows input').fill('8');
+    await dashboard().locator('#run-evaluate').click();
+    const rows = dashboard().locator('#evaluation-table tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 300_000 }).toBe(2);
+    const shown = await rows.nth(0).locator('td').nth(0).innerText();
+    const cli = JSON.parse(execFileSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'eval', path.join(workspace, 'bytelm.onnx'), '--tokens', path.join(workspace, 'sample.py'), '--seq', '512', '--windows', '8', '--json'], { encoding: 'utf8' })) as { bitsPerToken: number };
+    expect(shown).toBe(cli.bitsPerToken.toFixed(4));
+    expect(await dashboard().locator('#evaluation-table thead th').nth(1).innerText()).toBe('bits per byte');
+    await dashboard().locator('#evaluation-table').scrollIntoViewIfNeeded();
+    await shot('7a-evaluate');
+  });
+
   it('Export Rewritten Model writes the model and its reports; the exported model loads and runs', async () => {
     await runCommand('Attention Lens: Export Rewritten Model');
     // VS Code's own save dialog proposes <model>.<variant>.onnx next to the model; accept it.
@@ -189,8 +219,22 @@ describe('Attention Lens in VS Code (code-server)', () => {
     const report = JSON.parse(readFileSync(path.join(workspace, 'bytelm.window-8-blocked.report.json'), 'utf8'));
     expect(report.exported.label).toBe('window 8 (blocked)');
     expect(report.session.speed.points.length).toBe(4);
-    await page.locator('.notifications-toasts', { hasText: 'exported bytelm.window-8-blocked.onnx' }).waitFor({ timeout: 60_000 });
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'exported bytelm.window-8-blocked.onnx' });
+    await toast.waitFor({ timeout: 60_000 });
     await shot('8-exported');
+
+    // The report opens inside VS Code, in a webview (a local file opened "externally" does nothing in a remote editor).
+    await toast.locator('.monaco-button', { hasText: 'Open HTML Report' }).click();
+    await page.locator('.tabs-container .tab', { hasText: 'Report: bytelm.window-8-blocked.report.html' }).waitFor({ timeout: 60_000 });
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 60_000 }).toBe(4);
+    await dashboard().locator('#tab-speed').click();
+    await expect.poll(() => dashboard().locator('#speed-table tbody tr').count()).toBe(2);
+    // A report asks no host for work: no buttons that would.
+    expect(await dashboard().locator('#run-benchmark').count()).toBe(0);
+    await shot('8b-report-in-vscode');
+    // Closed by its tab's close button ("View: Close Editor" in the palette also matches "Close Editor Group").
+    await page.locator('.tabs-container .tab', { hasText: 'Report: bytelm.window-8-blocked.report.html' }).locator('.tab-actions .action-label').click();
+    await expect.poll(() => page.locator('.tabs-container .tab').count()).toBe(1);
 
     const runtime = new RuntimeClient({ workerPath: path.join(ROOT, 'dist', 'worker.js') });
     try {
@@ -228,5 +272,105 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Attention Lens Dashboard' }).click({ timeout: 60_000 });
     await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(4);
     await shot('10-custom-editor');
+  });
+
+  it('a .onnx opens in the dashboard by default, its tab named folder/file, and a model gets one dashboard', async () => {
+    await runCommand('View: Close All Editors');
+    await expect.poll(() => page.locator('iframe.webview').count()).toBe(0);
+    // A plain click in the Explorer, as on any file: the dashboard, not the text editor's "file is very large" page.
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'bytelm.onnx' }).first().click();
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(4);
+    const tabs = page.locator('.tabs-container .tab');
+    expect(await tabs.count()).toBe(1);
+    expect(await tabs.first().innerText()).toContain(`${path.basename(workspace)}/bytelm.onnx`);
+    // Commands on the same model (the focused editor's) reveal this dashboard instead of opening a second one.
+    await runCommand('Attention Lens: Open Dashboard');
+    await runCommand('Attention Lens: Analyze Model');
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(4);
+    expect(await tabs.count()).toBe(1);
+    await shot('11-default-editor');
+  });
+
+  it('a truncated model says what is wrong once, in one line, in its dashboard', async () => {
+    await runCommand('View: Close All Editors');
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'cut.onnx' }).first().click();
+    const failure = dashboard().locator('#analysis-failure');
+    await failure.waitFor({ timeout: 120_000 });
+    const said = 'the file ends in the middle of the model after 300000 bytes: it is truncated (an interrupted download or copy?) or not an ONNX model';
+    expect(await failure.innerText()).toContain(said);
+    const once = async () => (await dashboard().locator('body').innerText()).split('the file ends in the middle').length - 1;
+    expect(await once()).toBe(1);
+    expect(await dashboard().locator('body').innerText()).not.toMatch(/index out of range|protobuf|\bat \w+ \(/);
+    // The dashboard shows it; no error notification repeats it (the analysis's progress notification is no error).
+    const notified = page.locator('.notifications-toasts .notification-toast', { hasText: 'Analyzing cut.onnx failed' });
+    await page.waitForTimeout(1_000);
+    expect(await notified.count()).toBe(0);
+    await shot('12-truncated');
+    // Shown again (another model in its place, then it again: a new page), it is still said once, and no
+    // notification comes of it: the broken file is not re-read on every showing.
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'bytelm.onnx' }).first().click();
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(4);
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'cut.onnx' }).first().click();
+    await failure.waitFor({ timeout: 60_000 });
+    expect(await once()).toBe(1);
+    expect(await notified.count()).toBe(0);
+  });
+
+  it('the status bar shows the execution provider; choosing one asks where to save it and shows a fallback', async () => {
+    const item = page.locator('.statusbar-item', { hasText: 'ORT cpu' });
+    await item.waitFor({ timeout: 60_000 });
+    // Clicking it is "Select Execution Provider".
+    await item.locator('a, .statusbar-item-label').first().click();
+    await quickInputTitle('execution providers');
+    await typeAndEnter('cuda, cpu');
+    await quickInputTitle('save "cuda, cpu" in');
+    const choices = await page.locator('.quick-input-list .monaco-list-row').allInnerTexts();
+    expect(choices.map((c) => c.split('\n')[0])).toEqual(['User settings', 'Workspace settings']);
+    await shot('13-provider-where');
+    await typeAndEnter('User settings');
+    await page.locator('.statusbar-item', { hasText: 'ORT cuda' }).waitFor({ timeout: 30_000 });
+    // Saved for the user; no file of the project was touched.
+    expect(existsSync(path.join(workspace, '.vscode', 'settings.json'))).toBe(false);
+    expect(JSON.parse(readFileSync(path.join(server.home, 'user-data', 'User', 'settings.json'), 'utf8'))['attentionLens.executionProviders']).toEqual(['cuda', 'cpu']);
+
+    // CUDA is not installed here: a run falls back to the CPU, and the status bar says so.
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'bytelm.onnx' }).first().click();
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(4);
+    await runCommand('Attention Lens: Compare Accuracy');
+    const fallback = page.locator('.statusbar-item', { hasText: 'ORT cpu' });
+    await fallback.waitFor({ timeout: 180_000 });
+    expect(await fallback.locator('.codicon-warning').count()).toBe(1);
+    await shot('14-provider-fallback');
+
+    // Saved in the workspace only when that is the choice.
+    await fallback.locator('a, .statusbar-item-label').first().click();
+    await quickInputTitle('execution providers');
+    await typeAndEnter('cpu');
+    await quickInputTitle('save "cpu" in');
+    await typeAndEnter('Workspace settings');
+    const saved = () => {
+      const file = path.join(workspace, '.vscode', 'settings.json');
+      return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8') || '{}') as Record<string, unknown>)['attentionLens.executionProviders'] : undefined;
+    };
+    await expect.poll(saved, { timeout: 30_000 }).toEqual(['cpu']);
+    await expect.poll(async () => (await page.locator('.statusbar-item', { hasText: 'ORT cpu' }).locator('.codicon-warning').count()), { timeout: 30_000 }).toBe(0);
+  });
+
+  it('benchmarks a decode step of a model with a KV cache from the Speed tab', async () => {
+    // One dashboard on screen, so that the page's frames are this model's.
+    await runCommand('View: Close All Editors');
+    await expect.poll(() => page.locator('iframe.webview').count()).toBe(0);
+    await runCommand('Attention Lens: Analyze Model');
+    await quickInputTitle('choose an ONNX model');
+    await typeAndEnter('past/model.onnx');
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(2);
+    await dashboard().locator('#tab-speed').click();
+    await dashboard().locator('#decode-pasts input').fill('16, 64');
+    await dashboard().locator('#run-decode').click();
+    const rows = dashboard().locator('#decode-table tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 300_000 }).toBe(2);
+    expect((await rows.nth(1).locator('th, td').allInnerTexts()).slice(0, 2)).toEqual(['original', '64']);
+    expect(await rows.nth(1).locator('td').nth(1).innerText()).toMatch(/^\d+(\.\d+)? ms \[[\d.]+–[\d.]+\]$/);
+    await shot('11-decode');
   });
 });

@@ -54,8 +54,21 @@ describe('parseWebviewMessage', () => {
     expect(m).toEqual({ type: 'addVariant', steps: [{ rule: 'gqa', params: { groups: 2 } }], label: 'x'.repeat(200) });
   });
 
-  it('knows the five dashboards', () => {
-    expect(TABS).toEqual(['overview', 'studio', 'speed', 'accuracy', 'maps']);
+  it('checks the real-data requests: counts within bounds, past lengths as a short list of whole numbers', () => {
+    expect(parseWebviewMessage({ type: 'evaluate', seq: 512, windows: 8 })).toEqual({ type: 'evaluate', seq: 512, windows: 8 });
+    expect(parseWebviewMessage({ type: 'evaluate', seq: 0, windows: 8 })).toBeUndefined();
+    expect(parseWebviewMessage({ type: 'evaluate', seq: 512, windows: 1.5 })).toBeUndefined();
+    expect(parseWebviewMessage({ type: 'benchmarkDecode', pasts: [0, 64, 1024] })).toEqual({ type: 'benchmarkDecode', pasts: [0, 64, 1024] });
+    expect(parseWebviewMessage({ type: 'benchmarkDecode', pasts: [] })).toBeUndefined();
+    expect(parseWebviewMessage({ type: 'benchmarkDecode', pasts: [-1] })).toBeUndefined();
+    expect(parseWebviewMessage({ type: 'benchmarkDecode', pasts: '64' })).toBeUndefined();
+    expect(parseWebviewMessage({ type: 'compareGeneration', steps: 16 })).toEqual({ type: 'compareGeneration', steps: 16 });
+    expect(parseWebviewMessage({ type: 'compareGeneration', steps: 5000 })).toBeUndefined();
+    for (const type of ['chooseCalibration', 'clearCalibration', 'computeImportance']) expect(parseWebviewMessage({ type, extra: 1 })).toEqual({ type });
+  });
+
+  it('knows the six dashboards', () => {
+    expect(TABS).toEqual(['overview', 'studio', 'speed', 'accuracy', 'maps', 'heads']);
     expect(TABS.every(isTabId)).toBe(true);
     expect(isTabId('settings')).toBe(false);
     expect(isTabId(0)).toBe(false);

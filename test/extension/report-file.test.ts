@@ -17,7 +17,7 @@ describe('export files', () => {
   it('records the written files and refuses a rewrite that wrote nothing', () => {
     const session = { modelName: 'llama.onnx' } as SessionSnapshot;
     const weights = { decision: 'external', embedded: { tensors: 0, bytes: 0 }, written: { tensors: 2, bytes: 900 }, copied: { tensors: 0, bytes: 0 }, referenced: [] };
-    const rewrite = { input: '/m/llama.onnx', seqLen: 1024, applied: [], flopsBefore: 8, flopsAfter: 2, bytesBefore: 4, bytesAfter: 1, warnings: [] } as RewriteReport;
+    const rewrite = { input: '/m/llama.onnx', seqLen: 1024, seqUnit: 'tokens', applied: [], flopsBefore: 8, flopsAfter: 2, bytesBefore: 4, bytesAfter: 1, warnings: [] } as RewriteReport;
     expect(() => buildReport(session, variant, rewrite, 'ok')).toThrow(/not written/);
     const r = buildReport(session, variant, { ...rewrite, output: { file: '/o/x.onnx', bytes: 100, dataFile: '/o/x.onnx.data', dataBytes: 900, weights } }, 'loads', new Date(0));
     expect(r.exported).toEqual({ variant: 'v3', label: variant.label, steps: variant.steps, model: '/o/x.onnx', dataFile: '/o/x.onnx.data', bytes: 1000, check: 'loads' });

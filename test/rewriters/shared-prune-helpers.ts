@@ -185,13 +185,15 @@ export function scratch(prefix: string) {
  * Outputs of a fixture (or a model file) with the given heads zeroed through head-mask inputs: the importance
  * scoring model, an independent way to remove heads' contributions.
  */
-export async function maskedOutputs(nameOrFile: string, zero: Record<number, number[]>, feeds: Feeds, dir: string, options: { zeroOutputBias?: number[] } = {}): Promise<Record<string, Float32Array>> {
+export async function maskedOutputs(nameOrFile: string, zero: Record<number, number[]>, feeds: Feeds, dir: string, options: { zeroOutputBias?: number[]; onlyZeroed?: boolean } = {}): Promise<Record<string, Float32Array>> {
   const isFile = nameOrFile.endsWith('.onnx');
   const model = loadModel(isFile ? nameOrFile : fixture(nameOrFile).model);
   const { report, sites } = analyzeWithSites(model);
   const b = new GraphBuilder(model);
   for (const id of options.zeroOutputBias ?? []) zeroOutputBias(b, report.sites.find((s) => s.id === id)!);
-  const masks = addHeadMasks(b, report.sites.map((info, i) => ({ info, raw: sites[i] })));
+  // onlyZeroed: masks only on the sites that zero a head (others may have no per-head output to mask).
+  const chosen = report.sites.map((info, i) => ({ info, raw: sites[i] })).filter((s) => !options.onlyZeroed || zero[s.info.id]);
+  const masks = addHeadMasks(b, chosen);
   const file = path.join(dir, `${path.basename(nameOrFile, '.onnx')}.masked.onnx`);
   saveModel(b.finish(), file);
   const all: Feeds = { ...feeds };

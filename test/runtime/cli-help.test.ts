@@ -73,6 +73,29 @@ describe('default lengths', () => {
     expect(r.stdout).toContain('512 tokens (the default)');
   });
 
+  it('an image model is described in patches and images, never tokens', async () => {
+    const vit = fixture('vit-eager-ts-op17').model;
+    // 32×32 images in 8×8 patches plus the class token: every site attends over 17 patches, whatever is asked.
+    const analyzed = await cli('analyze', vit);
+    expect(analyzed.stdout).toContain('2 attention site(s); cost at 17 patches:');
+    const dir = mkdtempSync(path.join(tmpdir(), 'cli-vit-'));
+    try {
+      const rewritten = await cli('rewrite', vit, '--window', '4', '-o', path.join(dir, 'w4.onnx'));
+      expect(rewritten.stdout).toMatch(/^attention FLOPs at 17 patches: /m);
+      expect(rewritten.stdout).toContain('"keysPerQuery":17');
+      const compared = await cli('compare', vit, path.join(dir, 'w4.onnx'));
+      expect(compared.stdout).toContain('images of the model’s own size (its patch grid); --inputs gives real images');
+      const benched = await cli('bench', vit, '--min-runs', '3', '--min-time', '0', '--warmup', '0', '--profile-runs', '0');
+      expect(benched.code).toBe(0);
+      expect(benched.stdout).toMatch(/ image +0 .* img\/s/);
+      for (const out of [analyzed.stdout, rewritten.stdout, compared.stdout, benched.stdout]) {
+        expect(out).not.toMatch(/\btokens?\b|seq 17|tokens\/s/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("an encoder's maps do not report mass on future keys; a decoder's do", async () => {
     const bert = await cli('maps', fixture('bert-eager-ts-op17').model, '--site', '0', '--seq', '8');
     expect(bert.code).toBe(0);

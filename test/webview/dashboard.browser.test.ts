@@ -14,9 +14,13 @@ import type { RewriteReport } from '../../src/rewriters/pipeline';
 import { FIXTURES } from '../helpers/fixtures';
 import { ms } from '../../webview/logic/format';
 import { latencyCell } from '../../webview/logic/speed';
-import { ARTIFACTS, DIST, cliReport, realSession, requireChromium, serveDashboard } from './harness';
+import { type RunContext, VariantFiles, runBenchmark } from '../../src/extension/runs';
+import { ARTIFACTS, CALIBRATION_TEXT, DIST, cliReport, hostServices, realSession, requireChromium, serveDashboard } from './harness';
 
 const MODEL = path.join(FIXTURES, 'llama-eager-ts-op17', 'model.onnx');
+const VIT = path.join(FIXTURES, 'vit-eager-ts-op17', 'model.onnx');
+// A decoder exported with its KV cache: decode steps and generated continuations.
+const PAST = path.join(FIXTURES, 'llama-past-eager-ts-op17', 'model.onnx');
 const BART = path.join(FIXTURES, 'bart-eager-ts-op17', 'model.onnx');
 
 let browser: Browser;
@@ -25,6 +29,8 @@ let session: SessionSnapshot;
 let server: { url: string; close: () => Promise<void> };
 let rewrite: RewriteReport;
 let disposeSession: () => Promise<void>;
+let pastSession: SessionSnapshot;
+let disposePast: () => Promise<void>;
 const consoleErrors: string[] = [];
 
 async function send(message: HostMessage): Promise<void> {
@@ -56,6 +62,36 @@ async function chooseRule(rule: string): Promise<void> {
   await expect.poll(() => page.locator('#rule').evaluate((d) => (d as HTMLSelectElement).value)).toBe(rule);
 }
 
+/**
+ * A ViT's session with real results: its report, the original benchmarked at its own image size (no variants), and
+ * a window variant with the core thread's preview.
+ */
+async function visionSession(): Promise<{ session: SessionSnapshot; dispose: () => Promise<void> }> {
+  const { core, runtime, scratch, dispose } = hostServices();
+  try {
+    const report = cliReport(VIT);
+    const steps: RuleStep[] = [{ rule: 'window', params: { window: 4, impl: 'mask' } }];
+    const ctx: RunContext = {
+      core, runtime, modelPath: VIT, report, settings: session.settings,
+      files: new VariantFiles(core, VIT, scratch), signal: new AbortController().signal, progress: () => undefined, calibration: null,
+    };
+    const speed = await runBenchmark(ctx, []);
+    expect(speed.seqs).toEqual([17]);
+    const draft = await core.request({ type: 'preview', file: VIT, steps });
+    return {
+      session: {
+        ...session, modelPath: VIT, modelName: 'model.onnx', report, rules: session.rules,
+        variants: [{ id: 'v1', label: 'window 4', steps, preview: draft }], draft: null, speed, accuracy: null, maps: null,
+        calibration: null, evaluation: null, decode: null, generation: null, importance: null,
+      },
+      dispose,
+    };
+  } catch (e) {
+    await dispose();
+    throw e;
+  }
+}
+
 async function openTab(tab: string): Promise<void> {
   await send({ type: 'didRequestTab', tab } as HostMessage);
   await page.locator(`#view-${tab} h2`).first().waitFor();
@@ -64,6 +100,7 @@ async function openTab(tab: string): Promise<void> {
 beforeAll(async () => {
   const executablePath = requireChromium();
   ({ session, rewrite, dispose: disposeSession } = await realSession(MODEL));
+  ({ session: pastSession, dispose: disposePast } = await realSession(PAST, { decode: true }));
   server = await serveDashboard();
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -80,7 +117,18 @@ afterAll(async () => {
   await browser?.close();
   await server?.close();
   await disposeSession?.();
+  await disposePast?.();
 });
+
+/** What the dashboard posted to the host so far. */
+function posted(): Promise<WebviewMessage[]> {
+  return page.evaluate(() => (window as unknown as { __posted: WebviewMessage[] }).__posted);
+}
+
+/** Types into a toolkit text field as a person does: select what is there, type over it. */
+async function typeInto(id: string, text: string): Promise<void> {
+  await page.locator(`#${id} input`).fill(text);
+}
 
 describe('dashboard in Chromium with a real session', () => {
   it('Overview lists every site of the CLI report with its heads, and the unmatched softmaxes', async () => {
@@ -127,7 +175,30 @@ describe('dashboard in Chromium with a real session', () => {
       return n;
     });
     expect(painted).toBeGreaterThan(1000);
+    // The sweep and share charts label their x axis with the measured lengths (chart.js's log axis labelled none of
+    // 16, 64, 128, 256, 512: only values with a leading 1, 2, 3 or 5); the canvas's label reads the drawn ticks.
+    for (const id of ['sweep-chart', 'share-chart']) {
+      expect(await page.locator(`#${id} canvas`).getAttribute('aria-label')).toMatch(/; x axis \(sequence length \(tokens\)\): 16, 64$/);
+    }
+    // The header says what the button will run; the results say where they were measured.
+    expect(await page.locator('#benchmark-plan').innerText()).toMatch(/^Times the original and 1 variant\(s\) at 16, 64 tokens: /);
+    expect(await page.locator('#speed-meta').innerText()).toMatch(/^Measured at 16, 64 tokens on cpu/);
     await shot('speed');
+  });
+
+  it('after a cancelled benchmark the header lists no length as if it had results', async () => {
+    // Cancel leaves the session without results; the settings now ask for more lengths than any result has.
+    const settings = { ...session.settings, sequenceLengths: [16, 64, 256, 1024] };
+    await send({ type: 'didChangeSession', session: { ...session, speed: null, settings } });
+    await openTab('speed');
+    await expect.poll(() => page.locator('#view-speed p.empty').innerText()).toContain('No benchmark yet');
+    expect(await page.locator('#view-speed').innerText()).not.toMatch(/sequence lengths|Measured at/);
+    expect(await page.locator('#benchmark-plan').innerText()).toMatch(/^Times the original and 1 variant\(s\) at 16, 64, 256, 1024 tokens: /);
+    // With older results on screen, those name only the lengths they have.
+    await send({ type: 'didChangeSession', session: { ...session, settings } });
+    await expect.poll(() => page.locator('#speed-meta').innerText()).toMatch(/^Measured at 16, 64 tokens/);
+    expect(await page.locator('#speed-seq vscode-option').allInnerTexts()).toEqual(['16', '64']);
+    await send({ type: 'didChangeSession', session });
   });
 
   it('Accuracy shows one row per output of the variant with its metrics', async () => {
@@ -292,6 +363,174 @@ describe('dashboard in Chromium with a real session', () => {
     expect((await posted()).some((m) => m.type === 'showLog')).toBe(true);
     await failure.locator('vscode-button[aria-label="dismiss"]').click();
     await expect.poll(() => failure.count()).toBe(0);
+  });
+
+  it('a failed analysis is said once, in one line, above every tab', async () => {
+    const message = '/w/cut.onnx: the file ends in the middle of the model after 1000 bytes: it is truncated (an interrupted download or copy?) or not an ONNX model';
+    await send({ type: 'didChangeSession', session: { ...session, report: null, analysisError: message, speed: null, accuracy: null, maps: null, variants: [] } });
+    const show = async (tab: string) => {
+      await send({ type: 'didRequestTab', tab } as HostMessage);
+      await page.locator(`#view-${tab} > *`).first().waitFor();
+    };
+    await show('overview');
+    const failure = page.locator('#analysis-failure');
+    await failure.waitFor();
+    expect(await page.locator('.status .failure').count()).toBe(1);
+    for (const tab of ['overview', 'speed', 'maps']) {
+      await show(tab);
+      const text = await page.locator('body').innerText();
+      expect(text.split('the file ends in the middle of the model').length - 1, `on ${tab}`).toBe(1);
+    }
+    await show('overview');
+    expect(await page.locator('#view-overview').innerText()).toContain('No analysis to show.');
+    await shot('analysis-failed');
+    await send({ type: 'didChangeSession', session });
+    await expect.poll(() => failure.count()).toBe(0);
+  });
+
+  it('an image model is described in patches and images: Overview, Speed and the studio preview', async () => {
+    const vit = await visionSession();
+    try {
+      await send({ type: 'didChangeSession', session: vit.session });
+      await openTab('overview');
+      await expect.poll(() => page.locator('#view-overview dl.facts').innerText()).toContain('cost figures at 17 patches, batch 1');
+      expect(await page.locator('#sites-table caption').innerText()).toContain('FLOPs at 17 patches');
+      expect(await page.locator('#view-overview').innerText()).not.toMatch(/\btokens?\b/);
+      await openTab('speed');
+      await page.locator('#speed-table').waitFor();
+      const view = page.locator('#view-speed');
+      expect(await view.locator('h3').first().innerText()).toBe('Latency per image (17 patches)');
+      expect(await page.locator('#speed-table thead th').allInnerTexts()).toContain('images/s');
+      const p = vit.session.speed!.points[0];
+      expect((await page.locator('#speed-table tbody tr').first().locator('td').allInnerTexts())[2]).toBe((1000 / p.latencyMs.mean).toFixed(0));
+      expect(await page.locator('#benchmark-plan').innerText()).toContain('at the model’s own image size');
+      expect(await page.locator('#no-sweep').innerText()).toContain('no sequence length to sweep');
+      expect(await view.innerText()).not.toMatch(/\btokens?\b|tokens\/s/);
+      await shot('speed-vision');
+      await openTab('studio');
+      // The variant's preview, as the core thread made it: its cost figures at the model's 17 patches.
+      const totals = page.locator('#view-studio details table.totals tbody tr');
+      await expect.poll(() => totals.count()).toBe(4);
+      expect(await totals.nth(2).locator('th').textContent()).toBe('attention FLOPs at 17 patches');
+      expect(await totals.nth(3).locator('th').textContent()).toBe('attention matrices at 17 patches');
+    } finally {
+      await vit.dispose();
+      await send({ type: 'didChangeSession', session });
+    }
+  });
+
+  it('Attention maps label the axes with the text’s tokens, give the value under the pointer, and draw every head with its recall', async () => {
+    await send({ type: 'didChangeSession', session });
+    await openTab('maps');
+    const maps = session.maps!;
+    expect(maps.tokens).toEqual([...CALIBRATION_TEXT.slice(0, maps.dims[2])].map((c) => (c === ' ' ? '␣' : c === '\n' ? '⏎' : c)));
+    // Key labels below the map are the text's characters ("def mean(...").
+    const ticks = await page.locator('#map-axis-x .tick').allInnerTexts();
+    expect(ticks.slice(0, 5)).toEqual(['d', 'e', 'f', '␣', 'm']);
+    expect(await page.locator('#map-axis-y .tick').first().innerText()).toBe('d');
+    // Hover: the middle of the cell (query 5, key 3) of head 0 names both tokens and the value the runtime returned.
+    await page.locator('#head-cell-0').click();
+    await expect.poll(() => page.locator('#heads-table tbody tr').nth(0).locator('th').innerText()).toContain('◀');
+    const box = (await page.locator('#heatmap').boundingBox())!;
+    const [, q, k] = maps.dims;
+    await page.mouse.move(box.x + ((3 + 0.5) / k) * box.width, box.y + ((5 + 0.5) / q) * box.height);
+    const p = maps.probabilities[5 * k + 3];
+    await expect.poll(() => page.locator('#map-hover').innerText()).toBe(`query 5 “e” → key 3 “␣”: p = ${p >= 0.001 || p === 0 ? p.toFixed(4) : p.toExponential(2)}`);
+    // One small map per head, each with the pattern's recall as the runtime measured it; a click selects the head.
+    const cells = page.locator('#heads-grid .head-cell');
+    await expect.poll(() => cells.count()).toBe(maps.dims[0]);
+    expect(await cells.nth(2).innerText()).toBe(`head 2 · recall ${(100 * maps.heads[2].recall!).toFixed(1)}%`);
+    await cells.nth(2).click();
+    await expect.poll(() => page.locator('#heads-table tbody tr').nth(2).locator('th').innerText()).toContain('◀');
+    expect(await page.locator('#calibration-file').innerText()).toContain('calibration.py (text,');
+    await shot('maps-text');
+  });
+
+  it('Accuracy evaluates on the text: the typed window length and count reach the host; the scores are shown per model', async () => {
+    await openTab('accuracy');
+    const e = session.evaluation!;
+    const rows = page.locator('#evaluation-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(2);
+    const original = await rows.nth(0).locator('th, td').allInnerTexts();
+    expect(original.slice(0, 2)).toEqual(['original', e.rows[0].bitsPerToken.toFixed(4)]);
+    expect(await page.locator('#evaluation-table thead th').nth(1).innerText()).toBe('bits per byte');
+    await typeInto('eval-seq', '128');
+    await typeInto('eval-windows', '8');
+    await page.locator('#run-evaluate').click();
+    expect((await posted()).filter((m) => m.type === 'evaluate').at(-1)).toEqual({ type: 'evaluate', seq: 128, windows: 8 });
+    // A bad count is said on the page, and nothing is sent.
+    await typeInto('eval-windows', 'x');
+    await page.locator('#run-evaluate').click();
+    expect(await page.locator('#evaluate-error').innerText()).toMatch(/whole numbers/);
+    expect((await posted()).filter((m) => m.type === 'evaluate')).toHaveLength(1);
+    await page.locator('#choose-calibration').click();
+    await page.locator('#clear-calibration').click();
+    const kinds = (await posted()).map((m) => m.type);
+    expect(kinds).toContain('chooseCalibration');
+    expect(kinds).toContain('clearCalibration');
+    await shot('accuracy-evaluate');
+  });
+
+  it('Heads shows each site’s head importance and pre-fills prune-heads in the studio with the least important', async () => {
+    await openTab('heads');
+    const imp = session.importance!;
+    const rows = page.locator('#importance-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(imp.sites[0].heads.length);
+    const least = [...imp.sites[0].heads].sort((a, b) => a.outputChange - b.outputChange || a.head - b.head);
+    expect(await rows.nth(0).locator('th').innerText()).toBe(String(least[0].head));
+    await expect.poll(() => page.locator('#importance-chart canvas').count()).toBe(1);
+    await shot('heads');
+    await page.locator('#run-importance').click();
+    expect((await posted()).some((m) => m.type === 'computeImportance')).toBe(true);
+    // Two heads of every site, then the studio's prune-heads form holds exactly those.
+    await typeInto('prune-count', '2');
+    await page.locator('#prune-scope').click();
+    await page.locator('#prune-scope vscode-option', { hasText: 'every site' }).click();
+    await page.locator('#prune-in-studio').click();
+    await page.locator('#view-studio h2').waitFor();
+    const plan = imp.sites.map((s) => {
+      const heads = [...s.heads].sort((a, b) => a.outputChange - b.outputChange || a.head - b.head).slice(0, 2).map((h) => h.head).sort((a, b) => a - b);
+      return `${s.site}:${heads.join(',')}`;
+    }).join(';');
+    expect(await page.locator('#rule').evaluate((d) => (d as HTMLSelectElement).value)).toBe('prune-heads');
+    expect(await page.locator('#field-heads input').inputValue()).toBe(plan);
+    await page.locator('#add-step').click();
+    await page.locator('#preview').click();
+    const preview = (await posted()).filter((m) => m.type === 'previewRewrite').at(-1) as { steps: RuleStep[] };
+    const expected: Record<number, number[]> = {};
+    for (const part of plan.split(';')) expected[Number(part.split(':')[0])] = part.split(':')[1].split(',').map(Number);
+    expect(preview.steps.at(-1)).toEqual({ rule: 'prune-heads', params: { heads: expected } });
+    while ((await page.locator('ol.steps li').count()) > 0) await page.locator('vscode-button[aria-label="remove step 1"]').click();
+  });
+
+  it('a model with a KV cache: Speed benchmarks decode steps at typed past lengths, Accuracy compares a generated continuation', async () => {
+    await send({ type: 'didChangeSession', session: pastSession });
+    await openTab('speed');
+    const d = pastSession.decode!;
+    const rows = page.locator('#decode-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(d.points.length);
+    const first = await rows.nth(0).locator('th, td').allInnerTexts();
+    const p = d.points.find((x) => x.model === 'original' && x.past === 16)!;
+    expect(first.slice(0, 3)).toEqual(['original', '16', latencyCell(p)]);
+    await typeInto('decode-pasts', '32, 8 128');
+    await page.locator('#run-decode').click();
+    expect((await posted()).filter((m) => m.type === 'benchmarkDecode').at(-1)).toEqual({ type: 'benchmarkDecode', pasts: [8, 32, 128] });
+    await page.locator('#decode-title').scrollIntoViewIfNeeded();
+    await shot('speed-decode');
+
+    await openTab('accuracy');
+    const g = pastSession.generation!;
+    const gen = page.locator('#generation-table tbody tr');
+    await expect.poll(() => gen.count()).toBe(1);
+    const cells = await gen.nth(0).locator('th, td').allInnerTexts();
+    expect(cells[0]).toBe('window 8');
+    expect(cells[2]).toBe(`${(100 * g.rows[0].top1Agreement).toFixed(1)}%`);
+    expect(cells[4]).toBe('yes');
+    await typeInto('generation-steps', '24');
+    await page.locator('#run-generation').click();
+    expect((await posted()).filter((m) => m.type === 'compareGeneration').at(-1)).toEqual({ type: 'compareGeneration', steps: 24 });
+    await shot('accuracy-generation');
+    await send({ type: 'didChangeSession', session });
   });
 
   it('raised no CSP violation and no script error', async () => {

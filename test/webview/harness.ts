@@ -2,7 +2,7 @@
 // the report, the core thread for previews and rewrites, the runtime worker for runs), and a page that loads the
 // built webview bundle under the extension's CSP, with `acquireVsCodeApi` recording what the dashboard posts.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,10 @@ import * as path from 'node:path';
 import type { AnalysisReport } from '../../src/analysis/report/types';
 import { CoreClient } from '../../src/cli/core-client';
 import { dashboardPage, makeNonce } from '../../src/extension/html';
+import { calibrationInfo } from '../../src/extension/calibration';
+import { runDecodeBenchmark, runGeneration } from '../../src/extension/decode';
+import { runEvaluation } from '../../src/extension/evaluation';
+import { runImportance } from '../../src/extension/importance';
 import { type RunContext, VariantFiles, runBenchmark, runComparison, runMaps } from '../../src/extension/runs';
 import type { RuleStep, SessionSettings, SessionSnapshot, Variant } from '../../src/protocol';
 import type { RewriteReport } from '../../src/rewriters/pipeline';
@@ -50,11 +54,8 @@ export const TEST_SETTINGS: SessionSettings = {
 /** The window rewrite every dashboard test uses: 8 keys, compute-reducing where the rule offers it. */
 export const WINDOW_STEPS: RuleStep[] = [{ rule: 'window', params: { window: 8, impl: 'blocked' } }];
 
-/**
- * A session with real results: the report, a window variant (previewed by the core thread), a benchmark, an accuracy
- * comparison and the maps of site 0 with the window's recall.
- */
-export async function realSession(model: string): Promise<{ session: SessionSnapshot; rewrite: RewriteReport; dispose: () => Promise<void> }> {
+/** What the extension host runs on: the core thread, the runtime worker and a scratch folder, with one way to end them. */
+export function hostServices(): { core: CoreClient; runtime: RuntimeClient; scratch: string; dispose: () => Promise<void> } {
   const core = new CoreClient(path.join(DIST, 'core-thread.js'));
   const runtime = new RuntimeClient({ workerPath: path.join(DIST, 'worker.js') });
   const scratch = mkdtempSync(path.join(tmpdir(), 'attention-lens-webview-test-'));
@@ -63,23 +64,43 @@ export async function realSession(model: string): Promise<{ session: SessionSnap
     await runtime.dispose();
     rmSync(scratch, { recursive: true, force: true });
   };
+  return { core, runtime, scratch, dispose };
+}
+
+/** Python source as calibration text: a byte-level fixture reads it as bytes, so the map's axes carry its characters. */
+export const CALIBRATION_TEXT = `def mean(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n\n`.repeat(40);
+
+/**
+ * A session with real results: the report, a window variant (previewed by the core thread), a benchmark, an accuracy
+ * comparison and the maps of site 0 with the window's recall, all on calibration text; the text's task score and the
+ * head importance. With `decode`, a model with a KV cache: decode steps and a generated continuation too.
+ */
+export async function realSession(model: string, options: { decode?: boolean } = {}): Promise<{ session: SessionSnapshot; rewrite: RewriteReport; dispose: () => Promise<void> }> {
+  const { core, runtime, scratch, dispose } = hostServices();
   try {
     const report = cliReport(model);
     const rules = await core.request({ type: 'rules' });
     const preview = await core.request({ type: 'preview', file: model, steps: WINDOW_STEPS });
     const variants: Variant[] = [{ id: 'v1', label: 'window 8', steps: WINDOW_STEPS, preview }];
+    const text = path.join(scratch, 'calibration.py');
+    writeFileSync(text, CALIBRATION_TEXT);
+    const calibration = await core.request({ type: 'calibration', file: text, model, infos: report.model.inputs });
     const ctx: RunContext = {
       core, runtime, modelPath: model, report, settings: TEST_SETTINGS,
-      files: new VariantFiles(core, model, scratch), signal: new AbortController().signal, progress: () => undefined,
+      files: new VariantFiles(core, model, scratch), signal: new AbortController().signal, progress: () => undefined, calibration,
     };
     const speed = await runBenchmark(ctx, variants);
     const accuracy = await runComparison(ctx, variants);
     const maps = await runMaps(ctx, report.sites[0], 'window 8');
+    const evaluation = await runEvaluation(ctx, variants, 64, 4);
+    const importance = options.decode ? null : await runImportance(ctx);
+    const decode = options.decode ? await runDecodeBenchmark(ctx, variants, [16, 48]) : null;
+    const generation = options.decode ? await runGeneration(ctx, variants, 8) : null;
     // What an export writes: the same rewrite, saved where the user chose.
     const rewrite = await core.request({ type: 'write', file: model, steps: WINDOW_STEPS, output: path.join(scratch, 'exported.onnx') });
     const session: SessionSnapshot = {
       modelPath: model, modelName: path.basename(model), report, analysisError: null, rules, draft: null, variants,
-      speed, accuracy, maps, exports: [], settings: TEST_SETTINGS,
+      speed, accuracy, maps, calibration: calibrationInfo(calibration, false), evaluation, decode, generation, importance, exports: [], settings: TEST_SETTINGS,
     };
     return { session, rewrite, dispose };
   } catch (e) {

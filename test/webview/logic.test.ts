@@ -146,7 +146,7 @@ function uniformCausal(heads: number, n: number): AttentionMaps {
   const probabilities: number[] = [];
   for (let h = 0; h < heads; h++) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) probabilities.push(j <= i ? 1 / (i + 1) : 0);
   return {
-    site: 0, causal: true, pattern: null, dims: [heads, n, n], probabilities, heads: [], maxRowSumError: 0, maxFutureMass: 0,
+    site: 0, tokens: null, lengthNote: '', causal: true, pattern: null, dims: [heads, n, n], probabilities, heads: [], maxRowSumError: 0, maxFutureMass: 0,
     ep: 'cpu', inputs: '', finishedAt: '',
   };
 }

@@ -6,7 +6,7 @@ import { type ViewState, initialState, persisted, reduce, restore } from '../../
 function snapshot(patch: Partial<SessionSnapshot> = {}): SessionSnapshot {
   return {
     modelPath: '/m/a.onnx', modelName: 'a.onnx', report: null, analysisError: null, rules: [], draft: null, variants: [],
-    speed: null, accuracy: null, maps: null, exports: [],
+    speed: null, accuracy: null, maps: null, calibration: null, evaluation: null, decode: null, generation: null, importance: null, exports: [],
     settings: { executionProviders: ['cpu'], sequenceLengths: [64], iterations: 10, minTimeMs: 1000, warmup: 2, mapsSequenceLength: 64, calibrationInputs: null, outputFolder: null },
     ...patch,
   };

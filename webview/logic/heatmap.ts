@@ -85,3 +85,55 @@ export function maskedMass(maps: AttentionMaps, head: number, pattern: SparsePat
   }
   return total > 0 ? inside / total : 0;
 }
+
+/** What the pointer is over: a query row and a key column of one head, with their tokens when known. */
+export interface Cell {
+  query: number;
+  key: number;
+  value: number;
+  queryLabel: string | null;
+  keyLabel: string | null;
+}
+
+/**
+ * The cell at a point of the drawn map, given as fractions of its width (keys) and height (queries); null outside.
+ * Queries are the last `queries` of the keys (a cache in front), so query q is the token at key position offset + q.
+ */
+export function cellAt(maps: AttentionMaps, head: number, fx: number, fy: number): Cell | null {
+  const [, queries, keys] = maps.dims;
+  if (!(fx >= 0 && fx < 1 && fy >= 0 && fy < 1)) return null;
+  const key = Math.floor(fx * keys);
+  const query = Math.floor(fy * queries);
+  const offset = keys - queries;
+  const value = maps.probabilities[(head * queries + query) * keys + key];
+  const label = (i: number) => maps.tokens?.[i] ?? null;
+  return { query, key, value, queryLabel: label(query + offset), keyLabel: label(key) };
+}
+
+/** "query 12 “a” → key 3 “d”: p = 0.0421" */
+export function describeCell(c: Cell): string {
+  const q = c.queryLabel === null ? '' : ` “${c.queryLabel}”`;
+  const k = c.keyLabel === null ? '' : ` “${c.keyLabel}”`;
+  const p = c.value >= 0.001 || c.value === 0 ? c.value.toFixed(4) : c.value.toExponential(2);
+  return `query ${c.query}${q} → key ${c.key}${k}: p = ${p}`;
+}
+
+/**
+ * The labelled positions of an axis of `n` cells: every one up to `max`, else every k-th (k the smallest step that
+ * fits), with the token when known and the position otherwise. `at` is the label's centre as a fraction of the axis.
+ */
+export function axisTicks(n: number, labels: (string | null)[] | null, max = 32): { index: number; at: number; text: string }[] {
+  const step = Math.max(1, Math.ceil(n / max));
+  const ticks = [];
+  for (let i = 0; i < n; i += step) ticks.push({ index: i, at: (i + 0.5) / n, text: labels?.[i] ?? String(i) });
+  return ticks;
+}
+
+/** Recall per head of a pattern over this map: the runtime's when it measured that pattern, else from the drawn data. */
+export function headRecalls(maps: AttentionMaps, patternText: string | null): (number | null)[] {
+  const drawn = drawablePattern(patternText);
+  return maps.heads.map((s) => {
+    if (patternText !== null && patternText === maps.pattern && s.recall !== undefined && s.recall !== null) return s.recall;
+    return drawn ? maskedMass(maps, s.head, drawn) : null;
+  });
+}

@@ -1,6 +1,7 @@
 // The Overview's tables as rows of text, from the analysis report. Pure.
 import type { AnalysisReport, SiteInfo } from '../../src/shared/analysis-report';
 import { bytes, count, pct, shape } from './format';
+import { positions, unitsOf } from './units';
 
 export const SITE_COLUMNS = ['#', 'kind', 'causal', 'heads', 'KV heads', 'head size', 'form', 'mask', 'position', 'attention FLOPs', 'share'];
 
@@ -46,7 +47,7 @@ export function modelFacts(report: AnalysisReport): [string, string][] {
     ['external data', m.externalDataFiles.length ? m.externalDataFiles.join(', ') : 'none'],
     ['inputs', m.inputs.map((i) => `${i.name} ${i.dtype}${shape(i.shape)} (${i.role})`).join('; ')],
     ['outputs', m.outputs.map((o) => `${o.name} ${o.dtype}${shape(o.shape)}`).join('; ')],
-    ['attention sites', `${report.sites.length}; cost figures at ${report.costSeqLen} tokens, batch 1`],
+    ['attention sites', `${report.sites.length}; cost figures at ${positions(report.costSeqLen, unitsOf(report))}, batch 1`],
     ['attention FLOPs', `${count(report.sites.reduce((a, s) => a + (s.flops ?? 0), 0))} (QK and PV products)`],
     ['attention matrices', bytes(report.sites.reduce((a, s) => a + (s.attnMatrixBytes ?? 0), 0))],
   ];

@@ -2,13 +2,15 @@
 // each rule changed at each site. Pure.
 import type { RewritePreview } from '../../src/protocol';
 import { bytes, change, count, ratio } from './format';
+import { type Units, positions } from './units';
 
-export function totalsRows(p: RewritePreview): string[][] {
+export function totalsRows(p: RewritePreview, units: Units): string[][] {
+  const at = positions(p.seqLen, units);
   return [
     ['nodes', String(p.nodesBefore), String(p.nodesAfter), change(p.nodesBefore, p.nodesAfter)],
     ['parameters', count(p.parametersBefore), count(p.parametersAfter), change(p.parametersBefore, p.parametersAfter)],
-    [`attention FLOPs at ${p.seqLen} tokens`, count(p.flopsBefore), count(p.flopsAfter), change(p.flopsBefore, p.flopsAfter)],
-    [`attention matrices at ${p.seqLen} tokens`, bytes(p.bytesBefore), bytes(p.bytesAfter), change(p.bytesBefore, p.bytesAfter)],
+    [`attention FLOPs at ${at}`, count(p.flopsBefore), count(p.flopsAfter), change(p.flopsBefore, p.flopsAfter)],
+    [`attention matrices at ${at}`, bytes(p.bytesBefore), bytes(p.bytesAfter), change(p.bytesBefore, p.bytesAfter)],
   ];
 }
 

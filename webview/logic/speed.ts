@@ -1,7 +1,8 @@
 // What the Speed dashboard shows, computed from a benchmark's results: one row per model at a chosen sequence length
 // (latency with its interval, the speedup over the original and over the length's dense baseline, each with its
 // interval and the bound the removed FLOPs allow), and the series of the charts. Pure.
-import { ORIGINAL, type SpeedPoint, type SpeedResults } from '../../src/protocol';
+import { ORIGINAL, type SessionSnapshot, type SpeedPoint, type SpeedResults } from '../../src/protocol';
+import type { Units } from './units';
 import { type BoundScope, type Speedup, type Verdict, amdahl, boundWarning, modelBound, verdict } from '../../src/shared/bench-stats';
 
 export { amdahl };
@@ -124,7 +125,7 @@ export function speedupCell(c: Comparison): { text: string; verdict: Verdict | '
 }
 
 /** "12.3 ms [12.1–12.6]": the median with its 95% interval. */
-export function latencyCell(p: SpeedPoint | null): string {
+export function latencyCell(p: Pick<SpeedPoint, 'latencyMs'> | null): string {
   if (!p) return '–';
   const ci = p.latencyMs.ci95;
   return ci ? `${ms(p.latencyMs.p50)} [${ms(ci[0]).replace(/ ms$/, '')}–${ms(ci[1]).replace(/ ms$/, '')}]` : ms(p.latencyMs.p50);
@@ -155,4 +156,15 @@ export function shareSeries(speed: SpeedResults, which: 'attentionShare' | 'atte
         .map((p) => ({ x: p.seq, y: 100 * (p[which] as number) })),
     }))
     .filter((s) => s.points.length > 0);
+}
+
+/**
+ * What "Benchmark variants" will run, phrased as the next run's plan: the header used to list the configured lengths
+ * as if they were results, which after a cancelled run named lengths that had none.
+ */
+export function nextRunText(session: Pick<SessionSnapshot, 'variants' | 'settings'>, units: Units): string {
+  const s = session.settings;
+  const where = units.vision ? 'at the model’s own image size' : `at ${s.sequenceLengths.join(', ')} tokens`;
+  return `Times the original and ${session.variants.length} variant(s) ${where}: at least ${s.iterations} timed runs` +
+    `${s.minTimeMs ? ` and ${s.minTimeMs / 1000} s` : ''}${units.vision ? '' : ' per length'} after ${s.warmup} warm-up, on ${s.executionProviders.join(', ')}.`;
 }

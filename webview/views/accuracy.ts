@@ -2,22 +2,33 @@
 import { chart, theme } from '../charts';
 import { h, table } from '../dom';
 import { ACCURACY_COLUMNS, accuracyRows, headline } from '../logic/accuracy';
+import type { AccuracyResults } from '../../src/protocol';
+import { renderCalibration } from './calibration';
 import type { ViewContext } from './context';
+import { renderEvaluate } from './evaluate';
+import { renderGeneration } from './generation';
 
 export function renderAccuracy(root: HTMLElement, ctx: ViewContext): void {
   const session = ctx.state.session;
   root.append(h('h2', null, 'Accuracy'));
+  renderCalibration(root, ctx);
   if (ctx.interactive) {
     root.append(h('div', { class: 'actions' },
       h('vscode-button', { id: 'run-compare', disabled: !session?.variants.length, on: { click: () => ctx.post({ type: 'compareAccuracy' }) } }, 'Compare accuracy'),
-      h('span', { class: 'help' }, session?.settings.calibrationInputs ? `inputs from ${session.settings.calibrationInputs}` : 'synthesized inputs (set attentionLens.calibrationInputs to use your own)'),
+      h('span', { class: 'help' }, 'every output of each variant against the original, on the calibration data (or synthesized inputs of the model’s length)'),
     ));
   }
   const acc = session?.accuracy;
   if (!acc) {
     root.append(h('p', { class: 'empty' }, session?.variants.length ? 'No comparison yet.' : 'Make a variant first (Rewrite studio or "Rewrite Attention…").'));
-    return;
+  } else {
+    renderComparison(root, acc);
   }
+  renderEvaluate(root, ctx);
+  renderGeneration(root, ctx);
+}
+
+function renderComparison(root: HTMLElement, acc: AccuracyResults): void {
   root.append(h('p', { class: 'meta' }, `On ${acc.ep}; inputs ${acc.inputs}; ${new Date(acc.finishedAt).toLocaleString()}.`));
   for (const w of acc.warnings) root.append(h('p', { class: 'warning' }, `⚠ ${w}`));
   const head = headline(acc);

@@ -1,13 +1,16 @@
 // Overview: the model's facts, its attention sites, and the softmaxes that are not attention (with the reason).
 import { h, table } from '../dom';
 import { SITE_COLUMNS, modelFacts, siteRows } from '../logic/overview';
+import { positions, unitsOf } from '../logic/units';
 import type { ViewContext } from './context';
 
 export function renderOverview(root: HTMLElement, ctx: ViewContext): void {
   const session = ctx.state.session;
   const report = session?.report;
   if (!report) {
-    root.append(h('p', { class: 'empty' }, session?.analysisError ? `The analysis failed: ${session.analysisError}` : 'Analyzing the model…'));
+    // The failure itself is shown once, above the tabs.
+    const text = !session?.analysisError ? 'Analyzing the model…' : session.analysisError === 'cancelled' ? 'The analysis was cancelled: run “Attention Lens: Analyze Model” to start it again.' : 'No analysis to show.';
+    root.append(h('p', { class: 'empty' }, text));
     return;
   }
   root.append(
@@ -38,7 +41,7 @@ export function renderOverview(root: HTMLElement, ctx: ViewContext): void {
           ]
         : r,
     );
-    root.append(table(`Sites, numbered in graph order; FLOPs at ${report.costSeqLen} tokens`, head, cells, { class: 'sites', id: 'sites-table' }));
+    root.append(table(`Sites, numbered in graph order; FLOPs at ${positions(report.costSeqLen, unitsOf(report))}`, head, cells, { class: 'sites', id: 'sites-table' }));
   }
 
   root.append(h('h2', null, `Softmaxes that are not attention (${report.unmatched.length})`));

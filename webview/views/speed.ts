@@ -2,27 +2,29 @@
 // and over the fastest exact dense model) with their intervals next to the bounds the removed FLOPs allow, the
 // warnings that say when not to trust them, the sequence-length sweep on log-log axes, and attention's share of the
 // kernel time. A speedup is styled as a win only when its interval excludes 1 and stays within its bound.
-import type { Scale } from 'chart.js';
-import { chart, theme, withAlpha } from '../charts';
+import { chart, measuredLogAxis, theme, withAlpha } from '../charts';
 import { h, table } from '../dom';
 import { ms, pct, ratio } from '../logic/format';
-import { type Comparison, defaultSeq, latencyCell, models, shareSeries, speedRows, speedupCell, sweepSeries } from '../logic/speed';
+import { type Comparison, defaultSeq, latencyCell, models, nextRunText, shareSeries, speedRows, speedupCell, sweepSeries } from '../logic/speed';
+import { lengthTitle, positions, throughput, throughputTitle, unitsOf } from '../logic/units';
 import type { ViewContext } from './context';
+import { renderDecode } from './decode';
 
 export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
   const session = ctx.state.session;
+  const units = unitsOf(session?.report);
   root.append(h('h2', null, 'Speed'));
   if (ctx.interactive) {
+    // What the button will do, said as such: these lengths are the next run's, not results (a cancelled run has none).
     root.append(h('div', { class: 'actions' },
       h('vscode-button', { id: 'run-benchmark', disabled: !session?.report, on: { click: () => ctx.post({ type: 'benchmark' }) } }, 'Benchmark variants'),
-      h('span', { class: 'help' }, session
-        ? `${session.variants.length} variant(s); sequence lengths ${session.settings.sequenceLengths.join(', ')}; at least ${session.settings.iterations} timed runs${session.settings.minTimeMs ? ` and ${session.settings.minTimeMs / 1000} s` : ''} per length after ${session.settings.warmup} warm-up; providers ${session.settings.executionProviders.join(', ')}`
-        : ''),
+      h('span', { class: 'help', id: 'benchmark-plan' }, session ? nextRunText(session, units) : ''),
     ));
   }
   const speed = session?.speed;
   if (!speed) {
     root.append(h('p', { class: 'empty' }, 'No benchmark yet. Benchmark Variants times the original and every variant at each sequence length of the sweep.'));
+    renderDecode(root, ctx);
     return;
   }
   const seqs = [...new Set(speed.points.map((p) => p.seq))].sort((a, b) => a - b);
@@ -34,28 +36,21 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
   const t = theme();
   const refs = models(speed);
   const colourOf = (key: string) => t.series[refs.findIndex((m) => m.key === key) % t.series.length];
-  root.append(h('p', { class: 'meta' },
-    `On ${speed.ep}, at least ${speed.iterations} timed runs${speed.minTimeMs ? ` and ${speed.minTimeMs / 1000} s` : ''} per length after ${speed.warmup} warm-up, models interleaved run by run; ${new Date(speed.finishedAt).toLocaleString()}.`));
+  root.append(h('p', { class: 'meta', id: 'speed-meta' },
+    `Measured at ${seqs.length === 1 ? positions(seqs[0], units) : `${seqs.join(', ')} ${units.unit}`} on ${speed.ep}, at least ${speed.iterations} timed runs${speed.minTimeMs ? ` and ${speed.minTimeMs / 1000} s` : ''}${seqs.length > 1 ? ' per length' : ''} after ${speed.warmup} warm-up, models interleaved run by run; ${new Date(speed.finishedAt).toLocaleString()}.`));
   for (const w of speed.warnings) root.append(h('p', { class: 'warning' }, `⚠ ${w}`));
 
   root.append(h('div', { class: 'field inline' },
-    h('label', { for: 'speed-seq' }, 'Sequence length'),
+    h('label', { for: 'speed-seq' }, units.vision ? 'Patches' : 'Sequence length'),
     h('vscode-dropdown', { id: 'speed-seq', on: { change: (e) => ctx.setUi({ speedSeq: Number((e.target as HTMLInputElement).value) }) } },
       ...seqs.map((s) => h('vscode-option', { value: String(s), selected: s === seq }, String(s)))),
   ));
 
-  // Log axes tick at the lengths that were measured, not at chart.js's 1-2-5 steps.
-  const seqAxis = {
-    type: 'logarithmic' as const,
-    title: { display: true, text: 'tokens' },
-    afterBuildTicks: (axis: Scale) => {
-      axis.ticks = seqs.map((value) => ({ value }));
-    },
-  };
+  const at = positions(seq, units);
   const rows = speedRows(speed, seq);
   const bars = h('div', { class: 'chart-box', id: 'latency-chart' });
-  root.append(h('h3', null, `Latency at ${seq} tokens`), bars);
-  chart(bars, `p50 and p90 latency at ${seq} tokens`, {
+  root.append(h('h3', null, units.vision ? `Latency per image (${at})` : `Latency at ${at}`), bars);
+  chart(bars, `p50 and p90 latency at ${at}`, {
     type: 'bar',
     data: {
       labels: rows.map((r) => r.label),
@@ -74,9 +69,9 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
     return h('span', { class: `speedup ${v.verdict}`, title: v.title }, v.text);
   };
   root.append(table(
-    `Latency and speedup at ${seq} tokens`,
+    `Latency and speedup at ${at}`,
     [
-      'model', 'p50 [95% CI]', 'p90', 'tokens/s', 'speedup vs original', 'model bound',
+      'model', 'p50 [95% CI]', 'p90', throughputTitle(units), 'speedup vs original', 'model bound',
       ...(showBaseline ? [`vs ${baseline.label} (dense baseline)`, 'bound vs baseline'] : []),
       'attention-FLOP bound', 'attention share', 'score-path share',
     ],
@@ -84,7 +79,7 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
       r.isBaseline && showBaseline ? `${r.label} ★` : r.label,
       latencyCell(r.point),
       ms(r.point?.latencyMs.p90),
-      r.point ? r.point.tokensPerSecond.toFixed(0) : '–',
+      throughput(r.point, units),
       cell(r.vsOriginal),
       ratio(r.vsOriginal.modelBound),
       ...(showBaseline ? [cell(r.vsBaseline), ratio(r.vsBaseline.modelBound)] : []),
@@ -108,12 +103,19 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
   root.append(h('p', { class: 'help' },
     'Speedup: the reference’s median over the model’s, with a 95% bootstrap interval (runs paired by round, as they were interleaved); ' +
     '“≈1” marks one not distinguishable from 1, ⚠ one above its model bound (a measurement problem, not a win). ' +
-    `${showBaseline ? `Dense baseline (★): the fastest model that computes exactly what the original computes at ${seq} tokens (${baseline.label}); its bound uses its own FLOPs and profile. ` : ''}` +
+    `${showBaseline ? `Dense baseline (★): the fastest model that computes exactly what the original computes at ${at} (${baseline.label}); its bound uses its own FLOPs and profile. ` : ''}` +
     'Attention-FLOP bound: attention FLOPs before over after. Model bound: what the whole model could gain if the score path’s share of the reference’s kernel time (from onnxruntime’s profiler) shrank with its FLOPs.'));
 
+  if (seqs.length < 2) {
+    root.append(h('p', { class: 'empty', id: 'no-sweep' }, units.vision
+      ? 'An image model runs at its own image size: there is no sequence length to sweep.'
+      : 'One length was measured: the sweep and share charts need two or more (attentionLens.sweep.sequenceLengths).'));
+    return;
+  }
+  const seqAxis = measuredLogAxis(seqs, lengthTitle(units));
   const sweep = h('div', { class: 'chart-box', id: 'sweep-chart' });
   root.append(h('h3', null, 'Sequence-length sweep (p50, log-log)'), sweep);
-  chart(sweep, 'p50 latency against sequence length, log-log', {
+  chart(sweep, `p50 latency against ${units.unit}, log-log`, {
     type: 'line',
     data: {
       datasets: sweepSeries(speed).map((s) => ({ label: s.label, data: s.points, borderColor: colourOf(s.key), backgroundColor: colourOf(s.key), pointRadius: 3 })),
@@ -133,7 +135,7 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
   if (share.length) {
     const box = h('div', { class: 'chart-box', id: 'share-chart' });
     root.append(h('h3', null, 'Attention’s share of kernel time'), box);
-    chart(box, 'attention share of kernel time against sequence length', {
+    chart(box, `attention share of kernel time against ${units.unit}`, {
       type: 'line',
       data: {
         datasets: [
@@ -148,4 +150,5 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
       },
     });
   }
+  renderDecode(root, ctx);
 }

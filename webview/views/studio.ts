@@ -5,15 +5,16 @@ import { RULE_DECLS } from '../../src/shared/rule-decls';
 import { commandLine, stepFlags, stepLabel, stepsLabel } from '../../src/shared/rule-steps';
 import { h, table } from '../dom';
 import { CHANGE_COLUMNS, changeRows, flopRatioText, totalsRows } from '../logic/preview';
+import { type Units, unitsOf } from '../logic/units';
 import type { StudioState } from '../store';
 import type { ViewContext } from './context';
 import { renderStepForm, valueOf } from './step-form';
 
-export function previewView(p: RewritePreview, caption: string): HTMLElement {
+export function previewView(p: RewritePreview, caption: string, units: Units): HTMLElement {
   return h(
     'div',
     { class: 'preview' },
-    table(caption, ['', 'before', 'after', 'change'], totalsRows(p), { class: 'totals' }),
+    table(caption, ['', 'before', 'after', 'change'], totalsRows(p, units), { class: 'totals' }),
     h('p', null, `Attention-FLOP bound: ${flopRatioText(p)} (the speedup of the attention core if its time followed its FLOPs).`),
     p.applied.length ? table('Changes per site', CHANGE_COLUMNS, changeRows(p), { class: 'changes' }) : null,
     ...p.warnings.map((w) => h('p', { class: 'warning' }, `⚠ ${w}`)),
@@ -68,7 +69,7 @@ export function renderStudio(root: HTMLElement, ctx: ViewContext): void {
         h('div', { class: 'actions' },
           h('vscode-button', { id: 'preview', disabled: studio.steps.length === 0, on: { click: () => ctx.post({ type: 'previewRewrite', steps: ctx.state.ui.studio.steps }) } }, 'Preview'),
         ),
-        draft ? previewView(draft, 'What the draft changes (nothing is written until it is kept and run)') : null,
+        draft ? previewView(draft, 'What the draft changes (nothing is written until it is kept and run)', unitsOf(session.report)) : null,
         studio.steps.length
           ? h('div', { class: 'actions' },
               // Empty: the variant is named after its steps (the placeholder shows that name, and follows removals).
@@ -113,7 +114,7 @@ export function renderStudio(root: HTMLElement, ctx: ViewContext): void {
   });
   root.append(table('Variants of the model', ['id', 'name', 'rewrite', 'FLOP bound', 'nodes', ...(ctx.interactive ? [''] : [])], rows, { class: 'variants', id: 'variants-table' }));
   for (const v of session.variants) {
-    root.append(h('details', null, h('summary', null, `What ${v.id} (${v.label}) changes`), previewView(v.preview, `${v.label}: before and after`)));
+    root.append(h('details', null, h('summary', null, `What ${v.id} (${v.label}) changes`), previewView(v.preview, `${v.label}: before and after`, unitsOf(session.report))));
   }
   if (ctx.interactive) {
     root.append(h('div', { class: 'actions' },

@@ -30,6 +30,8 @@ export interface Trace {
   graphOutputs: Value[];
   /** Product of scalar constant Mul/Div factors on the path. */
   scale: number;
+  /** A scalar factor on the path whose value could not be computed (the node), when there is one. */
+  scaleUnknown?: string;
   rope: boolean;
   /** Concat nodes that append new keys/values to a cache. */
   cacheConcats: Node[];
@@ -82,8 +84,12 @@ export function traceBack(ctx: Ctx, start: Value): Trace {
           }
           if (p.opType === 'Concat' && p.inputs.some((i) => i?.isGraphInput)) t.cacheConcats.push(p);
           if ((p.opType === 'Mul' || p.opType === 'Div') && p.inputs.some((i) => i && isConstantLike(ctx, i))) {
-            const c = scalarOf(ctx, p.inputs.find((i) => i && isConstantLike(ctx, i)) ?? null);
+            const factor = p.inputs.find((i) => i && isConstantLike(ctx, i)) ?? null;
+            const c = scalarOf(ctx, factor);
             if (c !== undefined && c !== 0) t.scale *= p.opType === 'Mul' ? c : 1 / c;
+            // A one-element factor computed from shapes this analysis cannot evaluate (Swin's head_dim ** -0.5 from
+            // the runtime shape): the scale is then unknown, never silently 1.
+            else if (c === undefined && ctx.shapes.shape(factor)?.every((d) => d === 1)) t.scaleUnknown ??= `${p.opType} '${p.name}'`;
           }
         }
       } else {

@@ -54,7 +54,9 @@ export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
   const notes: string[] = [];
   if (!q.projection) notes.push('no Q projection found');
   if (!bound.ok) notes.push(`dimensions not bound across Q, K, V and the output: ${bound.reason}`);
-  const scale = chain.value.scale * q.scale * k.scale;
+  const unknownFactor = q.scaleUnknown ?? k.scaleUnknown;
+  if (unknownFactor) notes.push(`scale unknown: ${unknownFactor} multiplies by a value computed at run time`);
+  const scale = unknownFactor ? null : chain.value.scale * q.scale * k.scale;
   return ok({
     form,
     kind,

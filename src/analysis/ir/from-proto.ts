@@ -1,6 +1,7 @@
 // Builds the in-memory Graph from a decoded GraphProto and checks it: every input is produced by something, every
 // value has one producer, and the nodes can be ordered topologically (no cycles).
 import { ModelError } from '../onnx/errors';
+import { densify, type SparseTensorProtoLike } from '../onnx/sparse';
 import type { Tensor, TensorProtoLike } from '../onnx/tensor';
 import { Graph, Node, type NodeProtoLike, type ValueInfoProtoLike } from './graph';
 import { sortTopologically } from './topo';
@@ -11,6 +12,7 @@ interface GraphProtoLike {
   input?: ValueInfoProtoLike[] | null;
   output?: ValueInfoProtoLike[] | null;
   valueInfo?: ValueInfoProtoLike[] | null;
+  sparseInitializer?: SparseTensorProtoLike[] | null;
   [k: string]: unknown;
 }
 
@@ -21,6 +23,13 @@ export function graphFromProto(gp: Record<string, unknown>, file: string, makeTe
     const tensor = makeTensor(t);
     graph.initializers.set(tensor.name, tensor);
     graph.value(tensor.name).initializer = tensor;
+  }
+  for (const sp of proto.sparseInitializer ?? []) {
+    const tensor = makeTensor(densify(sp, file, makeTensor));
+    if (graph.initializers.has(tensor.name)) throw new ModelError('graph-duplicate', file, `initializer '${tensor.name}' is stored both dense and sparse`);
+    graph.initializers.set(tensor.name, tensor);
+    graph.value(tensor.name).initializer = tensor;
+    graph.sparseOrigins.set(tensor.name, { tensor, proto: sp as Record<string, unknown> });
   }
   for (const vi of proto.input ?? []) {
     const v = graph.value(vi.name ?? '');

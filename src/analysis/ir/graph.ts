@@ -123,6 +123,11 @@ export class Graph {
   outputs: Value[] = [];
   /** Initializers by name, in file order. */
   readonly initializers = new Map<string, Tensor>();
+  /**
+   * Initializers the file stored sparse (made dense in `initializers`), with the SparseTensorProto they came from: one
+   * still holding that same dense tensor is saved sparse again.
+   */
+  readonly sparseOrigins = new Map<string, { tensor: Tensor; proto: Record<string, unknown> }>();
 
   constructor(
     /** The original GraphProto: name, doc_string, value_info, sparse initializers, annotations, metadata. */

@@ -9,6 +9,7 @@ import { toNum } from '../onnx/long';
 import { MAX_IR_VERSION, MIN_IR_VERSION, ModelProtoType } from '../onnx/schema';
 import { Tensor, type TensorProtoLike } from '../onnx/tensor';
 import { findUnknownFields, MAX_DEPTH, NestingTooDeep, type UnknownField } from '../onnx/unknown-fields';
+import { checkNestedBodies } from '../onnx/nested-bodies';
 import { checkAttributes, checkNodeArity, checkOpsets, checkTensorData } from '../onnx/validate';
 import { graphFromProto } from './from-proto';
 import type { Graph } from './graph';
@@ -70,7 +71,7 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
       if (e instanceof NestingTooDeep) {
         throw new ModelError('too-deep', abs, `messages are nested more than ${MAX_DEPTH} levels deep (subgraphs inside subgraphs); protobuf readers, onnxruntime's included, refuse such files`);
       }
-      throw notProtobuf(abs, (e as Error).message);
+      throw notProtobuf(abs, (e as Error).message, bytes.length);
     }
   }
   let proto: ModelProtoLike;
@@ -80,7 +81,7 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
     const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     proto = ModelProtoType.decode(view) as unknown as ModelProtoLike;
   } catch (e) {
-    throw notProtobuf(abs, (e as Error).message);
+    throw notProtobuf(abs, (e as Error).message, bytes.length);
   }
   if (!proto.graph) {
     throw new ModelError('not-onnx', abs, 'not an ONNX model: it has no graph' + (unknownFields.length ? ' (it is not protobuf of the ONNX schema)' : ''));
@@ -108,6 +109,9 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
   checkOpsets(opsets, graph.nodes, abs);
   checkNodeArity(graph.nodes, abs);
   checkAttributes(graph.nodes, abs);
+  // Bodies of If/Loop/Scan nodes and model-local functions: the same checks, with the names around them in scope.
+  const main = (proto.graph.node ?? []) as Parameters<typeof checkNestedBodies>[0];
+  checkNestedBodies(main, (proto.functions ?? []) as Parameters<typeof checkNestedBodies>[1], new Set(graph.values.keys()), new Set(opsets.keys()), abs);
   // Tensors outside the main graph's initializers (Constant attributes, subgraph initializers, functions) are read by
   // onnxruntime too (and Constant values by the analysis): their data and external references pass the same checks.
   forEachNestedTensor(proto, (t) => {
@@ -128,8 +132,14 @@ export function decodeModel(bytes: Uint8Array, abs: string, options: LoadOptions
   };
 }
 
-function notProtobuf(abs: string, msg: string): ModelError {
-  if (/index out of range|premature|EOF|runs past the end/i.test(msg)) return new ModelError('truncated', abs, `file is truncated or not protobuf (${msg})`);
+/**
+ * A file protobuf cannot read. A truncated file is said in words a person can act on; protobufjs's own wording
+ * ("index out of range: 4 + 7 > 10") names its reader's offsets, not the file's problem.
+ */
+function notProtobuf(abs: string, msg: string, size: number): ModelError {
+  if (/index out of range|premature|EOF|runs past the end/i.test(msg)) {
+    return new ModelError('truncated', abs, `the file ends in the middle of the model after ${size} bytes: it is truncated (an interrupted download or copy?) or not an ONNX model`);
+  }
   return new ModelError('not-onnx', abs, `not an ONNX model: ${msg}`);
 }
 

@@ -5,6 +5,7 @@ import { toNum } from '../onnx/long';
 import { Tensor } from '../onnx/tensor';
 import type { Graph, Node, Value } from './graph';
 import type { Dim } from '../report/types';
+import { einsumText, parseEinsum } from './einsum';
 
 export interface ValueFacts {
   shape?: Dim[];
@@ -282,23 +283,24 @@ function infer(n: Node, get: Get): ValueFacts[] {
   }
 }
 
-/** Output shape of an explicit Einsum equation (`bhqd,bhkd->bhqk`); ellipses and implicit outputs give unknown. */
+/** Output shape of an Einsum equation (`bhqd,bhkd->bhqk`, `...qd,...kd->...qk`): each label's size from its operands. */
 function einsum(n: Node, shapes: (Dim[] | undefined)[]): Dim[] | undefined {
-  const eq = n.attr('equation')?.s;
+  const text = einsumText(n);
+  if (!text) return undefined;
+  // An operand of unknown shape has as many axes as its labels (unless an ellipsis hides how many).
+  const terms = text.replace(/\s+/g, '').split('->')[0].split(',');
+  if (shapes.some((s, i) => !s && terms[i]?.includes('...'))) return undefined;
+  const eq = parseEinsum(text, shapes.map((s, i) => s?.length ?? terms[i]?.length ?? 0));
   if (!eq) return undefined;
-  const text = new TextDecoder().decode(eq).replace(/\s+/g, '');
-  const [lhs, out] = text.split('->');
-  if (out === undefined || text.includes('...')) return undefined;
   const dims = new Map<string, Dim>();
-  lhs.split(',').forEach((term, i) => {
-    const s = shapes[i];
-    if (!s || s.length !== term.length) return;
-    [...term].forEach((c, k) => {
+  eq.inputs.forEach((labels, i) => {
+    if (!shapes[i]) return;
+    labels.forEach((c, k) => {
       const prev = dims.get(c);
-      if (prev === undefined || prev === null || prev === 1) dims.set(c, s[k]);
+      if (prev === undefined || prev === null || prev === 1) dims.set(c, shapes[i]![k]);
     });
   });
-  return [...out].map((c) => dims.get(c) ?? null);
+  return eq.output.map((c) => dims.get(c) ?? null);
 }
 
 /** Conv/pooling output: [N, C_out, spatial...] from kernel, strides, pads and dilations. */

@@ -13,10 +13,18 @@ export function graphToProto(graph: Graph, tensorProto: (t: Tensor) => TensorPro
   }
   for (const v of graph.outputs) live.add(v.name);
   const valueInfo = ((graph.proto.valueInfo as ValueInfoProtoLike[] | undefined) ?? []).filter((vi) => live.has(vi.name ?? ''));
+  // A weight the file stored sparse goes back sparse while the graph still holds the tensor it was loaded as (and its
+  // parts are in the file itself); a rewritten or removed one is written dense, or not at all.
+  const sparse = (t: Tensor) => {
+    const o = graph.sparseOrigins.get(t.name);
+    return o && o.tensor === t && !externalParts(o.proto) ? o.proto : undefined;
+  };
+  const tensors = [...graph.initializers.values()];
   return {
     ...graph.proto,
     node: graph.nodes.map(nodeToProto),
-    initializer: [...graph.initializers.values()].map(tensorProto),
+    initializer: tensors.filter((t) => !sparse(t)).map(tensorProto),
+    sparseInitializer: tensors.flatMap((t) => sparse(t) ?? []),
     input: graph.inputs.map(valueInfoOf),
     output: graph.outputs.map(valueInfoOf),
     valueInfo,
@@ -43,4 +51,8 @@ function trimTrailingEmpty(names: string[]): string[] {
   let end = names.length;
   while (end > 0 && names[end - 1] === '') end--;
   return names.slice(0, end);
+}
+
+function externalParts(sp: Record<string, unknown>): boolean {
+  return [sp.values, sp.indices].some((t) => (t as TensorProtoLike | undefined)?.dataLocation === 1);
 }

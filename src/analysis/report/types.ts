@@ -105,14 +105,19 @@ export interface HeadColumns {
  */
 export interface SiteBinding {
   batch: Dim;
+  /** Windowed attention: how many windows each batch item's positions are cut into (null: known only at run time). */
+  windows?: Dim;
   heads: number;
   kvHeads: number;
   headDim: number;
   vHeadDim: number;
   queryPositions: Dim;
   keyPositions: Dim;
-  /** What each axis of the scores holds, major to minor within an axis (`[['batch', 'head'], ['query'], ['key']]`). */
-  scoreAxes: ('batch' | 'head' | 'query' | 'key')[][];
+  /**
+   * What each axis of the scores holds, major to minor within an axis (`[['batch', 'head'], ['query'], ['key']]`;
+   * windowed attention: `[['batch'], ['window'], ['head'], ['query'], ['key']]`, queries and keys within a window).
+   */
+  scoreAxes: ('batch' | 'window' | 'head' | 'query' | 'key')[][];
   /** For each query head, the KV head it reads. */
   qToKv: number[];
   q: HeadColumns;
@@ -125,13 +130,23 @@ export interface SiteBinding {
    * into [tokens, features] before its projection.
    */
   tokens?: {
-    q: { batch?: number; positions: number; rank: number };
-    k: { batch?: number; positions: number; rank: number };
-    v: { batch?: number; positions: number; rank: number };
+    q: TokenAxes;
+    k: TokenAxes;
+    v: TokenAxes;
     out?: ('batch' | 'positions')[][];
   };
   /** Why the output projection's rows could not be bound, when they could not. */
   oUnbound?: string;
+  /** The core's equations when it is written with Einsum (a MatMul side given as the equivalent equation). */
+  einsum?: { qk: string; pv: string };
+}
+
+/** Where batch and positions sit in an activation; `window`: positions cut into windows of that many (windows major). */
+export interface TokenAxes {
+  batch?: number;
+  positions: number;
+  rank: number;
+  window?: number;
 }
 
 export interface SiteInfo {

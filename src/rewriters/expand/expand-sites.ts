@@ -23,12 +23,21 @@ export function expandRequested(ctx: RuleContext, siteIds: number[], rule: strin
   }
   ctx.builder.sort();
   // The expanded Softmax carries the fused node's name, so every site keeps its id through its anchor's name.
+  const next = reanalysed(ctx);
+  for (const id of fused) {
+    const s = next.report.sites.find((x) => x.id === id);
+    if (!s || s.anchors.fused) throw new RuleError(rule, `site ${id}: the expanded operator is not read back as a written-out site`);
+  }
+  return next;
+}
+
+/**
+ * `ctx` with the working graph analysed again (after a rule edited it), each site under its input id through its
+ * anchor's name, which rewrites keep. A site whose anchor is gone (a removed sub-layer) is no longer listed.
+ */
+export function reanalysed(ctx: RuleContext): RuleContext {
   const idOf = new Map(ctx.report.sites.map((s) => [anchorOf(s), s.id]));
   const { report, sites } = analyzeWithSites(ctx.builder.model, { seqLen: ctx.seqLen });
   const mapped = report.sites.map((s) => ({ ...s, id: idOf.get(anchorOf(s)) ?? s.id }));
-  for (const id of fused) {
-    const s = mapped.find((x) => x.id === id);
-    if (!s || s.anchors.fused) throw new RuleError(rule, `site ${id}: the expanded operator is not read back as a written-out site`);
-  }
   return { ...ctx, report: { ...report, sites: mapped }, sites };
 }

@@ -9,7 +9,7 @@ import { attr } from '../../analysis/ir/builder';
 import type { Node, Value } from '../../analysis/ir/graph';
 import { ShapeInfo } from '../../analysis/ir/shapes';
 import type { RawSite } from '../../analysis/attention/site';
-import type { HeadColumns, SiteBinding, SiteInfo } from '../../analysis/report/types';
+import type { HeadColumns, SiteBinding, SiteInfo, TokenAxes } from '../../analysis/report/types';
 import { addWeight, type WeightDtype } from '../prune/edit/weights';
 import { SiteOps } from '../sparse/ops';
 import { pickColumns, pickInputRows, projectionWeights, type ProjectionWeights } from './projection-weights';
@@ -22,6 +22,7 @@ const STANDARD = JSON.stringify([['batch'], ['head'], ['query'], ['key']]);
 export function nonStandardLayout(info: SiteInfo): string | null {
   const b = info.binding;
   if (!b || (info.form !== 'unfused' && info.form !== 'sdpa-decomposed')) return null;
+  if (b.einsum) return `an Einsum core (${b.einsum.qk}; ${b.einsum.pv})`;
   if (JSON.stringify(b.scoreAxes) !== STANDARD) return `scores laid out as ${b.scoreAxes.map((a) => a.join('·')).join(', ')}`;
   const packed = b.q.node === b.k.node || b.k.node === b.v.node;
   if (packed && !info.projections.q?.fused && !info.projections.k?.fused) return 'Q, K and V cut from one projection by Gather or Slice';
@@ -38,7 +39,7 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   if (!bind?.tokens?.out || !bind.o) throw new LayoutError(bind?.oUnbound ?? 'the site has no bound token axes');
   if (raw.softcap !== undefined) throw new LayoutError('soft-capped scores');
   if (raw.kvCache.reads || raw.kvCache.writes) throw new LayoutError('a KV cache (the rebuilt site would not carry it)');
-  checkPlainPaths(raw);
+  const runtimeFactors = checkPlainPaths(raw, new ShapeInfo(b.model.graph));
   if (!raw.io.q || !raw.io.k) throw new LayoutError('the site has no Q or K value');
   const graph = b.model.graph;
   const shapes = new ShapeInfo(graph);
@@ -56,8 +57,11 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   const chain = scoreChain(graph, sm, raw);
   probsPath(sm);
 
+  const windows = checkWindows(bind);
   const acts = new Map<Value, Value>();
-  const act = (p: ProjectionWeights, t: { batch?: number; positions: number; rank: number }, role: string) => standardActivation(ops, acts, p.activation, t, role);
+  const act = (p: ProjectionWeights, t: TokenAxes, role: string) => standardActivation(ops, acts, p.activation, t, role);
+  // The batch of the activation Q reads (for masks that differ by window, and to merge windows back).
+  const batchDim = () => (bind.tokens!.q.batch === undefined ? ops.i64([1], 'one') : ops.vec(ops.dim(ops.shape(pq.activation, 'act_shape'), bind.tokens!.q.batch, 'act_batch'), 'act_batch_vec'));
   const project = (p: ProjectionWeights, cols: HeadColumns, x: Value, heads: number, role: string) => {
     const { weight, bias } = pickColumns(p, roleRows(cols));
     let y = ops.op('MatMul', [x, weightOf(b, ops, role, weight.rows, weight.cols, weight.data, p.dtype)], `${role}_proj`);
@@ -67,12 +71,14 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   };
   let q = project(pq, bind.q, act(pq, bind.tokens.q, 'q'), bind.heads, 'q');
   if (raw.scale !== null && raw.scale !== 1) q = ops.op('Mul', [q, ops.floats([raw.scale], [], 'scale')], 'q_scaled');
+  // Scalars computed at run time on Q's or K's way (Swin's head_dim ** -0.5 from the shape) scale the scores alike.
+  for (const f of runtimeFactors) q = ops.op(f.op, [q, f.value], 'q_runtime_scaled');
   const k = repeatKv(ops, project(pk, bind.k, act(pk, bind.tokens.k, 'k'), bind.kvHeads, 'k'), bind, 'k');
   const v = repeatKv(ops, project(pv, bind.v, act(pv, bind.tokens.v, 'v'), bind.kvHeads, 'v'), bind, 'v');
   let scores = ops.op('MatMul', [q, ops.transpose(k, [0, 1, 3, 2], 'k_t')], 'qk');
   let onPath = chain.length ? chain[0].inputs.find((x) => x?.producer?.name === raw.anchors.qk) ?? null : null;
   for (const n of chain) {
-    scores = replay(ops, shapes, n, onPath, scores, bind);
+    scores = replay(ops, shapes, n, onPath, scores, bind, batchDim);
     onPath = n.outputs[0];
   }
   const anchorName = sm.name;
@@ -84,6 +90,7 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   const wo = pickInputRows(po, roleRows(bind.o));
   let out = ops.op('MatMul', [merged, weightOf(b, ops, 'o', wo.rows, wo.cols, wo.data, po.dtype)], 'o_proj');
   if (po.bias) out = ops.op('Add', [out, sharedWeight(b, ops.name('o_bias'), [po.bias.length], po.bias, po.dtype)], 'o_bias_add');
+  if (windows) out = ops.reshape(out, ops.shapeOf([batchDim(), -1, wo.cols], 'o_unwindow_shape'), 'o_unwindow');
   out = toOriginalTokens(ops, out, bind);
   b.replaceAllUses(po.output, out, { graphOutputs: true });
   if (raw.layouts) retargetShapeReaders(b, ops, raw.layouts);
@@ -95,16 +102,52 @@ const LAYOUT_OPS = new Set(['Reshape', 'Transpose', 'Gather', 'Slice', 'Split', 
 /**
  * The rebuilt site applies the projections, the scale and the score ops, nothing else: a path with rotary embedding,
  * a cache Concat or any other computation between a projection and the core would be dropped, so it is refused.
+ * Returns the scalar factors computed at run time (one-element values that are not constants) on Q's and K's paths.
  */
-function checkPlainPaths(raw: RawSite): void {
+function checkPlainPaths(raw: RawSite, shapes: ShapeInfo): { op: 'Mul' | 'Div'; value: Value }[] {
+  const runtime: { op: 'Mul' | 'Div'; value: Value }[] = [];
+  const onQk = new Set([...upstream(raw.io.q), ...upstream(raw.io.k)]);
   for (const v of raw.layouts?.keys() ?? []) {
     const p = v.producer;
     if (!p || !raw.nodes.has(p) || LAYOUT_OPS.has(p.opType)) continue;
-    const scalarFactor = (p.opType === 'Mul' || p.opType === 'Div') && p.inputs.some((x) => (x?.constant?.size ?? 0) === 1);
+    const scalarFactor = (p.opType === 'Mul' || p.opType === 'Div') && p.inputs.some((x) => x !== null && !raw.layouts!.has(x) && knownScalar(shapes, x));
     const projection = p.opType === 'MatMul' || p.opType === 'Gemm' || p.opType === 'Add';
     if (scalarFactor || (projection && isProjectionOutput(raw, v))) continue;
+    const factor = (p.opType === 'Mul' || p.opType === 'Div') && onQk.has(p) ? runtimeScalar(p, raw, shapes) : undefined;
+    if (factor) {
+      runtime.push({ op: p.opType as 'Mul' | 'Div', value: factor });
+      continue;
+    }
     throw new LayoutError(`${p.opType} '${p.name}' between a projection and the core`);
   }
+  return runtime;
+}
+
+/** A one-element value the analysis reads (a constant, or folded from constants): it is counted in the site's scale. */
+function knownScalar(shapes: ShapeInfo, x: Value): boolean {
+  if (x.constant) return x.constant.size === 1;
+  const vals = shapes.values(x);
+  return vals?.length === 1 && typeof vals[0] === 'number' && !!shapes.shape(x)?.every((d) => d === 1);
+}
+
+/** The one-element, computed-at-run-time operand of a Mul (either side) or Div (the divisor), off the data path. */
+function runtimeScalar(p: Node, raw: RawSite, shapes: ShapeInfo): Value | undefined {
+  const candidates = p.opType === 'Div' ? [p.input(1)] : [p.input(0), p.input(1)];
+  const x = candidates.find((c) => c && !raw.layouts!.has(c) && !c.constant && shapes.shape(c)?.every((d) => d === 1));
+  return x ?? undefined;
+}
+
+/** Nodes on the way to `v` (its producers, transitively). */
+function upstream(v: Value | undefined): Set<Node> {
+  const out = new Set<Node>();
+  const stack = v?.producer ? [v.producer] : [];
+  while (stack.length && out.size < 10_000) {
+    const n = stack.pop()!;
+    if (out.has(n)) continue;
+    out.add(n);
+    for (const i of n.inputs) if (i?.producer) stack.push(i.producer);
+  }
+  return out;
 }
 
 function isProjectionOutput(raw: RawSite, v: Value): boolean {
@@ -141,8 +184,26 @@ function checksum(data: Float64Array): number {
   return h;
 }
 
-/** The activation as [batch, positions, features] (a batch axis of 1 added when it has none). */
-function standardActivation(ops: SiteOps, cache: Map<Value, Value>, x: Value, t: { batch?: number; positions: number; rank: number }, role: string): Value {
+/**
+ * Windowed attention (positions cut into windows of N consecutive tokens): the standard form takes the windows into
+ * the batch, [batch·windows, heads, N, size], so every rule reads positions within a window. Q, K and V must be cut
+ * alike. Returns the window size, or undefined for attention over whole sequences.
+ */
+function checkWindows(bind: SiteBinding): number | undefined {
+  const t = bind.tokens!;
+  const n = t.q.window;
+  if (t.k.window !== n || t.v.window !== n) throw new LayoutError('Q, K and V are cut into different windows');
+  if (n !== undefined && JSON.stringify(bind.scoreAxes) !== WINDOWED) throw new LayoutError(`windowed scores laid out as ${bind.scoreAxes.map((a) => a.join('·')).join(', ')}`);
+  return n;
+}
+
+const WINDOWED = JSON.stringify([['batch'], ['window'], ['head'], ['query'], ['key']]);
+
+/**
+ * The activation as [batch, positions, features] (a batch axis of 1 added when it has none); windowed, as
+ * [batch·windows, positions in a window, features].
+ */
+function standardActivation(ops: SiteOps, cache: Map<Value, Value>, x: Value, t: TokenAxes, role: string): Value {
   const hit = cache.get(x);
   if (hit) return hit;
   let y: Value;
@@ -151,6 +212,7 @@ function standardActivation(ops: SiteOps, cache: Map<Value, Value>, x: Value, t:
     const perm = [t.batch, t.positions, 2];
     y = perm.join() === '0,1,2' ? x : ops.transpose(x, perm, `${role}_act`);
   } else throw new LayoutError(`an activation of rank ${t.rank} with batch ${t.batch ?? 'none'} and positions ${t.positions}`);
+  if (t.window !== undefined) y = ops.reshape(y, ops.i64([-1, t.window, 0], `${role}_windows`), `${role}_windowed`);
   cache.set(x, y);
   return y;
 }
@@ -183,12 +245,12 @@ function reaches(v: Value, target: Node, depth: number): boolean {
   return p === target || p.inputs.some((x) => x !== null && reaches(x, target, depth - 1));
 }
 
-/** Only casts and dropout may sit between the probabilities and ·V here. */
+/** Only casts and dropout may sit between the probabilities and ·V (a MatMul or an Einsum) here. */
 function probsPath(sm: Node): void {
   let v = sm.outputs[0];
   for (let i = 0; i < 4; i++) {
     const uses = v.uses.filter((u) => u.node.opType !== 'Shape');
-    const mm = uses.find((u) => u.node.opType === 'MatMul' && u.index === 0);
+    const mm = uses.find((u) => (u.node.opType === 'MatMul' || u.node.opType === 'Einsum') && u.index === 0);
     if (mm) return;
     const next = uses.find((u) => ['Dropout', 'Identity'].includes(u.node.opType));
     if (!next) break;
@@ -198,16 +260,19 @@ function probsPath(sm: Node): void {
 }
 
 /** One op of the score chain again on the standard scores: scalar scales are already in Q, masks are re-laid out. */
-function replay(ops: SiteOps, shapes: ShapeInfo, n: Node, prev: Value | null, scores: Value, bind: SiteBinding): Value {
+function replay(ops: SiteOps, shapes: ShapeInfo, n: Node, prev: Value | null, scores: Value, bind: SiteBinding, batchDim: () => Value): Value {
   const dataIdx = prev ? n.inputs.indexOf(prev) : -1;
   if (dataIdx < 0) throw new LayoutError(`'${n.name}' is not on the score path`);
   const others = n.inputs.filter((x, i): x is Value => i !== dataIdx && x !== null);
-  const scalar = others.every((x) => (x.constant?.size ?? 2) === 1 || shapes.shape(x)?.length === 0);
-  if ((n.opType === 'Mul' || n.opType === 'Div') && scalar) return scores;
+  // A constant scalar is in the site's scale (applied to Q); one computed at run time is applied again here.
+  const constantScalar = others.every((x) => knownScalar(shapes, x));
+  if ((n.opType === 'Mul' || n.opType === 'Div') && constantScalar) return scores;
+  const runtimeScalar = others.every((x) => shapes.shape(x)?.every((d) => d === 1));
+  if ((n.opType === 'Mul' || n.opType === 'Div') && runtimeScalar) return ops.op(n.opType, n.inputs.map((x, i) => (i === dataIdx ? scores : x)), 'runtime_scale');
   if (n.opType === 'Identity') return scores;
   if (n.opType === 'Cast') return ops.op('Cast', [scores], 'cast', { to: attr.int(Number(n.attr('to')?.i ?? 1)) });
   if (!['Add', 'Sub', 'Mul', 'Where'].includes(n.opType)) throw new LayoutError(`${n.opType} '${n.name}' on the scores`);
-  const inputs = n.inputs.map((x, i) => (i === dataIdx ? scores : x ? standardOperand(ops, shapes, x, bind) : null));
+  const inputs = n.inputs.map((x, i) => (i === dataIdx ? scores : x ? standardOperand(ops, shapes, x, bind, batchDim) : null));
   return ops.op(n.opType, inputs, n.opType.toLowerCase());
 }
 

@@ -3,11 +3,12 @@
 // Feeding ones reproduces the model; a zero at head h removes exactly that head's contribution (the output
 // projection's bias stays, as it would if the head were pruned).
 import type { GraphBuilder } from '../../analysis/ir/builder';
-import type { Value } from '../../analysis/ir/graph';
+import type { Node, Value } from '../../analysis/ir/graph';
+import { einsumText, parseEinsum } from '../../analysis/ir/einsum';
 import { ShapeInfo } from '../../analysis/ir/shapes';
 import { f32, i64 } from '../../analysis/ir/tensor-data';
 import type { RawSite } from '../../analysis/attention/site';
-import type { SiteInfo } from '../../analysis/report/types';
+import type { SiteBinding, SiteInfo } from '../../analysis/report/types';
 import { siteForm } from './edit/structure';
 
 export interface HeadMaskInput {
@@ -37,13 +38,15 @@ export function addHeadMasks(builder: GraphBuilder, sites: { info: SiteInfo; raw
     const target: Value | undefined = pv ? pv.outputs[0] : raw.anchor.outputs[0];
     if (!target) throw new HeadMaskError(`site ${info.id}: no per-head output found`);
     const rank = shapes.shape(target)?.length;
-    if (rank !== 3 && rank !== 4) throw new HeadMaskError(`site ${info.id}: its per-head output has an unknown layout`);
-    let mask: Value;
     const axes = info.binding?.scoreAxes;
+    const headAxis = pv ? perHeadAxis(pv, axes, rank, shapes.shape(pv.input(1))?.length) : rank === 4 ? 1 : undefined;
+    if (rank !== 3 && headAxis === undefined) throw new HeadMaskError(`site ${info.id}: its per-head output has an unknown layout`);
+    let mask: Value;
     if (rank === 3 && axes?.length === 3 && axes[0].length === 2) {
       mask = foldedMask(builder, base, input, target, heads, axes[0].join() === 'batch,head');
-    } else if (rank === 4) {
-      mask = builder.op('Reshape', [input, const64(builder, `${base}/mask_shape`, [1, heads, 1, 1])], { name: `${base}/mask_heads` });
+    } else if (headAxis !== undefined && rank !== undefined) {
+      const dims = Array.from({ length: rank }, (_, i) => (i === headAxis ? heads : 1));
+      mask = builder.op('Reshape', [input, const64(builder, `${base}/mask_shape`, dims)], { name: `${base}/mask_heads` });
     } else {
       const perHead = builder.op('Reshape', [input, const64(builder, `${base}/mask_shape`, [heads, 1])], { name: `${base}/mask_heads` });
       const ones = builder.initializer(builder.uniqueName(`${base}/mask_ones`), [1, dv], f32(new Float32Array(dv).fill(1)));
@@ -58,6 +61,21 @@ export function addHeadMasks(builder: GraphBuilder, sites: { info: SiteInfo; raw
   }
   builder.sort();
   return out;
+}
+
+/**
+ * The axis of P·V's output that holds the query heads: where the scores hold them (4-D [batch, heads, q, dv],
+ * windowed 5-D [batch, windows, heads, q, dv]), or, for an Einsum, where its equation puts the scores' head label.
+ */
+function perHeadAxis(pv: Node, axes: SiteBinding['scoreAxes'] | undefined, rank: number | undefined, vRank: number | undefined): number | undefined {
+  if (rank === undefined || vRank === undefined) return undefined;
+  const scoreHead = axes ? axes.findIndex((a) => a.length === 1 && a[0] === 'head') : rank === 4 ? 1 : -1;
+  if (scoreHead < 0 || (axes && axes.length !== (pv.opType === 'Einsum' ? axes.length : rank))) return undefined;
+  if (pv.opType !== 'Einsum') return scoreHead;
+  const text = einsumText(pv);
+  const eq = text ? parseEinsum(text, [axes?.length ?? 4, vRank]) : undefined;
+  const at = eq ? eq.output.indexOf(eq.inputs[0][scoreHead]) : -1;
+  return at >= 0 && at < rank ? at : undefined;
 }
 
 /**

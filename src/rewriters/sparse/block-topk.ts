@@ -102,6 +102,13 @@ function selection(ops: SiteOps, shapes: ShapeInfo, info: SiteInfo, chain: Score
 }
 
 function applyMaskForm(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo, p: BlockTopkParams): void {
+  const visible = blockTopkVisible(ctx, raw, info, ops, shapes, p);
+  const scores = raw.anchor.input(0)!;
+  ctx.builder.setInput(raw.anchor, 0, ops.op('Add', [scores, ops.additive(visible)], 'add'));
+}
+
+/** The keys each query keeps, as a bool [B, H, Sq, Sk] over a written-out site's scores (the mask form's mask). */
+export function blockTopkVisible(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo, p: BlockTopkParams): Value {
   const x = inputsOf(ctx, raw, ops, shapes);
   const { g, sel } = selection(ops, shapes, info, readScoreChain(ctx.builder.graph, shapes, raw), x, p);
   const bb = ops.scalarI64(p.block, 'block');
@@ -113,12 +120,11 @@ function applyMaskForm(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: Site
     const pos = positionsFrom(ops, x.sq, x.sk);
     visible = ops.op('And', [visible, ops.op('Not', [ops.op('Less', [pos.qAbs, pos.kAbs], 'future')], 'causal')], 'visible');
   }
-  const scores = raw.anchor.input(0)!;
-  ctx.builder.setInput(raw.anchor, 0, ops.op('Add', [scores, ops.additive(visible)], 'add'));
+  return visible;
 }
 
 /** The gather form, or why not (null when done). */
-function applyGather(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo, p: BlockTopkParams): string | null {
+export function applyGather(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo, p: BlockTopkParams): string | null {
   const chain = readScoreChain(ctx.builder.graph, shapes, raw);
   if (typeof chain === 'string') return chain;
   const x = inputsOf(ctx, raw, ops, shapes);

@@ -125,6 +125,13 @@ export function keysPerQuery(p: Pattern, s: number): number {
   return total / (s * heads);
 }
 
+/** Mean number of keys a query of head h sees at sequence length `s` (no cache). */
+export function keysPerQueryOfHead(p: Pattern, s: number, h: number): number {
+  let total = 0;
+  for (let i = 0; i < s; i++) total += keysOf(p, i, s, h);
+  return total / s;
+}
+
 function keysOf(p: Pattern, i: number, s: number, h: number): number {
   switch (p.kind) {
     case 'window':

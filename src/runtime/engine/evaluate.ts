@@ -62,7 +62,7 @@ export async function handleEval(req: EvalRequest, sessions: SessionCache, ctx: 
   };
 }
 
-function pickLogits(outputs: { name: string; rank: number; dtype: string }[]): string {
+export function pickLogits(outputs: { name: string; rank: number; dtype: string }[]): string {
   const named = outputs.find((o) => o.name === 'logits');
   if (named) return named.name;
   const candidates = outputs.filter((o) => o.rank === 3 && o.dtype.startsWith('float'));

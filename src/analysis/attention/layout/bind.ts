@@ -7,6 +7,7 @@ import type { Node, Value } from '../../ir/graph';
 import type { Dim, HeadColumns, SiteBinding } from '../../report/types';
 import { attrInt, type Ctx } from '../match';
 import type { Trace } from '../trace';
+import { einsumText, parseEinsum } from '../../ir/einsum';
 import { axisSize, type Factor, type Layout } from './factors';
 import { layoutBack, layoutForward, projectionLayout } from './walk';
 
@@ -50,7 +51,6 @@ const meaningful = (fs: Factor[]) => fs.filter((f) => f.size !== 1);
 const isHeadFactor = (f: Factor) => f.kind === 'feature' || f.kind === 'repeat';
 
 export function bindSite(ctx: Ctx, s: BindInput): BindResult {
-  if (s.qk.opType === 'Einsum' || s.pv.opType === 'Einsum') return soft('the core is an Einsum');
   if (s.qk.opType === 'FusedMatMul' && attrInt(s.qk, 'transA') === 1) return soft('Q·Kᵀ transposes Q');
   const kTransB = s.qk.opType === 'FusedMatMul' && attrInt(s.qk, 'transB') === 1;
   if (s.pv.opType === 'FusedMatMul' && (attrInt(s.pv, 'transA') === 1 || attrInt(s.pv, 'transB') === 1)) return soft('P·V transposes an operand');
@@ -61,7 +61,9 @@ export function bindSite(ctx: Ctx, s: BindInput): BindResult {
   if (!q.ok) return soft(q.reason);
   if (!k.ok) return soft(k.reason);
   if (!v.ok) return soft(v.reason);
-  return interpret(ctx, s, q.role, k.role, v.role, kTransB, layouts);
+  const core = s.qk.opType === 'Einsum' || s.pv.opType === 'Einsum' ? einsumCore(ctx, s, q.role.layout, k.role.layout, v.role.layout, kTransB) : matMulCore(q.role.layout, k.role.layout, v.role.layout, kTransB);
+  if (!core.ok) return soft(core.reason);
+  return interpret(ctx, s, q.role, k.role, v.role, core.value, layouts);
 }
 
 interface Side {
@@ -70,6 +72,23 @@ interface Side {
   cols: Factor[];
 }
 
+/**
+ * Q, K and V as the core reads them, their batch axes aligned with the scores' leading axes; `outOrder` says which
+ * of [score batch axes..., queries, V's head size] each axis of P·V's output is (absent: in that order).
+ */
+interface Core {
+  qs: Side;
+  ks: Side;
+  vs: Side;
+  qb: Factor[][];
+  kb: Factor[][];
+  vb: Factor[][];
+  outOrder?: number[];
+  equations?: { qk: string; pv: string };
+}
+
+type CoreStep = { ok: true; value: Core } | { ok: false; reason: string };
+
 function sides(l: Layout, transposed: boolean): Side | undefined {
   const r = l.axes.length;
   if (r < 2) return undefined;
@@ -77,22 +96,81 @@ function sides(l: Layout, transposed: boolean): Side | undefined {
   return { batch: l.axes.slice(0, r - 2), rows: transposed ? b : a, cols: transposed ? a : b };
 }
 
-function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, kTransB: boolean, layouts: Layouts): BindResult {
-  const qs = sides(q.layout, false);
+/** MatMul (or FusedMatMul) products: the last two axes multiply, the leading ones broadcast right-aligned. */
+function matMulCore(ql: Layout, kl: Layout, vl: Layout, kTransB: boolean): CoreStep {
+  const qs = sides(ql, false);
   // K enters Q·Kᵀ as [.., D, T] (transposed in the graph) or [.., T, D] with FusedMatMul's transB.
-  const ks = sides(k.layout, !kTransB);
-  const vs = sides(v.layout, false);
-  if (!qs || !ks || !vs) return soft('Q, K or V has fewer than two axes');
+  const ks = sides(kl, !kTransB);
+  const vs = sides(vl, false);
+  if (!qs || !ks || !vs) return { ok: false, reason: 'Q, K or V has fewer than two axes' };
+  const rank = Math.max(qs.batch.length, ks.batch.length, vs.batch.length);
+  return { ok: true, value: { qs, ks, vs, qb: align(qs.batch, rank), kb: align(ks.batch, rank), vb: align(vs.batch, rank) } };
+}
+
+/**
+ * Einsum products: each operand's axes are named by the equation, so Q's, K's and V's axes are matched by label
+ * whatever order each is in. Q·Kᵀ must contract one label (the head size) and give [shared labels..., queries, keys];
+ * P·V must contract the keys and give the shared labels, the queries and V's head size in any order.
+ */
+function einsumCore(ctx: Ctx, s: BindInput, ql: Layout, kl: Layout, vl: Layout, kTransB: boolean): CoreStep {
+  const bad = (reason: string): CoreStep => ({ ok: false, reason });
+  const qkEq = s.qk.opType === 'Einsum' ? einsumText(s.qk) : undefined;
+  const pvEq = s.pv.opType === 'Einsum' ? einsumText(s.pv) : undefined;
+  if (s.qk.opType === 'Einsum' && !qkEq) return bad(`Einsum '${s.qk.name}' has no equation`);
+  if (s.pv.opType === 'Einsum' && !pvEq) return bad(`Einsum '${s.pv.name}' has no equation`);
+  const qkText = qkEq ?? matMulEquation(ql.axes.length, kl.axes.length, kTransB);
+  const qk = qkText ? parseEinsum(qkText, [ql.axes.length, kl.axes.length]) : undefined;
+  if (!qkText || !qk) return bad(`Q·Kᵀ equation '${qkText}' does not fit Q and K`);
+  const [lq, lk] = qk.inputs;
+  const out = qk.output;
+  const d = lq.filter((l) => lk.includes(l) && !out.includes(l));
+  const qRow = lq.filter((l) => !lk.includes(l) && out.includes(l));
+  const kRow = lk.filter((l) => !lq.includes(l) && out.includes(l));
+  if (d.length !== 1 || qRow.length !== 1 || kRow.length !== 1) return bad(`Q·Kᵀ equation '${qkText}' does not contract one head-size axis into [queries, keys]`);
+  if (lq.some((l) => !out.includes(l) && l !== d[0]) || lk.some((l) => !out.includes(l) && l !== d[0])) return bad(`Q·Kᵀ equation '${qkText}' sums over an axis of one operand`);
+  const nb = out.length - 2;
+  if (out[nb] !== qRow[0] || out[nb + 1] !== kRow[0]) return bad(`Q·Kᵀ equation '${qkText}' does not end in [queries, keys]`);
+  const shared = out.slice(0, nb);
+  if (shared.some((l) => !lq.includes(l))) return bad(`Q·Kᵀ equation '${qkText}' broadcasts Q over an axis of K`);
+  const axisOf = (l: Layout, labels: string[], label: string): Factor[] => (labels.includes(label) ? l.axes[labels.indexOf(label)] : []);
+  const qs: Side = { batch: shared.map((l) => axisOf(ql, lq, l)), rows: axisOf(ql, lq, qRow[0]), cols: axisOf(ql, lq, d[0]) };
+  const ks: Side = { batch: shared.map((l) => axisOf(kl, lk, l)), rows: axisOf(kl, lk, kRow[0]), cols: axisOf(kl, lk, d[0]) };
+  const rank = ctx.shapes.shape(s.pv.input(0))?.length ?? out.length;
+  if (rank !== out.length) return bad('the probabilities have other axes than the scores');
+  const pvText = pvEq ?? matMulEquation(rank, vl.axes.length, false);
+  const pv = pvText ? parseEinsum(pvText, [rank, vl.axes.length]) : undefined;
+  if (!pvText || !pv) return bad(`P·V equation '${pvText}' does not fit P and V`);
+  const [lp, lv] = pv.inputs;
+  const key = lp[nb + 1];
+  const dv = lv.filter((l) => !lp.includes(l) && pv.output.includes(l));
+  if (lv.includes(key) === false || pv.output.includes(key) || dv.length !== 1) return bad(`P·V equation '${pvText}' does not contract the keys with V`);
+  if (lv.some((l) => l !== key && l !== dv[0] && !lp.slice(0, nb).includes(l))) return bad(`P·V equation '${pvText}' gives V an axis the scores do not have`);
+  const standard = [...lp.slice(0, nb), lp[nb], dv[0]];
+  const outOrder = pv.output.map((l) => standard.indexOf(l));
+  if (outOrder.length !== standard.length || outOrder.some((i) => i < 0)) return bad(`P·V equation '${pvText}' does not give [scores' axes, queries, head size]`);
+  const vs: Side = { batch: lp.slice(0, nb).map((l) => axisOf(vl, lv, l)), rows: axisOf(vl, lv, key), cols: axisOf(vl, lv, dv[0]) };
+  const identity = outOrder.every((x, i) => x === i);
+  return {
+    ok: true,
+    value: { qs, ks, vs, qb: qs.batch, kb: ks.batch, vb: vs.batch, ...(identity ? {} : { outOrder }), equations: { qk: qkText, pv: pvText } },
+  };
+}
+
+/** The equation of a MatMul on the other side of an Einsum (batch axes right-aligned; `transB`: FusedMatMul's). */
+function matMulEquation(a: number, b: number, transB: boolean): string | undefined {
+  if (a < 2 || b < 2 || a > 10 || b > 10) return undefined;
+  const batch = (n: number) => 'abcdefgh'.slice(8 - n);
+  return `${batch(a - 2)}ij,${batch(b - 2)}${transB ? 'kj' : 'jk'}->${batch(Math.max(a, b) - 2)}ik`;
+}
+
+function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, core: Core, layouts: Layouts): BindResult {
+  const { qs, ks, vs, qb, kb, vb } = core;
   const d = featureRun(qs.cols);
   const dk = featureRun(ks.cols);
   const dv = featureRun(vs.cols);
   if (!d || !dk || !dv) return soft('the head size of Q, K or V is not one run of features');
   if (d.size !== dk.size) return hard(`Q's head size ${d.size} differs from K's ${dk.size}`);
   if (!tokensOnly(qs.rows) || !tokensOnly(ks.rows) || !tokensOnly(vs.rows)) return soft('a positions axis holds features');
-  const rank = Math.max(qs.batch.length, ks.batch.length, vs.batch.length);
-  const qb = align(qs.batch, rank);
-  const kb = align(ks.batch, rank);
-  const vb = align(vs.batch, rank);
   const heads = pairHeads(qb, kb, vb, q.layout.offset, k.layout.offset, v.layout.offset);
   if (!heads.ok) return heads.contradiction ? hard(heads.reason) : soft(heads.reason);
   const { qBase, kBase, vBase } = heads;
@@ -112,28 +190,45 @@ function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, kTransB: b
   if (H % kvHeads !== 0) return hard(`${kvHeads} KV heads do not divide ${H} query heads`);
   const scoreCheck = checkScores(ctx, s.qk.outputs[0], qb, ks);
   if (scoreCheck) return hard(scoreCheck);
-  const out = outputRows(ctx, s, qb, qs.rows, q.layout.offset, qRank, dv.size, layouts);
+  const out = outputRows(ctx, s, qb, qs.rows, q.layout.offset, qRank, dv.size, layouts, core.outOrder);
+  const windows = windowParts(qb, qs.rows);
   const tokens = tokenAxes(ctx, s, qb, kb, vb, qs, ks, vs, out.ok ? out.tokens : undefined);
+  const label = (f: Factor) => (f.kind !== 'token' ? 'head' : windows.has(f) ? 'window' : 'batch');
   return {
     ok: true,
     layouts,
     binding: {
-      batch: tokenSize(qb),
+      batch: tokenSize(qb.map((a) => a.filter((f) => !windows.has(f)))),
+      ...(windows.size ? { windows: tokenSize([[...windows]]) } : {}),
       heads: H,
       kvHeads,
       headDim: d.size,
       vHeadDim: dv.size,
       queryPositions: axisSize(qs.rows),
       keyPositions: axisSize(ks.rows),
-      scoreAxes: [...qb.map((a) => meaningful(a).map((f) => (f.kind === 'token' ? 'batch' : 'head'))), ['query'], ['key']],
+      scoreAxes: [...qb.map((a) => meaningful(a).map(label)), ['query'], ['key']],
       qToKv,
       q: headColumns(q.node, sortedBases(qRank), d.offsets),
       k: headColumns(k.node, sortedBases(kRank), dk.offsets),
       v: headColumns(v.node, sortedBases(vRank), dv.offsets),
       ...(out.ok ? { o: out.value } : { oUnbound: out.reason }),
       ...(tokens ? { tokens } : {}),
+      ...(core.equations ? { einsum: core.equations } : {}),
     },
   };
+}
+
+type Token = Extract<Factor, { kind: 'token' }>;
+const isPart = (f: Factor): f is Token & { stride: number } => f.kind === 'token' && f.stride !== undefined;
+const sameAxis = (a: Token, b: Token) => a.source === b.source && a.axis === b.axis;
+
+/**
+ * Token factors of Q's leading axes that are outer parts of the activation axis Q's positions were cut from: the
+ * windows of windowed attention ([batch, windows, heads, positions in a window, head size]).
+ */
+function windowParts(qb: Factor[][], rows: Factor[]): Set<Factor> {
+  const cut = meaningful(rows).filter(isPart);
+  return new Set(qb.flat().filter((f) => isPart(f) && cut.some((r) => sameAxis(r, f))));
 }
 
 /** One head's features: the offsets of its columns relative to the head's first column, in index order. */
@@ -159,9 +254,10 @@ function align(batch: Factor[][], rank: number): Factor[][] {
 }
 
 function tokenSize(batch: Factor[][]): Dim {
-  const t = batch.flat().filter((f) => f.kind === 'token');
+  const t = meaningful(batch.flat()).filter((f) => f.kind === 'token');
   if (t.length === 0) return 1;
-  return t.length === 1 ? t[0].size : null;
+  if (t.length === 1) return t[0].size;
+  return t.every((f) => typeof f.size === 'number') ? product(t) : null;
 }
 
 type Pairing = { ok: true; qBase: number[]; kBase: number[]; vBase: number[] } | { ok: false; reason: string; contradiction: boolean };
@@ -249,35 +345,71 @@ type Rows = { ok: true; value: HeadColumns; tokens: Factor[][] } | { ok: false; 
 
 type TokenAxes = NonNullable<SiteBinding['tokens']>;
 
-/** Which activation axis is the batch and which the positions, for each projection; undefined when not direct. */
+/**
+ * Which activation axis is the batch and which the positions, for each projection (and the window size when the
+ * positions axis is cut into windows of consecutive positions); undefined when the axes are not taken this directly.
+ */
 function tokenAxes(ctx: Ctx, s: BindInput, qb: Factor[][], kb: Factor[][], vb: Factor[][], qs: Side, ks: Side, vs: Side, outTokens: Factor[][] | undefined): TokenAxes | undefined {
   const one = (batch: Factor[][], rows: Factor[], t: Trace) => {
     const act = t.activation;
     const rank = ctx.shapes.shape(act)?.length;
-    const b = batch.flat().filter((f) => f.kind === 'token');
+    const b = meaningful(batch.flat()).filter((f): f is Token => f.kind === 'token');
     const r = meaningful(rows);
-    if (!act || !rank || b.length > 1 || r.length !== 1) return undefined;
-    const direct = (f: Factor) => f.kind === 'token' && f.source === act.name;
-    if (!direct(r[0]) || (b[0] && !direct(b[0]))) return undefined;
-    return { ...(b[0] ? { batch: (b[0] as { axis: number }).axis } : {}), positions: (r[0] as { axis: number }).axis, rank };
+    if (!act || !rank || r.length !== 1 || r[0].kind !== 'token' || r[0].source !== act.name) return undefined;
+    const pos = r[0];
+    // Positions cut into windows: the innermost part, with exactly one outer part (the windows) among the batch axes.
+    const win = b.filter((f) => sameAxis(f, pos));
+    if (pos.stride !== undefined && (pos.stride !== 1 || typeof pos.size !== 'number' || win.length !== 1 || win[0].stride !== pos.size)) return undefined;
+    if (pos.stride === undefined && win.length) return undefined;
+    const rest = b.filter((f) => !win.includes(f));
+    if (rest.length > 1 || (rest[0] && (rest[0].source !== act.name || rest[0].stride !== undefined))) return undefined;
+    return { ...(rest[0] ? { batch: rest[0].axis } : {}), positions: pos.axis, rank, ...(win.length ? { window: pos.size as number } : {}) };
   };
   const q = one(qb, qs.rows, s.q);
   const k = one(kb, ks.rows, s.k);
   const v = one(vb, vs.rows, s.v);
   if (!q || !k || !v) return undefined;
-  const qBatch = qb.flat().find((f) => f.kind === 'token');
-  const qRow = meaningful(qs.rows)[0];
-  const out = outTokens?.map((a) => meaningful(a).map((f) => (f === qBatch ? 'batch' : f === qRow ? 'positions' : undefined)));
-  const outOk = out && out.every((a) => a.every((x) => x !== undefined));
-  return { q, k, v, ...(outOk ? { out: out as ('batch' | 'positions')[][] } : {}) };
+  const out = outTokens && outputTokens(outTokens, qb, qs.rows);
+  return { q, k, v, ...(out ? { out } : {}) };
+}
+
+/**
+ * What each leading axis of the output projection's input holds: Q's batch or its positions (a positions axis that
+ * was cut into windows counts as positions once its windows are merged back in front of it).
+ */
+function outputTokens(axes: Factor[][], qb: Factor[][], rows: Factor[]): ('batch' | 'positions')[][] | undefined {
+  const qBatch = meaningful(qb.flat()).find((f): f is Token => f.kind === 'token' && f.stride === undefined);
+  const qRow = meaningful(rows)[0] as Token;
+  const out: ('batch' | 'positions')[][] = [];
+  for (const a of axes) {
+    const labels = meaningful(a).map((f) => {
+      if (f.kind !== 'token') return undefined;
+      if (qBatch && sameAxis(f, qBatch) && f.stride === undefined) return 'batch';
+      if (!sameAxis(f, qRow)) return undefined;
+      return f.stride === undefined || f.stride === 1 ? 'positions' : 'window';
+    });
+    const group: ('batch' | 'positions')[] = [];
+    for (let i = 0; i < labels.length; i++) {
+      const l = labels[i];
+      if (l === undefined) return undefined;
+      if (l === 'window') {
+        if (labels[i + 1] !== 'positions') return undefined;
+        continue; // the windows in front of their positions: the whole positions axis
+      }
+      group.push(l);
+    }
+    out.push(group);
+  }
+  return out;
 }
 
 /** Which input rows of the output projection carry each head: the core's output followed to that projection. */
-function outputRows(ctx: Ctx, s: BindInput, qb: Factor[][], rows: Factor[], qOff: number, qRank: Map<number, number>, dv: number, layouts: Layouts): Rows {
+function outputRows(ctx: Ctx, s: BindInput, qb: Factor[][], rows: Factor[], qOff: number, qRank: Map<number, number>, dv: number, layouts: Layouts, outOrder?: number[]): Rows {
   if (!s.oNode) return { ok: false, reason: 'no output projection' };
   const axes: Factor[][] = qb.map((a) => meaningful(a).map((f) => (f.kind === 'feature' ? { kind: 'head', size: f.size as number, stride: (f as { stride: number }).stride } : f)));
   axes.push(rows, [{ kind: 'dv', size: dv }]);
-  const l = layoutForward(ctx, s.outChain, { axes, offset: 0 }, layouts);
+  const ordered = outOrder ? outOrder.map((i) => axes[i]) : axes;
+  const l = layoutForward(ctx, s.outChain, { axes: ordered, offset: 0 }, layouts);
   if (!l.ok) return l;
   const last = meaningful(l.value.axes[l.value.axes.length - 1] ?? []);
   if (l.value.axes.slice(0, -1).some((a) => !tokensOnly(a))) return { ok: false, reason: 'heads are not merged into the last axis before the output projection' };

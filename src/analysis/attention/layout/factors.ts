@@ -1,7 +1,8 @@
 // Axis algebra for binding attention dimensions. A tensor on the way from a projection to the attention core is
 // described axis by axis, each axis as a product of factors (major to minor):
 //   - `feature`: a run of the projection's output features (weight columns), `size` entries `stride` columns apart;
-//   - `token`: one axis of the activation the projection reads (batch, positions, windows...), taken whole;
+//   - `token`: one axis of the activation the projection reads (batch, positions...), taken whole, or a part of it
+//     (`stride` set) when a Reshape cuts that axis, as windowed attention cuts positions into [windows, window size];
 //   - `repeat`: a broadcast copy (Expand or Tile of a size-1 axis): the same features again, stride 0;
 //   - `head` / `dv`: on the output side, a query head of the site and a position within V's head size.
 // Reshape, Transpose, Gather, Slice, Split, Squeeze, Unsqueeze, Expand and Tile map these descriptions exactly; an
@@ -10,7 +11,7 @@ import type { Dim } from '../../report/types';
 
 export type Factor =
   | { kind: 'feature'; size: number; stride: number }
-  | { kind: 'token'; source: string; axis: number; size: Dim }
+  | { kind: 'token'; source: string; axis: number; size: Dim; stride?: number }
   | { kind: 'repeat'; size: number }
   | { kind: 'head'; size: number; stride: number }
   | { kind: 'dv'; size: number };
@@ -49,9 +50,60 @@ function splitFactor(f: Factor, outer: number): [Factor, Factor] | undefined {
       return [{ ...f, size: outer, stride: f.stride * inner }, { ...f, size: inner }];
     case 'repeat':
       return [{ kind: 'repeat', size: outer }, { kind: 'repeat', size: inner }];
+    case 'token':
+      return splitToken(f, inner);
     default:
-      return undefined; // a token axis or V's head size is never cut
+      return undefined; // V's head size is never cut
   }
+}
+
+type Token = Extract<Factor, { kind: 'token' }>;
+
+/**
+ * A token axis cut into an outer and an inner part of `inner` positions (windows and positions within a window).
+ * The outer part's size may be unknown (a symbolic sequence cut into windows of a known size): null.
+ */
+function splitToken(f: Token, inner: number): [Factor, Factor] | undefined {
+  const stride = f.stride ?? 1;
+  const outer: Dim = typeof f.size === 'number' ? f.size / inner : null;
+  if (typeof f.size === 'number' && f.size % inner !== 0) return undefined;
+  return [{ ...f, size: outer, stride: stride * inner }, { ...f, size: inner, stride }];
+}
+
+/**
+ * Parts of one token axis that follow each other from `queue[at]` on down to stride 1 (the innermost part) and so
+ * make up the whole axis again (an axis cut into windows merged back after attention).
+ */
+function wholeTokenRun(fs: Factor[], at: number): number {
+  const f = fs[at];
+  if (!f || f.kind !== 'token' || f.stride === undefined) return 0;
+  let n = 1;
+  let prev: Token = f;
+  while (prev.stride !== 1) {
+    const g = fs[at + n];
+    if (!g || g.kind !== 'token' || g.source !== f.source || g.axis !== f.axis || typeof g.size !== 'number' || g.stride === undefined) return 0;
+    if (g.stride * g.size !== prev.stride) return 0;
+    prev = g;
+    n++;
+  }
+  return n;
+}
+
+/** The whole axis those parts came from (its size as the graph states it). */
+function wholeToken(parts: Factor[], size: Dim): Factor {
+  const { source, axis } = parts[0] as Token;
+  return { kind: 'token', source, axis, size };
+}
+
+/** A whole axis of an activation, named by the value and the axis. */
+export interface TokenRef {
+  source: string;
+  axis: number;
+}
+
+function takeRef(queue: Factor[], ref: TokenRef): Factor[] | undefined {
+  const f = queue[0];
+  return f && f.kind === 'token' && f.source === ref.source && f.axis === ref.axis && f.stride === undefined ? [queue.shift()!] : undefined;
 }
 
 /** Takes factors from the front of `queue` whose sizes multiply to `dim`. */
@@ -60,7 +112,8 @@ function takeFront(queue: Factor[], dim: Dim): Factor[] | undefined {
   if (typeof dim === 'string') {
     const f = queue[0];
     if (f && f.kind === 'token' && f.size === dim) return [queue.shift()!];
-    return undefined;
+    const run = wholeTokenRun(queue, 0);
+    return run ? [wholeToken(queue.splice(0, run), dim)] : undefined;
   }
   if (dim === null) return undefined;
   const out: Factor[] = [];
@@ -88,6 +141,9 @@ function takeBack(queue: Factor[], dim: Dim): Factor[] | undefined {
   if (typeof dim === 'string') {
     const f = queue[queue.length - 1];
     if (f && f.kind === 'token' && f.size === dim) return [queue.pop()!];
+    for (let at = queue.length - 2; at >= 0; at--) {
+      if (wholeTokenRun(queue, at) === queue.length - at) return [wholeToken(queue.splice(at), dim)];
+    }
     return undefined;
   }
   if (dim === null) return undefined;
@@ -95,6 +151,14 @@ function takeBack(queue: Factor[], dim: Dim): Factor[] | undefined {
   let have = 1;
   while (have < dim) {
     const f = queue[queue.length - 1];
+    // A symbolic positions axis cut into windows of a known size: the inner part is split off, the rest stays.
+    if (f && f.kind === 'token' && typeof f.size !== 'number' && dim % have === 0) {
+      const parts = splitToken(f, dim / have);
+      if (!parts) return undefined;
+      queue[queue.length - 1] = parts[0];
+      out.unshift(parts[1]);
+      return out;
+    }
     if (!f || typeof f.size !== 'number') return undefined;
     if (have * f.size <= dim && dim % (have * f.size) === 0) {
       out.unshift(queue.pop()!);
@@ -116,14 +180,19 @@ function takeBack(queue: Factor[], dim: Dim): Factor[] | undefined {
  * Reshape to `dims` (the output shape as inferred: numbers, symbols, at most one unknown). Dims are matched from
  * the front up to the unknown one and from the back after it; the unknown dim takes what is left.
  */
-export function reshape(l: Layout, dims: Dim[]): Step<Layout> {
+export function reshape(l: Layout, dims: Dim[], given: (TokenRef | undefined)[] = []): Step<Layout> {
   const queue = meaningful(l.axes.flat());
-  const unknown = dims.findIndex((d) => d === null);
-  if (unknown >= 0 && dims.indexOf(null, unknown + 1) >= 0) return bad('a Reshape with two unknown dims');
+  // Only references to a token axis the tensor holds whole count (one to the features is just another unknown).
+  const refs = given.map((r) => (r && queue.some((f) => f.kind === 'token' && f.source === r.source && f.axis === r.axis && f.stride === undefined) ? r : undefined));
+  // An unknown dim that the graph copies from an activation's axis (Shape → Gather → Concat) is that axis.
+  const isUnknown = (d: Dim, i: number) => d === null && !refs[i];
+  const unknown = dims.findIndex(isUnknown);
+  if (unknown >= 0 && dims.some((d, i) => i > unknown && isUnknown(d, i))) return bad('a Reshape with two unknown dims');
   const head = unknown < 0 ? dims : dims.slice(0, unknown);
   const axes: Factor[][] = [];
-  for (const d of head) {
-    const t = takeFront(queue, d);
+  for (const [i, d] of head.entries()) {
+    const ref = refs[i];
+    const t = ref ? takeRef(queue, ref) : takeFront(queue, d);
     if (!t) return bad(`a Reshape to ${fmt(dims)} that does not regroup whole axes`);
     axes.push(t);
   }

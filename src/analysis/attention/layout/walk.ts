@@ -85,7 +85,8 @@ function stepBack(ctx: Ctx, v: Value, at: (u: Value) => Step<F.Layout>): Step<F.
     case 'Reshape':
     case 'Flatten': {
       const dims = ctx.shapes.shape(v);
-      return dims ? F.reshape(l, dims) : bad(`the output shape of ${p.opType} '${p.name}' is unknown`);
+      if (!dims) return bad(`the output shape of ${p.opType} '${p.name}' is unknown`);
+      return F.reshape(l, dims, p.opType === 'Reshape' && dims.filter((d) => d === null).length > 1 ? targetRefs(p.input(1), dims.length) : []);
     }
     case 'Transpose':
       return F.transpose(l, attrInts(p, 'perm'));
@@ -243,7 +244,8 @@ export function layoutForward(ctx: Ctx, chain: Node[], start: F.Layout, record?:
     else if (n.opType === 'Transpose') r = F.transpose(l, attrInts(n, 'perm'));
     else if (n.opType === 'Reshape' || n.opType === 'Flatten') {
       const dims = ctx.shapes.shape(out);
-      r = dims ? F.reshape(l, dims) : bad(`the output shape of ${n.opType} '${n.name}' is unknown`);
+      const refs = n.opType === 'Reshape' && dims && dims.filter((d) => d === null).length > 1 ? targetRefs(n.input(1), dims.length) : [];
+      r = dims ? F.reshape(l, dims, refs) : bad(`the output shape of ${n.opType} '${n.name}' is unknown`);
     } else if (n.opType === 'Slice') r = slice(ctx, n, l);
     else r = bad(`${n.opType} '${n.name}' between the core and the output projection`);
     if (!r.ok) return r;
@@ -251,4 +253,26 @@ export function layoutForward(ctx: Ctx, chain: Node[], start: F.Layout, record?:
     record?.set(out, l);
   }
   return { ok: true, value: l };
+}
+
+/**
+ * For each entry of a Reshape target built by a Concat of one-element parts: the activation axis it copies, when it is
+ * `Shape(x)[j]` (through Unsqueeze, Squeeze, Cast and Identity). Exporters build targets so when the shape inference
+ * cannot give the dims (torchvision's Swin: `x.reshape(B_, N, 3, heads, C // heads)`).
+ */
+function targetRefs(target: Value | null, rank: number): (F.TokenRef | undefined)[] {
+  const c = target?.producer;
+  if (!c || c.opType !== 'Concat' || c.inputs.length !== rank) return [];
+  return c.inputs.map((x) => {
+    let v = x;
+    for (let i = 0; i < 6 && v?.producer && ['Unsqueeze', 'Squeeze', 'Cast', 'Identity'].includes(v.producer.opType); i++) v = v.producer.input(0);
+    const g = v?.producer;
+    if (!g || g.opType !== 'Gather') return undefined;
+    const shape = g.input(0)?.producer;
+    const index = g.input(1)?.constant;
+    if (!shape || shape.opType !== 'Shape' || shape.attr('start') || !index || index.size !== 1) return undefined;
+    const src = shape.input(0);
+    const j = Number(index.toNumbers()[0]);
+    return src && Number.isInteger(j) && j >= 0 ? { source: src.name, axis: j } : undefined;
+  });
 }

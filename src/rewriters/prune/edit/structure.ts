@@ -5,6 +5,7 @@ import type { Graph, Node, Value } from '../../../analysis/ir/graph';
 import { ShapeInfo } from '../../../analysis/ir/shapes';
 import type { RawSite } from '../../../analysis/attention/site';
 import type { SiteInfo } from '../../../analysis/report/types';
+import { nonStandardLayout } from '../../layout/standard';
 import { resolveProjection, ProjectionError, type ResolvedProjection } from './projection';
 
 export type SiteForm = 'unfused' | 'ms-attention' | 'ms-mha' | 'ms-gqa' | 'onnx-attention';
@@ -92,10 +93,11 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
   }
   if (options.needOutput && !proj.o) throw new StructureError('no output projection was found, so the heads cannot be cut from it');
   if (!proj.q || !proj.k || !proj.v) throw new StructureError('the Q, K and V projections were not all found');
-  const packed = packedOf(proj, raw, shapes);
-  if (form === 'unfused') {
-    // The K weight says how many KV heads the site computes; written-out attention leaves no attribute to read, and
-    // the analysis can take a one-head K (width = head size) for something else.
+  const packed = packedOf(proj, raw, info, shapes);
+  const bound = raw.binding;
+  if (form === 'unfused' && !bound) {
+    // Without a binding, the K weight says how many KV heads the site computes; written-out attention leaves no
+    // attribute to read, and the first reading can take a one-head K (width = head size) for something else.
     const part = packed?.parts.find((p) => p.role === 'k');
     const width = part ? part.end - part.start : proj.k.features;
     if (width % headDim === 0 && width / headDim !== kvHeads) kvHeads = width / headDim;
@@ -112,26 +114,39 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
   if (form === 'unfused') {
     for (const role of ['k', 'v'] as const) {
       const io = raw.io[role];
-      const r = io ? findRepeat(shapes, io, region, heads, kvHeads) : undefined;
+      const r = io ? (bound && raw.layouts ? repeatOnPath(raw, role, region, kvHeads) : undefined) ?? findRepeat(shapes, io, region, heads, kvHeads) : undefined;
       if (!r && heads === kvHeads) continue;
       if (!r) throw new StructureError(`the grouped-query repeat of ${role.toUpperCase()} (${kvHeads} to ${heads} heads) was not recognised`);
       repeats[role] = r;
     }
-    if (JSON.stringify(repeats.k?.mapping)  !== JSON.stringify(repeats.v?.mapping)) throw new StructureError('K and V are repeated in different orders');
+    const order = (r?: Repeat) => JSON.stringify(r ? readOrder(r.mapping, heads, kvHeads) : undefined);
+    if (order(repeats.k) !== order(repeats.v)) throw new StructureError('K and V are repeated in different orders');
   }
   const roles = assignRoles(raw, form, region, repeats);
-  const mapping = repeats.k?.mapping;
-  const qToKv = Array.isArray(mapping)
-    ? [...mapping]
-    : Array.from({ length: heads }, (_, i) => (heads === kvHeads ? i : mapping === 'modulo' ? i % kvHeads : Math.floor(i / (heads / kvHeads))));
+  // The binding's head map says which KV head each query head reads; the repeat's kind only stands in without one.
+  const qToKv = bound && bound.heads === heads && bound.kvHeads === kvHeads
+    ? [...bound.qToKv]
+    : repeats.k
+    ? readOrder(repeats.k.mapping, heads, kvHeads)
+    : Array.from({ length: heads }, (_, i) => (heads === kvHeads ? i : Math.floor(i / (heads / kvHeads))));
   return { raw, info, form, anchor, heads, kvHeads, headDim, vHeadDim, proj, ...(packed ? { packed } : {}), region, roles, repeats, qToKv, shapes };
 }
 
-function packedOf(proj: SiteStructure['proj'], raw: RawSite, shapes: ShapeInfo): SiteStructure['packed'] {
+/** For each query head, the KV head a repeat of this kind gives it. */
+function readOrder(mapping: Repeat['mapping'], heads: number, kvHeads: number): number[] {
+  if (Array.isArray(mapping)) return [...mapping];
+  return Array.from({ length: heads }, (_, i) => (mapping === 'modulo' ? i % kvHeads : Math.floor(i / (heads / kvHeads))));
+}
+
+function packedOf(proj: SiteStructure['proj'], raw: RawSite, info: SiteInfo, shapes: ShapeInfo): SiteStructure['packed'] {
+  const fromMap = packedFromHeadMap(proj, info);
+  if (fromMap) return fromMap;
   const { q, k, v } = proj;
   if (q && k && v && q.node === k.node && k.node === v.node && q.info.sliceStart === undefined) {
     // The analysis names the shared node but not the slices (fused operators fed by a Split): read them off the Split.
     const parts = partsFromSplit(q, raw, shapes);
+    const layout = nonStandardLayout(info);
+    if (!parts && layout) throw new StructureError(`projection '${q.node.name}' packs Q, K and V and the site is not in the standard layout (${layout}), which the standard-layout pass could not give it`);
     if (!parts) throw new StructureError(`projection '${q.node.name}' packs Q, K and V but its split was not recognised`);
     return { proj: q, parts };
   }
@@ -150,6 +165,67 @@ function packedOf(proj: SiteStructure['proj'], raw: RawSite, shapes: ShapeInfo):
     return { proj: p, parts };
   }
   return undefined;
+}
+
+/**
+ * Where Q, K and V sit in a projection they share, read off the site's head map: each role's heads are one run of
+ * columns there. Undefined when the binding has no packed projection or its heads are not consecutive runs (the
+ * older readings below then apply, or the rules refuse).
+ */
+function packedFromHeadMap(proj: SiteStructure['proj'], info: SiteInfo): SiteStructure['packed'] {
+  const b = info.binding;
+  // Outside the standard layout (Q, K and V cut by Gather, heads folded into the batch) the head rewrites cannot
+  // update the shapes that split the heads; the standard-layout pass must re-lay such a site out first.
+  if (!b || nonStandardLayout(info) !== null) return undefined;
+  const roles = (['q', 'k', 'v'] as const).filter((r) => proj[r]);
+  const byNode = new Map<string, ('q' | 'k' | 'v')[]>();
+  for (const r of roles) byNode.set(b[r].node, [...(byNode.get(b[r].node) ?? []), r]);
+  const shared = [...byNode.values()].find((rs) => rs.length > 1);
+  if (!shared) return undefined;
+  const p = proj[shared[0]]!;
+  if (shared.some((r) => proj[r]!.node !== p.node || b[r].node !== p.node.name)) return undefined;
+  const parts: PackedPart[] = [];
+  for (const role of shared) {
+    const h = b[role];
+    const run = h.starts.every((x, i) => x === h.starts[0] + i * h.width) && !h.offsets;
+    if (!run) return undefined;
+    parts.push({ role, start: h.starts[0], end: h.starts[0] + h.starts.length * h.width });
+  }
+  parts.sort((x, y) => x.start - y.start);
+  if (parts.some((x, i) => i > 0 && x.start < parts[i - 1].end)) return undefined;
+  if (byNode.size > 1 && shared.length < 3) throw new StructureError(`projection '${p.node.name}' packs ${shared.join('+')} and the rest is separate; not supported`);
+  return { proj: p, parts };
+}
+
+/**
+ * The grouped-query repeat of K or V as the binding walked it: along the role's path from its projection to the core,
+ * `pre` is the last [batch, KV heads, positions, size] value before a repeat factor appears, and `post` the first
+ * [batch, heads, positions, size] value whose head axis holds the repeat. Undefined when the path has no such pair.
+ */
+function repeatOnPath(raw: RawSite, role: 'k' | 'v', region: Set<Node>, kvHeads: number): Repeat | undefined {
+  const layouts = raw.layouts!;
+  const chain: Value[] = [];
+  for (let v: Value | null | undefined = raw.io[role]; v && layouts.has(v) && chain.length < 64; ) {
+    chain.unshift(v);
+    const p: Node | null = v.producer;
+    if (!p || !region.has(p)) break;
+    v = p.inputs.find((i) => i && layouts.has(i));
+  }
+  const repeated = (v: Value) => layouts.get(v)!.axes.some((a) => a.some((f) => f.kind === 'repeat' && f.size !== 1));
+  const headAxis = (v: Value, kind: 'feature' | 'repeat') => {
+    const axes = layouts.get(v)!.axes;
+    return axes.length === 4 && axes[1].some((f) => f.kind === kind && f.size !== 1);
+  };
+  const first = chain.findIndex(repeated);
+  if (first <= 0) return undefined;
+  const pre = chain.slice(0, first).reverse().find((v) => headAxis(v, 'feature') && product(layouts.get(v)!.axes[1]) === kvHeads);
+  const post = chain.slice(first).find((v) => headAxis(v, 'repeat'));
+  if (!pre || !post) return undefined;
+  return { pre, post, mapping: raw.binding!.qToKv };
+}
+
+function product(fs: { size: unknown }[]): number {
+  return fs.reduce((n: number, f) => n * (typeof f.size === 'number' ? f.size : NaN), 1);
 }
 
 function partsFromSplit(p: ResolvedProjection, raw: RawSite, shapes: ShapeInfo): PackedPart[] | undefined {

@@ -1,0 +1,104 @@
+// Two small models exported by PyTorch itself (test/models/README.md says how): torchvision's Swin Transformer, whose
+// windows are cut before the projections and whose scale is computed from the runtime shape, and attention written
+// with torch.einsum. The analysis reports what it can establish and leaves the rest unknown; head pruning equals
+// zeroing the head in the original graph; sparse rules keep their identities.
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeModel } from '../../src/analysis/analyze';
+import { rewriteModel } from '../../src/rewriters/pipeline';
+import { maskedOutputs, maxAbsDiff, outputsOf, scratch } from '../rewriters/shared-prune-helpers';
+
+const MODELS = path.join(__dirname, '..', 'models');
+const swin = path.join(MODELS, 'swin-tiny-op14.onnx');
+const einsum = path.join(MODELS, 'einsum-attn-op14.onnx');
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(() => { tmp = scratch('real-exports'); });
+afterAll(() => tmp.cleanup());
+
+const pixels = () => ({ pixel_values: new ort.Tensor('float32', Float32Array.from({ length: 3 * 32 * 32 }, (_, i) => Math.sin(i * 0.37)), [1, 3, 32, 32]) });
+const ids = () => ({ input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: 2 * 12 }, (_, i) => BigInt((i * 7) % 64)), [2, 12]) });
+
+async function expectPruneEqualsMask(file: string, heads: Record<number, number[]>, feeds: Record<string, ort.Tensor>, tag: string): Promise<void> {
+  const out = path.join(tmp.dir, `${tag}.pruned.onnx`);
+  rewriteModel(file, [{ rule: 'prune-heads', params: { heads } }], out);
+  const want = await maskedOutputs(file, heads, feeds, tmp.dir, { onlyZeroed: true });
+  const got = await outputsOf(out, feeds);
+  const before = await outputsOf(file, feeds);
+  for (const [k, w] of Object.entries(want)) {
+    expect(maxAbsDiff(got[k], w), k).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(before[k], w), `${k} changed`).toBeGreaterThan(1e-4);
+  }
+}
+
+describe('torchvision Swin Transformer (PyTorch 1.13 export)', () => {
+  it('heads per stage; windows in the batch; the runtime-computed scale is unknown, not 1', () => {
+    const r = analyzeModel(swin);
+    expect(r.unmatched).toEqual([]);
+    expect(r.sites.map((s) => s.heads)).toEqual([2, 2, 4, 4]);
+    expect(r.sites.every((s) => s.scale === null && s.notes.some((n) => /scale unknown: Mul .* computed at run time/.test(n)))).toBe(true);
+    // Stage 1: bound through the packed QKV (Reshape to [windows·batch, 16, 3, heads, 8], Transpose, Gather).
+    const b = r.sites[0].binding!;
+    expect(b.q.starts).toEqual([0, 8]);
+    expect(b.k.starts).toEqual([16, 24]);
+    expect(b.v.starts).toEqual([32, 40]);
+    expect([b.queryPositions, b.keyPositions]).toEqual([16, 16]);
+    // Stage 2 reshapes to [B_, N, 3, heads, C // heads] with B_ and C // heads unknown to the shape inference; B_ is
+    // read as the activation's axis 0 (Shape → Gather → Concat), which leaves one unknown dim.
+    const b2 = r.sites[2].binding!;
+    expect([r.sites[2].headDim, b2.heads]).toEqual([8, 4]);
+    expect(b2.q.starts).toEqual([0, 8, 16, 24]);
+    expect(b2.v.starts).toEqual([64, 72, 80, 88]);
+  });
+
+  it('prune-heads equals zeroing the heads, after the standard-layout pass (which keeps the runtime-computed scale)', async () => {
+    await expectPruneEqualsMask(swin, { 0: [1], 2: [0, 3] }, pixels(), 'swin');
+  });
+
+  it('prune-heads on a shifted-window block refuses with the reason: its scores are reshaped for the window mask', () => {
+    let said = '';
+    try {
+      rewriteModel(swin, [{ rule: 'prune-heads', params: { heads: { 1: [1] } } }], path.join(tmp.dir, 'swin.shifted.onnx'));
+    } catch (e) {
+      said = (e as Error).message;
+    }
+    expect(said).toMatch(/site 1: projection '.*' packs Q, K and V and the site is not in the standard layout \(Q, K and V cut from one projection by Gather or Slice\)/);
+  });
+
+  it('a window wider than the windows changes nothing; blocked equals mask', async () => {
+    const original = await outputsOf(swin, pixels());
+    const run = async (key: string, params: Record<string, unknown>) => {
+      const out = path.join(tmp.dir, `swin.${key}.onnx`);
+      rewriteModel(swin, [{ rule: 'window', params }], out);
+      return outputsOf(out, pixels());
+    };
+    const long = await run('long', { window: 64 });
+    const mask = await run('mask', { window: 3 });
+    const blocked = await run('blocked', { window: 3, impl: 'blocked' });
+    expect(maxAbsDiff(long.logits, original.logits)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(blocked.logits, mask.logits)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(mask.logits, original.logits)).toBeGreaterThan(1e-4);
+  });
+});
+
+describe('attention written with torch.einsum (PyTorch 1.13 export)', () => {
+  it('bound through the Einsum equations, with the head map inside the packed QKV weight', () => {
+    const r = analyzeModel(einsum);
+    expect(r.unmatched).toEqual([]);
+    expect(r.sites).toHaveLength(2);
+    for (const s of r.sites) {
+      expect([s.heads, s.kvHeads, s.headDim]).toEqual([4, 4, 8]);
+      expect(s.scale).toBeCloseTo(8 ** -0.5, 6);
+      expect(s.binding?.einsum).toEqual({ qk: 'bqhd,bkhd->bhqk', pv: 'bhqk,bkhd->bqhd' });
+      expect(s.binding?.q.starts).toEqual([0, 8, 16, 24]);
+      expect(s.binding?.k.starts).toEqual([32, 40, 48, 56]);
+      expect(s.binding?.v.starts).toEqual([64, 72, 80, 88]);
+      expect(s.binding?.o?.starts).toEqual([0, 8, 16, 24]);
+    }
+  });
+
+  it('prune-heads equals zeroing the heads', async () => {
+    await expectPruneEqualsMask(einsum, { 0: [1], 1: [0, 3] }, ids(), 'einsum');
+  });
+});
