@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzeModel } from '../analysis/analyze';
 import type { AnalysisReport } from '../analysis/report/types';
-import { rewriteModel, type RuleRequest } from '../rewriters/pipeline';
+import { rewriteModel, type RewriteReport, type RuleRequest } from '../rewriters/pipeline';
 import { defaultBlockRows } from '../rewriters/sparse/blocked-window';
 import type { RuntimeClient } from '../runtime/client';
 import { speedup, type Interval, type Speedup } from '../runtime/measure/stats';
@@ -128,6 +128,11 @@ export async function resolveAutoImpl(client: RuntimeClient, input: string, requ
   return { requests: resolved, choices };
 }
 
+/** What a rewrite did to each site, as text: equal for two candidates that wrote the same model. */
+function whatChanged(r: RewriteReport): string {
+  return JSON.stringify(r.applied.map((a) => [a.rule, a.changes.map((c) => [c.site, c.after])]));
+}
+
 /** The `fuse` step placed before a rule's step, on the same sites. */
 function fuseStep(r: RuleRequest, ep: ExecutionProvider): RuleRequest {
   return { rule: 'fuse', params: { target: ep === 'cuda' ? 'cuda' : 'cpu' }, ...(r.sites ? { sites: r.sites } : {}) };
@@ -138,7 +143,7 @@ async function timeStep(
 ): Promise<ImplChoice> {
   const rule = requests[step].rule;
   const notMeasured = unmeasurable(rule, o.ep);
-  const models: { cand: ImplCandidate; path: string; report: AnalysisReport }[] = [];
+  const models: { cand: ImplCandidate; path: string; what: string; report: AnalysisReport }[] = [];
   for (const [c, cand] of cands.entries()) {
     const variant = requests.map((r, j) => ({
       ...r,
@@ -147,11 +152,18 @@ async function timeStep(
     if (cand.fuseFirst) variant.splice(step, 0, fuseStep(requests[step], o.ep));
     const path = join(dir, `step${step}-candidate${c}.onnx`);
     o.onProgress?.(`${rule}: writing the ${cand.label} form`);
-    let warnings: string[];
+    let rewritten: RewriteReport;
     try {
-      warnings = rewriteModel(input, variant, path, { seqLen: o.seq }).warnings;
+      rewritten = rewriteModel(input, variant, path, { seqLen: o.seq });
     } catch (e) {
       notMeasured.push({ label: cand.label, reason: (e as Error).message });
+      continue;
+    }
+    const warnings = rewritten.warnings;
+    // Candidates that write the same sites the same way (block sizes on a fused operator's own window) are one model.
+    const sameAs = models.find((m) => m.what === whatChanged(rewritten));
+    if (sameAs) {
+      notMeasured.push({ label: cand.label, reason: `the same rewrite as ${sameAs.cand.label}` });
       continue;
     }
     // A fast form that fell back to the mask form on every site is the mask form again: nothing new to time.
@@ -160,7 +172,7 @@ async function timeStep(
       notMeasured.push({ label: cand.label, reason: fellBack.join('; ') });
       continue;
     }
-    models.push({ cand, path, report: analyzeModel(path, { seqLen: o.seq }) });
+    models.push({ cand, path, what: whatChanged(rewritten), report: analyzeModel(path, { seqLen: o.seq }) });
   }
   if (models.length === 0 || models[0].cand.params.impl !== 'mask') throw new Error(`${rule}: the mask form could not be written (${notMeasured.map((n) => n.reason).join('; ')})`);
   o.onProgress?.(`${rule}: timing ${models.length} forms on ${o.ep} at ${o.seq} tokens`);

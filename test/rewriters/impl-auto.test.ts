@@ -65,6 +65,19 @@ describe('impl auto', () => {
     for (const k of Object.keys(mask)) expect(maxAbsDiff(got[k], mask[k])).toBeLessThan(1e-4);
   });
 
+  it('on a fused GroupQueryAttention site, times the operator\'s own window once (block sizes do not apply to it)', async () => {
+    const model = fixture('fused-gqa').model;
+    const { requests, choices } = await resolveAutoImpl(client, model, [{ rule: 'window', params: { window: 64, impl: 'auto' } }], { seq: 32, ep: 'cpu', runs: 2 });
+    const c = choices[0];
+    expect(c.measured.map((m) => m.label)).toEqual(['mask', 'blocked, 16-row blocks']);
+    expect(c.notMeasured.filter((n) => n.reason === 'the same rewrite as blocked, 16-row blocks').map((n) => n.label)).toEqual([
+      'blocked, 32-row blocks', 'blocked, 64-row blocks', 'blocked, 128-row blocks',
+    ]);
+    // `fuse` first has nothing to fuse here, which is said, not hidden.
+    expect(c.notMeasured.find((n) => n.label.startsWith('fused,'))?.reason).toMatch(/fuse: applies to none/);
+    expect(requests.every((r) => (r.params as { impl?: string }).impl !== 'auto')).toBe(true);
+  });
+
   it('refuses auto where the rule has no forms to choose from', async () => {
     const model = fixture('llama-eager-ts-op17').model;
     await expect(resolveAutoImpl(client, model, [{ rule: 'gqa', params: { groups: 2, impl: 'auto' } }], { seq: 16, ep: 'cpu' })).rejects.toThrow(/gqa: --impl auto applies to the sparse rules/);
