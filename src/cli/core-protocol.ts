@@ -22,6 +22,8 @@ export interface CoreRequestMap {
     request: {
       type: 'write'; file: string; steps: RuleStep[]; requests?: RuleRequest[]; output: string; seqLen?: number;
       externalData?: 'auto' | 'embed' | 'external'; copyExternal?: boolean;
+      /** `fp16`: float16 weights and computation after the rules (rewriters/precision/fp16.ts). */
+      precision?: 'fp32' | 'fp16';
     };
     result: RewriteReport;
   };

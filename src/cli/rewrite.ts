@@ -12,6 +12,10 @@ import { FUSE_OPS, FUSE_TARGETS } from '../rewriters/fuse/choose';
 import { CoreCancelled, CoreClient, CoreError } from './core-client';
 import { rewriteModel, type RuleRequest, type RewriteReport } from '../rewriters/pipeline';
 import { isRuleFlag, flagTakesValue } from '../shared/rule-decls';
+import { analyzeModel } from '../analysis/analyze';
+import { hasAutoImpl, resolveAutoImpl, type ImplChoice } from '../orchestrate/impl-auto';
+import { RuntimeClient, RuntimeError } from '../runtime/client';
+import { EXECUTION_PROVIDERS, type ExecutionProvider, isExecutionProvider } from '../runtime/protocol';
 import { parseHeadPlan, planJson, PlanFormatError } from '../shared/head-plan';
 import { oneLine } from '../analysis/onnx/errors';
 import { THEN, parseStepFlags, rulesHelp } from '../shared/rule-steps';
@@ -28,7 +32,10 @@ export const help: CommandHelp = {
     { name: 'output', value: 'OUT.onnx', help: 'where the rewritten model goes (also -o); never the input' },
     { name: 'sites', value: 'LIST', help: 'site numbers (as `analyze` prints them) the step\'s per-site rules apply to, e.g. 0,2', default: 'every site the rule applies to' },
     { name: 'then', help: 'ends a step and starts the next one' },
-    { name: 'seq', value: 'N', help: 'sequence length of the analytic FLOP and memory figures', default: 'the model\'s own length where it is fixed (an image model\'s patches), else 1024' },
+    { name: 'seq', value: 'N', help: 'sequence length of the analytic FLOP and memory figures, and of the timing for --impl auto', default: 'the model\'s own length where it is fixed (an image model\'s patches), else 1024' },
+    { name: 'precision', value: 'fp32|fp16', help: 'fp16: float16 weights and computation after the rules, float32 inputs and outputs kept, softmax and normalisation in float32 (compare MODEL OUT shows the accuracy); may be given without a rule', default: 'fp32' },
+    { name: 'ep', value: 'PROVIDER', help: '--impl auto: the execution provider the candidates are timed on (cpu, cuda, ...)', default: 'cpu' },
+    { name: 'auto-runs', value: 'N', help: '--impl auto: timed runs per candidate (interleaved, after one warm-up)', default: '5' },
     { name: 'external-data', value: 'auto|embed|external', help: 'where the weights go: auto keeps large models\' weights in OUT.onnx.data', default: 'auto' },
     { name: 'self-contained', help: 'copy unchanged external weights into OUT.onnx.data instead of referencing the input\'s data file' },
     { name: 'progress', help: 'show progress on stderr', default: 'when stderr is a terminal' },
@@ -46,14 +53,54 @@ export async function run(argv: string[]): Promise<number> {
   }
   const showProgress = parsed.progress ?? process.stderr.isTTY === true;
   const progress = showProgress ? progressPrinter(process.stderr) : undefined;
-  let report: RewriteReport;
+  let report: RewriteReport & { implChoices?: ImplChoice[] };
   try {
-    report = await rewrite(parsed, progress?.show);
+    const auto = hasAutoImpl(parsed.requests) ? await chooseImpl(parsed, showProgress) : null;
+    report = await rewrite(auto ? { ...parsed, requests: auto.requests } : parsed, progress?.show);
+    if (auto) report = { ...report, implChoices: auto.choices };
   } finally {
     progress?.end();
   }
-  process.stdout.write(parsed.json ? JSON.stringify(report) + '\n' : renderRewrite(report, parsed.input, parsed.output));
+  process.stdout.write(parsed.json ? JSON.stringify(report) + '\n' : renderRewrite(report, parsed.input, parsed.output) + renderImplChoices(report.implChoices ?? []));
   return 0;
+}
+
+/** `--impl auto`: times the exact forms of each such step on the provider (src/orchestrate/impl-auto.ts). */
+async function chooseImpl(parsed: ParsedRewrite, showProgress: boolean): Promise<{ requests: RuleRequest[]; choices: ImplChoice[] }> {
+  const client = new RuntimeClient();
+  try {
+    return await resolveAutoImpl(client, parsed.input, parsed.requests, {
+      // Without --seq, the length the rewrite report's figures use (the model's own where it is fixed).
+      seq: parsed.seqLen ?? analyzeModel(parsed.input).costSeqLen, ep: parsed.ep, runs: parsed.autoRuns,
+      ...(showProgress ? { onProgress: (m: string) => process.stderr.write(`impl auto: ${m}\n`) } : {}),
+    });
+  } catch (e) {
+    if (e instanceof RuntimeError) throw Object.assign(new Error(`--impl auto: ${e.message}`), { userError: true });
+    throw e;
+  } finally {
+    await client.dispose();
+  }
+}
+
+/** What --impl auto measured: per step, each candidate's median with its interval and its speedup over the mask form. */
+export function renderImplChoices(choices: ImplChoice[]): string {
+  const d = (x: number) => x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2);
+  const lines: string[] = [];
+  for (const c of choices) {
+    lines.push(`impl auto for step ${c.step + 1} (${c.rule}) at ${c.seq} tokens on ${c.ranOn ?? c.ep}${c.ranOn && c.ranOn !== c.ep ? ` (asked for ${c.ep})` : ''}: chose ${c.chosen.label}`);
+    lines.push(formatTable(
+      ['form', 'p50 ms [95% CI]', 'runs', 'vs mask [95% CI]'],
+      c.measured.map((m) => [
+        m.label + (m.label === c.chosen.label ? ' *' : ''),
+        `${d(m.latencyMs.p50)} [${d(m.latencyMs.ci95[0])}–${d(m.latencyMs.ci95[1])}]`,
+        String(m.latencyMs.runs),
+        `${d(m.speedupVsMask.ratio)}× [${d(m.speedupVsMask.ci95[0])}–${d(m.speedupVsMask.ci95[1])}]${m.speedupVsMask.significant ? '' : ' ≈1'}`,
+      ]),
+    ));
+    for (const n of c.notMeasured) lines.push(`not measured: ${n.label}: ${n.reason}`);
+    for (const m of c.measured) for (const w of m.warnings) lines.push(`timing warning (${m.label}): ${w}`);
+  }
+  return lines.length ? lines.join('\n') + '\n' : '';
 }
 
 /**
@@ -63,7 +110,8 @@ export async function run(argv: string[]): Promise<number> {
 async function rewrite(parsed: ParsedRewrite, onProgress?: (p: WorkProgress) => void): Promise<RewriteReport> {
   const save = { externalData: parsed.externalData, copyExternal: parsed.selfContained };
   const script = path.join(__dirname, 'core-thread.js');
-  if (!fs.existsSync(script)) return rewriteModel(parsed.input, parsed.requests, parsed.output, { seqLen: parsed.seqLen, save, ...(onProgress ? { onProgress } : {}) });
+  const precision = parsed.precision === 'fp16' ? { precision: parsed.precision } : {};
+  if (!fs.existsSync(script)) return rewriteModel(parsed.input, parsed.requests, parsed.output, { seqLen: parsed.seqLen, save, ...precision, ...(onProgress ? { onProgress } : {}) });
   const core = new CoreClient(script);
   const controller = new AbortController();
   let interrupts = 0;
@@ -76,7 +124,7 @@ async function rewrite(parsed: ParsedRewrite, onProgress?: (p: WorkProgress) => 
   process.on('SIGINT', onSigint);
   try {
     return await core.request(
-      { type: 'write', file: parsed.input, steps: [], requests: parsed.requests, output: parsed.output, seqLen: parsed.seqLen, ...save },
+      { type: 'write', file: parsed.input, steps: [], requests: parsed.requests, output: parsed.output, seqLen: parsed.seqLen, ...save, ...precision },
       controller.signal,
       onProgress,
     );
@@ -129,6 +177,10 @@ export interface ParsedRewrite {
   selfContained: boolean;
   /** Show progress on stderr (default: when stderr is a terminal). */
   progress?: boolean;
+  precision: 'fp32' | 'fp16';
+  /** --impl auto: the provider and the timed runs per candidate. */
+  ep: ExecutionProvider;
+  autoRuns: number;
 }
 
 export function parseRewriteArgs(argv: string[]): ParsedRewrite {
@@ -140,6 +192,9 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   let externalData: ParsedRewrite['externalData'] = 'auto';
   let selfContained = false;
   let progress: boolean | undefined;
+  let ep: ExecutionProvider = 'cpu';
+  let autoRuns = 5;
+  let precision: ParsedRewrite['precision'] = 'fp32';
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -155,6 +210,14 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
       case '--progress': progress = true; break;
       case '--quiet': progress = false; break;
       case '--seq': seqLen = positiveInt(value(), a); break;
+      case '--auto-runs': autoRuns = positiveInt(value(), a); break;
+      case '--precision': precision = choice(value(), a, ['fp32', 'fp16'] as const); break;
+      case '--ep': {
+        const v = value();
+        if (!isExecutionProvider(v)) throw new UsageError(`--ep: unknown provider '${v}' (choose from ${EXECUTION_PROVIDERS.join(', ')})`);
+        ep = v;
+        break;
+      }
       case '--sites': {
         if (step.sites) throw new UsageError(`--sites is given twice in one step; start another step with ${THEN}`);
         step.sites = list(value(), a);
@@ -178,6 +241,8 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
   if (!output) throw new UsageError('rewrite needs -o OUT.onnx');
   const requests: RuleRequest[] = [];
   for (const [n, step] of steps.entries()) {
+    // `--precision fp16` alone converts without a rule.
+    if (step.flags.length === 0 && steps.length === 1 && precision === 'fp16' && !step.sites) continue;
     if (step.flags.length === 0) throw new UsageError(steps.length > 1 ? `step ${n + 1} has no rule (${THEN} must be followed by rule flags)` : `no rule given\n${usageLine(help)}`);
     try {
       requests.push(...parseStepFlags(step.flags, step.sites));
@@ -186,7 +251,7 @@ export function parseRewriteArgs(argv: string[]): ParsedRewrite {
     }
   }
   if (selfContained && externalData === 'embed') throw new UsageError('--self-contained applies to external data; --external-data embed already puts every weight in the .onnx');
-  return { input: positional[0], output, requests, json, seqLen, externalData, selfContained, ...(progress !== undefined ? { progress } : {}) };
+  return { input: positional[0], output, requests, json, seqLen, externalData, selfContained, precision, ep, autoRuns, ...(progress !== undefined ? { progress } : {}) };
 }
 
 const PLAN_FLAG = '--plan';
@@ -259,6 +324,10 @@ export function renderRewrite(r: RewriteReport, input = r.input, output = r.outp
   }
   const ratio = r.flopsAfter > 0 ? (r.flopsBefore / r.flopsAfter).toFixed(2) : 'inf';
   lines.push(`attention FLOPs at ${r.seqLen} ${r.seqUnit ?? 'tokens'}: ${humanCount(r.flopsBefore)} -> ${humanCount(r.flopsAfter)} (bound ${ratio}x)`);
+  if (r.precision) {
+    const kept = Object.entries(r.precision.keptFloat32).map(([op, n]) => `${n} ${op}`).join(', ') || 'none';
+    lines.push(`float16: ${r.precision.convertedConstants} constants converted (${humanBytes(r.precision.bytesBefore)} -> ${humanBytes(r.precision.bytesAfter)}), kept in float32: ${kept}; ${r.precision.castsAdded} casts added${r.precision.clampedElements ? `; ${r.precision.clampedElements} constant elements clamped to ±65504` : ''}; inputs and outputs stay float32 (compare shows the accuracy)`);
+  }
   const placed = r.output?.weights;
   if (placed) lines.push(`weights: ${describePlacement(placed, r.output!)}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);

@@ -98,6 +98,7 @@ function handle(req: CoreRequest, control: WorkControl): unknown {
       return rewriteModel(req.file, [...requestsOf(req.steps), ...(req.requests ?? [])], req.output, {
         seqLen: req.seqLen,
         save: { externalData: req.externalData ?? 'auto', copyExternal: req.copyExternal ?? false },
+        ...(req.precision ? { precision: req.precision } : {}),
         ...control,
       });
     case 'bounds':

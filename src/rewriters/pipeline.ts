@@ -24,6 +24,7 @@ import { getRule } from './registry';
 import { shareSelections } from './prune/edit/shared-selections';
 import { RuleError, type Rule, type RuleContext, type RuleResult, type SiteChange } from './rule';
 import './rules';
+import { convertToFloat16, type PrecisionReport } from './precision/fp16';
 
 export interface RuleRequest {
   rule: string;
@@ -54,6 +55,8 @@ export interface RewriteReport {
   bytesAfter: number;
   /** Set when the model's ONNX opset was raised for the rules (also said in `warnings`). */
   opsetUpgrade?: OpsetUpgrade;
+  /** Set by `precision: 'fp16'`: what the conversion changed (precision/fp16.ts). */
+  precision?: PrecisionReport;
   warnings: string[];
 }
 
@@ -66,6 +69,8 @@ export interface RewriteOptions extends WorkControl {
    * they stay in memory, which is what previews of small models want.
    */
   store?: WeightStore;
+  /** `fp16`: after the rules, float16 weights and computation with a float32 interface (precision/fp16.ts). */
+  precision?: 'fp32' | 'fp16';
 }
 
 /** Rewrites in memory and returns the edited model with its report (no file written). */
@@ -157,6 +162,15 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
     applied.push({ rule: rule.name, params: req.params, sites: chosen, changes: result.changes, warnings: result.warnings });
     warnings.push(...result.warnings.map((w) => `${rule.name}: ${w}`));
   }
+  let precision: PrecisionReport | undefined;
+  if (options.precision === 'fp16') {
+    checkpoint();
+    options.onProgress?.({ phase: 'rewrite', done: 0, total: 1, message: 'converting to float16' });
+    precision = convertToFloat16(builder);
+    builder.sort();
+    const problems = graphProblems(model.graph);
+    if (problems.length) throw new Error(`the float16 conversion broke the graph: ${problems.slice(0, 5).join('; ')}`);
+  }
   const totals = (r: AnalysisReport) => ({
     flops: r.sites.reduce((a, s) => a + (s.flops ?? 0), 0),
     bytes: r.sites.reduce((a, s) => a + (s.attnMatrixBytes ?? 0), 0),
@@ -176,7 +190,7 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
     model,
     report: {
       input: model.file, seqLen, seqUnit: sequenceUnit(original.model.inputs), applied, flopsBefore: before.flops, flopsAfter, bytesBefore: before.bytes, bytesAfter,
-      ...(opsetUpgrade ? { opsetUpgrade } : {}), warnings,
+      ...(opsetUpgrade ? { opsetUpgrade } : {}), ...(precision ? { precision } : {}), warnings,
     },
   };
 }

@@ -2,6 +2,7 @@
 // Rewrite studio's forms and the "Rewrite Attention…" prompts (webview, src/extension/commands.ts), and the host's check
 // of the steps a dashboard sends (src/protocol.ts) are all derived from this list. A rule registered in
 // src/rewriters without a declaration here (or the reverse) fails test/webview/rule-forms.test.ts.
+import { IMPL_AUTO } from '../rewriters/sparse/impl-auto';
 import type { FieldDecl, FieldValue } from './rule-fields';
 import { summarizeChoices, type HeadPlanFile } from './head-plan';
 
@@ -23,6 +24,19 @@ const window = (example = '64'): FieldDecl => ({
   key: 'window', flag: '--window', metavar: 'W', label: 'Window W', type: 'int', example, help: 'keys each query sees, itself included',
 });
 
+/**
+ * How a sparse pattern is realised (methods.md): `mask` is the exact meaning at dense cost, the compute-reducing form
+ * (`blocked`, or `gather` for block-topk) computes only what the pattern lets through, and `auto` times the forms that
+ * are exact equivalents of the mask form on the target provider at the requested length and keeps the fastest
+ * (`rewrite --impl auto --ep P --seq N`; src/orchestrate/impl-auto.ts lists the candidates).
+ */
+export { IMPL_AUTO };
+const impl = (fast: 'blocked' | 'gather', help: string): FieldDecl => ({
+  key: 'impl', flag: '--impl', metavar: `mask|${fast}|${IMPL_AUTO}`, label: 'Implementation', type: 'choice', choices: ['mask', fast, IMPL_AUTO], default: 'mask', example: fast,
+  help: `${help}; ${IMPL_AUTO} times the exact forms on the target provider (--ep) at --seq tokens and keeps the fastest`,
+});
+const blockedImpl = (what: string) => impl('blocked', `mask adds −∞ outside the pattern (the exact reference; every score is still computed); blocked computes only ${what} (the fast one)`);
+
 export const RULE_DECLS: readonly RuleDecl[] = [
   {
     rule: 'window',
@@ -31,10 +45,7 @@ export const RULE_DECLS: readonly RuleDecl[] = [
     perSite: true,
     fields: [
       window(),
-      {
-        key: 'impl', flag: '--impl', metavar: 'mask|blocked', label: 'Implementation', type: 'choice', choices: ['mask', 'blocked'], default: 'mask', example: 'blocked',
-        help: 'mask adds −∞ outside the window (the exact reference; every score is still computed); blocked computes only the blocks the window touches (the fast one)',
-      },
+      blockedImpl('the blocks the window touches'),
     ],
     pattern: (p) => `window ${p.window}`,
   },
@@ -43,7 +54,7 @@ export const RULE_DECLS: readonly RuleDecl[] = [
     title: 'Attention sinks + window',
     flag: '--sink',
     perSite: true,
-    fields: [{ key: 'sink', flag: '--sink', metavar: 'N', label: 'Sink tokens N', type: 'int', example: '4', help: 'first tokens every query sees' }, window()],
+    fields: [{ key: 'sink', flag: '--sink', metavar: 'N', label: 'Sink tokens N', type: 'int', example: '4', help: 'first tokens every query sees' }, window(), blockedImpl('the window\'s blocks and the sink keys')],
     pattern: (p) => `sink ${p.sink} + window ${p.window}`,
   },
   {
@@ -51,7 +62,7 @@ export const RULE_DECLS: readonly RuleDecl[] = [
     title: 'Strided + window',
     flag: '--strided',
     perSite: true,
-    fields: [{ key: 'stride', flag: '--strided', metavar: 'K', label: 'Stride k', type: 'int', example: '8', help: 'head h also sees keys j ≡ h (mod k)' }, window()],
+    fields: [{ key: 'stride', flag: '--strided', metavar: 'K', label: 'Stride k', type: 'int', example: '8', help: 'head h also sees keys j ≡ h (mod k)' }, window(), blockedImpl('the window\'s blocks and each head\'s strided keys')],
     pattern: (p) => `strided ${p.stride} + window ${p.window}`,
   },
   {
@@ -59,7 +70,7 @@ export const RULE_DECLS: readonly RuleDecl[] = [
     title: 'Power-of-two distances + window',
     flag: '--power',
     perSite: true,
-    fields: [window()],
+    fields: [window(), blockedImpl('the window\'s blocks and the keys at power-of-two distances')],
     pattern: (p) => `power + window ${p.window}`,
   },
   {
@@ -67,7 +78,10 @@ export const RULE_DECLS: readonly RuleDecl[] = [
     title: '2-D neighborhood (vision)',
     flag: '--neighborhood2d',
     perSite: true,
-    fields: [{ key: 'radius', flag: '--neighborhood2d', metavar: 'R', label: 'Radius r', type: 'int', min: 0, example: '1', help: 'each patch sees the patches within a (2r+1)×(2r+1) square' }],
+    fields: [
+      { key: 'radius', flag: '--neighborhood2d', metavar: 'R', label: 'Radius r', type: 'int', min: 0, example: '1', help: 'each patch sees the patches within a (2r+1)×(2r+1) square' },
+      blockedImpl('each row of patches against the 2r + 1 rows around it'),
+    ],
   },
   {
     rule: 'block-topk',
@@ -77,10 +91,7 @@ export const RULE_DECLS: readonly RuleDecl[] = [
     fields: [
       { key: 'block', flag: '--block-topk', metavar: 'B', label: 'Block size b', type: 'int', example: '32', help: 'keys per block' },
       { key: 'k', flag: '--block-topk', metavar: 'K', label: 'Blocks kept k', type: 'int', min: 0, example: '4', help: 'best-scoring key blocks kept per query block, besides the diagonal block and block 0' },
-      {
-        key: 'impl', flag: '--impl', metavar: 'mask|gather', label: 'Implementation', type: 'choice', choices: ['mask', 'gather'], default: 'mask', example: 'gather',
-        help: 'mask is the exact reference (every score is still computed); gather computes only the kept blocks (the fast one)',
-      },
+      impl('gather', 'mask is the exact reference (every score is still computed); gather computes only the kept blocks (the fast one)'),
     ],
   },
   {

@@ -35,7 +35,13 @@ const VARIANTS: Record<string, Variant> = {
   sink: { rule: 'sink', params: { window: 3, sink: 2 } },
   strided: { rule: 'strided', params: { window: 3, stride: 3 } },
   power: { rule: 'power', params: { window: 2 } },
+  'sink-blocked': { rule: 'sink', params: { window: 3, sink: 2, impl: 'blocked', rows: 4 }, sameAs: 'sink' },
+  'strided-blocked': { rule: 'strided', params: { window: 3, stride: 3, impl: 'blocked', rows: 4 }, sameAs: 'strided' },
+  'power-blocked': { rule: 'power', params: { window: 2, impl: 'blocked', rows: 4 }, sameAs: 'power' },
   neighborhood2d: { rule: 'neighborhood2d', params: { radius: 1 } },
+  'neighborhood2d-blocked': { rule: 'neighborhood2d', params: { radius: 1, impl: 'blocked' }, sameAs: 'neighborhood2d' },
+  'neighborhood2d-r2': { rule: 'neighborhood2d', params: { radius: 2 } },
+  'neighborhood2d-r2-blocked': { rule: 'neighborhood2d', params: { radius: 2, impl: 'blocked' }, sameAs: 'neighborhood2d-r2' },
   'topk-mask': { rule: 'block-topk', params: { block: 4, k: 1 } },
   'topk-gather': { rule: 'block-topk', params: { block: 4, k: 1, impl: 'gather' }, sameAs: 'topk-mask' },
   // Keeping 64 blocks of 4 keeps every key of these inputs (13 new tokens and a short cache, or a ViT's 65 patches).
@@ -57,7 +63,16 @@ describe.each(fixtureNames())('%s', (name) => {
     for (const [key, v] of Object.entries(VARIANTS)) {
       const rule = getRule(v.rule)!;
       if (!report.sites.some((s) => rule.skipReason(s, v.params as never, report) === null)) continue;
-      const { file } = rewriteTo(model, [{ rule: v.rule, params: v.params }], tmp.dir, `${name}-${key}`);
+      const { file, report: rewritten } = rewriteTo(model, [{ rule: v.rule, params: v.params }], tmp.dir, `${name}-${key}`);
+      // A compute-reducing form must be what a written-out site gets (fused sites may fall back, with a warning).
+      const impl = (v.params as { impl?: string }).impl;
+      if (impl && impl !== 'mask') {
+        for (const c of rewritten.applied[0].changes) {
+          if (!report.sites[c.site].anchors.fused) expect(c.after.impl, `${key}: site ${c.site}`).toBe(impl);
+        }
+        // The analysis reads the rewritten model back with the same sites (the forms' own nodes belong to them).
+        expect(analyzeModel(file).sites.length, `${key}: sites read back`).toBe(report.sites.length);
+      }
       const out = await floatOutputs(file, feeds);
       outputs[key] = out;
       applied.push(key);
@@ -114,6 +129,9 @@ describe('padded batches: the model\'s own padding mask survives the compute-red
     ['llama-sdpa-ts-op17', 'window', { window: 5 }, { window: 5, impl: 'blocked', rows: 4 }],
     ['gpt2-eager-ts-op17', 'window', { window: 5 }, { window: 5, impl: 'blocked', rows: 4 }],
     ['bert-eager-ts-op17', 'window', { window: 3 }, { window: 3, impl: 'blocked', rows: 4 }],
+    ['llama-eager-ts-op17', 'sink', { window: 5, sink: 2 }, { window: 5, sink: 2, impl: 'blocked', rows: 4 }],
+    ['gpt2-eager-ts-op17', 'strided', { window: 3, stride: 4 }, { window: 3, stride: 4, impl: 'blocked', rows: 4 }],
+    ['llama-sdpa-ts-op17', 'power', { window: 3 }, { window: 3, impl: 'blocked', rows: 4 }],
     ['llama-eager-ts-op17', 'block-topk', { block: 4, k: 1 }, { block: 4, k: 1, impl: 'gather' }],
     ['gpt2-eager-ts-op17', 'block-topk', { block: 4, k: 1 }, { block: 4, k: 1, impl: 'gather' }],
     ['bert-sdpa-ts-op17', 'block-topk', { block: 4, k: 1 }, { block: 4, k: 1, impl: 'gather' }],

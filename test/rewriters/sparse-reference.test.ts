@@ -42,10 +42,24 @@ describe('static patterns against direct attention', () => {
     { name: 'sink 2 + window 3', req: { rule: 'sink', params: { window: 3, sink: 2 } }, p: { kind: 'sink', window: 3, sink: 2 } },
     { name: 'strided 2 + window 3', req: { rule: 'strided', params: { window: 3, stride: 2 } }, p: { kind: 'strided', window: 3, stride: 2, heads: 3 } },
     { name: 'power + window 2', req: { rule: 'power', params: { window: 2 } }, p: { kind: 'power', window: 2 } },
+    // The blocked forms: the window's blocks plus the pattern's extra keys, in blocks of 4 rows (several per sequence).
+    { name: 'sink 2 + window 3 (blocked)', req: { rule: 'sink', params: { window: 3, sink: 2, impl: 'blocked', rows: 4 } }, p: { kind: 'sink', window: 3, sink: 2 } },
+    { name: 'sink 7 + window 5 (blocked, sinks inside the window)', req: { rule: 'sink', params: { window: 5, sink: 7, impl: 'blocked', rows: 4 } }, p: { kind: 'sink', window: 5, sink: 7 } },
+    { name: 'sink 30 + window 3 (blocked, more sinks than keys)', req: { rule: 'sink', params: { window: 3, sink: 30, impl: 'blocked', rows: 4 } }, p: { kind: 'sink', window: 3, sink: 30 } },
+    { name: 'strided 2 + window 3 (blocked)', req: { rule: 'strided', params: { window: 3, stride: 2, impl: 'blocked', rows: 4 } }, p: { kind: 'strided', window: 3, stride: 2, heads: 3 } },
+    { name: 'strided 4 + window 6 (blocked, every mask row)', req: { rule: 'strided', params: { window: 6, stride: 4, impl: 'blocked', rows: 4, modelMask: 'rows' } }, p: { kind: 'strided', window: 6, stride: 4, heads: 3 } },
+    { name: 'power + window 2 (blocked)', req: { rule: 'power', params: { window: 2, impl: 'blocked', rows: 4 } }, p: { kind: 'power', window: 2 } },
+    { name: 'power + window 1 (blocked, 16 rows)', req: { rule: 'power', params: { window: 1, impl: 'blocked' } }, p: { kind: 'power', window: 1 } },
+    { name: 'power + window 5 (blocked, 2 rows)', req: { rule: 'power', params: { window: 5, impl: 'blocked', rows: 2, modelMask: 'rows' } }, p: { kind: 'power', window: 5 } },
+    { name: 'power + window 32 (blocked: no power within reach)', req: { rule: 'power', params: { window: 32, impl: 'blocked', rows: 4 } }, p: { kind: 'power', window: 32 } },
   ];
   for (const c of causalPatterns) {
     it.each(CAUSAL_CASES)(`causal ${c.name}, Sq %i of Sk %i`, async (sq, sk) => {
-      await check(causal, models.causal, [c.req], sq, sk, (i, j, h) => visible(c.p, i, j, h));
+      const report = await check(causal, models.causal, [c.req], sq, sk, (i, j, h) => visible(c.p, i, j, h));
+      // A blocked request must really be blocked (not the mask form behind a warning).
+      const impl = (c.req.params as { impl?: string }).impl ?? 'mask';
+      expect(report.applied[0].changes[0].after.impl).toBe(impl);
+      expect(report.warnings).toEqual([]);
     });
   }
 

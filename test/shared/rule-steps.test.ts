@@ -49,7 +49,7 @@ describe('rule declarations', () => {
     expect(parseStepFlags(['--expand', '--block-topk', '4,1'])).toEqual([{ rule: 'expand', params: {} }, { rule: 'block-topk', params: { block: 4, k: 1 } }]);
     expect(parseStepFlags(['--window', '8'], [1])).toEqual([{ rule: 'window', params: { window: 8 }, sites: [1] }]);
     expect(() => parseStepFlags(['--sink', '4'])).toThrow('--sink needs --window W');
-    expect(() => parseStepFlags(['--impl', 'mask'])).toThrow('--impl goes with --window or --block-topk');
+    expect(() => parseStepFlags(['--impl', 'mask'])).toThrow('--impl goes with --window or --sink or --strided or --power or --neighborhood2d or --block-topk');
     expect(() => parseStepFlags(['--window', '8', '--block-topk', '4,1', '--impl', 'mask'])).toThrow(/--then/);
     expect(() => parseStepFlags(['--window', '0'])).toThrow("Window W (--window): a whole number of at least 1, got '0'");
   });
@@ -80,10 +80,10 @@ describe('rule declarations', () => {
 
   it('the studio texts become the step typed: non-default values, the chosen sites, errors named', () => {
     const sink = declOf('sink')!;
-    expect(initialTexts(sink)).toEqual({ sink: '4', window: '64' });
-    expect(stepFromTexts(sink, { sink: '2', window: '16' }, [2, 0])).toEqual({ rule: 'sink', params: { sink: 2, window: 16 }, sites: [0, 2] });
-    expect(() => stepFromTexts(sink, { sink: '2', window: '16' }, [])).toThrow('choose at least one site');
-    expect(textErrors(sink, { sink: 'x', window: '0' })).toEqual([
+    expect(initialTexts(sink)).toEqual({ sink: '4', window: '64', impl: 'mask' });
+    expect(stepFromTexts(sink, { sink: '2', window: '16', impl: 'mask' }, [2, 0])).toEqual({ rule: 'sink', params: { sink: 2, window: 16, impl: 'mask' }, sites: [0, 2] });
+    expect(() => stepFromTexts(sink, { sink: '2', window: '16', impl: 'blocked' }, [])).toThrow('choose at least one site');
+    expect(textErrors(sink, { sink: 'x', window: '0', impl: 'mask' })).toEqual([
       "Sink tokens N (--sink): a whole number of at least 1, got 'x'",
       "Window W (--window): a whole number of at least 1, got '0'",
     ]);

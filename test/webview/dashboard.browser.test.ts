@@ -293,20 +293,20 @@ describe('dashboard in Chromium with a real session', () => {
 
     const expected: RuleStep[] = [
       { rule: 'window', params: { window: 16, impl: 'blocked' }, sites: [0, 2] },
-      { rule: 'sink', params: { sink: 2, window: 8 }, sites: [4] },
+      { rule: 'sink', params: { sink: 2, window: 8, impl: 'mask' }, sites: [4] },
       { rule: 'prune-heads', params: { heads: { 0: [1] } } },
     ];
-    const name = 'window 16 (blocked) @ sites 0,2 + sink 2 + window 8 @ sites 4 + prune-heads 0:1';
+    const name = 'window 16 (blocked) @ sites 0,2 + sink 2 + window 8 (mask) @ sites 4 + prune-heads 0:1';
     // The name follows the steps: the removed gqa step is not in it.
     expect(await page.locator('#variant-label').getAttribute('placeholder')).toBe(name);
     // The terminal line is one runnable command (here run with the output in a scratch folder).
     const command = await page.locator('#terminal-command').innerText();
-    expect(command).toContain(`attention-lens rewrite ${BART} --window 16 --impl blocked --sites 0,2 --then --sink 2 --window 8 --sites 4 --then --prune-heads 0:1 -o `);
+    expect(command).toContain(`attention-lens rewrite ${BART} --window 16 --impl blocked --sites 0,2 --then --sink 2 --window 8 --impl mask --sites 4 --then --prune-heads 0:1 -o `);
     const words = command.match(/'[^']*'|\S+/g)!.map((w) => w.replace(/^'|'$/g, ''));
     const out = path.join(mkdtempSync(path.join(tmpdir(), 'studio-cli-')), 'out.onnx');
     const printed = execFileSync(process.execPath, [path.join(DIST, 'cli.js'), ...words.slice(1, -1), out], { encoding: 'utf8' });
     expect(printed).toMatch(/^window \{"window":16,"impl":"blocked"\} on sites 0, 2$/m);
-    expect(printed).toMatch(/^sink \{"sink":2,"window":8\} on sites 4$/m);
+    expect(printed).toMatch(/^sink \{"sink":2,"window":8,"impl":"mask"\} on sites 4$/m);
     expect(printed).toMatch(/^prune-heads \{"heads":\{"0":\[1\]\}\} on sites 0$/m);
     rmSync(path.dirname(out), { recursive: true, force: true });
 
@@ -323,7 +323,7 @@ describe('dashboard in Chromium with a real session', () => {
     try {
       const applied = (await core.request({ type: 'preview', file: BART, steps: expected })).applied;
       expect(applied.map((a) => [a.rule, a.params, a.sites])).toEqual([
-        ['window', { window: 16, impl: 'blocked' }, [0, 2]], ['sink', { sink: 2, window: 8 }, [4]], ['prune-heads', { heads: { 0: [1] } }, [0]],
+        ['window', { window: 16, impl: 'blocked' }, [0, 2]], ['sink', { sink: 2, window: 8, impl: 'mask' }, [4]], ['prune-heads', { heads: { 0: [1] } }, [0]],
       ]);
     } finally {
       core.dispose();

@@ -23,6 +23,9 @@ export function detectAttention(graph: Graph, shapes = new ShapeInfo(graph)): De
   const sites: RawSite[] = [];
   const failures: UnmatchedInfo[] = [];
   for (const n of graph.nodes) {
+    // A rewrite's own Softmax (`<anchor>::<rule>/…`, e.g. the dense rows of a blocked site's prefix tokens) is part
+    // of its anchor's site, which claims it below, not a site of its own.
+    if (n.opType === 'Softmax' && n.domain === '' && rewriteHelper(graph, n.name)) continue;
     if (n.opType === 'Softmax' && n.domain === '') {
       const m = possible(graph, matchSoftmax(ctx, n));
       if (m.ok) sites.push(m.value);
@@ -49,6 +52,11 @@ function possible(graph: Graph, m: Match<RawSite>): Match<RawSite> {
   if (!m.ok) return m;
   const why = impossibleFigures(graph, m.value);
   return why ? fail(`${m.value.form}: ${why}`) : m;
+}
+
+function rewriteHelper(graph: Graph, name: string): boolean {
+  const cut = name.indexOf('::');
+  return cut > 0 && graph.nodeByName(name.slice(0, cut)) !== undefined;
 }
 
 /**

@@ -17,7 +17,7 @@ import { rewireBlocked } from './blocked-chain';
 import { toBlocks } from './blocks';
 import { round } from './cost';
 import { NEG_FLOAT32, SITE_OPS_OPSET, type SiteOps } from './ops';
-import { formReason, nonNegativeInt, oneOf, positiveInt, type BlockTopkParams } from './params';
+import { formReason, implOf, nonNegativeInt, oneOf, positiveInt, type BlockTopkParams } from './params';
 import { positionsFrom } from './positions';
 import { tokenWeights } from './padding';
 import { readScoreChain, type ScoreChain } from './score-chain';
@@ -31,7 +31,7 @@ export const blockTopkRule: Rule<BlockTopkParams> = {
   validate(p) {
     positiveInt('block-topk', 'block', p.block);
     nonNegativeInt('block-topk', 'k', p.k);
-    oneOf('block-topk', 'impl', p.impl, ['mask', 'gather'] as const);
+    implOf('block-topk', p.impl, 'gather');
     oneOf('block-topk', 'modelMask', p.modelMask, ['auto', 'rows'] as const);
   },
   skipReason(site) {

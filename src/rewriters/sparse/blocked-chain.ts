@@ -34,6 +34,8 @@ export interface BlockedParts {
   /** Output rows to keep: [front, front + Sq) of the nb·R blocked rows. */
   front: Value | null;
   sq: Value;
+  /** Output rows computed elsewhere that go before the blocked ones ([B, H, P, Dv]: the dense rows of prefix tokens). */
+  leadRows?: Value;
 }
 
 export function rewireBlocked(ctx: RuleContext, ops: SiteOps, shapes: ShapeInfo, chain: ScoreChain, info: SiteInfo, parts: BlockedParts, modelMask: 'auto' | 'rows'): void {
@@ -65,7 +67,8 @@ export function rewireBlocked(ctx: RuleContext, ops: SiteOps, shapes: ShapeInfo,
   const oShape = ops.shape(out, 'out_shape');
   const merged = ops.reshape(out, ops.shapeOf([ops.slice(oShape, 0, 0, 2, 'out_bh'), -1, ops.slice(oShape, 0, 4, 5, 'out_dv')], 'out_merge'), 'out_rows');
   const start = parts.front ?? ops.scalarI64(0, 'zero_i');
-  const result = ops.slice(merged, 2, start, parts.front ? ops.op('Add', [parts.front, parts.sq], 'out_end') : parts.sq, 'out');
+  const rows = ops.slice(merged, 2, start, parts.front ? ops.op('Add', [parts.front, parts.sq], 'out_end') : parts.sq, parts.leadRows ? 'out_rows_kept' : 'out');
+  const result = parts.leadRows ? ops.concat([parts.leadRows, rows], 2, 'out') : rows;
   b.replaceAllUses(chain.pv.outputs[0], result, { graphOutputs: true });
   b.removeNodes([chain.qk, chain.pv]);
 }

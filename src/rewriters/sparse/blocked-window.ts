@@ -19,7 +19,7 @@ import { rewireBlocked } from './blocked-chain';
 import { padRows } from './blocks';
 import type { BlockIndex } from './mask-gather';
 import type { SiteOps } from './ops';
-import { readScoreChain } from './score-chain';
+import { blockableChain, type ScoreChain } from './score-chain';
 
 export interface BlockedWindow {
   /** Query rows per block (R) and keys computed per query (mR). */
@@ -44,20 +44,40 @@ export function blockedKeys(window: number, rows: number, causal: boolean): numb
   return (causal ? a + 1 : 2 * a + 1) * rows;
 }
 
-/** Rewrites the site in place, or returns why it cannot (the caller then uses the mask form). */
-export function applyBlockedWindow(
-  ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo,
-  opts: { window: number; causal: boolean; rows: number; modelMask: 'auto' | 'rows' },
-): BlockedWindow | string {
-  const chain = readScoreChain(ctx.builder.graph, shapes, raw);
-  if (typeof chain === 'string') return chain;
-  const q = chain.qk.input(0)!;
-  const kt = chain.qk.input(1)!;
-  const v = chain.pv.input(1)!;
-  for (const [what, x] of [['Q', q], ['Kᵀ', kt], ['V', v]] as const) {
-    const r = shapes.shape(x)?.length;
-    if (r !== undefined && r !== 4) return `${what} has rank ${r}, not [batch, heads, positions, head size]`;
-  }
+/** The window's blocks of one site: what the plain blocked window multiplies, and what the patterns built on a window
+ * (sink, strided, power) extend with more key columns. */
+export interface WindowBlocks {
+  chain: ScoreChain;
+  R: number;
+  /** Key columns per query block (m·R) and front padding of the keys (a·R). */
+  L: number;
+  F: number;
+  sq: Value;
+  sk: Value;
+  past: Value;
+  /** Query blocks (int64 scalar). */
+  nb: Value;
+  /** Q [B, H, nb, R, D]; K and V as they enter the products ([B, H, Sk, D]); their windows [B, H, nb, L, D|E]. */
+  qBlocks: Value;
+  k: Value;
+  v: Value;
+  kWindows: Value;
+  vWindows: Value;
+  /** int64 [nb, R]: the absolute position of each blocked query row. */
+  queryPos: Value;
+  /** int64 [nb, L]: the absolute position of each window column (outside [0, Sk) for padding). */
+  keyPos: Value;
+  /** [1, 1, 1, R, L]: 0 inside the window, the masking value outside. */
+  band: Value;
+}
+
+/** The site's window blocks, or why its scores cannot be blocked. */
+export function windowBlocks(
+  ctx: RuleContext, raw: RawSite, ops: SiteOps, shapes: ShapeInfo, opts: { window: number; causal: boolean; rows: number },
+): WindowBlocks | string {
+  const operands = blockableChain(ctx.builder.graph, shapes, raw);
+  if (typeof operands === 'string') return operands;
+  const { chain, q, kt, v } = operands;
   const R = opts.rows;
   const W = opts.window;
   const a = Math.ceil((W - 1) / R);
@@ -92,27 +112,46 @@ export function applyBlockedWindow(
     return ops.reshape(gathered, ops.shapeOf([bh, ops.vec(nb), L, e], `${tag}_windows_shape`), `${tag}_windows`);
   };
   const k = ops.transpose(kt, [0, 1, 3, 2], 'k');
-  const ktBlocks = ops.transpose(windows(k, 'k'), [0, 1, 2, 4, 3], 'kt_blocked');
-  const vBlocks = windows(v, 'v');
-  const scores = ops.op('MatMul', [qBlocks, ktBlocks], 'qk');
 
-  // Key positions of each block's columns: past + bR − F + t.
-  const blockStart = ops.op('Add', [ops.op('Mul', [ops.range(nb, 'block'), ops.scalarI64(R, 'rows')], 'block_rows'), ops.op('Sub', [past, ops.scalarI64(F, 'front')], 'first_key')], 'block_start');
-  const keyPos = ops.op('Add', [ops.unsqueeze(blockStart, [1], 'block_col'), ops.const('cols', [1, L], { dtype: 'int64', data: Array.from({ length: L }, (_, t) => t) })], 'key_pos');
-  const inside = ops.op('And', [ops.op('Not', [ops.op('Less', [keyPos, ops.scalarI64(0, 'zero_i')], 'before_start')], 'after_start'), ops.op('Less', [keyPos, sk], 'before_end')], 'key_valid');
+  // Positions: block b's rows are past + bR + r, its columns past + bR − F + t.
+  const blockRows = ops.op('Add', [ops.op('Mul', [ops.range(nb, 'block'), ops.scalarI64(R, 'rows')], 'block_rows'), past], 'block_first_query');
+  const blockCol = ops.unsqueeze(blockRows, [1], 'block_col');
+  const queryPos = ops.op('Add', [blockCol, ops.const('row_offsets', [1, R], { dtype: 'int64', data: Array.from({ length: R }, (_, r) => r) })], 'query_pos');
+  const keyPos = ops.op('Add', [ops.op('Sub', [blockCol, ops.scalarI64(F, 'front')], 'block_first_key'), ops.const('cols', [1, L], { dtype: 'int64', data: Array.from({ length: L }, (_, t) => t) })], 'key_pos');
   const band = ops.floats(bandTable(R, L, F, W, opts.causal), [1, 1, 1, R, L], 'band');
-  const bias = ops.op('Add', [band, ops.unsqueeze(ops.additive(inside, 'key_valid_bias'), [0, 1, 3], 'key_valid_blocks')], 'window_bias');
+  return { chain, R, L, F, sq, sk, past, nb, qBlocks, k, v, kWindows: windows(k, 'k'), vWindows: windows(v, 'v'), queryPos, keyPos, band };
+}
 
+/** 0 where 0 ≤ position < Sk, the masking value elsewhere. */
+export function keyValid(ops: SiteOps, pos: Value, sk: Value, what: string): Value {
+  const inside = ops.op('And', [ops.op('Not', [ops.op('Less', [pos, ops.scalarI64(0, 'zero_i')], `${what}_before_start`)], `${what}_after_start`), ops.op('Less', [pos, sk], `${what}_before_end`)], `${what}_valid`);
+  return ops.additive(inside, `${what}_valid_bias`);
+}
+
+/** Positions clamped into [0, Sk), for gathering the model's mask (columns outside are masked by keyValid). */
+export function clampKeys(ops: SiteOps, pos: Value, sk: Value): Value {
+  return ops.op('Min', [ops.op('Max', [pos, ops.scalarI64(0, 'zero_i')], 'key_lo'), ops.op('Sub', [sk, ops.scalarI64(1, 'one_i')], 'last_key')], 'key_clamped');
+}
+
+/** Rewrites the site in place, or returns why it cannot (the caller then uses the mask form). */
+export function applyBlockedWindow(
+  ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo,
+  opts: { window: number; causal: boolean; rows: number; modelMask: 'auto' | 'rows' },
+): BlockedWindow | string {
+  const w = windowBlocks(ctx, raw, ops, shapes, opts);
+  if (typeof w === 'string') return w;
+  const ktBlocks = ops.transpose(w.kWindows, [0, 1, 2, 4, 3], 'kt_blocked');
+  const scores = ops.op('MatMul', [w.qBlocks, ktBlocks], 'qk');
+  const bias = ops.op('Add', [w.band, ops.unsqueeze(keyValid(ops, w.keyPos, w.sk, 'key'), [0, 1, 3], 'key_valid_blocks')], 'window_bias');
   // The model's masks are read at the same key positions.
-  const clamped = ops.op('Min', [ops.op('Max', [keyPos, ops.scalarI64(0, 'zero_i')], 'key_lo'), ops.op('Sub', [sk, ops.scalarI64(1, 'one_i')], 'last_key')], 'key_clamped');
-  const index: BlockIndex = { j: ops.unsqueeze(clamped, [0, 1], 'key_index'), perBatch: false, perHead: false, nb, rows: R, front: ops.scalarI64(0, 'zero_i'), sq };
-  rewireBlocked(ctx, ops, shapes, chain, info, { scores, bias, values: vBlocks, index, front: null, sq }, opts.modelMask);
+  const index: BlockIndex = { j: ops.unsqueeze(clampKeys(ops, w.keyPos, w.sk), [0, 1], 'key_index'), perBatch: false, perHead: false, nb: w.nb, rows: w.R, front: ops.scalarI64(0, 'zero_i'), sq: w.sq };
+  rewireBlocked(ctx, ops, shapes, w.chain, info, { scores, bias, values: w.vWindows, index, front: null, sq: w.sq }, opts.modelMask);
+  return { rows: w.R, keys: w.L, warnings: decodeWarnings(info, w.R, w.L) };
+}
 
-  const warnings: string[] = [];
-  if (info.kvCache.reads) {
-    warnings.push(`site ${info.id}: the blocked form pads a single decoding query to a block of ${R} rows (${L} keys each); for one-token steps the mask form computes less`);
-  }
-  return { rows: R, keys: L, warnings };
+export function decodeWarnings(info: SiteInfo, R: number, L: number): string[] {
+  if (!info.kvCache.reads) return [];
+  return [`site ${info.id}: the blocked form pads a single decoding query to a block of ${R} rows (${L} keys each); for one-token steps the mask form computes less`];
 }
 
 /** 0 where query row r and key column t of a block are inside the window, the masking value elsewhere. */

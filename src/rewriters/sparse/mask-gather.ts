@@ -29,6 +29,8 @@ export interface BlockIndex {
   front: Value;
   /** Rows mode: the mask's row count (Sq). */
   sq: Value;
+  /** Rows mode: the mask row of the first blocked query (default 0; the first patch row after prefix tokens). */
+  firstRow?: number;
 }
 
 /** M gathered into [b, h, nb, R or 1, C] (b, h: 1 or B, H), ready to broadcast against blocked scores. */
@@ -84,8 +86,9 @@ export function gatherMask(ops: SiteOps, shapes: ShapeInfo, mask: Value, mode: '
   return rowsMode ? restored : ops.unsqueeze(restored, [3], 'blocked');
 }
 
-/** M4 [mb, mh, Sq, Sk] with rows padded to nb·R (front rows first) and split: [mb, mh, nb, R, Sk]. */
-function rowBlocks(ops: SiteOps, m4: Value, ix: BlockIndex): Value {
+/** M4 [mb, mh, Sq, Sk] from `firstRow` on, with rows padded to nb·R (front rows first) and split: [mb, mh, nb, R, Sk]. */
+function rowBlocks(ops: SiteOps, full: Value, ix: BlockIndex): Value {
+  const m4 = ix.firstRow ? ops.slice(full, 2, ix.firstRow, Number.MAX_SAFE_INTEGER, 'rows_from_first') : full;
   const shape = ops.shape(m4, 'rows_shape');
   const total = ops.op('Mul', [ix.nb, ops.scalarI64(ix.rows, 'rows')], 'rows_total');
   const end = ops.op('Sub', [ops.op('Sub', [total, ix.front], 'rows_after_front'), ix.sq], 'rows_end');

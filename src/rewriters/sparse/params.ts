@@ -2,6 +2,7 @@
 // expose, and their checks. Every problem is a RuleError naming the rule.
 import type { SiteInfo } from '../../analysis/report/types';
 import { RuleError } from '../rule';
+import { IMPL_AUTO } from './impl-auto';
 import { FUSED_MASK_INPUT } from './mask-form';
 
 export interface WindowParams {
@@ -16,10 +17,21 @@ export interface WindowParams {
    */
   modelMask?: 'auto' | 'rows';
 }
-export interface SinkParams { window: number; sink: number }
-export interface StridedParams { window: number; stride: number }
-export interface PowerParams { window: number }
-export interface Neighborhood2dParams { radius: number }
+/** The window's implementation knobs, shared by the patterns built on a causal window. */
+export interface WindowImpl {
+  /** `mask` (default) or `blocked`: the blocked window plus the pattern's extra keys (blocked-extras.ts). */
+  impl?: 'mask' | 'blocked';
+  rows?: number;
+  modelMask?: 'auto' | 'rows';
+}
+export interface SinkParams extends WindowImpl { window: number; sink: number }
+export interface StridedParams extends WindowImpl { window: number; stride: number }
+export interface PowerParams extends WindowImpl { window: number }
+export interface Neighborhood2dParams {
+  radius: number;
+  /** `mask` (default) or `blocked`: each grid row of patches against the prefix tokens and the 2r + 1 rows around it. */
+  impl?: 'mask' | 'blocked';
+}
 export interface BlockTopkParams {
   block: number;
   /** Key blocks kept per query block besides the diagonal block and block 0. 0 keeps only those two; more than
@@ -28,6 +40,14 @@ export interface BlockTopkParams {
   /** `mask` (default): dense scores, −∞ outside the chosen blocks. `gather`: only the chosen blocks are computed. */
   impl?: 'mask' | 'gather';
   modelMask?: 'auto' | 'rows';
+}
+
+/** `impl` of a sparse rule: mask or its compute-reducing form. */
+export function implOf<T extends string>(rule: string, v: unknown, fast: T): 'mask' | T | undefined {
+  if (v === IMPL_AUTO) {
+    throw new RuleError(rule, `impl ${IMPL_AUTO} is chosen by timing the candidates on a runtime (attention-lens rewrite --impl ${IMPL_AUTO}); this rewrite path needs impl mask or ${fast}`);
+  }
+  return oneOf(rule, 'impl', v, ['mask', fast] as const);
 }
 
 export function positiveInt(rule: string, name: string, v: unknown): number {
@@ -52,8 +72,8 @@ export function oneOf<T extends string>(rule: string, name: string, v: unknown, 
  * no later pattern can be placed on them: those rules must come last.
  */
 export function formReason(site: SiteInfo): string | null {
-  const blocked = site.nodes.find((n) => /::(window|block-topk)\/qk(_\d+)?$/.test(n));
-  if (blocked) return `already rewritten into blocked scores by ${blocked.includes('::window/') ? 'window --impl blocked' : 'block-topk --impl gather'}; apply other sparse rules before the compute-reducing one`;
+  const blocked = site.nodes.map((n) => /::(window|sink|strided|power|neighborhood2d|block-topk)\/qk(_\d+)?$/.exec(n)).find((m) => m !== null);
+  if (blocked) return `already rewritten into blocked scores by ${blocked[1]} --impl ${blocked[1] === 'block-topk' ? 'gather' : 'blocked'}; apply other sparse rules before the compute-reducing one`;
   if (site.form === 'unfused' || site.form === 'sdpa-decomposed') return null;
   if (FUSED_MASK_INPUT[site.form] !== undefined) return null;
   return `${site.form} has no mask input these rules can use`;

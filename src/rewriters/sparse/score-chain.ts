@@ -101,3 +101,17 @@ function reaches(v: Value, target: Node, depth: number): boolean {
   }
   return false;
 }
+
+/** The chain with the products' operands Q [B, H, Sq, D], Kᵀ [B, H, D, Sk] and V, or why they cannot be blocked. */
+export function blockableChain(graph: Graph, shapes: ShapeInfo, raw: RawSite): { chain: ScoreChain; q: Value; kt: Value; v: Value } | string {
+  const chain = readScoreChain(graph, shapes, raw);
+  if (typeof chain === 'string') return chain;
+  const q = chain.qk.input(0)!;
+  const kt = chain.qk.input(1)!;
+  const v = chain.pv.input(1)!;
+  for (const [what, x] of [['Q', q], ['Kᵀ', kt], ['V', v]] as const) {
+    const r = shapes.shape(x)?.length;
+    if (r !== undefined && r !== 4) return `${what} has rank ${r}, not [batch, heads, positions, head size]`;
+  }
+  return { chain, q, kt, v };
+}

@@ -4,11 +4,17 @@
 // warning). The others are mask forms.
 import type { SiteInfo } from '../../analysis/report/types';
 import type { Rule } from '../rule';
-import { applyBlockedWindow, blockedKeys, defaultBlockRows } from './blocked-window';
+import type { ShapeInfo } from '../../analysis/ir/shapes';
+import type { RawSite } from '../../analysis/attention/site';
+import type { RuleContext } from '../rule';
+import { applyBlockedPattern } from './blocked-extras';
+import { applyBlockedWindow, blockedKeys, defaultBlockRows, type WindowBlocks } from './blocked-window';
+import { extraColumns, powerExtras, sinkExtras, stridedExtras, stridedReason } from './pattern-extras';
+import type { SiteOps } from './ops';
 import { round } from './cost';
 import { fusedKey } from '../../analysis/attention/fused';
 import { applyGqaWindow, applyMask } from './mask-form';
-import { formReason, oneOf, positiveInt, type PowerParams, type SinkParams, type StridedParams, type WindowParams } from './params';
+import { formReason, implOf, oneOf, positiveInt, type PowerParams, type SinkParams, type StridedParams, type WindowParams } from './params';
 import { buildVisible, describe, keysPerQuery, perHead, type Pattern } from './pattern';
 import { SITE_OPS_OPSET } from './ops';
 import { rewriteSites, type SiteOutcome } from './site-loop';
@@ -29,7 +35,7 @@ export const windowRule: Rule<WindowParams> = {
   minOpset: SITE_OPS_OPSET,
   validate(p) {
     positiveInt('window', 'window', p.window);
-    oneOf('window', 'impl', p.impl, ['mask', 'blocked'] as const);
+    implOf('window', p.impl, 'blocked');
     oneOf('window', 'modelMask', p.modelMask, ['auto', 'rows'] as const);
     if (p.rows !== undefined) positiveInt('window', 'rows', p.rows);
   },
@@ -69,8 +75,8 @@ export const windowRule: Rule<WindowParams> = {
   },
 };
 
-/** sink, strided and power: causal patterns, mask form. */
-function causalPatternRule<P extends { window: number }>(
+/** sink, strided and power: causal patterns, as a mask or as the blocked window plus the pattern's extra keys. */
+function causalPatternRule<P extends { window: number; impl?: 'mask' | 'blocked'; rows?: number; modelMask?: 'auto' | 'rows' }>(
   name: string, summary: string, check: (p: P) => void, pattern: (p: P, info: SiteInfo) => Pattern,
 ): Rule<P> {
   return {
@@ -80,6 +86,9 @@ function causalPatternRule<P extends { window: number }>(
     minOpset: SITE_OPS_OPSET,
     validate(p) {
       positiveInt(name, 'window', p.window);
+      implOf(name, p.impl, 'blocked');
+      oneOf(name, 'modelMask', p.modelMask, ['auto', 'rows'] as const);
+      if (p.rows !== undefined) positiveInt(name, 'rows', p.rows);
       check(p);
     },
     skipReason(site) {
@@ -91,10 +100,38 @@ function causalPatternRule<P extends { window: number }>(
     apply(ctx, siteIds, p) {
       return rewriteSites(ctx, name, siteIds, ({ info, raw, ops, shapes }) => {
         const pat = pattern(p, info);
+        const warnings: string[] = [];
+        if (p.impl === 'blocked') {
+          const r = blockedPattern(ctx, raw, info, ops, shapes, pat, p);
+          if (typeof r !== 'string') return r;
+          warnings.push(`site ${info.id}: blocked form not possible (${r}); used the mask form`);
+        }
         applyMask(ctx, raw, ops, shapes, (pos) => buildVisible(ops, pat, pos), perHead(pat));
-        return maskOutcome(info, ctx.seqLen, pat);
+        return { ...maskOutcome(info, ctx.seqLen, pat), warnings };
       });
     },
+  };
+}
+
+/** The blocked window plus the pattern's extra keys (blocked-extras.ts), or why not. */
+function blockedPattern(
+  ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo, pat: Pattern, p: { window: number; rows?: number; modelMask?: 'auto' | 'rows' },
+): SiteOutcome | string {
+  if (raw.anchors.fused) return `${info.form} computes its scores inside the operator`;
+  if (pat.kind === 'strided') {
+    const kt = raw.anchors.qk ? ctx.builder.graph.nodeByName(raw.anchors.qk)?.input(1) : null;
+    const why = stridedReason(shapes.shape(kt ?? null)?.[1], pat.heads);
+    if (why) return why;
+  }
+  const rows = p.rows ?? defaultBlockRows(p.window);
+  const extras = (w: WindowBlocks) => (pat.kind === 'sink' ? sinkExtras(ops, w, pat) : pat.kind === 'strided' ? stridedExtras(ops, w, pat) : powerExtras(ops, w, pat as Extract<Pattern, { kind: 'power' }>));
+  const r = applyBlockedPattern(ctx, raw, info, ops, shapes, { window: p.window, rows, modelMask: p.modelMask ?? 'auto', extraColumns: extraColumns(pat, ctx.seqLen, rows) }, extras);
+  if (typeof r === 'string') return r;
+  const blocks = Math.ceil(ctx.seqLen / r.rows);
+  return {
+    after: { ...describe(pat), impl: 'blocked', blockRows: r.rows, keysPerQuery: round(keysPerQuery(pat, ctx.seqLen)) },
+    computed: { rows: blocks * r.rows, keys: r.keys },
+    warnings: r.warnings,
   };
 }
 

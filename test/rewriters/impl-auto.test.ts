@@ -1,0 +1,85 @@
+// `--impl auto` (src/orchestrate/impl-auto.ts): every exact candidate of a rule is written and timed in one run, the
+// fastest median is kept, and the report says what was measured and what was not (with the reason). What is checked
+// here is the orchestration, not which form wins (that is a benchmark's business): each candidate is listed with a
+// median inside its interval, the chosen one has the smallest median, the resolved step is a concrete form whose
+// model gives the mask form's outputs, and a rule without forms is refused by name.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { implCandidates, resolveAutoImpl } from '../../src/orchestrate/impl-auto';
+import type { RuntimeClient } from '../../src/runtime/client';
+import { startClient } from '../runtime/helpers';
+import { fixture } from '../helpers/fixtures';
+import { floatOutputs, maxAbsDiff, rewriteTo, synthesizedFeeds, tempDir } from './sparse-helpers';
+
+let client: RuntimeClient;
+let close: () => Promise<void>;
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(async () => {
+  ({ client, close } = await startClient());
+  tmp = tempDir('impl-auto');
+});
+afterAll(async () => {
+  await close();
+  tmp.cleanup();
+});
+
+describe('impl auto', () => {
+  it('lists the exact forms per rule, the mask form first', () => {
+    expect(implCandidates('window', { window: 256 }).map((c) => c.label)).toEqual([
+      'mask', 'blocked, 32-row blocks', 'blocked, 64-row blocks', 'blocked, 128-row blocks', 'blocked, 256-row blocks',
+      'fused, GroupQueryAttention local_window_size',
+    ]);
+    expect(implCandidates('sink', { window: 4, sink: 2 }).map((c) => c.params)).toEqual([{ impl: 'mask' }, { impl: 'blocked', rows: 16 }]);
+    expect(implCandidates('block-topk', { block: 64, k: 8 }).map((c) => c.params.impl)).toEqual(['mask', 'gather']);
+    expect(implCandidates('neighborhood2d', { radius: 1 }).map((c) => c.params.impl)).toEqual(['mask', 'blocked']);
+    expect(implCandidates('gqa', { groups: 2 })).toEqual([]);
+  });
+
+  it.each([
+    ['llama-eager-ts-op17', { rule: 'sink', params: { sink: 2, window: 8, impl: 'auto' } }],
+    ['llama-eager-ts-op17', { rule: 'window', params: { window: 16, impl: 'auto' } }],
+    ['vit-eager-ts-op17', { rule: 'neighborhood2d', params: { radius: 1, impl: 'auto' } }],
+  ] as const)('%s %s: times every candidate and keeps the fastest, an exact form', async (name, step) => {
+    const model = fixture(name).model;
+    const { requests, choices } = await resolveAutoImpl(client, model, [{ ...step, params: { ...step.params } }], { seq: 48, ep: 'cpu', runs: 3 });
+    expect(choices).toHaveLength(1);
+    const c = choices[0];
+    expect(c.ranOn).toBe('cpu');
+    expect(c.measured[0].label).toBe('mask');
+    // SparseAttention is listed for the token-pattern rules, never measured on CPU.
+    const listed = step.rule === 'neighborhood2d' ? [] : ['com.microsoft.SparseAttention'];
+    expect(c.notMeasured.filter((n) => listed.includes(n.label)).length).toBe(listed.length);
+    expect(c.measured.length + c.notMeasured.length).toBe(implCandidates(step.rule, step.params).length + listed.length);
+    for (const m of c.measured) {
+      expect(m.latencyMs.runs).toBe(3);
+      expect(m.latencyMs.p50).toBeGreaterThanOrEqual(m.latencyMs.ci95[0]);
+      expect(m.latencyMs.p50).toBeLessThanOrEqual(m.latencyMs.ci95[1]);
+    }
+    const best = Math.min(...c.measured.map((m) => m.latencyMs.p50));
+    expect(c.measured.find((m) => m.label === c.chosen.label)!.latencyMs.p50).toBe(best);
+    // The resolved steps name a concrete form and reproduce the mask form's outputs.
+    const last = requests[requests.length - 1];
+    expect((last.params as { impl: string }).impl).not.toBe('auto');
+    const feeds = synthesizedFeeds(model, 24, 0);
+    const got = await floatOutputs(rewriteTo(model, requests, tmp.dir, `${name}-${step.rule}-auto`).file, feeds);
+    const mask = await floatOutputs(rewriteTo(model, [{ rule: step.rule, params: { ...step.params, impl: 'mask' } }], tmp.dir, `${name}-${step.rule}-mask`).file, feeds);
+    for (const k of Object.keys(mask)) expect(maxAbsDiff(got[k], mask[k])).toBeLessThan(1e-4);
+  });
+
+  it('on a fused GroupQueryAttention site, times the operator\'s own window once (block sizes do not apply to it)', async () => {
+    const model = fixture('fused-gqa').model;
+    const { requests, choices } = await resolveAutoImpl(client, model, [{ rule: 'window', params: { window: 64, impl: 'auto' } }], { seq: 32, ep: 'cpu', runs: 2 });
+    const c = choices[0];
+    expect(c.measured.map((m) => m.label)).toEqual(['mask', 'blocked, 16-row blocks']);
+    expect(c.notMeasured.filter((n) => n.reason === 'the same rewrite as blocked, 16-row blocks').map((n) => n.label)).toEqual([
+      'blocked, 32-row blocks', 'blocked, 64-row blocks', 'blocked, 128-row blocks',
+    ]);
+    // `fuse` first has nothing to fuse here, which is said, not hidden.
+    expect(c.notMeasured.find((n) => n.label.startsWith('fused,'))?.reason).toMatch(/fuse: applies to none/);
+    expect(requests.every((r) => (r.params as { impl?: string }).impl !== 'auto')).toBe(true);
+  });
+
+  it('refuses auto where the rule has no forms to choose from', async () => {
+    const model = fixture('llama-eager-ts-op17').model;
+    await expect(resolveAutoImpl(client, model, [{ rule: 'gqa', params: { groups: 2, impl: 'auto' } }], { seq: 16, ep: 'cpu' })).rejects.toThrow(/gqa: --impl auto applies to the sparse rules/);
+  });
+});
