@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Variant } from '../protocol';
 import { declOf } from '../shared/rule-decls';
-import { fieldError } from '../shared/rule-fields';
+import { fieldError, interactiveChoices } from '../shared/rule-fields';
 import { initialTexts, patternOfSteps, stepFlags, stepFromTexts, stepLabel } from '../shared/rule-steps';
 import type { ExecutionProvider } from '../runtime/protocol';
 import type { Dashboards } from './dashboard';
@@ -80,7 +80,7 @@ async function promptRewrite(session: ModelSession): Promise<Variant | undefined
   for (const field of form.fields) {
     let value: string | undefined;
     if (field.type === 'choice') {
-      value = (await vscode.window.showQuickPick(field.choices ?? [], { title: `${form.title}: ${field.label}`, placeHolder: field.help, ignoreFocusOut: true }))?.toString();
+      value = (await vscode.window.showQuickPick(interactiveChoices(field), { title: `${form.title}: ${field.label}`, placeHolder: field.help, ignoreFocusOut: true }))?.toString();
     } else {
       value = await vscode.window.showInputBox({
         title: `${form.title}: ${field.label}`,

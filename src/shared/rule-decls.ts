@@ -32,7 +32,7 @@ const window = (example = '64'): FieldDecl => ({
  */
 export { IMPL_AUTO };
 const impl = (fast: 'blocked' | 'gather', help: string): FieldDecl => ({
-  key: 'impl', flag: '--impl', metavar: `mask|${fast}|${IMPL_AUTO}`, label: 'Implementation', type: 'choice', choices: ['mask', fast, IMPL_AUTO], default: 'mask', example: fast,
+  key: 'impl', flag: '--impl', metavar: `mask|${fast}|${IMPL_AUTO}`, label: 'Implementation', type: 'choice', choices: ['mask', fast, IMPL_AUTO], cliOnly: [IMPL_AUTO], default: 'mask', example: fast,
   help: `${help}; ${IMPL_AUTO} times the exact forms on the target provider (--ep) at --seq tokens and keeps the fastest`,
 });
 const blockedImpl = (what: string) => impl('blocked', `mask adds −∞ outside the pattern (the exact reference; every score is still computed); blocked computes only ${what} (the fast one)`);

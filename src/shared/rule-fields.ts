@@ -26,7 +26,17 @@ export interface FieldDecl {
   /** Smallest accepted integer (int fields; default 1). */
   min?: number;
   choices?: string[];
+  /**
+   * Choices only the command line can carry out (`impl auto` times candidates in a run before rewriting): the studio
+   * and the prompts do not offer them, and a dashboard step holding one is refused with the reason.
+   */
+  cliOnly?: string[];
   help: string;
+}
+
+/** The choices the dashboard and the prompts offer: all but the command-line-only ones. */
+export function interactiveChoices(field: FieldDecl): string[] {
+  return (field.choices ?? []).filter((c) => !field.cliOnly?.includes(c));
 }
 
 const INT = /^\d+$/;

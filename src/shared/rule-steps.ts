@@ -3,7 +3,7 @@
 // (a step is the pipeline's RuleRequest), and they print back as a command that runs the same rewrite. Everything
 // comes from the declarations in rule-decls.ts. Pure: no DOM, no Node, no vscode.
 import { type RuleDecl, RULE_DECLS, declOf, flagTakesValue } from './rule-decls';
-import { type FieldDecl, type FieldValue, formatField, isFieldValue, parseField } from './rule-fields';
+import { type FieldDecl, type FieldValue, formatField, interactiveChoices, isFieldValue, parseField } from './rule-fields';
 
 export interface RuleStep {
   rule: string;
@@ -183,6 +183,7 @@ export function checkStep(raw: unknown): RuleStep | string {
       continue;
     }
     if (!isFieldValue(f, v)) return `${decl.rule}: '${f.key}' is not ${f.type === 'choice' ? `one of ${f.choices?.join(', ')}` : `a valid ${f.type}`}`;
+    if (f.cliOnly?.includes(v as string)) return `${decl.rule}: ${f.key} ${v as string} is chosen by timing on the command line (attention-lens rewrite ${f.flag} ${v as string}); choose one of ${interactiveChoices(f).join(', ')} here`;
     params[f.key] = v;
   }
   const step: RuleStep = { rule: decl.rule, params };

@@ -7,7 +7,7 @@ import { analyzeModel } from '../../src/analysis/analyze';
 import { allRules, getRule } from '../../src/rewriters/registry';
 import '../../src/rewriters/rules';
 import { RULE_DECLS, declOf } from '../../src/shared/rule-decls';
-import { fieldError, formatField, parseField } from '../../src/shared/rule-fields';
+import { fieldError, formatField, interactiveChoices, parseField } from '../../src/shared/rule-fields';
 import {
   type RuleStep, checkStep, commandLine, initialTexts, parseStepFlags, patternOfSteps, rulesHelp, shellWord, stepFlags, stepFromTexts,
   stepLabel, stepsLabel, textErrors,
@@ -108,5 +108,16 @@ describe('rule declarations', () => {
         if (f.default) expect(help).toContain(`default ${f.default}`);
       }
     }
+  });
+});
+
+describe('choices only the command line can carry out', () => {
+  it('impl auto is offered on the command line but not in the studio, and a dashboard step holding it is refused', () => {
+    const impl = declOf('window')!.fields.find((f) => f.key === 'impl')!;
+    expect(impl.choices).toContain('auto');
+    expect(interactiveChoices(impl)).toEqual(['mask', 'blocked']);
+    expect(parseRewriteArgs(['m.onnx', '--window', '64', '--impl', 'auto', '-o', 'o.onnx']).requests[0].params).toMatchObject({ impl: 'auto' });
+    expect(checkStep({ rule: 'window', params: { window: 64, impl: 'auto' } })).toMatch(/impl auto is chosen by timing on the command line.*mask, blocked/);
+    expect(checkStep({ rule: 'window', params: { window: 64, impl: 'blocked' } })).toMatchObject({ rule: 'window' });
   });
 });

@@ -4,6 +4,7 @@
 import { declOf } from '../../src/shared/rule-decls';
 import type { RuleDecl } from '../../src/shared/rule-decls';
 import { initialTexts, stepFromTexts, textErrors } from '../../src/shared/rule-steps';
+import { interactiveChoices } from '../../src/shared/rule-fields';
 import { h } from '../dom';
 import type { StudioState } from '../store';
 import type { ViewContext } from './context';
@@ -45,7 +46,7 @@ export function renderStepForm(root: HTMLElement, ctx: ViewContext, forms: RuleD
       errorLine.textContent = textErrors(decl, values).join('; ');
     };
     const control = f.type === 'choice'
-      ? h('vscode-dropdown', { id, 'aria-label': f.label, on: { change: onValue } }, ...(f.choices ?? []).map((c) => h('vscode-option', { value: c, selected: c === texts[f.key] }, c)))
+      ? h('vscode-dropdown', { id, 'aria-label': f.label, on: { change: onValue } }, ...interactiveChoices(f).map((c) => h('vscode-option', { value: c, selected: c === texts[f.key] }, c)))
       : h('vscode-text-field', { id, value: texts[f.key], placeholder: f.example, 'aria-label': f.label, on: { input: onValue, change: onValue } });
     const dflt = f.default === undefined ? '' : ` (default ${f.default})`;
     return h('div', { class: 'field' }, h('label', { for: id }, f.label), control, h('span', { class: 'help' }, `${f.help}${dflt}`));
