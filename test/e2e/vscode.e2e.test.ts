@@ -190,7 +190,11 @@ describe('Attention Lens in VS Code (code-server)', () => {
     // VS Code's own open dialog (in code-server a path box): type the file's path.
     const input = page.locator('.quick-input-widget input.input');
     await input.waitFor({ timeout: 60_000 });
-    await input.fill(path.join(workspace, 'sample.py'));
+    // The dialog fills in its starting folder after it appears; a path typed before that is overwritten.
+    await expect.poll(() => input.inputValue(), { timeout: 60_000 }).toMatch(/[\\/]$/);
+    const sample = path.join(workspace, 'sample.py');
+    await input.fill(sample);
+    await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe(sample);
     await page.keyboard.press('Enter');
     await expect.poll(() => dashboard().locator('#calibration-file').innerText(), { timeout: 60_000 }).toContain('sample.py (text, 262,144 tokens, bytes (a byte-level model))');
     await dashboard().locator('#eval-windows input').fill('8');
