@@ -195,6 +195,8 @@ describe('Attention Lens in VS Code (code-server)', () => {
     const sample = path.join(workspace, 'sample.py');
     await input.fill(sample);
     await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe(sample);
+    // It then finds the typed file in its list and focuses it; Enter before that accepts nothing.
+    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'sample.py' }).waitFor({ timeout: 10_000 });
     await page.keyboard.press('Enter');
     await expect.poll(() => dashboard().locator('#calibration-file').innerText(), { timeout: 60_000 }).toContain('sample.py (text, 262,144 tokens, bytes (a byte-level model))');
     await dashboard().locator('#eval-windows input').fill('8');
