@@ -8,18 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis';
 import { parseHeadPlan } from '../../src/shared/head-plan';
 import { cli } from '../runtime/cli-helpers';
-import { buildWorker, fixture } from '../runtime/helpers';
+import { fixture, useBuiltWorker } from '../runtime/helpers';
 
-let workerPath: string;
+useBuiltWorker();
 let dir: string;
-beforeAll(async () => {
-  workerPath = await buildWorker();
-  process.env.ATTENTION_LENS_WORKER = workerPath;
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'plan-cli-'));
 });
 afterAll(() => {
-  delete process.env.ATTENTION_LENS_WORKER;
-  rmSync(workerPath, { force: true });
   rmSync(dir, { recursive: true, force: true });
 });
 

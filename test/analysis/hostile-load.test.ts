@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { deeplyNestedNode, field } from '../../fuzz/nested';
 import { analyzeModel } from '../../src/analysis/analyze';
-import { ModelError, type ModelErrorCode } from '../../src/analysis/onnx/errors';
+import type { ModelErrorCode } from '../../src/analysis/onnx/errors';
+import { expectModelError } from './helpers/model-error';
 import { loadModel } from '../../src/analysis/ir/load';
 import { GraphProtoType, ModelProtoType } from '../../src/analysis/onnx/schema';
 import { rewriteInMemory } from '../../src/rewriters/pipeline';
@@ -40,22 +41,6 @@ function model(w: Record<string, unknown>, extra: Record<string, unknown> = {}):
     ...extra,
   };
   return ModelProtoType.encode(ModelProtoType.fromObject(obj)).finish();
-}
-
-function expectModelError(fn: () => unknown, code: ModelErrorCode, file: string, problem: RegExp): ModelError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a ModelError').toBeInstanceOf(ModelError);
-  const err = caught as ModelError;
-  expect(err.code).toBe(code);
-  expect(err.message.startsWith(`${file}: `)).toBe(true);
-  expect(err.message).toMatch(problem);
-  expect(err.message).not.toMatch(/\n/);
-  return err;
 }
 
 describe('tensors whose dims, element type and data disagree', () => {

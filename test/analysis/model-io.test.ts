@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as protobuf from 'protobufjs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ModelError, type ModelErrorCode } from '../../src/analysis/onnx/errors';
+import { expectModelErrorNaming as expectModelError } from './helpers/model-error';
 import { loadModel } from '../../src/analysis/ir/load';
 import { saveModel } from '../../src/analysis/ir/save';
 import { ModelProtoType, schemaRoot } from '../../src/analysis/onnx/schema';
@@ -82,22 +82,6 @@ describe('saving is exact on every fixture', () => {
     });
   }
 });
-
-/** Asserts that `fn` throws a ModelError with this code whose message names `file` and matches `problem`. */
-function expectModelError(fn: () => unknown, code: ModelErrorCode | ModelErrorCode[], file: string, problem: RegExp): ModelError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a ModelError').toBeInstanceOf(ModelError);
-  const err = caught as ModelError;
-  expect([code].flat()).toContain(err.code);
-  expect(err.message).toContain(file);
-  expect(err.message).toMatch(problem);
-  return err;
-}
 
 // ---- crafting bad models ----
 

@@ -1,19 +1,10 @@
 // bench's statistics through the real runtime: the stop rule (minimum runs and time, a cap), and an A/A benchmark
 // (one model twice in one interleaved run), whose speedup must be indistinguishable from 1.
-import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli } from './cli-helpers';
-import { buildWorker, fixture } from './helpers';
+import { fixture, useBuiltWorker } from './helpers';
 
-let workerPath: string;
-beforeAll(async () => {
-  workerPath = await buildWorker();
-  process.env.ATTENTION_LENS_WORKER = workerPath;
-});
-afterAll(() => {
-  delete process.env.ATTENTION_LENS_WORKER;
-  rmSync(workerPath, { force: true });
-});
+useBuiltWorker();
 
 interface Speedup {
   vsFirst: number;

@@ -10,7 +10,7 @@ import type { InputInfo } from '../../src/analysis/report/types';
 import { bytePiece, calibrationInputs, readCalibration } from '../../src/runtime/inputs/calibration';
 import { writeNpy } from '../../src/runtime/inputs/npy';
 import { cli } from './cli-helpers';
-import { buildWorker, fixture } from './helpers';
+import { fixture, useBuiltWorker } from './helpers';
 
 const LLAMA = fixture('llama-eager-ts-op17').model;
 const BYTELM = fixture('bytelm-llama-trained');
@@ -34,22 +34,18 @@ const MERGES = ['d e', 'de f', 'Ġ x', 'r e', 're t', 'Ġ re', 'Ġ ret'];
 let dir: string;
 let model: string;
 let infos: InputInfo[];
-let workerPath: string;
 
-beforeAll(async () => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'attention-lens-calibration-'));
   // A copy of the small Llama with a tokenizer beside it: the Hugging Face export layout. The shared fixture is untouched.
   model = join(dir, 'model.onnx');
   copyFileSync(LLAMA, model);
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(bpeTokenizer(VOCAB, MERGES)));
   infos = analyzeModel(model).model.inputs;
-  workerPath = await buildWorker();
-  process.env.ATTENTION_LENS_WORKER = workerPath;
 });
+useBuiltWorker();
 
 afterAll(() => {
-  delete process.env.ATTENTION_LENS_WORKER;
-  rmSync(workerPath, { force: true });
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,20 +1,11 @@
 // The runtime commands as a user runs them (in-process through the CLI's `main`, with the worker built from the
 // current sources): one JSON object on stdout with `--json`, the contract's fields, one line on stderr for bad input.
-import { rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { cli } from './cli-helpers';
-import { buildWorker, fixture } from './helpers';
+import { fixture, useBuiltWorker } from './helpers';
 
-let workerPath: string;
-beforeAll(async () => {
-  workerPath = await buildWorker();
-  process.env.ATTENTION_LENS_WORKER = workerPath;
-});
-afterAll(() => {
-  delete process.env.ATTENTION_LENS_WORKER;
-  rmSync(workerPath, { force: true });
-});
+useBuiltWorker();
 
 function oneJson(stdout: string): Record<string, unknown> {
   const lines = stdout.trim().split('\n');

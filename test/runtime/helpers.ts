@@ -4,6 +4,7 @@ import { build } from 'esbuild';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll } from 'vitest';
 import { RuntimeClient } from '../../src/runtime/client';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -54,4 +55,20 @@ export async function startClient(): Promise<{ client: RuntimeClient; close: () 
       rmSync(workerPath, { force: true });
     },
   };
+}
+
+/**
+ * For tests that run the CLI in process: builds the worker once for the file and points the CLI at it
+ * (ATTENTION_LENS_WORKER), then removes it. Call at the top level of the test file.
+ */
+export function useBuiltWorker(): void {
+  let workerPath = '';
+  beforeAll(async () => {
+    workerPath = await buildWorker();
+    process.env.ATTENTION_LENS_WORKER = workerPath;
+  });
+  afterAll(() => {
+    delete process.env.ATTENTION_LENS_WORKER;
+    rmSync(workerPath, { force: true });
+  });
 }
