@@ -9,6 +9,7 @@ import { PATTERNS, fmtDensity, frontierSeries, mixText, parseBudgets, planGrid, 
 import { num } from '../logic/format';
 import { renderCalibration } from './calibration';
 import type { ViewContext } from './context';
+import { runForm } from './run-form';
 import { valueOf } from './step-form';
 
 export function renderAdvisor(root: HTMLElement, ctx: ViewContext): void {
@@ -31,25 +32,21 @@ export function renderAdvisor(root: HTMLElement, ctx: ViewContext): void {
 }
 
 function renderForm(root: HTMLElement, ctx: ViewContext, hasSites: boolean): void {
-  const error = h('p', { class: 'error', id: 'advisor-error', role: 'alert' });
-  root.append(h('div', { class: 'actions' },
-    h('label', { for: 'advisor-budgets' }, 'Density budgets'),
-    h('vscode-text-field', { id: 'advisor-budgets', value: ctx.state.ui.advisorBudgets, 'aria-label': 'density budgets', on: { input: (e) => ctx.setUi({ advisorBudgets: valueOf(e) }, false) } }),
-    h('vscode-button', {
-      id: 'run-advisor',
-      disabled: !hasSites,
-      on: { click: () => {
-        try {
-          const budgets = parseBudgets(ctx.state.ui.advisorBudgets);
-          error.textContent = '';
-          ctx.post({ type: 'advise', budgets });
-        } catch (e) {
-          error.textContent = (e as Error).message;
-        }
-      } },
-    }, 'Find plans'),
-    h('span', { class: 'help' }, 'mean visible keys per query as a share of dense attention (causal counted as causal), e.g. 0.25; the first is the plan asked for, all make the frontier. Progress and Cancel are above.'),
-  ), error);
+  root.append(...runForm({
+    id: 'advisor',
+    field: { id: 'advisor-budgets', label: 'Density budgets', ariaLabel: 'density budgets', value: ctx.state.ui.advisorBudgets, onInput: (t) => ctx.setUi({ advisorBudgets: t }, false) },
+    button: 'Find plans',
+    disabled: !hasSites,
+    help: 'mean visible keys per query as a share of dense attention (causal counted as causal), e.g. 0.25; the first is the plan asked for, all make the frontier. Progress and Cancel are above.',
+    parse: () => {
+      try {
+        return parseBudgets(ctx.state.ui.advisorBudgets);
+      } catch (e) {
+        return { error: (e as Error).message };
+      }
+    },
+    run: (budgets) => ctx.post({ type: 'advise', budgets }),
+  }));
 }
 
 function renderSummary(root: HTMLElement, r: AdvisorResults): void {

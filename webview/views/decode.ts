@@ -5,7 +5,7 @@ import { h, table } from '../dom';
 import { decodeRows, hasKvCache, parsePasts } from '../logic/decode';
 import { ms } from '../logic/format';
 import { latencyCell, speedupCell } from '../logic/speed';
-import { valueOf } from './step-form';
+import { runForm } from './run-form';
 import type { ViewContext } from './context';
 
 export function renderDecode(root: HTMLElement, ctx: ViewContext): void {
@@ -13,24 +13,17 @@ export function renderDecode(root: HTMLElement, ctx: ViewContext): void {
   if (!session?.report || !hasKvCache(session.report)) return;
   root.append(h('h3', { id: 'decode-title' }, 'Decode: one new token after a KV cache'));
   if (ctx.interactive) {
-    const error = h('p', { class: 'error', id: 'decode-error', role: 'alert' });
-    root.append(h('div', { class: 'actions' },
-      h('div', { class: 'field inline' }, h('label', { for: 'decode-pasts' }, 'Past lengths'),
-        h('vscode-text-field', { id: 'decode-pasts', value: ctx.state.ui.decodePasts, 'aria-label': 'past lengths', on: { input: (e) => ctx.setUi({ decodePasts: valueOf(e) }, false) } })),
-      h('vscode-button', {
-        id: 'run-decode',
-        on: { click: () => {
-          const pasts = parsePasts(ctx.state.ui.decodePasts);
-          if (typeof pasts === 'string') {
-            error.textContent = pasts;
-            return;
-          }
-          error.textContent = '';
-          ctx.post({ type: 'benchmarkDecode', pasts });
-        } },
-      }, 'Benchmark decode'),
-      h('span', { class: 'help' }, 'as the CLI’s bench --decode: batch 1, one new token, the cache filled with that many tokens'),
-    ), error);
+    root.append(...runForm({
+      id: 'decode',
+      field: { id: 'decode-pasts', label: 'Past lengths', ariaLabel: 'past lengths', value: ctx.state.ui.decodePasts, onInput: (t) => ctx.setUi({ decodePasts: t }, false) },
+      button: 'Benchmark decode',
+      help: 'as the CLI’s bench --decode: batch 1, one new token, the cache filled with that many tokens',
+      parse: () => {
+        const pasts = parsePasts(ctx.state.ui.decodePasts);
+        return typeof pasts === 'string' ? { error: pasts } : pasts;
+      },
+      run: (pasts) => ctx.post({ type: 'benchmarkDecode', pasts }),
+    }));
   }
   const d = session.decode;
   if (!d) return;

@@ -3,7 +3,7 @@
 import { h, table } from '../dom';
 import { agreedText, continuation, hasKvCache } from '../logic/decode';
 import { num, pct } from '../logic/format';
-import { valueOf } from './step-form';
+import { runForm } from './run-form';
 import type { ViewContext } from './context';
 
 export function renderGeneration(root: HTMLElement, ctx: ViewContext): void {
@@ -11,24 +11,18 @@ export function renderGeneration(root: HTMLElement, ctx: ViewContext): void {
   if (!session?.report || !hasKvCache(session.report)) return;
   root.append(h('h3', null, 'Generated continuation'));
   if (ctx.interactive) {
-    const error = h('p', { class: 'error', id: 'generation-error', role: 'alert' });
-    root.append(h('div', { class: 'actions' },
-      h('div', { class: 'field inline' }, h('label', { for: 'generation-steps' }, 'New tokens'),
-        h('vscode-text-field', { id: 'generation-steps', value: ctx.state.ui.generationSteps, 'aria-label': 'new tokens', on: { input: (e) => ctx.setUi({ generationSteps: valueOf(e) }, false) } })),
-      h('vscode-button', {
-        id: 'run-generation', disabled: session.variants.length === 0,
-        on: { click: () => {
-          const steps = Number(ctx.state.ui.generationSteps);
-          if (!Number.isInteger(steps) || steps < 1 || steps > 1024) {
-            error.textContent = 'new tokens: a whole number from 1 to 1024';
-            return;
-          }
-          error.textContent = '';
-          ctx.post({ type: 'compareGeneration', steps });
-        } },
-      }, 'Generate and compare'),
-      h('span', { class: 'help' }, 'greedy decoding one token at a time through the KV cache; each variant is fed the original’s tokens and compared at every step'),
-    ), error);
+    root.append(...runForm({
+      id: 'generation',
+      field: { id: 'generation-steps', label: 'New tokens', ariaLabel: 'new tokens', value: ctx.state.ui.generationSteps, onInput: (t) => ctx.setUi({ generationSteps: t }, false) },
+      button: 'Generate and compare',
+      disabled: session.variants.length === 0,
+      help: 'greedy decoding one token at a time through the KV cache; each variant is fed the original’s tokens and compared at every step',
+      parse: () => {
+        const steps = Number(ctx.state.ui.generationSteps);
+        return Number.isInteger(steps) && steps >= 1 && steps <= 1024 ? steps : { error: 'new tokens: a whole number from 1 to 1024' };
+      },
+      run: (steps) => ctx.post({ type: 'compareGeneration', steps }),
+    }));
   }
   const g = session.generation;
   if (!g) return;
