@@ -22,12 +22,9 @@ import type {
   Variant,
   WebviewMessage,
 } from '../protocol';
-import type { RuntimeClient } from '../runtime/client';
 import type { ExecutionProvider } from '../runtime/protocol';
-import { checkSteps, stepsLabel } from '../shared/rule-steps';
-import type { CoreClient } from '../cli/core-client';
+import { stepsLabel } from '../shared/rule-steps';
 import { markReported, userError } from './errors';
-import type { Log } from './log';
 import { type ReportProgress, type RunContext, VariantFiles, runBenchmark, runComparison, runMaps } from './runs';
 import { Tasks } from './tasks';
 import { CalibrationFiles, calibrationInfo } from './calibration';
@@ -35,26 +32,14 @@ import { runDecodeBenchmark, runGeneration } from './decode';
 import { runEvaluation } from './evaluation';
 import { runImportance } from './importance';
 import { runAdvisor } from './advisor';
+import type { Services } from './session-services';
+import { nextVariantId, startingSnapshot } from './session-state';
+
+export type { Services };
 
 type ResultKey = 'evaluation' | 'decode' | 'generation' | 'importance' | 'advisor';
 
-export interface Services {
-  core: CoreClient;
-  runtime: RuntimeClient;
-  log: Log;
-  settings: () => SessionSettings;
-  /** A folder of this extension host's own, for variant models; removed on deactivation. */
-  scratch: string;
-  /** Export is a dialog-driven flow; the session only supplies the model and the variant. */
-  exportVariant: (session: ModelSession, variant: Variant) => Promise<void>;
-  /** Asks for a calibration file (a dialog); undefined when the person cancelled. */
-  pickCalibration: (modelPath: string) => Promise<string | undefined>;
-  /** A run finished on this provider (the status bar shows it, and marks a fallback). */
-  ranOn?: (used: ExecutionProvider) => void;
-}
-
-/** What a snapshot holds besides the analysis and the variants: results, none yet (older saved states lack some). */
-const EMPTY_RESULTS = { speed: null, accuracy: null, maps: null, calibration: null, evaluation: null, decode: null, generation: null, importance: null, advisor: null } as const;
+type RequestHandlers = { [T in WebviewMessage['type']]?: (message: Extract<WebviewMessage, { type: T }>) => Promise<unknown> };
 
 export class ModelSession {
   private state: SessionSnapshot;
@@ -70,31 +55,9 @@ export class ModelSession {
     this.files = new VariantFiles(services.core, modelPath, path.join(services.scratch, `s${Math.abs(hash(modelPath)).toString(36)}`));
     this.calibrations = new CalibrationFiles(services.core, modelPath);
     this.tasks = new Tasks((tasks) => this.post({ type: 'didChangeTasks', tasks }));
-    this.state = restored && restored.modelPath === modelPath
-      ? { ...EMPTY_RESULTS, ...restored, settings: services.settings() }
-      : {
-          modelPath,
-          modelName: path.basename(modelPath),
-          report: null,
-          analysisError: null,
-          rules: [],
-          draft: null,
-          variants: [],
-          ...EMPTY_RESULTS,
-          exports: [],
-          settings: services.settings(),
-        };
-    // A restored snapshot's report is re-made from the file: it may have changed while VS Code was closed. Its variants
-    // come from a page, so they are checked like its messages (an older version kept command-line flags).
-    if (restored) {
-      this.state.report = null;
-      // Re-read too: the file may have been fixed while the window was closed.
-      this.state.analysisError = null;
-      this.state.draft = null;
-      this.state.variants = (restored.variants ?? []).filter((v) => checkSteps(v.steps) !== null);
-      // A file chosen in the dashboard stays chosen; one that came from the setting follows the setting.
-      if (restored.calibration && !restored.calibration.fromSetting) this.calibrationChoice = restored.calibration.file;
-    }
+    this.state = startingSnapshot(modelPath, services.settings(), restored);
+    // A file chosen in the dashboard stays chosen; one that came from the setting follows the setting.
+    if (restored?.calibration && !restored.calibration.fromSetting) this.calibrationChoice = restored.calibration.file;
   }
 
   get snapshot(): SessionSnapshot {
@@ -162,7 +125,27 @@ export class ModelSession {
     }
   }
 
+  /** Requests that start work: their failures are shown where they happen (a banner, the log), not thrown again. */
+  private readonly requests: RequestHandlers = {
+    previewRewrite: (m) => this.preview(m.steps),
+    addVariant: (m) => this.addVariant(m.steps, m.label),
+    benchmark: () => this.benchmark(),
+    compareAccuracy: () => this.compareAccuracy(),
+    showAttentionMaps: (m) => this.showMaps(m.site, m.pattern),
+    chooseCalibration: () => this.chooseCalibration(),
+    evaluate: (m) => this.evaluate(m.seq, m.windows),
+    benchmarkDecode: (m) => this.benchmarkDecode(m.pasts),
+    compareGeneration: (m) => this.compareGeneration(m.steps),
+    computeImportance: () => this.computeImportance(),
+    advise: (m) => this.advise(m.budgets),
+  };
+
   async handle(message: WebviewMessage): Promise<void> {
+    const request = this.requests[message.type] as ((m: WebviewMessage) => Promise<unknown>) | undefined;
+    if (request) {
+      await request(message).catch(() => undefined);
+      return;
+    }
     switch (message.type) {
       case 'ready':
         this.broadcast();
@@ -171,51 +154,18 @@ export class ModelSession {
         // analysis and its message; "Analyze Model" tries again.
         if (!this.state.report && !this.state.analysisError) await this.ensureAnalyzed().catch(() => undefined);
         return;
-      case 'previewRewrite':
-        await this.preview(message.steps).catch(() => undefined);
-        return;
-      case 'addVariant':
-        await this.addVariant(message.steps, message.label).catch(() => undefined);
-        return;
       case 'removeVariant':
         this.removeVariant(message.id);
-        return;
-      case 'benchmark':
-        await this.benchmark().catch(() => undefined);
-        return;
-      case 'compareAccuracy':
-        await this.compareAccuracy().catch(() => undefined);
-        return;
-      case 'showAttentionMaps':
-        await this.showMaps(message.site, message.pattern).catch(() => undefined);
         return;
       case 'export': {
         const v = this.state.variants.find((x) => x.id === message.variant);
         if (v) await this.services.exportVariant(this, v).catch((e) => this.fail('Export', e));
         return;
       }
-      case 'chooseCalibration':
-        await this.chooseCalibration().catch(() => undefined);
-        return;
       case 'clearCalibration':
         this.calibrationChoice = null;
         this.state = { ...this.state, calibration: null };
         this.broadcast();
-        return;
-      case 'evaluate':
-        await this.evaluate(message.seq, message.windows).catch(() => undefined);
-        return;
-      case 'benchmarkDecode':
-        await this.benchmarkDecode(message.pasts).catch(() => undefined);
-        return;
-      case 'compareGeneration':
-        await this.compareGeneration(message.steps).catch(() => undefined);
-        return;
-      case 'computeImportance':
-        await this.computeImportance().catch(() => undefined);
-        return;
-      case 'advise':
-        await this.advise(message.budgets).catch(() => undefined);
         return;
       case 'cancelTask':
         this.tasks.cancel(message.id);
@@ -428,11 +378,6 @@ export class ModelSession {
   private post(message: HostMessage): void {
     for (const v of this.views) void v.postMessage(message);
   }
-}
-
-function nextVariantId(variants: Variant[]): string {
-  const used = new Set(variants.map((v) => v.id));
-  for (let i = 1; ; i++) if (!used.has(`v${i}`)) return `v${i}`;
 }
 
 function hash(s: string): number {
