@@ -1,9 +1,12 @@
 // The advisor's integer program (src/orchestrate/advisor/search.ts) against exhaustive search: on random small
-// instances HiGHS must return a plan of exactly the least loss under the budget, never over it.
+// instances HiGHS must return a plan of exactly the least loss under the budget, never over it. The program has one
+// generic cost per option; the budget kinds (density, FLOPs, latency with costs below zero) are checked in
+// budget-search.test.ts.
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/analysis/numeric/random';
 import type { HeadChoice } from '../../src/rewriters/plan/choices';
 import { BudgetError, type SearchHead, searchPlan, undominated } from '../../src/orchestrate/advisor/search';
+import { bruteForce } from './helpers/brute-force';
 
 const W = (window: number): HeadChoice => ({ kind: 'window', window });
 
@@ -12,62 +15,48 @@ function randomHeads(seed: number, heads: number, options: number): SearchHead[]
   return Array.from({ length: heads }, (_, h) => ({
     site: Math.floor(h / 2),
     head: h % 2,
-    options: Array.from({ length: options }, (_, o) => ({ choice: W(o + 1), density: rng.next(), loss: rng.next() })),
+    options: Array.from({ length: options }, (_, o) => ({ choice: W(o + 1), cost: rng.next(), loss: rng.next() })),
   }));
-}
-
-/** Least summed loss with mean density ≤ budget, by trying every combination. */
-function bruteForce(heads: SearchHead[], budget: number): number {
-  let best = Infinity;
-  const walk = (h: number, density: number, loss: number) => {
-    if (h === heads.length) {
-      if (density / heads.length <= budget + 1e-12) best = Math.min(best, loss);
-      return;
-    }
-    for (const o of heads[h].options) walk(h + 1, density + o.density, loss + o.loss);
-  };
-  walk(0, 0, 0);
-  return best;
 }
 
 describe('searchPlan', () => {
   it.each([1, 2, 3, 4, 5, 6])('finds the exact optimum of random instance %i', async (seed) => {
     const heads = randomHeads(seed, 5, 4);
-    const cheapest = heads.reduce((a, h) => a + Math.min(...h.options.map((o) => o.density)), 0) / heads.length;
-    const budget = cheapest + 0.3 * (1 - cheapest) * ((seed % 3) + 1) / 3;
-    const r = await searchPlan(heads, budget);
+    const cheapest = heads.reduce((a, h) => a + Math.min(...h.options.map((o) => o.cost)), 0);
+    const limit = cheapest + 0.3 * (heads.length - cheapest) * ((seed % 3) + 1) / 3;
+    const r = await searchPlan(heads, limit);
     expect(r.status).toBe('Optimal');
-    expect(r.density).toBeLessThanOrEqual(budget + 1e-9);
-    expect(r.loss).toBeCloseTo(bruteForce(heads, budget), 9);
+    expect(r.cost).toBeLessThanOrEqual(limit + 1e-9);
+    expect(r.loss).toBeCloseTo(bruteForce(heads, limit), 9);
     expect(r.picks.map((p) => [p.site, p.head])).toEqual(heads.map((h) => [h.site, h.head]));
   });
 
   it('spends the budget where it buys the most', async () => {
     // Head 0 loses much when narrowed, head 1 little: at a budget for one wide head, head 0 gets it.
     const heads: SearchHead[] = [
-      { site: 0, head: 0, options: [{ choice: W(8), density: 0.1, loss: 1 }, { choice: W(64), density: 0.9, loss: 0 }] },
-      { site: 0, head: 1, options: [{ choice: W(8), density: 0.1, loss: 0.1 }, { choice: W(64), density: 0.9, loss: 0 }] },
+      { site: 0, head: 0, options: [{ choice: W(8), cost: 0.1, loss: 1 }, { choice: W(64), cost: 0.9, loss: 0 }] },
+      { site: 0, head: 1, options: [{ choice: W(8), cost: 0.1, loss: 0.1 }, { choice: W(64), cost: 0.9, loss: 0 }] },
     ];
-    const r = await searchPlan(heads, 0.5);
+    const r = await searchPlan(heads, 1);
     expect(r.picks.map((p) => p.choice)).toEqual([W(64), W(8)]);
     expect(r.loss).toBeCloseTo(0.1, 12);
   });
 
   it('refuses a budget below the cheapest plan, naming it', async () => {
-    const heads = randomHeads(9, 3, 3).map((h) => ({ ...h, options: h.options.map((o) => ({ ...o, density: 0.5 + o.density / 2 })) }));
+    const heads = randomHeads(9, 3, 3).map((h) => ({ ...h, options: h.options.map((o) => ({ ...o, cost: (0.5 + o.cost / 2) / 3 })) }));
     await expect(searchPlan(heads, 0.2)).rejects.toThrow(BudgetError);
-    await expect(searchPlan(heads, 0.2)).rejects.toThrow(/density 0.2 is below the cheapest plan/);
+    await expect(searchPlan(heads, 0.2, (c) => `density ${c.toFixed(2)}`)).rejects.toThrow(/^density 0.20 is below the cheapest plan of the candidates \(density 0\.\d\d\)$/);
   });
 });
 
 describe('undominated', () => {
-  it('keeps only options that no other beats on both density and loss', () => {
+  it('keeps only options that no other beats on both cost and loss', () => {
     const kept = undominated([
-      { density: 0.5, loss: 0.2 },
-      { density: 0.3, loss: 0.4 },
-      { density: 0.6, loss: 0.3 }, // beaten by the first
-      { density: 0.1, loss: 0.9 },
-      { density: 1, loss: 0 },
+      { cost: 0.5, loss: 0.2 },
+      { cost: 0.3, loss: 0.4 },
+      { cost: 0.6, loss: 0.3 }, // beaten by the first
+      { cost: 0.1, loss: 0.9 },
+      { cost: 1, loss: 0 },
     ]);
     expect(kept.map((k) => k.index)).toEqual([3, 1, 0, 4]);
   });

@@ -1,6 +1,6 @@
-// The advisor (issue 10): profile a model on calibration data, search a per-head plan for each density budget, and
-// check the plans by running the model, beside the uniform rules of the candidate set at the same densities, measured
-// the same way. One entry point, `advise`, for the CLI (`attention-lens plan`) and, later, the extension's Advisor
+// The advisor (issue 10): profile a model on calibration data, search a per-head plan for each budget (density,
+// attention FLOPs or latency: budget-cost.ts), and check the plans by running the model, beside the uniform rules of
+// the candidate set at the same budgets, measured the same way; under a latency budget, time the plans too. One entry point, `advise`, for the CLI (`attention-lens plan`) and, later, the extension's Advisor
 // tab: progress through a callback, cancellation through an AbortSignal, a JSON-safe result.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,13 +8,17 @@ import { join } from 'node:path';
 import { analyzeModel } from '../../analysis/analyze';
 import type { AnalysisReport } from '../../analysis/report/types';
 import { rewriteModel } from '../../rewriters/pipeline';
+import { type Budget, describeBudget, formatBudgetValue } from '../../rewriters/plan/budget';
 import { type HeadChoice, type HeadPlanFile, describeHeadChoice } from '../../rewriters/plan/choices';
 import type { RuntimeClient } from '../../runtime/client';
 import type { ProgressEvent, SessionSettings } from '../../runtime/protocol';
+import { type CostModel, densityCost, flopsCost, latencyCost } from './budget-cost';
+import { checkBudgets, checkFlops, timeFrontier, type BudgetReport } from './budget-report';
 import { loadTokenSplit } from './calibration';
 import { type CandidateOptions, candidateSet } from './candidates';
 import { LOSS_PROXIES, searchHeads } from './loss';
 import { type MeasureContext, type Objective, type Score, calibrationScore, evaluationScore, planRequest, writeVariant } from './measure';
+import { calibrateLatency, type LatencyContext, type LatencyModel, type MeasuredLatency } from './latency-model';
 import { type AdvisorProfile, profileModel } from './profile';
 import { searchPlan } from './search';
 import { type UniformBaseline, uniformBaselines } from './uniform';
@@ -25,8 +29,12 @@ export type AdvisorData =
 
 export interface AdviseOptions {
   data: AdvisorData;
-  /** Density budgets (shares of dense attention, 0 … 1); the first is the plan returned, all form the frontier. */
-  budgets: number[];
+  /**
+   * Budgets of one kind and unit (a bare number is a density); the first is the plan returned, all form the frontier.
+   */
+  budgets: (Budget | number)[];
+  /** Timed rounds of each latency bench run (a latency budget only); default 20. */
+  latencyRuns?: number;
   /** Measure the uniform rules at the same densities (default true). */
   baselines?: boolean;
   /** Measure the unmodified model on the evaluation data too (default true). */
@@ -40,15 +48,24 @@ export interface AdviseOptions {
 export interface CandidatePlan {
   proxy: string;
   density: number;
+  /** What the plan spends, in the budget's unit (for a density budget, its density; for latency, the model's estimate). */
+  cost: number;
   estimatedLoss: number;
   /** Score on the calibration data, which chose among the candidates. */
   calibration: Score;
 }
 
 export interface FrontierPoint {
+  /** The budget's value, in the unit of `AdviceResult.budget`. */
   budget: number;
   plan: HeadPlanFile;
   density: number;
+  /** What the plan spends, in the budget's unit (for latency, the model's estimate; `latency` holds the measurement). */
+  cost: number;
+  /** Under a FLOP budget: the advisor's count and the rewrite report's for the plan's blocked realisation. */
+  flops?: { advisor: number; rewriteReport: number | null };
+  /** Under a latency budget: the plan's blocked realisation timed against the dense model. */
+  latency?: MeasuredLatency;
   /** The candidate kept (lowest calibration score) and all candidates tried. */
   chosen: CandidatePlan;
   candidates: CandidatePlan[];
@@ -61,6 +78,8 @@ export interface FrontierPoint {
 export interface AdviceResult {
   model: string;
   seq: number;
+  /** The kind and unit of every budget of the run. */
+  budget: BudgetReport;
   /** How the score is measured and on what data. */
   objective: string;
   profile: AdvisorProfile;
@@ -68,7 +87,9 @@ export interface AdviceResult {
   dense: Score | null;
   frontier: FrontierPoint[];
   baselines: UniformBaseline[];
-  timings: { profileMs: number; searchMs: number; validateMs: number };
+  /** Under a latency budget: the fitted model the search used (null otherwise). */
+  latencyModel: LatencyModel | null;
+  timings: { profileMs: number; searchMs: number; validateMs: number; latencyMs?: number };
   warnings: string[];
 }
 
@@ -85,8 +106,7 @@ function checkCancelled(signal?: AbortSignal): void {
 
 export async function advise(client: RuntimeClient, model: string, options: AdviseOptions): Promise<AdviceResult> {
   const { data, signal } = options;
-  for (const b of options.budgets) if (!(b > 0 && b <= 1)) throw new RangeError(`density budget ${b} must be in (0, 1]`);
-  if (options.budgets.length === 0) throw new RangeError('no density budget given');
+  const budgets = checkBudgets(options.budgets);
   const report = analyzeModel(model);
   const split = data.kind === 'tokens' ? loadTokenSplit(data.file, data.seq, data.evalWindows, data.calibrationWindows) : undefined;
   const progress = options.onProgress ?? (() => undefined);
@@ -102,15 +122,20 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
   });
   checkCancelled(signal);
   const seq = profile.seq;
-  const t1 = performance.now();
-  const searched = await searchAll(profile, options.budgets, progress);
-  const t2 = performance.now();
-
-  const objective = objectiveOf(report, data, split);
   const dir = mkdtempSync(join(tmpdir(), 'attention-lens-advisor-'));
-  const ctx: MeasureContext = { client, model, infos: report.model.inputs, objective, settings: options.settings, signal, dir };
   try {
-    const steps = (options.reference === false ? 0 : 1) + searched.reduce((a, s) => a + s.plans.length + 1, 0) + (options.baselines === false ? 0 : options.budgets.length * candidateFamilies(profile, options).length);
+    const t1 = performance.now();
+    const latency: LatencyContext = { client, model, report, settings: options.settings, signal, dir, inputs: data.kind === 'tokens' ? { seq } : { file: data.file }, runs: options.latencyRuns ?? 20, onProgress: progress };
+    const latencyModel = budgets[0].kind === 'latency' ? await calibrateLatency(latency, profile) : null;
+    checkCancelled(signal);
+    const costs: CostModel = budgets[0].kind === 'density' ? densityCost(profile) : budgets[0].kind === 'flops' ? flopsCost(profile, report) : latencyCost(profile, latencyModel!);
+    const t1b = performance.now();
+    const searched = await searchAll(profile, budgets, costs, progress);
+    const t2 = performance.now();
+
+    const objective = objectiveOf(report, data, split);
+    const ctx: MeasureContext = { client, model, infos: report.model.inputs, objective, settings: options.settings, signal, dir };
+    const steps = (options.reference === false ? 0 : 1) + searched.reduce((a, s) => a + s.plans.length + 1, 0) + (options.baselines === false ? 0 : budgets.length * candidateFamilies(profile, options).length);
     let done = 0;
     const step = (message: string) => progress({ phase: 'validate', done: done++, total: steps, message });
     let dense: Score | null = null;
@@ -123,69 +148,82 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
       checkCancelled(signal);
       const tried: { plan: HeadPlanFile; candidate: CandidatePlan }[] = [];
       for (const p of s.plans) {
-        step(`plan at density ${s.budget} (${p.proxy})`);
+        step(`plan at ${describeBudget(s.budget)} (${p.proxy})`);
         const variant = writeVariant(ctx, [planRequest(p.plan)], seq);
-        tried.push({ plan: p.plan, candidate: { proxy: p.proxy, density: p.density, estimatedLoss: p.loss, calibration: await calibrationScore(ctx, variant) } });
+        tried.push({ plan: p.plan, candidate: { proxy: p.proxy, density: p.density, cost: p.cost, estimatedLoss: p.loss, calibration: await calibrationScore(ctx, variant) } });
       }
       const best = tried.reduce((a, b) => (b.candidate.calibration.value < a.candidate.calibration.value ? b : a));
-      step(`plan at density ${s.budget}: evaluation`);
+      step(`plan at ${describeBudget(s.budget)}: evaluation`);
       const evaluation = await evaluationScore(ctx, writeVariant(ctx, [planRequest(best.plan)], seq));
-      frontier.push({ budget: s.budget, plan: best.plan, density: best.candidate.density, chosen: best.candidate, candidates: tried.map((t) => t.candidate), evaluation, mix: mixOf(best.plan) });
+      frontier.push({ budget: s.budget.value, plan: best.plan, density: best.candidate.density, cost: best.candidate.cost, chosen: best.candidate, candidates: tried.map((t) => t.candidate), evaluation, mix: mixOf(best.plan) });
     }
-    const baselines = options.baselines === false ? [] : await uniformBaselines(ctx, profile, options.budgets, candidateFamilies(profile, options), seq, (m) => step(m));
+    const baselines = options.baselines === false ? [] : await uniformBaselines(ctx, profile, budgets, candidateFamilies(profile, options), costs, seq, (m) => step(m));
     progress({ phase: 'validate', done: steps, total: steps });
     const t3 = performance.now();
+    const warnings = [...profile.warnings, ...(latencyModel?.warnings ?? [])];
+    if (budgets[0].kind === 'flops') warnings.push(...checkFlops(latency, profile, frontier, costs, budgets[0].unit));
+    if (latencyModel) warnings.push(...(await timeFrontier(latency, latencyModel, frontier, budgets, seq)));
+    const t4 = performance.now();
     return {
       model,
       seq,
+      budget: { kind: budgets[0].kind, unit: budgets[0].unit, description: describeBudget(budgets[0]) },
       objective: describeObjective(objective),
       profile,
       dense,
       frontier,
       baselines,
-      timings: { profileMs: t1 - t0, searchMs: t2 - t1, validateMs: t3 - t2 },
-      warnings: [...profile.warnings],
+      latencyModel,
+      timings: { profileMs: t1 - t0, searchMs: t2 - t1b, validateMs: t3 - t2, ...(latencyModel ? { latencyMs: t1b - t1 + (t4 - t3) } : {}) },
+      warnings,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** Writes the model rewritten by `plan` to `output` (the user's model is only read). */
-export function writePlannedModel(model: string, plan: HeadPlanFile, output: string, seq: number): void {
-  rewriteModel(model, [planRequest(plan)], output, { seqLen: seq });
+/**
+ * Writes the model rewritten by `plan` to `output` (the user's model is only read): the mask form (the exact
+ * reference) for a density budget, the compute-reducing form (`blocked`) that FLOP and latency budgets are counted on.
+ */
+export function writePlannedModel(model: string, plan: HeadPlanFile, output: string, seq: number, impl: 'mask' | 'blocked' = 'mask'): void {
+  rewriteModel(model, [{ rule: 'plan', params: { plan, impl } }], output, { seqLen: seq });
 }
 
 interface Searched {
-  budget: number;
-  plans: { proxy: string; plan: HeadPlanFile; density: number; loss: number }[];
+  budget: Budget;
+  plans: { proxy: string; plan: HeadPlanFile; density: number; cost: number; loss: number }[];
 }
 
 /** One plan per loss proxy and budget; a proxy whose plan another already gave is dropped. */
-async function searchAll(profile: AdvisorProfile, budgets: number[], progress: (p: ProgressEvent) => void): Promise<Searched[]> {
+async function searchAll(profile: AdvisorProfile, budgets: Budget[], costs: CostModel, progress: (p: ProgressEvent) => void): Promise<Searched[]> {
   const out: Searched[] = [];
+  const density = densityCost(profile);
   let done = 0;
   for (const budget of budgets) {
     const plans: Searched['plans'] = [];
+    const words = (sum: number) => `${budget.kind} ${formatBudgetValue({ ...budget, value: costs.inUnit(sum, budget.unit) })}`;
     for (const proxy of LOSS_PROXIES) {
-      progress({ phase: 'search', done: done++, total: budgets.length * LOSS_PROXIES.length, message: `density ${budget}, ${proxy.name}` });
-      const r = await searchPlan(searchHeads(profile, proxy), budget);
+      progress({ phase: 'search', done: done++, total: budgets.length * LOSS_PROXIES.length, message: `${describeBudget(budget)}, ${proxy.name}` });
+      const r = await searchPlan(searchHeads(profile, proxy, costs), costs.limit(budget), words);
       const plan = planOf(profile, r.picks, budget, proxy.name);
       if (plans.some((p) => samePlan(p.plan, plan))) continue;
-      plans.push({ proxy: proxy.name, plan, density: r.density, loss: r.loss });
+      const siteOf = (site: number) => profile.sites.find((s) => s.site === site)!;
+      const planDensity = r.picks.reduce((a, p) => a + density.cost(siteOf(p.site), p.head, p.choice), 0);
+      plans.push({ proxy: proxy.name, plan, density: planDensity, cost: costs.inUnit(r.cost, budget.unit), loss: r.loss });
     }
     out.push({ budget, plans });
   }
   return out;
 }
 
-function planOf(profile: AdvisorProfile, picks: { site: number; head: number; choice: HeadChoice }[], budget: number, proxy: string): HeadPlanFile {
+function planOf(profile: AdvisorProfile, picks: { site: number; head: number; choice: HeadChoice }[], budget: Budget, proxy: string): HeadPlanFile {
   const sites: Record<number, HeadChoice[]> = {};
   for (const p of picks) (sites[p.site] ??= [])[p.head] = p.choice;
   return {
     version: 1,
     seq: profile.seq,
-    note: `attention-lens plan: density ≤ ${budget} of dense attention at ${profile.seq} tokens; loss estimate ${proxy}; calibration: ${profile.calibration}`,
+    note: `attention-lens plan: ${describeBudget(budget)}${budget.kind === 'density' ? ' of dense attention' : ''} at ${profile.seq} tokens; loss estimate ${proxy}; calibration: ${profile.calibration}`,
     sites,
   };
 }

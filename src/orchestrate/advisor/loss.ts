@@ -4,6 +4,7 @@
 // square of a small change of the output, which exponent 2 follows. Neither is exact (heads interact, and a pattern
 // renormalises what it keeps rather than zeroing what it drops): the search proposes plans by each, and the advisor
 // keeps the one whose measured score on the calibration data is best (advisor.ts).
+import type { CostModel } from './budget-cost';
 import type { AdvisorProfile } from './profile';
 import type { SearchHead } from './search';
 
@@ -18,15 +19,15 @@ export const LOSS_PROXIES: LossProxy[] = [
   { name: 'importance × (1 − recall)²', exponent: 2 },
 ];
 
-/** Every planned head of the profile with its options' density and estimated loss under `proxy`. */
-export function searchHeads(profile: AdvisorProfile, proxy: LossProxy): SearchHead[] {
+/** Every planned head of the profile with its options' cost (under `costs`) and estimated loss (under `proxy`). */
+export function searchHeads(profile: AdvisorProfile, proxy: LossProxy, costs: CostModel): SearchHead[] {
   return profile.sites.flatMap((s) =>
     s.perHead.map((h) => ({
       site: s.site,
       head: h.head,
       options: s.choices.map((choice, o) => ({
         choice,
-        density: h.keys[o] / s.denseKeys,
+        cost: costs.cost(s, h.head, choice),
         loss: h.importance * Math.pow(Math.max(0, 1 - h.recall[o]), proxy.exponent),
       })),
     })),

@@ -1,28 +1,37 @@
-// The advisor's search (issue 10): one choice per head minimising the summed estimated loss under a density budget,
-// solved exactly as a 0-1 integer program by HiGHS:
+// The advisor's search (issue 10): one choice per head minimising the summed estimated loss under a budget, solved
+// exactly as a 0-1 integer program by HiGHS:
 //
 //   minimise   Σ_h Σ_o loss(h, o) · x(h, o)
 //   subject to Σ_o x(h, o) = 1                      for every head h
-//              Σ_h Σ_o density(h, o) · x(h, o) ≤ d · heads
+//              Σ_h Σ_o cost(h, o) · x(h, o) ≤ limit
 //              x(h, o) ∈ {0, 1}
 //
-// where density(h, o) is head h's mean keys per query under option o relative to dense attention (candidates.ts), so
-// that the constraint says "mean density over all heads of all planned sites ≤ d". Options another option of the same
-// head beats on both loss and keys can never be optimal and are left out before the model is written.
+// One formulation for every kind of budget (budget.ts gives the costs and the limit): density (each head's mean keys
+// per query relative to dense, over the number of heads, against the share D), attention FLOPs (each head's FLOPs in
+// the blocked realisation, against F times dense attention's or a count), latency (each head's cost in the fitted
+// latency model, relative to dense, against the budget less the dense model's time). Options another option of the
+// same head beats on both loss and cost can never be optimal and are left out before the model is written.
 import type { HeadChoice } from '../../rewriters/plan/choices';
 import { highs } from './highs';
 
 export interface SearchHead {
   site: number;
   head: number;
-  options: { choice: HeadChoice; density: number; loss: number }[];
+  options: SearchOption[];
+}
+
+export interface SearchOption {
+  choice: HeadChoice;
+  /** What the option spends of the budget (any unit, the same for all options: see budget.ts). */
+  cost: number;
+  loss: number;
 }
 
 export interface SearchResult {
   /** One entry per input head, in input order. */
-  picks: { site: number; head: number; choice: HeadChoice; density: number; loss: number }[];
-  /** Mean density over heads. */
-  density: number;
+  picks: { site: number; head: number; choice: HeadChoice; cost: number; loss: number }[];
+  /** Summed cost. */
+  cost: number;
   /** Summed estimated loss. */
   loss: number;
   /** HiGHS's model status and the time it took. */
@@ -34,9 +43,9 @@ export class BudgetError extends Error {
   readonly userError = true;
 }
 
-/** The options of a head that no other option beats on both density and loss, in order of density. */
-export function undominated<T extends { density: number; loss: number }>(options: T[]): { option: T; index: number }[] {
-  const sorted = options.map((option, index) => ({ option, index })).sort((a, b) => a.option.density - b.option.density || a.option.loss - b.option.loss);
+/** The options of a head that no other option beats on both cost and loss, in order of cost. */
+export function undominated<T extends { cost: number; loss: number }>(options: T[]): { option: T; index: number }[] {
+  const sorted = options.map((option, index) => ({ option, index })).sort((a, b) => a.option.cost - b.option.cost || a.option.loss - b.option.loss);
   const kept: { option: T; index: number }[] = [];
   let best = Infinity;
   for (const o of sorted) {
@@ -51,13 +60,14 @@ export function undominated<T extends { density: number; loss: number }>(options
 const num = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(12)).toString() : '0');
 
 /** The integer program in CPLEX LP format, with variable x_h_o for option o (index into the head's options) of head h. */
-export function planProgram(heads: SearchHead[], budget: number): { lp: string; vars: { h: number; o: number; name: string }[] } {
+export function planProgram(heads: SearchHead[], limit: number): { lp: string; vars: { h: number; o: number; name: string }[] } {
   const vars: { h: number; o: number; name: string }[] = [];
   const objective: string[] = [];
   const rows: string[] = [];
   const budgetTerms: string[] = [];
-  // Losses are rescaled so that the largest is 1: the solver's tolerances are absolute.
+  // Losses and costs are rescaled so that the largest is 1: the solver's tolerances are absolute.
   const scale = Math.max(1e-30, ...heads.flatMap((h) => h.options.map((o) => o.loss)));
+  const costScale = costScaleOf(heads);
   heads.forEach((head, h) => {
     const names: string[] = [];
     for (const { option, index } of undominated(head.options)) {
@@ -65,7 +75,7 @@ export function planProgram(heads: SearchHead[], budget: number): { lp: string; 
       vars.push({ h, o: index, name });
       names.push(name);
       objective.push(`${num(option.loss / scale)} ${name}`);
-      budgetTerms.push(`${num(option.density)} ${name}`);
+      budgetTerms.push(`${num(option.cost / costScale)} ${name}`);
     }
     rows.push(` one_${h}: ${names.join(' + ')} = 1`);
   });
@@ -74,7 +84,7 @@ export function planProgram(heads: SearchHead[], budget: number): { lp: string; 
     ` obj: ${objective.join(' + ')}`,
     'Subject To',
     ...rows,
-    ` budget: ${budgetTerms.join(' + ')} <= ${num(budget * heads.length)}`,
+    ` budget: ${budgetTerms.join(' + ')} <= ${num(limit / costScale)}`,
     'Binary',
     ` ${vars.map((v) => v.name).join(' ')}`,
     'End',
@@ -82,12 +92,22 @@ export function planProgram(heads: SearchHead[], budget: number): { lp: string; 
   return { lp, vars };
 }
 
-/** The plan of least estimated loss whose mean density is at most `budget` (a share of dense attention, 0 … 1). */
-export async function searchPlan(heads: SearchHead[], budget: number): Promise<SearchResult> {
+/** The largest |cost| of any option: costs and the limit are divided by it for the solver. */
+function costScaleOf(heads: SearchHead[]): number {
+  return Math.max(1e-300, ...heads.flatMap((h) => h.options.map((o) => Math.abs(o.cost))));
+}
+
+/**
+ * The plan of least estimated loss whose summed cost is at most `limit`. `describe` words a summed cost for the refusal
+ * of a limit below the cheapest plan (e.g. "density 0.2"), and defaults to the number.
+ */
+export async function searchPlan(heads: SearchHead[], limit: number, describe: (cost: number) => string = String): Promise<SearchResult> {
   if (heads.length === 0) throw new Error('no heads to plan');
-  const cheapest = heads.reduce((a, h) => a + Math.min(...h.options.map((o) => o.density)), 0) / heads.length;
-  if (cheapest > budget) throw new BudgetError(`density ${budget} is below the cheapest plan of the candidates (${cheapest.toFixed(4)})`);
-  const { lp, vars } = planProgram(heads, budget);
+  const cheapest = heads.reduce((a, h) => a + Math.min(...h.options.map((o) => o.cost)), 0);
+  // The cheapest plan is compared with a tolerance relative to the costs, as the solver's own feasibility test is.
+  const tolerance = 1e-9 * costScaleOf(heads) * heads.length;
+  if (cheapest > limit + tolerance) throw new BudgetError(`${describe(limit)} is below the cheapest plan of the candidates (${describe(cheapest)})`);
+  const { lp, vars } = planProgram(heads, limit);
   const solver = await highs();
   const t0 = performance.now();
   const r = solver.solve(lp, { output_flag: false, mip_rel_gap: 0, mip_abs_gap: 0 });
@@ -99,10 +119,10 @@ export async function searchPlan(heads: SearchHead[], budget: number): Promise<S
     const o = chosen.get(h);
     if (o === undefined) throw new Error(`HiGHS returned no option for site ${head.site} head ${head.head}`);
     const opt = head.options[o];
-    return { site: head.site, head: head.head, choice: opt.choice, density: opt.density, loss: opt.loss };
+    return { site: head.site, head: head.head, choice: opt.choice, cost: opt.cost, loss: opt.loss };
   });
-  const density = picks.reduce((a, p) => a + p.density, 0) / picks.length;
-  // The solver's feasibility tolerance is absolute (1e-7 on the row); a plan over budget by more is a bug, not a rounding.
-  if (density > budget + 1e-6) throw new Error(`HiGHS returned a plan of density ${density} over the budget ${budget}`);
-  return { picks, density, loss: picks.reduce((a, p) => a + p.loss, 0), status: r.Status, solveMs };
+  const cost = picks.reduce((a, p) => a + p.cost, 0);
+  // The solver's feasibility tolerance is absolute (1e-7 on the rescaled row); a plan over by more is a bug, not a rounding.
+  if (cost > limit + 1e-6 * costScaleOf(heads)) throw new Error(`HiGHS returned a plan of cost ${describe(cost)} over the budget ${describe(limit)}`);
+  return { picks, cost, loss: picks.reduce((a, p) => a + p.loss, 0), status: r.Status, solveMs };
 }

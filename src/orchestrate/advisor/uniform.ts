@@ -1,9 +1,12 @@
 // The uniform rules the plans are compared with (issue 10): for each family of the candidate set (window W, sink +
-// window W, strided + window W, block-topk with k blocks) the largest parameter whose density is at most the budget,
-// applied by the family's own rule to every planned site, and measured the same way as the plans.
+// window W, strided + window W, block-topk with k blocks) the largest parameter whose cost is within the budget (by the
+// same cost model as the plans: density, attention FLOPs or modelled latency), applied by the family's own rule to
+// every planned site, and measured the same way as the plans.
 import type { RuleRequest } from '../../rewriters/pipeline';
 import { type HeadChoice, describeHeadChoice } from '../../rewriters/plan/choices';
 import { RuleError } from '../../rewriters/rule';
+import { type Budget, describeBudget } from '../../rewriters/plan/budget';
+import { type CostModel, uniformCost } from './budget-cost';
 import { type UniformFamily, choiceKeys } from './candidates';
 import { type MeasureContext, type Score, evaluationScore, writeVariant } from './measure';
 import type { AdvisorProfile } from './profile';
@@ -14,6 +17,8 @@ export interface UniformBaseline {
   /** The rule as applied, e.g. "window 60"; null when no parameter of the family fits the budget. */
   rule: string | null;
   density: number | null;
+  /** Its cost in the budget's unit (for a density budget, its density). */
+  cost: number | null;
   evaluation: Score | null;
   /** Why there is no measurement. */
   reason?: string;
@@ -30,17 +35,18 @@ export function uniformDensity(profile: AdvisorProfile, choice: HeadChoice): num
   return sum / heads;
 }
 
-/** The largest parameter of `family` whose uniform density is at most `budget`, or null. */
-export function fitFamily(profile: AdvisorProfile, family: UniformFamily, budget: number): { value: number; density: number } | null {
-  const d = (v: number) => uniformDensity(profile, family.at(v));
-  if (d(family.min) > budget) return null;
-  let [lo, hi] = [family.min, family.max];
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (d(mid) <= budget) lo = mid;
-    else hi = mid - 1;
+/**
+ * The largest parameter of `family` whose uniform cost is within `budget`, or null. Costs in FLOPs or latency need not
+ * grow with the parameter (a blocked window's rows round to blocks), so every value is tried, largest first.
+ */
+export function fitFamily(profile: AdvisorProfile, family: UniformFamily, budget: Budget, costs: CostModel): { value: number; density: number; cost: number } | null {
+  const limit = costs.limit(budget);
+  const tolerance = 1e-9 * Math.max(1, Math.abs(limit));
+  for (let v = family.max; v >= family.min; v--) {
+    const sum = uniformCost(profile, costs, family.at(v));
+    if (sum <= limit + tolerance) return { value: v, density: uniformDensity(profile, family.at(v)), cost: costs.inUnit(sum, budget.unit) };
   }
-  return { value: lo, density: d(lo) };
+  return null;
 }
 
 function ruleRequest(choice: HeadChoice, sites: number[]): RuleRequest {
@@ -57,19 +63,21 @@ function ruleRequest(choice: HeadChoice, sites: number[]): RuleRequest {
 export async function uniformBaselines(
   ctx: MeasureContext,
   profile: AdvisorProfile,
-  budgets: number[],
+  budgets: Budget[],
   families: UniformFamily[],
+  costs: CostModel,
   seq: number,
   step: (message: string) => void,
 ): Promise<UniformBaseline[]> {
   const sites = profile.sites.map((s) => s.site);
   const out: UniformBaseline[] = [];
-  for (const budget of budgets) {
+  for (const b of budgets) {
+    const budget = b.value;
     for (const family of families) {
-      step(`uniform ${family.name} at density ${budget}`);
-      const fit = fitFamily(profile, family, budget);
+      step(`uniform ${family.name} at ${describeBudget(b)}`);
+      const fit = fitFamily(profile, family, b, costs);
       if (!fit) {
-        out.push({ budget, family: family.name, rule: null, density: null, evaluation: null, reason: `its sparsest setting is denser than ${budget}` });
+        out.push({ budget, family: family.name, rule: null, density: null, cost: null, evaluation: null, reason: `its cheapest setting is over ${describeBudget(b)}` });
         continue;
       }
       const choice = family.at(fit.value);
@@ -78,10 +86,10 @@ export async function uniformBaselines(
         variant = writeVariant(ctx, [ruleRequest(choice, sites)], seq);
       } catch (e) {
         if (!(e instanceof RuleError)) throw e;
-        out.push({ budget, family: family.name, rule: describeHeadChoice(choice), density: fit.density, evaluation: null, reason: e.message });
+        out.push({ budget, family: family.name, rule: describeHeadChoice(choice), density: fit.density, cost: fit.cost, evaluation: null, reason: e.message });
         continue;
       }
-      out.push({ budget, family: family.name, rule: describeHeadChoice(choice), density: fit.density, evaluation: await evaluationScore(ctx, variant) });
+      out.push({ budget, family: family.name, rule: describeHeadChoice(choice), density: fit.density, cost: fit.cost, evaluation: await evaluationScore(ctx, variant) });
     }
   }
   return out;
