@@ -10,6 +10,7 @@ import type { AnalysisReport } from './analysis/report/types';
 import type { RewriteReport } from './rewriters/pipeline';
 import type { RuleFamily } from './rewriters/rule';
 import type { ExecutionProvider } from './runtime/protocol';
+import { type Budget, isBudget } from './shared/budget';
 import { type RuleStep, checkSteps } from './shared/rule-steps';
 import type { ModelKey, SpeedResults, AccuracyResults, AttentionMaps, CalibrationInfo, EvalResults, DecodeResults, GenerationResults, ImportanceResults, AdvisorResults } from './shared/run-results';
 
@@ -202,8 +203,8 @@ export interface ComputeImportanceRequest {
 /** Runs the advisor on the calibration data: the first budget is the plan asked for, all make the frontier. */
 export interface AdviseRequest {
   type: 'advise';
-  /** Density budgets in (0, 1]. */
-  budgets: number[];
+  /** Density budgets in (0, 1] as numbers, or budgets of one other kind and unit (src/shared/budget.ts). */
+  budgets: (number | Budget)[];
 }
 export interface ExportRequest {
   type: 'export';
@@ -271,8 +272,10 @@ export function parseWebviewMessage(raw: unknown): WebviewMessage | undefined {
     }
     case 'advise': {
       const budgets = m.budgets;
-      if (!Array.isArray(budgets) || budgets.length === 0 || budgets.length > MAX_BUDGETS || !budgets.every(isDensity)) return undefined;
-      return { type: 'advise', budgets: [...(budgets as number[])] };
+      if (!Array.isArray(budgets) || budgets.length === 0 || budgets.length > MAX_BUDGETS) return undefined;
+      if (budgets.every(isDensity)) return { type: 'advise', budgets: [...(budgets as number[])] };
+      if (!budgets.every(isBudget) || budgets.some((b) => b.kind !== budgets[0].kind || b.unit !== budgets[0].unit)) return undefined;
+      return { type: 'advise', budgets: budgets.map((b) => ({ kind: b.kind, unit: b.unit, value: b.value })) };
     }
     case 'compareGeneration':
       return isCount(m.steps, 1024) ? { type: 'compareGeneration', steps: m.steps } : undefined;

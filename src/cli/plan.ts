@@ -1,11 +1,13 @@
-// `attention-lens plan MODEL.onnx (--tokens FILE | --inputs FILE) --budget density=D`: the advisor (issue 10). Profiles
-// the model on calibration data, chooses one option per query head under the density budget (an exact integer
-// program), and measures the plans and the uniform rules at the same densities by running the model. The work is
-// src/orchestrate/advisor/advisor.ts; this file parses, prints and writes the files asked for.
+// `attention-lens plan MODEL.onnx (--tokens FILE | --inputs FILE) --budget KIND=VALUE`: the advisor (issue 10). Profiles
+// the model on calibration data, chooses one option per query head under the budget (density, attention FLOPs or
+// latency; an exact integer program), and measures the plans and the uniform rules at the same budgets by running the
+// model. The work is src/orchestrate/advisor/advisor.ts; the budget forms are src/shared/budget.ts; this file parses,
+// prints and writes the files asked for.
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type AdviceResult, advise, writePlannedModel } from '../orchestrate/advisor/advisor';
 import { describeHeadChoice } from '../rewriters/plan/choices';
+import { type Budget, BudgetFormatError, formatBudgetValue, parseBudget, withFurther } from '../shared/budget';
 import { serializeHeadPlan } from '../shared/head-plan';
 import { type ParsedArgs, UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
@@ -14,47 +16,64 @@ import { fmt, printJson, progressPrinter, sessionSettings, withRuntime } from '.
 
 export const help: CommandHelp = {
   name: 'plan',
-  summary: 'Finds a per-head attention plan under a density budget: profiles each head on calibration data (the attention ' +
-    'recall of every candidate pattern, and its importance), picks one option per head by an exact integer program, ' +
-    'and measures the plans and the uniform rules at the same densities by running the model (bits per token on a token ' +
-    "file's evaluation windows; otherwise the outputs against the original's).",
-  synopsis: 'MODEL.onnx (--tokens FILE | --inputs FILE) --budget density=D [options]',
+  summary: 'Finds a per-head attention plan under a budget (density, attention FLOPs or latency): profiles each head on ' +
+    'calibration data (the attention recall of every candidate pattern, and its importance), picks one option per head by ' +
+    'an exact integer program, and measures the plans and the uniform rules at the same budgets by running the model (bits ' +
+    "per token on a token file's evaluation windows; otherwise the outputs against the original's). Under a latency budget " +
+    'it times a few uniform plans first (the latency model the search uses), then times the plans it found.',
+  synopsis: 'MODEL.onnx (--tokens FILE | --inputs FILE) --budget KIND=VALUE [options]',
   options: [
     { name: 'tokens', value: 'FILE', help: "a language model's token file (.bytes, .npy, .json): evaluation windows as eval takes them, calibration windows from the gaps between them" },
     { name: 'inputs', value: 'FILE', help: 'inputs for any other model (as compare takes them): they calibrate, and the outputs are compared on them' },
-    { name: 'budget', value: 'density=D', help: 'mean keys per query over all heads, as a share of dense attention (causal counted as causal); D in (0, 1]' },
-    { name: 'frontier', value: 'D,D,...', help: 'further densities to plan and measure for the frontier', default: 'half and double the budget' },
+    {
+      name: 'budget', value: 'KIND=VALUE',
+      help: 'density=D: mean keys per query over all heads as a share of dense attention (causal counted as causal), D in (0, 1]; ' +
+        "flops=F: attention FLOPs of the plan's compute-reducing form (as the rewrite report counts them) as a share of dense attention's, " +
+        'or a count per sequence with a unit (1.5G); latency=S: the whole model\'s latency on the provider at the length, as a share of ' +
+        "the dense model's measured latency, or a time (12ms); shares also as percentages (25%)",
+    },
+    { name: 'frontier', value: 'V,V,...', help: "further budgets of the same kind and unit to plan and measure for the frontier (bare values, e.g. 0.125,0.5 or 8ms,20ms)", default: 'half and double the budget' },
+    { name: 'latency-runs', value: 'N', help: 'timed rounds of each latency bench run (a latency budget: the uniform plans of the latency model, then the plans found)', default: '20' },
     { name: 'seq', value: 'L', help: 'tokens per window (--tokens)', default: '512' },
     { name: 'eval-windows', value: 'N', help: 'evaluation windows, evenly spaced over the token file', default: '64' },
     { name: 'calib-windows', value: 'N', help: 'calibration windows, between the evaluation windows (attention maps, and the choice among candidate plans)', default: '4' },
     { name: 'importance-windows', value: 'N', help: 'calibration windows the head importance runs use (one run per head: profiling time grows with this)', default: '2' },
     { name: 'no-baselines', help: 'skip the uniform rules at the same densities' },
-    { name: 'output', value: 'OUT.onnx', help: 'write the model rewritten by the chosen plan (mask form)' },
+    { name: 'output', value: 'OUT.onnx', help: 'write the model rewritten by the chosen plan: the mask form under a density budget, the compute-reducing form (blocked) under a FLOP or latency budget' },
     { name: 'plan-out', value: 'PLAN.json', help: 'write the chosen plan (for rewrite --plan)' },
     ...SESSION_HELP,
   ],
-  example: 'attention-lens plan model.onnx --tokens text.bytes --budget density=0.25 --plan-out plan.json',
+  example: 'attention-lens plan model.onnx --tokens text.bytes --budget flops=0.3 --frontier 0.2,0.5 --plan-out plan.json',
 };
 
-function parseBudget(args: ParsedArgs): number {
+function parseBudgetOption(args: ParsedArgs): Budget {
   const raw = args.options.get('budget');
   if (typeof raw !== 'string') throw new UsageError(`--budget is required (${usageLine(help)})`);
-  const m = /^density=(.+)$/.exec(raw.trim());
-  const d = m ? Number(m[1]) : NaN;
-  if (!m || !(d > 0 && d <= 1)) throw new UsageError(`--budget must be density=D with D in (0, 1], got '${raw}'`);
-  return d;
+  try {
+    return parseBudget(raw);
+  } catch (e) {
+    if (e instanceof BudgetFormatError) throw new UsageError(`--budget: ${e.message}`);
+    throw e;
+  }
 }
 
-function frontierBudgets(args: ParsedArgs, budget: number): number[] {
+/** The budget, then the frontier's further values (same kind and unit), sorted; by default half and double the budget. */
+function frontierBudgets(args: ParsedArgs, budget: Budget): Budget[] {
   const raw = args.options.get('frontier');
-  let more: number[];
-  if (raw === undefined) more = [budget / 2, Math.min(1, budget * 2)];
-  else {
-    more = String(raw).split(',').map((s) => Number(s.trim()));
-    if (raw === true || more.some((d) => !(d > 0 && d <= 1))) throw new UsageError(`--frontier must be densities in (0, 1], comma-separated; got '${raw}'`);
+  if (raw === true) throw new UsageError(`--frontier needs values of the budget's kind, comma-separated (e.g. ${formatBudgetValue({ ...budget, value: budget.value / 2 })})`);
+  let more: string[];
+  if (raw === undefined) {
+    const double = budget.unit === 'share' ? Math.min(1, budget.value * 2) : budget.value * 2;
+    more = [budget.value / 2, double].map((v) => formatBudgetValue({ ...budget, value: v }));
+  } else more = String(raw).split(',').map((x) => x.trim()).filter((x) => x !== '');
+  let all: Budget[];
+  try {
+    all = withFurther(budget, more);
+  } catch (e) {
+    if (e instanceof BudgetFormatError) throw new UsageError(`--frontier: ${e.message}`);
+    throw e;
   }
-  const round = (d: number) => Number(d.toPrecision(6));
-  return [budget, ...[...new Set(more.map(round))].filter((d) => d !== round(budget)).sort((a, b) => a - b)];
+  return [all[0], ...all.slice(1).sort((a, b) => a.value - b.value)];
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -68,8 +87,10 @@ export async function run(argv: string[]): Promise<number> {
   const file = (tokens ?? inputs) as string;
   if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
   if (typeof inputs === 'string') for (const o of ['seq', 'eval-windows', 'calib-windows', 'importance-windows']) if (args.options.has(o)) throw new UsageError(`--${o} applies to --tokens`);
-  const budget = parseBudget(args);
+  const budget = parseBudgetOption(args);
   const budgets = frontierBudgets(args, budget);
+  const latencyRuns = intOption(args, 'latency-runs', 20, 2);
+  if (args.options.has('latency-runs') && budget.kind !== 'latency') throw new UsageError('--latency-runs applies to a latency budget');
   const output = args.options.get('output');
   const planOut = args.options.get('plan-out');
   for (const out of [output, planOut]) if (typeof out === 'string' && resolve(out) === resolve(model)) throw new UsageError(`${out} is the input model; the input is never overwritten`);
@@ -85,6 +106,7 @@ export async function run(argv: string[]): Promise<number> {
           ? { kind: 'tokens', file, seq: intOption(args, 'seq', 512, 2), evalWindows: intOption(args, 'eval-windows', 64, 1), calibrationWindows: intOption(args, 'calib-windows', 4, 1), importanceWindows: intOption(args, 'importance-windows', 2, 1) }
           : { kind: 'inputs', file },
         budgets,
+        latencyRuns,
         baselines: !args.options.has('no-baselines'),
         settings: sessionSettings(args),
         onProgress: show,
@@ -93,7 +115,7 @@ export async function run(argv: string[]): Promise<number> {
     );
     const chosen = result.frontier[0];
     if (typeof planOut === 'string') writeFileSync(planOut, serializeHeadPlan(chosen.plan));
-    if (typeof output === 'string') writePlannedModel(model, chosen.plan, output, result.seq);
+    if (typeof output === 'string') writePlannedModel(model, chosen.plan, output, result.seq, budget.kind === 'density' ? 'mask' : 'blocked');
     if (json) printJson(result);
     else process.stdout.write(render(result));
     return 0;
@@ -106,35 +128,62 @@ function render(r: AdviceResult): string {
   const p = r.profile;
   const chosen = r.frontier[0];
   const heads = p.sites.reduce((a, s) => a + s.heads, 0);
+  const unit = { kind: r.budget.kind, unit: r.budget.unit };
+  const value = (v: number) => formatBudgetValue({ ...unit, value: v });
+  const density = r.budget.kind === 'density';
   const lines = [
-    `${r.model}: per-head plan at ${r.seq} tokens, density ≤ ${chosen.budget} (${heads} heads in ${p.sites.length} sites)`,
+    `${r.model}: per-head plan at ${r.seq} tokens, ${r.budget.description} (${heads} heads in ${p.sites.length} sites)`,
     `calibration: ${p.calibration}${r.objective.startsWith('bits') ? `; head importance on ${p.importanceWindows} of them` : ''}`,
     `score: ${r.objective}`,
     `loss estimate: ${chosen.candidates.map((c) => c.proxy).join(' and ')}, head importance from zeroing (${p.metric === 'kl' ? 'KL' : 'mean |Δ|'} of ${p.output})`,
+    ...(r.latencyModel ? latencyModelLines(r) : []),
     '',
-    `chosen plan: density ${fmt(chosen.density, 4)}, ${chosen.evaluation.metric} ${fmt(chosen.evaluation.value, 4)} (original ${fmt(r.dense?.value, 4)})`,
+    `chosen plan: ${density ? '' : `${r.budget.kind} ${r.budget.kind === 'latency' ? 'estimated ' : ''}${value(chosen.cost)}, `}density ${fmt(chosen.density, 4)}, ` +
+      `${chosen.evaluation.metric} ${fmt(chosen.evaluation.value, 4)} (original ${fmt(r.dense?.value, 4)})`,
+    ...(chosen.latency ? [`  measured latency: ${measuredText(chosen.latency)}`] : []),
     ...Object.entries(chosen.plan.sites).map(([site, hs]) => `  site ${site}: ${hs.map(describeHeadChoice).join(' | ')}`),
   ];
   for (const s of p.skipped) lines.push(`  site ${s.site} stays dense: ${s.reason}`);
-  lines.push('', `frontier (${chosen.evaluation.metric}, lower is better; original ${fmt(r.dense?.value, 4)}):`);
+  lines.push('', `frontier (${chosen.evaluation.metric}, lower is better; original ${fmt(r.dense?.value, 4)}${density ? '' : `; uniform rules as (rule, ${r.budget.kind}, density)`}):`);
   const families = [...new Set(r.baselines.map((b) => b.family))];
+  const costHeads = density ? [] : [`plan ${r.budget.kind}${r.budget.kind === 'latency' ? ' (estimated)' : ''}`, ...(r.budget.kind === 'latency' ? ['measured'] : [])];
   lines.push(
     formatTable(
-      ['budget', 'plan density', 'plan', ...families],
+      ['budget', ...costHeads, 'plan density', 'plan', ...families],
       r.frontier
         .slice()
         .sort((a, b) => a.budget - b.budget)
         .map((f) => [
-          String(f.budget), fmt(f.density, 4), fmt(f.evaluation.value, 4),
+          value(f.budget), ...(density ? [] : [value(f.cost)]), ...(f.latency ? [measuredText(f.latency)] : []), fmt(f.density, 4), fmt(f.evaluation.value, 4),
           ...families.map((fam) => {
             const b = r.baselines.find((x) => x.budget === f.budget && x.family === fam);
-            return !b || !b.evaluation ? '-' : `${fmt(b.evaluation.value, 4)} (${b.rule}, ${fmt(b.density, 3)})`;
+            if (!b || !b.evaluation) return '-';
+            return `${fmt(b.evaluation.value, 4)} (${b.rule}, ${density ? '' : `${value(b.cost!)}, `}${fmt(b.density, 3)})`;
           }),
         ]),
     ),
   );
   const t = r.timings;
-  lines.push('', `time: profile ${fmt(t.profileMs / 1000, 1)} s (maps ${fmt(p.timings.mapsMs / 1000, 1)} s, importance ${fmt(p.timings.importanceMs / 1000, 1)} s), search ${fmt(t.searchMs / 1000, 1)} s, validation ${fmt(t.validateMs / 1000, 1)} s`);
+  lines.push('', `time: profile ${fmt(t.profileMs / 1000, 1)} s (maps ${fmt(p.timings.mapsMs / 1000, 1)} s, importance ${fmt(p.timings.importanceMs / 1000, 1)} s), search ${fmt(t.searchMs / 1000, 1)} s, validation ${fmt(t.validateMs / 1000, 1)} s` +
+    (t.latencyMs !== undefined ? `, latency benches ${fmt(t.latencyMs / 1000, 1)} s` : ''));
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n') + '\n';
+}
+
+/** The latency model: what was timed, where, and the fitted cost per head of each form. */
+function latencyModelLines(r: AdviceResult): string[] {
+  const m = r.latencyModel!;
+  const ci = (t: { ci95: [number, number] }) => `[${fmt(t.ci95[0], 2)}, ${fmt(t.ci95[1], 2)}]`;
+  return [
+    `latency model (${m.ep}, ${m.machine}; inputs ${m.inputs}): dense ${fmt(m.dense.p50, 2)} ms ${ci(m.dense)} + Σ per head Δ of its choice, fitted per form from uniform plans:`,
+    ...m.points.map((pt) => `  ${pt.label} (${pt.form}, ${pt.heads} heads): ${fmt(pt.latencyMs.p50, 2)} ms ${ci(pt.latencyMs)}, Δ ${fmt(pt.deltaPerHeadMs, 4)} ms per head`),
+    ...m.fits.map((f) => `  fit ${f.form}: Δ = ${fmt(f.a, 4)} ms + ${(f.b * 1e6).toPrecision(3)} ms per MFLOP (${f.points} point${f.points === 1 ? '' : 's'}, largest residual ${fmt(f.maxResidualMs, 3)} ms)`),
+  ];
+}
+
+function measuredText(l: NonNullable<AdviceResult['frontier'][number]['latency']>): string {
+  const ms = `${fmt(l.measuredMs.p50, 2)} ms [${fmt(l.measuredMs.ci95[0], 2)}, ${fmt(l.measuredMs.ci95[1], 2)}]`;
+  const share = `${fmt(l.share.value, 3)} of dense [${fmt(l.share.ci95[0], 3)}, ${fmt(l.share.ci95[1], 3)}]`;
+  const verdict = l.verdict === 'met' ? 'budget met' : l.verdict === 'exceeded' ? 'OVER the budget' : 'budget not shown met';
+  return `${ms}, ${share}: ${verdict}`;
 }

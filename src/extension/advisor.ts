@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { type AdviceResult, type AdvisorData, advise } from '../orchestrate/advisor/advisor';
 import { CalibrationError, splitTokens } from '../orchestrate/advisor/calibration';
 import type { AdvisorResults } from '../protocol';
+import type { Budget } from '../shared/budget';
 import type { ProgressEvent } from '../runtime/protocol';
 import { defaultLength } from '../shared/lengths';
 import { userError } from './errors';
@@ -21,7 +22,7 @@ const MAX_SEQ = 512;
 /** Share of the progress bar each phase takes (profiling runs the model once per head; validation once per plan and rule). */
 const PHASES: Record<string, [number, number]> = { profile: [0, 0.55], search: [0.55, 0.6], validate: [0.6, 1] };
 
-export async function runAdvisor(ctx: RunContext, budgets: number[]): Promise<AdvisorResults> {
+export async function runAdvisor(ctx: RunContext, budgets: (number | Budget)[]): Promise<AdvisorResults> {
   const cal = ctx.calibration;
   if (!cal) throw userError('choose calibration data first (text, token ids or model inputs): the advisor profiles the heads on it and measures the plans on it');
   const dir = mkdtempSync(path.join(tmpdir(), 'attention-lens-advisor-tab-'));
@@ -94,6 +95,7 @@ export function advisorResults(r: AdviceResult, rename: { from: string; to: stri
   return {
     seq: r.seq,
     objective: named(r.objective),
+    budget: r.budget.description,
     calibration: named(r.profile.calibration),
     sites: r.profile.sites.map((s) => ({ site: s.site, heads: s.heads })),
     skipped: r.profile.skipped,

@@ -12,6 +12,7 @@ import type {
   GenerationResults,
   ImportanceResults,
   AdvisorResults,
+  AdviseRequest,
   HostMessage,
   RewritePreview,
   RuleStep,
@@ -286,7 +287,7 @@ export class ModelSession {
     return this.runWith('importance', `Head importance of ${this.state.modelName}`, 'Head importance', (ctx) => runImportance(ctx), 'heads');
   }
 
-  advise(budgets: number[]): Promise<AdvisorResults> {
+  advise(budgets: AdviseRequest['budgets']): Promise<AdvisorResults> {
     return this.runWith('advisor', `Advisor: per-head plans for ${this.state.modelName}`, 'Advisor', (ctx) => runAdvisor(ctx, budgets), 'advisor');
   }
 

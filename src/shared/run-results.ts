@@ -244,6 +244,8 @@ export interface AdvisorResults {
   sites: { site: number; heads: number }[];
   skipped: { site: number; reason: string }[];
   dense: AdvisorScore | null;
+  /** What the budgets are, e.g. "attention FLOPs ≤ 0.3 of dense" for the first (absent: densities). */
+  budget?: string;
   /** The first is the plan for the budget asked for. */
   frontier: AdvisorPlanPoint[];
   baselines: AdvisorBaseline[];

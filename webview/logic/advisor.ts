@@ -3,25 +3,21 @@
 // a variant.
 import type { AdvisorPlanPoint, AdvisorResults, RuleStep } from '../../src/protocol';
 import { MAX_BUDGETS } from '../../src/protocol';
+import { type Budget, parseBudgetList } from '../../src/shared/budget';
 import { describeHeadChoice, parseHeadPlan, planJson } from '../../src/shared/head-plan';
 import { checkSteps } from '../../src/shared/rule-steps';
 
 /** Densities offered as the default: an eighth, a quarter and half of dense attention. */
 export const DEFAULT_BUDGETS = '0.25, 0.125, 0.5';
 
-/** Parses "0.25, 0.125, 0.5" (or 25%): densities in (0, 1], the first the plan asked for. Throws a one-line reason. */
-export function parseBudgets(text: string): number[] {
-  const parts = text.split(/[,\s]+/).filter((p) => p !== '');
-  if (parts.length === 0) throw new Error('give at least one density budget, e.g. 0.25');
-  if (parts.length > MAX_BUDGETS) throw new Error(`at most ${MAX_BUDGETS} budgets in one run (each is a search and several measured models)`);
-  const out: number[] = [];
-  for (const p of parts) {
-    const pct = p.endsWith('%');
-    const v = Number(pct ? p.slice(0, -1) : p) / (pct ? 100 : 1);
-    if (!(v > 0 && v <= 1)) throw new Error(`"${p}" is not a density in (0, 1] (a share of dense attention, e.g. 0.25 or 25%)`);
-    if (!out.includes(v)) out.push(v);
-  }
-  return out;
+/**
+ * Parses the budgets a person typed, with the CLI's parser (src/shared/budget.ts): "0.25, 0.125, 50%" (densities),
+ * "flops=0.3, 0.2" or "latency=12ms, 20ms"; the first is the plan asked for. Densities come back as numbers (the form
+ * the host has always taken), other kinds as budget records. Throws a one-line reason.
+ */
+export function parseBudgets(text: string): (number | Budget)[] {
+  const budgets = parseBudgetList(text, MAX_BUDGETS);
+  return budgets[0].kind === 'density' ? budgets.map((b) => b.value) : budgets;
 }
 
 export interface FrontierSeries {

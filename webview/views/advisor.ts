@@ -34,10 +34,10 @@ export function renderAdvisor(root: HTMLElement, ctx: ViewContext): void {
 function renderForm(root: HTMLElement, ctx: ViewContext, hasSites: boolean): void {
   root.append(...runForm({
     id: 'advisor',
-    field: { id: 'advisor-budgets', label: 'Density budgets', ariaLabel: 'density budgets', value: ctx.state.ui.advisorBudgets, onInput: (t) => ctx.setUi({ advisorBudgets: t }, false) },
+    field: { id: 'advisor-budgets', label: 'Budgets', ariaLabel: 'budgets', value: ctx.state.ui.advisorBudgets, onInput: (t) => ctx.setUi({ advisorBudgets: t }, false) },
     button: 'Find plans',
     disabled: !hasSites,
-    help: 'mean visible keys per query as a share of dense attention (causal counted as causal), e.g. 0.25; the first is the plan asked for, all make the frontier. Progress and Cancel are above.',
+    help: 'densities (mean visible keys per query as a share of dense attention, causal counted as causal), e.g. 0.25; or flops=0.3 (attention FLOPs of the compute-reducing form, a share of dense or a count such as 1.5G) or latency=0.6 (a share of the dense model’s measured latency, or a time such as 12ms), as the CLI’s plan --budget takes them. The first is the plan asked for, all make the frontier. Progress and Cancel are above.',
     parse: () => {
       try {
         return parseBudgets(ctx.state.ui.advisorBudgets);
@@ -52,7 +52,7 @@ function renderForm(root: HTMLElement, ctx: ViewContext, hasSites: boolean): voi
 function renderSummary(root: HTMLElement, r: AdvisorResults): void {
   const t = r.timings;
   root.append(
-    h('p', { class: 'meta', id: 'advisor-objective' }, `At ${r.lengthNote}.`),
+    h('p', { class: 'meta', id: 'advisor-objective' }, `At ${r.lengthNote}.${r.budget ? ` Budget: ${r.budget}; the table's budget column is in its unit.` : ''}`),
     // The objective of a token file already says how the calibration windows were kept apart from the evaluation ones.
     h('p', { class: 'meta' }, `Score: ${r.objective}.${r.objective.includes(r.calibration) ? '' : ` Calibration: ${r.calibration}.`}`),
     h('p', { class: 'meta' }, `Profile ${num(t.profileMs / 1000, 1)} s, search ${num(t.searchMs / 1000, 1)} s, measuring ${num(t.validateMs / 1000, 1)} s; ${new Date(r.finishedAt).toLocaleString()}.`),
