@@ -138,7 +138,7 @@ function render(r: AdviceResult): string {
     `loss estimate: ${chosen.candidates.map((c) => c.proxy).join(' and ')}, head importance from zeroing (${p.metric === 'kl' ? 'KL' : 'mean |Δ|'} of ${p.output})`,
     ...(r.latencyModel ? latencyModelLines(r) : []),
     '',
-    `chosen plan: ${density ? '' : `${r.budget.kind} ${r.budget.kind === 'latency' ? 'estimated ' : ''}${value(chosen.cost)}, `}density ${fmt(chosen.density, 4)}, ` +
+    `chosen plan: ${density ? '' : `${costText(r, chosen.cost)}, `}density ${fmt(chosen.density, 4)}, ` +
       `${chosen.evaluation.metric} ${fmt(chosen.evaluation.value, 4)} (original ${fmt(r.dense?.value, 4)})`,
     ...(chosen.latency ? [`  measured latency: ${measuredText(chosen.latency)}`] : []),
     ...Object.entries(chosen.plan.sites).map(([site, hs]) => `  site ${site}: ${hs.map(describeHeadChoice).join(' | ')}`),
@@ -146,7 +146,7 @@ function render(r: AdviceResult): string {
   for (const s of p.skipped) lines.push(`  site ${s.site} stays dense: ${s.reason}`);
   lines.push('', `frontier (${chosen.evaluation.metric}, lower is better; original ${fmt(r.dense?.value, 4)}${density ? '' : `; uniform rules as (rule, ${r.budget.kind}, density)`}):`);
   const families = [...new Set(r.baselines.map((b) => b.family))];
-  const costHeads = density ? [] : [`plan ${r.budget.kind}${r.budget.kind === 'latency' ? ' (estimated)' : ''}`, ...(r.budget.kind === 'latency' ? ['measured'] : [])];
+  const costHeads = density ? [] : [`plan ${r.budget.kind}`, ...(r.budget.kind === 'latency' ? ['measured'] : [])];
   lines.push(
     formatTable(
       ['budget', ...costHeads, 'plan density', 'plan', ...families],
@@ -154,7 +154,7 @@ function render(r: AdviceResult): string {
         .slice()
         .sort((a, b) => a.budget - b.budget)
         .map((f) => [
-          value(f.budget), ...(density ? [] : [value(f.cost)]), ...(f.latency ? [measuredText(f.latency)] : []), fmt(f.density, 4), fmt(f.evaluation.value, 4),
+          value(f.budget), ...(density ? [] : [costText(r, f.cost)]), ...(f.latency ? [measuredText(f.latency)] : []), fmt(f.density, 4), fmt(f.evaluation.value, 4),
           ...families.map((fam) => {
             const b = r.baselines.find((x) => x.budget === f.budget && x.family === fam);
             if (!b || !b.evaluation) return '-';
@@ -168,6 +168,17 @@ function render(r: AdviceResult): string {
     (t.latencyMs !== undefined ? `, latency benches ${fmt(t.latencyMs / 1000, 1)} s` : ''));
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n') + '\n';
+}
+
+/** A plan's cost in words: "attention FLOPs 0.29 of dense", "latency estimated 0.8 of dense (157.4 ms)". */
+function costText(r: AdviceResult, cost: number): string {
+  const b = r.budget;
+  if (b.kind === 'flops') {
+    return b.unit === 'share' ? `attention FLOPs ${fmt(cost, 4)} of dense` : `attention FLOPs ${formatBudgetValue({ kind: 'flops', unit: 'flops', value: cost })}`;
+  }
+  const dense = r.latencyModel!.dense.p50;
+  const ms = b.unit === 'ms' ? cost : cost * dense;
+  return `latency estimated ${fmt(ms, 2)} ms (${fmt(ms / dense, 3)} of dense)`;
 }
 
 /** The latency model: what was timed, where, and the fitted cost per head of each form. */

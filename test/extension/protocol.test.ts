@@ -74,6 +74,20 @@ describe('parseWebviewMessage', () => {
     }
   });
 
+  it('checks the advisor request: budgets of one other kind and unit (flops, latency)', () => {
+    const flops = [{ kind: 'flops', unit: 'share', value: 0.3 }, { kind: 'flops', unit: 'share', value: 0.2 }];
+    expect(parseWebviewMessage({ type: 'advise', budgets: flops })).toEqual({ type: 'advise', budgets: flops });
+    expect(parseWebviewMessage({ type: 'advise', budgets: [{ kind: 'latency', unit: 'ms', value: 12, extra: 1 }] })).toEqual({ type: 'advise', budgets: [{ kind: 'latency', unit: 'ms', value: 12 }] });
+    for (const budgets of [
+      [{ kind: 'flops', unit: 'share', value: 1.5 }],
+      [{ kind: 'flops', unit: 'ms', value: 3 }],
+      [{ kind: 'latency', unit: 'share', value: 0.5 }, { kind: 'latency', unit: 'ms', value: 5 }],
+      [{ kind: 'flops', unit: 'share', value: 0.3 }, { kind: 'latency', unit: 'share', value: 0.5 }],
+      [{ kind: 'speed', unit: 'share', value: 0.5 }],
+      [0.25, { kind: 'flops', unit: 'share', value: 0.3 }],
+    ]) expect(parseWebviewMessage({ type: 'advise', budgets })).toBeUndefined();
+  });
+
   it('accepts a plan step, and refuses one whose plan does not read back to itself', () => {
     const plan = { version: 1, sites: { 0: [{ kind: 'dense' }, { kind: 'window', window: 8 }] } };
     expect(parseWebviewMessage({ type: 'addVariant', steps: [{ rule: 'plan', params: { plan, impl: 'mask' } }], label: 'p' })).toEqual({ type: 'addVariant', steps: [{ rule: 'plan', params: { plan, impl: 'mask' } }], label: 'p' });
