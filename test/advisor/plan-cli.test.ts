@@ -64,12 +64,15 @@ describe('plan refuses bad input in one line', () => {
   const f = fixture('vit-eager-ts-op17');
   it.each([
     [['--inputs', 'MANIFEST'], /--budget is required/],
-    [['--inputs', 'MANIFEST', '--budget', 'density=1.5'], /--budget must be density=D with D in \(0, 1\]/],
-    [['--inputs', 'MANIFEST', '--budget', 'flops=0.2'], /--budget must be density=D/],
+    [['--inputs', 'MANIFEST', '--budget', 'density=1.5'], /--budget: density=1\.5: a share must be in \(0, 1\]/],
+    [['--inputs', 'MANIFEST', '--budget', 'speed=0.2'], /--budget: "speed=0.2": unknown budget kind "speed"/],
+    [['--inputs', 'MANIFEST', '--budget', 'latency=20'], /--budget: latency=20: a share must be in \(0, 1\] \(e\.g\. 0\.25 or 25%\); a time needs its unit/],
+    [['--inputs', 'MANIFEST', '--budget', 'flops=0.3', '--frontier', '2G'], /--frontier: "2G" is attention FLOPs \(a count\); every budget of one run must be/],
+    [['--inputs', 'MANIFEST', '--budget', 'density=0.5', '--latency-runs', '5'], /--latency-runs applies to a latency budget/],
     [['--budget', 'density=0.5'], /give exactly one of --tokens FILE/],
     [['--inputs', 'MANIFEST', '--tokens', 'x.bytes', '--budget', 'density=0.5'], /give exactly one of --tokens FILE/],
     [['--inputs', 'MANIFEST', '--budget', 'density=0.5', '--seq', '64'], /--seq applies to --tokens/],
-    [['--inputs', 'MANIFEST', '--budget', 'density=0.5', '--frontier', '0,2'], /--frontier must be densities/],
+    [['--inputs', 'MANIFEST', '--budget', 'density=0.5', '--frontier', '0,2'], /--frontier: density=0: a share must be in \(0, 1\]/],
   ])('%j', async (args, message) => {
     const r = await cli('plan', f.model, ...args.map((a) => (a === 'MANIFEST' ? f.manifest : a)));
     expect(r.code).toBe(2);

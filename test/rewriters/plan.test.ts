@@ -94,6 +94,8 @@ describe('plan on real fixtures (mask form)', () => {
     const pruned = rewriteTo(m, [{ rule: 'prune-heads', params: { heads: { 0: [0, 1, 2, 3] } } }, { rule: 'plan', params: { plan: plan({ 1: ['window 3', 'dense', 'dense', 'dense'] }) } }], tmp.dir, 'all-pruned-ref');
     expectClose(await outputsOf(viaPlan.file, feeds), await outputsOf(pruned.file, feeds), 1e-6, 'plan vs prune-heads');
     expect(viaPlan.report.applied[0].changes.map((c) => [c.site, c.after.keptHeads])).toEqual([[0, 0], [1, 4]]);
+    // No head left, no attention computed: a count of zero, not an unknown.
+    expect(viaPlan.report.applied[0].changes[0].flopsAfter).toBe(0);
   });
 
   it('after pruning, a strided head keeps the shard of its original index (llama-eager-ts-op17, site 0)', async () => {

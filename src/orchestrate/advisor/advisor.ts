@@ -20,7 +20,7 @@ import { LOSS_PROXIES, searchHeads } from './loss';
 import { type MeasureContext, type Objective, type Score, calibrationScore, evaluationScore, planRequest, writeVariant } from './measure';
 import { calibrateLatency, type LatencyContext, type LatencyModel, type MeasuredLatency } from './latency-model';
 import { type AdvisorProfile, profileModel } from './profile';
-import { searchPlan } from './search';
+import { BudgetError, searchPlan } from './search';
 import { type UniformBaseline, uniformBaselines } from './uniform';
 
 export type AdvisorData =
@@ -130,7 +130,10 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
     checkCancelled(signal);
     const costs: CostModel = budgets[0].kind === 'density' ? densityCost(profile) : budgets[0].kind === 'flops' ? flopsCost(profile, report) : latencyCost(profile, latencyModel!);
     const t1b = performance.now();
-    const searched = await searchAll(profile, budgets, costs, progress);
+    const searchWarnings: string[] = [];
+    const searched = await searchAll(profile, budgets, costs, progress, searchWarnings);
+    // A frontier budget no plan of the candidates fits is left out (the first, the plan asked for, is an error).
+    budgets.splice(0, budgets.length, ...searched.map((s) => s.budget));
     const t2 = performance.now();
 
     const objective = objectiveOf(report, data, split);
@@ -160,7 +163,7 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
     const baselines = options.baselines === false ? [] : await uniformBaselines(ctx, profile, budgets, candidateFamilies(profile, options), costs, seq, (m) => step(m));
     progress({ phase: 'validate', done: steps, total: steps });
     const t3 = performance.now();
-    const warnings = [...profile.warnings, ...(latencyModel?.warnings ?? [])];
+    const warnings = [...profile.warnings, ...(latencyModel?.warnings ?? []), ...searchWarnings];
     if (budgets[0].kind === 'flops') warnings.push(...checkFlops(latency, profile, frontier, costs, budgets[0].unit));
     if (latencyModel) warnings.push(...(await timeFrontier(latency, latencyModel, frontier, budgets, seq)));
     const t4 = performance.now();
@@ -196,23 +199,30 @@ interface Searched {
 }
 
 /** One plan per loss proxy and budget; a proxy whose plan another already gave is dropped. */
-async function searchAll(profile: AdvisorProfile, budgets: Budget[], costs: CostModel, progress: (p: ProgressEvent) => void): Promise<Searched[]> {
+async function searchAll(profile: AdvisorProfile, budgets: Budget[], costs: CostModel, progress: (p: ProgressEvent) => void, warnings: string[]): Promise<Searched[]> {
   const out: Searched[] = [];
   const density = densityCost(profile);
   let done = 0;
-  for (const budget of budgets) {
+  for (const [i, budget] of budgets.entries()) {
     const plans: Searched['plans'] = [];
     const words = (sum: number) => `${budget.kind} ${formatBudgetValue({ ...budget, value: costs.inUnit(sum, budget.unit) })}`;
     for (const proxy of LOSS_PROXIES) {
       progress({ phase: 'search', done: done++, total: budgets.length * LOSS_PROXIES.length, message: `${describeBudget(budget)}, ${proxy.name}` });
-      const r = await searchPlan(searchHeads(profile, proxy, costs), costs.limit(budget), words);
+      let r: Awaited<ReturnType<typeof searchPlan>>;
+      try {
+        r = await searchPlan(searchHeads(profile, proxy, costs), costs.limit(budget), words);
+      } catch (e) {
+        if (!(e instanceof BudgetError) || i === 0) throw e;
+        warnings.push(`frontier budget ${describeBudget(budget)} left out: ${e.message}`);
+        break;
+      }
       const plan = planOf(profile, r.picks, budget, proxy.name);
       if (plans.some((p) => samePlan(p.plan, plan))) continue;
       const siteOf = (site: number) => profile.sites.find((s) => s.site === site)!;
       const planDensity = r.picks.reduce((a, p) => a + density.cost(siteOf(p.site), p.head, p.choice), 0);
       plans.push({ proxy: proxy.name, plan, density: planDensity, cost: costs.inUnit(r.cost, budget.unit), loss: r.loss });
     }
-    out.push({ budget, plans });
+    if (plans.length) out.push({ budget, plans });
   }
   return out;
 }

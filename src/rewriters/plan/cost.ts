@@ -16,6 +16,8 @@ export function groupsCost(info: SiteInfo, groups: GroupCost[]): { flops: number
   let flops = 0;
   let bytes = 0;
   for (const g of groups) {
+    // A site whose heads are all pruned computes no attention (costOf reads zero heads as unknown).
+    if (g.heads === 0) continue;
     const c = costOf({ ...info, heads: g.heads }, g);
     if (c.flops === null || c.bytes === null) return { flops: null, bytes: null };
     flops += c.flops;
