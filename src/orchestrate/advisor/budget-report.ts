@@ -82,6 +82,14 @@ export async function timeFrontier(
     return { path: w.path, estimateMs: unit === 'ms' ? f.cost : f.cost * model.dense.p50, unit, limit: f.budget } as const;
   });
   const measured = await measurePlans(ctx, plans);
+  const dense = measured[0]?.denseMs;
+  if (dense && (dense.p50 < model.dense.ci95[0] || dense.p50 > model.dense.ci95[1])) {
+    warnings.push(
+      `the dense model took ${dense.p50.toFixed(2)} ms when the plans were timed and ${model.dense.p50.toFixed(2)} ms (95% interval ` +
+        `${model.dense.ci95[0].toFixed(2)} to ${model.dense.ci95[1].toFixed(2)}) when the latency model was fitted: the machine's speed changed ` +
+        'between the two runs, so estimates in ms are off by as much; shares of the dense model, timed in the same run, are the better comparison',
+    );
+  }
   frontier.forEach((f, i) => {
     const m = measured[i];
     f.latency = m;
