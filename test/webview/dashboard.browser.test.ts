@@ -539,8 +539,17 @@ describe('dashboard in Chromium with a real session', () => {
     expect((await posted()).filter((m) => m.type === 'advise').at(-1)).toEqual({ type: 'advise', budgets: [0.25, 0.125] });
     await typeInto('advisor-budgets', '2');
     await page.locator('#run-advisor').click();
-    expect(await page.locator('#advisor-error').innerText()).toMatch(/not a density/);
+    expect(await page.locator('#advisor-error').innerText()).toMatch(/density=2: a share must be in \(0, 1\]/);
     expect((await posted()).filter((m) => m.type === 'advise')).toHaveLength(1);
+    // The other kinds, read by the CLI's parser, go as budget records the host accepts.
+    await typeInto('advisor-budgets', 'flops=0.3, 1.5G');
+    await page.locator('#run-advisor').click();
+    expect(await page.locator('#advisor-error').innerText()).toMatch(/"1.5G" is attention FLOPs \(a count\)/);
+    await typeInto('advisor-budgets', 'latency=12ms, 20ms');
+    await page.locator('#run-advisor').click();
+    const latency = (await posted()).filter((m) => m.type === 'advise').at(-1)!;
+    expect(latency).toEqual({ type: 'advise', budgets: [{ kind: 'latency', unit: 'ms', value: 12 }, { kind: 'latency', unit: 'ms', value: 20 }] });
+    expect(parseWebviewMessage(latency)).toEqual(latency);
     await page.locator('#choose-calibration').click();
     expect((await posted()).at(-1)).toEqual({ type: 'chooseCalibration' });
 
