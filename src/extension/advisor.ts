@@ -1,11 +1,12 @@
 // The Advisor tab's run: the advisor of `attention-lens plan` (orchestrate/advisor/advisor.ts), on the dashboard's
 // calibration data. Token ids and text (tokenised by the core thread) make a token file whose windows are split into
 // calibration and evaluation windows as the CLI's --tokens does; an inputs file is passed as the CLI's --inputs.
-// No `vscode` here.
+// The advisor runs in the core thread (its analysis, rewrites and integer programs would hold the host's event loop for
+// seconds), its models in the host's runtime worker through a relay; Cancel stops both. No `vscode` here.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { type AdviceResult, type AdvisorData, advise } from '../orchestrate/advisor/advisor';
+import type { AdviceResult, AdvisorData } from '../orchestrate/advisor/advisor';
 import { CalibrationError, splitTokens } from '../orchestrate/advisor/calibration';
 import type { AdvisorResults } from '../protocol';
 import type { ProgressEvent } from '../runtime/protocol';
@@ -38,13 +39,12 @@ export async function runAdvisor(ctx: RunContext, budgets: number[]): Promise<Ad
     } else {
       data = { kind: 'inputs', file: cal.file };
     }
-    const result = await advise(ctx.runtime, ctx.modelPath, {
-      data,
-      budgets,
-      settings: { ep: ctx.settings.executionProviders },
-      signal: ctx.signal,
-      onProgress: (p) => ctx.progress(fraction(p), describe(p)),
-    });
+    const result = await ctx.core.request(
+      { type: 'advise', file: ctx.modelPath, options: { data, budgets, settings: { ep: ctx.settings.executionProviders } } },
+      ctx.signal,
+      (p) => ctx.progress(fraction(p), describe(p)),
+      ctx.runtime,
+    );
     return { ...advisorResults(result, cal.ids ? { from: path.join(dir, 'tokens.json'), to: cal.file } : null), lengthNote };
   } finally {
     rmSync(dir, { recursive: true, force: true });
