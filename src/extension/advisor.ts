@@ -19,8 +19,12 @@ export const ADVISOR_WINDOWS = { evalWindows: 16, calibrationWindows: 4, importa
 /** The CLI's default window length; a model with fewer positions uses its own. */
 const MAX_SEQ = 512;
 
-/** Share of the progress bar each phase takes (profiling runs the model once per head; validation once per plan and rule). */
-const PHASES: Record<string, [number, number]> = { profile: [0, 0.55], search: [0.55, 0.6], validate: [0.6, 1] };
+/**
+ * Share of the progress bar each phase of the advisor takes: profiling reads the attention maps (`maps`), then runs the
+ * model once per head (`importance`); validation runs once per plan and rule.
+ */
+const PHASES: Record<string, [number, number]> = { maps: [0, 0.15], importance: [0.15, 0.55], profile: [0, 0.55], search: [0.55, 0.6], validate: [0.6, 1] };
+const PHASE_NAMES: Record<string, string> = { maps: 'profiling the heads', importance: 'profiling the heads', profile: 'profiling the heads', search: 'searching plans', validate: 'measuring plans and uniform rules' };
 
 export async function runAdvisor(ctx: RunContext, budgets: number[]): Promise<AdvisorResults> {
   const cal = ctx.calibration;
@@ -84,7 +88,7 @@ function fraction(p: ProgressEvent): number | null {
 }
 
 function describe(p: ProgressEvent): string {
-  const what = p.phase === 'profile' ? 'profiling the heads' : p.phase === 'search' ? 'searching plans' : p.phase === 'validate' ? 'measuring plans and uniform rules' : p.phase;
+  const what = PHASE_NAMES[p.phase] ?? p.phase;
   return `${what}${p.total > 0 ? ` ${p.done}/${p.total}` : ''}${p.message ? `: ${p.message}` : ''}`;
 }
 

@@ -23,6 +23,7 @@ let ctx: RunContext;
 let text: string;
 let result: AdvisorResults;
 const progress: (number | null)[] = [];
+const messages: string[] = [];
 
 /** How busy the host's event loop was while `work` ran: its utilization and its longest delay (ms). */
 async function hostLoad<T>(work: () => Promise<T>): Promise<{ value: T; loop: EventLoopUtilization; maxDelayMs: number }> {
@@ -47,7 +48,11 @@ beforeAll(async () => {
   const calibration = await core.request({ type: 'calibration', file: text, model: MODEL, infos: report.model.inputs });
   ctx = {
     core, runtime, modelPath: MODEL, report, settings: TEST_SETTINGS, files: new VariantFiles(core, MODEL, scratch),
-    signal: new AbortController().signal, progress: (f) => progress.push(f), calibration,
+    signal: new AbortController().signal, progress: (f, m) => {
+      progress.push(f);
+      messages.push(m);
+    },
+    calibration,
   };
   load = await hostLoad(() => runAdvisor(ctx, [0.25, 0.5]));
   result = load.value as AdvisorResults;
@@ -85,6 +90,11 @@ describe('runAdvisor (the Advisor tab) on a real model', () => {
     expect(result.objective).not.toMatch(/attention-lens-advisor-tab-/);
     expect(progress.length).toBeGreaterThan(3);
     expect(progress.every((p) => p === null || (p >= 0 && p <= 1))).toBe(true);
+    // Profiling (attention maps, then one run per head) moves the bar too, and says what it does.
+    const profiling = messages.flatMap((m, i) => (m.startsWith('profiling the heads') ? [progress[i]] : []));
+    expect(profiling.length).toBeGreaterThan(1);
+    expect(profiling.every((p) => p !== null && p < 0.55)).toBe(true);
+    expect(messages).toContainEqual(expect.stringMatching(/^profiling the heads \d+\/\d+: zeroing heads one by one$/));
   });
 
   it('keeps a plan as a variant the core thread writes, in both forms', async () => {
