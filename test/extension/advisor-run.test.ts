@@ -93,7 +93,7 @@ describe('runAdvisor (the Advisor tab) on a real model', () => {
     // Profiling (attention maps, then one run per head) moves the bar too, and says what it does.
     const profiling = messages.flatMap((m, i) => (m.startsWith('profiling the heads') ? [progress[i]] : []));
     expect(profiling.length).toBeGreaterThan(1);
-    expect(profiling.every((p) => p !== null && p < 0.55)).toBe(true);
+    expect(profiling.every((p) => p !== null && p <= 0.55)).toBe(true);
     expect(messages).toContainEqual(expect.stringMatching(/^profiling the heads \d+\/\d+: zeroing heads one by one$/));
   });
 
