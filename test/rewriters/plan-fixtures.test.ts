@@ -1,7 +1,7 @@
 // A mixed plan on every shared fixture it applies to: the rewritten model runs on inputs from the runtime's synthesis
 // (13 new tokens, 5 cached ones where the model has a KV cache), gives finite outputs, changes them, the
 // input file is left as it was, and the
-// compute-reducing form gives the mask form's outputs. Each self-attention site with a known head count gets a plan
+// compute-reducing form gives the mask form's outputs; both are analysed back as the original's sites with their plans. Each self-attention site with a known head count gets a plan
 // cycling through the choices its kind allows (causal patterns only on causal sites, block-topk only where the site is
 // written out or can be); cross-attention sites keep dense heads and lose one.
 import * as crypto from 'node:crypto';
@@ -14,7 +14,7 @@ import { pruneHeads } from '../../src/rewriters/prune/prune-heads';
 import { formReason } from '../../src/rewriters/sparse/params';
 import { fixture, fixtureNames } from '../helpers/fixtures';
 import { floatOutputs, maxAbsDiff, rewriteTo, synthesizedFeeds, tempDir } from './sparse-helpers';
-import { fullScoreGroups, planRequest } from './plan-helpers';
+import { expectedReadBack, fullScoreGroups, planRequest, readBack } from './plan-helpers';
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = tempDir('plan-fixtures'); });
@@ -74,5 +74,12 @@ describe.each(fixtureNames())('%s', (name) => {
       expect(String(c.after.groups), `site ${c.site}`).not.toMatch(/\(mask\)/);
     }
     for (const g of fullScoreGroups(report, blocked.model, sparse)) expect(g.full, `site ${g.site}: Softmaxes over full score rows`).toBe(g.allowed);
+    // Analysed again, each planned model has the original's sites (each split site once), their kept heads and plans,
+    // and nothing unmatched that the original did not have.
+    for (const [file, split] of [[mask.file, false], [blocked.file, true]] as const) {
+      const again = analyzeModel(file);
+      expect(again.unmatched, file).toEqual(report.unmatched);
+      expect(readBack(again), file).toEqual(expectedReadBack(report, sites, split));
+    }
   });
 });

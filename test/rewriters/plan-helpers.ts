@@ -98,3 +98,30 @@ export function fullScoreGroups(original: AnalysisReport, model: Model, changes:
     return { site: c.site, groups: r.length, full: r.filter((x) => x !== 5).length, allowed: heads.includes('dense') ? 1 : 0 };
   });
 }
+
+/** What `analyze` must read back from a planned model: each site once, its kept heads, the plan and its head groups. */
+export interface ReadBack {
+  site: number;
+  anchor: string | undefined;
+  heads: number | null;
+  choices: string[] | null | undefined;
+  groups: { heads: number[]; choice: string | null }[] | undefined;
+}
+
+const anchorOf = (s: AnalysisReport['sites'][number]) => s.anchors.softmax ?? s.anchors.fused;
+
+/** The read-back expected of `original` planned with `sites` (`split`: the blocked form, whose sites are split). */
+export function expectedReadBack(original: AnalysisReport, sites: Record<number, string[]>, split: boolean): ReadBack[] {
+  return original.sites.map((s) => {
+    const choices = sites[s.id];
+    if (!choices) return { site: s.id, anchor: anchorOf(s), heads: s.heads, choices: undefined, groups: undefined };
+    const kept = choices.filter((c) => c !== 'pruned');
+    const order = [...new Set(kept)];
+    const groups = split && order.length > 1 ? order.map((c) => ({ heads: kept.flatMap((k, n) => (k === c ? [n] : [])), choice: c })) : undefined;
+    return { site: s.id, anchor: anchorOf(s), heads: kept.length, choices, groups };
+  });
+}
+
+export function readBack(report: AnalysisReport): ReadBack[] {
+  return report.sites.map((s) => ({ site: s.id, anchor: anchorOf(s), heads: s.heads, choices: s.plan?.choices, groups: s.plan?.groups }));
+}
