@@ -10,6 +10,7 @@ import { loadModel } from '../../src/analysis/ir/load';
 import { saveModel } from '../../src/analysis/ir/save';
 import { renderReport } from '../../src/cli/analyze';
 import { rewriteInMemory } from '../../src/rewriters/pipeline';
+import { exposeAttentionMaps } from '../../src/runtime/maps-model';
 import { fixture } from '../helpers/fixtures';
 import { expectedReadBack, planRequest, readBack } from './plan-helpers';
 import { rewriteTo, tempDir } from './sparse-helpers';
@@ -94,6 +95,8 @@ describe('analyze reads a blocked plan back as the original sites', () => {
     expect(() => rewriteInMemory(file, [planRequest({ 1: PLAN[1] })])).toThrow(/site 1, head 0 .*split into 4 head groups/);
     // The single-choice site is blocked scores already, as after the uniform rule.
     expect(() => rewriteInMemory(file, [{ rule: 'window', params: { window: 4 }, sites: [3] }])).toThrow(/already rewritten into blocked scores by plan/);
+    // Nor are its maps read from the first group's Softmax.
+    expect(() => exposeAttentionMaps(file, [analyzeModel(file).sites[1]])).toThrow(/site 1: split into 4 head groups .*mask form/);
     // Sites the plan left alone still take rules.
     expect(rewriteInMemory(file, [{ rule: 'window', params: { window: 4 }, sites: [2] }]).report.applied[0].changes.map((c) => c.site)).toEqual([2]);
   });
