@@ -11,6 +11,7 @@ import { saveModel } from '../../src/analysis/ir/save';
 import { renderReport } from '../../src/cli/analyze';
 import { rewriteInMemory } from '../../src/rewriters/pipeline';
 import { exposeAttentionMaps } from '../../src/runtime/maps-model';
+import { scorePath } from '../../src/runtime/sites';
 import { fixture } from '../helpers/fixtures';
 import { expectedReadBack, planRequest, readBack } from './plan-helpers';
 import { rewriteTo, tempDir } from './sparse-helpers';
@@ -58,6 +59,15 @@ describe('analyze reads a blocked plan back as the original sites', () => {
     expect(after).toEqual(before);
     expect(again.sites[1].kvHeads).toBe(original.sites[1].kvHeads);
     expect(again.sites[1].projections).toEqual(original.sites[1].projections);
+  });
+
+  it("the profiler's score path of a split site holds every group's Softmax, and not the projections", () => {
+    const site = analyzeModel(planned().file).sites[1];
+    const core = scorePath(site);
+    const anchor = site.anchors.softmax!;
+    expect(core).toEqual(expect.arrayContaining([anchor, `${anchor}::plan/g1/softmax`, `${anchor}::plan/g2/softmax`, `${anchor}::plan/g3/softmax`]));
+    expect(core).not.toContain(site.projections.o!.node);
+    expect(core).not.toContain(site.projections.q!.node);
   });
 
   it('the analysis table lists the planned sites with their choices and groups', () => {
