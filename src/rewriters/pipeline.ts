@@ -19,6 +19,7 @@ import { type SequenceUnit, sequenceUnit } from '../analysis/report/units';
 import { normalizeLayouts } from './layout/normalize';
 import { nonStandardLayout } from './layout/standard';
 import { OpsetUpgradeError, upgradeOpset, type OpsetUpgrade } from './opset/upgrade';
+import { splitReason } from './plan/split-guard';
 import { SITE_OPS_OPSET } from './sparse/ops';
 import { getRule } from './registry';
 import { shareSelections } from './prune/edit/shared-selections';
@@ -132,7 +133,7 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
     for (const id of wanted) {
       const site = report.sites.find((s) => s.id === id);
       if (!site) throw new RuleError(rule.name, `site ${id} does not exist (the model has sites ${report.sites.map((s) => s.id).join(', ') || 'none'})`);
-      const reason = rule.skipReason(site, req.params, report);
+      const reason = splitReason(site) ?? rule.skipReason(site, req.params, report);
       if (reason) {
         const msg = `site ${id} skipped: ${reason}`;
         reasons.push(msg);

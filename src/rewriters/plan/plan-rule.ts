@@ -6,6 +6,7 @@
 // 2. the other heads get their patterns, as one per-head mask over the dense scores (`mask`, the exact reference),
 //    or (`blocked`) split into groups by choice, each computed on its own heads with its compute-reducing form
 //    (split.ts); a site that cannot be split keeps the mask form, with a warning.
+// Each site's choices are recorded on its anchor node (marker.ts), for the analysis of the planned model.
 import type { SiteInfo } from '../../analysis/report/types';
 import { expandRequested, reanalysed } from '../expand/expand-sites';
 import { pruneHeads } from '../prune/prune-heads';
@@ -17,6 +18,7 @@ import { expandSkipReason } from '../expand/expand-rule';
 import { groupHeads, keptHeads, type PlanHead } from './heads';
 import { applyPlanMask, type PlanSite } from './mask';
 import { planChange, type GroupCost } from './cost';
+import { recordPlan } from './marker';
 import { applyPlanSplit } from './split';
 import { PLAN_RULE, prunedHeads, validatePlan, type PlanParams } from './validate';
 
@@ -53,6 +55,7 @@ export const planRule: Rule<PlanParams> = {
       const heads = keptHeads(choicesOf(id));
       const d = sparse.done.get(id) ?? { impl: 'none', groups: [{ heads: heads.length, rows: ctx.seqLen, keys: ctx.seqLen }] };
       const n = nodes.get(id)!;
+      recordPlan(ctx.builder.graph, info, choicesOf(id));
       return planChange(info, choicesOf(id), heads, ctx.seqLen, { ...d, nodesAdded: n.added, nodesRemoved: n.removed });
     });
     return { changes, warnings };

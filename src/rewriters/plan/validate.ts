@@ -12,7 +12,8 @@ import { describeHeadChoice, type HeadChoice, type HeadPlanFile } from './choice
 export interface PlanParams {
   plan: HeadPlanFile;
   /** `mask` (default): one per-head mask over the dense scores (the exact reference). `blocked`: the heads are split
-   * into groups by choice and each window group is computed blocked, each block-topk group gathered. */
+   * into groups by choice and each window, sink, strided and power group is computed blocked, each block-topk group
+   * gathered. */
   impl?: 'mask' | 'blocked';
 }
 
