@@ -154,7 +154,7 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
       started.add(id);
       options.onProgress?.({ phase: 'rewrite', done: started.size - 1, total: chosen.length, message: `${rule.name}: site ${id} (${started.size}/${chosen.length})` });
     };
-    const result = applyRule(rule, { builder, report, sites, seqLen, onSite }, chosen, req.params);
+    const result = applyRule(rule, { builder, report, sites, seqLen, seqLenGiven: options.seqLen !== undefined, onSite }, chosen, req.params);
     options.onProgress?.({ phase: 'rewrite', done: chosen.length, total: chosen.length, message: `${rule.name}: done` });
     builder.sort();
     const problems = graphProblems(model.graph);
