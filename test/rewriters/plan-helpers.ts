@@ -23,11 +23,11 @@ export function planRequest(sites: Record<number, string[]>, impl?: 'mask' | 'bl
 }
 
 /**
- * Rewrites `input` (no requests: a copy) and saves it to `dir/tag.onnx`; with `headsOf`, the ·V output of that site
+ * Rewrites `input` (no requests: a copy; at `seqLen` when given) and saves it to `dir/tag.onnx`; with `headsOf`, the ·V output of that site
  * (as the rewritten model's analysis finds it) becomes the graph output HEAD_OUT.
  */
-export function rewriteWithHeads(input: string, requests: RuleRequest[], dir: string, tag: string, headsOf?: number): string {
-  const model = requests.length ? rewriteInMemory(input, requests).model : loadModel(input);
+export function rewriteWithHeads(input: string, requests: RuleRequest[], dir: string, tag: string, headsOf?: number, seqLen?: number): string {
+  const model = requests.length ? rewriteInMemory(input, requests, seqLen !== undefined ? { seqLen } : {}).model : loadModel(input);
   if (headsOf !== undefined) {
     const { sites } = analyzeWithSites(model);
     const raw = sites[headsOf];
