@@ -98,7 +98,7 @@ async function adviseSeveral(client: RuntimeClient, model: string, options: Leng
       frontier: validated.frontier,
       baselines: validated.baselines,
       timings: { profileMs: t1 - t0, searchMs: t2 - t1, validateMs: t3 - t2 },
-      warnings: profiles.flatMap((p) => p.warnings.map((w) => `L = ${p.seq}: ${w}`)),
+      warnings: [...profiles.flatMap((p) => p.warnings.map((w) => `L = ${p.seq}: ${w}`)), ...overBudget(validated.frontier)],
       lengths,
     };
   } finally {
@@ -207,6 +207,18 @@ async function validate(
   }
   progress({ phase: 'validate', done: steps, total: steps });
   return { dense, frontier, baselines };
+}
+
+/**
+ * The lengths where a plan made one is denser than its budget: a head whose choices differ in kind keeps the longest
+ * length's choice, and a fixed window costs more of a shorter length.
+ */
+function overBudget(frontier: FrontierPoint[]): string[] {
+  return frontier.flatMap((f) => (f.lengths ?? []).filter((l) => l.density > f.budget + 1e-9).map((l) => {
+    const kept = (f.fits ?? []).filter((h) => !h.exact);
+    return `density ${f.budget}: at ${l.seq} tokens the plan's density is ${l.density.toFixed(4)}, over the budget ` +
+      `(${kept.length} head(s) do not give back every length's choice: ${kept.slice(0, 4).map((h) => `site ${h.site} head ${h.head} ${h.planned}`).join(', ')}${kept.length > 4 ? ', ...' : ''})`;
+  }));
 }
 
 function describeLengths(file: string, splits: TokenSplit[]): string {
