@@ -37,6 +37,15 @@ describe('plan with span laws (llama-eager-ts-op17, site 0, a length the model d
     }
   });
 
+  it('the blocked form resolves the laws the same way as the mask form', async () => {
+    const m = fixture('llama-eager-ts-op17').model;
+    const feeds = synthesizedFeeds(m, 40, 0);
+    const req = (impl: 'mask' | 'blocked') => planRequest({ 0: CHOICES, 1: ['window 0 + 0.25·L', 'window 0 + 0.25·L', 'window 4', 'dense'] }, impl);
+    const mask = await floatOutputs(rewriteWithHeads(m, [req('mask')], tmp.dir, 'law-mask', undefined, 40), feeds);
+    const blocked = await floatOutputs(rewriteWithHeads(m, [req('blocked')], tmp.dir, 'law-blocked', undefined, 40), feeds);
+    for (const o of Object.keys(mask)) expect(maxAbsDiff(blocked[o], mask[o]), o).toBeLessThan(1e-4);
+  });
+
   it('reports each law with its value and the length used; without a length it refuses in one line', () => {
     const m = fixture('llama-eager-ts-op17').model;
     const { report } = rewriteInMemory(m, [planRequest({ 0: CHOICES })], { seqLen: 40 });
