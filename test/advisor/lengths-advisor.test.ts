@@ -3,6 +3,7 @@
 // choice where they say so, scores that plan on each length's evaluation windows, and says which lengths it profiled.
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { renderLengths } from '../../src/cli/plan-lengths';
 import { adviseLengths, planDensity } from '../../src/orchestrate/advisor/lengths';
 import { resolveChoice } from '../../src/rewriters/plan/span';
 import type { RuntimeClient } from '../../src/runtime/client';
@@ -67,6 +68,11 @@ it('plans bytelm-llama-trained at 32 and 64 tokens as one plan with span laws, s
   const longest = point.lengths![1];
   expect(point.evaluation).toEqual(longest.evaluation);
   expect(planDensity(r.profile, point.plan)).toBeCloseTo(longest.density, 12);
+  // The printed result names the lengths and gives the plan's density and score at each.
+  const printed = renderLengths(r).join('\n');
+  expect(printed).toContain('lengths profiled: 32, 64 tokens');
+  expect(printed).toMatch(new RegExp(`span laws a \\+ b·L \\(least squares over the lengths, b ≥ 0\\): ${laws.length} heads, ${laws.filter((h) => h.exact).length} of them`));
+  for (const l of point.lengths!) expect(printed).toMatch(new RegExp(`\\n  ${l.seq} +${l.density.toFixed(4)} +${l.searchedDensity.toFixed(4)} +${l.evaluation.value.toFixed(4)} `));
   // At the longest length every head resolves to the choice searched there unless its law misses: the densities agree.
   if (point.fits!.every((h) => h.exact || h.how === 'longest')) expect(longest.density).toBeCloseTo(longest.searchedDensity, 12);
 }, 180_000);
