@@ -2,6 +2,8 @@
 // lengths, and the part of the printed result that only several lengths have: which lengths were profiled, the plan's
 // density and score at each, how its spans were made one (span laws a + b·L), and the frontier at each length.
 import type { AdviceResult } from '../orchestrate/advisor/advisor';
+import { type PlanChoice, describeHeadChoice, isSpanLaw } from '../rewriters/plan/choices';
+import { resolveSpan } from '../rewriters/plan/span';
 import { type ParsedArgs, UsageError } from './args';
 import { formatTable } from './format';
 import { fmt } from './runtime-args';
@@ -19,6 +21,12 @@ export function seqOption(args: ParsedArgs, dflt: number): number | number[] {
   return unique.length === 1 ? unique[0] : unique;
 }
 
+/** A head's choice as printed: with several lengths, a span law with its window at each ("window 0 + 0.125·L (32, 64)"). */
+export function describeAcross(c: PlanChoice, runs: AdviceResult['lengths']): string {
+  const d = describeHeadChoice(c);
+  return runs && 'window' in c && isSpanLaw(c.window) ? `${d} (${runs.map((l) => resolveSpan(c.window, l.seq)).join(', ')})` : d;
+}
+
 /** The lines several lengths add to the printed result (none for one length). */
 export function renderLengths(r: AdviceResult): string[] {
   const runs = r.lengths;
@@ -26,7 +34,8 @@ export function renderLengths(r: AdviceResult): string[] {
   if (!runs || !chosen.lengths || !chosen.fits) return [];
   const lines = [
     '',
-    `lengths profiled: ${runs.map((l) => l.seq).join(', ')} tokens (calibration windows of each length at the same places; a plan searched at each, then made one)`,
+    `lengths profiled: ${runs.map((l) => l.seq).join(', ')} tokens (calibration windows of each length at the same places; a plan searched at each, ` +
+      `then made one; a span law's windows at each length in brackets; -o writes the model at ${r.seq})`,
   ];
   const laws = chosen.fits.filter((f) => f.how === 'law');
   const exact = laws.filter((f) => f.exact).length;

@@ -6,12 +6,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type AdviceResult, writePlannedModel } from '../orchestrate/advisor/advisor';
 import { adviseLengths } from '../orchestrate/advisor/lengths';
-import { describeHeadChoice } from '../rewriters/plan/choices';
 import { serializeHeadPlan } from '../shared/head-plan';
 import { type ParsedArgs, UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
-import { renderLengths, seqOption } from './plan-lengths';
+import { describeAcross, renderLengths, seqOption } from './plan-lengths';
 import { fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
@@ -115,7 +114,7 @@ function render(r: AdviceResult): string {
     `loss estimate: ${chosen.candidates.map((c) => c.proxy).join(' and ')}, head importance from zeroing (${p.metric === 'kl' ? 'KL' : 'mean |Δ|'} of ${p.output})`,
     '',
     `chosen plan: density ${fmt(chosen.density, 4)}, ${chosen.evaluation.metric} ${fmt(chosen.evaluation.value, 4)} (original ${fmt(r.dense?.value, 4)})`,
-    ...Object.entries(chosen.plan.sites).map(([site, hs]) => `  site ${site}: ${hs.map(describeHeadChoice).join(' | ')}`),
+    ...Object.entries(chosen.plan.sites).map(([site, hs]) => `  site ${site}: ${hs.map((c) => describeAcross(c, r.lengths)).join(' | ')}`),
   ];
   for (const s of p.skipped) lines.push(`  site ${s.site} stays dense: ${s.reason}`);
   lines.push(...renderLengths(r));

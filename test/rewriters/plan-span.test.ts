@@ -71,6 +71,9 @@ describe('plan with span laws on a model of fixed length (vit-eager-ts-op17)', (
     const viaLaw = rewriteInMemory(m, [planRequest({ 0: Array.from({ length: 4 }, () => 'window 1 + 0.25·L') })]);
     const seq = viaLaw.report.seqLen;
     expect(viaLaw.report.warnings).toContain(`plan: span laws resolved at L = ${seq}, the model's own length`);
+    // A length given that is not the model's cannot be the one it runs at: the model's is used, and the warning says so.
+    const given = rewriteInMemory(m, [planRequest({ 0: Array.from({ length: 4 }, () => 'window 1 + 0.25·L') })], { seqLen: 64 });
+    expect(given.report.warnings).toContain(`plan: span laws resolved at L = ${seq}, the model's own length (not the 64 given)`);
     const w = resolveSpan({ a: 1, b: 0.25 }, seq);
     expect(viaLaw.report.applied[0].changes[0].after.plan).toBe(`4×window 1 + 0.25·L (${w} at L = ${seq})`);
     const feeds = synthesizedFeeds(m, seq, 0);

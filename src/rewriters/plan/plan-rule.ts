@@ -77,7 +77,7 @@ function resolveLaws(ctx: RuleContext, siteIds: number[], p: PlanParams): { plan
   const at = lawLength(ctx, siteIds);
   if (typeof at === 'string') throw new RuleError(PLAN_RULE, at);
   const warning = at.source === 'model'
-    ? `span laws resolved at L = ${at.seq}, the model's own length`
+    ? `span laws resolved at L = ${at.seq}, the model's own length${ctx.seqLenGiven && ctx.seqLen !== at.seq ? ` (not the ${ctx.seqLen} given)` : ''}`
     : `span laws resolved at L = ${at.seq}, the length given: the rewritten model keeps these windows at whatever length it is run with`;
   return { plan: resolvePlan(original, at.seq), warning, describe: (id) => original.sites[id].map((c) => describeChoiceAt(c, at.seq)) };
 }
