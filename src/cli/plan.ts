@@ -5,13 +5,14 @@
 // prints and writes the files asked for.
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type AdviceResult, advise, writePlannedModel } from '../orchestrate/advisor/advisor';
-import { describeHeadChoice } from '../rewriters/plan/choices';
+import { type AdviceResult, writePlannedModel } from '../orchestrate/advisor/advisor';
+import { adviseLengths } from '../orchestrate/advisor/lengths';
 import { type Budget, BudgetFormatError, formatBudgetValue, parseBudget, withFurther } from '../shared/budget';
 import { serializeHeadPlan } from '../shared/head-plan';
 import { type ParsedArgs, UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
+import { describeAcross, renderLengths, seqOption } from './plan-lengths';
 import { fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
@@ -34,7 +35,7 @@ export const help: CommandHelp = {
     },
     { name: 'frontier', value: 'V,V,...', help: "further budgets of the same kind and unit to plan and measure for the frontier (bare values, e.g. 0.125,0.5 or 8ms,20ms)", default: 'half and double the budget' },
     { name: 'latency-runs', value: 'N', help: 'timed rounds of each latency bench run (a latency budget: the uniform plans of the latency model, then the plans found)', default: '20' },
-    { name: 'seq', value: 'L', help: 'tokens per window (--tokens)', default: '512' },
+    { name: 'seq', value: 'L[,L...]', help: 'tokens per window (--tokens); several lengths (e.g. 256,512, a density budget): profile and search at each, and give heads whose window grows with the length a span law a + b·L (docs/advisor.md)', default: '512' },
     { name: 'eval-windows', value: 'N', help: 'evaluation windows, evenly spaced over the token file', default: '64' },
     { name: 'calib-windows', value: 'N', help: 'calibration windows, between the evaluation windows (attention maps, and the choice among candidate plans)', default: '4' },
     { name: 'importance-windows', value: 'N', help: 'calibration windows the head importance runs use (one run per head: profiling time grows with this)', default: '2' },
@@ -101,9 +102,9 @@ export async function run(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   try {
     const result = await withRuntime((client) =>
-      advise(client, model, {
+      adviseLengths(client, model, {
         data: typeof tokens === 'string'
-          ? { kind: 'tokens', file, seq: intOption(args, 'seq', 512, 2), evalWindows: intOption(args, 'eval-windows', 64, 1), calibrationWindows: intOption(args, 'calib-windows', 4, 1), importanceWindows: intOption(args, 'importance-windows', 2, 1) }
+          ? { kind: 'tokens', file, seq: seqOption(args, 512), evalWindows: intOption(args, 'eval-windows', 64, 1), calibrationWindows: intOption(args, 'calib-windows', 4, 1), importanceWindows: intOption(args, 'importance-windows', 2, 1) }
           : { kind: 'inputs', file },
         budgets,
         latencyRuns,
@@ -132,7 +133,7 @@ function render(r: AdviceResult): string {
   const value = (v: number) => formatBudgetValue({ ...unit, value: v });
   const density = r.budget.kind === 'density';
   const lines = [
-    `${r.model}: per-head plan at ${r.seq} tokens, ${r.budget.description} (${heads} heads in ${p.sites.length} sites)`,
+    `${r.model}: per-head plan at ${r.lengths ? r.lengths.map((l) => l.seq).join(', ') : r.seq} tokens, ${r.budget.description} (${heads} heads in ${p.sites.length} sites)`,
     `calibration: ${p.calibration}${r.objective.startsWith('bits') ? `; head importance on ${p.importanceWindows} of them` : ''}`,
     `score: ${r.objective}`,
     `loss estimate: ${chosen.candidates.map((c) => c.proxy).join(' and ')}, head importance from zeroing (${p.metric === 'kl' ? 'KL' : 'mean |Δ|'} of ${p.output})`,
@@ -141,11 +142,12 @@ function render(r: AdviceResult): string {
     `chosen plan: ${density ? '' : `${costText(r, chosen.cost)}, `}density ${fmt(chosen.density, 4)}, ` +
       `${chosen.evaluation.metric} ${fmt(chosen.evaluation.value, 4)} (original ${fmt(r.dense?.value, 4)})`,
     ...(chosen.latency ? [`  measured latency: ${measuredText(chosen.latency)}`] : []),
-    ...Object.entries(chosen.plan.sites).map(([site, hs]) => `  site ${site}: ${hs.map(describeHeadChoice).join(' | ')}`),
+    ...Object.entries(chosen.plan.sites).map(([site, hs]) => `  site ${site}: ${hs.map((c) => describeAcross(c, r.lengths)).join(' | ')}`),
   ];
   for (const s of p.skipped) lines.push(`  site ${s.site} stays dense: ${s.reason}`);
-  lines.push('', `frontier (${chosen.evaluation.metric}, lower is better; original ${fmt(r.dense?.value, 4)}${density ? '' : `; uniform rules as (rule, ${r.budget.kind}, density)`}):`);
-  const families = [...new Set(r.baselines.map((b) => b.family))];
+  lines.push(...renderLengths(r));
+  lines.push('', `frontier${r.lengths ? ` at ${r.seq} tokens` : ''} (${chosen.evaluation.metric}, lower is better; original ${fmt(r.dense?.value, 4)}${density ? '' : `; uniform rules as (rule, ${r.budget.kind}, density)`}):`);
+  const families = [...new Set(r.baselines.filter((b) => (b.seq ?? r.seq) === r.seq).map((b) => b.family))];
   const costHeads = density ? [] : [`plan ${r.budget.kind}`, ...(r.budget.kind === 'latency' ? ['measured'] : [])];
   lines.push(
     formatTable(
@@ -156,7 +158,7 @@ function render(r: AdviceResult): string {
         .map((f) => [
           value(f.budget), ...(density ? [] : [costText(r, f.cost)]), ...(f.latency ? [measuredText(f.latency)] : []), fmt(f.density, 4), fmt(f.evaluation.value, 4),
           ...families.map((fam) => {
-            const b = r.baselines.find((x) => x.budget === f.budget && x.family === fam);
+            const b = r.baselines.find((x) => x.budget === f.budget && x.family === fam && (x.seq ?? r.seq) === r.seq);
             if (!b || !b.evaluation) return '-';
             return `${fmt(b.evaluation.value, 4)} (${b.rule}, ${density ? '' : `${value(b.cost!)}, `}${fmt(b.density, 3)})`;
           }),
@@ -188,7 +190,8 @@ function latencyModelLines(r: AdviceResult): string[] {
   return [
     `latency model (${m.ep}, ${m.machine}; inputs ${m.inputs}): dense ${fmt(m.dense.p50, 2)} ms ${ci(m.dense)} + Σ per head Δ of its choice, fitted per form from uniform plans:`,
     ...m.points.map((pt) => `  ${pt.label} (${pt.form}, ${pt.heads} heads): ${fmt(pt.latencyMs.p50, 2)} ms ${ci(pt.latencyMs)}, Δ ${fmt(pt.deltaPerHeadMs, 4)} ms per head`),
-    ...m.fits.map((f) => `  fit ${f.form}: Δ = ${fmt(f.a, 4)} ms + ${(f.b * 1e6).toPrecision(3)} ms per MFLOP (${f.points} point${f.points === 1 ? '' : 's'}, largest residual ${fmt(f.maxResidualMs, 3)} ms)`),
+    ...m.fits.map((f) => `  fit ${f.family}: Δ = ${fmt(f.a, 4)} ms + ${(f.b * 1e6).toPrecision(3)} ms per MFLOP (${f.points} point${f.points === 1 ? '' : 's'}` +
+      `${f.slope === 'window' ? ", the windows' slope" : ''}, largest residual ${fmt(f.maxResidualMs, 3)} ms)`),
   ];
 }
 

@@ -1,11 +1,12 @@
 // The Advisor tab's run: the advisor of `attention-lens plan` (orchestrate/advisor/advisor.ts), on the dashboard's
 // calibration data. Token ids and text (tokenised by the core thread) make a token file whose windows are split into
 // calibration and evaluation windows as the CLI's --tokens does; an inputs file is passed as the CLI's --inputs.
-// No `vscode` here.
+// The advisor runs in the core thread (its analysis, rewrites and integer programs would hold the host's event loop for
+// seconds), its models in the host's runtime worker through a relay; Cancel stops both. No `vscode` here.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { type AdviceResult, type AdvisorData, advise } from '../orchestrate/advisor/advisor';
+import type { AdviceResult, AdvisorData } from '../orchestrate/advisor/advisor';
 import { CalibrationError, splitTokens } from '../orchestrate/advisor/calibration';
 import type { AdvisorResults } from '../protocol';
 import type { Budget } from '../shared/budget';
@@ -19,8 +20,12 @@ export const ADVISOR_WINDOWS = { evalWindows: 16, calibrationWindows: 4, importa
 /** The CLI's default window length; a model with fewer positions uses its own. */
 const MAX_SEQ = 512;
 
-/** Share of the progress bar each phase takes (profiling runs the model once per head; validation once per plan and rule). */
-const PHASES: Record<string, [number, number]> = { profile: [0, 0.55], search: [0.55, 0.6], validate: [0.6, 1] };
+/**
+ * Share of the progress bar each phase of the advisor takes: profiling reads the attention maps (`maps`), then runs the
+ * model once per head (`importance`); validation runs once per plan and rule.
+ */
+const PHASES: Record<string, [number, number]> = { maps: [0, 0.15], importance: [0.15, 0.55], profile: [0, 0.55], search: [0.55, 0.6], validate: [0.6, 1] };
+const PHASE_NAMES: Record<string, string> = { maps: 'profiling the heads', importance: 'profiling the heads', profile: 'profiling the heads', search: 'searching plans', validate: 'measuring plans and uniform rules' };
 
 export async function runAdvisor(ctx: RunContext, budgets: (number | Budget)[]): Promise<AdvisorResults> {
   const cal = ctx.calibration;
@@ -39,13 +44,12 @@ export async function runAdvisor(ctx: RunContext, budgets: (number | Budget)[]):
     } else {
       data = { kind: 'inputs', file: cal.file };
     }
-    const result = await advise(ctx.runtime, ctx.modelPath, {
-      data,
-      budgets,
-      settings: { ep: ctx.settings.executionProviders },
-      signal: ctx.signal,
-      onProgress: (p) => ctx.progress(fraction(p), describe(p)),
-    });
+    const result = await ctx.core.request(
+      { type: 'advise', file: ctx.modelPath, options: { data, budgets, settings: { ep: ctx.settings.executionProviders } } },
+      ctx.signal,
+      (p) => ctx.progress(fraction(p), describe(p)),
+      ctx.runtime,
+    );
     return { ...advisorResults(result, cal.ids ? { from: path.join(dir, 'tokens.json'), to: cal.file } : null), lengthNote };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -85,7 +89,7 @@ function fraction(p: ProgressEvent): number | null {
 }
 
 function describe(p: ProgressEvent): string {
-  const what = p.phase === 'profile' ? 'profiling the heads' : p.phase === 'search' ? 'searching plans' : p.phase === 'validate' ? 'measuring plans and uniform rules' : p.phase;
+  const what = PHASE_NAMES[p.phase] ?? p.phase;
   return `${what}${p.total > 0 ? ` ${p.done}/${p.total}` : ''}${p.message ? `: ${p.message}` : ''}`;
 }
 

@@ -52,7 +52,7 @@ describe.each([
       const change = changes.find((c) => c.site === s.site)!;
       // The compute-reducing form was taken (a fallback to the mask form would compute more than the advisor counts).
       expect((change.after as { impl: string }).impl).toBe('blocked');
-      const advisor = plan.sites[s.site].reduce((a, c, h) => a + costs.cost(s, h, c), 0);
+      const advisor = (plan.sites[s.site] as HeadChoice[]).reduce((a, c, h) => a + costs.cost(s, h, c), 0);
       expect(Math.abs(advisor - change.flopsAfter!)).toBeLessThanOrEqual(1e-9 * change.flopsAfter!);
     }
     const total = changes.reduce((a, c) => a + c.flopsAfter!, 0);

@@ -36,13 +36,13 @@ describe('plan under a latency budget', () => {
     const m = result.latencyModel;
     expect(m.seq).toBe(64);
     ordered(m.dense);
-    expect(m.points.map((p: { form: string }) => p.form)).toEqual(expect.arrayContaining(['blocked', 'gather', 'mask', 'pruned']));
+    expect(m.points.map((p: { family: string }) => p.family)).toEqual(expect.arrayContaining(['window', 'block-topk', 'sink', 'strided', 'pruned']));
     for (const p of m.points) {
       ordered(p.latencyMs);
       expect(p.latencyMs.runs).toBe(3);
       expect(p.deltaPerHeadMs).toBeCloseTo((p.latencyMs.p50 - m.dense.p50) / p.heads, 9);
     }
-    expect(m.fits.length).toBe(new Set(m.points.map((p: { form: string }) => p.form)).size);
+    expect(m.fits.length).toBe(new Set(m.points.map((p: { family: string }) => p.family)).size);
     const words = (v: number) => (unit === 'ms' ? `latency ≤ ${v} ms` : `latency ≤ ${v} of dense`);
     for (const point of result.frontier) {
       const l = point.latency;

@@ -1,7 +1,8 @@
 // The advisor (issue 10): profile a model on calibration data, search a per-head plan for each budget (density,
 // attention FLOPs or latency: budget-cost.ts), and check the plans by running the model, beside the uniform rules of
-// the candidate set at the same budgets, measured the same way; under a latency budget, time the plans too. One entry point, `advise`, for the CLI (`attention-lens plan`) and, later, the extension's Advisor
-// tab: progress through a callback, cancellation through an AbortSignal, a JSON-safe result.
+// the candidate set at the same budgets, measured the same way; under a latency budget, time the plans too. One entry
+// point, `advise`, for the CLI (`attention-lens plan`) and the extension's Advisor tab: progress through a callback,
+// cancellation through an AbortSignal, a JSON-safe result.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,9 @@ import { LOSS_PROXIES, searchHeads } from './loss';
 import { type MeasureContext, type Objective, type Score, calibrationScore, evaluationScore, planRequest, writeVariant } from './measure';
 import { calibrateLatency, type LatencyContext, type LatencyModel, type MeasuredLatency } from './latency-model';
 import { type AdvisorProfile, profileModel } from './profile';
+import type { LengthRun, PlanAtLength } from './length-types';
 import { BudgetError, searchPlan } from './search';
+import type { HeadFit } from './span-fit';
 import { type UniformBaseline, uniformBaselines } from './uniform';
 
 export type AdvisorData =
@@ -73,6 +76,10 @@ export interface FrontierPoint {
   evaluation: Score;
   /** Choices counted over all heads, e.g. { "window 64": 20, "dense": 2 }. */
   mix: Record<string, number>;
+  /** Several lengths (lengths.ts): the plan at each profiled length; the fields above are at the longest. */
+  lengths?: PlanAtLength[];
+  /** Several lengths: how each head's choice was made one (a span law fitted over the lengths, or not). */
+  fits?: HeadFit[];
 }
 
 export interface AdviceResult {
@@ -91,6 +98,8 @@ export interface AdviceResult {
   latencyModel: LatencyModel | null;
   timings: { profileMs: number; searchMs: number; validateMs: number; latencyMs?: number };
   warnings: string[];
+  /** Several lengths (lengths.ts): each length profiled, ascending; `seq`, `profile` and `dense` are the longest's. */
+  lengths?: LengthRun[];
 }
 
 export class AdvisorCancelled extends Error {
@@ -100,7 +109,7 @@ export class AdvisorCancelled extends Error {
   }
 }
 
-function checkCancelled(signal?: AbortSignal): void {
+export function checkCancelled(signal?: AbortSignal): void {
   if (signal?.aborted) throw new AdvisorCancelled();
 }
 
@@ -227,7 +236,7 @@ async function searchAll(profile: AdvisorProfile, budgets: Budget[], costs: Cost
   return out;
 }
 
-function planOf(profile: AdvisorProfile, picks: { site: number; head: number; choice: HeadChoice }[], budget: Budget, proxy: string): HeadPlanFile {
+export function planOf(profile: AdvisorProfile, picks: { site: number; head: number; choice: HeadChoice }[], budget: Budget, proxy: string): HeadPlanFile {
   const sites: Record<number, HeadChoice[]> = {};
   for (const p of picks) (sites[p.site] ??= [])[p.head] = p.choice;
   return {
@@ -238,12 +247,12 @@ function planOf(profile: AdvisorProfile, picks: { site: number; head: number; ch
   };
 }
 
-function samePlan(a: HeadPlanFile, b: HeadPlanFile): boolean {
+export function samePlan(a: HeadPlanFile, b: HeadPlanFile): boolean {
   const key = (p: HeadPlanFile) => JSON.stringify(Object.entries(p.sites).map(([s, hs]) => [s, hs.map(describeHeadChoice)]));
   return key(a) === key(b);
 }
 
-function mixOf(plan: HeadPlanFile): Record<string, number> {
+export function mixOf(plan: HeadPlanFile): Record<string, number> {
   const mix: Record<string, number> = {};
   for (const hs of Object.values(plan.sites)) for (const c of hs) mix[describeHeadChoice(c)] = (mix[describeHeadChoice(c)] ?? 0) + 1;
   return mix;
@@ -254,7 +263,7 @@ function candidateFamilies(profile: AdvisorProfile, options: AdviseOptions) {
   return candidateSet(profile.seq, s.causal, options.candidates).families;
 }
 
-function objectiveOf(report: AnalysisReport, data: AdvisorData, split: ReturnType<typeof loadTokenSplit> | undefined): Objective {
+export function objectiveOf(report: AnalysisReport, data: AdvisorData, split: ReturnType<typeof loadTokenSplit> | undefined): Objective {
   if (data.kind === 'inputs') return { kind: 'outputs', inputsFile: data.file };
   const ids = report.model.inputs.find((i) => i.role === 'input_ids');
   if (!ids) throw new Error(`${report.model.path}: no token-id input; give --inputs instead of --tokens`);

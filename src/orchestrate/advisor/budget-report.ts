@@ -4,6 +4,7 @@
 // its measured latency side by side, and a warning wherever the measurement does not show the budget met.
 import { type Budget, type BudgetKind, type BudgetUnit, describeBudget, describeUnit, formatBudgetValue } from '../../rewriters/plan/budget';
 import type { HeadPlanFile } from '../../rewriters/plan/choices';
+import { resolveChoice } from '../../rewriters/plan/span';
 import type { CostModel } from './budget-cost';
 import { type LatencyContext, type LatencyModel, type MeasuredLatency, measurePlans, writeBlocked } from './latency-model';
 import type { AdvisorProfile } from './profile';
@@ -30,10 +31,10 @@ export function checkBudgets(budgets: readonly (Budget | number)[]): Budget[] {
   return out;
 }
 
-/** Summed cost of a plan under a cost model (the plan's sites and heads as the profile numbers them). */
+/** Summed cost of a plan under a cost model (the plan's sites and heads as the profile numbers them; span laws at its length). */
 export function planCost(profile: AdvisorProfile, costs: CostModel, plan: HeadPlanFile): number {
   let sum = 0;
-  for (const s of profile.sites) (plan.sites[s.site] ?? []).forEach((c, h) => (sum += costs.cost(s, h, c)));
+  for (const s of profile.sites) (plan.sites[s.site] ?? []).forEach((c, h) => (sum += costs.cost(s, h, resolveChoice(c, profile.seq))));
   return sum;
 }
 

@@ -3,10 +3,12 @@
 // realisation (`plan` with impl `blocked`), interleaved run by run: windows of the candidate ladder (smallest, middle,
 // largest), block-topk (smallest and largest k), one sink and one strided pattern, and half the heads pruned. Each gives
 // what one head costs under that choice relative to a dense head, Δ = (median − dense median) / heads it was given to.
-// Per realised form (rewriters/plan/realised-cost.ts) Δ is fitted as a line in the head's FLOPs (least squares;
-// a constant for a form measured at one FLOP count: the mask forms compute every key whatever the pattern):
+// Per family of choices (window, sink, strided, power, block-topk, pruned) Δ is fitted as a line in the head's FLOPs
+// of the blocked realisation (rewriters/plan/realised-cost.ts): least squares where the family was timed at several
+// FLOP counts; a family timed once (sink, strided) takes the windows' slope, since its blocked form is the blocked
+// window plus a few key columns, and its own intercept; pruned is a constant:
 //
-//   latency(plan) = dense median + Σ_h Δ_form(h)(FLOPs of h's choice)
+//   latency(plan) = dense median + Σ_h Δ_family(h)(FLOPs of h's choice)
 //
 // Every plan has one choice per head, so a constant per head cannot be told apart from the fixed part: the model is
 // identified relative to dense. What it leaves out (the Gather and Concat that split a site into head groups, heads
@@ -44,9 +46,12 @@ export interface Timing {
 }
 
 export interface LatencyPoint {
-  /** "dense", "window 8", "half the heads pruned", ... */
+  /** "window 8", "every other head pruned", ... */
   label: string;
   choice: HeadChoice;
+  /** The choice's kind: what its line is fitted over. */
+  family: HeadChoice['kind'];
+  /** How the rewrite computes it (realised-cost.ts). */
   form: RealisedForm;
   /** Heads given the choice (the others stay dense). */
   heads: number;
@@ -58,11 +63,13 @@ export interface LatencyPoint {
 }
 
 export interface LatencyFit {
-  form: RealisedForm;
+  family: HeadChoice['kind'];
   /** Δ per head = a + b · FLOPs of the head. */
   a: number;
   b: number;
   points: number;
+  /** Where the slope came from: fitted on the family's points, the windows' (one point), or none (a constant). */
+  slope: 'fitted' | 'window' | 'none';
   /** Largest gap between a point's measured and fitted latency, over the whole model, ms. */
   maxResidualMs: number;
 }
@@ -176,6 +183,7 @@ export async function calibrateLatency(ctx: LatencyContext, profile: AdvisorProf
     return {
       label: p.choice.kind === 'pruned' ? 'every other head pruned' : describeHeadChoice(p.choice),
       choice: p.choice,
+      family: p.choice.kind,
       form: realisedHead(p.choice, profile.seq, true, 1).form,
       heads: p.heads,
       flopsPerHead: flops.reduce((a, b) => a + b, 0) / flops.length,
@@ -186,30 +194,41 @@ export async function calibrateLatency(ctx: LatencyContext, profile: AdvisorProf
   return { seq: profile.seq, ep: entries[0].ep, inputs: describeInputs(ctx), machine: machine(), dense, points, fits: fitForms(points), sites, warnings };
 }
 
-/** Least-squares line Δ = a + b·FLOPs per form; a constant where the form's points share one FLOP count. */
+/**
+ * Least-squares line Δ = a + b·FLOPs per family; a family timed at one FLOP count takes the windows' slope when there
+ * is one (its blocked form is the window's plus extra columns), and pruned is a constant.
+ */
 export function fitForms(points: LatencyPoint[]): LatencyFit[] {
-  const forms = [...new Set(points.map((p) => p.form))];
-  return forms.map((form) => {
-    const ps = points.filter((p) => p.form === form);
+  const families = [...new Set(points.map((p) => p.family))];
+  const line = (ps: LatencyPoint[]) => {
     const n = ps.length;
     const mx = ps.reduce((a, p) => a + p.flopsPerHead, 0) / n;
     const my = ps.reduce((a, p) => a + p.deltaPerHeadMs, 0) / n;
     const sxx = ps.reduce((a, p) => a + (p.flopsPerHead - mx) ** 2, 0);
-    const b = sxx > 1e-12 * mx * mx ? ps.reduce((a, p) => a + (p.flopsPerHead - mx) * (p.deltaPerHeadMs - my), 0) / sxx : 0;
-    const a = my - b * mx;
+    return sxx > 1e-12 * mx * mx ? { mx, my, b: ps.reduce((a, p) => a + (p.flopsPerHead - mx) * (p.deltaPerHeadMs - my), 0) / sxx } : { mx, my, b: null };
+  };
+  const windowSlope = line(points.filter((p) => p.family === 'window')).b;
+  return families.map((family) => {
+    const ps = points.filter((p) => p.family === family);
+    const own = line(ps);
+    const borrowed = own.b === null && family !== 'pruned' && windowSlope !== null ? windowSlope : null;
+    const b = own.b ?? borrowed ?? 0;
+    const a = own.my - b * own.mx;
     const maxResidualMs = Math.max(...ps.map((p) => Math.abs(p.deltaPerHeadMs - (a + b * p.flopsPerHead)) * p.heads));
-    return { form, a, b, points: n, maxResidualMs };
+    return { family, a, b, points: ps.length, slope: own.b !== null ? 'fitted' : borrowed !== null ? 'window' : 'none', maxResidualMs };
   });
 }
+
+/** A choice whose family the latency model did not time: its latency is unknown, not guessed. */
+export class LatencyUnknown extends Error {}
 
 /** What one head of `site` costs under `choice` relative to a dense head, by the fitted model (ms). */
 export function predictDeltaMs(model: LatencyModel, site: number, choice: HeadChoice): number {
   const s = model.sites.find((x) => x.site === site);
   if (!s) throw new Error(`site ${site} is not in the latency model`);
-  const form = realisedHead(choice, model.seq, s.causal, s.headDim).form;
-  if (form === 'dense') return 0;
-  const fit = model.fits.find((f) => f.form === form);
-  if (!fit) throw new Error(`the latency model has no measurement of the ${form} form (${describeHeadChoice(choice)})`);
+  if (choice.kind === 'dense') return 0;
+  const fit = model.fits.find((f) => f.family === choice.kind);
+  if (!fit) throw new LatencyUnknown(`the latency model has no measurement of ${choice.kind} heads (${describeHeadChoice(choice)})`);
   return fit.a + fit.b * realisedHeadFlops(choice, model.seq, s.causal, s.headDim);
 }
 

@@ -8,6 +8,7 @@ import { RuleError } from '../../rewriters/rule';
 import { type Budget, describeBudget } from '../../rewriters/plan/budget';
 import { type CostModel, uniformCost } from './budget-cost';
 import { type UniformFamily, choiceKeys } from './candidates';
+import { LatencyUnknown } from './latency-model';
 import { type MeasureContext, type Score, evaluationScore, writeVariant } from './measure';
 import type { AdvisorProfile } from './profile';
 
@@ -22,6 +23,8 @@ export interface UniformBaseline {
   evaluation: Score | null;
   /** Why there is no measurement. */
   reason?: string;
+  /** The length it was measured at, when the advisor profiled several (lengths.ts). */
+  seq?: number;
 }
 
 /** Mean density over the profile's heads when every head takes `choice`. */
@@ -75,7 +78,14 @@ export async function uniformBaselines(
     const budget = b.value;
     for (const family of families) {
       step(`uniform ${family.name} at ${describeBudget(b)}`);
-      const fit = fitFamily(profile, family, b, costs);
+      let fit: ReturnType<typeof fitFamily>;
+      try {
+        fit = fitFamily(profile, family, b, costs);
+      } catch (e) {
+        if (!(e instanceof LatencyUnknown)) throw e;
+        out.push({ budget, family: family.name, rule: null, density: null, cost: null, evaluation: null, reason: e.message });
+        continue;
+      }
       if (!fit) {
         out.push({ budget, family: family.name, rule: null, density: null, cost: null, evaluation: null, reason: `its cheapest setting is over ${describeBudget(b)}` });
         continue;

@@ -5,15 +5,17 @@
 // - window W: the blocked window, rows rounded up to blocks of R = defaultBlockRows(W), blockedKeys(W, R) per row;
 // - block-topk b,k: the gather form, S rounded up to blocks of b, min(k + 2, blocks)·b keys per row, and the selection
 //   (block means and their products: 2·blocks²·d + 2·S·d per head);
-// - sink, strided, power: the mask form on their group's copy of the chain, which computes every key (S × S);
+// - sink, strided, power: the blocked window plus the pattern's extra key columns (sparse/blocked-pattern.ts): rows
+//   rounded up to blocks of R = defaultBlockRows(W), blockedKeys(W, R) + extraColumns keys per row;
 // - pruned: nothing (the rewrite report counts attention only, not the projections the pruned head also loses).
 // The advisor's FLOP budget is spent with these figures, and a test holds them equal to the rewrite report's
 // flopsAfter for the same plan; a change to split.ts's forms must change this file too.
 import { blockedKeys, defaultBlockRows } from '../sparse/blocked-window';
 import type { Computed } from '../sparse/cost';
+import { extraColumns } from '../sparse/pattern-extras';
 import type { HeadChoice } from './choices';
 
-export type RealisedForm = 'dense' | 'blocked' | 'gather' | 'mask' | 'pruned';
+export type RealisedForm = 'dense' | 'blocked' | 'gather' | 'pruned';
 
 export interface RealisedHead extends Computed {
   form: RealisedForm;
@@ -32,7 +34,14 @@ export function realisedHead(c: HeadChoice, seq: number, causal: boolean, headDi
       const blocks = Math.ceil(seq / c.block);
       return { form: 'gather', rows: blocks * c.block, keys: Math.min(c.k + 2, blocks) * c.block, extraFlops: 2 * blocks * blocks * headDim + 2 * seq * headDim };
     }
-    default: return { form: 'mask', rows: seq, keys: seq };
+    case 'sink':
+    case 'strided':
+    case 'power': {
+      const R = defaultBlockRows(c.window);
+      // extraColumns reads only the pattern's own parameter (sink, stride, window), not the heads of a strided one.
+      const pattern = c.kind === 'sink' ? { ...c } : c.kind === 'strided' ? { ...c, heads: 1 } : { ...c };
+      return { form: 'blocked', rows: Math.ceil(seq / R) * R, keys: blockedKeys(c.window, R, causal) + extraColumns(pattern, seq, R) };
+    }
   }
 }
 
