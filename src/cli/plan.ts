@@ -92,6 +92,8 @@ export async function run(argv: string[]): Promise<number> {
   const budgets = frontierBudgets(args, budget);
   const latencyRuns = intOption(args, 'latency-runs', 20, 2);
   if (args.options.has('latency-runs') && budget.kind !== 'latency') throw new UsageError('--latency-runs applies to a latency budget');
+  const seq = typeof tokens === 'string' ? seqOption(args, 512) : 0;
+  if (Array.isArray(seq) && seq.length > 1 && budget.kind !== 'density') throw new UsageError(`a ${budget.kind} budget plans one length; give one --seq (several lengths take a density budget)`);
   const output = args.options.get('output');
   const planOut = args.options.get('plan-out');
   for (const out of [output, planOut]) if (typeof out === 'string' && resolve(out) === resolve(model)) throw new UsageError(`${out} is the input model; the input is never overwritten`);
@@ -104,7 +106,7 @@ export async function run(argv: string[]): Promise<number> {
     const result = await withRuntime((client) =>
       adviseLengths(client, model, {
         data: typeof tokens === 'string'
-          ? { kind: 'tokens', file, seq: seqOption(args, 512), evalWindows: intOption(args, 'eval-windows', 64, 1), calibrationWindows: intOption(args, 'calib-windows', 4, 1), importanceWindows: intOption(args, 'importance-windows', 2, 1) }
+          ? { kind: 'tokens', file, seq, evalWindows: intOption(args, 'eval-windows', 64, 1), calibrationWindows: intOption(args, 'calib-windows', 4, 1), importanceWindows: intOption(args, 'importance-windows', 2, 1) }
           : { kind: 'inputs', file },
         budgets,
         latencyRuns,

@@ -69,6 +69,7 @@ describe('plan refuses bad input in one line', () => {
     [['--inputs', 'MANIFEST', '--budget', 'latency=20'], /--budget: latency=20: a share must be in \(0, 1\] \(e\.g\. 0\.25 or 25%\); a time needs its unit/],
     [['--inputs', 'MANIFEST', '--budget', 'flops=0.3', '--frontier', '2G'], /--frontier: "2G" is attention FLOPs \(a count\); every budget of one run must be/],
     [['--inputs', 'MANIFEST', '--budget', 'density=0.5', '--latency-runs', '5'], /--latency-runs applies to a latency budget/],
+    [['--tokens', 'MANIFEST', '--budget', 'flops=0.5', '--seq', '64,128'], /a flops budget plans one length; give one --seq/],
     [['--budget', 'density=0.5'], /give exactly one of --tokens FILE/],
     [['--inputs', 'MANIFEST', '--tokens', 'x.bytes', '--budget', 'density=0.5'], /give exactly one of --tokens FILE/],
     [['--inputs', 'MANIFEST', '--budget', 'density=0.5', '--seq', '64'], /--seq applies to --tokens/],
