@@ -204,6 +204,8 @@ export interface AdviseRequest {
   type: 'advise';
   /** Density budgets in (0, 1]. */
   budgets: number[];
+  /** Time each plan's blocked form against the dense models at this many tokens (absent: not timed). */
+  benchSeq?: number;
 }
 export interface ExportRequest {
   type: 'export';
@@ -272,7 +274,8 @@ export function parseWebviewMessage(raw: unknown): WebviewMessage | undefined {
     case 'advise': {
       const budgets = m.budgets;
       if (!Array.isArray(budgets) || budgets.length === 0 || budgets.length > MAX_BUDGETS || !budgets.every(isDensity)) return undefined;
-      return { type: 'advise', budgets: [...(budgets as number[])] };
+      if (m.benchSeq !== undefined && !isCount(m.benchSeq, 1 << 20)) return undefined;
+      return { type: 'advise', budgets: [...(budgets as number[])], ...(m.benchSeq !== undefined ? { benchSeq: m.benchSeq as number } : {}) };
     }
     case 'compareGeneration':
       return isCount(m.steps, 1024) ? { type: 'compareGeneration', steps: m.steps } : undefined;

@@ -10,6 +10,7 @@ import { serializeHeadPlan } from '../shared/head-plan';
 import { type ParsedArgs, UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
+import { PLAN_SPEED_HELP, renderSpeed, speedOptions } from './plan-speed';
 import { fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
@@ -31,9 +32,10 @@ export const help: CommandHelp = {
     { name: 'no-baselines', help: 'skip the uniform rules at the same densities' },
     { name: 'output', value: 'OUT.onnx', help: 'write the model rewritten by the chosen plan (mask form)' },
     { name: 'plan-out', value: 'PLAN.json', help: 'write the chosen plan (for rewrite --plan)' },
+    ...PLAN_SPEED_HELP,
     ...SESSION_HELP,
   ],
-  example: 'attention-lens plan model.onnx --tokens text.bytes --budget density=0.25 --plan-out plan.json',
+  example: 'attention-lens plan model.onnx --tokens text.bytes --budget density=0.25 --plan-out plan.json --bench-seq 4096',
 };
 
 function parseBudget(args: ParsedArgs): number {
@@ -73,6 +75,7 @@ export async function run(argv: string[]): Promise<number> {
   const output = args.options.get('output');
   const planOut = args.options.get('plan-out');
   for (const out of [output, planOut]) if (typeof out === 'string' && resolve(out) === resolve(model)) throw new UsageError(`${out} is the input model; the input is never overwritten`);
+  const speed = speedOptions(args);
   const json = args.options.has('json');
   const show = progressPrinter(!json);
   const controller = new AbortController();
@@ -86,6 +89,7 @@ export async function run(argv: string[]): Promise<number> {
           : { kind: 'inputs', file },
         budgets,
         baselines: !args.options.has('no-baselines'),
+        ...(speed ? { speed } : {}),
         settings: sessionSettings(args),
         onProgress: show,
         signal: controller.signal,
@@ -133,8 +137,9 @@ function render(r: AdviceResult): string {
         ]),
     ),
   );
+  lines.push(...renderSpeed(r));
   const t = r.timings;
-  lines.push('', `time: profile ${fmt(t.profileMs / 1000, 1)} s (maps ${fmt(p.timings.mapsMs / 1000, 1)} s, importance ${fmt(p.timings.importanceMs / 1000, 1)} s), search ${fmt(t.searchMs / 1000, 1)} s, validation ${fmt(t.validateMs / 1000, 1)} s`);
+  lines.push('', `time: profile ${fmt(t.profileMs / 1000, 1)} s (maps ${fmt(p.timings.mapsMs / 1000, 1)} s, importance ${fmt(p.timings.importanceMs / 1000, 1)} s), search ${fmt(t.searchMs / 1000, 1)} s, validation ${fmt(t.validateMs / 1000, 1)} s${t.speedMs === undefined ? '' : `, speed ${fmt(t.speedMs / 1000, 1)} s`}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n') + '\n';
 }

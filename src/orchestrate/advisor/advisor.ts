@@ -17,6 +17,7 @@ import { LOSS_PROXIES, searchHeads } from './loss';
 import { type MeasureContext, type Objective, type Score, calibrationScore, evaluationScore, planRequest, writeVariant } from './measure';
 import { type AdvisorProfile, profileModel } from './profile';
 import { searchPlan } from './search';
+import { type PlanSpeed, type SpeedOptions, type SpeedReport, timePlans } from './speed';
 import { type UniformBaseline, uniformBaselines } from './uniform';
 
 export type AdvisorData =
@@ -32,6 +33,8 @@ export interface AdviseOptions {
   /** Measure the unmodified model on the evaluation data too (default true). */
   reference?: boolean;
   candidates?: CandidateOptions;
+  /** Time each frontier plan's blocked form against the best dense baseline (speed.ts); default: not timed. */
+  speed?: SpeedOptions;
   settings?: SessionSettings;
   onProgress?: (p: ProgressEvent) => void;
   signal?: AbortSignal;
@@ -56,6 +59,8 @@ export interface FrontierPoint {
   evaluation: Score;
   /** Choices counted over all heads, e.g. { "window 64": 20, "dense": 2 }. */
   mix: Record<string, number>;
+  /** The plan's blocked form timed against the dense models (with `speed`). */
+  speed?: PlanSpeed;
 }
 
 export interface AdviceResult {
@@ -68,7 +73,9 @@ export interface AdviceResult {
   dense: Score | null;
   frontier: FrontierPoint[];
   baselines: UniformBaseline[];
-  timings: { profileMs: number; searchMs: number; validateMs: number };
+  /** The speed step's reference models and settings (null without `speed`); each frontier point holds its own row. */
+  speed: SpeedReport | null;
+  timings: { profileMs: number; searchMs: number; validateMs: number; speedMs?: number };
   warnings: string[];
 }
 
@@ -135,6 +142,8 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
     const baselines = options.baselines === false ? [] : await uniformBaselines(ctx, profile, options.budgets, candidateFamilies(profile, options), seq, (m) => step(m));
     progress({ phase: 'validate', done: steps, total: steps });
     const t3 = performance.now();
+    const speed = options.speed ? await timeFrontier(ctx, frontier, options.speed, data, seq, progress) : null;
+    const t4 = performance.now();
     return {
       model,
       seq,
@@ -143,12 +152,25 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
       dense,
       frontier,
       baselines,
-      timings: { profileMs: t1 - t0, searchMs: t2 - t1, validateMs: t3 - t2 },
-      warnings: [...profile.warnings],
+      speed,
+      timings: { profileMs: t1 - t0, searchMs: t2 - t1, validateMs: t3 - t2, ...(speed ? { speedMs: t4 - t3 } : {}) },
+      warnings: [...profile.warnings, ...(speed?.warnings ?? [])],
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The speed step: every frontier plan's blocked form in one bench run; each point gets its row. */
+async function timeFrontier(ctx: MeasureContext, frontier: FrontierPoint[], speed: SpeedOptions, data: AdvisorData, seq: number, progress: (p: ProgressEvent) => void): Promise<SpeedReport> {
+  const r = await timePlans(
+    { client: ctx.client, model: ctx.model, settings: ctx.settings, signal: ctx.signal, checkCancelled: () => checkCancelled(ctx.signal), dir: ctx.dir, onProgress: progress },
+    frontier.map((f) => ({ budget: f.budget, plan: f.plan })),
+    speed,
+    data.kind === 'tokens' ? { calibrationSeq: seq } : { inputsFile: data.file },
+  );
+  frontier.forEach((f, i) => (f.speed = r.plans[i]));
+  return r;
 }
 
 /** Writes the model rewritten by `plan` to `output` (the user's model is only read). */
