@@ -18,7 +18,8 @@ export const help: CommandHelp = {
   summary: 'Finds a per-head attention plan under a density budget: profiles each head on calibration data (the attention ' +
     'recall of every candidate pattern, and its importance), picks one option per head by an exact integer program, ' +
     'and measures the plans and the uniform rules at the same densities by running the model (bits per token on a token ' +
-    "file's evaluation windows; otherwise the outputs against the original's).",
+    "file's evaluation windows; otherwise the outputs against the original's); with --bench-seq L, also the plans' " +
+    'compute-reducing forms timed against the original and the fused model, as bench times them.',
   synopsis: 'MODEL.onnx (--tokens FILE | --inputs FILE) --budget density=D [options]',
   options: [
     { name: 'tokens', value: 'FILE', help: "a language model's token file (.bytes, .npy, .json): evaluation windows as eval takes them, calibration windows from the gaps between them" },
