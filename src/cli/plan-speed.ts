@@ -31,6 +31,8 @@ function vsCell(v: SpeedVs): string {
   return `${speedupCell(v)}${v.boundExceeded ? ' ! above bound' : ''}${bound}`;
 }
 
+const gflop = (n: number | null) => (n === null ? null : n / 1e9);
+
 function latencyCell(t: TimedModel): string {
   const l = t.latencyMs;
   return `${fmt(l.p50, 1)} [${fmt(l.ci95[0], 1)}–${fmt(l.ci95[1], 1)}]`;
@@ -43,14 +45,14 @@ export function renderSpeed(r: AdviceResult): string[] {
   const base = s.baseline === 'fused' ? s.fused! : s.original;
   const lines = ['', `speed: blocked plans against the dense models, ${s.inputs}, ${s.ep}, one interleaved bench run (${s.machine}):`];
   const dense = [s.original, ...(s.fused ? [s.fused] : [])].map((t) => [
-    t.label, latencyCell(t), String(t.latencyMs.runs), 'vsOriginal' in t ? vsCell(t.vsOriginal as SpeedVs) : '1', t === base ? 'baseline' : '–', pct(t.attentionCoreShare), fmt(t.attentionFlops / 1e9, 2),
+    t.label, latencyCell(t), String(t.latencyMs.runs), 'vsOriginal' in t ? vsCell(t.vsOriginal as SpeedVs) : '1', t === base ? 'baseline' : '–', pct(t.attentionCoreShare), fmt(gflop(t.attentionFlops), 2),
   ]);
   const plans = r.frontier
     .filter((f) => f.speed)
     .sort((a, b) => a.budget - b.budget)
     .map((f) => {
       const p = f.speed!;
-      return [`${p.label}, ${p.blockedSites}/${p.plannedSites} sites split`, latencyCell(p), String(p.latencyMs.runs), vsCell(p.vsOriginal), vsCell(p.vsBaseline), '–', fmt(p.attentionFlops / 1e9, 2)];
+      return [`${p.label}, ${p.blockedSites}/${p.plannedSites} sites split`, latencyCell(p), String(p.latencyMs.runs), vsCell(p.vsOriginal), vsCell(p.vsBaseline), '–', fmt(gflop(p.attentionFlops), 2)];
     });
   lines.push(formatTable(['model', 'p50 ms [95% CI]', 'runs', 'vs original [95% CI]', `vs ${base.label} (best dense)`, 'score share', 'attn GFLOP'], [...dense, ...plans]));
   if (!s.fused) lines.push(`the fused model could not be made: ${s.fusedReason ?? 'unknown reason'}`);

@@ -68,19 +68,38 @@ describe('plan --bench-seq', () => {
       checkVs(p.vsOriginal, s.original, p);
       checkVs(p.vsBaseline, best, p);
       if (s.original.attentionCoreShare !== null && p.vsOriginal.modelBound !== null) {
-        expect(p.vsOriginal.modelBound).toBeCloseTo(1 / (1 - s.original.attentionCoreShare + s.original.attentionCoreShare * (p.attentionFlops / s.original.attentionFlops)), 12);
+        expect(p.vsOriginal.modelBound).toBeCloseTo(1 / (1 - s.original.attentionCoreShare + s.original.attentionCoreShare * (p.attentionFlops! / s.original.attentionFlops!)), 12);
       }
     }
     const [sparse, dense] = result.frontier.map((f) => f.speed!);
     // The sparse plan is split into head groups at every site and computes less attention.
     expect(sparse.plannedSites).toBe(2);
     expect(sparse.blockedSites).toBe(2);
-    expect(sparse.attentionFlops).toBeLessThan(s.original.attentionFlops);
+    expect(sparse.attentionFlops!).toBeLessThan(s.original.attentionFlops!);
     // A/A: the plan at density 1 keeps every head dense, so nothing is split and the work is the original's.
     expect(Object.values(result.frontier[1].plan.sites).flat().every((c) => c.kind === 'dense')).toBe(true);
     expect(dense.blockedSites).toBe(0);
     expect(dense.attentionFlops).toBe(s.original.attentionFlops);
     if (dense.vsOriginal.modelBound !== null) expect(dense.vsOriginal.modelBound).toBeCloseTo(1, 12);
+  }, 300_000);
+
+  it('times on an inputs file as given (a model without a language-model head); the FLOP bound is then unknown, not guessed', async () => {
+    const vit = fixture('vit-eager-ts-op17');
+    const r = await cli('plan', vit.model, '--inputs', vit.manifest, '--budget', 'density=0.5', '--frontier', '0.5', '--no-baselines',
+      '--bench', '--iters', '3', '--warmup', '0', '--profile-runs', '1', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as AdviceResult;
+    const s = result.speed!;
+    expect(s.seq).toBeNull();
+    expect(s.inputs).toBe(`the inputs of ${vit.manifest}`);
+    const p = result.frontier[0].speed!;
+    checkLatency(p, 3);
+    checkVs(p.vsOriginal, s.original, p);
+    expect(p.attentionFlops).toBeNull();
+    expect(p.vsOriginal.modelBound).toBeNull();
+    expect(p.vsBaseline.modelBound).toBeNull();
+    if (!s.fused) expect(s.fusedReason).toBeTruthy();
   }, 300_000);
 
   it('refuses the timing options without --bench in one line', async () => {

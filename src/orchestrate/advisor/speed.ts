@@ -44,8 +44,8 @@ export interface TimedModel {
   /** "original", "fused", or "plan at density ≤ B (blocked)". */
   label: string;
   latencyMs: { p50: number; ci95: Interval; p90: number; min: number; runs: number };
-  /** Attention FLOPs at the bench length (the rewrite report's count). */
-  attentionFlops: number;
+  /** Attention FLOPs at the bench length (the rewrite report's count); null when an inputs file fixed the shapes. */
+  attentionFlops: number | null;
   /** Share of kernel time in the attention sites and in their score path (the profile; null without one). */
   attentionShare: number | null;
   attentionCoreShare: number | null;
@@ -84,8 +84,10 @@ export interface SpeedReport {
 interface Variant {
   label: string;
   path: string;
-  report: AnalysisReport;
-  flops: number;
+  /** The dense models' analysis, whose sites let the profiler attribute kernel time (a split plan's sites are not read back as one site each). */
+  report?: AnalysisReport;
+  /** Attention FLOPs at the bench length; null when an inputs file fixes the length (the count would be at another). */
+  flops: number | null;
   /** Which measured share its FLOP ratio bounds (trust.ts). */
   scope: BoundScope;
   budget?: number;
@@ -123,12 +125,13 @@ export async function timePlans(
   const warnings: string[] = [];
 
   step(0, 'writing the fused model');
-  const variants: Variant[] = [{ label: 'original', path: ctx.model, report: original, flops: siteFlops(original), scope: 'none' }];
+  const flops = (n: number) => (seq === null ? null : n);
+  const variants: Variant[] = [{ label: 'original', path: ctx.model, report: original, flops: flops(siteFlops(original)), scope: 'none' }];
   const ep = [ctx.settings?.ep ?? 'cpu'].flat()[0];
   let fusedReason: string | undefined;
   try {
     const fused = write(ctx, 'fused', [{ rule: 'fuse', params: ep === 'cuda' ? { target: 'cuda' } : {} }], seq);
-    variants.push({ label: 'fused', path: fused.path, report: analyzeModel(fused.path, seq ? { seqLen: seq } : {}), flops: fused.report.flopsAfter, scope: 'none' });
+    variants.push({ label: 'fused', path: fused.path, report: analyzeModel(fused.path, seq ? { seqLen: seq } : {}), flops: flops(fused.report.flopsAfter), scope: 'none' });
   } catch (e) {
     if (!(e instanceof RuleError)) throw e;
     fusedReason = e.message;
@@ -140,13 +143,12 @@ export async function timePlans(
     const changes = r.report.applied.flatMap((a) => a.changes);
     const blocked = changes.filter((c) => (c.after as { impl?: string }).impl === 'blocked').length;
     for (const w of r.report.warnings) warnings.push(`plan at density ≤ ${p.budget}: ${w}`);
-    // Sites the plan split cannot be read back as one site each, so the profile of a plan is not attributed (its share is unknown).
-    variants.push({ label: `plan at density ≤ ${p.budget} (blocked)`, path: r.path, report: original, flops: r.report.flopsAfter, scope: 'core', budget: p.budget, blocked: { sites: blocked, planned: changes.length } });
+    variants.push({ label: `plan at density ≤ ${p.budget} (blocked)`, path: r.path, flops: flops(r.report.flopsAfter), scope: 'core', budget: p.budget, blocked: { sites: blocked, planned: changes.length } });
   }
 
   ctx.checkCancelled();
   step(total - 1, 'timing');
-  const models: BenchModel[] = variants.map((v) => ({ path: v.path, infos: original.model.inputs, ...(v.budget === undefined ? { sites: profileSites(v.report.sites) } : {}) }));
+  const models: BenchModel[] = variants.map((v) => ({ path: v.path, infos: original.model.inputs, ...(v.report ? { sites: profileSites(v.report.sites) } : {}) }));
   const inputs: InputSource = seq === null ? { file: data.inputsFile! } : { synthesis: {} };
   const { seq: _, ...stop } = options;
   const result = await ctx.client.bench(
@@ -172,7 +174,8 @@ function versus(ref: { v: Variant; e: BenchEntry }, cur: { v: Variant; e: BenchE
   const same = ref.e === cur.e;
   const s = same ? identity() : speedup(ref.e.samplesMs, cur.e.samplesMs);
   const shares = { attentionShare: ref.e.attentionShare, attentionCoreShare: ref.e.profile?.attentionCoreShare ?? null };
-  const bound = same ? 1 : modelBound(cur.v.scope, shares, ref.v.flops > 0 ? cur.v.flops / ref.v.flops : null);
+  const ratio = ref.v.flops !== null && cur.v.flops !== null && ref.v.flops > 0 ? cur.v.flops / ref.v.flops : null;
+  const bound = same ? 1 : modelBound(cur.v.scope, shares, ratio);
   return {
     against: ref.v.label,
     ratio: s.ratio,
