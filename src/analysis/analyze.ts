@@ -82,6 +82,7 @@ function siteInfo(s: RawSite, id: number, seq: number, order: Map<import('./ir/g
     attnMatrixBytes: cost?.bytes ?? null,
     notes: s.notes,
     ...(s.binding ? { binding: s.binding } : {}),
+    ...(s.plan ? { plan: s.plan } : {}),
   };
 }
 

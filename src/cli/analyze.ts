@@ -1,6 +1,6 @@
 // `attention-lens analyze MODEL.onnx [--json] [--seq N]`: the sites of a model, as a table or as the report JSON.
 import { analyzeModel } from '../analysis/analyze';
-import type { AnalysisReport } from '../analysis/report/types';
+import type { AnalysisReport, SitePlan } from '../analysis/report/types';
 import { sequenceUnit } from '../analysis/report/units';
 import { intOption, parseArgs, UsageError } from './args';
 import { formatTable, humanCount } from './format';
@@ -50,6 +50,12 @@ export function renderReport(r: AnalysisReport, given = r.model.path): string {
       ]),
     ),
   );
+  const planned = r.sites.filter((s) => s.plan);
+  if (planned.length) {
+    lines.push('');
+    lines.push(`${planned.length} site(s) with a per-head plan:`);
+    for (const s of planned) lines.push(`  site ${s.id}: ${describePlan(s.plan!)}`);
+  }
   if (r.unmatched.length) {
     lines.push('');
     lines.push(`${r.unmatched.length} softmax/attention node(s) not claimed:`);
@@ -57,4 +63,12 @@ export function renderReport(r: AnalysisReport, given = r.model.path): string {
   }
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n') + '\n';
+}
+
+/** "window 64, window 64, dense, pruned; computed in 2 head groups (heads 0, 1: window 64; head 2: dense)". */
+function describePlan(p: SitePlan): string {
+  const choices = p.choices ? p.choices.join(', ') : 'choices not recorded';
+  if (!p.groups) return choices;
+  const groups = p.groups.map((g) => `${g.heads.length === 1 ? 'head' : 'heads'} ${g.heads.join(', ')}: ${g.choice ?? '?'}`);
+  return `${choices}; computed in ${p.groups.length} head groups (${groups.join('; ')})`;
 }

@@ -2,11 +2,14 @@
 // cancellation in two steps. A cancelled request is rejected at once and its shared flag is set, which a rewrite checks
 // at its safe points (between sites and between chunks of a tensor): it stops and removes what it half wrote. Work
 // without safe points (loading, analysis) is not waited for: after a short grace the thread is terminated, and the
-// next request starts a fresh one. No `vscode` here, so tests (and the CLI) drive it directly.
+// next request starts a fresh one. A request that runs models (the advisor) is given a port to the host's runtime
+// client (runtime/relay.ts), served while the request is pending and closed when it ends or is cancelled, which stops
+// its runs at once. No `vscode` here, so tests (and the CLI) drive it directly.
 import { existsSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
-import type { WorkProgress } from '../analysis/onnx/progress';
-import type { CoreMessage, CoreReply, CoreRequest, CoreResultOf } from './core-protocol';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { type RuntimeClient, RuntimeError } from '../runtime/client';
+import { serveRuntime } from '../runtime/relay';
+import type { CoreMessage, CoreProgressOf, CoreReply, CoreRequest, CoreResultOf } from './core-protocol';
 
 /** How long a cancelled request may take to clean up before its thread is terminated. */
 export const CANCEL_GRACE_MS = 10_000;
@@ -30,7 +33,7 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   worker: Worker;
-  onProgress?: (p: WorkProgress) => void;
+  onProgress?: (p: never) => void;
 }
 
 export class CoreClient {
@@ -43,7 +46,8 @@ export class CoreClient {
 
   constructor(private readonly script: string, private readonly graceMs = CANCEL_GRACE_MS) {}
 
-  request<R extends CoreRequest>(request: R, signal?: AbortSignal, onProgress?: (p: WorkProgress) => void): Promise<CoreResultOf<R>> {
+  /** `runtime`: the client whose worker runs the request's models (needed by `advise`). */
+  request<R extends CoreRequest>(request: R, signal?: AbortSignal, onProgress?: (p: CoreProgressOf<R>) => void, runtime?: RuntimeClient): Promise<CoreResultOf<R>> {
     if (signal?.aborted) return Promise.reject(new CoreCancelled(request.type));
     let worker: Worker;
     try {
@@ -51,6 +55,16 @@ export class CoreClient {
     } catch (e) {
       return Promise.reject(e);
     }
+    if (!runtime) return this.post(worker, request, signal, onProgress);
+    const channel = new MessageChannel();
+    const relay = serveRuntime(channel.port1, runtime);
+    const result = this.post(worker, request, signal, onProgress, channel.port2);
+    // Settled (or cancelled: the promise is rejected at once) ends the relay, which cancels the runs still going.
+    result.then(relay.close, relay.close);
+    return result;
+  }
+
+  private post<R extends CoreRequest>(worker: Worker, request: R, signal?: AbortSignal, onProgress?: (p: CoreProgressOf<R>) => void, runtime?: MessagePort): Promise<CoreResultOf<R>> {
     const id = this.nextId++;
     const cancel = new SharedArrayBuffer(4);
     return new Promise<CoreResultOf<R>>((resolve, reject) => {
@@ -80,10 +94,10 @@ export class CoreClient {
         worker,
         ...(onProgress ? { onProgress } : {}),
       });
-      const message: CoreMessage = { id, request, cancel };
+      const message: CoreMessage = { id, request, cancel, ...(runtime ? { runtime } : {}) };
       // While it works for someone, the thread keeps the process alive (a CLI awaiting it); idle, it must not.
       worker.ref();
-      worker.postMessage(message);
+      worker.postMessage(message, runtime ? [runtime] : []);
     });
   }
 
@@ -103,7 +117,8 @@ export class CoreClient {
     const worker = new Worker(this.script);
     worker.on('message', (reply: CoreReply) => {
       if ('progress' in reply) {
-        this.pending.get(reply.id)?.onProgress?.(reply.progress);
+        // The request's own kind of progress (CoreProgressOf), as its thread-side handler posts it.
+        this.pending.get(reply.id)?.onProgress?.(reply.progress as never);
         return;
       }
       const timer = this.stopping.get(reply.id);
@@ -120,6 +135,7 @@ export class CoreClient {
       this.releaseIfIdle();
       if (reply.ok) p.resolve(reply.result);
       else if (reply.cancelled) p.reject(new CoreCancelled('request'));
+      else if (reply.runtime) p.reject(new RuntimeError(reply.runtime, reply.message, reply.stack));
       else p.reject(new CoreError(reply.message, reply.userError, reply.stack));
     });
     worker.on('error', (e) => this.fail(worker, new CoreError(`the core thread crashed: ${e.message}`, false, e.stack)));

@@ -1,11 +1,14 @@
 // Requests from the extension host to its core thread (analysis and rewriting, pure TypeScript), paired with their
 // results so `CoreClient.request` is typed end to end. The core thread exists so that loading and analysing a large
-// model, or rewriting it, never holds the extension host's event loop. onnxruntime stays in the runtime's own worker.
+// model, or rewriting it, never holds the extension host's event loop. onnxruntime stays in the runtime's own worker;
+// work that also runs models (the advisor) reaches it through the host's client (runtime/relay.ts).
+import type { MessagePort } from 'node:worker_threads';
 import type { WorkProgress } from '../analysis/onnx/progress';
 import type { AnalysisReport, InputInfo } from '../analysis/report/types';
 import type { RewriteReport, RuleRequest } from '../rewriters/pipeline';
 import type { Calibration } from '../runtime/inputs/calibration';
-import type { MapsSite } from '../runtime/protocol';
+import type { AdviceResult, AdviseOptions } from '../orchestrate/advisor/advisor';
+import type { ErrorCode, MapsSite, ProgressEvent } from '../runtime/protocol';
 import type { FlopBound, RewritePreview, RuleInfo, RuleStep } from '../protocol';
 
 export interface CoreRequestMap {
@@ -33,21 +36,37 @@ export interface CoreRequestMap {
   calibration: { request: { type: 'calibration'; file: string; model: string; infos?: InputInfo[] }; result: Calibration };
   /** A temporary copy of the model with the sites' probabilities as outputs; the caller removes `dir`. */
   exposeMaps: { request: { type: 'exposeMaps'; file: string; sites: number[] }; result: { model: string; dir: string; sites: MapsSite[] } };
+  /**
+   * The advisor (orchestrate/advisor/advisor.ts) on `file`: its analysis, rewrites and search here, its runs in the
+   * host's runtime worker through the port the host passes with the request (CoreClient.request's `runtime`).
+   */
+  advise: {
+    request: { type: 'advise'; file: string; options: Omit<AdviseOptions, 'onProgress' | 'signal'> };
+    result: AdviceResult;
+    progress: ProgressEvent;
+  };
 }
 
 export type CoreRequestType = keyof CoreRequestMap;
 export type CoreRequest = CoreRequestMap[CoreRequestType]['request'];
 export type CoreResultOf<R extends CoreRequest> = CoreRequestMap[R['type']]['result'];
+/** A request's progress events: a rewrite's (load, rewrite, save), or the advisor's runtime-style phases. */
+export type CoreProgressOf<R extends CoreRequest> = CoreRequestMap[R['type']] extends { progress: infer P } ? P : WorkProgress;
 
-/** What the host posts: the request, and a one-word shared flag it sets to ask the thread to stop. */
+/**
+ * What the host posts: the request, a one-word shared flag it sets to ask the thread to stop, and for requests that run
+ * models a port served by the host's runtime client (runtime/relay.ts).
+ */
 export interface CoreMessage {
   id: number;
   request: CoreRequest;
   cancel?: SharedArrayBuffer;
+  runtime?: MessagePort;
 }
 
 export type CoreReply =
   | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; message: string; userError: boolean; cancelled?: boolean; stack?: string }
-  /** Progress of a long request (a write), before its result. */
-  | { id: number; progress: WorkProgress };
+  /** `runtime`: the error came from the runtime worker (with its code), and is raised on the host as the same kind. */
+  | { id: number; ok: false; message: string; userError: boolean; cancelled?: boolean; runtime?: ErrorCode; stack?: string }
+  /** Progress of a long request (a write, the advisor), before its result. */
+  | { id: number; progress: WorkProgress | ProgressEvent };

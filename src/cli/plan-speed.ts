@@ -52,7 +52,7 @@ export function renderSpeed(r: AdviceResult): string[] {
     .sort((a, b) => a.budget - b.budget)
     .map((f) => {
       const p = f.speed!;
-      return [`${p.label}, ${p.blockedSites}/${p.plannedSites} sites split`, latencyCell(p), String(p.latencyMs.runs), vsCell(p.vsOriginal), vsCell(p.vsBaseline), '–', fmt(gflop(p.attentionFlops), 2)];
+      return [`${p.label}, ${p.blockedSites}/${p.plannedSites} sites split`, latencyCell(p), String(p.latencyMs.runs), vsCell(p.vsOriginal), vsCell(p.vsBaseline), pct(p.attentionCoreShare), fmt(gflop(p.attentionFlops), 2)];
     });
   lines.push(formatTable(['model', 'p50 ms [95% CI]', 'runs', 'vs original [95% CI]', `vs ${base.label} (best dense)`, 'score share', 'attn GFLOP'], [...dense, ...plans]));
   if (!s.fused) lines.push(`the fused model could not be made: ${s.fusedReason ?? 'unknown reason'}`);

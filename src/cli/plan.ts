@@ -4,12 +4,13 @@
 // src/orchestrate/advisor/advisor.ts; this file parses, prints and writes the files asked for.
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type AdviceResult, advise, writePlannedModel } from '../orchestrate/advisor/advisor';
-import { describeHeadChoice } from '../rewriters/plan/choices';
+import { type AdviceResult, writePlannedModel } from '../orchestrate/advisor/advisor';
+import { adviseLengths } from '../orchestrate/advisor/lengths';
 import { serializeHeadPlan } from '../shared/head-plan';
 import { type ParsedArgs, UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
+import { describeAcross, renderLengths, seqOption } from './plan-lengths';
 import { PLAN_SPEED_HELP, renderSpeed, speedOptions } from './plan-speed';
 import { fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
 
@@ -26,7 +27,7 @@ export const help: CommandHelp = {
     { name: 'inputs', value: 'FILE', help: 'inputs for any other model (as compare takes them): they calibrate, and the outputs are compared on them' },
     { name: 'budget', value: 'density=D', help: 'mean keys per query over all heads, as a share of dense attention (causal counted as causal); D in (0, 1]' },
     { name: 'frontier', value: 'D,D,...', help: 'further densities to plan and measure for the frontier', default: 'half and double the budget' },
-    { name: 'seq', value: 'L', help: 'tokens per window (--tokens)', default: '512' },
+    { name: 'seq', value: 'L[,L...]', help: 'tokens per window (--tokens); several lengths (e.g. 256,512): profile and search at each, and give heads whose window grows with the length a span law a + b·L (docs/advisor.md)', default: '512' },
     { name: 'eval-windows', value: 'N', help: 'evaluation windows, evenly spaced over the token file', default: '64' },
     { name: 'calib-windows', value: 'N', help: 'calibration windows, between the evaluation windows (attention maps, and the choice among candidate plans)', default: '4' },
     { name: 'importance-windows', value: 'N', help: 'calibration windows the head importance runs use (one run per head: profiling time grows with this)', default: '2' },
@@ -84,9 +85,9 @@ export async function run(argv: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   try {
     const result = await withRuntime((client) =>
-      advise(client, model, {
+      adviseLengths(client, model, {
         data: typeof tokens === 'string'
-          ? { kind: 'tokens', file, seq: intOption(args, 'seq', 512, 2), evalWindows: intOption(args, 'eval-windows', 64, 1), calibrationWindows: intOption(args, 'calib-windows', 4, 1), importanceWindows: intOption(args, 'importance-windows', 2, 1) }
+          ? { kind: 'tokens', file, seq: seqOption(args, 512), evalWindows: intOption(args, 'eval-windows', 64, 1), calibrationWindows: intOption(args, 'calib-windows', 4, 1), importanceWindows: intOption(args, 'importance-windows', 2, 1) }
           : { kind: 'inputs', file },
         budgets,
         baselines: !args.options.has('no-baselines'),
@@ -112,17 +113,18 @@ function render(r: AdviceResult): string {
   const chosen = r.frontier[0];
   const heads = p.sites.reduce((a, s) => a + s.heads, 0);
   const lines = [
-    `${r.model}: per-head plan at ${r.seq} tokens, density ≤ ${chosen.budget} (${heads} heads in ${p.sites.length} sites)`,
+    `${r.model}: per-head plan at ${r.lengths ? r.lengths.map((l) => l.seq).join(', ') : r.seq} tokens, density ≤ ${chosen.budget} (${heads} heads in ${p.sites.length} sites)`,
     `calibration: ${p.calibration}${r.objective.startsWith('bits') ? `; head importance on ${p.importanceWindows} of them` : ''}`,
     `score: ${r.objective}`,
     `loss estimate: ${chosen.candidates.map((c) => c.proxy).join(' and ')}, head importance from zeroing (${p.metric === 'kl' ? 'KL' : 'mean |Δ|'} of ${p.output})`,
     '',
     `chosen plan: density ${fmt(chosen.density, 4)}, ${chosen.evaluation.metric} ${fmt(chosen.evaluation.value, 4)} (original ${fmt(r.dense?.value, 4)})`,
-    ...Object.entries(chosen.plan.sites).map(([site, hs]) => `  site ${site}: ${hs.map(describeHeadChoice).join(' | ')}`),
+    ...Object.entries(chosen.plan.sites).map(([site, hs]) => `  site ${site}: ${hs.map((c) => describeAcross(c, r.lengths)).join(' | ')}`),
   ];
   for (const s of p.skipped) lines.push(`  site ${s.site} stays dense: ${s.reason}`);
-  lines.push('', `frontier (${chosen.evaluation.metric}, lower is better; original ${fmt(r.dense?.value, 4)}):`);
-  const families = [...new Set(r.baselines.map((b) => b.family))];
+  lines.push(...renderLengths(r));
+  lines.push('', `frontier${r.lengths ? ` at ${r.seq} tokens` : ''} (${chosen.evaluation.metric}, lower is better; original ${fmt(r.dense?.value, 4)}):`);
+  const families = [...new Set(r.baselines.filter((b) => (b.seq ?? r.seq) === r.seq).map((b) => b.family))];
   lines.push(
     formatTable(
       ['budget', 'plan density', 'plan', ...families],
@@ -132,7 +134,7 @@ function render(r: AdviceResult): string {
         .map((f) => [
           String(f.budget), fmt(f.density, 4), fmt(f.evaluation.value, 4),
           ...families.map((fam) => {
-            const b = r.baselines.find((x) => x.budget === f.budget && x.family === fam);
+            const b = r.baselines.find((x) => x.budget === f.budget && x.family === fam && (x.seq ?? r.seq) === r.seq);
             return !b || !b.evaluation ? '-' : `${fmt(b.evaluation.value, 4)} (${b.rule}, ${fmt(b.density, 3)})`;
           }),
         ]),

@@ -1,11 +1,12 @@
 // The Advisor tab's run: the advisor of `attention-lens plan` (orchestrate/advisor/advisor.ts), on the dashboard's
 // calibration data. Token ids and text (tokenised by the core thread) make a token file whose windows are split into
 // calibration and evaluation windows as the CLI's --tokens does; an inputs file is passed as the CLI's --inputs.
-// No `vscode` here.
+// The advisor runs in the core thread (its analysis, rewrites and integer programs would hold the host's event loop for
+// seconds), its models in the host's runtime worker through a relay; Cancel stops both. No `vscode` here.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { type AdviceResult, type AdvisorData, advise } from '../orchestrate/advisor/advisor';
+import type { AdviceResult, AdvisorData } from '../orchestrate/advisor/advisor';
 import { CalibrationError, splitTokens } from '../orchestrate/advisor/calibration';
 import type { PlanSpeed, SpeedReport, SpeedVs } from '../orchestrate/advisor/speed';
 import type { AdvisorPlanSpeed, AdvisorResults, AdvisorSpeedSummary, AdvisorSpeedup } from '../protocol';
@@ -19,10 +20,17 @@ export const ADVISOR_WINDOWS = { evalWindows: 16, calibrationWindows: 4, importa
 /** The CLI's default window length; a model with fewer positions uses its own. */
 const MAX_SEQ = 512;
 
-/** Share of the progress bar each phase takes (profiling runs the model once per head; validation once per plan and rule). */
-const PHASES: Record<string, [number, number]> = { profile: [0, 0.55], search: [0.55, 0.6], validate: [0.6, 1] };
+/**
+ * Share of the progress bar each phase of the advisor takes: profiling reads the attention maps (`maps`), then runs the
+ * model once per head (`importance`); validation runs once per plan and rule.
+ */
+const PHASES: Record<string, [number, number]> = { maps: [0, 0.15], importance: [0.15, 0.55], profile: [0, 0.55], search: [0.55, 0.6], validate: [0.6, 1] };
 /** With the speed step, which times every plan and two dense models at a length often longer than the windows. */
-const PHASES_TIMED: Record<string, [number, number]> = { profile: [0, 0.4], search: [0.4, 0.45], validate: [0.45, 0.75], speed: [0.75, 1] };
+const PHASES_TIMED: Record<string, [number, number]> = { maps: [0, 0.1], importance: [0.1, 0.4], profile: [0, 0.4], search: [0.4, 0.45], validate: [0.45, 0.75], speed: [0.75, 1] };
+const PHASE_NAMES: Record<string, string> = {
+  maps: 'profiling the heads', importance: 'profiling the heads', profile: 'profiling the heads', search: 'searching plans', validate: 'measuring plans and uniform rules',
+  speed: 'timing the blocked plans',
+};
 
 /** `benchSeq`: time each plan's blocked form against the dense models at that many tokens (the Speed tab's run settings). */
 export async function runAdvisor(ctx: RunContext, budgets: number[], benchSeq?: number): Promise<AdvisorResults> {
@@ -42,14 +50,13 @@ export async function runAdvisor(ctx: RunContext, budgets: number[], benchSeq?: 
     } else {
       data = { kind: 'inputs', file: cal.file };
     }
-    const result = await advise(ctx.runtime, ctx.modelPath, {
-      data,
-      budgets,
-      settings: { ep: ctx.settings.executionProviders },
-      ...(benchSeq ? { speed: { seq: benchSeq, warmup: ctx.settings.warmup, minRuns: ctx.settings.iterations, minTimeMs: ctx.settings.minTimeMs, profileRuns: PROFILE_RUNS } } : {}),
-      signal: ctx.signal,
-      onProgress: (p) => ctx.progress(fraction(p, benchSeq ? PHASES_TIMED : PHASES), describe(p)),
-    });
+    const speed = benchSeq ? { seq: benchSeq, warmup: ctx.settings.warmup, minRuns: ctx.settings.iterations, minTimeMs: ctx.settings.minTimeMs, profileRuns: PROFILE_RUNS } : undefined;
+    const result = await ctx.core.request(
+      { type: 'advise', file: ctx.modelPath, options: { data, budgets, settings: { ep: ctx.settings.executionProviders }, ...(speed ? { speed } : {}) } },
+      ctx.signal,
+      (p) => ctx.progress(fraction(p, speed ? PHASES_TIMED : PHASES), describe(p)),
+      ctx.runtime,
+    );
     return { ...advisorResults(result, cal.ids ? { from: path.join(dir, 'tokens.json'), to: cal.file } : null), lengthNote };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -89,7 +96,7 @@ function fraction(p: ProgressEvent, phases: Record<string, [number, number]>): n
 }
 
 function describe(p: ProgressEvent): string {
-  const what = p.phase === 'profile' ? 'profiling the heads' : p.phase === 'search' ? 'searching plans' : p.phase === 'validate' ? 'measuring plans and uniform rules' : p.phase === 'speed' ? 'timing the blocked plans' : p.phase;
+  const what = PHASE_NAMES[p.phase] ?? p.phase;
   return `${what}${p.total > 0 ? ` ${p.done}/${p.total}` : ''}${p.message ? `: ${p.message}` : ''}`;
 }
 

@@ -3,9 +3,11 @@
 // `vscode` and never onnxruntime. Errors go back as values with a flag saying whether the user caused them (bad file,
 // bad rule parameters) so the host can word its message accordingly. Long requests post progress while they run, and
 // stop at their next safe point when the host sets the request's shared cancel flag; what they half wrote is removed.
+// The advisor runs here too (its analysis, rewrites and MILP take seconds of CPU); its models run in the host's runtime
+// worker, reached through the port that comes with the request (runtime/relay.ts).
 import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
-import { parentPort } from 'node:worker_threads';
+import { type MessagePort, parentPort } from 'node:worker_threads';
 import { analyzeModel } from '../analysis/analyze';
 import { ModelError } from '../analysis/onnx/errors';
 import { loadModel, type Model } from '../analysis/ir/load';
@@ -16,10 +18,14 @@ import { allRules } from '../rewriters/registry';
 import { type RuleRequest, rewriteLoaded, rewriteModel } from '../rewriters/pipeline';
 import '../rewriters/rules';
 import { exposeAttentionMaps } from '../runtime/maps-model';
+import { RuntimeClient, RuntimeError } from '../runtime/client';
+import { portLink } from '../runtime/relay';
+import type { ProgressEvent } from '../runtime/protocol';
+import { type AdviceResult, AdvisorCancelled, advise } from '../orchestrate/advisor/advisor';
 import { readCalibration } from '../runtime/inputs/calibration';
 import type { FlopBound, RewritePreview, RuleStep } from '../protocol';
 import { checkStep } from '../shared/rule-steps';
-import type { CoreMessage, CoreReply, CoreRequest } from '../cli/core-protocol';
+import type { CoreMessage, CoreReply, CoreRequest, CoreRequestMap } from '../cli/core-protocol';
 
 /**
  * The rule requests the steps stand for: a step is a request, checked once more against the rule declarations (the
@@ -86,7 +92,37 @@ function bounds(file: string, variant: string, steps: RuleStep[], seqs: number[]
   });
 }
 
-function handle(req: CoreRequest, control: WorkControl): unknown {
+/** How often the advisor looks at its cancel flag: a shared flag has no event, and a run should stop within a blink. */
+const CANCEL_POLL_MS = 50;
+
+/** An AbortSignal for async work, aborted once the host sets the request's cancel flag. */
+function flagSignal(cancel: SharedArrayBuffer | undefined): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  if (!cancel) return { signal: controller.signal, dispose: () => undefined };
+  const flag = new Int32Array(cancel);
+  const timer = setInterval(() => {
+    if (Atomics.load(flag, 0) !== 0) controller.abort();
+  }, CANCEL_POLL_MS);
+  return { signal: controller.signal, dispose: () => clearInterval(timer) };
+}
+
+/** The advisor with its runs relayed to the host's runtime worker; the port is closed whatever happens. */
+async function adviseRelayed(req: CoreRequestMap['advise']['request'], msg: CoreMessage, post: (reply: CoreReply) => void): Promise<AdviceResult> {
+  const port: MessagePort | undefined = msg.runtime;
+  if (!port) throw new Error('advise needs the host\'s runtime: CoreClient.request was called without one');
+  const runtime = new RuntimeClient({ connect: portLink(port) });
+  const cancel = flagSignal(msg.cancel);
+  try {
+    return await advise(runtime, req.file, { ...req.options, signal: cancel.signal, onProgress: progressPoster<ProgressEvent>(msg, post) });
+  } finally {
+    cancel.dispose();
+    await runtime.dispose();
+    port.close();
+  }
+}
+
+function handle(req: CoreRequest, msg: CoreMessage, post: (reply: CoreReply) => void): unknown {
+  const control = controlFor(msg, post);
   switch (req.type) {
     case 'analyze':
       return analyzeModel(req.file, { seqLen: req.seqLen });
@@ -112,40 +148,58 @@ function handle(req: CoreRequest, control: WorkControl): unknown {
       const exposed = exposeAttentionMaps(req.file, sites);
       return { model: exposed.model, dir: dirname(exposed.model), sites: exposed.sites };
     }
+    case 'advise':
+      return adviseRelayed(req, msg, post);
   }
 }
 
 /** Progress posted at most every PROGRESS_MS, and whenever the phase changes. */
 const PROGRESS_MS = 200;
 
-function controlFor(msg: CoreMessage, post: (reply: CoreReply) => void): WorkControl {
+function progressPoster<P extends WorkProgress | ProgressEvent>(msg: CoreMessage, post: (reply: CoreReply) => void): (p: P) => void {
   let last = 0;
   let phase = '';
-  const onProgress = (p: WorkProgress) => {
+  return (p: P) => {
     const now = Date.now();
     if (p.phase === phase && now - last < PROGRESS_MS && p.done < p.total) return;
     last = now;
     phase = p.phase;
     post({ id: msg.id, progress: p });
   };
-  return { onProgress, ...(msg.cancel ? { checkpoint: flagCheckpoint(new Int32Array(msg.cancel)) } : {}) };
+}
+
+function controlFor(msg: CoreMessage, post: (reply: CoreReply) => void): WorkControl {
+  return { onProgress: progressPoster<WorkProgress>(msg, post), ...(msg.cancel ? { checkpoint: flagCheckpoint(new Int32Array(msg.cancel)) } : {}) };
 }
 
 function isUserError(e: unknown): boolean {
   return e instanceof ModelError || e instanceof UsageError || (e instanceof Error && (e as { userError?: boolean }).userError === true);
 }
 
+function failure(id: number, e: unknown): CoreReply {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const cancelled = (e as { cancelled?: boolean }).cancelled === true || e instanceof AdvisorCancelled || (e instanceof RuntimeError && e.code === 'cancelled');
+  // A runtime error (a model onnxruntime refuses, a worker that died) is raised on the host as what it is.
+  const runtime = e instanceof RuntimeError ? { runtime: e.code, stack: e.workerStack ?? err.stack } : { stack: err.stack };
+  return { id, ok: false, message: err.message, userError: isUserError(e), ...(cancelled ? { cancelled } : {}), ...runtime };
+}
+
 const port = parentPort;
 if (!port) throw new Error('core-thread.js must run in a worker thread');
 const post = (reply: CoreReply) => port.postMessage(reply);
 port.on('message', (msg: CoreMessage) => {
-  let reply: CoreReply;
+  // Most requests are synchronous (the thread is busy until they end); the advisor awaits its runs, and other requests
+  // are answered in between.
+  let result: unknown;
   try {
-    reply = { id: msg.id, ok: true, result: handle(msg.request, controlFor(msg, post)) };
+    result = handle(msg.request, msg, post);
   } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
-    const cancelled = (e as { cancelled?: boolean }).cancelled === true;
-    reply = { id: msg.id, ok: false, message: err.message, userError: isUserError(e), ...(cancelled ? { cancelled } : {}), stack: err.stack };
+    post(failure(msg.id, e));
+    return;
   }
-  post(reply);
+  if (!(result instanceof Promise)) {
+    post({ id: msg.id, ok: true, result });
+    return;
+  }
+  result.then((r: unknown) => post({ id: msg.id, ok: true, result: r }), (e: unknown) => post(failure(msg.id, e)));
 });

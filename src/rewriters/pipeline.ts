@@ -19,6 +19,7 @@ import { type SequenceUnit, sequenceUnit } from '../analysis/report/units';
 import { normalizeLayouts } from './layout/normalize';
 import { nonStandardLayout } from './layout/standard';
 import { OpsetUpgradeError, upgradeOpset, type OpsetUpgrade } from './opset/upgrade';
+import { splitReason } from './plan/split-guard';
 import { SITE_OPS_OPSET } from './sparse/ops';
 import { getRule } from './registry';
 import { shareSelections } from './prune/edit/shared-selections';
@@ -132,7 +133,7 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
     for (const id of wanted) {
       const site = report.sites.find((s) => s.id === id);
       if (!site) throw new RuleError(rule.name, `site ${id} does not exist (the model has sites ${report.sites.map((s) => s.id).join(', ') || 'none'})`);
-      const reason = rule.skipReason(site, req.params, report);
+      const reason = splitReason(site) ?? rule.skipReason(site, req.params, report);
       if (reason) {
         const msg = `site ${id} skipped: ${reason}`;
         reasons.push(msg);
@@ -153,7 +154,7 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
       started.add(id);
       options.onProgress?.({ phase: 'rewrite', done: started.size - 1, total: chosen.length, message: `${rule.name}: site ${id} (${started.size}/${chosen.length})` });
     };
-    const result = applyRule(rule, { builder, report, sites, seqLen, onSite }, chosen, req.params);
+    const result = applyRule(rule, { builder, report, sites, seqLen, seqLenGiven: options.seqLen !== undefined, onSite }, chosen, req.params);
     options.onProgress?.({ phase: 'rewrite', done: chosen.length, total: chosen.length, message: `${rule.name}: done` });
     builder.sort();
     const problems = graphProblems(model.graph);

@@ -16,6 +16,8 @@ export interface RuleContext {
   sites: RawSite[];
   /** Sequence length for the analytic before/after cost. */
   seqLen: number;
+  /** True when `seqLen` was given by the caller (--seq), not defaulted: a rule that bakes a length in needs to know. */
+  seqLenGiven?: boolean;
   /** Told when the rule turns to a site (progress, and a safe point to stop at); see `siteById`. */
   onSite?: (id: number) => void;
 }

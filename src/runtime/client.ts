@@ -1,6 +1,8 @@
 // The caller's side of the runtime: forks the worker (dist/worker.js), sends typed requests, streams progress, cancels,
 // and turns a worker that died (killed, crashed, out of memory) into an error for every request it held; the next
-// request forks a fresh worker. This file must not import onnxruntime-node: the extension and the CLI load it.
+// request forks a fresh worker. The same client can instead talk through a port to another thread's client (relay.ts),
+// so work in a worker thread shares the host's one runtime worker. This file must not import onnxruntime-node: the
+// extension and the CLI load it.
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -39,7 +41,27 @@ export interface RuntimeClientOptions {
   cancelGraceMs?: number;
   /** Extra environment for the worker (e.g. LD_LIBRARY_PATH for a GPU provider). */
   env?: NodeJS.ProcessEnv;
+  /** How to reach a runtime instead of forking the worker (relay.ts: a port to the host's client). */
+  connect?: Connect;
 }
+
+/** What the client's requests go to: the worker process it forked, or a relay to another thread's client. */
+export interface RuntimeLink {
+  readonly pid?: number;
+  send(message: ClientMessage): void;
+  /** Ends the far side now (its pending requests fail through `exited`); resolves once it has ended. */
+  end(): Promise<void>;
+  /** Whether the link may keep this process alive: only while requests are pending on it. */
+  hold(busy: boolean): void;
+}
+
+/** Where a link reports: the runtime's messages, and its end (how it ended, for the requests' error). */
+export interface LinkEvents {
+  message(m: WorkerMessage): void;
+  exited(how: string): void;
+}
+
+export type Connect = (events: LinkEvents) => RuntimeLink;
 
 export interface RequestOptions {
   onProgress?: (progress: ProgressEvent) => void;
@@ -50,7 +72,7 @@ interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
   onProgress?: (progress: ProgressEvent) => void;
-  worker: ChildProcess;
+  worker: RuntimeLink;
   cleanup: () => void;
 }
 
@@ -70,9 +92,56 @@ export function findWorker(): string {
   throw new RuntimeError('worker-exited', `cannot find the runtime worker (dist/worker.js) from ${here}; run \`npm run build\``);
 }
 
+/** The link to a forked dist/worker.js; its stderr's tail goes into the error of the requests it held when it died. */
+function forkWorker(options: RuntimeClientOptions): Connect {
+  return (events) => {
+    const path = options.workerPath ?? findWorker();
+    if (!existsSync(path)) throw new RuntimeError('worker-exited', `runtime worker ${path} does not exist; run \`npm run build\``);
+    const worker = fork(path, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, ...options.env },
+    });
+    let stderrTail = '';
+    // Both pipes must be drained or a chatty native library would block the worker; stderr is kept for crash reports.
+    worker.stdout?.on('data', () => undefined);
+    worker.stderr?.on('data', (chunk: Buffer) => {
+      stderrTail = (stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL);
+    });
+    const exited = (how: string): void => {
+      const tail = stderrTail.trim().split('\n').slice(-5).join('\n');
+      events.exited(`${how}${tail ? `:\n${tail}` : ''}`);
+    };
+    const gone = new Promise<void>((r) => worker.once('exit', () => r()));
+    worker.on('message', (m: WorkerMessage) => events.message(m));
+    worker.on('error', (e) => exited(`worker error: ${e.message}`));
+    worker.on('exit', (code, signal) => exited(signal ? `killed by ${signal}` : `exited with code ${code}`));
+    type Refable = { ref(): void; unref(): void } | null | undefined;
+    const handles: Refable[] = [worker, (worker as ChildProcess & { channel?: Refable }).channel, worker.stdout as Refable, worker.stderr as Refable];
+    return {
+      pid: worker.pid,
+      send: (m) => {
+        if (worker.connected) worker.send(m);
+      },
+      end: () => {
+        // An idle worker is unref'd; without this the caller's event loop could empty (and the process end) before the
+        // 'exit' event a dispose() awaits arrives, silently dropping whatever the caller meant to do afterwards.
+        worker.ref();
+        if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+        return gone;
+      },
+      hold: (busy) => {
+        for (const h of handles) {
+          if (busy) h?.ref();
+          else h?.unref();
+        }
+      },
+    };
+  };
+}
+
 export class RuntimeClient {
-  private worker: ChildProcess | null = null;
-  private stderrTail = '';
+  private worker: RuntimeLink | null = null;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private disposed = false;
@@ -109,7 +178,7 @@ export class RuntimeClient {
   request<R extends Request>(request: R, options: RequestOptions = {}): Promise<ResultOf<R>> {
     if (this.disposed) return Promise.reject(new RuntimeError('failed', 'the runtime client was disposed'));
     if (options.signal?.aborted) return Promise.reject(new RuntimeError('cancelled', `${request.type} cancelled before it started`));
-    let worker: ChildProcess;
+    let worker: RuntimeLink;
     try {
       worker = this.ensureWorker();
     } catch (e) {
@@ -152,34 +221,18 @@ export class RuntimeClient {
     this.disposed = true;
     const w = this.worker;
     if (!w) return;
-    const exited = new Promise<void>((r) => w.once('exit', () => r()));
-    // An idle worker is unref'd; without this the caller's event loop could empty (and the process end) before the
-    // 'exit' event this awaits arrives, silently dropping whatever the caller meant to do after dispose().
-    w.ref();
-    this.killWorker(w);
-    await exited;
+    this.worker = null;
+    await w.end();
   }
 
-  private ensureWorker(): ChildProcess {
+  private ensureWorker(): RuntimeLink {
     if (this.worker) return this.worker;
-    const path = this.options.workerPath ?? findWorker();
-    if (!existsSync(path)) throw new RuntimeError('worker-exited', `runtime worker ${path} does not exist; run \`npm run build\``);
-    const worker = fork(path, [], {
-      serialization: 'advanced',
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...this.options.env },
+    const link: RuntimeLink = (this.options.connect ?? forkWorker(this.options))({
+      message: (m) => this.onMessage(m),
+      exited: (how) => this.onExit(link, how),
     });
-    this.stderrTail = '';
-    // Both pipes must be drained or a chatty native library would block the worker; stderr is kept for crash reports.
-    worker.stdout?.on('data', () => undefined);
-    worker.stderr?.on('data', (chunk: Buffer) => {
-      this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-STDERR_TAIL);
-    });
-    worker.on('message', (m: WorkerMessage) => this.onMessage(m));
-    worker.on('error', (e) => this.onExit(worker, `worker error: ${e.message}`));
-    worker.on('exit', (code, signal) => this.onExit(worker, signal ? `killed by ${signal}` : `exited with code ${code}`));
-    this.worker = worker;
-    return worker;
+    this.worker = link;
+    return link;
   }
 
   private onMessage(m: WorkerMessage): void {
@@ -195,40 +248,29 @@ export class RuntimeClient {
     else p.reject(new RuntimeError(m.code, m.message, m.stack));
   }
 
-  private onExit(worker: ChildProcess, how: string): void {
+  private onExit(worker: RuntimeLink, how: string): void {
     if (this.worker === worker) this.worker = null;
-    const tail = this.stderrTail.trim().split('\n').slice(-5).join('\n');
     for (const [id, p] of [...this.pending]) {
       if (p.worker !== worker) continue;
       this.pending.delete(id);
       p.cleanup();
-      p.reject(new RuntimeError('worker-exited', `the runtime worker ${how}${tail ? `:\n${tail}` : ''}`));
+      p.reject(new RuntimeError('worker-exited', `the runtime worker ${how}`));
     }
   }
 
-  private killWorker(worker: ChildProcess): void {
+  private killWorker(worker: RuntimeLink): void {
     // Forget it at once: a request made before its 'exit' event arrives must go to a fresh worker, not a dying one.
     if (this.worker === worker) this.worker = null;
-    if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+    void worker.end();
   }
 
-  private post(worker: ChildProcess, message: ClientMessage): void {
-    if (worker.connected) worker.send(message);
+  private post(worker: RuntimeLink, message: ClientMessage): void {
+    worker.send(message);
   }
 
   /** An idle worker must not keep the caller's process alive (a CLI that forgets dispose() still exits). */
   private updateRef(): void {
     const w = this.worker;
-    if (!w) return;
-    const busy = [...this.pending.values()].some((p) => p.worker === w);
-    type Refable = { ref(): void; unref(): void } | null | undefined;
-    const handles: Refable[] = [(w as ChildProcess & { channel?: Refable }).channel, w.stdout as Refable, w.stderr as Refable];
-    if (busy) {
-      w.ref();
-      for (const h of handles) h?.ref();
-    } else {
-      w.unref();
-      for (const h of handles) h?.unref();
-    }
+    if (w) w.hold([...this.pending.values()].some((p) => p.worker === w));
   }
 }

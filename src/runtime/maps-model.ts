@@ -92,6 +92,9 @@ export function exposeAttentionMaps(modelPath: string, sites: SiteInfo[]): Expos
   const out: MapsSite[] = [];
   for (const site of sites) {
     let value: Value;
+    // A plan's split site computes each head group's probabilities apart (blocked where the group is sparse): its
+    // anchor Softmax holds only the first group's.
+    if (site.plan?.groups) throw mapsError(`site ${site.id}: split into ${site.plan.groups.length} head groups by plan --impl blocked, each with its own probabilities; read the maps of the plan's mask form (rewrite --plan FILE --impl mask)`);
     if (site.anchors.softmax) {
       const node = b.graph.nodeByName(site.anchors.softmax);
       if (!node) throw new Error(`site ${site.id}: softmax node ${site.anchors.softmax} is not in the graph`);

@@ -14,7 +14,13 @@ export function scorePath(site: SiteInfo): string[] {
   const from = site.nodes.indexOf(qk);
   const to = site.nodes.indexOf(pv);
   if (from < 0 || to < from) return [qk, ...(site.anchors.softmax ? [site.anchors.softmax] : []), pv];
-  return site.nodes.slice(from, to + 1);
+  const first = site.nodes.slice(from, to + 1);
+  if (!site.plan?.groups || !site.anchors.softmax) return first;
+  // A plan's split site: the first group's path, and the other groups' copies, which the plan names after the anchor
+  // (with the head slices and the merge: a Gather or Concat each, small next to the scores).
+  const prefix = `${site.anchors.softmax}::plan/`;
+  const core = new Set([...first, ...site.nodes.filter((n) => n.startsWith(prefix))]);
+  return site.nodes.filter((n) => core.has(n));
 }
 
 export function profileSites(sites: SiteInfo[]): SiteNodes[] {

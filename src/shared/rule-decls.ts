@@ -149,7 +149,8 @@ export const RULE_DECLS: readonly RuleDecl[] = [
       key: 'plan', flag: '--plan', metavar: 'FILE', label: 'Plan (JSON)', type: 'plan',
       example: '{"version":1,"sites":{"0":["dense","window 64","window 64","pruned"]}}',
       help: 'a plan file (the format of src/shared/head-plan.ts, which the advisor writes): per site, one choice per query head: dense, pruned, ' +
-        '"window W", "sink N + window W", "strided K + window W", "power + window W" or "block-topk B,K"; the CLI also takes the JSON itself',
+        '"window W", "sink N + window W", "strided K + window W", "power + window W" or "block-topk B,K", where W may be a span law ' +
+        '"a + b·L" (round(a + b·L) keys, at least 1 and at most L, at the model\'s fixed length or --seq); the CLI also takes the JSON itself',
     }, {
       key: 'impl', flag: '--impl', metavar: 'mask|blocked', label: 'Implementation', type: 'choice', choices: ['mask', 'blocked'], default: 'mask', example: 'blocked',
       help: 'mask: one per-head mask over the dense scores (the exact reference); blocked: heads split into groups by choice, window groups computed blocked and block-topk groups gathered (the fast one)',

@@ -219,6 +219,8 @@ export interface AdvisorPlanPoint {
   evaluation: AdvisorScore;
   /** Choices counted over all heads, e.g. { "window 64": 20, "dense": 2 }. */
   mix: Record<string, number>;
+  /** Several lengths profiled: the plan (its span laws resolved) at each; the fields above are at the longest. */
+  lengths?: { seq: number; density: number; evaluation: AdvisorScore }[];
   /** Its blocked form timed against the dense models (when the run asked for speed). */
   speed?: AdvisorPlanSpeed;
 }
@@ -262,11 +264,15 @@ export interface AdvisorBaseline {
   density: number | null;
   evaluation: AdvisorScore | null;
   reason?: string;
+  /** The length it was measured at, when several were profiled. */
+  seq?: number;
 }
 
 /** What the Advisor tab shows: the advisor's result (orchestrate/advisor/advisor.ts), restated without its profile's bulk. */
 export interface AdvisorResults {
   seq: number;
+  /** Several lengths profiled (the advisor's --seq 256,512), ascending, with the original model's score at each. */
+  lengths?: { seq: number; dense: AdvisorScore | null }[];
   /** Why this window length, in words. */
   lengthNote: string;
   /** How the score is measured and on what data. */

@@ -18,6 +18,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // The trained byte-level Llama: its attention was learned from text, so maps and accuracy show real structure.
 const FIXTURE = path.join(FIXTURES, 'bytelm-llama-trained', 'model.onnx');
 const PAST_FIXTURE = path.join(FIXTURES, 'llama-past-eager-ts-op17', 'model.onnx');
+const ADVISOR_TEXT_BYTES = 3000;
 
 let server: RunningCodeServer;
 let context: BrowserContext;
@@ -67,6 +68,21 @@ async function runCommand(title: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
+/** The shown tab's **Choose…**, then the workspace's `name` in VS Code's own open dialog (in code-server a path box). */
+async function chooseCalibration(name: string): Promise<void> {
+  await dashboard().locator('#choose-calibration').click();
+  const input = page.locator('.quick-input-widget input.input');
+  await input.waitFor({ timeout: 60_000 });
+  // The dialog fills in its starting folder after it appears; a path typed before that is overwritten.
+  await expect.poll(() => input.inputValue(), { timeout: 60_000 }).toMatch(/[\\/]$/);
+  const file = path.join(workspace, name);
+  await input.fill(file);
+  await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe(file);
+  // It then finds the typed file in its list and focuses it; Enter before that accepts nothing.
+  await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: name }).waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Enter');
+}
+
 async function typeAndEnter(text: string): Promise<void> {
   const input = page.locator('.quick-input-widget input.input');
   await input.fill(text);
@@ -84,6 +100,8 @@ beforeAll(async () => {
   writeFileSync(path.join(workspace, 'cut.onnx'), readFileSync(FIXTURE).subarray(0, 300_000));
   // Text the byte model never saw (Python sources, as it was trained on), under a text file's name: it is read as bytes.
   copyFileSync(path.join(path.dirname(FIXTURE), 'eval.bytes'), path.join(workspace, 'sample.py'));
+  // Its first 3,000 bytes: the Advisor tab's windows shrink to 64 tokens to fit, so that its run takes seconds.
+  writeFileSync(path.join(workspace, 'short.py'), readFileSync(path.join(path.dirname(FIXTURE), 'eval.bytes')).subarray(0, ADVISOR_TEXT_BYTES));
   // A decoder exported with its KV cache, for decode steps.
   mkdirSync(path.join(workspace, 'past'));
   copyFileSync(PAST_FIXTURE, path.join(workspace, 'past', 'model.onnx'));
@@ -186,18 +204,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
 
   it('evaluates the byte model on a text file chosen in the dashboard: the bits per byte the CLI computes', async () => {
     await dashboard().locator('#tab-accuracy').click();
-    await dashboard().locator('#choose-calibration').click();
-    // VS Code's own open dialog (in code-server a path box): type the file's path.
-    const input = page.locator('.quick-input-widget input.input');
-    await input.waitFor({ timeout: 60_000 });
-    // The dialog fills in its starting folder after it appears; a path typed before that is overwritten.
-    await expect.poll(() => input.inputValue(), { timeout: 60_000 }).toMatch(/[\\/]$/);
-    const sample = path.join(workspace, 'sample.py');
-    await input.fill(sample);
-    await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe(sample);
-    // It then finds the typed file in its list and focuses it; Enter before that accepts nothing.
-    await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: 'sample.py' }).waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Enter');
+    await chooseCalibration('sample.py');
     await expect.poll(() => dashboard().locator('#calibration-file').innerText(), { timeout: 60_000 }).toContain('sample.py (text, 262,144 tokens, bytes (a byte-level model))');
     await dashboard().locator('#eval-windows input').fill('8');
     await dashboard().locator('#run-evaluate').click();
@@ -378,5 +385,62 @@ describe('Attention Lens in VS Code (code-server)', () => {
     expect((await rows.nth(1).locator('th, td').allInnerTexts()).slice(0, 2)).toEqual(['original', '64']);
     expect(await rows.nth(1).locator('td').nth(1).innerText()).toMatch(/^\d+(\.\d+)? ms \[[\d.]+–[\d.]+\]$/);
     await shot('11-decode');
+  });
+  it('the Advisor tab finds per-head plans on a chosen text: progress and Cancel, the frontier, the site × head grid, a plan kept as a variant', async () => {
+    // Its own dashboard of the byte model, whatever the tests before left open.
+    await runCommand('View: Close All Editors');
+    await expect.poll(() => page.locator('iframe.webview').count()).toBe(0);
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'bytelm.onnx' }).first().click();
+    await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 120_000 }).toBe(4);
+    await dashboard().locator('#tab-studio').click();
+    const variants = dashboard().locator('#variants-table tbody tr');
+    const variantsBefore = await variants.count();
+    await dashboard().locator('#tab-advisor').click();
+    await chooseCalibration('short.py');
+    await expect.poll(() => dashboard().locator('#calibration-file').innerText(), { timeout: 60_000 }).toContain(`short.py (text, ${ADVISOR_TEXT_BYTES.toLocaleString('en-US')} tokens`);
+    await dashboard().locator('#advisor-budgets input').fill('0.25');
+
+    // A run shows its progress with a Cancel that stops it (the advisor runs in the core thread, its models in the
+    // runtime worker): the task goes away and no plans appear.
+    const title = 'Advisor: per-head plans for bytelm.onnx';
+    const cancel = dashboard().locator(`vscode-button[aria-label="cancel ${title}"]`);
+    await dashboard().locator('#run-advisor').click();
+    await cancel.waitFor({ timeout: 60_000 });
+    await expect.poll(() => dashboard().locator('body').innerText(), { timeout: 60_000 }).toMatch(/profiling the heads/);
+    await cancel.click();
+    await expect.poll(() => cancel.count(), { timeout: 15_000 }).toBe(0);
+    expect(await dashboard().locator('#advisor-table').count()).toBe(0);
+
+    // Run to the end: one budget, windows of 64 tokens on this short text, as the tab says.
+    await dashboard().locator('#run-advisor').click();
+    const rows = dashboard().locator('#advisor-table tbody tr');
+    await expect.poll(() => rows.count(), { timeout: 300_000 }).toBe(1);
+    expect(await dashboard().locator('#advisor-objective').innerText()).toBe(`At 64 tokens: ${path.join(workspace, 'short.py')} holds ${ADVISOR_TEXT_BYTES} tokens, too few for windows of 512.`);
+    // The frontier: a chart read out with its values, and a measured score for the plan and the original.
+    const chartLabel = await dashboard().locator('#advisor-chart canvas').getAttribute('aria-label');
+    expect(chartLabel).toMatch(/per-head plans and uniform rules; x axis \(density \(share of dense attention\)\): .*%/);
+    const cells = await rows.nth(0).locator('th, td').allInnerTexts();
+    expect(cells[0]).toBe('0.25');
+    expect(cells[1]).toMatch(/^\d+(\.\d+)?%$/);
+    expect(Number(cells[1].replace('%', ''))).toBeLessThanOrEqual(25);
+    expect(cells[2]).toMatch(/^\d\.\d{4}$/);
+    expect(await dashboard().locator('#advisor-table caption').innerText()).toMatch(/^Frontier \(bits per (token|byte); original \d\.\d{4}\)/);
+    // The plan: 4 sites × 8 query heads, each cell a pattern with its choice on hover, and a legend of the patterns.
+    const grid = dashboard().locator('#plan-grid tbody tr');
+    await expect.poll(() => grid.count()).toBe(4);
+    for (let site = 0; site < 4; site++) {
+      const titles = await grid.nth(site).locator('td').evaluateAll((tds) => tds.map((td) => td.getAttribute('title')));
+      expect(titles).toHaveLength(8);
+      titles.forEach((t, head) => expect(t).toMatch(new RegExp(`^site ${site}, head ${head}: (dense|window \\d+|sink \\d+ \\+ window \\d+|strided .+|block-topk .+|pruned)$`)));
+    }
+    expect((await dashboard().locator('#plan-legend > span').allInnerTexts()).length).toBeGreaterThan(0);
+    await dashboard().locator('#plan-grid').scrollIntoViewIfNeeded();
+    await shot('15-advisor');
+
+    // Keep the plan: the studio lists it as a variant.
+    await dashboard().locator('#keep-plan').click();
+    await dashboard().locator('#tab-studio').click();
+    await expect.poll(() => variants.count(), { timeout: 120_000 }).toBe(variantsBefore + 1);
+    expect(await variants.last().locator('td').nth(0).innerText()).toMatch(/^advisor plan, density ≤ 0\.25 \(\d+(\.\d+)?%\)$/);
   });
 });

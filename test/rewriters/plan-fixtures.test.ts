@@ -1,7 +1,7 @@
 // A mixed plan on every shared fixture it applies to: the rewritten model runs on inputs from the runtime's synthesis
 // (13 new tokens, 5 cached ones where the model has a KV cache), gives finite outputs, changes them, the
 // input file is left as it was, and the
-// compute-reducing form gives the mask form's outputs. Each self-attention site with a known head count gets a plan
+// compute-reducing form gives the mask form's outputs; both are analysed back as the original's sites with their plans. Each self-attention site with a known head count gets a plan
 // cycling through the choices its kind allows (causal patterns only on causal sites, block-topk only where the site is
 // written out or can be); cross-attention sites keep dense heads and lose one.
 import * as crypto from 'node:crypto';
@@ -14,7 +14,7 @@ import { pruneHeads } from '../../src/rewriters/prune/prune-heads';
 import { formReason } from '../../src/rewriters/sparse/params';
 import { fixture, fixtureNames } from '../helpers/fixtures';
 import { floatOutputs, maxAbsDiff, rewriteTo, synthesizedFeeds, tempDir } from './sparse-helpers';
-import { planRequest } from './plan-helpers';
+import { expectedReadBack, fullScoreGroups, planRequest, readBack } from './plan-helpers';
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = tempDir('plan-fixtures'); });
@@ -66,11 +66,20 @@ describe.each(fixtureNames())('%s', (name) => {
     const comparable = Object.keys(original).filter((o) => m[o].length === original[o].length);
     expect(comparable.some((o) => maxAbsDiff(m[o], original[o]) > 1e-4), 'the plan changed the outputs').toBe(true);
     expect(sha(model)).toBe(hashBefore);
-    // Every site with sparse heads was split, and its window and block-topk groups took their compute-reducing forms.
-    for (const c of blocked.report.applied[0].changes) {
-      if (!(c.after.heads as string[]).some((h) => h !== 'dense' && h !== 'pruned')) continue;
+    // Every site with sparse heads was split, and each of its sparse groups (window, sink, strided, power, block-topk)
+    // took its compute-reducing form: only a dense group's Softmax reads a full [B, Hg, S, S] score tensor.
+    const sparse = blocked.report.applied[0].changes.filter((c) => (c.after.heads as string[]).some((h) => h !== 'dense' && h !== 'pruned'));
+    for (const c of sparse) {
       expect(c.after.impl, `site ${c.site}`).toBe('blocked');
-      expect(String(c.after.groups), `site ${c.site}`).not.toMatch(/(^|, )\d+×(window \d+|block-topk \S+) \(mask\)/);
+      expect(String(c.after.groups), `site ${c.site}`).not.toMatch(/\(mask\)/);
+    }
+    for (const g of fullScoreGroups(report, blocked.model, sparse)) expect(g.full, `site ${g.site}: Softmaxes over full score rows`).toBe(g.allowed);
+    // Analysed again, each planned model has the original's sites (each split site once), their kept heads and plans,
+    // and nothing unmatched that the original did not have.
+    for (const [file, split] of [[mask.file, false], [blocked.file, true]] as const) {
+      const again = analyzeModel(file);
+      expect(again.unmatched, file).toEqual(report.unmatched);
+      expect(readBack(again), file).toEqual(expectedReadBack(report, sites, split));
     }
   });
 });

@@ -8,6 +8,7 @@ import { FUSED_OPS, fusedKey, matchFused } from './fused';
 import { impossibleFigures } from './figures';
 import { fail, type Ctx, type Match } from './match';
 import { fusedBinding } from './layout/fused-binding';
+import { planNodes, planSplit, sitePlan, type PlanSplit } from './plan-site';
 import { hasLearnedPositions } from './positions';
 import type { RawSite } from './site';
 import { matchSoftmax } from './unfused';
@@ -22,19 +23,21 @@ export function detectAttention(graph: Graph, shapes = new ShapeInfo(graph)): De
   const ctx: Ctx = { graph, shapes, order: graph.nodeIndex() };
   const sites: RawSite[] = [];
   const failures: UnmatchedInfo[] = [];
+  const plans = planNodes(graph);
   for (const n of graph.nodes) {
     // A rewrite's own Softmax (`<anchor>::<rule>/…`, e.g. the dense rows of a blocked site's prefix tokens) is part
     // of its anchor's site, which claims it below, not a site of its own.
     if (n.opType === 'Softmax' && n.domain === '' && rewriteHelper(graph, n.name)) continue;
     if (n.opType === 'Softmax' && n.domain === '') {
-      const m = possible(graph, matchSoftmax(ctx, n));
-      if (m.ok) sites.push(m.value);
+      const split = plans.size ? planSplit(ctx, plans, n) : undefined;
+      const m = possible(graph, matchSoftmax(ctx, n, split));
+      if (m.ok) sites.push(withPlan(m.value, split));
       else failures.push({ node: n.name, reason: m.reason });
     } else if (FUSED_OPS.has(fusedKey(n))) {
       const m = possible(graph, matchFused(ctx, n));
       if (m.ok) {
         const binding = fusedBinding(ctx, n, m.value);
-        sites.push(binding ? { ...m.value, binding } : m.value);
+        sites.push(withPlan(binding ? { ...m.value, binding } : m.value, undefined));
       }
       else failures.push({ node: n.name, reason: m.reason });
     }
@@ -45,6 +48,12 @@ export function detectAttention(graph: Graph, shapes = new ShapeInfo(graph)): De
     for (const s of sites) if (s.position === 'none') s.position = 'learned-absolute';
   }
   return { sites, unmatched: failures, ctx };
+}
+
+/** The per-head plan recorded on the site, and its head groups, where it has them. */
+function withPlan(site: RawSite, split: PlanSplit | undefined): RawSite {
+  const r = sitePlan(site.anchor, split, site.heads);
+  return r.plan ? { ...site, plan: r.plan, notes: [...site.notes, ...r.notes] } : site;
 }
 
 /** A match whose figures cannot be right becomes a failure with the reason. */

@@ -5,7 +5,7 @@ import type { SiteBinding, SiteInfo } from '../report/types';
 import type { Layouts } from './layout/bind';
 
 export interface RawSite
-  extends Pick<SiteInfo, 'form' | 'kind' | 'causal' | 'heads' | 'kvHeads' | 'headDim' | 'scale' | 'maskType' | 'window' | 'softcap' | 'position' | 'projections' | 'kvCache' | 'anchors' | 'notes'> {
+  extends Pick<SiteInfo, 'form' | 'kind' | 'causal' | 'heads' | 'kvHeads' | 'headDim' | 'scale' | 'maskType' | 'window' | 'softcap' | 'position' | 'projections' | 'kvCache' | 'anchors' | 'notes' | 'plan'> {
   binding?: SiteBinding;
   /** The axis layout of each value the binding walked through (for passes that rebuild the site). */
   layouts?: Layouts;

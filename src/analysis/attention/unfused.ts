@@ -6,6 +6,7 @@ import type { Node, Value } from '../ir/graph';
 import { classifyMask, maskTypeOf } from './mask';
 import { attrFloat, attrInt, fail, isConstantLike, ok, scalarOf, type Ctx, type Match } from './match';
 import { outputProjection } from './output';
+import type { PlanSplit } from './plan-site';
 import { bindSite } from './layout/bind';
 import type { RawSite } from './site';
 import { attentionKind, projectionWidth, projectionWithSlice, traceBack, type Trace } from './trace';
@@ -21,7 +22,11 @@ interface ScoreChain {
   constantBias: boolean;
 }
 
-export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
+/**
+ * `split`: the site is split into head groups by a per-head plan (plan-site.ts); it is matched from the whole Q, Kᵀ
+ * and V to the groups' merged output, and `sm` (group 0's Softmax) gives the score chain.
+ */
+export function matchSoftmax(ctx: Ctx, sm: Node, split?: PlanSplit): Match<RawSite> {
   const rank = ctx.shapes.shape(sm.input(0))?.length;
   const axis = attrInt(sm, 'axis') ?? -1;
   if (rank !== undefined && axis !== -1 && axis !== rank - 1) return fail(`softmax over axis ${axis}, not the last (key) axis`);
@@ -32,20 +37,22 @@ export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
   const { qk } = chain.value;
   const { pv, nodes: fwdNodes } = fwd.value;
 
-  const qIn = qk.input(0)!;
-  const kIn = qk.input(1)!;
-  const vIn = pv.input(1)!;
+  const qIn = split?.q ?? qk.input(0)!;
+  const kIn = split?.kt ?? qk.input(1)!;
+  const vIn = split?.v ?? pv.input(1)!;
   const q = traceBack(ctx, qIn);
   const k = traceBack(ctx, kIn);
   const v = traceBack(ctx, vIn);
 
-  const out = outputProjection(ctx, pv.outputs[0]);
+  const out = outputProjection(ctx, split?.out ?? pv.outputs[0]);
   const oAt = out.projection ? out.nodes.findIndex((n) => n.name === out.projection!.node) : -1;
-  const bound = bindSite(ctx, { qk, pv, q, k, v, qIn, kIn, vIn, outChain: oAt >= 0 ? out.nodes.slice(0, oAt) : [], oNode: out.projection?.node });
+  // A split site's scores are one group's, not the site's: they are not checked against the bound heads.
+  const bound = bindSite(ctx, { qk, pv, q, k, v, qIn, kIn, vIn, outChain: oAt >= 0 ? out.nodes.slice(0, oAt) : [], oNode: out.projection?.node, ...(split ? { scores: null } : {}) });
   if (!bound.ok && bound.contradiction) return fail(`the dimensions of this block disagree: ${bound.reason}`);
-  const dims = bound.ok ? bound.binding : legacyDims(ctx, qk, qIn, q, k);
+  const dims = bound.ok ? bound.binding : legacyDims(ctx, qk, qIn, q, k, split?.heads);
   if (!dims) return fail(`could not read the number of heads from the score shape or the Q projection (${bound.ok ? '' : bound.reason})`);
   const { heads, kvHeads, headDim } = dims;
+  if (split && heads !== split.heads) return fail(`the per-head plan's groups hold ${split.heads} heads where Q has ${heads}`);
 
   const mask = classifyMask(ctx, chain.value.masks);
   const kind = attentionKind(q, k);
@@ -95,12 +102,13 @@ export function matchSoftmax(ctx: Ctx, sm: Node): Match<RawSite> {
  * heads from the scores' axis 1 ([batch, heads, queries, keys], or the blocked 5-D layouts of rewritten sites), else
  * from the Reshape that splits heads, else the projection's width over the head size.
  */
-function legacyDims(ctx: Ctx, qk: Node, qIn: Value, q: Trace, k: Trace): { heads: number; kvHeads: number; headDim: number | null } | undefined {
+function legacyDims(ctx: Ctx, qk: Node, qIn: Value, q: Trace, k: Trace, planHeads?: number): { heads: number; kvHeads: number; headDim: number | null } | undefined {
   const qShape = ctx.shapes.shape(qIn);
   const sShape = ctx.shapes.shape(qk.outputs[0]);
   const split = headSplit(ctx, q);
   const headDim = num(qShape?.[qShape.length - 1]) ?? split?.headDim ?? null;
-  let heads = sShape && (sShape.length === 4 || sShape.length === 5) ? num(sShape[1]) : undefined;
+  // A plan's head groups each have their own scores: the heads are those of all groups together.
+  let heads = planHeads ?? (sShape && (sShape.length === 4 || sShape.length === 5) ? num(sShape[1]) : undefined);
   heads ??= split?.heads;
   if (heads === undefined && headDim) heads = div(projectionWidth(ctx, q), headDim);
   if (heads === undefined) return undefined;

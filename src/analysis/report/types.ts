@@ -177,6 +177,27 @@ export interface SiteInfo {
   notes: string[];
   /** Bound dimensions and head map; absent when the walk could not bind them (a note says why). */
   binding?: SiteBinding;
+  /** A per-head plan the `plan` rule applied to this site, as the rewritten graph records it; absent otherwise. */
+  plan?: SitePlan;
+}
+
+/**
+ * What the analysis reads back of a per-head plan (analysis/attention/plan-site.ts): the choices the `plan` rule
+ * recorded on the site's anchor node, and the head groups its compute-reducing form computes apart.
+ */
+export interface SitePlan {
+  /**
+   * One choice per query head of the site as it was planned, in the plan file's notation and numbering (pruned heads
+   * included, so there can be more entries than `heads`); null when the graph does not record them or the record does
+   * not match the site (a note says why).
+   */
+  choices: string[] | null;
+  /**
+   * The head groups computed apart (`--impl blocked`, more than one choice): the positions of each group's heads in
+   * the site as it is now (after pruning) and their choice (null where unknown). Absent when the site is computed as
+   * one (the mask form, or a single choice).
+   */
+  groups?: { heads: number[]; choice: string | null }[];
 }
 
 export interface UnmatchedInfo {

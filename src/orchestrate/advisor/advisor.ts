@@ -16,7 +16,9 @@ import { type CandidateOptions, candidateSet } from './candidates';
 import { LOSS_PROXIES, searchHeads } from './loss';
 import { type MeasureContext, type Objective, type Score, calibrationScore, evaluationScore, planRequest, writeVariant } from './measure';
 import { type AdvisorProfile, profileModel } from './profile';
+import type { LengthRun, PlanAtLength } from './length-types';
 import { searchPlan } from './search';
+import type { HeadFit } from './span-fit';
 import { type PlanSpeed, type SpeedOptions, type SpeedReport, timePlans } from './speed';
 import { type UniformBaseline, uniformBaselines } from './uniform';
 
@@ -59,6 +61,10 @@ export interface FrontierPoint {
   evaluation: Score;
   /** Choices counted over all heads, e.g. { "window 64": 20, "dense": 2 }. */
   mix: Record<string, number>;
+  /** Several lengths (lengths.ts): the plan at each profiled length; the fields above are at the longest. */
+  lengths?: PlanAtLength[];
+  /** Several lengths: how each head's choice was made one (a span law fitted over the lengths, or not). */
+  fits?: HeadFit[];
   /** The plan's blocked form timed against the dense models (with `speed`). */
   speed?: PlanSpeed;
 }
@@ -77,6 +83,8 @@ export interface AdviceResult {
   speed: SpeedReport | null;
   timings: { profileMs: number; searchMs: number; validateMs: number; speedMs?: number };
   warnings: string[];
+  /** Several lengths (lengths.ts): each length profiled, ascending; `seq`, `profile` and `dense` are the longest's. */
+  lengths?: LengthRun[];
 }
 
 export class AdvisorCancelled extends Error {
@@ -86,7 +94,7 @@ export class AdvisorCancelled extends Error {
   }
 }
 
-function checkCancelled(signal?: AbortSignal): void {
+export function checkCancelled(signal?: AbortSignal): void {
   if (signal?.aborted) throw new AdvisorCancelled();
 }
 
@@ -161,8 +169,10 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
   }
 }
 
-/** The speed step: every frontier plan's blocked form in one bench run; each point gets its row. */
-async function timeFrontier(ctx: MeasureContext, frontier: FrontierPoint[], speed: SpeedOptions, data: AdvisorData, seq: number, progress: (p: ProgressEvent) => void): Promise<SpeedReport> {
+/** The speed step (speed.ts): every frontier plan's blocked form in one bench run; each point gets its row. */
+export async function timeFrontier(
+  ctx: MeasureContext, frontier: FrontierPoint[], speed: SpeedOptions, data: { kind: AdvisorData['kind']; file: string }, seq: number, progress: (p: ProgressEvent) => void,
+): Promise<SpeedReport> {
   const r = await timePlans(
     { client: ctx.client, model: ctx.model, settings: ctx.settings, signal: ctx.signal, checkCancelled: () => checkCancelled(ctx.signal), dir: ctx.dir, onProgress: progress },
     frontier.map((f) => ({ budget: f.budget, plan: f.plan })),
@@ -201,7 +211,7 @@ async function searchAll(profile: AdvisorProfile, budgets: number[], progress: (
   return out;
 }
 
-function planOf(profile: AdvisorProfile, picks: { site: number; head: number; choice: HeadChoice }[], budget: number, proxy: string): HeadPlanFile {
+export function planOf(profile: AdvisorProfile, picks: { site: number; head: number; choice: HeadChoice }[], budget: number, proxy: string): HeadPlanFile {
   const sites: Record<number, HeadChoice[]> = {};
   for (const p of picks) (sites[p.site] ??= [])[p.head] = p.choice;
   return {
@@ -212,12 +222,12 @@ function planOf(profile: AdvisorProfile, picks: { site: number; head: number; ch
   };
 }
 
-function samePlan(a: HeadPlanFile, b: HeadPlanFile): boolean {
+export function samePlan(a: HeadPlanFile, b: HeadPlanFile): boolean {
   const key = (p: HeadPlanFile) => JSON.stringify(Object.entries(p.sites).map(([s, hs]) => [s, hs.map(describeHeadChoice)]));
   return key(a) === key(b);
 }
 
-function mixOf(plan: HeadPlanFile): Record<string, number> {
+export function mixOf(plan: HeadPlanFile): Record<string, number> {
   const mix: Record<string, number> = {};
   for (const hs of Object.values(plan.sites)) for (const c of hs) mix[describeHeadChoice(c)] = (mix[describeHeadChoice(c)] ?? 0) + 1;
   return mix;
@@ -228,7 +238,7 @@ function candidateFamilies(profile: AdvisorProfile, options: AdviseOptions) {
   return candidateSet(profile.seq, s.causal, options.candidates).families;
 }
 
-function objectiveOf(report: AnalysisReport, data: AdvisorData, split: ReturnType<typeof loadTokenSplit> | undefined): Objective {
+export function objectiveOf(report: AnalysisReport, data: AdvisorData, split: ReturnType<typeof loadTokenSplit> | undefined): Objective {
   if (data.kind === 'inputs') return { kind: 'outputs', inputsFile: data.file };
   const ids = report.model.inputs.find((i) => i.role === 'input_ids');
   if (!ids) throw new Error(`${report.model.path}: no token-id input; give --inputs instead of --tokens`);

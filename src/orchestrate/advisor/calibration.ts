@@ -26,15 +26,27 @@ export class CalibrationError extends Error {
  * over the gaps that can hold one (a gap holding several may take several), each centred in its share of the gap.
  */
 export function splitTokens(tokens: Int32Array, seq: number, evalWindows: number, count: number): TokenSplit {
-  const evalStarts = windowStarts(tokens.length, seq, evalWindows);
-  const span = seq + 1;
+  return splitTokensAt(tokens, [seq], evalWindows, count)[0];
+}
+
+/**
+ * The same at several lengths (issue 10, plans for several lengths), one split per length in the order given. Each
+ * length has its own evaluation windows (eval's, at that length); the gaps are those between the evaluation windows of
+ * every length, cut for the longest, and the calibration windows of every length start at the same places (a shorter
+ * one is the start of the longest), so no token of any calibration window is read by any evaluation window of any
+ * length. With one length this is exactly the single-length split.
+ */
+export function splitTokensAt(tokens: Int32Array, seqs: number[], evalWindows: number, count: number): TokenSplit[] {
+  const evals = seqs.map((seq) => ({ seq, starts: windowStarts(tokens.length, seq, evalWindows) }));
+  const longest = Math.max(...seqs);
+  const span = longest + 1;
   // Free stretches [from, to) outside every evaluation window, in file order.
-  const sorted = [...evalStarts].sort((a, b) => a - b);
+  const taken = evals.flatMap((e) => e.starts.map((s) => ({ from: s, to: s + e.seq + 1 }))).sort((a, b) => a.from - b.from);
   const free: { from: number; to: number }[] = [];
   let cursor = 0;
-  for (const s of sorted) {
-    if (s > cursor) free.push({ from: cursor, to: s });
-    cursor = Math.max(cursor, s + span);
+  for (const t of taken) {
+    if (t.from > cursor) free.push({ from: cursor, to: t.from });
+    cursor = Math.max(cursor, t.to);
   }
   if (tokens.length > cursor) free.push({ from: cursor, to: tokens.length });
   const slots = free.flatMap((g) => {
@@ -45,25 +57,27 @@ export function splitTokens(tokens: Int32Array, seq: number, evalWindows: number
       return g.from + Math.floor(n * share + (share - span) / 2);
     });
   });
+  const lengths = seqs.length === 1 ? `${seqs[0]}` : `${seqs.join(', ')} tokens`;
   if (slots.length < count) {
     throw new CalibrationError(
-      `the token file holds ${tokens.length} tokens: between its ${evalWindows} evaluation windows of ${seq} there is room for ${slots.length} ` +
-        `calibration window(s), ${count} asked; give a longer file, fewer --eval-windows or fewer --calib-windows`,
+      `the token file holds ${tokens.length} tokens: between its ${evalWindows} evaluation windows of ${lengths} there is room for ${slots.length} ` +
+        `calibration window(s)${seqs.length > 1 ? ` of ${longest}` : ''}, ${count} asked; give a longer file, fewer --eval-windows or fewer --calib-windows`,
     );
   }
   const calibrationStarts = Array.from({ length: count }, (_, c) => slots[Math.floor(((c + 0.5) * slots.length) / count)]);
-  for (const c of calibrationStarts) {
-    if (evalStarts.some((e) => c < e + span && e < c + span)) throw new Error(`calibration window at ${c} overlaps an evaluation window`);
+  for (const e of evals) {
+    for (const c of calibrationStarts) {
+      const hit = taken.find((t) => c < t.to && t.from < c + e.seq + 1);
+      if (hit) throw new Error(`calibration window at ${c} overlaps an evaluation window at ${hit.from}`);
+    }
   }
-  return {
-    tokens,
-    seq,
-    evalStarts,
-    calibrationStarts,
-    how:
-      `${count} calibration windows of ${seq} tokens taken from the gaps between the ${evalWindows} evaluation windows of eval ` +
-      `(window k at floor(k·(N − L − 1)/${evalWindows})); no token is read by both`,
-  };
+  const how = seqs.length === 1
+    ? `${count} calibration windows of ${seqs[0]} tokens taken from the gaps between the ${evalWindows} evaluation windows of eval ` +
+      `(window k at floor(k·(N − L − 1)/${evalWindows})); no token is read by both`
+    : `${count} calibration windows at each of ${seqs.join(', ')} tokens, taken from the gaps between the ${evalWindows} evaluation windows of eval ` +
+      `at every one of these lengths (window k at floor(k·(N − L − 1)/${evalWindows})), the shorter ones the starts of the ${longest}-token ones; ` +
+      'no token is read by both';
+  return evals.map((e) => ({ tokens, seq: e.seq, evalStarts: e.starts, calibrationStarts, how }));
 }
 
 export function loadTokenSplit(file: string, seq: number, evalWindows: number, count: number): TokenSplit {

@@ -84,8 +84,8 @@ export interface SpeedReport {
 interface Variant {
   label: string;
   path: string;
-  /** The dense models' analysis, whose sites let the profiler attribute kernel time (a split plan's sites are not read back as one site each). */
-  report?: AnalysisReport;
+  /** Its analysis: its sites let the profiler attribute kernel time to attention (a plan's split sites read back as one site each). */
+  report: AnalysisReport;
   /** Attention FLOPs at the bench length; null when an inputs file fixes the length (the count would be at another). */
   flops: number | null;
   /** Which measured share its FLOP ratio bounds (trust.ts). */
@@ -143,12 +143,13 @@ export async function timePlans(
     const changes = r.report.applied.flatMap((a) => a.changes);
     const blocked = changes.filter((c) => (c.after as { impl?: string }).impl === 'blocked').length;
     for (const w of r.report.warnings) warnings.push(`plan at density ≤ ${p.budget}: ${w}`);
-    variants.push({ label: `plan at density ≤ ${p.budget} (blocked)`, path: r.path, flops: flops(r.report.flopsAfter), scope: 'core', budget: p.budget, blocked: { sites: blocked, planned: changes.length } });
+    const report = analyzeModel(r.path, seq ? { seqLen: seq } : {});
+    variants.push({ label: `plan at density ≤ ${p.budget} (blocked)`, path: r.path, report, flops: flops(r.report.flopsAfter), scope: 'core', budget: p.budget, blocked: { sites: blocked, planned: changes.length } });
   }
 
   ctx.checkCancelled();
   step(total - 1, 'timing');
-  const models: BenchModel[] = variants.map((v) => ({ path: v.path, infos: original.model.inputs, ...(v.report ? { sites: profileSites(v.report.sites) } : {}) }));
+  const models: BenchModel[] = variants.map((v) => ({ path: v.path, infos: original.model.inputs, sites: profileSites(v.report.sites) }));
   const inputs: InputSource = seq === null ? { file: data.inputsFile! } : { synthesis: {} };
   const { seq: _, ...stop } = options;
   const result = await ctx.client.bench(
@@ -200,8 +201,8 @@ function timed(v: Variant, e: BenchEntry): TimedModel {
     label: v.label,
     latencyMs: { p50: l.p50, ci95: l.ci95, p90: l.p90, min: l.min, runs: l.n },
     attentionFlops: v.flops,
-    attentionShare: v.budget === undefined ? e.attentionShare : null,
-    attentionCoreShare: v.budget === undefined ? e.profile?.attentionCoreShare ?? null : null,
+    attentionShare: e.attentionShare,
+    attentionCoreShare: e.profile?.attentionCoreShare ?? null,
     warnings: [...e.timingWarnings, ...e.inputWarnings, ...e.provider.warnings],
   };
 }

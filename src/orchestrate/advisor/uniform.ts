@@ -17,6 +17,8 @@ export interface UniformBaseline {
   evaluation: Score | null;
   /** Why there is no measurement. */
   reason?: string;
+  /** The length it was measured at, when the advisor profiled several (lengths.ts). */
+  seq?: number;
 }
 
 /** Mean density over the profile's heads when every head takes `choice`. */

@@ -4,7 +4,7 @@ import type { SiteInfo } from '../../analysis/report/types';
 import type { SiteChange } from '../rule';
 import { costOf, denseKeysPerQuery, describeBefore, round, type Computed } from '../sparse/cost';
 import { keysPerQueryOfHead } from '../sparse/pattern';
-import { describeHeadChoice, summarizeChoices, type HeadChoice } from './choices';
+import { describeHeadChoice, summarizeDescriptions, type HeadChoice } from './choices';
 import { patternOf, type PlanHead } from './heads';
 
 /** What one group of heads computes. */
@@ -35,6 +35,7 @@ export function headKeys(info: SiteInfo, h: PlanHead, seq: number, origHeads: nu
 export function planChange(
   original: SiteInfo, choices: readonly HeadChoice[], heads: PlanHead[], seq: number,
   done: { impl: string; groups: GroupCost[]; nodesAdded: number; nodesRemoved: number; extra?: Record<string, unknown> },
+  described: string[] = choices.map(describeHeadChoice),
 ): SiteChange {
   const cost = groupsCost(original, done.groups);
   const keys = heads.length ? heads.reduce((a, h) => a + headKeys(original, h, seq, choices.length), 0) / heads.length : 0;
@@ -42,8 +43,8 @@ export function planChange(
     site: original.id,
     before: describeBefore(original, seq),
     after: {
-      plan: summarizeChoices(choices),
-      heads: choices.map(describeHeadChoice),
+      plan: summarizeDescriptions(described),
+      heads: described,
       keptHeads: heads.length,
       impl: done.impl,
       keysPerQuery: round(keys),

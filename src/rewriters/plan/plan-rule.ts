@@ -6,17 +6,20 @@
 // 2. the other heads get their patterns, as one per-head mask over the dense scores (`mask`, the exact reference),
 //    or (`blocked`) split into groups by choice, each computed on its own heads with its compute-reducing form
 //    (split.ts); a site that cannot be split keeps the mask form, with a warning.
+// Each site's choices are recorded on its anchor node (marker.ts), for the analysis of the planned model.
 import type { SiteInfo } from '../../analysis/report/types';
 import { expandRequested, reanalysed } from '../expand/expand-sites';
 import { pruneHeads } from '../prune/prune-heads';
-import { siteById, type Rule, type RuleContext, type RuleResult, type SiteChange } from '../rule';
+import { RuleError, siteById, type Rule, type RuleContext, type RuleResult, type SiteChange } from '../rule';
 import { SITE_OPS_OPSET } from '../sparse/ops';
 import { rewriteSites } from '../sparse/site-loop';
-import type { HeadChoice } from './choices';
+import { describeHeadChoice, type HeadChoice, type ResolvedPlan } from './choices';
+import { describeChoiceAt, lawLength, planHasLaws, resolvePlan } from './span';
 import { expandSkipReason } from '../expand/expand-rule';
 import { groupHeads, keptHeads, type PlanHead } from './heads';
 import { applyPlanMask, type PlanSite } from './mask';
 import { planChange, type GroupCost } from './cost';
+import { recordPlan } from './marker';
 import { applyPlanSplit } from './split';
 import { PLAN_RULE, prunedHeads, validatePlan, type PlanParams } from './validate';
 
@@ -29,7 +32,10 @@ export const planRule: Rule<PlanParams> = {
   skipReason(site, p) {
     return site.id in p.plan.sites ? null : 'not in the plan';
   },
-  apply(ctx, siteIds, p): RuleResult {
+  apply(ctx, siteIds, given): RuleResult {
+    // Span laws are resolved once, at the rewrite's length; everything below sees windows as numbers.
+    const at = resolveLaws(ctx, siteIds, given);
+    const p = { ...given, plan: at.plan };
     const choicesOf = (id: number): HeadChoice[] => p.plan.sites[id];
     const original = new Map<number, SiteInfo>(siteIds.map((id) => [id, siteById(ctx, id).info]));
     const nodes = new Map<number, { added: number; removed: number }>(siteIds.map((id) => [id, { added: 0, removed: 0 }]));
@@ -38,7 +44,7 @@ export const planRule: Rule<PlanParams> = {
       n.added += c.nodesAdded;
       n.removed += c.nodesRemoved;
     };
-    const warnings: string[] = [];
+    const warnings: string[] = at.warning ? [at.warning] : [];
 
     const pruned = pruneStep(ctx, siteIds.filter((id) => prunedHeads(choicesOf(id)).length > 0), choicesOf);
     pruned.changes.forEach(count);
@@ -53,16 +59,35 @@ export const planRule: Rule<PlanParams> = {
       const heads = keptHeads(choicesOf(id));
       const d = sparse.done.get(id) ?? { impl: 'none', groups: [{ heads: heads.length, rows: ctx.seqLen, keys: ctx.seqLen }] };
       const n = nodes.get(id)!;
-      return planChange(info, choicesOf(id), heads, ctx.seqLen, { ...d, nodesAdded: n.added, nodesRemoved: n.removed });
+      // The record holds what the graph computes: span laws resolved at this length.
+      recordPlan(ctx.builder.graph, info, choicesOf(id));
+      return planChange(info, choicesOf(id), heads, ctx.seqLen, { ...d, nodesAdded: n.added, nodesRemoved: n.removed }, at.describe(id));
     });
     return { changes, warnings };
   },
 };
 
+/**
+ * The plan with its span laws resolved at the length they apply to (a refusal when it is not known), a warning that
+ * says which length that was, and each site's choices as the report shows them (a law with its value).
+ */
+function resolveLaws(ctx: RuleContext, siteIds: number[], p: PlanParams): { plan: ResolvedPlan; warning: string | null; describe: (id: number) => string[] } {
+  const original = p.plan;
+  if (!planHasLaws(original, siteIds)) return { plan: resolvePlan(original, ctx.seqLen), warning: null, describe: (id) => original.sites[id].map(describeHeadChoice) };
+  const at = lawLength(ctx, siteIds);
+  if (typeof at === 'string') throw new RuleError(PLAN_RULE, at);
+  const warning = at.source === 'model'
+    ? `span laws resolved at L = ${at.seq}, the model's own length${ctx.seqLenGiven && ctx.seqLen !== at.seq ? ` (not the ${ctx.seqLen} given)` : ''}`
+    : `span laws resolved at L = ${at.seq}, the length given: the rewritten model keeps these windows at whatever length it is run with`;
+  return { plan: resolvePlan(original, at.seq), warning, describe: (id) => original.sites[id].map((c) => describeChoiceAt(c, at.seq)) };
+}
+
+type ResolvedParams = Omit<PlanParams, 'plan'> & { plan: ResolvedPlan };
+
 type Done = { impl: string; groups: GroupCost[]; extra?: Record<string, unknown> };
 
 /** Gives the remaining heads of `ids` their patterns; returns the changes and, per site, what each group computes. */
-function sparseStep(ctx: RuleContext, ids: number[], p: PlanParams): { result: RuleResult; done: Map<number, Done> } {
+function sparseStep(ctx: RuleContext, ids: number[], p: ResolvedParams): { result: RuleResult; done: Map<number, Done> } {
   // Block-topk reads Q and K as they enter Q·Kᵀ, and the split form edits the score chain: fused sites are written
   // out first (those that cannot be keep the mask form, through the operator's mask input).
   const expand = ids.filter((id) => {
@@ -81,7 +106,7 @@ function sparseStep(ctx: RuleContext, ids: number[], p: PlanParams): { result: R
 }
 
 /** One site's sparse part: split into head groups (`blocked`, where possible), else the per-head mask. */
-function realise(ctx: RuleContext, site: PlanSite, p: PlanParams): { done: Done; warnings: string[] } {
+function realise(ctx: RuleContext, site: PlanSite, p: ResolvedParams): { done: Done; warnings: string[] } {
   const choices = p.plan.sites[site.info.id];
   const heads = keptHeads(choices);
   const warnings: string[] = [];

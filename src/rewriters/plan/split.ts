@@ -1,23 +1,27 @@
 // The compute-reducing form of a plan on a written-out site: the heads are split into groups by choice and each group
 // computes its own attention on its own slice of Q, K and V (a Gather along the head axis), so that a window group
-// costs O(S·W) through the blocked window (sparse/blocked-window.ts) and a block-topk group O(S·(k+2)·b) through
-// block-topk's gather form, while dense heads stay dense. The first group keeps the site's own nodes (the Softmax
-// keeps its name, so the site keeps its id); the others get copies of the score chain (Q·Kᵀ, the element-wise steps,
-// the Softmax, the steps after it, ·V). Sink, strided and power groups get their mask on their copy. The groups'
-// outputs are concatenated along the head axis and put back in head order for whatever read the site's ·V.
+// costs O(S·W) through the blocked window (sparse/blocked-window.ts), a sink, strided or power group O(S·(W + R + C))
+// through the uniform rules' blocked form (sparse/blocked-pattern.ts: the window plus C extra key columns) and a
+// block-topk group O(S·(k+2)·b) through block-topk's gather form, while dense heads stay dense. The first group keeps
+// the site's own nodes (the Softmax keeps its name, so the site keeps its id); the others get copies of the score chain
+// (Q·Kᵀ, the element-wise steps, the Softmax, the steps after it, ·V). The groups' outputs are concatenated along the
+// head axis and put back in head order for whatever read the site's ·V. The analysis reads this structure back as one
+// site (analysis/attention/plan-site.ts): keep the names `<anchor>::plan/g<i>_q`, `_kt`, `_v` (the head slices) and
+// `<anchor>::plan/heads_concat`, `<anchor>::plan/heads` (the merge).
 import { attr } from '../../analysis/ir/builder';
 import type { Node, Value } from '../../analysis/ir/graph';
 import { ShapeInfo } from '../../analysis/ir/shapes';
 import type { RawSite } from '../../analysis/attention/site';
 import type { RuleContext } from '../rule';
 import { applyGather, blockTopkVisible } from '../sparse/block-topk';
+import { blockedPattern, type CausalPattern } from '../sparse/blocked-pattern';
 import { applyBlockedWindow, blockedKeys, defaultBlockRows } from '../sparse/blocked-window';
 import { applyMask } from '../sparse/mask-form';
 import { SiteOps } from '../sparse/ops';
 import { readScoreChain, type ScoreChain } from '../sparse/score-chain';
 import { describeHeadChoice } from './choices';
 import type { GroupCost } from './cost';
-import { groupHeads, type HeadGroup, type PlanHead } from './heads';
+import { groupHeads, patternOf, type HeadGroup, type PlanHead } from './heads';
 import { staticVisibility, type PlanSite } from './mask';
 
 export interface SplitResult {
@@ -84,6 +88,13 @@ function rewriteGroup(ctx: RuleContext, site: PlanSite, g: HeadGroup, heads: Pla
     const kept = blockTopkVisible(ctx, raw, info, ops, shapes, { block: c.block, k: c.k });
     ctx.builder.setInput(raw.anchor, 0, ops.op('Add', [raw.anchor.input(0)!, ops.additive(kept)], 'add'));
     return { form: 'mask', cost: { ...dense, extraFlops: selection }, warnings };
+  }
+  if (c.kind === 'sink' || c.kind === 'strided' || c.kind === 'power') {
+    // The uniform rules' builder; a strided head keeps the shard of its index in the original site.
+    const pattern = patternOf(c, info.causal, origHeads) as CausalPattern;
+    const r = blockedPattern(ctx, raw, info, ops, shapes, pattern, { window: c.window, shardHeads: heads.map((h) => h.orig) });
+    if (typeof r !== 'string') return { form: 'blocked', cost: r.computed, warnings: r.warnings ?? [] };
+    warnings.push(`blocked form not possible (${r}); used the mask form`);
   }
   applyMask(ctx, raw, ops, shapes, (pos) => staticVisibility(ops, heads, info.causal, origHeads, pos), c.kind === 'strided');
   return { form: 'mask', cost: dense, warnings };

@@ -7,12 +7,14 @@ import { pruneHeads } from '../prune/prune-heads';
 import { requireSite } from '../prune/site-params';
 import { RuleError } from '../rule';
 import { formReason, oneOf } from '../sparse/params';
-import { describeHeadChoice, type HeadChoice, type HeadPlanFile } from './choices';
+import { describeHeadChoice, type HeadPlanFile, type PlanChoice } from './choices';
+import { spanProblem } from './span';
 
 export interface PlanParams {
   plan: HeadPlanFile;
   /** `mask` (default): one per-head mask over the dense scores (the exact reference). `blocked`: the heads are split
-   * into groups by choice and each window group is computed blocked, each block-topk group gathered. */
+   * into groups by choice and each window, sink, strided and power group is computed blocked, each block-topk group
+   * gathered. */
   impl?: 'mask' | 'blocked';
 }
 
@@ -41,8 +43,10 @@ export function validatePlan(p: PlanParams, report: AnalysisReport): void {
 }
 
 /** Why a site cannot give one of its heads this choice, or null. */
-function choiceProblem(site: SiteInfo, c: HeadChoice): string | null {
+function choiceProblem(site: SiteInfo, c: PlanChoice): string | null {
   if (c.kind === 'dense' || c.kind === 'pruned') return null;
+  const span = 'window' in c ? spanProblem(c.window) : null;
+  if (span) return span;
   if (site.kind === 'cross') return 'cross-attention: its queries and keys are different sequences, so positions cannot be compared';
   const form = formReason(site);
   if (form) return form;
@@ -54,6 +58,6 @@ function choiceProblem(site: SiteInfo, c: HeadChoice): string | null {
   return null;
 }
 
-export function prunedHeads(choices: readonly HeadChoice[]): number[] {
+export function prunedHeads(choices: readonly PlanChoice[]): number[] {
   return choices.flatMap((c, h) => (c.kind === 'pruned' ? [h] : []));
 }

@@ -1,6 +1,7 @@
 // Parameters of the sparse rules, as the CLI parses them (src/cli/rewrite.ts) plus two tuning knobs the CLI does not
 // expose, and their checks. Every problem is a RuleError naming the rule.
 import type { SiteInfo } from '../../analysis/report/types';
+import { splitReason } from '../plan/split-guard';
 import { RuleError } from '../rule';
 import { IMPL_AUTO } from './impl-auto';
 import { FUSED_MASK_INPUT } from './mask-form';
@@ -72,7 +73,9 @@ export function oneOf<T extends string>(rule: string, name: string, v: unknown, 
  * no later pattern can be placed on them: those rules must come last.
  */
 export function formReason(site: SiteInfo): string | null {
-  const blocked = site.nodes.map((n) => /::(window|sink|strided|power|neighborhood2d|block-topk)\/qk(_\d+)?$/.exec(n)).find((m) => m !== null);
+  const split = splitReason(site);
+  if (split) return split;
+  const blocked = site.nodes.map((n) => /::(window|sink|strided|power|neighborhood2d|block-topk|plan)\/qk(_\d+)?$/.exec(n)).find((m) => m !== null);
   if (blocked) return `already rewritten into blocked scores by ${blocked[1]} --impl ${blocked[1] === 'block-topk' ? 'gather' : 'blocked'}; apply other sparse rules before the compute-reducing one`;
   if (site.form === 'unfused' || site.form === 'sdpa-decomposed') return null;
   if (FUSED_MASK_INPUT[site.form] !== undefined) return null;

@@ -3,7 +3,8 @@
 // exactly where pattern.ts's `visible` does and the window does not.
 //
 // - sink N: the first N keys, the same for every block: C = N.
-// - strided k: for head h the keys j ≡ h (mod k), gathered per head, the same for every block: C = ⌈Sk/k⌉.
+// - strided k: for head h the keys j ≡ h (mod k), gathered per head, the same for every block: C = ⌈Sk/k⌉ (h is the
+//   head's index in the pattern: its own, or in a plan its index in the original site).
 // - power: for each power of two 2^p ≥ W below Sk, the R keys 2^p before the block's rows; row r sees only column r of
 //   that run (distance exactly 2^p): C = P·R with P = ⌊log₂(Sk − 1)⌋ − ⌈log₂ W⌉ + 1 runs.
 import { attr } from '../../analysis/ir/builder';
@@ -49,16 +50,18 @@ export function stridedReason(keyHeads: number | string | null | undefined, head
   return typeof keyHeads === 'number' && keyHeads !== heads ? `K has ${keyHeads} heads where the site has ${heads} query heads` : null;
 }
 
-export function stridedExtras(ops: SiteOps, w: WindowBlocks, p: Extract<Pattern, { kind: 'strided' }>): ExtraKeys {
+/** `shardHeads`: the pattern's head index of each head the site has (a plan's head group is a subset of them). */
+export function stridedExtras(ops: SiteOps, w: WindowBlocks, p: Extract<Pattern, { kind: 'strided' }>, shardHeads: readonly number[]): ExtraKeys {
   const k = p.stride;
+  const heads = shardHeads.length;
   const t = ops.ceilDiv(w.sk, k, 'shard_len');
-  const hMod = ops.const('head_mod', [p.heads, 1], { dtype: 'int64', data: Array.from({ length: p.heads }, (_, h) => h % k) });
+  const hMod = ops.const('head_mod', [heads, 1], { dtype: 'int64', data: shardHeads.map((h) => h % k) });
   const pos = ops.op('Add', [hMod, ops.op('Mul', [ops.unsqueeze(ops.range(t, 'shard'), [0], 'shard_row'), ops.scalarI64(k, 'stride')], 'shard_offsets')], 'shard_pos'); // [H, T]
   const clamped = ops.op('Min', [pos, ops.op('Sub', [w.sk, ops.scalarI64(1, 'one_i')], 'last_key')], 'shard_clamped');
   // Per head its own shard: GatherElements along the positions, index [B, H, T, E].
   const gather = (x: Value, tag: string) => {
     const s = ops.shape(x, `${tag}_shape`);
-    const target = ops.shapeOf([ops.slice(s, 0, 0, 1, `${tag}_b`), p.heads, ops.vec(t), ops.slice(s, 0, 3, 4, `${tag}_e`)], `${tag}_index_shape`);
+    const target = ops.shapeOf([ops.slice(s, 0, 0, 1, `${tag}_b`), heads, ops.vec(t), ops.slice(s, 0, 3, 4, `${tag}_e`)], `${tag}_index_shape`);
     const index = ops.op('Expand', [ops.unsqueeze(clamped, [0, 3], `${tag}_index4`), target], `${tag}_index`);
     return ops.unsqueeze(ops.op('GatherElements', [x, index], `${tag}_shard`, { axis: attr.int(2) }), [2], `${tag}_shard_block`);
   };

@@ -1,16 +1,12 @@
 // `window`, `sink`, `strided` and `power`: the static patterns around a sliding window (methods.md, "Sparse attention").
 // `window` has two implementations: `mask` (the exact meaning at dense cost) and `blocked` (only the blocks the window
 // touches; written-out sites only, fused ones use what the operator offers or fall back to the mask form with a
-// warning). The others are mask forms.
+// warning). `sink`, `strided` and `power` are a mask, or blocked: the blocked window plus their extra keys
+// (blocked-pattern.ts).
 import type { SiteInfo } from '../../analysis/report/types';
 import type { Rule } from '../rule';
-import type { ShapeInfo } from '../../analysis/ir/shapes';
-import type { RawSite } from '../../analysis/attention/site';
-import type { RuleContext } from '../rule';
-import { applyBlockedPattern } from './blocked-extras';
-import { applyBlockedWindow, blockedKeys, defaultBlockRows, type WindowBlocks } from './blocked-window';
-import { extraColumns, powerExtras, sinkExtras, stridedExtras, stridedReason } from './pattern-extras';
-import type { SiteOps } from './ops';
+import { applyBlockedWindow, blockedKeys, defaultBlockRows } from './blocked-window';
+import { blockedPattern, type CausalPattern } from './blocked-pattern';
 import { round } from './cost';
 import { fusedKey } from '../../analysis/attention/fused';
 import { applyGqaWindow, applyMask } from './mask-form';
@@ -77,7 +73,7 @@ export const windowRule: Rule<WindowParams> = {
 
 /** sink, strided and power: causal patterns, as a mask or as the blocked window plus the pattern's extra keys. */
 function causalPatternRule<P extends { window: number; impl?: 'mask' | 'blocked'; rows?: number; modelMask?: 'auto' | 'rows' }>(
-  name: string, summary: string, check: (p: P) => void, pattern: (p: P, info: SiteInfo) => Pattern,
+  name: string, summary: string, check: (p: P) => void, pattern: (p: P, info: SiteInfo) => CausalPattern,
 ): Rule<P> {
   return {
     name,
@@ -110,28 +106,6 @@ function causalPatternRule<P extends { window: number; impl?: 'mask' | 'blocked'
         return { ...maskOutcome(info, ctx.seqLen, pat), warnings };
       });
     },
-  };
-}
-
-/** The blocked window plus the pattern's extra keys (blocked-extras.ts), or why not. */
-function blockedPattern(
-  ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo, pat: Pattern, p: { window: number; rows?: number; modelMask?: 'auto' | 'rows' },
-): SiteOutcome | string {
-  if (raw.anchors.fused) return `${info.form} computes its scores inside the operator`;
-  if (pat.kind === 'strided') {
-    const kt = raw.anchors.qk ? ctx.builder.graph.nodeByName(raw.anchors.qk)?.input(1) : null;
-    const why = stridedReason(shapes.shape(kt ?? null)?.[1], pat.heads);
-    if (why) return why;
-  }
-  const rows = p.rows ?? defaultBlockRows(p.window);
-  const extras = (w: WindowBlocks) => (pat.kind === 'sink' ? sinkExtras(ops, w, pat) : pat.kind === 'strided' ? stridedExtras(ops, w, pat) : powerExtras(ops, w, pat as Extract<Pattern, { kind: 'power' }>));
-  const r = applyBlockedPattern(ctx, raw, info, ops, shapes, { window: p.window, rows, modelMask: p.modelMask ?? 'auto', extraColumns: extraColumns(pat, ctx.seqLen, rows) }, extras);
-  if (typeof r === 'string') return r;
-  const blocks = Math.ceil(ctx.seqLen / r.rows);
-  return {
-    after: { ...describe(pat), impl: 'blocked', blockRows: r.rows, keysPerQuery: round(keysPerQuery(pat, ctx.seqLen)) },
-    computed: { rows: blocks * r.rows, keys: r.keys },
-    warnings: r.warnings,
   };
 }
 

@@ -31,6 +31,9 @@ export interface BindInput {
   /** Ops from the core's output to the output projection (exclusive), and that projection's node name. */
   outChain: Node[];
   oNode?: string;
+  /** The scores to check against the bound dimensions (default: Q·Kᵀ's output); null: none are the whole site's (a
+   * per-head plan computes each head group's scores apart). */
+  scores?: Value | null;
 }
 
 interface Role {
@@ -91,7 +94,7 @@ function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, core: Core
   if (qToKv.some((x, h) => x !== qToV[h])) return hard('K and V group the query heads differently');
   const kvHeads = kRank.size;
   if (H % kvHeads !== 0) return hard(`${kvHeads} KV heads do not divide ${H} query heads`);
-  const scoreCheck = checkScores(ctx, s.qk.outputs[0], qb, ks);
+  const scoreCheck = s.scores === null ? undefined : checkScores(ctx, s.scores ?? s.qk.outputs[0], qb, ks);
   if (scoreCheck) return hard(scoreCheck);
   const out = outputRows(ctx, s, qb, qs.rows, q.layout.offset, qRank, dv.size, layouts, core.outOrder);
   const windows = windowParts(qb, qs.rows);
