@@ -205,6 +205,8 @@ export interface AdviseRequest {
   type: 'advise';
   /** Density budgets in (0, 1] as numbers, or budgets of one other kind and unit (src/shared/budget.ts). */
   budgets: (number | Budget)[];
+  /** Time each plan's blocked form against the dense models at this many tokens (absent: not timed). */
+  benchSeq?: number;
 }
 export interface ExportRequest {
   type: 'export';
@@ -273,9 +275,11 @@ export function parseWebviewMessage(raw: unknown): WebviewMessage | undefined {
     case 'advise': {
       const budgets = m.budgets;
       if (!Array.isArray(budgets) || budgets.length === 0 || budgets.length > MAX_BUDGETS) return undefined;
-      if (budgets.every(isDensity)) return { type: 'advise', budgets: [...(budgets as number[])] };
+      if (m.benchSeq !== undefined && !isCount(m.benchSeq, 1 << 20)) return undefined;
+      const bench = m.benchSeq !== undefined ? { benchSeq: m.benchSeq as number } : {};
+      if (budgets.every(isDensity)) return { type: 'advise', budgets: [...(budgets as number[])], ...bench };
       if (!budgets.every(isBudget) || budgets.some((b) => b.kind !== budgets[0].kind || b.unit !== budgets[0].unit)) return undefined;
-      return { type: 'advise', budgets: budgets.map((b) => ({ kind: b.kind, unit: b.unit, value: b.value })) };
+      return { type: 'advise', budgets: budgets.map((b) => ({ kind: b.kind, unit: b.unit, value: b.value })), ...bench };
     }
     case 'compareGeneration':
       return isCount(m.steps, 1024) ? { type: 'compareGeneration', steps: m.steps } : undefined;

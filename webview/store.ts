@@ -3,7 +3,7 @@
 // to setState, so hiding, showing and reloading the webview brings back the same view. Pure: tested without a DOM.
 import { type HostMessage, type RuleStep, type SessionSnapshot, type TabId, type TaskState, isTabId } from '../src/protocol';
 import { checkSteps } from '../src/shared/rule-steps';
-import { DEFAULT_BUDGETS, type PlanForm } from './logic/advisor';
+import { DEFAULT_BENCH_SEQ, DEFAULT_BUDGETS, type PlanForm } from './logic/advisor';
 
 export interface StudioState {
   rule: string | null;
@@ -40,6 +40,9 @@ export interface UiState {
   advisorBudget: number | null;
   /** How Keep as variant writes the plan. */
   advisorForm: PlanForm;
+  /** Whether Find plans also times the plans' blocked forms against the dense models, and at what length (as typed). */
+  advisorBench: boolean;
+  advisorBenchSeq: string;
 }
 
 export interface Failure {
@@ -77,6 +80,8 @@ export function initialUi(): UiState {
     advisorBudgets: DEFAULT_BUDGETS,
     advisorBudget: null,
     advisorForm: 'mask',
+    advisorBench: false,
+    advisorBenchSeq: DEFAULT_BENCH_SEQ,
   };
 }
 

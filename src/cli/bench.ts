@@ -3,7 +3,8 @@
 import type { BenchEntry, BenchModel, BenchRequest, InputSource, SweepPoint } from '../runtime/protocol';
 import { contentionWarning } from '../runtime/measure/trust';
 import { profileSites } from '../runtime/sites';
-import { type ParsedArgs, UsageError, intOption, parseArgs } from './args';
+import { UsageError, intOption, parseArgs } from './args';
+import { BENCH_TIMING_HELP, timingOptions } from './bench-options';
 import { type SpeedupJson, benchSpeedups, speedupCell } from './bench-speedups';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
@@ -11,32 +12,6 @@ import { defaultLength, isVision } from '../shared/lengths';
 import {
   modelLabel, analyzeForRuntime, environment, fmt, intList, pct, printJson, progressPrinter, sessionSettings, withRuntime,
 } from './runtime-args';
-
-/** Defaults of the stop rule: hyperfine's 10 runs, and a second of timing per point so that fast models get many runs. */
-const MIN_RUNS = 10;
-const MIN_TIME_MS = 1000;
-
-/** `--min-time`: `2s`, `500ms`, or a bare number of seconds (as hyperfine's --min-benchmarking-time). */
-function durationMs(args: ParsedArgs, name: string): number | undefined {
-  const raw = args.options.get(name);
-  if (raw === undefined) return undefined;
-  const m = raw === true ? null : /^(\d+(?:\.\d+)?)\s*(ms|s)?$/.exec(raw.trim());
-  if (!m) throw new UsageError(`--${name} must be a duration such as 2s or 500ms, got '${raw}'`);
-  return Number(m[1]) * (m[2] === 'ms' ? 1 : 1000);
-}
-
-/** How many timed rounds: exactly `--iters`, or until both `--min-runs` and `--min-time` are met (capped by `--max-runs`). */
-function stopOptions(args: ParsedArgs): Pick<BenchRequest, 'iters' | 'minRuns' | 'minTimeMs' | 'maxRuns'> {
-  const rule = ['min-runs', 'min-time', 'max-runs'].filter((o) => args.options.has(o));
-  if (args.options.has('iters')) {
-    if (rule.length > 0) throw new UsageError(`--iters fixes the number of runs; drop --${rule.join(', --')}`);
-    return { iters: intOption(args, 'iters', MIN_RUNS, 1) };
-  }
-  const minRuns = intOption(args, 'min-runs', MIN_RUNS, 1);
-  const maxRuns = args.options.has('max-runs') ? intOption(args, 'max-runs', minRuns, 1) : undefined;
-  if (maxRuns !== undefined && maxRuns < minRuns) throw new UsageError(`--max-runs (${maxRuns}) is below --min-runs (${minRuns})`);
-  return { minRuns, minTimeMs: durationMs(args, 'min-time') ?? MIN_TIME_MS, ...(maxRuns !== undefined ? { maxRuns } : {}) };
-}
 
 export const help: CommandHelp = {
   name: 'bench',
@@ -51,13 +26,9 @@ export const help: CommandHelp = {
     { name: 'batch', value: 'N', help: 'batch size', default: '1' },
     { name: 'seed', value: 'N', help: 'seed of the synthesized values', default: '0' },
     { name: 'inputs', value: 'FILE', help: 'inputs instead of synthesized ones (they fix the shapes, so no --seq/--decode)' },
-    { name: 'min-runs', value: 'N', help: 'time at least N rounds per point (models interleaved run by run)', default: '10' },
-    { name: 'min-time', value: '1s|500ms', help: 'and at least this long per point', default: '1s' },
-    { name: 'max-runs', value: 'N', help: 'at most N rounds per point', default: '1000' },
-    { name: 'iters', value: 'N', help: 'exactly N timed rounds instead of the stop rule' },
-    { name: 'warmup', value: 'N', help: 'untimed runs first', default: '2' },
+    ...BENCH_TIMING_HELP.filter((o) => o.name !== 'profile-runs'),
     { name: 'baseline', value: 'N', help: 'the model (1-based) that speedups vsBaseline are measured against, e.g. the fastest exact dense variant', default: '1' },
-    { name: 'profile-runs', value: 'N', help: "profiled runs for attention's share of the time (0: no profile)", default: '3' },
+    ...BENCH_TIMING_HELP.filter((o) => o.name === 'profile-runs'),
   ],
   example: 'attention-lens bench examples/demo-llama.onnx --seq 128,512 --min-runs 5',
 };
@@ -69,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   const baseline = intOption(args, 'baseline', 1, 1) - 1;
   if (baseline >= models.length) throw new UsageError(`--baseline ${baseline + 1}: there are only ${models.length} model(s)`);
   const settings = sessionSettings(args);
-  const stop = stopOptions(args);
+  const timing = timingOptions(args);
   const seqs = intList(args, 'seq', 1);
   const decode = intList(args, 'decode', 0);
   const past = args.options.has('past') ? intOption(args, 'past', 0, 0) : 0;
@@ -100,9 +71,7 @@ export async function run(argv: string[]): Promise<number> {
         inputs: source,
         ...(points.length > 0 ? { points } : {}),
         ...(args.options.has('batch') ? { batch: intOption(args, 'batch', 1, 1) } : {}),
-        warmup: intOption(args, 'warmup', 2, 0),
-        ...stop,
-        profileRuns: intOption(args, 'profile-runs', 3, 0),
+        ...timing,
       },
       { onProgress: progressPrinter(!json) },
     ),

@@ -13,6 +13,7 @@ import { type ParsedArgs, UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
 import { describeAcross, renderLengths, seqOption } from './plan-lengths';
+import { PLAN_SPEED_HELP, renderSpeed, speedOptions } from './plan-speed';
 import { fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
@@ -21,7 +22,8 @@ export const help: CommandHelp = {
     'calibration data (the attention recall of every candidate pattern, and its importance), picks one option per head by ' +
     'an exact integer program, and measures the plans and the uniform rules at the same budgets by running the model (bits ' +
     "per token on a token file's evaluation windows; otherwise the outputs against the original's). Under a latency budget " +
-    'it times a few uniform plans first (the latency model the search uses), then times the plans it found.',
+    'it times a few uniform plans first (the latency model the search uses), then times the plans it found; with ' +
+    "--bench-seq L, also the plans' compute-reducing forms timed against the original and the fused model, as bench times them.",
   synopsis: 'MODEL.onnx (--tokens FILE | --inputs FILE) --budget KIND=VALUE [options]',
   options: [
     { name: 'tokens', value: 'FILE', help: "a language model's token file (.bytes, .npy, .json): evaluation windows as eval takes them, calibration windows from the gaps between them" },
@@ -42,9 +44,10 @@ export const help: CommandHelp = {
     { name: 'no-baselines', help: 'skip the uniform rules at the same densities' },
     { name: 'output', value: 'OUT.onnx', help: 'write the model rewritten by the chosen plan: the mask form under a density budget, the compute-reducing form (blocked) under a FLOP or latency budget' },
     { name: 'plan-out', value: 'PLAN.json', help: 'write the chosen plan (for rewrite --plan)' },
+    ...PLAN_SPEED_HELP,
     ...SESSION_HELP,
   ],
-  example: 'attention-lens plan model.onnx --tokens text.bytes --budget flops=0.3 --frontier 0.2,0.5 --plan-out plan.json',
+  example: 'attention-lens plan model.onnx --tokens text.bytes --budget flops=0.3 --frontier 0.2,0.5 --plan-out plan.json --bench-seq 4096',
 };
 
 function parseBudgetOption(args: ParsedArgs): Budget {
@@ -97,6 +100,7 @@ export async function run(argv: string[]): Promise<number> {
   const output = args.options.get('output');
   const planOut = args.options.get('plan-out');
   for (const out of [output, planOut]) if (typeof out === 'string' && resolve(out) === resolve(model)) throw new UsageError(`${out} is the input model; the input is never overwritten`);
+  const speed = speedOptions(args);
   const json = args.options.has('json');
   const show = progressPrinter(!json);
   const controller = new AbortController();
@@ -111,6 +115,7 @@ export async function run(argv: string[]): Promise<number> {
         budgets,
         latencyRuns,
         baselines: !args.options.has('no-baselines'),
+        ...(speed ? { speed } : {}),
         settings: sessionSettings(args),
         onProgress: show,
         signal: controller.signal,
@@ -167,9 +172,10 @@ function render(r: AdviceResult): string {
         ]),
     ),
   );
+  lines.push(...renderSpeed(r));
   const t = r.timings;
   lines.push('', `time: profile ${fmt(t.profileMs / 1000, 1)} s (maps ${fmt(p.timings.mapsMs / 1000, 1)} s, importance ${fmt(p.timings.importanceMs / 1000, 1)} s), search ${fmt(t.searchMs / 1000, 1)} s, validation ${fmt(t.validateMs / 1000, 1)} s` +
-    (t.latencyMs !== undefined ? `, latency benches ${fmt(t.latencyMs / 1000, 1)} s` : ''));
+    `${t.latencyMs === undefined ? '' : `, latency benches ${fmt(t.latencyMs / 1000, 1)} s`}${t.speedMs === undefined ? '' : `, speed ${fmt(t.speedMs / 1000, 1)} s`}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   return lines.join('\n') + '\n';
 }

@@ -8,12 +8,13 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { AdviceResult, AdvisorData } from '../orchestrate/advisor/advisor';
 import { CalibrationError, splitTokens } from '../orchestrate/advisor/calibration';
-import type { AdvisorResults } from '../protocol';
+import type { PlanSpeed, SpeedReport, SpeedVs } from '../orchestrate/advisor/speed';
+import type { AdvisorPlanSpeed, AdvisorResults, AdvisorSpeedSummary, AdvisorSpeedup } from '../protocol';
 import type { Budget } from '../shared/budget';
 import type { ProgressEvent } from '../runtime/protocol';
 import { defaultLength } from '../shared/lengths';
 import { userError } from './errors';
-import type { RunContext } from './runs';
+import { PROFILE_RUNS, type RunContext } from './runs';
 
 /** Token windows of the dashboard's run: fewer evaluation windows than the CLI's 64, so that a run stays minutes long. */
 export const ADVISOR_WINDOWS = { evalWindows: 16, calibrationWindows: 4, importanceWindows: 2 } as const;
@@ -25,9 +26,15 @@ const MAX_SEQ = 512;
  * model once per head (`importance`); validation runs once per plan and rule.
  */
 const PHASES: Record<string, [number, number]> = { maps: [0, 0.15], importance: [0.15, 0.55], profile: [0, 0.55], search: [0.55, 0.6], validate: [0.6, 1] };
-const PHASE_NAMES: Record<string, string> = { maps: 'profiling the heads', importance: 'profiling the heads', profile: 'profiling the heads', search: 'searching plans', validate: 'measuring plans and uniform rules' };
+/** With the speed step, which times every plan and two dense models at a length often longer than the windows. */
+const PHASES_TIMED: Record<string, [number, number]> = { maps: [0, 0.1], importance: [0.1, 0.4], profile: [0, 0.4], search: [0.4, 0.45], validate: [0.45, 0.75], speed: [0.75, 1] };
+const PHASE_NAMES: Record<string, string> = {
+  maps: 'profiling the heads', importance: 'profiling the heads', profile: 'profiling the heads', search: 'searching plans', validate: 'measuring plans and uniform rules',
+  speed: 'timing the blocked plans',
+};
 
-export async function runAdvisor(ctx: RunContext, budgets: (number | Budget)[]): Promise<AdvisorResults> {
+/** `benchSeq`: time each plan's blocked form against the dense models at that many tokens (the Speed tab's run settings). */
+export async function runAdvisor(ctx: RunContext, budgets: (number | Budget)[], benchSeq?: number): Promise<AdvisorResults> {
   const cal = ctx.calibration;
   if (!cal) throw userError('choose calibration data first (text, token ids or model inputs): the advisor profiles the heads on it and measures the plans on it');
   const dir = mkdtempSync(path.join(tmpdir(), 'attention-lens-advisor-tab-'));
@@ -44,10 +51,11 @@ export async function runAdvisor(ctx: RunContext, budgets: (number | Budget)[]):
     } else {
       data = { kind: 'inputs', file: cal.file };
     }
+    const speed = benchSeq ? { seq: benchSeq, warmup: ctx.settings.warmup, minRuns: ctx.settings.iterations, minTimeMs: ctx.settings.minTimeMs, profileRuns: PROFILE_RUNS } : undefined;
     const result = await ctx.core.request(
-      { type: 'advise', file: ctx.modelPath, options: { data, budgets, settings: { ep: ctx.settings.executionProviders } } },
+      { type: 'advise', file: ctx.modelPath, options: { data, budgets, settings: { ep: ctx.settings.executionProviders }, ...(speed ? { speed } : {}) } },
       ctx.signal,
-      (p) => ctx.progress(fraction(p), describe(p)),
+      (p) => ctx.progress(fraction(p, speed ? PHASES_TIMED : PHASES), describe(p)),
       ctx.runtime,
     );
     return { ...advisorResults(result, cal.ids ? { from: path.join(dir, 'tokens.json'), to: cal.file } : null), lengthNote };
@@ -82,8 +90,8 @@ export function windowLength(ids: ArrayLike<number>, own: number, file: string):
   );
 }
 
-function fraction(p: ProgressEvent): number | null {
-  const span = PHASES[p.phase];
+function fraction(p: ProgressEvent, phases: Record<string, [number, number]>): number | null {
+  const span = phases[p.phase];
   if (!span) return null;
   return span[0] + (span[1] - span[0]) * (p.total > 0 ? Math.min(1, p.done / p.total) : 0);
 }
@@ -104,14 +112,34 @@ export function advisorResults(r: AdviceResult, rename: { from: string; to: stri
     sites: r.profile.sites.map((s) => ({ site: s.site, heads: s.heads })),
     skipped: r.profile.skipped,
     dense: r.dense ? { metric: r.dense.metric, value: r.dense.value } : null,
-    frontier: r.frontier.map((f) => ({ budget: f.budget, density: f.density, plan: f.plan, proxy: f.chosen.proxy, evaluation: { metric: f.evaluation.metric, value: f.evaluation.value }, mix: f.mix })),
+    frontier: r.frontier.map((f) => ({
+      budget: f.budget, density: f.density, plan: f.plan, proxy: f.chosen.proxy, evaluation: { metric: f.evaluation.metric, value: f.evaluation.value }, mix: f.mix,
+      ...(f.speed ? { speed: planSpeed(f.speed) } : {}),
+    })),
     baselines: r.baselines.map((b) => ({
       budget: b.budget, family: b.family, rule: b.rule, density: b.density,
       evaluation: b.evaluation ? { metric: b.evaluation.metric, value: b.evaluation.value } : null,
       ...(b.reason ? { reason: named(b.reason) } : {}),
     })),
+    speed: r.speed ? speedSummary(r.speed) : null,
     timings: r.timings,
     warnings: r.warnings.map(named),
     finishedAt: new Date().toISOString(),
+  };
+}
+
+function speedup(v: SpeedVs): AdvisorSpeedup {
+  return { ratio: v.ratio, ci95: v.ci95, significant: v.significant, paired: v.paired, modelBound: v.modelBound, verdict: v.verdict };
+}
+
+function planSpeed(p: PlanSpeed): AdvisorPlanSpeed {
+  const l = p.latencyMs;
+  return { latencyMs: { p50: l.p50, ci95: l.ci95, runs: l.runs }, vsOriginal: speedup(p.vsOriginal), vsBaseline: speedup(p.vsBaseline), blockedSites: p.blockedSites, plannedSites: p.plannedSites };
+}
+
+function speedSummary(s: SpeedReport): AdvisorSpeedSummary {
+  return {
+    seq: s.seq, ep: s.ep, baseline: s.baseline, originalMs: s.original.latencyMs.p50, fusedMs: s.fused?.latencyMs.p50 ?? null,
+    ...(s.fusedReason ? { fusedReason: s.fusedReason } : {}), machine: s.machine, otherCpuShare: s.otherCpuShare,
   };
 }

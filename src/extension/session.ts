@@ -138,7 +138,7 @@ export class ModelSession {
     benchmarkDecode: (m) => this.benchmarkDecode(m.pasts),
     compareGeneration: (m) => this.compareGeneration(m.steps),
     computeImportance: () => this.computeImportance(),
-    advise: (m) => this.advise(m.budgets),
+    advise: (m) => this.advise(m.budgets, m.benchSeq),
   };
 
   async handle(message: WebviewMessage): Promise<void> {
@@ -287,8 +287,8 @@ export class ModelSession {
     return this.runWith('importance', `Head importance of ${this.state.modelName}`, 'Head importance', (ctx) => runImportance(ctx), 'heads');
   }
 
-  advise(budgets: AdviseRequest['budgets']): Promise<AdvisorResults> {
-    return this.runWith('advisor', `Advisor: per-head plans for ${this.state.modelName}`, 'Advisor', (ctx) => runAdvisor(ctx, budgets), 'advisor');
+  advise(budgets: AdviseRequest['budgets'], benchSeq?: number): Promise<AdvisorResults> {
+    return this.runWith('advisor', `Advisor: per-head plans for ${this.state.modelName}`, 'Advisor', (ctx) => runAdvisor(ctx, budgets, benchSeq), 'advisor');
   }
 
   async benchmark(): Promise<SpeedResults> {

@@ -5,7 +5,7 @@
 import type { HeadStats } from '../runtime/measure/attention-stats';
 import type { OutputComparison, OutputMismatch } from '../runtime/measure/compare-outputs';
 import type { Interval, Speedup } from '../runtime/measure/stats';
-import type { BoundScope } from '../runtime/measure/trust';
+import type { BoundScope, Verdict } from '../runtime/measure/trust';
 import type { CalibrationKind } from '../runtime/inputs/calibration';
 import type { ExecutionProvider, GenerateStep } from '../runtime/protocol';
 import type { HeadPlanFile } from './head-plan';
@@ -221,6 +221,39 @@ export interface AdvisorPlanPoint {
   mix: Record<string, number>;
   /** Several lengths profiled: the plan (its span laws resolved) at each; the fields above are at the longest. */
   lengths?: { seq: number; density: number; evaluation: AdvisorScore }[];
+  /** Its blocked form timed against the dense models (when the run asked for speed). */
+  speed?: AdvisorPlanSpeed;
+}
+
+/** A speedup as the advisor's speed step states it: ratio of medians, paired 95% interval, verdict against its bound. */
+export interface AdvisorSpeedup extends Speedup {
+  modelBound: number | null;
+  verdict: Verdict;
+}
+
+/** A frontier plan's blocked form, timed in the same interleaved run as the original and the fused model. */
+export interface AdvisorPlanSpeed {
+  latencyMs: { p50: number; ci95: Interval; runs: number };
+  vsOriginal: AdvisorSpeedup;
+  vsBaseline: AdvisorSpeedup;
+  /** Sites split into head groups (the compute-reducing form), of the sites the plan names. */
+  blockedSites: number;
+  plannedSites: number;
+}
+
+/** The speed step's dense references and conditions. */
+export interface AdvisorSpeedSummary {
+  /** Tokens per run (synthesized inputs), or null for the inputs file's own shapes. */
+  seq: number | null;
+  ep: string;
+  /** The best dense baseline: the faster exact model. */
+  baseline: 'original' | 'fused';
+  originalMs: number;
+  /** The fused model's median, or null with the reason it could not be made. */
+  fusedMs: number | null;
+  fusedReason?: string;
+  machine: string;
+  otherCpuShare: number | null;
 }
 
 /** A uniform rule of the candidate set at a budget, measured the same way (or why not). */
@@ -255,7 +288,9 @@ export interface AdvisorResults {
   /** The first is the plan for the budget asked for. */
   frontier: AdvisorPlanPoint[];
   baselines: AdvisorBaseline[];
-  timings: { profileMs: number; searchMs: number; validateMs: number };
+  /** The speed step (absent when the run did not time the plans). */
+  speed?: AdvisorSpeedSummary | null;
+  timings: { profileMs: number; searchMs: number; validateMs: number; speedMs?: number };
   warnings: string[];
   finishedAt: string;
 }

@@ -113,6 +113,27 @@ describe('runAdvisor (the Advisor tab) on a real model', () => {
     expect(() => windowLength(new Array(100).fill(1), 512, 'a.txt')).toThrow(/^a.txt holds 100 tokens: too few .* choose a longer text/);
   });
 
+  it('times the blocked plans against the dense models when asked, and stops when cancelled while timing', async () => {
+    const fractions: (number | null)[] = [];
+    const timed = await runAdvisor({ ...ctx, progress: (f) => fractions.push(f) }, [0.25], 128);
+    const s = timed.speed!;
+    expect(s.seq).toBe(128);
+    expect(timed.timings.speedMs).toBeGreaterThan(0);
+    const base = s.baseline === 'fused' ? s.fusedMs! : s.originalMs;
+    expect(s.baseline).toBe(s.fusedMs !== null && s.fusedMs < s.originalMs ? 'fused' : 'original');
+    const p = timed.frontier[0].speed!;
+    expect(p.latencyMs.runs).toBe(TEST_SETTINGS.iterations);
+    expect(p.vsOriginal.ratio).toBeCloseTo(s.originalMs / p.latencyMs.p50, 12);
+    expect(p.vsBaseline.ratio).toBeCloseTo(base / p.latencyMs.p50, 12);
+    expect(p.vsBaseline.significant).toBe(p.vsBaseline.ci95[0] > 1 || p.vsBaseline.ci95[1] < 1);
+    expect(fractions.some((f) => f !== null && f > 0.75)).toBe(true);
+    expect(result.speed).toBeNull();
+
+    const controller = new AbortController();
+    const during = runAdvisor({ ...ctx, signal: controller.signal, progress: (_f, message) => { if (/^timing .*: (warmup|timed) /.test(message)) controller.abort(); } }, [0.25], 128);
+    await expect(during).rejects.toThrow(/cancel/i);
+  }, 300_000);
+
   it('asks for calibration data first, and stops when cancelled', async () => {
     await expect(runAdvisor({ ...ctx, calibration: null }, [0.25])).rejects.toThrow(/choose calibration data first/);
     const controller = new AbortController();

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type AdvisorResults, parseWebviewMessage } from '../../src/protocol';
 import { parseHeadPlan } from '../../src/shared/head-plan';
 import { stepsLabel } from '../../src/shared/rule-steps';
-import { fmtDensity, frontierSeries, mixText, parseBudgets, patternOf, planGrid, planVariant } from '../../webview/logic/advisor';
+import { fmtDensity, frontierSeries, mixText, parseBenchSeq, parseBudgets, patternOf, planGrid, planSpeedText, planVariant, speedupText } from '../../webview/logic/advisor';
 
 const plan = (sites: Record<string, string[]>) => parseHeadPlan({ version: 1, seq: 64, sites });
 
@@ -90,5 +90,32 @@ describe('formats', () => {
   it('writes densities as percentages and a plan mix most used first', () => {
     expect([0.25, 0.125, 1 / 32].map(fmtDensity)).toEqual(['25%', '12.5%', '3.13%']);
     expect(mixText({ dense: 1, 'window 4': 7, pruned: 1 })).toBe('window 4 ×7, dense ×1, pruned ×1');
+  });
+});
+
+describe('the speed step', () => {
+  const vs = (ratio: number, ci95: [number, number], verdict: 'faster' | 'slower' | 'indistinguishable' | 'bound-exceeded') =>
+    ({ ratio, ci95, significant: ci95[0] > 1 || ci95[1] < 1, paired: true, modelBound: 3, verdict });
+
+  it('reads the length to time at, and the advise message carries it (checked by the host)', () => {
+    expect(parseBenchSeq(' 4096 ')).toBe(4096);
+    for (const t of ['', '0', '8', '1.5', 'x', String(2 ** 21)]) expect(() => parseBenchSeq(t)).toThrow(/length to time at/);
+    expect(parseWebviewMessage({ type: 'advise', budgets: [0.25], benchSeq: 4096 })).toEqual({ type: 'advise', budgets: [0.25], benchSeq: 4096 });
+    expect(parseWebviewMessage({ type: 'advise', budgets: [0.25] })).toEqual({ type: 'advise', budgets: [0.25] });
+    expect(parseWebviewMessage({ type: 'advise', budgets: [0.25], benchSeq: -1 })).toBeUndefined();
+    expect(parseWebviewMessage({ type: 'advise', budgets: [0.25], benchSeq: '4096' })).toBeUndefined();
+  });
+
+  it('states a speedup with its interval, ≈1 when it contains 1, and never a win above its bound', () => {
+    expect(speedupText(vs(1.84, [1.79, 1.9], 'faster'))).toBe('1.84× [1.79–1.90]');
+    expect(speedupText(vs(1.08, [0.83, 1.97], 'indistinguishable'))).toBe('1.08× [0.83–1.97] ≈1');
+    expect(speedupText(vs(5, [4, 6], 'bound-exceeded'))).toMatch(/^⚠ .*not a win/);
+  });
+
+  it('shows the blocked speed of a point only when the run timed it', () => {
+    const point = { ...results.frontier[0], speed: { latencyMs: { p50: 3472, ci95: [3094, 4730] as [number, number], runs: 10 }, vsOriginal: vs(2.5, [1.81, 2.74], 'faster'), vsBaseline: vs(1.52, [1.2, 2.91], 'faster'), blockedSites: 2, plannedSites: 2 } };
+    const timed: AdvisorResults = { ...results, frontier: [point], speed: { seq: 4096, ep: 'cpu', baseline: 'fused', originalMs: 8683, fusedMs: 6383, machine: 'AMD EPYC, 2 cores', otherCpuShare: 0.8 } };
+    expect(planSpeedText(timed, point)).toBe('3472 ms, 1.52× [1.20–2.91] vs fused');
+    expect(planSpeedText(results, results.frontier[0])).toBeNull();
   });
 });

@@ -550,6 +550,16 @@ describe('dashboard in Chromium with a real session', () => {
     const latency = (await posted()).filter((m) => m.type === 'advise').at(-1)!;
     expect(latency).toEqual({ type: 'advise', budgets: [{ kind: 'latency', unit: 'ms', value: 12 }, { kind: 'latency', unit: 'ms', value: 20 }] });
     expect(parseWebviewMessage(latency)).toEqual(latency);
+    // Timing the blocked plans is off by default; ticked, the length typed goes with the budgets (a bad one is said).
+    await typeInto('advisor-budgets', '0.25');
+    await page.locator('#advisor-bench').click();
+    await typeInto('advisor-bench-seq', '12');
+    await page.locator('#run-advisor').click();
+    expect(await page.locator('#advisor-error').innerText()).toMatch(/not a length to time at/);
+    await typeInto('advisor-bench-seq', '4096');
+    await page.locator('#run-advisor').click();
+    expect((await posted()).filter((m) => m.type === 'advise').at(-1)).toEqual({ type: 'advise', budgets: [0.25], benchSeq: 4096 });
+    await page.locator('#advisor-bench').click();
     await page.locator('#choose-calibration').click();
     expect((await posted()).at(-1)).toEqual({ type: 'chooseCalibration' });
 

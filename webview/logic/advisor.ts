@@ -1,11 +1,12 @@
 // The Advisor tab's logic, without a DOM: the budgets a person types, the frontier as chart series (plans and each
 // uniform family apart), the chosen plan as a site × head grid of patterns, and the studio step that keeps a plan as
 // a variant.
-import type { AdvisorPlanPoint, AdvisorResults, RuleStep } from '../../src/protocol';
+import type { AdvisorPlanPoint, AdvisorResults, AdvisorSpeedup, RuleStep } from '../../src/protocol';
 import { MAX_BUDGETS } from '../../src/protocol';
 import { type Budget, parseBudgetList } from '../../src/shared/budget';
 import { describeHeadChoice, parseHeadPlan, planJson } from '../../src/shared/head-plan';
 import { checkSteps } from '../../src/shared/rule-steps';
+import { ms, ratio } from './format';
 
 /** Densities offered as the default: an eighth, a quarter and half of dense attention. */
 export const DEFAULT_BUDGETS = '0.25, 0.125, 0.5';
@@ -108,4 +109,28 @@ export function planVariant(point: AdvisorPlanPoint, impl: PlanForm = 'mask'): {
 /** A density as a percentage with the precision it needs: 25%, 12.5%, 3.13%. */
 export function fmtDensity(d: number): string {
   return `${Number((d * 100).toPrecision(3))}%`;
+}
+
+/** The default length the plans' blocked forms are timed at (where a sparse pattern pays off on a CPU). */
+export const DEFAULT_BENCH_SEQ = '4096';
+
+/** Reads the speed step's length: a whole number of tokens, 16 … 1,048,576. Throws a one-line reason. */
+export function parseBenchSeq(text: string): number {
+  const n = Number(text.trim());
+  if (!(Number.isInteger(n) && n >= 16 && n <= 1 << 20)) throw new Error(`"${text}" is not a length to time at (a whole number of tokens, 16 to 1048576, e.g. 4096)`);
+  return n;
+}
+
+/** "1.84× [1.79–1.90]", "≈1" when the interval contains 1, "⚠" when the interval lies above what the removed FLOPs allow. */
+export function speedupText(s: AdvisorSpeedup): string {
+  const text = `${ratio(s.ratio)} [${s.ci95[0].toFixed(2)}–${s.ci95[1].toFixed(2)}]`;
+  if (s.verdict === 'bound-exceeded') return `⚠ ${text} (above its bound: not a win)`;
+  return s.verdict === 'indistinguishable' ? `${text} ≈1` : text;
+}
+
+/** The speed of a frontier point's blocked form, for its table cell and the chart's tooltip; null when not timed. */
+export function planSpeedText(r: AdvisorResults, point: AdvisorPlanPoint): string | null {
+  const s = point.speed;
+  if (!s || !r.speed) return null;
+  return `${ms(s.latencyMs.p50)}, ${speedupText(s.vsBaseline)} vs ${r.speed.baseline}`;
 }

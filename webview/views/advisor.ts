@@ -5,8 +5,8 @@ import type { TooltipItem } from 'chart.js';
 import type { AdvisorResults } from '../../src/protocol';
 import { chart, theme } from '../charts';
 import { h, table } from '../dom';
-import { PATTERNS, fmtDensity, frontierSeries, mixText, parseBudgets, planGrid, planVariant } from '../logic/advisor';
-import { num } from '../logic/format';
+import { PATTERNS, fmtDensity, frontierSeries, mixText, parseBenchSeq, parseBudgets, planGrid, planSpeedText, planVariant } from '../logic/advisor';
+import { ms, num } from '../logic/format';
 import { renderCalibration } from './calibration';
 import type { ViewContext } from './context';
 import { runForm } from './run-form';
@@ -39,14 +39,20 @@ function renderForm(root: HTMLElement, ctx: ViewContext, hasSites: boolean): voi
     disabled: !hasSites,
     help: 'densities (mean visible keys per query as a share of dense attention, causal counted as causal), e.g. 0.25; or flops=0.3 (attention FLOPs of the compute-reducing form, a share of dense or a count such as 1.5G) or latency=0.6 (a share of the dense model’s measured latency, or a time such as 12ms), as the CLI’s plan --budget takes them. The first is the plan asked for, all make the frontier. Progress and Cancel are above.',
     parse: () => {
+      const ui = ctx.state.ui;
       try {
-        return parseBudgets(ctx.state.ui.advisorBudgets);
+        return { budgets: parseBudgets(ui.advisorBudgets), ...(ui.advisorBench ? { benchSeq: parseBenchSeq(ui.advisorBenchSeq) } : {}) };
       } catch (e) {
         return { error: (e as Error).message };
       }
     },
-    run: (budgets) => ctx.post({ type: 'advise', budgets }),
+    run: (v) => ctx.post({ type: 'advise', ...v }),
   }));
+  root.append(h('div', { class: 'actions' },
+    h('vscode-checkbox', { id: 'advisor-bench', checked: ctx.state.ui.advisorBench, on: { change: (e) => ctx.setUi({ advisorBench: Boolean((e.target as HTMLInputElement).checked) }, false) } }, 'Time the plans at'),
+    h('vscode-text-field', { id: 'advisor-bench-seq', value: ctx.state.ui.advisorBenchSeq, 'aria-label': 'tokens to time the plans at', on: { input: (e) => ctx.setUi({ advisorBenchSeq: valueOf(e) }, false) } }),
+    h('span', { class: 'help' }, "tokens: each plan's blocked form (heads split into groups, each computing its pattern only) against the original and the fused model, timed interleaved with the Speed tab's runs and statistics; minutes at long lengths"),
+  ));
 }
 
 function renderSummary(root: HTMLElement, r: AdvisorResults): void {
@@ -55,8 +61,15 @@ function renderSummary(root: HTMLElement, r: AdvisorResults): void {
     h('p', { class: 'meta', id: 'advisor-objective' }, `At ${r.lengthNote}.${r.budget ? ` Budget: ${r.budget}; the table's budget column is in its unit.` : ''}`),
     // The objective of a token file already says how the calibration windows were kept apart from the evaluation ones.
     h('p', { class: 'meta' }, `Score: ${r.objective}.${r.objective.includes(r.calibration) ? '' : ` Calibration: ${r.calibration}.`}`),
-    h('p', { class: 'meta' }, `Profile ${num(t.profileMs / 1000, 1)} s, search ${num(t.searchMs / 1000, 1)} s, measuring ${num(t.validateMs / 1000, 1)} s; ${new Date(r.finishedAt).toLocaleString()}.`),
+    h('p', { class: 'meta' }, `Profile ${num(t.profileMs / 1000, 1)} s, search ${num(t.searchMs / 1000, 1)} s, measuring ${num(t.validateMs / 1000, 1)} s${t.speedMs === undefined ? '' : `, timing ${num(t.speedMs / 1000, 1)} s`}; ${new Date(r.finishedAt).toLocaleString()}.`),
   );
+  const s = r.speed;
+  if (s) {
+    root.append(h('p', { class: 'meta', id: 'advisor-speed' },
+      `Speed: blocked plans timed with the original (${ms(s.originalMs)})${s.fusedMs === null ? ` (no fused model: ${s.fusedReason ?? 'unknown reason'})` : ` and the fused model (${ms(s.fusedMs)})`} ` +
+      `in one interleaved run${s.seq === null ? ' on the inputs file' : ` at ${s.seq} tokens`}, ${s.ep}, ${s.machine}; the best dense baseline is the ${s.baseline} model` +
+      `${s.otherCpuShare !== null && s.otherCpuShare > 0.1 ? `; other processes used ${Math.round(100 * s.otherCpuShare)}% of the CPU meanwhile` : ''}.`));
+  }
   for (const w of r.warnings) root.append(h('p', { class: 'warning' }, `⚠ ${w}`));
 }
 
@@ -91,17 +104,20 @@ function renderFrontier(root: HTMLElement, r: AdvisorResults): void {
       plugins: {
         legend: { position: 'bottom' },
         tooltip: { callbacks: { label: (item: TooltipItem<'line'>) => {
-          const p = item.raw as { x: number; y: number; what: string };
-          return `${item.dataset.label}: ${num(p.y, 4)} at ${fmtDensity(p.x)} (${p.what})`;
+          const p = item.raw as { x: number; y: number; what: string; budget: number };
+          const point = item.dataset.label === 'per-head plan' ? r.frontier.find((f) => f.budget === p.budget) : undefined;
+          const speed = point ? planSpeedText(r, point) : null;
+          return `${item.dataset.label}: ${num(p.y, 4)} at ${fmtDensity(p.x)} (${p.what})${speed ? `; blocked ${speed}` : ''}`;
         } } },
       },
     },
   });
   const families = [...new Set(r.baselines.map((b) => b.family))];
   root.append(table(`Frontier (${metric}; original ${r.dense ? num(r.dense.value, 4) : 'not measured'})`,
-    ['budget', 'plan density', 'plan', 'plan mix', ...families.map((f) => `uniform ${f}`)],
+    ['budget', 'plan density', 'plan', 'plan mix', ...(r.speed ? [`blocked: p50, speedup vs ${r.speed.baseline} [95% CI]`] : []), ...families.map((f) => `uniform ${f}`)],
     [...r.frontier].sort((a, b) => a.budget - b.budget).map((f) => [
       String(f.budget), fmtDensity(f.density), num(f.evaluation.value, 4), mixText(f.mix),
+      ...(r.speed ? [planSpeedText(r, f) ?? '–'] : []),
       ...families.map((fam) => {
         const b = r.baselines.find((x) => x.budget === f.budget && x.family === fam);
         if (!b) return '–';

@@ -14,7 +14,7 @@ import { type HeadChoice, type HeadPlanFile, describeHeadChoice } from '../../re
 import type { RuntimeClient } from '../../runtime/client';
 import type { ProgressEvent, SessionSettings } from '../../runtime/protocol';
 import { type CostModel, densityCost, flopsCost, latencyCost } from './budget-cost';
-import { checkBudgets, checkFlops, timeFrontier, type BudgetReport } from './budget-report';
+import { checkBudgets, checkFlops, timeLatencyFrontier, type BudgetReport } from './budget-report';
 import { loadTokenSplit } from './calibration';
 import { type CandidateOptions, candidateSet } from './candidates';
 import { LOSS_PROXIES, searchHeads } from './loss';
@@ -24,6 +24,7 @@ import { type AdvisorProfile, profileModel } from './profile';
 import type { LengthRun, PlanAtLength } from './length-types';
 import { BudgetError, searchPlan } from './search';
 import type { HeadFit } from './span-fit';
+import { type PlanSpeed, type SpeedOptions, type SpeedReport, timePlans } from './speed';
 import { type UniformBaseline, uniformBaselines } from './uniform';
 
 export type AdvisorData =
@@ -43,6 +44,8 @@ export interface AdviseOptions {
   /** Measure the unmodified model on the evaluation data too (default true). */
   reference?: boolean;
   candidates?: CandidateOptions;
+  /** Time each frontier plan's blocked form against the best dense baseline (speed.ts); default: not timed. */
+  speed?: SpeedOptions;
   settings?: SessionSettings;
   onProgress?: (p: ProgressEvent) => void;
   signal?: AbortSignal;
@@ -80,6 +83,8 @@ export interface FrontierPoint {
   lengths?: PlanAtLength[];
   /** Several lengths: how each head's choice was made one (a span law fitted over the lengths, or not). */
   fits?: HeadFit[];
+  /** The plan's blocked form timed against the dense models (with `speed`). */
+  speed?: PlanSpeed;
 }
 
 export interface AdviceResult {
@@ -96,7 +101,9 @@ export interface AdviceResult {
   baselines: UniformBaseline[];
   /** Under a latency budget: the fitted model the search used (null otherwise). */
   latencyModel: LatencyModel | null;
-  timings: { profileMs: number; searchMs: number; validateMs: number; latencyMs?: number };
+  /** The speed step's reference models and settings (null without `speed`); each frontier point holds its own row. */
+  speed: SpeedReport | null;
+  timings: { profileMs: number; searchMs: number; validateMs: number; latencyMs?: number; speedMs?: number };
   warnings: string[];
   /** Several lengths (lengths.ts): each length profiled, ascending; `seq`, `profile` and `dense` are the longest's. */
   lengths?: LengthRun[];
@@ -174,7 +181,9 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
     const t3 = performance.now();
     const warnings = [...profile.warnings, ...(latencyModel?.warnings ?? []), ...searchWarnings];
     if (budgets[0].kind === 'flops') warnings.push(...checkFlops(latency, profile, frontier, costs, budgets[0].unit));
-    if (latencyModel) warnings.push(...(await timeFrontier(latency, latencyModel, frontier, budgets, seq)));
+    if (latencyModel) warnings.push(...(await timeLatencyFrontier(latency, latencyModel, frontier, budgets, seq)));
+    const t3b = performance.now();
+    const speed = options.speed ? await timeFrontier(ctx, frontier, options.speed, data, seq, progress) : null;
     const t4 = performance.now();
     return {
       model,
@@ -186,12 +195,30 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
       frontier,
       baselines,
       latencyModel,
-      timings: { profileMs: t1 - t0, searchMs: t2 - t1b, validateMs: t3 - t2, ...(latencyModel ? { latencyMs: t1b - t1 + (t4 - t3) } : {}) },
-      warnings,
+      speed,
+      timings: {
+        profileMs: t1 - t0, searchMs: t2 - t1b, validateMs: t3 - t2,
+        ...(latencyModel ? { latencyMs: t1b - t1 + (t3b - t3) } : {}), ...(speed ? { speedMs: t4 - t3b } : {}),
+      },
+      warnings: [...warnings, ...(speed?.warnings ?? [])],
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The speed step (speed.ts): every frontier plan's blocked form in one bench run; each point gets its row. */
+export async function timeFrontier(
+  ctx: MeasureContext, frontier: FrontierPoint[], speed: SpeedOptions, data: { kind: AdvisorData['kind']; file: string }, seq: number, progress: (p: ProgressEvent) => void,
+): Promise<SpeedReport> {
+  const r = await timePlans(
+    { client: ctx.client, model: ctx.model, settings: ctx.settings, signal: ctx.signal, checkCancelled: () => checkCancelled(ctx.signal), dir: ctx.dir, onProgress: progress },
+    frontier.map((f) => ({ budget: f.budget, plan: f.plan })),
+    speed,
+    data.kind === 'tokens' ? { calibrationSeq: seq } : { inputsFile: data.file },
+  );
+  frontier.forEach((f, i) => (f.speed = r.plans[i]));
+  return r;
 }
 
 /**

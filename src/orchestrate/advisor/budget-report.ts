@@ -70,7 +70,7 @@ export function checkFlops(
  * bench run; each point gets its estimate and measurement, and a warning where the measured interval does not lie
  * within the budget (above it, or holding it).
  */
-export async function timeFrontier(
+export async function timeLatencyFrontier(
   ctx: LatencyContext, model: LatencyModel,
   frontier: { budget: number; plan: HeadPlanFile; cost: number; latency?: MeasuredLatency }[], budgets: Budget[], seq: number,
 ): Promise<string[]> {

@@ -16,7 +16,7 @@ import { loadTokenFile } from '../../runtime/measure/task-score';
 import type { ProgressEvent } from '../../runtime/protocol';
 import type { Budget } from '../../rewriters/plan/budget';
 import {
-  type AdviceResult, type AdviseOptions, type AdvisorData, type CandidatePlan, type FrontierPoint, advise, checkCancelled, mixOf, objectiveOf, planOf, samePlan,
+  type AdviceResult, type AdviseOptions, type AdvisorData, type CandidatePlan, type FrontierPoint, advise, checkCancelled, mixOf, objectiveOf, planOf, samePlan, timeFrontier,
 } from './advisor';
 import { type CostModel, densityCost } from './budget-cost';
 import { AdvisorBudgetError, checkBudgets } from './budget-report';
@@ -89,6 +89,8 @@ async function adviseSeveral(client: RuntimeClient, model: string, options: Leng
   try {
     const validated = await validate(contexts, profiles, searched, budgets, options, progress);
     const t3 = performance.now();
+    const speed = options.speed ? await timeFrontier(contexts[contexts.length - 1], validated.frontier, options.speed, data, seqs[seqs.length - 1], progress) : null;
+    const t4 = performance.now();
     const last = seqs.length - 1;
     const lengths: LengthRun[] = profiles.map((p, i) => ({
       seq: p.seq, calibration: p.calibration, evalWindows: splits[i].evalStarts.length, dense: validated.dense[i], timings: p.timings,
@@ -103,8 +105,9 @@ async function adviseSeveral(client: RuntimeClient, model: string, options: Leng
       frontier: validated.frontier,
       baselines: validated.baselines,
       latencyModel: null,
-      timings: { profileMs: t1 - t0, searchMs: t2 - t1, validateMs: t3 - t2 },
-      warnings: [...profiles.flatMap((p) => p.warnings.map((w) => `L = ${p.seq}: ${w}`)), ...overBudget(validated.frontier)],
+      speed,
+      timings: { profileMs: t1 - t0, searchMs: t2 - t1, validateMs: t3 - t2, ...(speed ? { speedMs: t4 - t3 } : {}) },
+      warnings: [...profiles.flatMap((p) => p.warnings.map((w) => `L = ${p.seq}: ${w}`)), ...overBudget(validated.frontier), ...(speed?.warnings ?? [])],
       lengths,
     };
   } finally {
