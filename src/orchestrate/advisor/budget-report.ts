@@ -99,6 +99,8 @@ export async function timeLatencyFrontier(
       ? `${m.measuredMs.p50.toFixed(2)} ms (95% interval ${m.measuredMs.ci95[0].toFixed(2)} to ${m.measuredMs.ci95[1].toFixed(2)})`
       : `${m.share.value.toFixed(3)} of the dense model's (95% interval ${m.share.ci95[0].toFixed(3)} to ${m.share.ci95[1].toFixed(3)})`;
     const est = `estimated ${m.estimateMs.toFixed(2)} ms`;
+    // A line fitted on a few uniform plans can run below zero far from its points; such an estimate is no estimate.
+    if (m.estimateMs <= 0) warnings.push(`the plan at ${describeBudget(b)}: the latency model extrapolates to ${est}, below zero; only the measurement stands`);
     if (m.verdict === 'exceeded') warnings.push(`the plan at ${describeBudget(b)} measured ${shown}, above the budget (${est}): the budget is not met`);
     else if (m.verdict === 'not shown') warnings.push(`the plan at ${describeBudget(b)} measured ${shown}, an interval that holds the budget (${est}): it is not shown to be met`);
     warnings.push(...m.warnings.map((x) => `the plan at ${describeBudget(b)}: ${x}`));
