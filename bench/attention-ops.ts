@@ -104,6 +104,34 @@ const projections: Build = (b, q, k) => {
   return b.op('Add', [b.op('Add', [pq, pk]), b.op('Add', [pv, b.op('MatMul', [k, w('wo')])])]);
 };
 
+// ---- rotary embedding: what every form keeps when the export computes it (llama-long's RoPE at run time) ----
+const HALF = D / 2;
+const angles = (f: (x: number) => number) => Array.from({ length: S * HALF }, (_, i) => f(Math.floor(i / HALF) * 10000 ** (-(i % HALF) / HALF)));
+/** rotate_half as transformers exports it, on x [1, S, H·D] seen as [1, S, H, D]: x·cos + cat(−x₂, x₁)·sin. */
+function rotateHalf(b: GraphBuilder, x: Value, cos: Value, sin: Value): Value {
+  const x4 = b.op('Transpose', [b.op('Reshape', [x, i64(b, [1, S, H, D])])], { attrs: { perm: attr.ints([0, 2, 1, 3]) } });
+  const half = (from: number, to: number) => b.op('Slice', [x4, i64(b, [from]), i64(b, [to]), i64(b, [3])]);
+  const rotated = b.op('Concat', [b.op('Neg', [half(HALF, D)]), half(0, HALF)], { attrs: { axis: attr.int(3) } });
+  return b.op('Add', [b.op('Mul', [x4, cos]), b.op('Mul', [rotated, sin])]);
+}
+const rotaryAsExported: Build = (b, q, k) => {
+  const full = (n: string, f: (x: number) => number) => {
+    const t = angles(f);
+    return b.initializer(n, [1, 1, S, D], { dtype: 'float32', data: Array.from({ length: S * D }, (_, i) => t[Math.floor(i / D) * HALF + (i % D) % HALF]) });
+  };
+  const [cos, sin] = [full('cos', Math.cos), full('sin', Math.sin)];
+  const sum = b.op('Add', [rotateHalf(b, q, cos, sin), rotateHalf(b, k, cos, sin)]);
+  return b.op('Reshape', [b.op('Transpose', [sum], { attrs: { perm: attr.ints([0, 2, 1, 3]) } }), i64(b, [1, S, H * D])]);
+};
+/** The same rotation by com.microsoft RotaryEmbedding (one kernel per tensor, [S, D/2] caches, positions 0 … S − 1). */
+const rotaryFused: Build = (b, q, k) => {
+  const cache = (n: string, f: (x: number) => number) => b.initializer(n, [S, HALF], { dtype: 'float32', data: angles(f) });
+  const [cos, sin] = [cache('cos', Math.cos), cache('sin', Math.sin)];
+  const pos = b.initializer('positions', [1, S], { dtype: 'int64', data: Array.from({ length: S }, (_, i) => i) });
+  const rope = (x: Value) => b.node('RotaryEmbedding', [x, pos, cos, sin], { domain: 'com.microsoft', attrs: { num_heads: attr.int(H) } }).outputs[0];
+  return b.op('Add', [rope(q), rope(k)]);
+};
+
 const VARIANTS: Record<string, Build> = {
   // As eager exports write it: split heads, Q·Kᵀ, scale, + mask, Softmax, ·V, merge heads.
   'written-out': (b, q, k, v, mask) => {
@@ -119,6 +147,8 @@ const VARIANTS: Record<string, Build> = {
   'GroupQueryAttention + attention_bias, no present outputs (the kernel without flash attention)': gqa({}, true, 1),
   ...WINDOW_VARIANTS,
   'Q, K, V, O projections (4 MatMuls; not a form of the layer)': projections,
+  'rotary embedding of Q and K as exported (rotate_half; not a form of the layer)': rotaryAsExported,
+  'rotary embedding of Q and K by com.microsoft RotaryEmbedding (not a form of the layer)': rotaryFused,
 };
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -154,6 +184,7 @@ async function main(): Promise<void> {
     const written = sessions.find(([name]) => name === 'written-out')![1];
     const reference = (await written.run({ ...feeds, mask: new ort.Tensor('float32', windowed, [1, 1, S, S]) }))[written.outputNames[0]].data as Float32Array;
     const windowDiff = new Map<string, number>();
+    const rotary: Float32Array[] = [];
     const wall = new Map<string, number[]>();
     const cpu = new Map<string, number[]>();
     // One untimed round first: the first run of each session allocates its buffers.
@@ -166,6 +197,7 @@ async function main(): Promise<void> {
         const c = process.cpuUsage(c0);
         if (round === 0) {
           if (name in WINDOW_VARIANTS) windowDiff.set(name, maxAbsDiff(out[s.outputNames[0]].data as Float32Array, reference));
+          if (name.startsWith('rotary')) rotary.push(out[s.outputNames[0]].data as Float32Array);
           continue;
         }
         (wall.get(name) ?? wall.set(name, []).get(name)!).push(t);
@@ -176,6 +208,9 @@ async function main(): Promise<void> {
     const base = median(cpu.get('written-out')!);
     process.stdout.write(`${JSON.stringify({
       benchmark: 'attention-ops', seq: S, heads: H, headDim: D, window: W, rows: R, iters: ITERS, cores: cpus().length, loadAverage: loadavg(),
+      // The two rotary forms compute the same rotation (as the exported model's float32 Sin/Cos tables would differ
+      // from these float64-rounded ones only in the last bit).
+      rotaryFormsMaxAbsDiff: rotary.length === 2 ? maxAbsDiff(rotary[0], rotary[1]) : null,
       results: sessions.map(([name]) => ({
         variant: name, wallMsMedian: Math.round(median(wall.get(name)!)), cpuMsMedian: Math.round(median(cpu.get(name)!)),
         cpuSpeedupOverWrittenOut: +(base / median(cpu.get(name)!)).toFixed(2),
