@@ -88,7 +88,7 @@ export function applyFusedBlockedWindow(ctx: RuleContext, n: Node, ops: SiteOps,
   const blockFirst = ops.unsqueeze(ops.op('Mul', [ops.range(nb, 'block'), ops.scalarI64(R, 'rows')], 'block_rows'), [1], 'block_col');
   const queryPos = ops.op('Add', [blockFirst, ops.const('row_offsets', [1, R], { dtype: 'int64', data: Array.from({ length: R }, (_, r) => r) })], 'query_pos');
   const keyPos = ops.op('Add', [ops.op('Sub', [blockFirst, ops.scalarI64(F, 'front')], 'block_first_key'), ops.const('cols', [1, L], { dtype: 'int64', data: Array.from({ length: L }, (_, t) => t) })], 'key_pos');
-  const bias = blockBias(ops, n, { batch, nb, queryPos, keyPos, R, L, F, W });
+  const bias = blockBias(ops, shapes, n, { batch, nb, queryPos, keyPos, R, L, F, W });
 
   const mha = b.node('MultiHeadAttention', [qBlocks, windows(n.input(GQA.key)!, 'k'), windows(n.input(GQA.value)!, 'v'), null, null, bias], {
     name: ops.name('op'),
@@ -103,17 +103,30 @@ export function applyFusedBlockedWindow(ctx: RuleContext, n: Node, ops: SiteOps,
   const name = n.name;
   b.removeNode(n);
   b.renameNode(mha, name);
+  // What only fed the operator (its bias broadcast, its length inputs) goes with it.
+  b.removeUnused();
   return { rows: R, keys: L };
+}
+
+/**
+ * Where to read the operator's bias from: through an Expand of a rank-4 tensor (how `fuse` broadcasts a shared mask
+ * to [.., S, T]), its source, so that the S×T copy is not made; the index below reads a broadcast (size-1) axis at 0.
+ */
+function biasSource(bias: Value | null, shapes: ShapeInfo): Value | null {
+  const p = bias?.producer;
+  if (p?.opType !== 'Expand' || (p.domain !== '' && p.domain !== 'ai.onnx')) return bias;
+  const src = p.input(0);
+  return src && shapes.shape(src)?.length === 4 ? src : bias;
 }
 
 interface BlockGeometry { batch: Value; nb: Value; queryPos: Value; keyPos: Value; R: number; L: number; F: number; W: number }
 
 /**
  * [B·nb, 1 or H, R, L]: the causal window band (a constant table), the keys outside [0, total_b), and the operator's
- * own attention_bias [B or 1, H or 1, S, T] read at each block's (query, key) positions with one Gather over its
- * flattened last two axes (only S·L values per head are read, never the S×T matrix again).
+ * own attention_bias [B or 1, H or 1, S or 1, T or 1] read at each block's (query, key) positions with one Gather over
+ * its flattened last two axes (only S·L values per head are read, never the S×T matrix again).
  */
-function blockBias(ops: SiteOps, n: Node, g: BlockGeometry): Value {
+function blockBias(ops: SiteOps, shapes: ShapeInfo, n: Node, g: BlockGeometry): Value {
   const band = ops.floats(bandTable(g.R, g.L, g.F, g.W, true), [1, 1, 1, g.R, g.L], 'band');
   // total_b = seqlens_k[b] + 1: GroupQueryAttention's keys for batch row b are [0, total_b).
   const total = ops.op('Add', [ops.cast(n.input(GQA.seqlensK)!, 'int64', 'seqlens_k'), ops.scalarI64(1, 'one_i')], 'total_b');
@@ -123,7 +136,7 @@ function blockBias(ops: SiteOps, n: Node, g: BlockGeometry): Value {
     ops.op('Less', [ops.unsqueeze(g.keyPos, [0], 'key_pos_b'), totalCol], 'key_before_end'),
   ], 'key_valid'); // [B, nb, L]
   let sum = ops.op('Add', [band, ops.unsqueeze(ops.additive(valid, 'key_valid_bias'), [1, 3], 'key_valid_blocks')], 'window_bias'); // [B, 1, nb, R, L]
-  const own = n.input(GQA.attentionBias);
+  const own = biasSource(n.input(GQA.attentionBias), shapes);
   if (own) {
     const s = ops.shape(own, 'own_shape');
     const rowsOwn = ops.dim(s, 2, 'own_rows');
