@@ -6,7 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
 import { loadModel } from '../../src/analysis/ir/load';
-import type { RuleRequest } from '../../src/rewriters/pipeline';
+import * as path from 'node:path';
+import { saveModel } from '../../src/analysis/ir/save';
+import { rewriteInMemory, type RuleRequest } from '../../src/rewriters/pipeline';
 import { fixture } from '../helpers/fixtures';
 import { manifestFeeds, type Feeds } from '../analysis/helpers/ort';
 import { paddedBatchFeeds, softcappedAttention } from './fuse-helpers';
@@ -74,6 +76,14 @@ describe('window per query block on GroupQueryAttention sites', () => {
     const fused = await floatOutputs(rewriteTo(model, [{ rule: 'fuse', params: {} }], tmp.dir, 'long-fused').file, feeds);
     const long = await floatOutputs(rewriteTo(model, [{ rule: 'fuse', params: {} }, { rule: 'window', params: { window: 4096, impl: 'blocked', rows: 64 } }], tmp.dir, 'long').file, feeds);
     for (const o of Object.keys(fused)) expect(maxAbsDiff(long[o], fused[o]), o).toBeLessThan(1e-4);
+  });
+
+  it('refuses a float16 GroupQueryAttention (onnxruntime\'s CPU MultiHeadAttention is float32 only)', () => {
+    const { model: m16 } = rewriteInMemory(fixture('fused-gqa').model, [], { precision: 'fp16' });
+    const file = path.join(tmp.dir, 'fused-gqa-fp16.onnx');
+    saveModel(m16, file);
+    const r = rewriteTo(file, [{ rule: 'window', params: { window: 8, impl: 'blocked', rows: 4 } }], tmp.dir, 'fused-gqa-fp16-window');
+    expect(r.report.warnings).toEqual([0, 1].map((i) => `window: site ${i}: no per-block form (a float16 site: onnxruntime's CPU MultiHeadAttention computes float32 only); used GroupQueryAttention's local_window_size`));
   });
 
   it('refuses a soft-capped GroupQueryAttention with the reason and keeps local_window_size', async () => {

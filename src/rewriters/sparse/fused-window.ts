@@ -11,7 +11,8 @@
 // Exact for the rows GroupQueryAttention defines: a query row whose window holds no valid key (only rows past
 // total_b, i.e. padding) gets a uniform average instead of the kernel's result, as the fuse rule documents for fully
 // masked rows. Refused, with the reason, where GroupQueryAttention computes something MultiHeadAttention does not
-// (a KV cache, rotary embedding, soft-capping, smooth softmax, head sinks) or packs Q, K and V into one input.
+// (a KV cache, rotary embedding, soft-capping, smooth softmax, head sinks), packs Q, K and V into one input, or is
+// float16 (onnxruntime 1.29's CPU MultiHeadAttention is float32 only).
 import { attr } from '../../analysis/ir/builder';
 import type { Node, Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
@@ -19,7 +20,7 @@ import { FUSED_INPUTS } from '../../analysis/attention/fused';
 import { attrFloat, attrInt } from '../../analysis/attention/match';
 import type { RuleContext } from '../rule';
 import { bandTable, clampKeys } from './blocked-window';
-import type { SiteOps } from './ops';
+import type { FloatType, SiteOps } from './ops';
 
 const GQA = FUSED_INPUTS['com.microsoft.GroupQueryAttention'];
 
@@ -30,7 +31,7 @@ export interface FusedBlockedWindow {
 }
 
 /** Why this GroupQueryAttention node cannot become per-block MultiHeadAttention, or null when it can. */
-export function fusedBlocksReason(n: Node, shapes: ShapeInfo): string | null {
+export function fusedBlocksReason(n: Node, shapes: ShapeInfo, float: FloatType): string | null {
   if (!n.input(GQA.key) || !n.input(GQA.value)) return 'Q, K and V are packed into one input';
   if (n.input(GQA.pastKey) || n.input(GQA.pastValue)) return 'a KV cache is in use (past_key/past_value)';
   if (attrInt(n, 'do_rotary') === 1) return 'the operator applies rotary embedding itself (do_rotary)';
@@ -39,6 +40,8 @@ export function fusedBlocksReason(n: Node, shapes: ShapeInfo): string | null {
   if (n.outputs.slice(1).some((o) => o.uses.length > 0 || o.isGraphOutput)) return 'its present_key/present_value outputs are read';
   const q = shapes.shape(n.input(GQA.query));
   if (q?.length !== 3 || typeof q[2] !== 'number') return 'the width of Q is not known';
+  // onnxruntime 1.29 registers MultiHeadAttention on the CPU provider for float32 only (GroupQueryAttention for both).
+  if (float !== 'float32') return `a ${float} site: onnxruntime's CPU MultiHeadAttention computes float32 only`;
   return null;
 }
 

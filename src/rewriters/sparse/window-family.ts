@@ -55,7 +55,7 @@ export const windowRule: Rule<WindowParams> = {
             // With `rows`: query blocks folded into one MultiHeadAttention (fused-window.ts), which computes only the
             // window's blocks on every provider; without, the operator's own local_window_size (compute-reducing
             // only where the provider's kernel skips the hidden keys, e.g. CUDA's flash kernel, not onnxruntime's CPU).
-            const why = p.rows !== undefined ? fusedBlocksReason(raw.anchor, shapes) : null;
+            const why = p.rows !== undefined ? fusedBlocksReason(raw.anchor, shapes, ops.float) : null;
             if (p.rows !== undefined && why === null) {
               const r = applyFusedBlockedWindow(ctx, raw.anchor, ops, shapes, { window: p.window, rows: p.rows });
               return {
