@@ -19,6 +19,7 @@ import * as ort from 'onnxruntime-node';
 import { attr, GraphBuilder, type Attr } from '../src/analysis/ir/builder';
 import type { Value } from '../src/analysis/ir/graph';
 import { saveModel } from '../src/analysis/ir/save';
+import { maxAbsDiff, median, timeRounds } from './cpu-rounds';
 
 const option = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -151,12 +152,6 @@ const VARIANTS: Record<string, Build> = {
   'rotary embedding of Q and K by com.microsoft RotaryEmbedding (not a form of the layer)': rotaryFused,
 };
 
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
 async function main(): Promise<void> {
   if (S % R !== 0) throw new Error(`--rows ${R} must divide --seq ${S}`);
   const dir = mkdtempSync(join(tmpdir(), 'al-bench-ops-'));
@@ -185,26 +180,10 @@ async function main(): Promise<void> {
     const reference = (await written.run({ ...feeds, mask: new ort.Tensor('float32', windowed, [1, 1, S, S]) }))[written.outputNames[0]].data as Float32Array;
     const windowDiff = new Map<string, number>();
     const rotary: Float32Array[] = [];
-    const wall = new Map<string, number[]>();
-    const cpu = new Map<string, number[]>();
-    // One untimed round first: the first run of each session allocates its buffers.
-    for (let round = 0; round <= ITERS; round++) {
-      for (const [name, s] of sessions) {
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        const out = await s.run(feeds);
-        const t = performance.now() - t0;
-        const c = process.cpuUsage(c0);
-        if (round === 0) {
-          if (name in WINDOW_VARIANTS) windowDiff.set(name, maxAbsDiff(out[s.outputNames[0]].data as Float32Array, reference));
-          if (name.startsWith('rotary')) rotary.push(out[s.outputNames[0]].data as Float32Array);
-          continue;
-        }
-        (wall.get(name) ?? wall.set(name, []).get(name)!).push(t);
-        (cpu.get(name) ?? cpu.set(name, []).get(name)!).push((c.user + c.system) / 1000);
-      }
-    }
-    const median = (x: number[]) => [...x].sort((a, b) => a - b)[Math.floor(x.length / 2)];
+    const { cpu, wall } = await timeRounds(sessions, feeds, ITERS, (name, out) => {
+      if (name in WINDOW_VARIANTS) windowDiff.set(name, maxAbsDiff(out, reference));
+      if (name.startsWith('rotary')) rotary.push(out);
+    });
     const base = median(cpu.get('written-out')!);
     process.stdout.write(`${JSON.stringify({
       benchmark: 'attention-ops', seq: S, heads: H, headDim: D, window: W, rows: R, iters: ITERS, cores: cpus().length, loadAverage: loadavg(),

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { rewriteModel, type RuleRequest } from '../src/rewriters/pipeline';
 import '../src/rewriters/rules';
+import { maxAbsDiff, median, timeRounds } from './cpu-rounds';
 import { findFixture } from './fixture';
 
 function option(name: string, fallback: string): string {
@@ -54,26 +55,8 @@ async function main(): Promise<void> {
     }
     const ids = BigInt64Array.from({ length: seq }, (_, i) => BigInt((i * 7919) % 256));
     const feeds = { input_ids: new ort.Tensor('int64', ids, [1, seq]), attention_mask: new ort.Tensor('int64', new BigInt64Array(seq).fill(1n), [1, seq]) };
-    const cpu = new Map<string, number[]>();
-    const wall = new Map<string, number[]>();
     const logits = new Map<string, Float32Array>();
-    for (let round = 0; round <= rounds; round++) {
-      for (const { name, session } of sessions) {
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        const out = await session.run(feeds);
-        const t = performance.now() - t0;
-        const c = process.cpuUsage(c0);
-        if (round === 0) {
-          logits.set(name, out[session.outputNames[0]].data as Float32Array);
-          continue;
-        }
-        (cpu.get(name) ?? cpu.set(name, []).get(name)!).push((c.user + c.system) / 1000);
-        (wall.get(name) ?? wall.set(name, []).get(name)!).push(t);
-      }
-    }
-    const median = (x: number[]) => [...x].sort((a, b) => a - b)[Math.floor(x.length / 2)];
-    const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+    const { cpu, wall } = await timeRounds(sessions.map((x) => [x.name, x.session]), feeds, rounds, (name, out) => logits.set(name, out));
     process.stdout.write(`${JSON.stringify({
       benchmark: 'rewrites-cpu', model: 'llama-long-eager-ts-op17', seq, rounds, cores: cpus().length, cpu: cpus()[0]?.model, loadAverage: loadavg(),
       results: sessions.map(({ name, sameAs }) => ({
