@@ -21,9 +21,9 @@
 //        (--only NAME[,NAME] keeps the original and the variants whose name starts with one of the NAMEs)
 //        (--iters N: exactly N timed runs instead of the minimums)
 // Output: one JSON object on stdout; progress and a summary table on stderr.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, platform, tmpdir, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { analyzeModel } from '../src/analysis/analyze';
 import { getRule } from '../src/rewriters/registry';
 import { rewriteModel, type RuleRequest } from '../src/rewriters/pipeline';
@@ -34,19 +34,13 @@ import { identity, speedup, type Speedup } from '../src/runtime/measure/stats';
 import { type BoundScope, boundWarning, exceedsBound, modelBound } from '../src/runtime/measure/trust';
 import { type BenchEntry, type BenchRequest, type ExecutionProvider, isExecutionProvider } from '../src/runtime/protocol';
 import { profileSites } from '../src/runtime/sites';
+import { findFixture } from './fixture';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
 
-function findFixture(): string {
-  for (const base of [process.cwd(), resolve(__dirname, '..', '..')]) {
-    const p = join(base, '..', 'shared', 'fixtures', 'llama-long-eager-ts-op17', 'model.onnx');
-    if (existsSync(p)) return p;
-  }
-  throw new Error('cannot find ../shared/fixtures/llama-long-eager-ts-op17/model.onnx');
-}
 
 interface Variant {
   name: string;
@@ -98,7 +92,7 @@ function versus(ref: { e: BenchEntry; m: Timed }, cur: { e: BenchEntry; m: Timed
 }
 
 async function main(): Promise<void> {
-  const model = findFixture();
+  const model = findFixture('llama-long-eager-ts-op17');
   const eps = option('ep', 'cpu').split(',');
   if (!eps.every(isExecutionProvider)) throw new Error(`--ep: unknown provider in ${eps.join(',')}`);
   const seq = Number(option('seq', '4096'));

@@ -4,30 +4,21 @@
 //
 // Usage: npm run bench:runtime [-- --ep cuda --seq 512,2048,4096 --iters 5 --warmup 1 --profile-runs 2]
 // Output: one JSON object on stdout; progress on stderr.
-import { existsSync } from 'node:fs';
 import { cpus, platform, totalmem } from 'node:os';
-import { join, resolve } from 'node:path';
 import { analyzeModel } from '../src/analysis/analyze';
 import { RuntimeClient } from '../src/runtime/client';
 import { type ExecutionProvider, isExecutionProvider } from '../src/runtime/protocol';
 import { profileSites } from '../src/runtime/sites';
+import { findFixture } from './fixture';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
 
-function findFixture(): string {
-  // dist/bench/runtime.js runs from the repository; the shared fixtures sit beside it.
-  for (const base of [process.cwd(), resolve(__dirname, '..', '..')]) {
-    const p = join(base, '..', 'shared', 'fixtures', 'llama-long-eager-ts-op17', 'model.onnx');
-    if (existsSync(p)) return p;
-  }
-  throw new Error('cannot find ../shared/fixtures/llama-long-eager-ts-op17/model.onnx');
-}
 
 async function main(): Promise<void> {
-  const model = findFixture();
+  const model = findFixture('llama-long-eager-ts-op17');
   const eps = option('ep', 'cpu').split(',');
   if (!eps.every(isExecutionProvider)) throw new Error(`--ep: unknown provider in ${eps.join(',')}`);
   const seqs = option('seq', '512,2048,4096').split(',').map(Number);

@@ -30,6 +30,7 @@ const entries = [
   { entryPoints: ['bench/runtime.ts'], outfile: 'dist/bench/runtime.js' },
   { entryPoints: ['bench/rewrites.ts'], outfile: 'dist/bench/rewrites.js' },
   { entryPoints: ['bench/attention-ops.ts'], outfile: 'dist/bench/attention-ops.js' },
+  { entryPoints: ['bench/rewrites-cpu.ts'], outfile: 'dist/bench/rewrites-cpu.js' },
   // The fuzz campaign (`npm run fuzz`) and the worker processes it runs mutants in.
   { entryPoints: ['fuzz/main.ts'], outfile: 'dist/fuzz/main.js' },
   { entryPoints: ['fuzz/worker.ts'], outfile: 'dist/fuzz/worker.js' },

@@ -72,9 +72,15 @@ export function implCandidates(rule: string, params: Record<string, unknown>): I
   const mask: ImplCandidate = { label: 'mask', params: { impl: 'mask' } };
   switch (rule) {
     case 'window': case 'sink': case 'strided': case 'power': {
-      const blocked = rowChoices(Number(params.window)).map((rows) => ({ label: `blocked, ${rows}-row blocks`, params: { impl: 'blocked', rows } }));
-      // The window as the fused operator's own attribute (GroupQueryAttention's local_window_size, on CPU).
-      const fused = rule === 'window' ? [{ label: 'fused, GroupQueryAttention local_window_size', params: { impl: 'blocked' }, fuseFirst: true }] : [];
+      const window = Number(params.window);
+      const blocked = rowChoices(window).map((rows) => ({ label: `blocked, ${rows}-row blocks`, params: { impl: 'blocked', rows } }));
+      // After `fuse`: the window as GroupQueryAttention's own attribute (local_window_size), and the query blocks
+      // folded into one MultiHeadAttention (sparse/fused-window.ts; on sites that were fused already, the blocked
+      // candidates above are that form). Larger blocks only: the fused kernel gains from bigger products.
+      const perBlock = rowChoices(window).filter((rows) => rows >= window / 2).map((rows) => ({
+        label: `fused, MultiHeadAttention per ${rows}-row query block`, params: { impl: 'blocked', rows }, fuseFirst: true,
+      }));
+      const fused = rule === 'window' ? [{ label: 'fused, GroupQueryAttention local_window_size', params: { impl: 'blocked' }, fuseFirst: true }, ...perBlock] : [];
       return [mask, ...blocked, ...fused];
     }
     case 'neighborhood2d':
@@ -138,6 +144,19 @@ function fuseStep(r: RuleRequest, ep: ExecutionProvider): RuleRequest {
   return { rule: 'fuse', params: { target: ep === 'cuda' ? 'cuda' : 'cpu' }, ...(r.sites ? { sites: r.sites } : {}) };
 }
 
+/**
+ * Writes a candidate; one that puts `fuse` first (at `fuseAt`) on sites that are fused already is written without it
+ * (the rule then acts on the operators the model has).
+ */
+function rewriteWithFuse(input: string, variant: RuleRequest[], fuseAt: number, path: string, seq: number): RewriteReport {
+  try {
+    return rewriteModel(input, variant, path, { seqLen: seq });
+  } catch (e) {
+    if (fuseAt < 0 || !/^fuse: applies to none/.test((e as Error).message)) throw e;
+    return rewriteModel(input, variant.filter((_, j) => j !== fuseAt), path, { seqLen: seq });
+  }
+}
+
 async function timeStep(
   client: RuntimeClient, input: string, requests: RuleRequest[], step: number, cands: ImplCandidate[], dir: string, o: ImplAutoOptions,
 ): Promise<ImplChoice> {
@@ -154,7 +173,7 @@ async function timeStep(
     o.onProgress?.(`${rule}: writing the ${cand.label} form`);
     let rewritten: RewriteReport;
     try {
-      rewritten = rewriteModel(input, variant, path, { seqLen: o.seq });
+      rewritten = rewriteWithFuse(input, variant, cand.fuseFirst ? step : -1, path, o.seq);
     } catch (e) {
       notMeasured.push({ label: cand.label, reason: (e as Error).message });
       continue;

@@ -26,7 +26,7 @@ describe('impl auto', () => {
   it('lists the exact forms per rule, the mask form first', () => {
     expect(implCandidates('window', { window: 256 }).map((c) => c.label)).toEqual([
       'mask', 'blocked, 32-row blocks', 'blocked, 64-row blocks', 'blocked, 128-row blocks', 'blocked, 256-row blocks',
-      'fused, GroupQueryAttention local_window_size',
+      'fused, GroupQueryAttention local_window_size', 'fused, MultiHeadAttention per 128-row query block', 'fused, MultiHeadAttention per 256-row query block',
     ]);
     expect(implCandidates('sink', { window: 4, sink: 2 }).map((c) => c.params)).toEqual([{ impl: 'mask' }, { impl: 'blocked', rows: 16 }]);
     expect(implCandidates('block-topk', { block: 64, k: 8 }).map((c) => c.params.impl)).toEqual(['mask', 'gather']);
@@ -65,17 +65,24 @@ describe('impl auto', () => {
     for (const k of Object.keys(mask)) expect(maxAbsDiff(got[k], mask[k])).toBeLessThan(1e-4);
   });
 
-  it('on a fused GroupQueryAttention site, times the operator\'s own window once (block sizes do not apply to it)', async () => {
+  it('on a fused GroupQueryAttention site, times the per-block forms and the operator\'s own window', async () => {
     const model = fixture('fused-gqa').model;
     const { requests, choices } = await resolveAutoImpl(client, model, [{ rule: 'window', params: { window: 64, impl: 'auto' } }], { seq: 32, ep: 'cpu', runs: 2 });
     const c = choices[0];
-    expect(c.measured.map((m) => m.label)).toEqual(['mask', 'blocked, 16-row blocks']);
-    expect(c.notMeasured.filter((n) => n.reason === 'the same rewrite as blocked, 16-row blocks').map((n) => n.label)).toEqual([
-      'blocked, 32-row blocks', 'blocked, 64-row blocks', 'blocked, 128-row blocks',
+    // The blocked candidates are the per-block MultiHeadAttention form here; `fuse` first has nothing to fuse, so
+    // the fused candidates act on the model's own operators (the per-block ones are then the same rewrites).
+    expect(c.measured.map((m) => m.label)).toEqual([
+      'mask', 'blocked, 16-row blocks', 'blocked, 32-row blocks', 'blocked, 64-row blocks', 'blocked, 128-row blocks', 'fused, GroupQueryAttention local_window_size',
     ]);
-    // `fuse` first has nothing to fuse here, which is said, not hidden.
-    expect(c.notMeasured.find((n) => n.label.startsWith('fused,'))?.reason).toMatch(/fuse: applies to none/);
+    expect(c.notMeasured.filter((n) => /^the same rewrite as blocked/.test(n.reason)).map((n) => n.label)).toEqual([
+      'fused, MultiHeadAttention per 32-row query block', 'fused, MultiHeadAttention per 64-row query block', 'fused, MultiHeadAttention per 128-row query block',
+    ]);
     expect(requests.every((r) => (r.params as { impl?: string }).impl !== 'auto')).toBe(true);
+    // Whichever won gives the mask form's outputs.
+    const feeds = synthesizedFeeds(model, 40, 0);
+    const got = await floatOutputs(rewriteTo(model, requests, tmp.dir, 'fused-gqa-auto').file, feeds);
+    const mask = await floatOutputs(rewriteTo(model, [{ rule: 'window', params: { window: 64 } }], tmp.dir, 'fused-gqa-mask').file, feeds);
+    for (const k of Object.keys(mask)) expect(maxAbsDiff(got[k], mask[k])).toBeLessThan(1e-4);
   });
 
   it('refuses auto where the rule has no forms to choose from', async () => {

@@ -155,7 +155,7 @@ export function decodeWarnings(info: SiteInfo, R: number, L: number): string[] {
 }
 
 /** 0 where query row r and key column t of a block are inside the window, the masking value elsewhere. */
-function bandTable(R: number, L: number, F: number, W: number, causal: boolean): number[] {
+export function bandTable(R: number, L: number, F: number, W: number, causal: boolean): number[] {
   const NEG = -3.4028234663852886e38;
   const t: number[] = [];
   for (let r = 0; r < R; r++) {

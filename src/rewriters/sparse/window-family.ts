@@ -10,6 +10,7 @@ import { blockedPattern, type CausalPattern } from './blocked-pattern';
 import { round } from './cost';
 import { fusedKey } from '../../analysis/attention/fused';
 import { applyGqaWindow, applyMask } from './mask-form';
+import { applyFusedBlockedWindow, fusedBlocksReason } from './fused-window';
 import { formReason, implOf, oneOf, positiveInt, type PowerParams, type SinkParams, type StridedParams, type WindowParams } from './params';
 import { buildVisible, describe, keysPerQuery, perHead, type Pattern } from './pattern';
 import { SITE_OPS_OPSET } from './ops';
@@ -47,8 +48,20 @@ export const windowRule: Rule<WindowParams> = {
       if (p.impl === 'blocked') {
         if (raw.anchors.fused) {
           if (fusedKey(raw.anchor) === 'com.microsoft.GroupQueryAttention') {
+            // With `rows`: query blocks folded into one MultiHeadAttention (fused-window.ts), which computes only the
+            // window's blocks on every provider; without, the operator's own local_window_size (compute-reducing
+            // only where the provider's kernel skips the hidden keys, e.g. CUDA's flash kernel, not onnxruntime's CPU).
+            const why = p.rows !== undefined ? fusedBlocksReason(raw.anchor, shapes, ops.float) : null;
+            if (p.rows !== undefined && why === null) {
+              const r = applyFusedBlockedWindow(ctx, raw.anchor, ops, shapes, { window: p.window, rows: p.rows });
+              return {
+                after: { ...describe(pattern), impl: 'blocked', via: 'MultiHeadAttention per query block', blockRows: r.rows, keysPerQuery: round(keysPerQuery(pattern, ctx.seqLen)) },
+                computed: { rows: Math.ceil(ctx.seqLen / r.rows) * r.rows, keys: r.keys },
+              };
+            }
+            if (why) warnings.push(`site ${info.id}: no per-block form (${why}); used GroupQueryAttention's local_window_size`);
             applyGqaWindow(ctx, raw.anchor, p.window);
-            return { ...maskOutcome(info, ctx.seqLen, pattern, { impl: 'blocked', via: 'GroupQueryAttention local_window_size' }) };
+            return { ...maskOutcome(info, ctx.seqLen, pattern, { impl: 'blocked', via: 'GroupQueryAttention local_window_size' }), warnings };
           }
           warnings.push(`site ${info.id}: ${info.form} has no compute-reducing window here; used the mask form`);
         } else {
