@@ -22,7 +22,7 @@ import { type MeasureContext, type Objective, type Score, calibrationScore, eval
 import { calibrateLatency, type LatencyContext, type LatencyModel, type MeasuredLatency } from './latency-model';
 import { type AdvisorProfile, profileModel } from './profile';
 import type { LengthRun, PlanAtLength } from './length-types';
-import { BudgetError, searchPlan } from './search';
+import { BudgetError, type SearchResult, searchPlan } from './search';
 import type { HeadFit } from './span-fit';
 import { type PlanSpeed, type SpeedOptions, type SpeedReport, timePlans } from './speed';
 import { type UniformBaseline, uniformBaselines } from './uniform';
@@ -244,7 +244,7 @@ async function searchAll(profile: AdvisorProfile, budgets: Budget[], costs: Cost
     const words = (sum: number) => `${budget.kind} ${formatBudgetValue({ ...budget, value: costs.inUnit(sum, budget.unit) })}`;
     for (const proxy of LOSS_PROXIES) {
       progress({ phase: 'search', done: done++, total: budgets.length * LOSS_PROXIES.length, message: `${describeBudget(budget)}, ${proxy.name}` });
-      let r: Awaited<ReturnType<typeof searchPlan>>;
+      let r: SearchResult;
       try {
         r = await searchPlan(searchHeads(profile, proxy, costs), costs.limit(budget), words);
       } catch (e) {
