@@ -23,7 +23,7 @@ import { calibrateLatency, type LatencyContext, type LatencyModel, type Measured
 import { type AdvisorProfile, profileModel } from './profile';
 import type { LengthRun, PlanAtLength } from './length-types';
 import { BudgetError, type SearchResult, searchPlan } from './search';
-import type { HeadFit } from './span-fit';
+import type { HeadFit } from './joint';
 import { type PlanSpeed, type SpeedOptions, type SpeedReport, timePlans } from './speed';
 import { type UniformBaseline, uniformBaselines } from './uniform';
 
@@ -81,7 +81,7 @@ export interface FrontierPoint {
   mix: Record<string, number>;
   /** Several lengths (lengths.ts): the plan at each profiled length; the fields above are at the longest. */
   lengths?: PlanAtLength[];
-  /** Several lengths: how each head's choice was made one (a span law fitted over the lengths, or not). */
+  /** Several lengths: each head's choice at every length (a span law, or the same choice at each). */
   fits?: HeadFit[];
   /** The plan's blocked form timed against the dense models (with `speed`). */
   speed?: PlanSpeed;
