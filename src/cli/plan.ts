@@ -96,7 +96,10 @@ export async function run(argv: string[]): Promise<number> {
   const latencyRuns = intOption(args, 'latency-runs', 20, 2);
   if (args.options.has('latency-runs') && budget.kind !== 'latency') throw new UsageError('--latency-runs applies to a latency budget');
   const seq = typeof tokens === 'string' ? seqOption(args, 512) : 0;
-  if (Array.isArray(seq) && seq.length > 1 && budget.kind !== 'density') throw new UsageError(`a ${budget.kind} budget plans one length; give one --seq (several lengths take a density budget)`);
+  if (Array.isArray(seq) && seq.length > 1) {
+    if (budget.kind === 'latency') throw new UsageError('a latency budget plans one length; give one --seq (several lengths take a density or a FLOP budget)');
+    if (budget.unit === 'flops') throw new UsageError('a FLOP count is the budget of one length; with several lengths give FLOPs as a share of dense attention (e.g. flops=0.25), which holds at each');
+  }
   const output = args.options.get('output');
   const planOut = args.options.get('plan-out');
   for (const out of [output, planOut]) if (typeof out === 'string' && resolve(out) === resolve(model)) throw new UsageError(`${out} is the input model; the input is never overwritten`);
