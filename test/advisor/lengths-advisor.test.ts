@@ -62,3 +62,26 @@ it('plans bytelm-llama-trained at 32 and 64 tokens as one plan with span laws, s
   expect(printed).toContain(`span laws a + b·L (b ≥ 0, through window ladder points): ${laws.length} heads; ${32 - laws.length} heads the same choice at every length`);
   for (const l of point.lengths!) expect(printed).toMatch(new RegExp(`\\n  ${l.seq} +${l.density.toFixed(4)} +${l.cost.toFixed(4)} +${l.evaluation.value.toFixed(4)} `));
 }, 180_000);
+
+it('holds a FLOP budget (a share of dense attention) at each of 32 and 64 tokens', async () => {
+  const f = fixture('bytelm-llama-trained');
+  const r = await adviseLengths(client, f.model, {
+    data: { kind: 'tokens', file: join(f.dir, 'eval.bytes'), seq: [32, 64], evalWindows: 2, calibrationWindows: 1, importanceWindows: 1 },
+    budgets: [{ kind: 'flops', unit: 'share', value: 0.6 }],
+    baselines: false,
+    reference: false,
+  });
+  expect(r.budget).toEqual(expect.objectContaining({ kind: 'flops', unit: 'share' }));
+  expect(r.budget.description).toContain('at each of 32, 64 tokens');
+  const [point] = r.frontier;
+  for (const l of point.lengths!) {
+    expect(l.cost, `FLOPs at ${l.seq}`).toBeLessThanOrEqual(0.6 + 1e-9);
+    expect(l.cost).toBeGreaterThan(0);
+  }
+  expect(point.cost).toBe(point.lengths![1].cost);
+  // A FLOP count belongs to one length: refused in one line.
+  await expect(adviseLengths(client, f.model, {
+    data: { kind: 'tokens', file: join(f.dir, 'eval.bytes'), seq: [32, 64], evalWindows: 2, calibrationWindows: 1 },
+    budgets: [{ kind: 'flops', unit: 'flops', value: 1e6 }],
+  })).rejects.toThrow(/^a FLOP count is the budget of one length/);
+}, 180_000);
