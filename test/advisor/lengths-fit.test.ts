@@ -8,6 +8,7 @@ import { splitTokens, splitTokensAt } from '../../src/orchestrate/advisor/calibr
 import { densityCost } from '../../src/orchestrate/advisor/budget-cost';
 import { denseKeys } from '../../src/orchestrate/advisor/candidates';
 import { jointExtras, jointHeads, siteOptions } from '../../src/orchestrate/advisor/joint';
+import { assertWithinBudget } from '../../src/orchestrate/advisor/lengths';
 import { LOSS_PROXIES } from '../../src/orchestrate/advisor/loss';
 import type { AdvisorProfile, SiteProfile } from '../../src/orchestrate/advisor/profile';
 import type { HeadChoice } from '../../src/rewriters/plan/choices';
@@ -94,6 +95,14 @@ describe('the joint options over several lengths (joint.ts)', () => {
     expect(extras).toContain('strided 32 + window 4');
     expect(extras).toContain('strided 32 + window 128');
     expect(extras.some((d) => d.startsWith('window') || d.includes('+ window 256'))).toBe(false);
+  });
+});
+
+describe('the check that the joint plan is within its budget at every length', () => {
+  it('passes a plan within the budget at each length and stops on one over it (which the joint search never gives)', () => {
+    const budget = { kind: 'density', unit: 'share', value: 0.25 } as const;
+    expect(() => assertWithinBudget(budget, [{ seq: 256, cost: 0.2499 }, { seq: 512, cost: 0.25 }])).not.toThrow();
+    expect(() => assertWithinBudget(budget, [{ seq: 256, cost: 0.2429 * 1.1 }, { seq: 512, cost: 0.2 }])).toThrow(/^internal: the joint plan for density ≤ 0.25 spends 0.267\d* at 256 tokens, over its budget/);
   });
 });
 
