@@ -37,7 +37,7 @@ export const help: CommandHelp = {
     },
     { name: 'frontier', value: 'V,V,...', help: "further budgets of the same kind and unit to plan and measure for the frontier (bare values, e.g. 0.125,0.5 or 8ms,20ms)", default: 'half and double the budget' },
     { name: 'latency-runs', value: 'N', help: 'timed rounds of each latency bench run (a latency budget: the uniform plans of the latency model, then the plans found)', default: '20' },
-    { name: 'seq', value: 'L[,L...]', help: 'tokens per window (--tokens); several lengths (e.g. 256,512, a density budget): profile and search at each, and give heads whose window grows with the length a span law a + b·L (docs/advisor.md)', default: '512' },
+    { name: 'seq', value: 'L[,L...]', help: 'tokens per window (--tokens); several lengths (e.g. 256,512, a density budget or a FLOP share): profile at each and search one plan over all, the budget holding at each, with span laws a + b·L (docs/advisor.md)', default: '512' },
     { name: 'eval-windows', value: 'N', help: 'evaluation windows, evenly spaced over the token file', default: '64' },
     { name: 'calib-windows', value: 'N', help: 'calibration windows, between the evaluation windows (attention maps, and the choice among candidate plans)', default: '4' },
     { name: 'importance-windows', value: 'N', help: 'calibration windows the head importance runs use (one run per head: profiling time grows with this)', default: '2' },
