@@ -1,6 +1,6 @@
 // `attention-lens plan --seq 256,512`: the advisor at several lengths (orchestrate/advisor/lengths.ts). Reading the
 // lengths, and the part of the printed result that only several lengths have: which lengths were profiled, the plan's
-// density and score at each, how its spans were made one (span laws a + b·L), and the frontier at each length.
+// density, budget spent and score at each, its span laws a + b·L, and the frontier at each length.
 import type { AdviceResult } from '../orchestrate/advisor/advisor';
 import { type PlanChoice, describeHeadChoice, isSpanLaw } from '../rewriters/plan/choices';
 import { resolveSpan } from '../rewriters/plan/span';
@@ -34,21 +34,14 @@ export function renderLengths(r: AdviceResult): string[] {
   if (!runs || !chosen.lengths || !chosen.fits) return [];
   const lines = [
     '',
-    `lengths profiled: ${runs.map((l) => l.seq).join(', ')} tokens (calibration windows of each length at the same places; a plan searched at each, ` +
-      `then made one; a span law's windows at each length in brackets; -o writes the model at ${r.seq})`,
+    `lengths profiled: ${runs.map((l) => l.seq).join(', ')} tokens (calibration windows of each length at the same places; one plan searched over ` +
+      `all lengths at once, the budget holding at each; a span law's windows at each length in brackets; -o writes the model at ${r.seq})`,
   ];
   const laws = chosen.fits.filter((f) => f.how === 'law');
-  const exact = laws.filter((f) => f.exact).length;
-  const longest = chosen.fits.filter((f) => f.how === 'longest');
-  lines.push(
-    `span laws a + b·L (least squares over the lengths, b ≥ 0): ${laws.length} heads, ${exact} of them giving back the choice at every length` +
-      `${laws.length > exact ? ` (largest miss ${Math.max(...laws.map((f) => f.maxError ?? 0))} keys)` : ''}; ` +
-      `${chosen.fits.length - laws.length - longest.length} heads chose the same at every length` +
-      `${longest.length ? `; ${longest.length} chose different kinds and keep the choice at ${r.seq}` : ''}`,
-  );
+  lines.push(`span laws a + b·L (b ≥ 0, through window ladder points): ${laws.length} heads; ${chosen.fits.length - laws.length} heads the same choice at every length`);
   lines.push(formatTable(
-    ['length', 'plan density', 'searched alone', 'plan', 'original'],
-    chosen.lengths.map((l, i) => [String(l.seq), fmt(l.density, 4), fmt(l.searchedDensity, 4), fmt(l.evaluation.value, 4), fmt(runs[i].dense?.value, 4)]),
+    ['length', 'plan density', `budget spent (${r.budget.kind})`, 'plan', 'original'],
+    chosen.lengths.map((l, i) => [String(l.seq), fmt(l.density, 4), fmt(l.cost, 4), fmt(l.evaluation.value, 4), fmt(runs[i].dense?.value, 4)]),
   ));
   // The longest length's frontier is the main table (plan.ts); here the others.
   for (const run of runs.filter((l) => l.seq !== r.seq)) {

@@ -37,7 +37,7 @@ export const help: CommandHelp = {
     },
     { name: 'frontier', value: 'V,V,...', help: "further budgets of the same kind and unit to plan and measure for the frontier (bare values, e.g. 0.125,0.5 or 8ms,20ms)", default: 'half and double the budget' },
     { name: 'latency-runs', value: 'N', help: 'timed rounds of each latency bench run (a latency budget: the uniform plans of the latency model, then the plans found)', default: '20' },
-    { name: 'seq', value: 'L[,L...]', help: 'tokens per window (--tokens); several lengths (e.g. 256,512, a density budget): profile and search at each, and give heads whose window grows with the length a span law a + b·L (docs/advisor.md)', default: '512' },
+    { name: 'seq', value: 'L[,L...]', help: 'tokens per window (--tokens); several lengths (e.g. 256,512, a density budget or a FLOP share): profile at each and search one plan over all, the budget holding at each, with span laws a + b·L (docs/advisor.md)', default: '512' },
     { name: 'eval-windows', value: 'N', help: 'evaluation windows, evenly spaced over the token file', default: '64' },
     { name: 'calib-windows', value: 'N', help: 'calibration windows, between the evaluation windows (attention maps, and the choice among candidate plans)', default: '4' },
     { name: 'importance-windows', value: 'N', help: 'calibration windows the head importance runs use (one run per head: profiling time grows with this)', default: '2' },
@@ -96,7 +96,10 @@ export async function run(argv: string[]): Promise<number> {
   const latencyRuns = intOption(args, 'latency-runs', 20, 2);
   if (args.options.has('latency-runs') && budget.kind !== 'latency') throw new UsageError('--latency-runs applies to a latency budget');
   const seq = typeof tokens === 'string' ? seqOption(args, 512) : 0;
-  if (Array.isArray(seq) && seq.length > 1 && budget.kind !== 'density') throw new UsageError(`a ${budget.kind} budget plans one length; give one --seq (several lengths take a density budget)`);
+  if (Array.isArray(seq) && seq.length > 1) {
+    if (budget.kind === 'latency') throw new UsageError('a latency budget plans one length; give one --seq (several lengths take a density or a FLOP budget)');
+    if (budget.unit === 'flops') throw new UsageError('a FLOP count is the budget of one length; with several lengths give FLOPs as a share of dense attention (e.g. flops=0.25), which holds at each');
+  }
   const output = args.options.get('output');
   const planOut = args.options.get('plan-out');
   for (const out of [output, planOut]) if (typeof out === 'string' && resolve(out) === resolve(model)) throw new UsageError(`${out} is the input model; the input is never overwritten`);

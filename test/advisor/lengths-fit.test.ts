@@ -1,13 +1,19 @@
 // The advisor at several lengths, its parts that need no model (issue 10): calibration windows of every length kept
-// apart from the evaluation windows of every length, the span laws fitted from the plans of each length (least
-// squares, b ≥ 0, dense counted as a window of L), and --seq read as one length or several.
+// apart from the evaluation windows of every length, the options of the joint search over the lengths (span laws
+// through window ladder points, their costs and losses at every length), and --seq read as one length or several.
 import { describe, expect, it } from 'vitest';
 import { parseArgs } from '../../src/cli/args';
 import { seqOption } from '../../src/cli/plan-lengths';
 import { splitTokens, splitTokensAt } from '../../src/orchestrate/advisor/calibration';
-import { fitLengths, leastSquares } from '../../src/orchestrate/advisor/span-fit';
+import { densityCost } from '../../src/orchestrate/advisor/budget-cost';
+import { denseKeys } from '../../src/orchestrate/advisor/candidates';
+import { jointExtras, jointHeads, siteOptions } from '../../src/orchestrate/advisor/joint';
+import { assertWithinBudget } from '../../src/orchestrate/advisor/lengths';
+import { LOSS_PROXIES } from '../../src/orchestrate/advisor/loss';
+import type { AdvisorProfile, SiteProfile } from '../../src/orchestrate/advisor/profile';
+import type { HeadChoice } from '../../src/rewriters/plan/choices';
 import { resolveChoice } from '../../src/rewriters/plan/span';
-import { describeHeadChoice, parseHeadPlan, type HeadPlanFile } from '../../src/shared/head-plan';
+import { describeHeadChoice, parseHeadChoice } from '../../src/shared/head-plan';
 import { windowStarts } from '../../src/runtime/measure/task-score';
 
 describe('calibration windows at several lengths', () => {
@@ -40,51 +46,63 @@ describe('calibration windows at several lengths', () => {
   });
 });
 
-describe('span laws fitted over the lengths', () => {
-  const plans = (lengths: number[], heads: string[][]): HeadPlanFile[] => lengths.map((_, i) => parseHeadPlan({ version: 1, sites: { 2: heads.map((h) => h[i]) } }));
+describe('the joint options over several lengths (joint.ts)', () => {
+  const site = (seq: number, choices: string[], recall: (c: string) => number, importance = 1): SiteProfile => ({
+    site: 2, causal: true, heads: 1, kvHeads: null, denseKeys: denseKeys(true, seq), choices: choices.map((c) => parseHeadChoice(c) as HeadChoice),
+    perHead: [{ head: 0, importance, recall: choices.map(recall), keys: [], entropy: 0, firstTokenMass: 0, meanDistance: 0 }],
+  });
+  const profile = (seq: number, s: SiteProfile) => ({ seq, sites: [s] }) as unknown as AdvisorProfile;
 
-  it('with two lengths: the line through both choices, which gives each back; dense counts as a window of L; kinds that differ keep the longest', () => {
-    const lengths = [256, 512];
-    const heads = [
-      ['window 32', 'window 64'], // 0 + 0.125·L
-      ['sink 4 + window 16', 'sink 4 + window 64'], // -32 + 0.1875·L
-      ['dense', 'window 256'], // (256, 256), (512, 256): 256 + 0·L
-      ['window 64', 'window 64'], // the same at both: fixed
-      ['strided 16 + window 8', 'strided 32 + window 8'], // strides differ: the longest's
-      ['pruned', 'window 8'], // kinds differ: the longest's
-      ['window 128', 'window 32'], // shrinks: b would be negative, so the mean, which gives neither back
-    ];
-    const { plan, fits } = fitLengths(lengths, plans(lengths, heads), 'note');
-    expect(plan.lengths).toEqual(lengths);
-    expect(plan.seq).toBe(512);
-    expect(plan.sites[2].map(describeHeadChoice)).toEqual([
-      'window 0 + 0.125·L', 'sink 4 + window -32 + 0.1875·L', 'window 256 + 0·L', 'window 64', 'strided 32 + window 8', 'window 8', 'window 80 + 0·L',
+  it('with two lengths: dense, pruned and the fixed choices every length measured, and a law through every pair of ladder points with W2 ≥ W1', () => {
+    const at256 = ['dense', 'window 32', 'window 64', 'window 128', 'block-topk 16,1', 'pruned'];
+    const at512 = ['dense', 'window 64', 'window 128', 'window 256', 'block-topk 16,1', 'block-topk 32,1', 'pruned'];
+    const options = siteOptions([256, 512], [site(256, at256, () => 0.5), site(512, at512, () => 0.5)]);
+    expect(options.map((o) => describeHeadChoice(o.choice))).toEqual([
+      'dense', 'block-topk 16,1', 'pruned',
+      'window 0 + 0.125·L', 'window -64 + 0.375·L', 'window -192 + 0.875·L', 'window 64', 'window 0 + 0.25·L', 'window -128 + 0.75·L', 'window 128', 'window 0 + 0.5·L',
     ]);
-    expect(fits.map((f) => [f.how, f.exact, f.maxError])).toEqual([
-      ['law', true, 0], ['law', true, 0], ['law', true, 0], ['same', true, null], ['longest', false, null], ['longest', false, null], ['law', false, 48],
-    ]);
-    // Every exact law resolves at each length to the choice searched there (dense as a window of L).
-    fits.forEach((f, h) => {
-      if (f.how !== 'law' || !f.exact) return;
-      lengths.forEach((L, i) => {
-        const got = resolveChoice(plan.sites[2][h], L);
-        expect(heads[h][i] === 'dense' ? `window ${L}` : heads[h][i]).toBe(describeHeadChoice(got));
-      });
-    });
-    expect(fits[0].searched).toEqual(['window 32', 'window 64']);
+    // Each option resolves at each length to the choice whose recall that length measured (its index there).
+    for (const o of options) {
+      expect(describeHeadChoice(resolveChoice(o.choice, 256))).toBe(at256[o.at[0]]);
+      expect(describeHeadChoice(resolveChoice(o.choice, 512))).toBe(at512[o.at[1]]);
+    }
   });
 
-  it('with three lengths: least squares, said when it does not give every choice back', () => {
-    expect(leastSquares([128, 256, 512], [16, 32, 64])).toEqual({ a: 0, b: 0.125 });
-    const law = leastSquares([128, 256, 512], [16, 64, 64]);
-    // Σ (a + b·L − W)² is least: its gradient is zero.
-    const r = [128, 256, 512].map((L, i) => law.a + law.b * L - [16, 64, 64][i]);
-    expect(r.reduce((x, y) => x + y, 0)).toBeCloseTo(0, 9);
-    expect(r.reduce((x, y, i) => x + y * [128, 256, 512][i], 0)).toBeCloseTo(0, 6);
-    const { fits } = fitLengths([128, 256, 512], plans([128, 256, 512], [['window 16', 'window 64', 'window 64']]), 'n');
-    expect(fits[0].how).toBe('law');
-    expect(fits[0].exact).toBe(false);
-    expect(fits[0].maxError).toBeGreaterThan(0);
+  it('with three lengths: only the laws whose window at every length is one that length measured', () => {
+    const ladder = (seq: number) => ['dense', `window ${seq / 8}`, `window ${seq / 4}`, 'pruned'];
+    const options = siteOptions([128, 256, 512], [128, 256, 512].map((L) => site(L, ladder(L), () => 0.5)));
+    expect(options.map((o) => describeHeadChoice(o.choice))).toEqual(['dense', 'pruned', 'window 0 + 0.125·L', 'window 0 + 0.25·L']);
+  });
+
+  it('costs every option at every length and estimates its loss as the mean over the lengths', () => {
+    const rec = (L: number) => (c: string) => (c === 'dense' ? 1 : c === 'pruned' ? 0 : c.startsWith('window') ? Number(c.split(' ')[1]) / L : 0.5);
+    const profiles = [profile(256, site(256, ['dense', 'window 32', 'window 64', 'pruned'], rec(256), 2)), profile(512, site(512, ['dense', 'window 64', 'window 128', 'pruned'], rec(512), 4))];
+    const costs = profiles.map(densityCost);
+    const [head] = jointHeads(profiles, LOSS_PROXIES[0], costs);
+    const law = head.options.find((o) => describeHeadChoice(o.choice) === 'window 0 + 0.25·L')!;
+    expect(law.costs[0]).toBeCloseTo(costs[0].cost(profiles[0].sites[0], 0, parseHeadChoice('window 64') as HeadChoice), 12);
+    expect(law.costs[1]).toBeCloseTo(costs[1].cost(profiles[1].sites[0], 0, parseHeadChoice('window 128') as HeadChoice), 12);
+    // 2 × (1 − 64/256) at 256 and 4 × (1 − 128/512) at 512.
+    expect(law.loss).toBeCloseTo((2 * 0.75 + 4 * 0.75) / 2, 12);
+    const pruned = head.options.find((o) => o.choice.kind === 'pruned')!;
+    expect(pruned.costs).toEqual([0, 0]);
+    expect(pruned.loss).toBeCloseTo(3, 12);
+  });
+
+  it('each length measures the other lengths\' block-topk and strides (with its own windows)', () => {
+    const extras = jointExtras([256, 512])(256, true).map(describeHeadChoice);
+    expect(extras).toContain('block-topk 32,1');
+    expect(extras).toContain('strided 32 + window 4');
+    expect(extras).toContain('strided 32 + window 128');
+    expect(extras.some((d) => d.startsWith('window') || d.includes('+ window 256'))).toBe(false);
+  });
+});
+
+describe('the check that the joint plan is within its budget at every length', () => {
+  it('passes a plan within the budget at each length and stops on one over it (which the joint search never gives)', () => {
+    const budget = { kind: 'density', unit: 'share', value: 0.25 } as const;
+    expect(() => assertWithinBudget(budget, [{ seq: 256, cost: 0.2499 }, { seq: 512, cost: 0.25 }])).not.toThrow();
+    expect(() => assertWithinBudget(budget, [{ seq: 256, cost: 0.2429 * 1.1 }, { seq: 512, cost: 0.2 }])).toThrow(/^internal: the joint plan for density ≤ 0.25 spends 0.267\d* at 256 tokens, over its budget/);
   });
 });
 

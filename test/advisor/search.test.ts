@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/analysis/numeric/random';
 import type { HeadChoice } from '../../src/rewriters/plan/choices';
-import { BudgetError, type SearchHead, searchPlan, undominated } from '../../src/orchestrate/advisor/search';
-import { bruteForce } from './helpers/brute-force';
+import { BudgetError, type RowsHead, type SearchHead, searchPlan, searchRows, undominated, undominatedRows } from '../../src/orchestrate/advisor/search';
+import { bruteForce, bruteForceRows } from './helpers/brute-force';
 
 const W = (window: number): HeadChoice => ({ kind: 'window', window });
 
@@ -49,6 +49,63 @@ describe('searchPlan', () => {
   });
 });
 
+function randomRows(seed: number, heads: number, options: number, rows: number): RowsHead[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: heads }, (_, h) => ({
+    site: 0,
+    head: h,
+    options: Array.from({ length: options }, (_, o) => ({ choice: W(o + 1), costs: Array.from({ length: rows }, () => rng.next()), loss: rng.next() })),
+  }));
+}
+
+describe('searchRows (a budget row per length, as the advisor at several lengths uses it)', () => {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('finds the exact optimum of random instance %i under every row', async (seed) => {
+    const rows = 2 + (seed % 2);
+    const heads = randomRows(seed, 5, 4, rows);
+    const limits = Array.from({ length: rows }, (_, r) => {
+      const cheapest = heads.reduce((a, h) => a + Math.min(...h.options.map((o) => o.costs[r])), 0);
+      return cheapest + (0.25 + 0.15 * r) * (heads.length - cheapest) * ((seed % 3) + 1) / 3;
+    });
+    const best = bruteForceRows(heads, limits);
+    if (best === Infinity) {
+      await expect(searchRows(heads, limits)).rejects.toThrow(BudgetError);
+      return;
+    }
+    const r = await searchRows(heads, limits);
+    expect(r.status).toBe('Optimal');
+    r.costs.forEach((c, i) => expect(c).toBeLessThanOrEqual(limits[i] + 1e-9));
+    expect(r.loss).toBeCloseTo(best, 9);
+  });
+
+  it('the second row changes the answer where the first alone would overspend it', async () => {
+    // Head 0 is cheap at length 1 and dear at length 2 when wide; one row would give it the wide option.
+    const heads: RowsHead[] = [
+      { site: 0, head: 0, options: [{ choice: W(8), costs: [0.1, 0.1], loss: 1 }, { choice: W(64), costs: [0.4, 0.9], loss: 0 }] },
+      { site: 0, head: 1, options: [{ choice: W(8), costs: [0.1, 0.1], loss: 0.5 }, { choice: W(64), costs: [0.5, 0.5], loss: 0 }] },
+    ];
+    const one = await searchRows(heads.map((h) => ({ ...h, options: h.options.map((o) => ({ ...o, costs: [o.costs[0]] })) })), [0.6]);
+    expect(one.picks.map((p) => p.choice)).toEqual([W(64), W(8)]);
+    const two = await searchRows(heads, [0.6, 0.6]);
+    expect(two.picks.map((p) => p.choice)).toEqual([W(8), W(64)]);
+    expect(two.loss).toBeCloseTo(bruteForceRows(heads, [0.6, 0.6]), 12);
+    expect(two.costs[1]).toBeLessThanOrEqual(0.6);
+  });
+
+  it('refuses rows no one plan meets together, and a row below its cheapest plan', async () => {
+    const heads: RowsHead[] = [{ site: 0, head: 0, options: [{ choice: W(8), costs: [0, 1], loss: 1 }, { choice: W(64), costs: [1, 0], loss: 0 }] }];
+    await expect(searchRows(heads, [0.5, 0.5])).rejects.toThrow(/no plan of the candidates meets 0.5 and 0.5 at once/);
+    await expect(searchRows(heads, [-1, 1])).rejects.toThrow(/^-1 is below the cheapest plan of the candidates \(0\)$/);
+  });
+
+  it('one row is searchPlan', async () => {
+    const heads = randomHeads(3, 5, 4);
+    const a = await searchPlan(heads, 2);
+    const b = await searchRows(heads.map((h) => ({ ...h, options: h.options.map((o) => ({ choice: o.choice, costs: [o.cost], loss: o.loss })) })), [2]);
+    expect(b.loss).toBe(a.loss);
+    expect(b.costs).toEqual([a.cost]);
+  });
+});
+
 describe('undominated', () => {
   it('keeps only options that no other beats on both cost and loss', () => {
     const kept = undominated([
@@ -59,5 +116,15 @@ describe('undominated', () => {
       { cost: 1, loss: 0 },
     ]);
     expect(kept.map((k) => k.index)).toEqual([3, 1, 0, 4]);
+  });
+
+  it('with several rows keeps an option cheaper in any row', () => {
+    const kept = undominatedRows([
+      { costs: [0.5, 0.5], loss: 0.2 },
+      { costs: [0.4, 0.9], loss: 0.2 }, // cheaper at row 0: kept
+      { costs: [0.6, 0.6], loss: 0.3 }, // beaten by the first in both rows
+      { costs: [0.5, 0.5], loss: 0.2 }, // the first again: dropped
+    ]);
+    expect(kept.map((k) => k.index)).toEqual([0, 1]);
   });
 });

@@ -22,8 +22,8 @@ import { type MeasureContext, type Objective, type Score, calibrationScore, eval
 import { calibrateLatency, type LatencyContext, type LatencyModel, type MeasuredLatency } from './latency-model';
 import { type AdvisorProfile, profileModel } from './profile';
 import type { LengthRun, PlanAtLength } from './length-types';
-import { BudgetError, searchPlan } from './search';
-import type { HeadFit } from './span-fit';
+import { BudgetError, type SearchResult, searchPlan } from './search';
+import type { HeadFit } from './joint';
 import { type PlanSpeed, type SpeedOptions, type SpeedReport, timePlans } from './speed';
 import { type UniformBaseline, uniformBaselines } from './uniform';
 
@@ -81,7 +81,7 @@ export interface FrontierPoint {
   mix: Record<string, number>;
   /** Several lengths (lengths.ts): the plan at each profiled length; the fields above are at the longest. */
   lengths?: PlanAtLength[];
-  /** Several lengths: how each head's choice was made one (a span law fitted over the lengths, or not). */
+  /** Several lengths: each head's choice at every length (a span law, or the same choice at each). */
   fits?: HeadFit[];
   /** The plan's blocked form timed against the dense models (with `speed`). */
   speed?: PlanSpeed;
@@ -244,7 +244,7 @@ async function searchAll(profile: AdvisorProfile, budgets: Budget[], costs: Cost
     const words = (sum: number) => `${budget.kind} ${formatBudgetValue({ ...budget, value: costs.inUnit(sum, budget.unit) })}`;
     for (const proxy of LOSS_PROXIES) {
       progress({ phase: 'search', done: done++, total: budgets.length * LOSS_PROXIES.length, message: `${describeBudget(budget)}, ${proxy.name}` });
-      let r: Awaited<ReturnType<typeof searchPlan>>;
+      let r: SearchResult;
       try {
         r = await searchPlan(searchHeads(profile, proxy, costs), costs.limit(budget), words);
       } catch (e) {

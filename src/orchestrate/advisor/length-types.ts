@@ -7,8 +7,8 @@ export interface PlanAtLength {
   seq: number;
   /** The plan's density at this length (its laws resolved here), as the search counts it. */
   density: number;
-  /** The density of the plan the search chose at this length alone (before the lengths were made one plan). */
-  searchedDensity: number;
+  /** What the plan spends of the budget at this length, in the budget's unit (the density under a density budget): at most the budget. */
+  cost: number;
   /** On this length's calibration windows (the choice among candidate plans used their mean over the lengths). */
   calibration: Score;
   /** On this length's evaluation windows. */

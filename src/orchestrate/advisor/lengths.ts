@@ -1,9 +1,10 @@
 // The advisor at several lengths (issue 10, MoA's elastic spans): the model is profiled at each length on calibration
-// windows of that length (from the same gaps between the evaluation windows of every length; calibration.ts), a plan
-// is searched at each length under the same density budget, and the plans are made one (span-fit.ts): a head whose
-// choices are windows of one kind and different sizes gets a span law a + b·L. That plan is what the candidates'
-// calibration scores (their mean over the lengths) choose among and what is scored on each length's evaluation
-// windows, beside the original model and the uniform rules at the same densities at each length.
+// windows of that length (from the same gaps between the evaluation windows of every length; calibration.ts), and ONE
+// integer program over all the lengths (joint.ts) chooses each head's option (span laws a + b·L and length-independent
+// choices) to minimise the mean estimated loss over the lengths, under one budget row per length: the plan meets the
+// budget (density, or FLOPs as a share of dense attention) at every profiled length by construction. That plan is what
+// the candidates' calibration scores (their mean over the lengths) choose among and what is scored on each length's
+// evaluation windows, beside the original model and the uniform rules at the same budgets at each length.
 // With one length this is `advise` itself, with the same result.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,20 +15,20 @@ import { resolveChoice } from '../../rewriters/plan/span';
 import type { RuntimeClient } from '../../runtime/client';
 import { loadTokenFile } from '../../runtime/measure/task-score';
 import type { ProgressEvent } from '../../runtime/protocol';
-import type { Budget } from '../../rewriters/plan/budget';
+import { type Budget, describeBudget, formatBudgetValue } from '../../rewriters/plan/budget';
 import {
   type AdviceResult, type AdviseOptions, type AdvisorData, type CandidatePlan, type FrontierPoint, advise, checkCancelled, mixOf, objectiveOf, planOf, samePlan, timeFrontier,
 } from './advisor';
-import { type CostModel, densityCost } from './budget-cost';
-import { AdvisorBudgetError, checkBudgets } from './budget-report';
+import { type CostModel, densityCost, flopsCost } from './budget-cost';
+import { AdvisorBudgetError, checkBudgets, planCost } from './budget-report';
 import { type TokenSplit, splitTokensAt } from './calibration';
 import { candidateSet, choiceKeys } from './candidates';
+import { type HeadFit, jointExtras, jointPlan, searchJoint } from './joint';
 import type { LengthRun, PlanAtLength } from './length-types';
-import { LOSS_PROXIES, searchHeads } from './loss';
+import { LOSS_PROXIES } from './loss';
 import { type MeasureContext, type Score, calibrationScore, evaluationScore, planRequest, writeVariant } from './measure';
 import { type AdvisorProfile, profileModel } from './profile';
-import { searchPlan } from './search';
-import { type HeadFit, fitLengths } from './span-fit';
+import { BudgetError } from './search';
 import { type UniformBaseline, uniformBaselines } from './uniform';
 
 /** Token data at one or several lengths (`seq`: the list; the CLI's --seq 256,512). */
@@ -49,16 +50,17 @@ interface Candidate {
   proxy: string;
   plan: HeadPlanFile;
   fits: HeadFit[];
-  /** The search's plan at each length alone: its density and estimated loss. */
-  searched: { density: number; loss: number }[];
+  /** The joint search's mean estimated loss over the lengths. */
+  loss: number;
 }
 
 async function adviseSeveral(client: RuntimeClient, model: string, options: LengthsOptions, data: LengthsData & { seq: number[] }): Promise<AdviceResult> {
   const { signal } = options;
   const seqs = data.seq;
   const budgets = checkBudgets(options.budgets);
-  // FLOPs and latency are measured at one length; a plan made one over several lengths is held to a density.
-  if (budgets[0].kind !== 'density') throw new AdvisorBudgetError(`a ${budgets[0].kind} budget plans one length; give one --seq (several lengths take a density budget)`);
+  // Latency is measured at one length; a share of dense attention's density or FLOPs holds at each length, a FLOP count is one length's.
+  if (budgets[0].kind === 'latency') throw new AdvisorBudgetError('a latency budget plans one length; give one --seq (several lengths take a density or a FLOP budget)');
+  if (budgets[0].unit === 'flops') throw new AdvisorBudgetError('a FLOP count is the budget of one length; with several lengths give FLOPs as a share of dense attention (e.g. flops=0.25), which holds at each');
   const report = analyzeModel(model);
   const splits = splitTokensAt(loadTokenFile(data.file), seqs, data.evalWindows, data.calibrationWindows);
   const progress = options.onProgress ?? (() => undefined);
@@ -70,6 +72,7 @@ async function adviseSeveral(client: RuntimeClient, model: string, options: Leng
     profiles.push(await profileModel(client, model, {
       source: { kind: 'tokens', split },
       candidates: options.candidates,
+      extraChoices: jointExtras(seqs, options.candidates),
       ...(data.importanceWindows !== undefined ? { importanceWindows: data.importanceWindows } : {}),
       settings: options.settings,
       onProgress: (p) => progress({ ...p, message: `L = ${split.seq}${p.message ? `: ${p.message}` : ''}` }),
@@ -79,7 +82,9 @@ async function adviseSeveral(client: RuntimeClient, model: string, options: Leng
   checkCancelled(signal);
   sameHeads(profiles);
   const t1 = performance.now();
-  const searched = await searchLengths(profiles, budgets, progress);
+  const costs = profiles.map((p) => (budgets[0].kind === 'flops' ? flopsCost(p, report) : densityCost(p)));
+  const warnings: string[] = [];
+  const searched = await searchLengths(profiles, budgets, costs, progress, warnings);
   const t2 = performance.now();
 
   const dir = mkdtempSync(join(tmpdir(), 'attention-lens-advisor-'));
@@ -87,7 +92,7 @@ async function adviseSeveral(client: RuntimeClient, model: string, options: Leng
     client, model, infos: report.model.inputs, objective: objectiveOf(report, { ...data, seq: split.seq }, split), settings: options.settings, signal, dir,
   }));
   try {
-    const validated = await validate(contexts, profiles, searched, budgets, options, progress);
+    const validated = await validate(contexts, profiles, costs, searched, budgets, options, progress);
     const t3 = performance.now();
     const speed = options.speed ? await timeFrontier(contexts[contexts.length - 1], validated.frontier, options.speed, data, seqs[seqs.length - 1], progress) : null;
     const t4 = performance.now();
@@ -98,7 +103,7 @@ async function adviseSeveral(client: RuntimeClient, model: string, options: Leng
     return {
       model,
       seq: seqs[last],
-      budget: { kind: 'density', unit: 'share', description: `density ≤ ${budgets[0].value}` },
+      budget: { kind: budgets[0].kind, unit: budgets[0].unit, description: `${describeBudget(budgets[0])} at each of ${seqs.join(', ')} tokens` },
       objective: describeLengths(data.file, splits),
       profile: profiles[last],
       dense: validated.dense[last],
@@ -107,7 +112,7 @@ async function adviseSeveral(client: RuntimeClient, model: string, options: Leng
       latencyModel: null,
       speed,
       timings: { profileMs: t1 - t0, searchMs: t2 - t1, validateMs: t3 - t2, ...(speed ? { speedMs: t4 - t3 } : {}) },
-      warnings: [...profiles.flatMap((p) => p.warnings.map((w) => `L = ${p.seq}: ${w}`)), ...overBudget(validated.frontier), ...(speed?.warnings ?? [])],
+      warnings: [...profiles.flatMap((p) => p.warnings.map((w) => `L = ${p.seq}: ${w}`)), ...warnings, ...(speed?.warnings ?? [])],
       lengths,
     };
   } finally {
@@ -123,31 +128,38 @@ function sameHeads(profiles: AdvisorProfile[]): void {
   if (other) throw new Error(`the sites profiled at ${profiles[0].seq} tokens (${first}) differ from those at ${other.seq} (${key(other)}); plan one length at a time`);
 }
 
-/** Per budget and loss estimate: a plan searched at each length, made one; a plan another estimate already gave is dropped. */
-async function searchLengths(profiles: AdvisorProfile[], densities: Budget[], progress: (p: ProgressEvent) => void): Promise<{ budget: number; plans: Candidate[] }[]> {
+/**
+ * Per budget and loss estimate: the joint plan over every length; a plan another estimate already gave is dropped. A
+ * frontier budget no plan meets at every length is left out with a warning (the first budget's refusal is the error).
+ */
+async function searchLengths(
+  profiles: AdvisorProfile[], budgets: Budget[], costs: CostModel[], progress: (p: ProgressEvent) => void, warnings: string[],
+): Promise<{ budget: Budget; plans: Candidate[] }[]> {
   const seqs = profiles.map((p) => p.seq);
-  const out: { budget: number; plans: Candidate[] }[] = [];
-  const budgets = densities.map((b) => b.value);
-  const costs: CostModel[] = profiles.map(densityCost);
-  const total = budgets.length * LOSS_PROXIES.length * profiles.length;
+  const out: { budget: Budget; plans: Candidate[] }[] = [];
+  const total = budgets.length * LOSS_PROXIES.length;
   let done = 0;
-  for (const budget of budgets) {
+  for (const [b, budget] of budgets.entries()) {
     const plans: Candidate[] = [];
+    const limits = costs.map((c) => c.limit(budget));
+    const words = (row: number) => (sum: number) => `${budget.kind} ${formatBudgetValue({ ...budget, value: costs[row].inUnit(sum, budget.unit) })} at ${seqs[row]} tokens`;
     for (const proxy of LOSS_PROXIES) {
-      const per: { plan: HeadPlanFile; density: number; loss: number }[] = [];
-      for (const [i, profile] of profiles.entries()) {
-        progress({ phase: 'search', done: done++, total, message: `density ${budget}, ${proxy.name}, L = ${profile.seq}` });
-        // Under the density cost a plan's summed cost is its mean density.
-        const r = await searchPlan(searchHeads(profile, proxy, costs[i]), budget, (d) => `density ${Number(d.toPrecision(6))}`);
-        per.push({ plan: planOf(profile, r.picks, { kind: 'density', unit: 'share', value: budget }, proxy.name), density: r.cost, loss: r.loss });
+      progress({ phase: 'search', done: done++, total, message: `${describeBudget(budget)} at each of ${seqs.join(', ')}, ${proxy.name}` });
+      let r: Awaited<ReturnType<typeof searchJoint>>;
+      try {
+        r = await searchJoint(profiles, proxy, costs, limits, words);
+      } catch (e) {
+        if (!(e instanceof BudgetError) || b === 0) throw e;
+        warnings.push(`frontier budget ${describeBudget(budget)} left out: ${e.message}`);
+        break;
       }
-      const note = `attention-lens plan: density ≤ ${budget} of dense attention at each of ${seqs.join(', ')} tokens, searched at each and made one ` +
-        `(span laws a + b·L by least squares); loss estimate ${proxy.name}; calibration: ${profiles[0].calibration}`;
-      const { plan, fits } = fitLengths(seqs, per.map((p) => p.plan), note);
+      const note = `attention-lens plan: ${describeBudget(budget)}${budget.kind === 'density' ? ' of dense attention' : ''} at each of ${seqs.join(', ')} tokens, ` +
+        `one integer program over the lengths (span laws a + b·L); loss estimate ${proxy.name} (mean over the lengths); calibration: ${profiles[0].calibration}`;
+      const { plan, fits } = jointPlan(seqs, r, note);
       if (plans.some((p) => samePlan(p.plan, plan))) continue;
-      plans.push({ proxy: proxy.name, plan, fits, searched: per.map((p) => ({ density: p.density, loss: p.loss })) });
+      plans.push({ proxy: proxy.name, plan, fits, loss: r.loss });
     }
-    out.push({ budget, plans });
+    if (plans.length) out.push({ budget, plans });
   }
   return out;
 }
@@ -165,7 +177,7 @@ export function planDensity(profile: AdvisorProfile, plan: HeadPlanFile): number
 }
 
 async function validate(
-  contexts: MeasureContext[], profiles: AdvisorProfile[], searched: { budget: number; plans: Candidate[] }[], budgets: Budget[], options: LengthsOptions,
+  contexts: MeasureContext[], profiles: AdvisorProfile[], costs: CostModel[], searched: { budget: Budget; plans: Candidate[] }[], budgets: Budget[], options: LengthsOptions,
   progress: (p: ProgressEvent) => void,
 ): Promise<{ dense: (Score | null)[]; frontier: FrontierPoint[]; baselines: UniformBaseline[] }> {
   const n = contexts.length;
@@ -187,35 +199,39 @@ async function validate(
   const frontier: FrontierPoint[] = [];
   for (const s of searched) {
     checkCancelled(options.signal);
+    const budget = s.budget.value;
     const tried: { c: Candidate; candidate: CandidatePlan; scores: Score[] }[] = [];
     for (const c of s.plans) {
       const scores: Score[] = [];
       for (const [i, ctx] of contexts.entries()) {
-        step(`plan at density ${s.budget} (${c.proxy}), ${seqOf(i)} tokens`);
+        step(`plan at ${describeBudget(s.budget)} (${c.proxy}), ${seqOf(i)} tokens`);
         scores.push(await calibrationScore(ctx, writeVariant(ctx, [planRequest(c.plan)], seqOf(i))));
       }
       const calibration = { metric: scores[0].metric, value: scores.reduce((a, x) => a + x.value, 0) / n };
       const density = planDensity(profiles[last], c.plan);
-      tried.push({ c, scores, candidate: { proxy: c.proxy, density, cost: density, estimatedLoss: c.searched[last].loss, calibration } });
+      const cost = costs[last].inUnit(planCost(profiles[last], costs[last], c.plan), s.budget.unit);
+      tried.push({ c, scores, candidate: { proxy: c.proxy, density, cost, estimatedLoss: c.loss, calibration } });
     }
     const best = tried.reduce((a, b) => (b.candidate.calibration.value < a.candidate.calibration.value ? b : a));
     const evaluations: Score[] = [];
     for (const [i, ctx] of contexts.entries()) {
-      step(`plan at density ${s.budget}: evaluation at ${seqOf(i)} tokens`);
+      step(`plan at ${describeBudget(s.budget)}: evaluation at ${seqOf(i)} tokens`);
       evaluations.push(await evaluationScore(ctx, writeVariant(ctx, [planRequest(best.c.plan)], seqOf(i))));
     }
     const lengths: PlanAtLength[] = profiles.map((p, i) => ({
-      seq: p.seq, density: planDensity(p, best.c.plan), searchedDensity: best.c.searched[i].density, calibration: best.scores[i], evaluation: evaluations[i],
+      seq: p.seq, density: planDensity(p, best.c.plan), cost: costs[i].inUnit(planCost(p, costs[i], best.c.plan), s.budget.unit),
+      calibration: best.scores[i], evaluation: evaluations[i],
     }));
+    assertWithinBudget(s.budget, lengths);
     frontier.push({
-      budget: s.budget, plan: best.c.plan, density: lengths[last].density, cost: lengths[last].density, chosen: best.candidate, candidates: tried.map((t) => t.candidate),
+      budget, plan: best.c.plan, density: lengths[last].density, cost: lengths[last].cost, chosen: best.candidate, candidates: tried.map((t) => t.candidate),
       evaluation: evaluations[last], mix: mixOf(best.c.plan), lengths, fits: best.c.fits,
     });
   }
   const baselines: UniformBaseline[] = [];
   if (options.baselines !== false) {
     for (const [i, ctx] of contexts.entries()) {
-      const measured = await uniformBaselines(ctx, profiles[i], budgets, families[i], densityCost(profiles[i]), seqOf(i), (m) => step(`${m}, ${seqOf(i)} tokens`));
+      const measured = await uniformBaselines(ctx, profiles[i], budgets, families[i], costs[i], seqOf(i), (m) => step(`${m}, ${seqOf(i)} tokens`));
       baselines.push(...measured.map((b) => ({ ...b, seq: seqOf(i) })));
     }
   }
@@ -224,15 +240,13 @@ async function validate(
 }
 
 /**
- * The lengths where a plan made one is denser than its budget: a head whose choices differ in kind keeps the longest
- * length's choice, and a fixed window costs more of a shorter length.
+ * The joint search holds the budget at every length by construction (one row per length); the plan's cost at each,
+ * recounted from the plan file with its laws resolved there, is checked again: a plan over it is a bug, not a warning.
  */
-function overBudget(frontier: FrontierPoint[]): string[] {
-  return frontier.flatMap((f) => (f.lengths ?? []).filter((l) => l.density > f.budget + 1e-9).map((l) => {
-    const kept = (f.fits ?? []).filter((h) => !h.exact);
-    return `density ${f.budget}: at ${l.seq} tokens the plan's density is ${l.density.toFixed(4)}, over the budget ` +
-      `(${kept.length} head(s) do not give back every length's choice: ${kept.slice(0, 4).map((h) => `site ${h.site} head ${h.head} ${h.planned}`).join(', ')}${kept.length > 4 ? ', ...' : ''})`;
-  }));
+export function assertWithinBudget(budget: Budget, lengths: { seq: number; cost: number }[]): void {
+  for (const l of lengths) {
+    if (l.cost > budget.value * (1 + 1e-6)) throw new Error(`internal: the joint plan for ${describeBudget(budget)} spends ${l.cost} at ${l.seq} tokens, over its budget`);
+  }
 }
 
 function describeLengths(file: string, splits: TokenSplit[]): string {

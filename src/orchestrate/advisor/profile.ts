@@ -24,6 +24,11 @@ export interface ProfileOptions {
   source: CalibrationSource;
   candidates?: CandidateOptions;
   /**
+   * Choices measured besides the candidate set at the map's length and causality (the advisor at several lengths
+   * measures each length's block-topk and strided candidates at the other lengths too: joint.ts).
+   */
+  extraChoices?: (seq: number, causal: boolean) => HeadChoice[];
+  /**
    * Token windows the importance runs use (default 2), spread over the calibration windows: scoring zeroes each head
    * in turn, one run per head, so this is what profiling time grows with; the maps use every calibration window.
    */
@@ -246,7 +251,7 @@ async function measureRecall(
         const info = exposable.find((s) => s.id === m.site)!;
         let acc = sums.get(m.site);
         if (!acc) {
-          const choices = allowedChoices(report, info, candidateSet(layout.keys, info.causal, options.candidates).choices, warnings);
+          const choices = allowedChoices(report, info, withExtras(candidateSet(layout.keys, info.causal, options.candidates).choices, options.extraChoices?.(layout.keys, info.causal) ?? []), warnings);
           acc = new SiteSums(layout.keys, layout.heads, info.causal, choices);
           sums.set(m.site, acc);
         }
@@ -266,6 +271,19 @@ async function measureRecall(
     if (r) out.set(site, r);
   }
   return out;
+}
+
+/** The candidates with the extra choices not among them, before pruned (which stays last). */
+function withExtras(choices: HeadChoice[], extras: HeadChoice[]): HeadChoice[] {
+  const have = new Set(choices.map(describeHeadChoice));
+  const added = extras.filter((c) => {
+    const d = describeHeadChoice(c);
+    if (have.has(d)) return false;
+    have.add(d);
+    return true;
+  });
+  const pruned = choices.findIndex((c) => c.kind === 'pruned');
+  return pruned < 0 ? [...choices, ...added] : [...choices.slice(0, pruned), ...added, ...choices.slice(pruned)];
 }
 
 /** The candidates the `plan` rule accepts for this site (its own checks decide); the others are named in a warning. */

@@ -1,40 +1,64 @@
-// The advisor's search (issue 10): one choice per head minimising the summed estimated loss under a budget, solved
-// exactly as a 0-1 integer program by HiGHS:
+// The advisor's search (issue 10): one choice per head minimising the summed estimated loss under one budget row or
+// several, solved exactly as a 0-1 integer program by HiGHS:
 //
 //   minimise   Σ_h Σ_o loss(h, o) · x(h, o)
 //   subject to Σ_o x(h, o) = 1                      for every head h
-//              Σ_h Σ_o cost(h, o) · x(h, o) ≤ limit
+//              Σ_h Σ_o cost_r(h, o) · x(h, o) ≤ limit_r   for every budget row r
 //              x(h, o) ∈ {0, 1}
 //
-// One formulation for every kind of budget (budget.ts gives the costs and the limit): density (each head's mean keys
-// per query relative to dense, over the number of heads, against the share D), attention FLOPs (each head's FLOPs in
-// the blocked realisation, against F times dense attention's or a count), latency (each head's cost in the fitted
-// latency model, relative to dense, against the budget less the dense model's time). Options another option of the
-// same head beats on both loss and cost can never be optimal and are left out before the model is written.
+// One formulation for every kind of budget (budget-cost.ts gives the costs and the limit): density (each head's mean
+// keys per query relative to dense, over the number of heads, against the share D), attention FLOPs (each head's FLOPs
+// in the blocked realisation, against F times dense attention's or a count), latency (each head's cost in the fitted
+// latency model, relative to dense, against the budget less the dense model's time). One length is one row
+// (`searchPlan`); the advisor at several lengths (joint.ts) holds the budget at each profiled length, one row per
+// length (`searchRows`). Options another option of the same head beats on loss and on every row's cost can never be
+// optimal and are left out before the model is written.
 import type { HeadChoice } from '../../rewriters/plan/choices';
 import { highs } from './highs';
 
-export interface SearchHead {
+export interface SearchHead<C = HeadChoice> {
   site: number;
   head: number;
-  options: SearchOption[];
+  options: SearchOption<C>[];
 }
 
-export interface SearchOption {
-  choice: HeadChoice;
-  /** What the option spends of the budget (any unit, the same for all options: see budget.ts). */
+export interface SearchOption<C = HeadChoice> {
+  choice: C;
+  /** What the option spends of the budget (any unit, the same for all options: see budget-cost.ts). */
   cost: number;
   loss: number;
 }
 
-export interface SearchResult {
+/** A head of the program with several budget rows: each option spends `costs[r]` of row r. */
+export interface RowsHead<C = HeadChoice> {
+  site: number;
+  head: number;
+  options: RowsOption<C>[];
+}
+
+export interface RowsOption<C = HeadChoice> {
+  choice: C;
+  costs: number[];
+  loss: number;
+}
+
+export interface SearchResult<C = HeadChoice> {
   /** One entry per input head, in input order. */
-  picks: { site: number; head: number; choice: HeadChoice; cost: number; loss: number }[];
+  picks: { site: number; head: number; choice: C; cost: number; loss: number }[];
   /** Summed cost. */
   cost: number;
   /** Summed estimated loss. */
   loss: number;
   /** HiGHS's model status and the time it took. */
+  status: string;
+  solveMs: number;
+}
+
+export interface RowsResult<C = HeadChoice> {
+  picks: { site: number; head: number; choice: C; costs: number[]; loss: number }[];
+  /** Summed cost of each row. */
+  costs: number[];
+  loss: number;
   status: string;
   solveMs: number;
 }
@@ -57,25 +81,39 @@ export function undominated<T extends { cost: number; loss: number }>(options: T
   return kept;
 }
 
+/**
+ * With several rows: the options no other option beats, i.e. none has a loss and every row's cost at most its own
+ * (of two identical options, the first is kept). With one row this is `undominated`'s set.
+ */
+export function undominatedRows<T extends { costs: number[]; loss: number }>(options: T[]): { option: T; index: number }[] {
+  if (options.every((o) => o.costs.length === 1)) {
+    return undominated(options.map((o) => ({ ...o, cost: o.costs[0] }))).map(({ index }) => ({ option: options[index], index }));
+  }
+  const beats = (a: T, b: T) => a.loss <= b.loss && a.costs.every((c, r) => c <= b.costs[r]);
+  return options
+    .map((option, index) => ({ option, index }))
+    .filter(({ option, index }) => !options.some((other, j) => j !== index && beats(other, option) && (!beats(option, other) || j < index)));
+}
+
 const num = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(12)).toString() : '0');
 
 /** The integer program in CPLEX LP format, with variable x_h_o for option o (index into the head's options) of head h. */
-export function planProgram(heads: SearchHead[], limit: number): { lp: string; vars: { h: number; o: number; name: string }[] } {
+export function planProgram<C>(heads: RowsHead<C>[], limits: number[]): { lp: string; vars: { h: number; o: number; name: string }[] } {
   const vars: { h: number; o: number; name: string }[] = [];
   const objective: string[] = [];
   const rows: string[] = [];
-  const budgetTerms: string[] = [];
-  // Losses and costs are rescaled so that the largest is 1: the solver's tolerances are absolute.
+  const budgetTerms: string[][] = limits.map(() => []);
+  // Losses and costs are rescaled so that the largest is 1 (each row by its own): the solver's tolerances are absolute.
   const scale = Math.max(1e-30, ...heads.flatMap((h) => h.options.map((o) => o.loss)));
-  const costScale = costScaleOf(heads);
+  const costScales = limits.map((_, r) => costScaleOf(heads, r));
   heads.forEach((head, h) => {
     const names: string[] = [];
-    for (const { option, index } of undominated(head.options)) {
+    for (const { option, index } of undominatedRows(head.options)) {
       const name = `x_${h}_${index}`;
       vars.push({ h, o: index, name });
       names.push(name);
       objective.push(`${num(option.loss / scale)} ${name}`);
-      budgetTerms.push(`${num(option.cost / costScale)} ${name}`);
+      limits.forEach((_, r) => budgetTerms[r].push(`${num(option.costs[r] / costScales[r])} ${name}`));
     }
     rows.push(` one_${h}: ${names.join(' + ')} = 1`);
   });
@@ -84,7 +122,7 @@ export function planProgram(heads: SearchHead[], limit: number): { lp: string; v
     ` obj: ${objective.join(' + ')}`,
     'Subject To',
     ...rows,
-    ` budget: ${budgetTerms.join(' + ')} <= ${num(limit / costScale)}`,
+    ...limits.map((limit, r) => ` budget_${r}: ${budgetTerms[r].join(' + ')} <= ${num(limit / costScales[r])}`),
     'Binary',
     ` ${vars.map((v) => v.name).join(' ')}`,
     'End',
@@ -92,26 +130,44 @@ export function planProgram(heads: SearchHead[], limit: number): { lp: string; v
   return { lp, vars };
 }
 
-/** The largest |cost| of any option: costs and the limit are divided by it for the solver. */
-function costScaleOf(heads: SearchHead[]): number {
-  return Math.max(1e-300, ...heads.flatMap((h) => h.options.map((o) => Math.abs(o.cost))));
+/** The largest |cost| of any option in row r: that row's costs and limit are divided by it for the solver. */
+function costScaleOf<C>(heads: RowsHead<C>[], r: number): number {
+  return Math.max(1e-300, ...heads.flatMap((h) => h.options.map((o) => Math.abs(o.costs[r]))));
 }
 
 /**
  * The plan of least estimated loss whose summed cost is at most `limit`. `describe` words a summed cost for the refusal
  * of a limit below the cheapest plan (e.g. "density 0.2"), and defaults to the number.
  */
-export async function searchPlan(heads: SearchHead[], limit: number, describe: (cost: number) => string = String): Promise<SearchResult> {
+export async function searchPlan<C = HeadChoice>(heads: SearchHead<C>[], limit: number, describe: (cost: number) => string = String): Promise<SearchResult<C>> {
+  const rowsHeads = heads.map((h) => ({ ...h, options: h.options.map((o) => ({ choice: o.choice, costs: [o.cost], loss: o.loss })) }));
+  const r = await searchRows(rowsHeads, [limit], () => describe);
+  return { ...r, picks: r.picks.map(({ costs, ...p }) => ({ ...p, cost: costs[0] })), cost: r.costs[0] };
+}
+
+/**
+ * The plan of least estimated loss whose summed cost in every row r is at most `limits[r]` (one formulation: one row is
+ * `searchPlan`). `describe(r)` words row r's summed costs for the refusals.
+ */
+export async function searchRows<C = HeadChoice>(
+  heads: RowsHead<C>[], limits: number[], describe: (row: number) => (cost: number) => string = () => String,
+): Promise<RowsResult<C>> {
   if (heads.length === 0) throw new Error('no heads to plan');
-  const cheapest = heads.reduce((a, h) => a + Math.min(...h.options.map((o) => o.cost)), 0);
-  // The cheapest plan is compared with a tolerance relative to the costs, as the solver's own feasibility test is.
-  const tolerance = 1e-9 * costScaleOf(heads) * heads.length;
-  if (cheapest > limit + tolerance) throw new BudgetError(`${describe(limit)} is below the cheapest plan of the candidates (${describe(cheapest)})`);
-  const { lp, vars } = planProgram(heads, limit);
+  if (limits.length === 0) throw new Error('no budget row');
+  for (const h of heads) for (const o of h.options) if (o.costs.length !== limits.length) throw new Error(`site ${h.site} head ${h.head}: an option has ${o.costs.length} costs for ${limits.length} budget rows`);
+  limits.forEach((limit, r) => {
+    const cheapest = heads.reduce((a, h) => a + Math.min(...h.options.map((o) => o.costs[r])), 0);
+    // The cheapest plan is compared with a tolerance relative to the costs, as the solver's own feasibility test is.
+    const tolerance = 1e-9 * costScaleOf(heads, r) * heads.length;
+    if (cheapest > limit + tolerance) throw new BudgetError(`${describe(r)(limit)} is below the cheapest plan of the candidates (${describe(r)(cheapest)})`);
+  });
+  const { lp, vars } = planProgram(heads, limits);
   const solver = await highs();
   const t0 = performance.now();
   const r = solver.solve(lp, { output_flag: false, mip_rel_gap: 0, mip_abs_gap: 0 });
   const solveMs = performance.now() - t0;
+  // Each row alone can be met (checked above), but with several rows no one plan may meet them all.
+  if (r.Status === 'Infeasible') throw new BudgetError(`no plan of the candidates meets ${limits.map((l, i) => describe(i)(l)).join(' and ')} at once`);
   if (r.Status !== 'Optimal') throw new Error(`HiGHS did not find an optimal plan: ${r.Status}`);
   const chosen = new Map<number, number>();
   for (const v of vars) if ((r.Columns[v.name]?.Primal ?? 0) > 0.5) chosen.set(v.h, v.o);
@@ -119,10 +175,12 @@ export async function searchPlan(heads: SearchHead[], limit: number, describe: (
     const o = chosen.get(h);
     if (o === undefined) throw new Error(`HiGHS returned no option for site ${head.site} head ${head.head}`);
     const opt = head.options[o];
-    return { site: head.site, head: head.head, choice: opt.choice, cost: opt.cost, loss: opt.loss };
+    return { site: head.site, head: head.head, choice: opt.choice, costs: opt.costs, loss: opt.loss };
   });
-  const cost = picks.reduce((a, p) => a + p.cost, 0);
+  const costs = limits.map((_, row) => picks.reduce((a, p) => a + p.costs[row], 0));
   // The solver's feasibility tolerance is absolute (1e-7 on the rescaled row); a plan over by more is a bug, not a rounding.
-  if (cost > limit + 1e-6 * costScaleOf(heads)) throw new Error(`HiGHS returned a plan of cost ${describe(cost)} over the budget ${describe(limit)}`);
-  return { picks, cost, loss: picks.reduce((a, p) => a + p.loss, 0), status: r.Status, solveMs };
+  limits.forEach((limit, row) => {
+    if (costs[row] > limit + 1e-6 * costScaleOf(heads, row)) throw new Error(`HiGHS returned a plan of cost ${describe(row)(costs[row])} over the budget ${describe(row)(limit)}`);
+  });
+  return { picks, costs, loss: picks.reduce((a, p) => a + p.loss, 0), status: r.Status, solveMs };
 }
