@@ -108,6 +108,7 @@ export function advisorResults(r: AdviceResult, rename: { from: string; to: stri
     seq: r.seq,
     objective: named(r.objective),
     budget: r.budget.description,
+    budgetUnit: { kind: r.budget.kind, unit: r.budget.unit },
     calibration: named(r.profile.calibration),
     sites: r.profile.sites.map((s) => ({ site: s.site, heads: s.heads })),
     skipped: r.profile.skipped,

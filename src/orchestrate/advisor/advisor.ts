@@ -183,7 +183,7 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
     if (budgets[0].kind === 'flops') warnings.push(...checkFlops(latency, profile, frontier, costs, budgets[0].unit));
     if (latencyModel) warnings.push(...(await timeLatencyFrontier(latency, latencyModel, frontier, budgets, seq)));
     const t3b = performance.now();
-    const speed = options.speed ? await timeFrontier(ctx, frontier, options.speed, data, seq, progress) : null;
+    const speed = options.speed ? await timeFrontier(ctx, frontier, options.speed, data, seq, progress, budgets[0]) : null;
     const t4 = performance.now();
     return {
       model,
@@ -210,10 +210,11 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
 /** The speed step (speed.ts): every frontier plan's blocked form in one bench run; each point gets its row. */
 export async function timeFrontier(
   ctx: MeasureContext, frontier: FrontierPoint[], speed: SpeedOptions, data: { kind: AdvisorData['kind']; file: string }, seq: number, progress: (p: ProgressEvent) => void,
+  unit: Pick<Budget, 'kind' | 'unit'> = { kind: 'density', unit: 'share' },
 ): Promise<SpeedReport> {
   const r = await timePlans(
     { client: ctx.client, model: ctx.model, settings: ctx.settings, signal: ctx.signal, checkCancelled: () => checkCancelled(ctx.signal), dir: ctx.dir, onProgress: progress },
-    frontier.map((f) => ({ budget: f.budget, plan: f.plan })),
+    frontier.map((f) => ({ budget: { ...unit, value: f.budget }, plan: f.plan })),
     speed,
     data.kind === 'tokens' ? { calibrationSeq: seq } : { inputsFile: data.file },
   );
