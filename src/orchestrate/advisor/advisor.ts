@@ -130,7 +130,8 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
   const t0 = performance.now();
   const profile = await profileModel(client, model, {
     source: split ? { kind: 'tokens', split } : { kind: 'inputs', file: (data as { file: string }).file },
-    candidates: options.candidates,
+    // FLOP and latency budgets are counted on the blocked realisation: add the windows that use the keys its blocks pay for.
+    candidates: budgets[0].kind === 'density' ? options.candidates : { ...options.candidates, blockAligned: true },
     ...(data.kind === 'tokens' && data.importanceWindows !== undefined ? { importanceWindows: data.importanceWindows } : {}),
     settings: options.settings,
     onProgress: progress,
