@@ -248,7 +248,8 @@ async function searchAll(profile: AdvisorProfile, budgets: Budget[], costs: Cost
       progress({ phase: 'search', done: done++, total: budgets.length * LOSS_PROXIES.length, message: `${describeBudget(budget)}, ${proxy.name}` });
       let r: Awaited<ReturnType<typeof searchPlan>>;
       try {
-        r = await searchPlan(searchHeads(profile, proxy, costs), costs.limit(budget), words);
+        const groups = costs.perGroup ? new Map(profile.sites.map((site) => [site.site, costs.perGroup!(site)])) : undefined;
+        r = await searchPlan(searchHeads(profile, proxy, costs), costs.limit(budget), words, groups);
       } catch (e) {
         if (!(e instanceof BudgetError) || i === 0) throw e;
         warnings.push(`frontier budget ${describeBudget(budget)} left out: ${e.message}`);

@@ -39,6 +39,13 @@ export interface SearchResult {
   solveMs: number;
 }
 
+/**
+ * A cost per head group beyond the first of a site (a latency budget: the Gather and Concat that split a site into
+ * groups of heads with one choice each), by site, in the options' cost unit. With it, the program has a binary
+ * y(s, o) ≥ x(h, o) for each head h of site s and option o, and the budget row adds Σ perGroup(s)·(Σ_o y(s, o) − 1).
+ */
+export type GroupCosts = Map<number, number>;
+
 export class BudgetError extends Error {
   readonly userError = true;
 }
@@ -60,7 +67,7 @@ export function undominated<T extends { cost: number; loss: number }>(options: T
 const num = (v: number) => (Number.isFinite(v) ? Number(v.toPrecision(12)).toString() : '0');
 
 /** The integer program in CPLEX LP format, with variable x_h_o for option o (index into the head's options) of head h. */
-export function planProgram(heads: SearchHead[], limit: number): { lp: string; vars: { h: number; o: number; name: string }[] } {
+export function planProgram(heads: SearchHead[], limit: number, groups?: GroupCosts): { lp: string; vars: { h: number; o: number; name: string }[] } {
   const vars: { h: number; o: number; name: string }[] = [];
   const objective: string[] = [];
   const rows: string[] = [];
@@ -79,6 +86,10 @@ export function planProgram(heads: SearchHead[], limit: number): { lp: string; v
     }
     rows.push(` one_${h}: ${names.join(' + ')} = 1`);
   });
+  const grouped = groupTerms(heads, vars, groups, costScale);
+  rows.push(...grouped.rows);
+  budgetTerms.push(...grouped.budgetTerms);
+  limit += grouped.free;
   const lp = [
     'Minimize',
     ` obj: ${objective.join(' + ')}`,
@@ -86,10 +97,39 @@ export function planProgram(heads: SearchHead[], limit: number): { lp: string; v
     ...rows,
     ` budget: ${budgetTerms.join(' + ')} <= ${num(limit / costScale)}`,
     'Binary',
-    ` ${vars.map((v) => v.name).join(' ')}`,
+    ` ${[...vars.map((v) => v.name), ...grouped.names].join(' ')}`,
     'End',
   ].join('\n');
   return { lp, vars };
+}
+
+/** The group variables y_s_o of `groups` (options by index: a site's heads share its choices), their links and costs. */
+function groupTerms(heads: SearchHead[], vars: { h: number; o: number; name: string }[], groups: GroupCosts | undefined, costScale: number) {
+  const out = { rows: [] as string[], budgetTerms: [] as string[], names: [] as string[], free: 0 };
+  for (const [site, perGroup] of groups ?? []) {
+    if (!(perGroup > 0)) continue;
+    const of = vars.filter((v) => heads[v.h].site === site);
+    if (of.length === 0) continue;
+    // Every site has at least one group; only the groups beyond the first cost.
+    out.free += perGroup;
+    for (const o of [...new Set(of.map((v) => v.o))]) {
+      const y = `y_${site}_${o}`;
+      out.names.push(y);
+      out.budgetTerms.push(`${num(perGroup / costScale)} ${y}`);
+      for (const v of of.filter((x) => x.o === o)) out.rows.push(` g_${v.name}: ${v.name} - ${y} <= 0`);
+    }
+  }
+  return out;
+}
+
+/** The cost of the head groups of `picks` beyond each site's first (the part `groups` adds to a plan's cost). */
+export function groupCost(picks: { site: number; choice: HeadChoice }[], groups: GroupCosts | undefined): number {
+  let sum = 0;
+  for (const [site, perGroup] of groups ?? []) {
+    const kinds = new Set(picks.filter((p) => p.site === site).map((p) => JSON.stringify(p.choice)));
+    if (kinds.size > 0) sum += perGroup * (kinds.size - 1);
+  }
+  return sum;
 }
 
 /** The largest |cost| of any option: costs and the limit are divided by it for the solver. */
@@ -101,17 +141,19 @@ function costScaleOf(heads: SearchHead[]): number {
  * The plan of least estimated loss whose summed cost is at most `limit`. `describe` words a summed cost for the refusal
  * of a limit below the cheapest plan (e.g. "density 0.2"), and defaults to the number.
  */
-export async function searchPlan(heads: SearchHead[], limit: number, describe: (cost: number) => string = String): Promise<SearchResult> {
+export async function searchPlan(heads: SearchHead[], limit: number, describe: (cost: number) => string = String, groups?: GroupCosts): Promise<SearchResult> {
   if (heads.length === 0) throw new Error('no heads to plan');
   const cheapest = heads.reduce((a, h) => a + Math.min(...h.options.map((o) => o.cost)), 0);
   // The cheapest plan is compared with a tolerance relative to the costs, as the solver's own feasibility test is.
   const tolerance = 1e-9 * costScaleOf(heads) * heads.length;
   if (cheapest > limit + tolerance) throw new BudgetError(`${describe(limit)} is below the cheapest plan of the candidates (${describe(cheapest)})`);
-  const { lp, vars } = planProgram(heads, limit);
+  const { lp, vars } = planProgram(heads, limit, groups);
   const solver = await highs();
   const t0 = performance.now();
   const r = solver.solve(lp, { output_flag: false, mip_rel_gap: 0, mip_abs_gap: 0 });
   const solveMs = performance.now() - t0;
+  // The cheapest-plan test above leaves out the groups' cost, which can make the program infeasible on its own.
+  if (r.Status === 'Infeasible' && groups) throw new BudgetError(`${describe(limit)} is below the cheapest plan of the candidates with the cost of its head groups`);
   if (r.Status !== 'Optimal') throw new Error(`HiGHS did not find an optimal plan: ${r.Status}`);
   const chosen = new Map<number, number>();
   for (const v of vars) if ((r.Columns[v.name]?.Primal ?? 0) > 0.5) chosen.set(v.h, v.o);
@@ -121,7 +163,7 @@ export async function searchPlan(heads: SearchHead[], limit: number, describe: (
     const opt = head.options[o];
     return { site: head.site, head: head.head, choice: opt.choice, cost: opt.cost, loss: opt.loss };
   });
-  const cost = picks.reduce((a, p) => a + p.cost, 0);
+  const cost = picks.reduce((a, p) => a + p.cost, 0) + groupCost(picks, groups);
   // The solver's feasibility tolerance is absolute (1e-7 on the rescaled row); a plan over by more is a bug, not a rounding.
   if (cost > limit + 1e-6 * costScaleOf(heads)) throw new Error(`HiGHS returned a plan of cost ${describe(cost)} over the budget ${describe(limit)}`);
   return { picks, cost, loss: picks.reduce((a, p) => a + p.loss, 0), status: r.Status, solveMs };
