@@ -203,6 +203,10 @@ function latencyModelLines(r: AdviceResult): string[] {
     ...m.points.map((pt) => `  ${pt.label} (${pt.form}, ${pt.heads} heads): ${fmt(pt.latencyMs.p50, 2)} ms ${ci(pt.latencyMs)}, Δ ${fmt(pt.deltaPerHeadMs, 4)} ms per head`),
     ...m.fits.map((f) => `  fit ${f.family}: Δ = ${fmt(f.a, 4)} ms + ${(f.b * 1e6).toPrecision(3)} ms per MFLOP (${f.points} point${f.points === 1 ? '' : 's'}` +
       `${f.slope === 'window' ? ", the windows' slope" : ''}, largest residual ${fmt(f.maxResidualMs, 3)} ms)`),
+    m.groups
+      ? `  head groups: ${m.groups.label}: ${fmt(m.groups.latencyMs.p50, 2)} ms ${ci(m.groups.latencyMs)} against ${fmt(m.groups.predictedMs, 2)} ms by the lines, ` +
+        `${fmt(m.groups.perGroupMs, 3)} ms per group beyond a site's first (${m.groups.extraGroups} such groups)${m.groups.perGroupMs > 0 ? '' : ': not above 0, so not charged'}`
+      : '  head groups: fewer than two windows timed, so splitting a site into groups is not charged',
   ];
 }
 

@@ -13,6 +13,7 @@ import type { AdvisorPlanSpeed, AdvisorResults, AdvisorSpeedSummary, AdvisorSpee
 import type { Budget } from '../shared/budget';
 import type { ProgressEvent } from '../runtime/protocol';
 import { defaultLength } from '../shared/lengths';
+import { inBitsUnit } from '../shared/score-unit';
 import { userError } from './errors';
 import { PROFILE_RUNS, type RunContext } from './runs';
 
@@ -58,7 +59,7 @@ export async function runAdvisor(ctx: RunContext, budgets: (number | Budget)[], 
       (p) => ctx.progress(fraction(p, speed ? PHASES_TIMED : PHASES), describe(p)),
       ctx.runtime,
     );
-    return { ...advisorResults(result, cal.ids ? { from: path.join(dir, 'tokens.json'), to: cal.file } : null), lengthNote };
+    return { ...advisorResults(result, cal.ids ? { from: path.join(dir, 'tokens.json'), to: cal.file } : null, cal.ids ? cal.how : null), lengthNote };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -101,24 +102,30 @@ function describe(p: ProgressEvent): string {
   return `${what}${p.total > 0 ? ` ${p.done}/${p.total}` : ''}${p.message ? `: ${p.message}` : ''}`;
 }
 
-/** The result as the dashboard keeps it: the profile's per-head numbers are left out, the temporary token file named as the person's file. */
-export function advisorResults(r: AdviceResult, rename: { from: string; to: string } | null): Omit<AdvisorResults, 'lengthNote'> {
+/**
+ * The result as the dashboard keeps it: the profile's per-head numbers are left out, the temporary token file named as
+ * the person's file, and bits per token named in the unit of the text (`how` its tokens were made: bits per byte for a
+ * byte-level model, as the Accuracy tab names the same score).
+ */
+export function advisorResults(r: AdviceResult, rename: { from: string; to: string } | null, how: string | null = null): Omit<AdvisorResults, 'lengthNote'> {
   const named = (s: string) => (rename ? s.split(rename.from).join(rename.to) : s);
+  const score = (e: { metric: string; value: number }) => ({ metric: inBitsUnit(e.metric, how), value: e.value });
   return {
     seq: r.seq,
-    objective: named(r.objective),
+    objective: inBitsUnit(named(r.objective), how),
     budget: r.budget.description,
+    budgetUnit: { kind: r.budget.kind, unit: r.budget.unit },
     calibration: named(r.profile.calibration),
     sites: r.profile.sites.map((s) => ({ site: s.site, heads: s.heads })),
     skipped: r.profile.skipped,
-    dense: r.dense ? { metric: r.dense.metric, value: r.dense.value } : null,
+    dense: r.dense ? score(r.dense) : null,
     frontier: r.frontier.map((f) => ({
-      budget: f.budget, density: f.density, plan: f.plan, proxy: f.chosen.proxy, evaluation: { metric: f.evaluation.metric, value: f.evaluation.value }, mix: f.mix,
+      budget: f.budget, density: f.density, plan: f.plan, proxy: f.chosen.proxy, evaluation: score(f.evaluation), mix: f.mix,
       ...(f.speed ? { speed: planSpeed(f.speed) } : {}),
     })),
     baselines: r.baselines.map((b) => ({
       budget: b.budget, family: b.family, rule: b.rule, density: b.density,
-      evaluation: b.evaluation ? { metric: b.evaluation.metric, value: b.evaluation.value } : null,
+      evaluation: b.evaluation ? score(b.evaluation) : null,
       ...(b.reason ? { reason: named(b.reason) } : {}),
     })),
     speed: r.speed ? speedSummary(r.speed) : null,

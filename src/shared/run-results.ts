@@ -8,6 +8,7 @@ import type { Interval, Speedup } from '../runtime/measure/stats';
 import type { BoundScope, Verdict } from '../runtime/measure/trust';
 import type { CalibrationKind } from '../runtime/inputs/calibration';
 import type { ExecutionProvider, GenerateStep } from '../runtime/protocol';
+import type { BudgetKind, BudgetUnit } from '../rewriters/plan/budget';
 import type { HeadPlanFile } from './head-plan';
 
 /** 'original' or a variant's id. */
@@ -285,6 +286,8 @@ export interface AdvisorResults {
   dense: AdvisorScore | null;
   /** What the budgets are, e.g. "attention FLOPs ≤ 0.3 of dense" for the first (absent: densities). */
   budget?: string;
+  /** The kind and unit of every budget of the run, in which each point's `budget` is (absent: densities, as before). */
+  budgetUnit?: { kind: BudgetKind; unit: BudgetUnit };
   /** The first is the plan for the budget asked for. */
   frontier: AdvisorPlanPoint[];
   baselines: AdvisorBaseline[];

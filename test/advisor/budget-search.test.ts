@@ -44,7 +44,7 @@ function syntheticLatency(profile: AdvisorProfile): LatencyModel {
       latencyMs: { p50: 5 + 8 * delta, ci95: [4.9 + 8 * delta, 5.1 + 8 * delta], runs: 10 }, deltaPerHeadMs: delta,
     };
   });
-  return { seq: SEQ, ep: 'cpu', inputs: 'synthetic', machine: 'none', dense: { p50: 5, ci95: [4.9, 5.1], runs: 10 }, points, fits: fitForms(points), sites, warnings: [] };
+  return { seq: SEQ, ep: 'cpu', inputs: 'synthetic', machine: 'none', dense: { p50: 5, ci95: [4.9, 5.1], runs: 10 }, points, fits: fitForms(points), groups: null, sites, warnings: [] };
 }
 
 const cases: { name: string; costs: (p: AdvisorProfile, f: CostModel) => CostModel; budgets: Budget[] }[] = [

@@ -5,7 +5,8 @@
 // verdict that follows from the interval and the budget, with a warning whenever the budget is not shown met.
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { latencyVerdict } from '../../src/orchestrate/advisor/latency-model';
+import { type LatencyModel, latencyVerdict, perGroupMs, predictDeltaMs } from '../../src/orchestrate/advisor/latency-model';
+import type { HeadChoice } from '../../src/rewriters/plan/choices';
 import { cli } from '../runtime/cli-helpers';
 import { fixture, useBuiltWorker } from '../runtime/helpers';
 
@@ -43,6 +44,18 @@ describe('plan under a latency budget', () => {
       expect(p.deltaPerHeadMs).toBeCloseTo((p.latencyMs.p50 - m.dense.p50) / p.heads, 9);
     }
     expect(m.fits.length).toBe(new Set(m.points.map((p: { family: string }) => p.family)).size);
+    // The cost of head groups: a plan cycling each site's heads through the timed windows, against the lines' prediction.
+    const model = m as LatencyModel;
+    const g = model.groups!;
+    const windows = m.points.filter((p: { family: string }) => p.family === 'window').length;
+    expect(g.label).toMatch(/^heads cycling through window \d+, window \d+/);
+    expect(g.extraGroups).toBe(model.sites.length * (windows - 1));
+    ordered(g.latencyMs);
+    expect(g.perGroupMs).toBeCloseTo((g.latencyMs.p50 - g.predictedMs) / g.extraGroups, 9);
+    // Each plan's estimate is the lines' sum plus the charged cost of its groups beyond each site's first.
+    const estimate = (plan: { sites: Record<string, HeadChoice[]> }) => Object.entries(plan.sites).reduce((a, [site, cs]) =>
+      a + cs.reduce((b, c) => b + predictDeltaMs(model, Number(site), c), 0) + perGroupMs(model) * (new Set(cs.map((c) => JSON.stringify(c))).size - 1), model.dense.p50);
+    for (const point of result.frontier) expect(point.latency.estimateMs).toBeCloseTo(estimate(point.plan), 6);
     const words = (v: number) => (unit === 'ms' ? `latency ≤ ${v} ms` : `latency ≤ ${v} of dense`);
     for (const point of result.frontier) {
       const l = point.latency;

@@ -83,6 +83,19 @@ describe('plan --bench-seq', () => {
     if (dense.vsOriginal.modelBound !== null) expect(dense.vsOriginal.modelBound).toBeCloseTo(1, 12);
   }, 300_000);
 
+  it('names each timed plan by its budget\'s kind and unit (a FLOP budget), in the JSON and in the table', async () => {
+    const args = [MODEL, '--tokens', TOKENS, ...SMALL, '--budget', 'flops=0.5', '--frontier', '1', '--bench-seq', '128', '--iters', '2', '--warmup', '0', '--profile-runs', '1'];
+    const r = await cli('plan', ...args, '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as AdviceResult;
+    expect(result.frontier.map((f) => f.speed!.label)).toEqual(['plan at attention FLOPs ≤ 0.5 of dense (blocked)', 'plan at attention FLOPs ≤ 1 of dense (blocked)']);
+    const text = await cli('plan', ...args);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('plan at attention FLOPs ≤ 0.5 of dense (blocked), ');
+    expect(text.stdout).not.toMatch(/density ≤/);
+  }, 300_000);
+
   it('times on an inputs file as given (a model without a language-model head); the FLOP bound is then unknown, not guessed', async () => {
     const vit = fixture('vit-eager-ts-op17');
     const r = await cli('plan', vit.model, '--inputs', vit.manifest, '--budget', 'density=0.5', '--frontier', '0.5', '--no-baselines',

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/analysis/numeric/random';
 import type { HeadChoice } from '../../src/rewriters/plan/choices';
-import { BudgetError, type RowsHead, type SearchHead, searchPlan, searchRows, undominated, undominatedRows } from '../../src/orchestrate/advisor/search';
+import { BudgetError, type GroupCosts, type RowsHead, type SearchHead, groupCost, searchPlan, searchRows, undominated, undominatedRows } from '../../src/orchestrate/advisor/search';
 import { bruteForce, bruteForceRows } from './helpers/brute-force';
 
 const W = (window: number): HeadChoice => ({ kind: 'window', window });
@@ -40,6 +40,45 @@ describe('searchPlan', () => {
     const r = await searchPlan(heads, 1);
     expect(r.picks.map((p) => p.choice)).toEqual([W(64), W(8)]);
     expect(r.loss).toBeCloseTo(0.1, 12);
+  });
+
+  it.each([1, 2, 3, 4])('with a cost per head group beyond the first of a site, finds the exact optimum of random instance %i', async (seed) => {
+    const heads = randomHeads(seed, 6, 3);
+    const groups: GroupCosts = new Map([[0, 0.15], [1, 0.05], [2, 0.3]]);
+    const cheapest = heads.reduce((a, h) => a + Math.min(...h.options.map((o) => o.cost)), 0);
+    const limit = cheapest + 0.5 + 0.3 * seed;
+    // Exhaustive: every combination, its cost with the groups', the least loss within the limit.
+    let best = Infinity;
+    const pick = (h: number, chosen: number[]): void => {
+      if (h === heads.length) {
+        const picks = chosen.map((o, i) => ({ site: heads[i].site, choice: heads[i].options[o].choice }));
+        const cost = chosen.reduce((a, o, i) => a + heads[i].options[o].cost, 0) + groupCost(picks, groups);
+        if (cost <= limit + 1e-12) best = Math.min(best, chosen.reduce((a, o, i) => a + heads[i].options[o].loss, 0));
+        return;
+      }
+      for (let o = 0; o < heads[h].options.length; o++) pick(h + 1, [...chosen, o]);
+    };
+    pick(0, []);
+    const r = await searchPlan(heads, limit, String, groups);
+    expect(r.loss).toBeCloseTo(best, 9);
+    expect(r.cost).toBeLessThanOrEqual(limit + 1e-9);
+    expect(r.cost).toBeCloseTo(r.picks.reduce((a, p) => a + p.cost, 0) + groupCost(r.picks, groups), 12);
+  });
+
+  it('splits a site into a second head group only when the budget holds the group\'s cost too', async () => {
+    // At 0.7 one head can have window 64 (0.5); split from the other head, that makes a second group.
+    const heads: SearchHead[] = [
+      { site: 0, head: 0, options: [{ choice: W(8), cost: 0, loss: 1 }, { choice: W(64), cost: 0.5, loss: 0 }] },
+      { site: 0, head: 1, options: [{ choice: W(8), cost: 0, loss: 0.1 }, { choice: W(64), cost: 0.5, loss: 0 }] },
+    ];
+    const cheap = await searchPlan(heads, 0.7, String, new Map([[0, 0.1]]));
+    expect(cheap.picks.map((p) => p.choice)).toEqual([W(64), W(8)]);
+    expect(cheap.cost).toBeCloseTo(0.6, 12);
+    const dear = await searchPlan(heads, 0.7, String, new Map([[0, 0.25]]));
+    expect(dear.picks.map((p) => p.choice)).toEqual([W(8), W(8)]);
+    expect(dear.cost).toBe(0);
+    // Without group costs, the program is the one it always was.
+    expect((await searchPlan(heads, 0.7)).picks.map((p) => p.choice)).toEqual([W(64), W(8)]);
   });
 
   it('refuses a budget below the cheapest plan, naming it', async () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { type AdvisorResults, parseWebviewMessage } from '../../src/protocol';
 import { parseHeadPlan } from '../../src/shared/head-plan';
 import { stepsLabel } from '../../src/shared/rule-steps';
-import { fmtDensity, frontierSeries, mixText, parseBenchSeq, parseBudgets, patternOf, planGrid, planSpeedText, planVariant, speedupText } from '../../webview/logic/advisor';
+import { budgetText, budgetUnitOf, budgetValueText, fmtDensity, frontierSeries, mixText, parseBenchSeq, parseBudgets, patternOf, planGrid, planSpeedText, planVariant, speedupText } from '../../webview/logic/advisor';
 
 const plan = (sites: Record<string, string[]>) => parseHeadPlan({ version: 1, seq: 64, sites });
 
@@ -83,6 +83,15 @@ describe('planVariant', () => {
     expect(b.steps[0].params.impl).toBe('blocked');
     expect(b.label).toBe('advisor plan, density ≤ 0.125 (12%), blocked');
     expect(parseWebviewMessage({ type: 'addVariant', ...b })).toEqual({ type: 'addVariant', ...b });
+  });
+  it('names a plan by its budget\'s kind and unit, not as a density, under a FLOP or latency budget', () => {
+    const flops = budgetUnitOf({ budgetUnit: { kind: 'flops', unit: 'share' } });
+    expect(planVariant(results.frontier[0], 'blocked', flops).label).toBe('advisor plan, attention FLOPs ≤ 0.25 of dense (density 24%), blocked');
+    expect(budgetText({ kind: 'latency', unit: 'ms' }, 12)).toBe('latency ≤ 12 ms');
+    expect(budgetValueText({ kind: 'flops', unit: 'flops' }, 1.5e9)).toBe('1.5G');
+    // A run saved before budgets had kinds is one of densities.
+    expect(budgetUnitOf({})).toEqual({ kind: 'density', unit: 'share' });
+    expect(budgetText(budgetUnitOf({}), 0.25)).toBe('density ≤ 0.25');
   });
 });
 

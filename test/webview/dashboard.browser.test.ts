@@ -15,6 +15,7 @@ import { FIXTURES } from '../helpers/fixtures';
 import { ms } from '../../webview/logic/format';
 import { latencyCell } from '../../webview/logic/speed';
 import { fmtDensity, planGrid, planVariant } from '../../webview/logic/advisor';
+import { unitOf } from '../../webview/logic/evaluate';
 import { type RunContext, VariantFiles, runBenchmark } from '../../src/extension/runs';
 import { ARTIFACTS, CALIBRATION_TEXT, DIST, cliReport, hostServices, realSession, requireChromium, serveDashboard } from './harness';
 
@@ -517,6 +518,11 @@ describe('dashboard in Chromium with a real session', () => {
     const first = await rows.nth(0).locator('th, td').allInnerTexts();
     const low = r.frontier.find((f) => f.budget === 0.125)!;
     expect(first.slice(0, 3)).toEqual(['0.125', fmtDensity(low.density), low.evaluation.value.toFixed(4)]);
+    // The score in the unit the Accuracy tab gives the same text: bits per byte for this byte-level model.
+    const unit = unitOf(session.evaluation!);
+    expect(unit).toBe('bits per byte');
+    expect(await page.locator('#advisor-table caption').innerText()).toMatch(new RegExp(`^Frontier \\(${unit}; original \\d\\.\\d{4}\\)`));
+    expect(await page.locator('#advisor-chart canvas').getAttribute('aria-label')).toMatch(new RegExp(`^${unit} against density`));
     // The grid of the plan asked for (the first budget): a row per site, a cell per head with its choice on hover.
     const grid = planGrid(r, r.frontier[0]);
     await expect.poll(() => page.locator('#plan-grid tbody tr').count()).toBe(grid.rows.length);

@@ -3,7 +3,7 @@
 // a variant.
 import type { AdvisorPlanPoint, AdvisorResults, AdvisorSpeedup, RuleStep } from '../../src/protocol';
 import { MAX_BUDGETS } from '../../src/protocol';
-import { type Budget, parseBudgetList } from '../../src/shared/budget';
+import { type Budget, describeBudget, formatBudgetValue, parseBudgetList } from '../../src/shared/budget';
 import { describeHeadChoice, parseHeadPlan, planJson } from '../../src/shared/head-plan';
 import { checkSteps } from '../../src/shared/rule-steps';
 import { ms, ratio } from './format';
@@ -93,6 +93,24 @@ export function planGrid(r: AdvisorResults, point: AdvisorPlanPoint): PlanGrid {
   return { heads, rows, patterns: [...known, ...[...seen].filter((p) => !(PATTERNS as readonly string[]).includes(p)).sort()] };
 }
 
+/** The kind and unit of a run's budgets (a run saved before they were kept is one of densities). */
+export type BudgetUnitOf = Pick<Budget, 'kind' | 'unit'>;
+const DENSITY: BudgetUnitOf = { kind: 'density', unit: 'share' };
+
+export function budgetUnitOf(r: Pick<AdvisorResults, 'budgetUnit'>): BudgetUnitOf {
+  return r.budgetUnit ?? DENSITY;
+}
+
+/** A frontier point's budget in words, by its kind and unit: "density ≤ 0.25", "attention FLOPs ≤ 0.3 of dense", "latency ≤ 12 ms". */
+export function budgetText(unit: BudgetUnitOf, value: number): string {
+  return describeBudget({ ...unit, value });
+}
+
+/** The budget's value alone, as it is typed: "0.25", "1.5G", "12ms" (the table's budget column). */
+export function budgetValueText(unit: BudgetUnitOf, value: number): string {
+  return formatBudgetValue({ ...unit, value });
+}
+
 /** How a kept plan is written: `mask`, the exact form the advisor measured; `blocked`, the form that computes less. */
 export type PlanForm = 'mask' | 'blocked';
 
@@ -100,10 +118,13 @@ export type PlanForm = 'mask' | 'blocked';
  * The rewrite step that keeps a frontier point's plan as a variant: the `plan` rule with the plan the advisor measured,
  * read back from its file form, in the form chosen (checked as the host checks it, so a bad plan never reaches it).
  */
-export function planVariant(point: AdvisorPlanPoint, impl: PlanForm = 'mask'): { steps: RuleStep[]; label: string } {
+export function planVariant(point: AdvisorPlanPoint, impl: PlanForm = 'mask', unit: BudgetUnitOf = DENSITY): { steps: RuleStep[]; label: string } {
   const steps = checkSteps([{ rule: 'plan', params: { plan: parseHeadPlan(planJson(point.plan)), impl } }]);
-  if (!steps) throw new Error(`the plan at density ${point.budget} is not a valid plan step`);
-  return { steps, label: `advisor plan, density ≤ ${point.budget} (${fmtDensity(point.density)})${impl === 'blocked' ? ', blocked' : ''}` };
+  const budget = budgetText(unit, point.budget);
+  if (!steps) throw new Error(`the plan at ${budget} is not a valid plan step`);
+  // Under a density budget the percentage is plainly its density; under another kind it says what it is.
+  const density = `${unit.kind === 'density' ? '' : 'density '}${fmtDensity(point.density)}`;
+  return { steps, label: `advisor plan, ${budget} (${density})${impl === 'blocked' ? ', blocked' : ''}` };
 }
 
 /** A density as a percentage with the precision it needs: 25%, 12.5%, 3.13%. */

@@ -1,5 +1,6 @@
 // The evaluation table: bits per token and perplexity of each model on the text, with the change from the original. Pure.
 import type { EvalResults } from '../../src/protocol';
+import { bitsUnit } from '../../src/shared/score-unit';
 
 export function evalRows(e: EvalResults): { label: string; bits: string; perplexity: string; change: string }[] {
   const original = e.rows.find((r) => r.model === 'original');
@@ -11,7 +12,7 @@ export function evalRows(e: EvalResults): { label: string; bits: string; perplex
   }));
 }
 
-/** "bits per byte" for byte-level text, else "bits per token". */
+/** "bits per byte" for byte-level text, else "bits per token" (the rule the Advisor tab's scores follow too). */
 export function unitOf(e: Pick<EvalResults, 'how'>): string {
-  return /byte/.test(e.how) ? 'bits per byte' : 'bits per token';
+  return bitsUnit(e.how);
 }

@@ -1,11 +1,11 @@
-// Advisor: per-head attention plans under density budgets (the advisor of `attention-lens plan`), found on the
+// Advisor: per-head attention plans under budgets (density, attention FLOPs or latency) (the advisor of `attention-lens plan`), found on the
 // calibration data and measured by running the model, beside the uniform rules at the same densities. The frontier
 // as a chart, a plan as a site × head grid of patterns, and any plan kept as a variant for Speed and Accuracy.
 import type { TooltipItem } from 'chart.js';
 import type { AdvisorResults } from '../../src/protocol';
 import { chart, theme } from '../charts';
 import { h, table } from '../dom';
-import { PATTERNS, fmtDensity, frontierSeries, mixText, parseBenchSeq, parseBudgets, planGrid, planSpeedText, planVariant } from '../logic/advisor';
+import { PATTERNS, budgetText, budgetUnitOf, budgetValueText, fmtDensity, frontierSeries, mixText, parseBenchSeq, parseBudgets, planGrid, planSpeedText, planVariant } from '../logic/advisor';
 import { ms, num } from '../logic/format';
 import { renderCalibration } from './calibration';
 import type { ViewContext } from './context';
@@ -116,7 +116,7 @@ function renderFrontier(root: HTMLElement, r: AdvisorResults): void {
   root.append(table(`Frontier (${metric}; original ${r.dense ? num(r.dense.value, 4) : 'not measured'})`,
     ['budget', 'plan density', 'plan', 'plan mix', ...(r.speed ? [`blocked: p50, speedup vs ${r.speed.baseline} [95% CI]`] : []), ...families.map((f) => `uniform ${f}`)],
     [...r.frontier].sort((a, b) => a.budget - b.budget).map((f) => [
-      String(f.budget), fmtDensity(f.density), num(f.evaluation.value, 4), mixText(f.mix),
+      budgetValueText(budgetUnitOf(r), f.budget), fmtDensity(f.density), num(f.evaluation.value, 4), mixText(f.mix),
       ...(r.speed ? [planSpeedText(r, f) ?? '–'] : []),
       ...families.map((fam) => {
         const b = r.baselines.find((x) => x.budget === f.budget && x.family === fam);
@@ -129,12 +129,14 @@ function renderFrontier(root: HTMLElement, r: AdvisorResults): void {
 
 function renderPlan(root: HTMLElement, ctx: ViewContext, r: AdvisorResults): void {
   const point = r.frontier.find((f) => f.budget === ctx.state.ui.advisorBudget) ?? r.frontier[0];
-  root.append(h('h3', null, `The plan at density ≤ ${point.budget}: ${fmtDensity(point.density)}, ${point.evaluation.metric} ${num(point.evaluation.value, 4)}`));
+  const unit = budgetUnitOf(r);
+  const density = unit.kind === 'density' ? '' : 'density ';
+  root.append(h('h3', null, `The plan at ${budgetText(unit, point.budget)}: ${density}${fmtDensity(point.density)}, ${point.evaluation.metric} ${num(point.evaluation.value, 4)}`));
   const error = h('p', { class: 'error', id: 'keep-error', role: 'alert' });
   root.append(h('div', { class: 'actions' },
     h('label', { for: 'advisor-point' }, 'Plan'),
     h('vscode-dropdown', { id: 'advisor-point', on: { change: (e) => ctx.setUi({ advisorBudget: Number(valueOf(e)) }) } },
-      ...r.frontier.map((f) => h('vscode-option', { value: String(f.budget), selected: f === point }, `density ≤ ${f.budget} (${fmtDensity(f.density)})`))),
+      ...r.frontier.map((f) => h('vscode-option', { value: String(f.budget), selected: f === point }, `${budgetText(unit, f.budget)} (${density}${fmtDensity(f.density)})`))),
     ctx.interactive ? h('vscode-dropdown', { id: 'keep-form', 'aria-label': 'form of the kept plan', on: { change: (e) => ctx.setUi({ advisorForm: valueOf(e) === 'blocked' ? 'blocked' : 'mask' }, false) } },
       h('vscode-option', { value: 'mask', selected: ctx.state.ui.advisorForm !== 'blocked' }, 'mask (exact, as measured)'),
       h('vscode-option', { value: 'blocked', selected: ctx.state.ui.advisorForm === 'blocked' }, 'blocked (computes less)')) : null,
@@ -142,7 +144,7 @@ function renderPlan(root: HTMLElement, ctx: ViewContext, r: AdvisorResults): voi
       id: 'keep-plan',
       on: { click: () => {
         try {
-          const v = planVariant(point, ctx.state.ui.advisorForm === 'blocked' ? 'blocked' : 'mask');
+          const v = planVariant(point, ctx.state.ui.advisorForm === 'blocked' ? 'blocked' : 'mask', unit);
           ctx.post({ type: 'addVariant', steps: v.steps, label: v.label });
         } catch (e) {
           error.textContent = (e as Error).message;
@@ -159,7 +161,7 @@ function renderPlan(root: HTMLElement, ctx: ViewContext, r: AdvisorResults): voi
     ? h('td', { class: `cell ${patternClass(c.pattern)}`, title: `site ${site}, head ${head}: ${c.choice}`, 'aria-label': `head ${head}: ${c.choice}` })
     : h('td', { class: 'cell pattern-other', title: `site ${site}: no head ${head}` }));
   root.append(h('table', { class: 'plan-grid', id: 'plan-grid' },
-    h('caption', null, `Sites × query heads at density ≤ ${point.budget}`),
+    h('caption', null, `Sites × query heads at ${budgetText(unit, point.budget)}`),
     h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'site'), ...Array.from({ length: grid.heads }, (_, i) => h('th', { scope: 'col' }, String(i))))),
     h('tbody', null, ...grid.rows.map((row) => h('tr', null,
       h('th', { scope: 'row' }, String(row.site)),

@@ -130,7 +130,8 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
   const t0 = performance.now();
   const profile = await profileModel(client, model, {
     source: split ? { kind: 'tokens', split } : { kind: 'inputs', file: (data as { file: string }).file },
-    candidates: options.candidates,
+    // FLOP and latency budgets are counted on the blocked realisation: add the windows that use the keys its blocks pay for.
+    candidates: budgets[0].kind === 'density' ? options.candidates : { ...options.candidates, blockAligned: true },
     ...(data.kind === 'tokens' && data.importanceWindows !== undefined ? { importanceWindows: data.importanceWindows } : {}),
     settings: options.settings,
     onProgress: progress,
@@ -183,7 +184,7 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
     if (budgets[0].kind === 'flops') warnings.push(...checkFlops(latency, profile, frontier, costs, budgets[0].unit));
     if (latencyModel) warnings.push(...(await timeLatencyFrontier(latency, latencyModel, frontier, budgets, seq)));
     const t3b = performance.now();
-    const speed = options.speed ? await timeFrontier(ctx, frontier, options.speed, data, seq, progress) : null;
+    const speed = options.speed ? await timeFrontier(ctx, frontier, options.speed, data, seq, progress, budgets[0]) : null;
     const t4 = performance.now();
     return {
       model,
@@ -210,10 +211,11 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
 /** The speed step (speed.ts): every frontier plan's blocked form in one bench run; each point gets its row. */
 export async function timeFrontier(
   ctx: MeasureContext, frontier: FrontierPoint[], speed: SpeedOptions, data: { kind: AdvisorData['kind']; file: string }, seq: number, progress: (p: ProgressEvent) => void,
+  unit: Pick<Budget, 'kind' | 'unit'> = { kind: 'density', unit: 'share' },
 ): Promise<SpeedReport> {
   const r = await timePlans(
     { client: ctx.client, model: ctx.model, settings: ctx.settings, signal: ctx.signal, checkCancelled: () => checkCancelled(ctx.signal), dir: ctx.dir, onProgress: progress },
-    frontier.map((f) => ({ budget: f.budget, plan: f.plan })),
+    frontier.map((f) => ({ budget: { ...unit, value: f.budget }, plan: f.plan })),
     speed,
     data.kind === 'tokens' ? { calibrationSeq: seq } : { inputsFile: data.file },
   );
@@ -246,7 +248,8 @@ async function searchAll(profile: AdvisorProfile, budgets: Budget[], costs: Cost
       progress({ phase: 'search', done: done++, total: budgets.length * LOSS_PROXIES.length, message: `${describeBudget(budget)}, ${proxy.name}` });
       let r: SearchResult;
       try {
-        r = await searchPlan(searchHeads(profile, proxy, costs), costs.limit(budget), words);
+        const groups = costs.perGroup ? new Map(profile.sites.map((site) => [site.site, costs.perGroup!(site)])) : undefined;
+        r = await searchPlan(searchHeads(profile, proxy, costs), costs.limit(budget), words, groups);
       } catch (e) {
         if (!(e instanceof BudgetError) || i === 0) throw e;
         warnings.push(`frontier budget ${describeBudget(budget)} left out: ${e.message}`);

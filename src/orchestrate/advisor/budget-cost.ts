@@ -11,7 +11,7 @@ import { type Budget, type BudgetKind, type BudgetUnit, describeUnit } from '../
 import type { HeadChoice } from '../../rewriters/plan/choices';
 import { realisedHeadFlops } from '../../rewriters/plan/realised-cost';
 import { choiceKeys } from './candidates';
-import { type LatencyModel, predictDeltaMs } from './latency-model';
+import { type LatencyModel, perGroupMs, predictDeltaMs } from './latency-model';
 import type { AdvisorProfile, SiteProfile } from './profile';
 
 export interface CostModel {
@@ -22,6 +22,8 @@ export interface CostModel {
   limit(b: Budget): number;
   /** A summed cost in a budget's unit: the figure a plan is reported with against its budget. */
   inUnit(sum: number, unit: BudgetUnit): number;
+  /** What each head group of a site beyond its first costs (latency: the measured split overhead); absent: nothing. */
+  perGroup?(site: SiteProfile): number;
 }
 
 export class BudgetKindError extends Error {
@@ -76,6 +78,7 @@ export function latencyCost(profile: AdvisorProfile, model: LatencyModel): CostM
   return {
     kind: 'latency',
     cost: (s, _h, c) => predictDeltaMs(model, s.site, c),
+    perGroup: () => perGroupMs(model),
     limit: (b) => (b.unit === 'share' ? b.value * dense - dense : b.unit === 'ms' ? b.value - dense : wrongUnit('latency', b.unit)),
     inUnit: (sum, unit) => (unit === 'share' ? (dense + sum) / dense : unit === 'ms' ? dense + sum : wrongUnit('latency', unit)),
   };

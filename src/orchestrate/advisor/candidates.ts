@@ -3,8 +3,14 @@
 // keys, so dense is (L + 1)/2 per query on average). Static patterns are counted with the rewriters' closed forms
 // (sparse/pattern.ts); `block-topk b k` by its bound: the diagonal block (causal part only) and at most k + 1 other
 // full blocks that precede it, which is what the gather form computes at most; `pruned` sees nothing.
+//
+// Under a FLOP or latency budget (both counted on the blocked realisation) the windows also include, for each rung of
+// the ladder, the largest window that costs the same there: the blocked form computes keys in whole blocks of rows,
+// so at 128 tokens window 16 (and 8, and 4) computes what window 17 does, and the ladder alone would leave those keys
+// paid for and unused. A density budget keeps the ladder alone (there every key costs).
 import type { HeadChoice } from '../../rewriters/plan/choices';
 import { patternOf } from '../../rewriters/plan/heads';
+import { realisedHead } from '../../rewriters/plan/realised-cost';
 import { keysPerQueryOfHead } from '../../rewriters/sparse/pattern';
 import type { RecallPattern } from '../../runtime/measure/pattern-recall';
 
@@ -34,7 +40,14 @@ export interface CandidateOptions {
   block?: number;
   /** Blocks kept k of block-topk; default 0, 1, 2, 4, 8. */
   topk?: number[];
+  /**
+   * Add to the window, sink and strided windows the largest window of each that costs what the rung costs in the
+   * blocked realisation (FLOP and latency budgets); off by default and under a density budget.
+   */
+  blockAligned?: boolean;
 }
+
+type WindowedChoice = Extract<HeadChoice, { kind: 'window' | 'sink' | 'strided' }>;
 
 const pow2Ladder = (from: number, to: number) => {
   const out: number[] = [];
@@ -49,11 +62,12 @@ export function candidateSet(seq: number, causal: boolean, o: CandidateOptions =
   const stride = o.stride ?? Math.max(2, Math.round(seq / 16));
   const block = o.block ?? Math.max(16, Math.round(seq / 16));
   const topk = o.topk ?? [0, 1, 2, 4, 8];
-  const choices: HeadChoice[] = [{ kind: 'dense' }, ...windows.map((w): HeadChoice => ({ kind: 'window', window: w }))];
+  const ladder = (at: (w: number) => WindowedChoice) => (o.blockAligned ? withAligned(windows, at, seq, causal) : windows).map(at);
+  const choices: HeadChoice[] = [{ kind: 'dense' }, ...ladder((w) => ({ kind: 'window', window: w }))];
   const families: UniformFamily[] = [{ name: 'window', at: (w) => ({ kind: 'window', window: w }), min: 1, max: seq }];
   if (causal) {
-    choices.push(...windows.map((w): HeadChoice => ({ kind: 'sink', sink, window: w })));
-    choices.push(...windows.map((w): HeadChoice => ({ kind: 'strided', stride, window: w })));
+    choices.push(...ladder((w) => ({ kind: 'sink', sink, window: w })));
+    choices.push(...ladder((w) => ({ kind: 'strided', stride, window: w })));
     families.push(
       { name: `sink ${sink} + window`, at: (w) => ({ kind: 'sink', sink, window: w }), min: 1, max: seq },
       { name: `strided ${stride} + window`, at: (w) => ({ kind: 'strided', stride, window: w }), min: 1, max: seq },
@@ -63,6 +77,28 @@ export function candidateSet(seq: number, causal: boolean, o: CandidateOptions =
   families.push({ name: `block-topk ${block},k`, at: (k) => ({ kind: 'block-topk', block, k }), min: 0, max: Math.ceil(seq / block) });
   choices.push({ kind: 'pruned' });
   return { choices, families };
+}
+
+/** The ladder's windows and, for each, the largest window of the same blocked cost (alignedWindow), ascending. */
+function withAligned(windows: number[], at: (w: number) => WindowedChoice, seq: number, causal: boolean): number[] {
+  const all = new Set(windows);
+  for (const w of windows) all.add(alignedWindow(at(w), seq, causal));
+  return [...all].sort((a, b) => a - b);
+}
+
+/**
+ * The largest window (below `seq`) whose choice of `c`'s kind computes as many query rows × keys as `c` in the blocked
+ * realisation, read from realised-cost.ts (the rewrite's own block rows and keys per row), not restated here.
+ */
+export function alignedWindow(c: WindowedChoice, seq: number, causal: boolean): number {
+  const work = (w: number) => {
+    const r = realisedHead({ ...c, window: w }, seq, causal, 1);
+    return r.rows * r.keys + (r.extraFlops ?? 0);
+  };
+  const same = work(c.window);
+  let w = c.window;
+  while (w + 1 < seq && work(w + 1) === same) w++;
+  return w;
 }
 
 /** Mean keys per query of dense attention at `seq` tokens (no cache). */

@@ -11,8 +11,10 @@
 //   latency(plan) = dense median + Σ_h Δ_family(h)(FLOPs of h's choice)
 //
 // Every plan has one choice per head, so a constant per head cannot be told apart from the fixed part: the model is
-// identified relative to dense. What it leaves out (the Gather and Concat that split a site into head groups, heads
-// interacting in the cache) shows in the measured latency of the chosen plan (measurePlans), reported beside it.
+// identified relative to dense. Splitting a site into head groups (the Gather and Concat of split.ts) costs a constant
+// per group beyond the site's first, measured on one more plan whose sites cycle their heads through the timed windows
+// (groupOverhead); the search charges it (search.ts). What is left out (a group's cost by its size, heads interacting
+// in the cache) shows in the measured latency of the chosen plan (measurePlans), reported beside it.
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { AnalysisReport } from '../../analysis/report/types';
@@ -74,6 +76,22 @@ export interface LatencyFit {
   maxResidualMs: number;
 }
 
+/**
+ * The cost of splitting a site into more head groups: a plan whose sites cycle their heads through the timed windows
+ * (as many groups per site as windows), timed in the same run; what its latency holds beyond the per-head lines'
+ * prediction, per group beyond each site's first. Null when fewer than two windows were timed.
+ */
+export interface GroupOverhead {
+  label: string;
+  latencyMs: Timing;
+  /** Groups beyond each site's first, summed over the sites. */
+  extraGroups: number;
+  /** The per-head lines' prediction for the plan, ms. */
+  predictedMs: number;
+  /** (median − prediction) / extraGroups, ms; what the search charges per group (0 when this is below 0). */
+  perGroupMs: number;
+}
+
 export interface LatencyModel {
   seq: number;
   ep: string;
@@ -83,6 +101,7 @@ export interface LatencyModel {
   dense: Timing;
   points: LatencyPoint[];
   fits: LatencyFit[];
+  groups: GroupOverhead | null;
   /** Per planned site, what its heads' FLOPs are computed with. */
   sites: { site: number; causal: boolean; headDim: number }[];
   warnings: string[];
@@ -174,6 +193,8 @@ export async function calibrateLatency(ctx: LatencyContext, profile: AdvisorProf
     warnings.push(...w.warnings.map((x) => `latency probe ${describeHeadChoice(p.choice)}: ${x}`));
     return w.path;
   });
+  const mixed = mixedPlan(profile, probes.filter((p) => p.choice.kind === 'window').map((p) => p.choice));
+  if (mixed) written.push(writeBlocked(ctx, mixed.plan, profile.seq).path);
   const entries = await bench(ctx, [ctx.model, ...written], 'timing the dense model and the uniform plans');
   const dense = timing(entries[0]);
   warnings.push(...entries[0].timingWarnings.map((w) => `dense model: ${w}`));
@@ -191,7 +212,36 @@ export async function calibrateLatency(ctx: LatencyContext, profile: AdvisorProf
       deltaPerHeadMs: (t.p50 - dense.p50) / p.heads,
     };
   });
-  return { seq: profile.seq, ep: entries[0].ep, inputs: describeInputs(ctx), machine: machine(), dense, points, fits: fitForms(points), sites, warnings };
+  const model: LatencyModel = { seq: profile.seq, ep: entries[0].ep, inputs: describeInputs(ctx), machine: machine(), dense, points, fits: fitForms(points), groups: null, sites, warnings };
+  if (mixed) model.groups = groupOverhead(model, mixed, timing(entries[probes.length + 1]));
+  return model;
+}
+
+/** Each site's heads cycling through `windows` (at least two): as many head groups per site as windows. */
+function mixedPlan(profile: AdvisorProfile, windows: HeadChoice[]): { plan: HeadPlanFile; label: string } | null {
+  if (windows.length < 2) return null;
+  const sites: Record<number, HeadChoice[]> = {};
+  for (const s of profile.sites) sites[s.site] = Array.from({ length: s.heads }, (_, h) => windows[h % windows.length]);
+  const label = `heads cycling through ${windows.map(describeHeadChoice).join(', ')}`;
+  return { plan: { version: 1, seq: profile.seq, note: `latency probe: ${label}`, sites }, label };
+}
+
+/** What the mixed plan measured beyond the per-head lines' prediction, per head group beyond each site's first. */
+export function groupOverhead(model: LatencyModel, mixed: { plan: HeadPlanFile; label: string }, t: Timing): GroupOverhead {
+  let predicted = 0;
+  let extraGroups = 0;
+  for (const [site, choices] of Object.entries(mixed.plan.sites)) {
+    const resolved = choices as HeadChoice[];
+    for (const c of resolved) predicted += predictDeltaMs(model, Number(site), c);
+    extraGroups += new Set(resolved.map(describeHeadChoice)).size - 1;
+  }
+  const over = t.p50 - model.dense.p50 - predicted;
+  return { label: mixed.label, latencyMs: t, extraGroups, predictedMs: model.dense.p50 + predicted, perGroupMs: extraGroups > 0 ? over / extraGroups : 0 };
+}
+
+/** What the search charges per head group beyond a site's first: the measured overhead, or 0 when it is not above 0. */
+export function perGroupMs(model: LatencyModel): number {
+  return model.groups ? Math.max(0, model.groups.perGroupMs) : 0;
 }
 
 /**

@@ -10,6 +10,7 @@ import { cpus, loadavg } from 'node:os';
 import { analyzeModel } from '../../analysis/analyze';
 import type { AnalysisReport } from '../../analysis/report/types';
 import { rewriteModel, type RewriteReport, type RuleRequest } from '../../rewriters/pipeline';
+import { type Budget, describeBudget } from '../../rewriters/plan/budget';
 import type { HeadPlanFile } from '../../rewriters/plan/choices';
 import { RuleError } from '../../rewriters/rule';
 import type { RuntimeClient } from '../../runtime/client';
@@ -41,7 +42,7 @@ export interface SpeedVs {
 }
 
 export interface TimedModel {
-  /** "original", "fused", or "plan at density ≤ B (blocked)". */
+  /** "original", "fused", or "plan at B (blocked)" with B its budget in words ("attention FLOPs ≤ 0.3 of dense"). */
   label: string;
   latencyMs: { p50: number; ci95: Interval; p90: number; min: number; runs: number };
   /** Attention FLOPs at the bench length (the rewrite report's count); null when an inputs file fixed the shapes. */
@@ -53,6 +54,7 @@ export interface TimedModel {
 }
 
 export interface PlanSpeed extends TimedModel {
+  /** The budget's value, in the unit of the run's budgets. */
   budget: number;
   /** Sites the plan split into head groups (the compute-reducing form), of the sites it names. */
   blockedSites: number;
@@ -112,7 +114,7 @@ export interface SpeedContext {
  */
 export async function timePlans(
   ctx: SpeedContext,
-  plans: { budget: number; plan: HeadPlanFile }[],
+  plans: { budget: Budget; plan: HeadPlanFile }[],
   options: SpeedOptions,
   data: { inputsFile?: string; calibrationSeq?: number },
 ): Promise<SpeedReport> {
@@ -138,13 +140,15 @@ export async function timePlans(
   }
   for (const [i, p] of plans.entries()) {
     ctx.checkCancelled();
-    step(1 + i, `writing the plan at density ≤ ${p.budget} (blocked)`);
+    // Named by its budget's kind and unit, as every other line of the run names it.
+    const name = `plan at ${describeBudget(p.budget)}`;
+    step(1 + i, `writing the ${name} (blocked)`);
     const r = write(ctx, `plan-${i}`, [{ rule: 'plan', params: { plan: p.plan, impl: 'blocked' } }], seq);
     const changes = r.report.applied.flatMap((a) => a.changes);
     const blocked = changes.filter((c) => (c.after as { impl?: string }).impl === 'blocked').length;
-    for (const w of r.report.warnings) warnings.push(`plan at density ≤ ${p.budget}: ${w}`);
+    for (const w of r.report.warnings) warnings.push(`${name}: ${w}`);
     const report = analyzeModel(r.path, seq ? { seqLen: seq } : {});
-    variants.push({ label: `plan at density ≤ ${p.budget} (blocked)`, path: r.path, report, flops: flops(r.report.flopsAfter), scope: 'core', budget: p.budget, blocked: { sites: blocked, planned: changes.length } });
+    variants.push({ label: `${name} (blocked)`, path: r.path, report, flops: flops(r.report.flopsAfter), scope: 'core', budget: p.budget.value, blocked: { sites: blocked, planned: changes.length } });
   }
 
   ctx.checkCancelled();
