@@ -54,7 +54,11 @@ export function renderSpeed(r: AdviceResult): string[] {
       const p = f.speed!;
       return [`${p.label}, ${p.blockedSites}/${p.plannedSites} sites split`, latencyCell(p), String(p.latencyMs.runs), vsCell(p.vsOriginal), vsCell(p.vsBaseline), pct(p.attentionCoreShare), fmt(gflop(p.attentionFlops), 2)];
     });
-  lines.push(formatTable(['model', 'p50 ms [95% CI]', 'runs', 'vs original [95% CI]', `vs ${base.label} (best dense)`, 'score share', 'attn GFLOP'], [...dense, ...plans]));
+  // The uniform rules at the same budgets, in their fast forms, timed in the same run.
+  const uniform = [...s.uniform]
+    .sort((a, b) => a.budget - b.budget)
+    .map((u) => [u.label, latencyCell(u), String(u.latencyMs.runs), vsCell(u.vsOriginal), vsCell(u.vsBaseline), pct(u.attentionCoreShare), fmt(gflop(u.attentionFlops), 2)]);
+  lines.push(formatTable(['model', 'p50 ms [95% CI]', 'runs', 'vs original [95% CI]', `vs ${base.label} (best dense)`, 'score share', 'attn GFLOP'], [...dense, ...plans, ...uniform]));
   if (!s.fused) lines.push(`the fused model could not be made: ${s.fusedReason ?? 'unknown reason'}`);
   lines.push(
     'speedup: the reference\'s median over the plan\'s, paired-bootstrap 95% interval; "≈1" marks a speedup not distinguishable from 1; ' +
@@ -63,7 +67,7 @@ export function renderSpeed(r: AdviceResult): string[] {
   );
   // A busy machine is the same line for every model: each warning once, with the models it concerns.
   const byText = new Map<string, string[]>();
-  for (const t of [s.original, ...(s.fused ? [s.fused] : []), ...r.frontier.flatMap((f) => (f.speed ? [f.speed] : []))]) {
+  for (const t of [s.original, ...(s.fused ? [s.fused] : []), ...r.frontier.flatMap((f) => (f.speed ? [f.speed] : [])), ...s.uniform]) {
     for (const w of t.warnings) byText.set(w, [...(byText.get(w) ?? []), t.label]);
   }
   for (const [w, labels] of byText) lines.push(`warning: ${labels.join(', ')}: ${w}`);

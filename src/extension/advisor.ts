@@ -52,7 +52,8 @@ export async function runAdvisor(ctx: RunContext, budgets: (number | Budget)[], 
     } else {
       data = { kind: 'inputs', file: cal.file };
     }
-    const speed = benchSeq ? { seq: benchSeq, warmup: ctx.settings.warmup, minRuns: ctx.settings.iterations, minTimeMs: ctx.settings.minTimeMs, profileRuns: PROFILE_RUNS } : undefined;
+    // The tab shows the plans' speed only, so the uniform rules are not timed here (the CLI's `plan --bench` times them).
+    const speed = benchSeq ? { seq: benchSeq, warmup: ctx.settings.warmup, minRuns: ctx.settings.iterations, minTimeMs: ctx.settings.minTimeMs, profileRuns: PROFILE_RUNS, uniform: false } : undefined;
     const result = await ctx.core.request(
       { type: 'advise', file: ctx.modelPath, options: { data, budgets, settings: { ep: ctx.settings.executionProviders }, ...(speed ? { speed } : {}) } },
       ctx.signal,

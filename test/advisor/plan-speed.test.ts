@@ -96,6 +96,34 @@ describe('plan --bench-seq', () => {
     expect(text.stdout).not.toMatch(/density ≤/);
   }, 300_000);
 
+  it('times the uniform rules measured at the same budget in their fast forms, in the same run, with the same statistics', async () => {
+    const noBaselines = SMALL.filter((a) => a !== '--no-baselines');
+    const r = await cli('plan', MODEL, '--tokens', TOKENS, ...noBaselines, '--budget', 'density=0.25', '--frontier', '0.25',
+      '--bench-seq', '128', '--iters', '3', '--warmup', '0', '--profile-runs', '1', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as AdviceResult;
+    const s = result.speed!;
+    const best = s.baseline === 'fused' ? s.fused! : s.original;
+    const measured = result.baselines.filter((b) => b.evaluation !== null);
+    expect(measured.length).toBeGreaterThan(0);
+    // One timed row per uniform rule the advisor measured, and none for a family with nothing under the budget.
+    expect(s.uniform.map((u) => `${u.family}: ${u.rule}`).sort()).toEqual(measured.map((b) => `${b.family}: ${b.rule}`).sort());
+    for (const u of s.uniform) {
+      expect(u.budget).toBe(0.25);
+      expect(u.label).toBe(`uniform ${u.rule} at density ≤ 0.25 (${u.rule.startsWith('block-topk') ? 'gather' : 'blocked'})`);
+      checkLatency(u, 3);
+      checkVs(u.vsOriginal, s.original, u);
+      checkVs(u.vsBaseline, best, u);
+      // Its fast form computes less attention than the dense model.
+      expect(u.attentionFlops!).toBeLessThan(s.original.attentionFlops!);
+    }
+    const text = await cli('plan', MODEL, '--tokens', TOKENS, ...noBaselines, '--budget', 'density=0.25', '--frontier', '0.25',
+      '--bench-seq', '128', '--iters', '2', '--warmup', '0', '--profile-runs', '0');
+    expect(text.code).toBe(0);
+    for (const u of s.uniform) expect(text.stdout).toContain(`uniform ${u.rule} at density ≤ 0.25 (`);
+  }, 600_000);
+
   it('times on an inputs file as given (a model without a language-model head); the FLOP bound is then unknown, not guessed', async () => {
     const vit = fixture('vit-eager-ts-op17');
     const r = await cli('plan', vit.model, '--inputs', vit.manifest, '--budget', 'density=0.5', '--frontier', '0.5', '--no-baselines',

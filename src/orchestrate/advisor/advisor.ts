@@ -184,7 +184,7 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
     if (budgets[0].kind === 'flops') warnings.push(...checkFlops(latency, profile, frontier, costs, budgets[0].unit));
     if (latencyModel) warnings.push(...(await timeLatencyFrontier(latency, latencyModel, frontier, budgets, seq)));
     const t3b = performance.now();
-    const speed = options.speed ? await timeFrontier(ctx, frontier, options.speed, data, seq, progress, budgets[0]) : null;
+    const speed = options.speed ? await timeFrontier(ctx, frontier, options.speed, data, seq, progress, budgets[0], baselines) : null;
     const t4 = performance.now();
     return {
       model,
@@ -208,16 +208,22 @@ export async function advise(client: RuntimeClient, model: string, options: Advi
   }
 }
 
-/** The speed step (speed.ts): every frontier plan's blocked form in one bench run; each point gets its row. */
+/**
+ * The speed step (speed.ts): every frontier plan's blocked form in one bench run, with the uniform rules measured at
+ * the same budgets (`baselines`, unless `speed.uniform` is false); each point gets its row.
+ */
 export async function timeFrontier(
   ctx: MeasureContext, frontier: FrontierPoint[], speed: SpeedOptions, data: { kind: AdvisorData['kind']; file: string }, seq: number, progress: (p: ProgressEvent) => void,
-  unit: Pick<Budget, 'kind' | 'unit'> = { kind: 'density', unit: 'share' },
+  unit: Pick<Budget, 'kind' | 'unit'> = { kind: 'density', unit: 'share' }, baselines: UniformBaseline[] = [],
 ): Promise<SpeedReport> {
+  const uniform = speed.uniform === false ? [] : baselines.flatMap((b) =>
+    b.request && b.rule && b.evaluation ? [{ budget: { ...unit, value: b.budget }, family: b.family, rule: b.rule, request: b.request }] : []);
   const r = await timePlans(
     { client: ctx.client, model: ctx.model, settings: ctx.settings, signal: ctx.signal, checkCancelled: () => checkCancelled(ctx.signal), dir: ctx.dir, onProgress: progress },
     frontier.map((f) => ({ budget: { ...unit, value: f.budget }, plan: f.plan })),
     speed,
     data.kind === 'tokens' ? { calibrationSeq: seq } : { inputsFile: data.file },
+    uniform,
   );
   frontier.forEach((f, i) => (f.speed = r.plans[i]));
   return r;

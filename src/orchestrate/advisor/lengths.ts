@@ -94,7 +94,11 @@ async function adviseSeveral(client: RuntimeClient, model: string, options: Leng
   try {
     const validated = await validate(contexts, profiles, costs, searched, budgets, options, progress);
     const t3 = performance.now();
-    const speed = options.speed ? await timeFrontier(contexts[contexts.length - 1], validated.frontier, options.speed, data, seqs[seqs.length - 1], progress) : null;
+    // The uniform rules timed are those measured at the longest length, where the plans are timed.
+    const longest = validated.baselines.filter((b) => b.seq === seqs[seqs.length - 1]);
+    const speed = options.speed
+      ? await timeFrontier(contexts[contexts.length - 1], validated.frontier, options.speed, data, seqs[seqs.length - 1], progress, budgets[0], longest)
+      : null;
     const t4 = performance.now();
     const last = seqs.length - 1;
     const lengths: LengthRun[] = profiles.map((p, i) => ({

@@ -4,7 +4,9 @@
 // time: the same worker request (models interleaved run by run, warm-up, stop rule, profile), the same statistics
 // (median with its bootstrap interval, paired speedups with theirs, trust warnings, the Amdahl bound of the removed
 // attention FLOPs). The dense candidates are the original and the `fuse` rule's fused model; the faster of the two
-// exact models (by median) is the baseline, as bench:rewrites and `bench --baseline` use it.
+// exact models (by median) is the baseline, as bench:rewrites and `bench --baseline` use it. The uniform rules the
+// advisor measured beside the plans (uniform.ts) are timed in the same run, each in its own fast form (`blocked`,
+// block-topk `gather`), so that plans and uniform rules are compared on speed the same way as on accuracy.
 import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { analyzeModel } from '../../analysis/analyze';
@@ -26,6 +28,8 @@ export interface SpeedOptions extends Pick<BenchRequest, 'warmup' | 'iters' | 'm
    * window length (synthesized too), or the inputs file as given (its shapes fix the run).
    */
   seq?: number;
+  /** Time the uniform rules measured at the same budgets too (default true). */
+  uniform?: boolean;
 }
 
 /** A speedup over one reference, with the Amdahl bound against that same reference and what a table may say. */
@@ -63,6 +67,24 @@ export interface PlanSpeed extends TimedModel {
   vsBaseline: SpeedVs;
 }
 
+/** A uniform rule of the candidate set at a frontier budget, timed in its fast form. */
+export interface UniformSpeed extends TimedModel {
+  budget: number;
+  family: string;
+  /** The rule as applied, e.g. "window 60". */
+  rule: string;
+  vsOriginal: SpeedVs;
+  vsBaseline: SpeedVs;
+}
+
+/** A uniform rule to time: its budget and family, and its rule request (written with its fast implementation). */
+export interface UniformToTime {
+  budget: Budget;
+  family: string;
+  rule: string;
+  request: RuleRequest;
+}
+
 export interface SpeedReport {
   /** Tokens per run, or null when the inputs file fixed the shapes. */
   seq: number | null;
@@ -75,6 +97,8 @@ export interface SpeedReport {
   /** The best dense baseline: the faster exact model by median. */
   baseline: 'original' | 'fused';
   plans: PlanSpeed[];
+  /** The uniform rules at the same budgets (none when not asked for, or none was measured). */
+  uniform: UniformSpeed[];
   settings: SpeedOptions;
   /** Other processes' share of the CPU during the timed runs (null when unknown) and the load average before and after. */
   otherCpuShare: number | null;
@@ -94,6 +118,7 @@ interface Variant {
   scope: BoundScope;
   budget?: number;
   blocked?: { sites: number; planned: number };
+  uniform?: { family: string; rule: string };
 }
 
 export interface SpeedContext {
@@ -117,12 +142,13 @@ export async function timePlans(
   plans: { budget: Budget; plan: HeadPlanFile }[],
   options: SpeedOptions,
   data: { inputsFile?: string; calibrationSeq?: number },
+  uniform: UniformToTime[] = [],
 ): Promise<SpeedReport> {
   const seq = options.seq ?? data.calibrationSeq ?? null;
   if (seq === null && !data.inputsFile) throw new Error('the speed step needs a length or an inputs file');
   const before = loadavg();
   const original = analyzeModel(ctx.model, seq ? { seqLen: seq } : {});
-  const total = plans.length + 2;
+  const total = plans.length + uniform.length + 2;
   const step = (done: number, message: string) => ctx.onProgress({ phase: 'speed', done, total, message });
   const warnings: string[] = [];
 
@@ -151,6 +177,20 @@ export async function timePlans(
     variants.push({ label: `${name} (blocked)`, path: r.path, report, flops: flops(r.report.flopsAfter), scope: 'core', budget: p.budget.value, blocked: { sites: blocked, planned: changes.length } });
   }
 
+  for (const [i, u] of uniform.entries()) {
+    ctx.checkCancelled();
+    const name = `${u.rule} at ${describeBudget(u.budget)}`;
+    step(1 + plans.length + i, `writing the uniform ${name} (fast form)`);
+    try {
+      const r = write(ctx, `uniform-${i}`, [fastForm(u.request)], seq);
+      const report = analyzeModel(r.path, seq ? { seqLen: seq } : {});
+      variants.push({ label: `uniform ${name} (${fastImpl(u.request)})`, path: r.path, report, flops: flops(r.report.flopsAfter), scope: 'core', budget: u.budget.value, uniform: { family: u.family, rule: u.rule } });
+    } catch (e) {
+      if (!(e instanceof RuleError)) throw e;
+      warnings.push(`uniform ${name}: not timed: ${e.message}`);
+    }
+  }
+
   ctx.checkCancelled();
   step(total - 1, 'timing');
   const models: BenchModel[] = variants.map((v) => ({ path: v.path, infos: original.model.inputs, sites: profileSites(v.report.sites) }));
@@ -168,6 +208,15 @@ function write(ctx: SpeedContext, name: string, requests: RuleRequest[], seq: nu
   const path = join(ctx.dir, `speed-${name}.onnx`);
   const report = rewriteModel(ctx.model, requests, path, { ...(seq ? { seqLen: seq } : {}), save: { externalData: 'embed' } });
   return { path, report };
+}
+
+/** The rule request with its compute-reducing implementation (block-topk gathers its blocks; the others are blocked). */
+function fastForm(r: RuleRequest): RuleRequest {
+  return { ...r, params: { ...(r.params as Record<string, unknown>), impl: fastImpl(r) } };
+}
+
+function fastImpl(r: RuleRequest): 'gather' | 'blocked' {
+  return r.rule === 'block-topk' ? 'gather' : 'blocked';
 }
 
 function siteFlops(r: AnalysisReport): number {
@@ -220,11 +269,13 @@ function report(
   const fused = rows.find((r) => r.v.label === 'fused') ?? null;
   const best = fused && fused.e.latencyMs.p50 < rows[0].e.latencyMs.p50 ? fused : rows[0];
   const warnings = [...o.warnings];
-  const plans = rows.filter((r) => r.v.budget !== undefined).map((r): PlanSpeed => {
+  const compared = (r: { v: Variant; e: BenchEntry }) => {
     const [a, b] = [versus(rows[0], r), versus(best, r)];
     const t = timed(r.v, r.e);
-    return { ...t, warnings: [...t.warnings, ...[a.warning, b.warning].filter((w): w is string => w !== null)], vsOriginal: withoutWarning(a), vsBaseline: withoutWarning(b), budget: r.v.budget!, blockedSites: r.v.blocked!.sites, plannedSites: r.v.blocked!.planned };
-  });
+    return { ...t, warnings: [...t.warnings, ...[a.warning, b.warning].filter((w): w is string => w !== null)], vsOriginal: withoutWarning(a), vsBaseline: withoutWarning(b), budget: r.v.budget! };
+  };
+  const plans = rows.filter((r) => r.v.blocked).map((r): PlanSpeed => ({ ...compared(r), blockedSites: r.v.blocked!.sites, plannedSites: r.v.blocked!.planned }));
+  const uniform = rows.filter((r) => r.v.uniform).map((r): UniformSpeed => ({ ...compared(r), ...r.v.uniform! }));
   const busy = entries.map((e) => e.otherCpuShare).find((x) => x !== null) ?? null;
   const cpu = cpus();
   return {
@@ -236,6 +287,7 @@ function report(
     ...(o.fusedReason ? { fusedReason: o.fusedReason } : {}),
     baseline: best === rows[0] ? 'original' : 'fused',
     plans,
+    uniform,
     settings: o.options,
     otherCpuShare: busy,
     loadAverage: { before: o.before, after: loadavg() },

@@ -25,6 +25,8 @@ export interface UniformBaseline {
   reason?: string;
   /** The length it was measured at, when the advisor profiled several (lengths.ts). */
   seq?: number;
+  /** The rule request applied (mask form), kept so that the speed step can time the same rule in its fast form. */
+  request?: RuleRequest;
 }
 
 /** Mean density over the profile's heads when every head takes `choice`. */
@@ -52,7 +54,7 @@ export function fitFamily(profile: AdvisorProfile, family: UniformFamily, budget
   return null;
 }
 
-function ruleRequest(choice: HeadChoice, sites: number[]): RuleRequest {
+export function ruleRequest(choice: HeadChoice, sites: number[]): RuleRequest {
   switch (choice.kind) {
     case 'window': return { rule: 'window', params: { window: choice.window }, sites };
     case 'sink': return { rule: 'sink', params: { sink: choice.sink, window: choice.window }, sites };
@@ -91,15 +93,16 @@ export async function uniformBaselines(
         continue;
       }
       const choice = family.at(fit.value);
+      const request = ruleRequest(choice, sites);
       let variant: string;
       try {
-        variant = writeVariant(ctx, [ruleRequest(choice, sites)], seq);
+        variant = writeVariant(ctx, [request], seq);
       } catch (e) {
         if (!(e instanceof RuleError)) throw e;
         out.push({ budget, family: family.name, rule: describeHeadChoice(choice), density: fit.density, cost: fit.cost, evaluation: null, reason: e.message });
         continue;
       }
-      out.push({ budget, family: family.name, rule: describeHeadChoice(choice), density: fit.density, cost: fit.cost, evaluation: await evaluationScore(ctx, variant) });
+      out.push({ budget, family: family.name, rule: describeHeadChoice(choice), density: fit.density, cost: fit.cost, evaluation: await evaluationScore(ctx, variant), request });
     }
   }
   return out;
