@@ -76,8 +76,15 @@ async function chooseCalibration(name: string): Promise<void> {
   // The dialog fills in its starting folder after it appears; a path typed before that is overwritten.
   await expect.poll(() => input.inputValue(), { timeout: 60_000 }).toMatch(/[\\/]$/);
   const file = path.join(workspace, name);
+  // It may still rewrite its value once more (its folder put before what was typed): type again until it holds the path.
+  // Success needs a look that finds the path already there, half a second after it was typed.
   await input.fill(file);
-  await expect.poll(() => input.inputValue(), { timeout: 10_000 }).toBe(file);
+  await expect.poll(async () => {
+    await page.waitForTimeout(500);
+    const value = await input.inputValue();
+    if (value !== file) await input.fill(file);
+    return value;
+  }, { timeout: 20_000, interval: 100 }).toBe(file);
   // It then finds the typed file in its list and focuses it; Enter before that accepts nothing.
   await page.locator('.quick-input-list .monaco-list-row.focused', { hasText: name }).waitFor({ timeout: 10_000 });
   await page.keyboard.press('Enter');
@@ -415,7 +422,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await dashboard().locator('#run-advisor').click();
     const rows = dashboard().locator('#advisor-table tbody tr');
     await expect.poll(() => rows.count(), { timeout: 300_000 }).toBe(1);
-    expect(await dashboard().locator('#advisor-objective').innerText()).toBe(`At 64 tokens: ${path.join(workspace, 'short.py')} holds ${ADVISOR_TEXT_BYTES} tokens, too few for windows of 512.`);
+    expect(await dashboard().locator('#advisor-objective').innerText()).toBe(`At 64 tokens: ${path.join(workspace, 'short.py')} holds ${ADVISOR_TEXT_BYTES} tokens, too few for windows of 512. Budget: density ≤ 0.25 (the budget column is in its unit).`);
     // The frontier: a chart read out with its values, and a measured score for the plan and the original.
     const chartLabel = await dashboard().locator('#advisor-chart canvas').getAttribute('aria-label');
     expect(chartLabel).toMatch(/per-head plans and uniform rules; x axis \(density \(share of dense attention\)\): .*%/);

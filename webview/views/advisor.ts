@@ -58,7 +58,7 @@ function renderForm(root: HTMLElement, ctx: ViewContext, hasSites: boolean): voi
 function renderSummary(root: HTMLElement, r: AdvisorResults): void {
   const t = r.timings;
   root.append(
-    h('p', { class: 'meta', id: 'advisor-objective' }, `At ${r.lengthNote}.${r.budget ? ` Budget: ${r.budget}; the table's budget column is in its unit.` : ''}`),
+    h('p', { class: 'meta', id: 'advisor-objective' }, `At ${r.lengthNote}.${r.budget ? ` Budget: ${r.budget} (the budget column is in its unit).` : ''}`),
     // The objective of a token file already says how the calibration windows were kept apart from the evaluation ones.
     h('p', { class: 'meta' }, `Score: ${r.objective}.${r.objective.includes(r.calibration) ? '' : ` Calibration: ${r.calibration}.`}`),
     h('p', { class: 'meta' }, `Profile ${num(t.profileMs / 1000, 1)} s, search ${num(t.searchMs / 1000, 1)} s, measuring ${num(t.validateMs / 1000, 1)} s${t.speedMs === undefined ? '' : `, timing ${num(t.speedMs / 1000, 1)} s`}; ${new Date(r.finishedAt).toLocaleString()}.`),
