@@ -30,8 +30,7 @@ import { rewriteModel, type RuleRequest } from '../src/rewriters/pipeline';
 import { renderImplChoices } from '../src/cli/rewrite';
 import { hasAutoImpl, resolveAutoImpl, type ImplChoice } from '../src/orchestrate/impl-auto';
 import { RuntimeClient } from '../src/runtime/client';
-import { identity, speedup, type Speedup } from '../src/runtime/measure/stats';
-import { type BoundScope, boundWarning, exceedsBound, modelBound } from '../src/runtime/measure/trust';
+import { type BoundScope, type TimedForComparison, compareTimed } from '../src/runtime/measure/trust';
 import { type BenchEntry, type BenchRequest, type ExecutionProvider, isExecutionProvider } from '../src/runtime/protocol';
 import { profileSites } from '../src/runtime/sites';
 import { findFixture } from './fixture';
@@ -75,9 +74,9 @@ function stopRule(): Pick<BenchRequest, 'iters' | 'minRuns' | 'minTimeMs'> {
 
 /** A speedup over a reference with the Amdahl bound against that same reference (its score-path share and FLOPs). */
 function versus(ref: { e: BenchEntry; m: Timed }, cur: { e: BenchEntry; m: Timed }) {
-  const s: Speedup = ref.e === cur.e ? identity() : speedup(ref.e.samplesMs, cur.e.samplesMs);
-  const shares = { attentionShare: ref.e.attentionShare, attentionCoreShare: ref.e.profile?.attentionCoreShare ?? null };
-  const bound = ref.e === cur.e ? 1 : modelBound(cur.m.scope, shares, ref.m.flops > 0 ? cur.m.flops / ref.m.flops : null);
+  const r = forComparison(ref);
+  const c = compareTimed(r, ref.e === cur.e ? r : forComparison(cur));
+  const s = c.speedup;
   return {
     against: ref.m.name,
     ratio: s.ratio,
@@ -85,10 +84,14 @@ function versus(ref: { e: BenchEntry; m: Timed }, cur: { e: BenchEntry; m: Timed
     significant: s.significant,
     paired: s.paired,
     attentionFlopBound: cur.m.flops > 0 ? ref.m.flops / cur.m.flops : Infinity,
-    modelBound: bound,
-    boundExceeded: exceedsBound(s, bound),
-    warning: boundWarning(s, bound, ref.m.name),
+    modelBound: c.modelBound,
+    boundExceeded: c.boundExceeded,
+    warning: c.warning,
   };
+}
+
+function forComparison(t: { e: BenchEntry; m: Timed }): TimedForComparison {
+  return { label: t.m.name, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null }, flops: t.m.flops, scope: t.m.scope };
 }
 
 async function main(): Promise<void> {

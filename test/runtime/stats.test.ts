@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   bootstrapMedianCI, identity, median, mulberry32, percentile, speedup, summarize, tukeyOutliers,
 } from '../../src/runtime/measure/stats';
-import { TRUST, amdahl, boundWarning, contentionWarning, exceedsBound, latencyWarnings, modelBound, verdict } from '../../src/runtime/measure/trust';
+import { TRUST, amdahl, boundWarning, compareTimed, contentionWarning, exceedsBound, latencyWarnings, modelBound, verdict } from '../../src/runtime/measure/trust';
 
 /** Exponential draws with rate 1 (median ln 2), by inversion from a seeded uniform generator. */
 function exponential(rng: () => number, n: number): number[] {
@@ -200,6 +200,26 @@ describe('trust checks', () => {
     // A dense baseline that skips the masked half does half the work: a variant with the eager graph's FLOPs is
     // bounded below 1 against it.
     expect(modelBound('core', shares, 2)).toBeCloseTo(2 / 3, 12);
+  });
+
+  it('compares two models of one interleaved run: paired speedup, the bound on the reference\'s shares, and its verdict', () => {
+    const shares = { attentionShare: 0.8, attentionCoreShare: 0.5 };
+    const ref = { label: 'the original', samplesMs: [10, 11, 10.5, 10.2, 10.8, 10.1], shares, flops: 100, scope: 'none' as const };
+    // Twice as fast in every round, with half the attention FLOPs: bound 4/3 on a score path of half the time, so flagged.
+    const cur = { label: 'variant', samplesMs: ref.samplesMs.map((x) => x / 2), shares, flops: 50, scope: 'core' as const };
+    const c = compareTimed(ref, cur);
+    expect(c.speedup.ratio).toBeCloseTo(2, 12);
+    expect(c.speedup.paired).toBe(true);
+    expect(c.modelBound).toBeCloseTo(4 / 3, 12);
+    expect(c.boundExceeded).toBe(true);
+    expect(c.verdict).toBe('bound-exceeded');
+    expect(c.warning).toMatch(/over the original .* above its bound of 1\.33×/);
+    // The reference against itself: identity, bound 1, nothing to say.
+    expect(compareTimed(ref, ref)).toMatchObject({ speedup: { ratio: 1, ci95: [1, 1], significant: false }, modelBound: 1, boundExceeded: false, verdict: 'indistinguishable', warning: null });
+    // FLOPs unknown: no bound, and a plain verdict.
+    const unknown = compareTimed(ref, { ...cur, flops: null });
+    expect(unknown.modelBound).toBeNull();
+    expect(unknown.verdict).toBe('faster');
   });
 
   it('flags a speedup whose whole interval lies above its bound, and only then', () => {

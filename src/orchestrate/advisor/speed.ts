@@ -16,8 +16,8 @@ import { type Budget, describeBudget } from '../../rewriters/plan/budget';
 import type { HeadPlanFile } from '../../rewriters/plan/choices';
 import { RuleError } from '../../rewriters/rule';
 import type { RuntimeClient } from '../../runtime/client';
-import { type Interval, identity, speedup } from '../../runtime/measure/stats';
-import { type BoundScope, type Verdict, boundWarning, exceedsBound, modelBound, verdict } from '../../runtime/measure/trust';
+import type { Interval } from '../../runtime/measure/stats';
+import { type BoundScope, type TimedForComparison, type Verdict, compareTimed } from '../../runtime/measure/trust';
 import type { BenchEntry, BenchModel, BenchRequest, InputSource, ProgressEvent, SessionSettings } from '../../runtime/protocol';
 import { profileSites } from '../../runtime/sites';
 
@@ -225,22 +225,14 @@ function siteFlops(r: AnalysisReport): number {
 
 /** A speedup of `cur` over `ref` with the Amdahl bound against `ref` (its measured shares, the FLOP ratio of the two). */
 function versus(ref: { v: Variant; e: BenchEntry }, cur: { v: Variant; e: BenchEntry }): SpeedVs & { warning: string | null } {
-  const same = ref.e === cur.e;
-  const s = same ? identity() : speedup(ref.e.samplesMs, cur.e.samplesMs);
-  const shares = { attentionShare: ref.e.attentionShare, attentionCoreShare: ref.e.profile?.attentionCoreShare ?? null };
-  const ratio = ref.v.flops !== null && cur.v.flops !== null && ref.v.flops > 0 ? cur.v.flops / ref.v.flops : null;
-  const bound = same ? 1 : modelBound(cur.v.scope, shares, ratio);
-  return {
-    against: ref.v.label,
-    ratio: s.ratio,
-    ci95: s.ci95,
-    significant: s.significant,
-    paired: s.paired,
-    modelBound: bound,
-    boundExceeded: exceedsBound(s, bound),
-    verdict: verdict(s, bound),
-    warning: boundWarning(s, bound, ref.v.label),
-  };
+  const r = forComparison(ref);
+  const c = compareTimed(r, ref.e === cur.e ? r : forComparison(cur));
+  const s = c.speedup;
+  return { against: ref.v.label, ratio: s.ratio, ci95: s.ci95, significant: s.significant, paired: s.paired, modelBound: c.modelBound, boundExceeded: c.boundExceeded, verdict: c.verdict, warning: c.warning };
+}
+
+function forComparison(t: { v: Variant; e: BenchEntry }): TimedForComparison {
+  return { label: t.v.label, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null }, flops: t.v.flops, scope: t.v.scope };
 }
 
 function withoutWarning(v: SpeedVs & { warning: string | null }): SpeedVs {

@@ -2,7 +2,7 @@
 // above what the removed work allows. Modelled on pyperf's `check` (std above 10 % of the mean, min or max far from
 // the centre) and hyperfine's outlier warning, with robust statistics (median, IQR) because latencies are skewed.
 // Pure: the worker, the CLI, the extension host and the dashboard's logic import it.
-import type { LatencyStats, Speedup } from './stats';
+import { type LatencyStats, type Speedup, identity, speedup } from './stats';
 
 /** Thresholds of the checks; exported so that docs and tests name the same numbers. */
 export const TRUST = {
@@ -72,6 +72,38 @@ export function modelBound(scope: BoundScope, shares: Shares, flopRatio: number 
   if (flopRatio === null || scope === 'none') return null;
   const share = scope === 'site' ? shares.attentionShare : shares.attentionCoreShare;
   return share === null ? null : amdahl(share, flopRatio);
+}
+
+/** A timed model as a comparison reads it: its paired runs, its measured shares, its attention FLOPs and their scope. */
+export interface TimedForComparison {
+  label: string;
+  samplesMs: readonly number[];
+  shares: Shares;
+  /** Attention FLOPs; null when unknown (e.g. counted at another length). */
+  flops: number | null;
+  /** Which measured share of the reference its FLOP ratio bounds. */
+  scope: BoundScope;
+}
+
+export interface Comparison {
+  speedup: Speedup;
+  modelBound: number | null;
+  boundExceeded: boolean;
+  verdict: Verdict;
+  warning: string | null;
+}
+
+/**
+ * `cur` against `ref` timed in the same interleaved run: the paired speedup (identity for the same model), the Amdahl
+ * bound of the FLOPs it removes on `ref`'s measured shares, and what may be said of it. One definition for every report
+ * of speedups over a chosen reference (bench:rewrites, the advisor's speed step).
+ */
+export function compareTimed(ref: TimedForComparison, cur: TimedForComparison): Comparison {
+  const same = ref === cur;
+  const s = same ? identity() : speedup(ref.samplesMs, cur.samplesMs);
+  const ratio = ref.flops !== null && cur.flops !== null && ref.flops > 0 ? cur.flops / ref.flops : null;
+  const bound = same ? 1 : modelBound(cur.scope, ref.shares, ratio);
+  return { speedup: s, modelBound: bound, boundExceeded: exceedsBound(s, bound), verdict: verdict(s, bound), warning: boundWarning(s, bound, ref.label) };
 }
 
 /**
