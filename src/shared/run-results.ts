@@ -33,7 +33,7 @@ export interface SpeedPoint {
   tokensPerSecond: number;
   /** Attention's share of kernel time (projections included), from onnxruntime's profiler; null when not profiled. */
   attentionShare: number | null;
-  /** The score path's share (QK, mask, softmax, PV): the part a sparse rule changes. */
+  /** The score path's share (QK, mask, softmax, PV, and the nodes a rule added to the site): the part a sparse rule changes. */
   attentionCoreShare: number | null;
   /** Over the original at this length, runs paired by round (the original's own is the identity). */
   vsOriginal: Speedup;

@@ -170,7 +170,7 @@ export function projectionOf(ctx: Ctx, p: Node, out?: Value): Projection | undef
   if (mm.opType === 'Gemm' && mm.input(2)) bias = constName(mm.input(2)!);
   void out;
   return {
-    info: { weight: constName(w), ...(bias ? { bias } : {}), layout: transB ? 'out_in' : 'in_out', node: mm.name },
+    info: { weight: constName(w), ...(bias ? { bias } : {}), layout: transB ? 'out_in' : 'in_out', node: mm.name, ...(biasNode ? { biasNode: biasNode.name } : {}) },
     activation: act,
     biasNode,
   };

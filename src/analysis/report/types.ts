@@ -81,6 +81,8 @@ export interface ProjectionInfo {
   layout: 'in_out' | 'out_in';
   /** The node that applies the weight. */
   node: string;
+  /** The Add that applies `bias` when it is a node of its own (a Gemm applies its bias itself). */
+  biasNode?: string;
   /** Fused projections: which slice of the weight's output features belongs to this role. */
   fused?: 'qkv' | 'kv';
   sliceStart?: number;
