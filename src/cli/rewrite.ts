@@ -71,7 +71,7 @@ async function chooseImpl(parsed: ParsedRewrite, showProgress: boolean): Promise
   try {
     return await resolveAutoImpl(client, parsed.input, parsed.requests, {
       // Without --seq, the length the rewrite report's figures use (the model's own where it is fixed).
-      seq: parsed.seqLen ?? analyzeModel(parsed.input).costSeqLen, ep: parsed.ep, runs: parsed.autoRuns,
+      seq: parsed.seqLen ?? analyzeModel(parsed.input).costSeqLen, ep: parsed.ep, runs: parsed.autoRuns, precision: parsed.precision,
       ...(showProgress ? { onProgress: (m: string) => process.stderr.write(`impl auto: ${m}\n`) } : {}),
     });
   } catch (e) {
@@ -87,7 +87,8 @@ export function renderImplChoices(choices: ImplChoice[]): string {
   const d = (x: number) => x.toFixed(x >= 100 ? 0 : x >= 10 ? 1 : 2);
   const lines: string[] = [];
   for (const c of choices) {
-    lines.push(`impl auto for step ${c.step + 1} (${c.rule}) at ${c.seq} tokens on ${c.ranOn ?? c.ep}${c.ranOn && c.ranOn !== c.ep ? ` (asked for ${c.ep})` : ''}: chose ${c.chosen.label}`);
+    const where = `${c.ranOn ?? c.ep}${c.ranOn && c.ranOn !== c.ep ? ` (asked for ${c.ep})` : ''}${c.precision === 'fp16' ? ', in float16' : ''}`;
+    lines.push(`impl auto for step ${c.step + 1} (${c.rule}) at ${c.seq} tokens on ${where}: chose ${c.chosen.label}`);
     lines.push(formatTable(
       ['form', 'p50 ms [95% CI]', 'runs', 'vs mask [95% CI]'],
       c.measured.map((m) => [

@@ -42,6 +42,8 @@ export interface ImplChoice {
   /** The provider asked for, and the one that ran. */
   ep: ExecutionProvider;
   ranOn: ExecutionProvider | null;
+  /** The precision the candidates were written and timed in. */
+  precision: 'fp32' | 'fp16';
   measured: ImplTiming[];
   notMeasured: { label: string; reason: string }[];
   chosen: ImplCandidate;
@@ -50,6 +52,11 @@ export interface ImplChoice {
 export interface ImplAutoOptions {
   seq: number;
   ep: ExecutionProvider;
+  /**
+   * The precision the rewritten model will have: candidates are written and timed in it (CUDA's flash and sparse
+   * kernels run in float16 only, so a float32 timing would pick for a model that is not the one written).
+   */
+  precision?: 'fp32' | 'fp16';
   /** Timed rounds (every candidate once per round). Default 5. */
   runs?: number;
   warmup?: number;
@@ -148,12 +155,13 @@ function fuseStep(r: RuleRequest, ep: ExecutionProvider): RuleRequest {
  * Writes a candidate; one that puts `fuse` first (at `fuseAt`) on sites that are fused already is written without it
  * (the rule then acts on the operators the model has).
  */
-function rewriteWithFuse(input: string, variant: RuleRequest[], fuseAt: number, path: string, seq: number): RewriteReport {
+function rewriteWithFuse(input: string, variant: RuleRequest[], fuseAt: number, path: string, o: ImplAutoOptions): RewriteReport {
+  const options = { seqLen: o.seq, ...(o.precision === 'fp16' ? { precision: o.precision } : {}) };
   try {
-    return rewriteModel(input, variant, path, { seqLen: seq });
+    return rewriteModel(input, variant, path, options);
   } catch (e) {
     if (fuseAt < 0 || !/^fuse: applies to none/.test((e as Error).message)) throw e;
-    return rewriteModel(input, variant.filter((_, j) => j !== fuseAt), path, { seqLen: seq });
+    return rewriteModel(input, variant.filter((_, j) => j !== fuseAt), path, options);
   }
 }
 
@@ -173,7 +181,7 @@ async function timeStep(
     o.onProgress?.(`${rule}: writing the ${cand.label} form`);
     let rewritten: RewriteReport;
     try {
-      rewritten = rewriteWithFuse(input, variant, cand.fuseFirst ? step : -1, path, o.seq);
+      rewritten = rewriteWithFuse(input, variant, cand.fuseFirst ? step : -1, path, o);
     } catch (e) {
       notMeasured.push({ label: cand.label, reason: (e as Error).message });
       continue;
@@ -214,5 +222,5 @@ async function timeStep(
     warnings: e.timingWarnings,
   }));
   const fastest = measured.reduce((a, b) => (b.latencyMs.p50 < a.latencyMs.p50 ? b : a));
-  return { step, rule, seq: o.seq, ep: o.ep, ranOn: mask.ep ?? null, measured, notMeasured, chosen: { label: fastest.label, params: fastest.params } };
+  return { step, rule, seq: o.seq, ep: o.ep, ranOn: mask.ep ?? null, precision: o.precision ?? 'fp32', measured, notMeasured, chosen: { label: fastest.label, params: fastest.params } };
 }

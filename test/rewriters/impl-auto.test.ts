@@ -4,6 +4,7 @@
 // median inside its interval, the chosen one has the smallest median, the resolved step is a concrete form whose
 // model gives the mask form's outputs, and a rule without forms is refused by name.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel } from '../../src/analysis/ir/load';
 import { implCandidates, resolveAutoImpl } from '../../src/orchestrate/impl-auto';
 import type { RuntimeClient } from '../../src/runtime/client';
 import { startClient } from '../runtime/helpers';
@@ -21,6 +22,13 @@ afterAll(async () => {
   await close();
   tmp.cleanup();
 });
+
+/** The element types of a model's weights: 'float16' where the precision conversion ran (ONNX type 10). */
+function weightTypes(file: string): string[] {
+  const types = new Set<string>();
+  for (const v of loadModel(file).graph.values.values()) if (v.initializer) types.add(v.initializer.dataType === 10 ? 'float16' : String(v.initializer.dataType));
+  return [...types];
+}
 
 describe('impl auto', () => {
   it('lists the exact forms per rule, the mask form first', () => {
@@ -83,6 +91,26 @@ describe('impl auto', () => {
     const got = await floatOutputs(rewriteTo(model, requests, tmp.dir, 'fused-gqa-auto').file, feeds);
     const mask = await floatOutputs(rewriteTo(model, [{ rule: 'window', params: { window: 64 } }], tmp.dir, 'fused-gqa-mask').file, feeds);
     for (const k of Object.keys(mask)) expect(maxAbsDiff(got[k], mask[k])).toBeLessThan(1e-4);
+  });
+
+  it('with --precision fp16, writes and times the candidates in float16, and says so', async () => {
+    const model = fixture('llama-eager-ts-op17').model;
+    // What the runtime was given to time: the candidates' files exist while bench runs, so read their weights there.
+    const timedTypes: string[][][] = [];
+    const spy = Object.create(client) as RuntimeClient;
+    spy.bench = async (req, opts) => {
+      timedTypes.push(req.models.map((m) => weightTypes(m.path)));
+      return client.bench(req, opts);
+    };
+    const { choices } = await resolveAutoImpl(spy, model, [{ rule: 'window', params: { window: 8, impl: 'auto' } }], { seq: 32, ep: 'cpu', runs: 2, precision: 'fp16' });
+    expect(choices[0].precision).toBe('fp16');
+    expect(timedTypes).toHaveLength(1);
+    expect(timedTypes[0].length).toBe(choices[0].measured.length);
+    for (const types of timedTypes[0]) expect(types).toContain('float16');
+    // And without it, float32 as before.
+    const { choices: fp32 } = await resolveAutoImpl(spy, model, [{ rule: 'window', params: { window: 8, impl: 'auto' } }], { seq: 32, ep: 'cpu', runs: 2 });
+    expect(fp32[0].precision).toBe('fp32');
+    for (const types of timedTypes[1]) expect(types).not.toContain('float16');
   });
 
   it('refuses auto where the rule has no forms to choose from', async () => {
