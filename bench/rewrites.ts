@@ -27,7 +27,7 @@
 // Output: one JSON object on stdout; progress and a summary table on stderr.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, platform, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { analyzeModel } from '../src/analysis/analyze';
 import { getRule } from '../src/rewriters/registry';
 import { rewriteModel, type RuleRequest } from '../src/rewriters/pipeline';
@@ -99,7 +99,13 @@ function forComparison(t: { e: BenchEntry; m: Timed }): TimedForComparison {
 }
 
 async function main(): Promise<void> {
-  const model = findFixture('llama-long-eager-ts-op17');
+  // --model: another file (the accelerator machine has no ../shared beside the checkout; the fixture is carried).
+  const source = option('model', '') || findFixture('llama-long-eager-ts-op17');
+  const precision = option('precision', 'fp32');
+  if (precision !== 'fp32' && precision !== 'fp16') throw new Error(`--precision: fp32 or fp16, not '${precision}'`);
+  const W = Number(option('window', '256'));
+  if (!(Number.isInteger(W) && W >= 1)) throw new Error(`--window: a whole number of keys ≥ 1, not '${option('window', '')}'`);
+  const fp16 = precision === 'fp16' ? { precision } as const : {};
   const eps = option('ep', 'cpu').split(',');
   if (!eps.every(isExecutionProvider)) throw new Error(`--ep: unknown provider in ${eps.join(',')}`);
   const seq = Number(option('seq', '4096'));
@@ -107,28 +113,32 @@ async function main(): Promise<void> {
   const warmup = Number(option('warmup', '1'));
   const profileRuns = Number(option('profile-runs', '2'));
 
-  const original = analyzeModel(model, { seqLen: seq });
-  const half = Object.fromEntries(original.sites.map((s) => [s.id, Array.from({ length: Math.floor((s.heads ?? 0) / 2) }, (_, h) => h)]));
-  // Targets: `fuse` against the original; the sparse rules against the best dense baseline (issue 9).
-  const variants: Variant[] = [
-    { name: 'window 256 --impl auto', target: 3, targetVs: 'best', scope: 'core', requests: [{ rule: 'window', params: { window: 256, impl: 'auto' } }] },
-    { name: 'block-topk 64,8 --impl gather', target: 2, targetVs: 'best', scope: 'core', requests: [{ rule: 'block-topk', params: { block: 64, k: 8, impl: 'gather' } }] },
-    { name: 'sink 4 --window 256 --impl blocked', target: null, scope: 'core', requests: [{ rule: 'sink', params: { sink: 4, window: 256, impl: 'blocked' } }] },
-    { name: 'strided 8 --window 256 --impl blocked', target: null, scope: 'core', requests: [{ rule: 'strided', params: { stride: 8, window: 256, impl: 'blocked' } }] },
-    { name: 'power --window 256 --impl blocked', target: null, scope: 'core', requests: [{ rule: 'power', params: { window: 256, impl: 'blocked', rows: 64 } }] },
-    { name: 'prune-heads (half of each site: heads 0-3)', target: 1.6, scope: 'site', requests: [{ rule: 'prune-heads', params: { heads: half } }] },
-    // The dense baseline candidate: the same attention as the fastest exact fused operator for this provider.
-    { name: 'fuse', target: 1.8, scope: 'none', exact: true, requests: [{ rule: 'fuse', params: eps[0] === 'cuda' ? { target: 'cuda' } : {} }] },
-  ];
-  const only = option('only', '');
-  if (only) variants.splice(0, variants.length, ...variants.filter((v) => only.split(',').some((o) => v.name.startsWith(o))));
-  const extra = option('variant', '');
-  if (extra) variants.push({ name: extra, target: null, scope: 'none', requests: JSON.parse(extra) as RuleRequest[] });
-
   const dir = mkdtempSync(join(tmpdir(), 'al-bench-rewrites-'));
   const client = new RuntimeClient();
   const started = performance.now();
   try {
+    // In float16 the original is the converted model (float32 inputs and outputs): every model is then compared in the
+    // precision it would be deployed in, and the rewrites are converted after their rules the same way.
+    const model = precision === 'fp16' ? join(dir, 'original-fp16.onnx') : source;
+    if (precision === 'fp16') rewriteModel(source, [], model, { seqLen: seq, ...fp16 });
+    const original = analyzeModel(model, { seqLen: seq });
+    const half = Object.fromEntries(original.sites.map((s) => [s.id, Array.from({ length: Math.floor((s.heads ?? 0) / 2) }, (_, h) => h)]));
+    // Targets: `fuse` against the original; the sparse rules against the best dense baseline (issue 9).
+    const variants: Variant[] = [
+      { name: `window ${W} --impl auto`, target: 3, targetVs: 'best', scope: 'core', requests: [{ rule: 'window', params: { window: W, impl: 'auto' } }] },
+      { name: 'block-topk 64,8 --impl gather', target: 2, targetVs: 'best', scope: 'core', requests: [{ rule: 'block-topk', params: { block: 64, k: 8, impl: 'gather' } }] },
+      { name: `sink 4 --window ${W} --impl blocked`, target: null, scope: 'core', requests: [{ rule: 'sink', params: { sink: 4, window: W, impl: 'blocked' } }] },
+      { name: `strided 8 --window ${W} --impl blocked`, target: null, scope: 'core', requests: [{ rule: 'strided', params: { stride: 8, window: W, impl: 'blocked' } }] },
+      { name: `power --window ${W} --impl blocked`, target: null, scope: 'core', requests: [{ rule: 'power', params: { window: W, impl: 'blocked', rows: 64 } }] },
+      { name: 'prune-heads (half of each site: heads 0-3)', target: 1.6, scope: 'site', requests: [{ rule: 'prune-heads', params: { heads: half } }] },
+      // The dense baseline candidate: the same attention as the fastest exact fused operator for this provider.
+      { name: 'fuse', target: 1.8, scope: 'none', exact: true, requests: [{ rule: 'fuse', params: eps[0] === 'cuda' ? { target: 'cuda' } : {} }] },
+    ];
+    const only = option('only', '');
+    if (only) variants.splice(0, variants.length, ...variants.filter((v) => only.split(',').some((o) => v.name.startsWith(o))));
+    const extra = option('variant', '');
+    if (extra) variants.push({ name: extra, target: null, scope: 'none', requests: JSON.parse(extra) as RuleRequest[] });
+
     const notes: string[] = [];
     const originalFlops = original.sites.reduce((n, x) => n + (x.flops ?? 0), 0);
     const models: Timed[] = [{ name: 'original', path: model, target: null, targetVs: 'original', bound: 1, flops: originalFlops, scope: 'none', exact: true }];
@@ -143,13 +153,13 @@ async function main(): Promise<void> {
       let requests = v.requests;
       if (hasAutoImpl(requests)) {
         // --impl auto: its own interleaved timing of the exact forms, before the main run.
-        const auto = await resolveAutoImpl(client, model, requests, { seq, ep: eps[0] as ExecutionProvider, runs: Number(option('auto-runs', '5')), onProgress: (m) => process.stderr.write(`impl auto: ${m}\n`) });
+        const auto = await resolveAutoImpl(client, source, requests, { seq, ep: eps[0] as ExecutionProvider, runs: Number(option('auto-runs', '5')), ...fp16, onProgress: (m) => process.stderr.write(`impl auto: ${m}\n`) });
         requests = auto.requests;
         implChoices.push(...auto.choices);
         process.stderr.write(renderImplChoices(auto.choices));
       }
       const t0 = performance.now();
-      const rep = rewriteModel(model, requests, out, { seqLen: seq });
+      const rep = rewriteModel(source, requests, out, { seqLen: seq, ...fp16 });
       process.stderr.write(`rewrote ${v.name} in ${Math.round(performance.now() - t0)} ms\n`);
       for (const w of rep.warnings) notes.push(`${v.name}: ${w}`);
       models[0].flops = rep.flopsBefore; // the rewrite report's own count at this length, the same for every variant
@@ -191,7 +201,8 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${JSON.stringify({
         benchmark: 'rewrites',
-        model: 'llama-long-eager-ts-op17',
+        model: basename(source),
+        precision,
         seq,
         machine: { platform: `${platform()} ${process.arch}`, cpu: cpu[0]?.model.trim(), cores: cpu.length, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version },
         settings: { requestedEp: eps, warmup, ...stop, profileRuns },

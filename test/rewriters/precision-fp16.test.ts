@@ -9,7 +9,9 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeModel } from '../../src/analysis/analyze';
 import { saveModel } from '../../src/analysis/ir/save';
+import type { SiteInfo } from '../../src/analysis/report/types';
 import { rewriteInMemory } from '../../src/rewriters/pipeline';
 import { fixture } from '../helpers/fixtures';
 import { floatOutputs, synthesizedFeeds, tempDir } from './sparse-helpers';
@@ -55,6 +57,12 @@ describe('fp16 conversion keeps the outputs close', () => {
       expect(err, `${name} ${k}: float16 changed nothing?`).toBeGreaterThan(0);
     }
     expect(crypto.createHash('sha256').update(fs.readFileSync(model)).digest('hex')).toBe(hash);
+    // The converted model is still analysable (benchmarks profile it): the same sites, through the Clip and Cast
+    // pairs the conversion puts before each cast down.
+    const site = (s: SiteInfo) => [s.kind, s.causal, s.heads, s.kvHeads, s.headDim, s.position, s.maskType, s.form];
+    const [before, after] = [analyzeModel(model), analyzeModel(file)];
+    expect(after.sites.map(site)).toEqual(before.sites.map(site));
+    expect(after.unmatched.length).toBe(before.unmatched.length);
   });
 
   it('combines with a rule: blocked window then float16', async () => {

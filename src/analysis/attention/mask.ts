@@ -105,7 +105,7 @@ function fromRange(ctx: Ctx, v: Value, depth = 8): boolean {
   const p = v.producer;
   if (!p || depth === 0) return false;
   if (p.opType === 'Range' || p.opType === 'CumSum') return true;
-  if (['Unsqueeze', 'Reshape', 'Cast', 'Expand', 'Slice', 'Add', 'Sub', 'Squeeze', 'Identity', 'Gather'].includes(p.opType)) {
+  if (['Unsqueeze', 'Reshape', 'Cast', 'Clip', 'Expand', 'Slice', 'Add', 'Sub', 'Squeeze', 'Identity', 'Gather'].includes(p.opType)) {
     // Ranges are usually computed from Shape (constant-like for the data path), so no constant filter here.
     return p.inputs.some((i) => i && !i.initializer && fromRange(ctx, i, depth - 1));
   }
@@ -127,7 +127,7 @@ function offsetBetween(ctx: Ctx, a: Value, b: Value): number | undefined {
         const s = scalarOf(ctx, p.input(k))!;
         total += p.opType === 'Add' ? s : k === 1 ? -s : 0;
         cur = p.input(1 - k);
-      } else if (['Unsqueeze', 'Cast', 'Reshape', 'Expand', 'Identity'].includes(p.opType)) cur = p.input(0);
+      } else if (['Unsqueeze', 'Cast', 'Clip', 'Reshape', 'Expand', 'Identity'].includes(p.opType)) cur = p.input(0);
       else break;
     }
     return total;

@@ -35,7 +35,7 @@ export function outputProjection(ctx: Ctx, start: Value): { projection?: Project
     // Slice: a rewritten (blocked) site computes padded query rows and cuts them off before merging heads; a rewrite's
     // own Concat (named `<anchor>::<rule>/…`) puts rows computed apart (prefix tokens) in front of the blocked ones.
     const rewriteConcat = n.opType === 'Concat' && n.name.includes('::');
-    if (!rewriteConcat && !['Transpose', 'Reshape', 'Cast', 'Identity', 'Flatten', 'Slice'].includes(n.opType)) break;
+    if (!rewriteConcat && !['Transpose', 'Reshape', 'Cast', 'Clip', 'Identity', 'Flatten', 'Slice'].includes(n.opType)) break;
     nodes.push(n);
     v = n.outputs[0];
   }

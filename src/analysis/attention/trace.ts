@@ -8,7 +8,7 @@ import { attrInt, isConstantLike, scalarOf, type Ctx } from './match';
 
 /** Ops the data path passes through, and which of their inputs carry data. */
 const PASS: Record<string, (n: Node) => number[]> = {
-  Transpose: () => [0], Reshape: () => [0], Cast: () => [0], Identity: () => [0], Unsqueeze: () => [0], Squeeze: () => [0],
+  Transpose: () => [0], Reshape: () => [0], Cast: () => [0], Clip: () => [0], Identity: () => [0], Unsqueeze: () => [0], Squeeze: () => [0],
   Expand: () => [0], Tile: () => [0], Slice: () => [0], Split: () => [0], Gather: () => [0], Neg: () => [0], Flatten: () => [0],
   Concat: (n) => n.inputs.map((_, i) => i), Add: () => [0, 1], Sub: () => [0, 1], Mul: () => [0, 1], Div: () => [0, 1],
   Where: () => [1, 2], RotaryEmbedding: () => [0], Contiguous: () => [0], Dropout: () => [0],

@@ -11,7 +11,8 @@ import { bindSite } from './layout/bind';
 import type { RawSite } from './site';
 import { attentionKind, projectionWidth, projectionWithSlice, traceBack, type Trace } from './trace';
 
-const SCORE_PASS = new Set(['Cast', 'Identity', 'Reshape']);
+// Clip: the float16 conversion (rewriters/precision) bounds values to ±65504 before each cast down.
+const SCORE_PASS = new Set(['Cast', 'Clip', 'Identity', 'Reshape']);
 
 interface ScoreChain {
   qk: Node;
@@ -223,7 +224,7 @@ function pickScorePath(ctx: Ctx, a: Value | null, b: Value | null): Value | null
     const p = v.producer;
     if (!p) return false;
     if (isProduct(p)) return !p.inputs.some((i) => isConstantLike(ctx, i));
-    if (['Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Tanh', 'Reshape', 'Identity'].includes(p.opType)) {
+    if (['Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Clip', 'Tanh', 'Reshape', 'Identity'].includes(p.opType)) {
       return p.inputs.some((i) => reaches(i, depth - 1));
     }
     return false;
@@ -244,7 +245,7 @@ function probsToPV(ctx: Ctx, probs: Value): Match<{ pv: Node; nodes: Node[] }> {
     const pv = v.uses.find((u) => isProduct(u.node) && u.index === 0 && u.node.input(1) && !isConstantLike(ctx, u.node.input(1)));
     if (pv) return ok({ pv: pv.node, nodes });
     const next = v.uses.find((u) =>
-      (['Cast', 'Dropout', 'Identity', 'Reshape'].includes(u.node.opType) && u.index === 0) ||
+      (['Cast', 'Clip', 'Dropout', 'Identity', 'Reshape'].includes(u.node.opType) && u.index === 0) ||
       (u.node.opType === 'Where' && u.index > 0) ||
       (u.node.opType === 'Mul' && u.node.inputs.every((i) => i === v || (i && isConstantLike(ctx, i)) || (i && i.isGraphInput))),
     );
