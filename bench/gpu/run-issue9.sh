@@ -19,4 +19,17 @@ for seq in ${SEQS:-8192 16384}; do
     > "$out/rewrites-$ep-fp16-$seq.json" 2> "$out/rewrites-$ep-fp16-$seq.err" || { tail -20 "$out/rewrites-$ep-fp16-$seq.err" >&2; exit 1; }
   tail -6 "$out/rewrites-$ep-fp16-$seq.err" >&2
 done
+# Exactness on the device, in float16 against float32 CPU: the fused model and the blocked window against the
+# original and the window's mask form, at 2048 tokens (compare's max |Δ|, cosine, KL and top-1 per output).
+m="$here/llama-long-eager-ts-op17.onnx"
+t=$(mktemp -d)
+cli() { $runner node "$here/dist/cli.js" "$@"; }
+cli rewrite "$m" --precision fp16 -o "$t/original.onnx" > /dev/null
+cli rewrite "$m" --fuse --fuse-target "$ep" --precision fp16 -o "$t/fuse.onnx" > /dev/null
+cli rewrite "$m" --window 1024 --impl mask --precision fp16 -o "$t/window-mask.onnx" > /dev/null
+cli rewrite "$m" --window 1024 --impl blocked --precision fp16 -o "$t/window-blocked.onnx" > /dev/null
+cli compare "$t/original.onnx" "$t/fuse.onnx" --ep "$ep" --seq "${CHECK_SEQ:-2048}" --json > "$out/compare-fuse-$ep-fp16.json"
+cli compare "$t/window-mask.onnx" "$t/window-blocked.onnx" --ep "$ep" --seq "${CHECK_SEQ:-2048}" --json > "$out/compare-window-$ep-fp16.json"
+cli compare "$m" "$t/original.onnx" --ep "$ep" --seq "${CHECK_SEQ:-2048}" --json > "$out/compare-fp16-vs-fp32-$ep.json"
+rm -rf "$t"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$out/gpu.csv" 2>/dev/null || true
