@@ -10,6 +10,7 @@ import type { BoundScope } from '../runtime/measure/trust';
 import type { BenchModel, InputSource, SessionSettings as RuntimeSettings } from '../runtime/protocol';
 import { profileSites } from '../runtime/sites';
 import type { CoreClient } from '../cli/core-client';
+import { denseBaseline } from './dense-baseline';
 import { userError } from './errors';
 import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
@@ -27,24 +28,29 @@ export type ReportProgress = (fraction: number | null, message: string, timing?:
 /** Profiled runs per model and point: enough for attention's share of the time, few enough to keep sweeps short. */
 export const PROFILE_RUNS = 1;
 
-/** Variants written once each into a folder of their own, for the runtime to load. */
+/**
+ * Variants written once each into a folder of their own, for the runtime to load. A variant whose steps changed since
+ * its file was written is written again: the dense baseline keeps its id when a change of provider changes its steps.
+ */
 export class VariantFiles {
-  private readonly files = new Map<string, Promise<string>>();
+  private readonly files = new Map<string, { steps: string; file: Promise<string> }>();
 
   constructor(private readonly core: CoreClient, private readonly modelPath: string, private readonly folder: string) {}
 
   get(v: Variant, signal?: AbortSignal): Promise<string> {
-    let file = this.files.get(v.id);
-    if (!file) {
-      const dir = path.join(this.folder, v.id);
-      mkdirSync(dir, { recursive: true });
-      const output = path.join(dir, `${path.basename(this.modelPath, '.onnx')}.${v.id}.onnx`);
-      const names = new Map([[output, `variant ${v.id} (${v.label})`]]);
-      file = namingPaths(names, () => this.core.request({ type: 'write', file: this.modelPath, steps: v.steps, output }, signal), this.folder).then(() => output);
-      // A failed or cancelled write is tried again next time.
-      file.catch(() => this.files.delete(v.id));
-      this.files.set(v.id, file);
-    }
+    const steps = JSON.stringify(v.steps);
+    const cached = this.files.get(v.id);
+    if (cached?.steps === steps) return cached.file;
+    const dir = path.join(this.folder, v.id);
+    mkdirSync(dir, { recursive: true });
+    const output = path.join(dir, `${path.basename(this.modelPath, '.onnx')}.${v.id}.onnx`);
+    const names = new Map([[output, `variant ${v.id} (${v.label})`]]);
+    const file = namingPaths(names, () => this.core.request({ type: 'write', file: this.modelPath, steps: v.steps, output }, signal), this.folder).then(() => output);
+    // A failed or cancelled write is tried again next time.
+    file.catch(() => {
+      if (this.files.get(v.id)?.file === file) this.files.delete(v.id);
+    });
+    this.files.set(v.id, { steps, file });
     return file;
   }
 
@@ -125,8 +131,20 @@ export function runInputs(ctx: Pick<RunContext, 'report' | 'calibration'>, lengt
   return { source: fed.source, description: fed.tokens === null ? fed.description : `${fed.description}; ${length.reason}`, labels: fed.labels };
 }
 
-export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promise<SpeedResults> {
+export async function runBenchmark(ctx: RunContext, chosen: Variant[]): Promise<SpeedResults> {
   const { core, signal, progress, settings } = ctx;
+  const classified = await classify(core, chosen, signal);
+  let variants = chosen;
+  if (chosen.length > 0 && classified.exact.size === 0) {
+    progress(0, 'fusing the original: the dense baseline');
+    const dense = await denseBaseline(core, ctx.modelPath, settings.executionProviders[0], signal);
+    if (dense) {
+      variants = [...chosen, dense];
+      classified.exact.add(dense.id);
+      classified.scope.set(dense.id, 'none');
+    }
+  }
+  const { exact, scope } = classified;
   progress(0, 'writing the variants');
   const files = await Promise.all(variants.map((v) => ctx.files.get(v, signal)));
   const keyOfPath = new Map<string, string>([[ctx.modelPath, ORIGINAL], ...variants.map((v, i) => [files[i], v.id] as [string, string])]);
@@ -138,7 +156,6 @@ export async function runBenchmark(ctx: RunContext, variants: Variant[]): Promis
     models.push({ path: f, sites: profileSites(r.sites), infos: r.model.inputs });
   }
   const { seqs: requested, warning } = sweepLengths(ctx.report, settings);
-  const { exact, scope } = await classify(core, variants, signal);
   const tracker = new BenchProgress(models.length);
   const result = await namingPaths(names, () => ctx.runtime.bench(
     {

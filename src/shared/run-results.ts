@@ -57,6 +57,13 @@ export interface FlopBound {
   flopsAfter: number;
 }
 
+/**
+ * The key of the model the benchmark adds as the dense baseline when none of the variants it times computes exactly
+ * what the original does: the original fused into the provider's fastest exact kernel (src/extension/dense-baseline.ts).
+ * Session variants are `v1`, `v2`, ...
+ */
+export const DENSE_BASELINE = 'fused';
+
 export interface SpeedResults {
   ep: ExecutionProvider;
   /** Timed runs at least per model and length; more when `minTimeMs` needed them. */

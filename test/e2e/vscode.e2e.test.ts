@@ -177,7 +177,9 @@ describe('Attention Lens in VS Code (code-server)', () => {
 
     await runCommand('Attention Lens: Benchmark Variants');
     const speedRows = dashboard().locator('#speed-table tbody tr');
-    await expect.poll(() => speedRows.count(), { timeout: 300_000 }).toBe(2);
+    // The variant, the original, and the fused model added as the dense baseline (the window is not exact).
+    await expect.poll(() => speedRows.count(), { timeout: 300_000 }).toBe(3);
+    expect(await speedRows.nth(2).locator('td, th').nth(0).innerText()).toMatch(/^fused \(dense baseline, added\)( ★)?$/);
     await expect.poll(() => dashboard().locator('#latency-chart canvas').count()).toBe(1);
     await expect.poll(() => dashboard().locator('#sweep-chart canvas').count()).toBe(1);
     const p50 = await speedRows.nth(1).locator('td').nth(0).innerText();
@@ -238,7 +240,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
     expect(existsSync(exported)).toBe(true);
     const report = JSON.parse(readFileSync(path.join(workspace, 'bytelm.window-8-blocked.report.json'), 'utf8'));
     expect(report.exported.label).toBe('window 8 (blocked)');
-    expect(report.session.speed.points.length).toBe(4);
+    expect(report.session.speed.points.length).toBe(6); // 3 models at 2 lengths
     const toast = page.locator('.notifications-toasts .notification-toast', { hasText: 'exported bytelm.window-8-blocked.onnx' });
     await toast.waitFor({ timeout: 60_000 });
     await shot('8-exported');
@@ -248,7 +250,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await page.locator('.tabs-container .tab', { hasText: 'Report: bytelm.window-8-blocked.report.html' }).waitFor({ timeout: 60_000 });
     await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 60_000 }).toBe(4);
     await dashboard().locator('#tab-speed').click();
-    await expect.poll(() => dashboard().locator('#speed-table tbody tr').count()).toBe(2);
+    await expect.poll(() => dashboard().locator('#speed-table tbody tr').count()).toBe(3);
     // A report asks no host for work: no buttons that would.
     expect(await dashboard().locator('#run-benchmark').count()).toBe(0);
     await shot('8b-report-in-vscode');
@@ -272,7 +274,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await dashboard().locator('#tab-overview').click({ timeout: 120_000 });
     await expect.poll(() => dashboard().locator('#sites-table tbody tr').count(), { timeout: 60_000 }).toBe(4);
     await dashboard().locator('#tab-speed').click();
-    await expect.poll(() => dashboard().locator('#speed-table tbody tr').count()).toBe(2);
+    await expect.poll(() => dashboard().locator('#speed-table tbody tr').count()).toBe(3);
   });
 
   it('the Explorer’s context menu on a .onnx offers the commands, and Open With… offers the dashboard editor', async () => {

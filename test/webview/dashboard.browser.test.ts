@@ -154,10 +154,16 @@ describe('dashboard in Chromium with a real session', () => {
     const original = speed.points.find((p) => p.model === 'original' && p.seq === longest)!;
     const variant = speed.points.find((p) => p.model === 'v1' && p.seq === longest)!;
     const rows = page.locator('#speed-table tbody tr');
-    await expect.poll(() => rows.count()).toBe(2);
+    // The original, the window variant, and the fused model the benchmark added as the dense baseline (no variant
+    // computes exactly what the original does).
+    await expect.poll(() => rows.count()).toBe(3);
+    expect(speed.variants.map((v) => [v.id, v.label, v.boundScope])).toEqual([['v1', 'window 8', 'core'], ['fused', 'fused (dense baseline, added)', 'none']]);
+    expect((await rows.nth(2).locator('th, td').allInnerTexts())[0]).toMatch(/^fused \(dense baseline, added\)( ★)?$/);
+    expect(await page.locator('#view-speed p.help').innerText()).toContain('the benchmark added the original with its attention fused');
     const first = await rows.nth(0).locator('th, td').allInnerTexts();
     const second = await rows.nth(1).locator('th, td').allInnerTexts();
-    expect(first.slice(0, 3)).toEqual(['original', latencyCell(original), ms(original.latencyMs.p90)]);
+    expect(first[0]).toMatch(/^original( ★)?$/);
+    expect(first.slice(1, 3)).toEqual([latencyCell(original), ms(original.latencyMs.p90)]);
     expect(second.slice(0, 3)).toEqual(['window 8', latencyCell(variant), ms(variant.latencyMs.p90)]);
     expect(first[1]).toMatch(/^[\d.]+ ms \[[\d.]+–[\d.]+\]$/);
     // The speedup column is the ratio of the two p50s shown beside it, with its interval; the original is the reference.
@@ -337,7 +343,7 @@ describe('dashboard in Chromium with a real session', () => {
     await openTab('speed');
     await page.reload();
     // No session is sent after the reload: what is shown comes from the saved state.
-    await expect.poll(() => page.locator('#speed-table tbody tr').count()).toBe(2);
+    await expect.poll(() => page.locator('#speed-table tbody tr').count()).toBe(3);
     await page.locator('#tab-speed').focus();
     await page.keyboard.press('ArrowRight');
     await expect.poll(() => page.locator('#accuracy-table').count()).toBe(1);

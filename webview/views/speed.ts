@@ -3,6 +3,7 @@
 // warnings that say when not to trust them, the sequence-length sweep on log-log axes, and attention's share of the
 // kernel time. A speedup is styled as a win only when its interval excludes 1 and stays within its bound.
 import { chart, measuredLogAxis, theme, withAlpha } from '../charts';
+import { DENSE_BASELINE } from '../../src/shared/run-results';
 import { h, table } from '../dom';
 import { ms, pct, ratio } from '../logic/format';
 import { type Comparison, defaultSeq, latencyCell, models, nextRunText, shareSeries, speedRows, speedupCell, sweepSeries } from '../logic/speed';
@@ -104,6 +105,7 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
     'Speedup: the reference’s median over the model’s, with a 95% bootstrap interval (runs paired by round, as they were interleaved); ' +
     '“≈1” marks one not distinguishable from 1, ⚠ one above its model bound (a measurement problem, not a win). ' +
     `${showBaseline ? `Dense baseline (★): the fastest model that computes exactly what the original computes at ${at} (${baseline.label}); its bound uses its own FLOPs and profile. ` : ''}` +
+    `${rows.some((r) => r.key === DENSE_BASELINE) ? 'No variant computes exactly what the original does, so the benchmark added the original with its attention fused into onnxruntime’s fastest exact kernel for the provider (“fused”, the fuse rule): the dense model a deployment would run. ' : ''}` +
     'Attention-FLOP bound: attention FLOPs before over after. Model bound: what the whole model could gain if the score path’s share of the reference’s kernel time (from onnxruntime’s profiler) shrank with its FLOPs.'));
 
   if (seqs.length < 2) {
