@@ -131,20 +131,21 @@ export function runInputs(ctx: Pick<RunContext, 'report' | 'calibration'>, lengt
   return { source: fed.source, description: fed.tokens === null ? fed.description : `${fed.description}; ${length.reason}`, labels: fed.labels };
 }
 
+/** The variants to time: the chosen ones, and the fused original when none of them is exact (dense-baseline.ts). */
+async function withDenseBaseline(ctx: RunContext, chosen: Variant[]): Promise<{ variants: Variant[]; exact: Set<string>; scope: Map<string, BoundScope> }> {
+  const { exact, scope } = await classify(ctx.core, chosen, ctx.signal);
+  if (chosen.length === 0 || exact.size > 0) return { variants: chosen, exact, scope };
+  ctx.progress(0, 'fusing the original: the dense baseline');
+  const dense = await denseBaseline(ctx.core, ctx.modelPath, ctx.settings.executionProviders[0], ctx.signal);
+  if (!dense) return { variants: chosen, exact, scope };
+  exact.add(dense.id);
+  scope.set(dense.id, 'none');
+  return { variants: [...chosen, dense], exact, scope };
+}
+
 export async function runBenchmark(ctx: RunContext, chosen: Variant[]): Promise<SpeedResults> {
   const { core, signal, progress, settings } = ctx;
-  const classified = await classify(core, chosen, signal);
-  let variants = chosen;
-  if (chosen.length > 0 && classified.exact.size === 0) {
-    progress(0, 'fusing the original: the dense baseline');
-    const dense = await denseBaseline(core, ctx.modelPath, settings.executionProviders[0], signal);
-    if (dense) {
-      variants = [...chosen, dense];
-      classified.exact.add(dense.id);
-      classified.scope.set(dense.id, 'none');
-    }
-  }
-  const { exact, scope } = classified;
+  const { variants, exact, scope } = await withDenseBaseline(ctx, chosen);
   progress(0, 'writing the variants');
   const files = await Promise.all(variants.map((v) => ctx.files.get(v, signal)));
   const keyOfPath = new Map<string, string>([[ctx.modelPath, ORIGINAL], ...variants.map((v, i) => [files[i], v.id] as [string, string])]);
