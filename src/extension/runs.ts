@@ -15,6 +15,7 @@ import { userError } from './errors';
 import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
 import { type DefaultLength, defaultLength, isVision, usableLengths } from '../shared/lengths';
+import { isExactVariant } from '../shared/run-results';
 import { type Calibration, calibrationInputs } from '../runtime/inputs/calibration';
 import { MAX_MAP_VALUES, mapsLength } from './calibration';
 
@@ -205,7 +206,7 @@ async function classify(core: CoreClient, variants: Variant[], signal: AbortSign
   const scope = new Map<string, BoundScope>();
   for (const v of variants) {
     const families = v.preview.applied.map((a) => family.get(a.rule));
-    if (families.length > 0 && families.every((f) => f === 'structure')) exact.add(v.id);
+    if (isExactVariant(v.preview.applied.map((a) => a.rule), (r) => family.get(r))) exact.add(v.id);
     scope.set(v.id, families.includes('shared') || families.includes(undefined) ? 'none' : families.includes('prune') ? 'site' : families.includes('sparse') ? 'core' : 'none');
   }
   return { exact, scope };

@@ -64,6 +64,14 @@ export interface FlopBound {
  */
 export const DENSE_BASELINE = 'fused';
 
+/**
+ * Whether a variant computes exactly what the original computes: every rule it applies is of the structure family
+ * (how attention is written, e.g. a fused kernel). Such a variant is a candidate for the dense baseline.
+ */
+export function isExactVariant(appliedRules: readonly string[], familyOf: (rule: string) => string | undefined): boolean {
+  return appliedRules.length > 0 && appliedRules.every((r) => familyOf(r) === 'structure');
+}
+
 export interface SpeedResults {
   ep: ExecutionProvider;
   /** Timed runs at least per model and length; more when `minTimeMs` needed them. */

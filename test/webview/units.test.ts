@@ -44,5 +44,12 @@ describe('units of length', () => {
     } as unknown as SessionSnapshot;
     expect(nextRunText(session, text)).toBe('Times the original and 0 variant(s) at 64, 512 tokens: at least 10 timed runs and 1 s per length after 2 warm-up, on cpu.');
     expect(nextRunText(session, image)).toBe('Times the original and 0 variant(s) at the model’s own image size: at least 10 timed runs and 1 s after 2 warm-up, on cpu.');
+    // With no exact variant the run adds the fused original as the dense baseline, and says so; a fused variant is one.
+    const rules = [{ name: 'window', family: 'sparse', summary: '' }, { name: 'fuse', family: 'structure', summary: '' }];
+    const variant = (rule: string) => ({ id: rule, label: rule, steps: [], preview: { applied: [{ rule, changes: [] }] } });
+    const sparseOnly = { ...session, rules, variants: [variant('window')] } as unknown as SessionSnapshot;
+    expect(nextRunText(sparseOnly, text)).toMatch(/on cpu\. No variant computes exactly what the original does, so the original fused for the provider is timed too, as the dense baseline/);
+    const withFused = { ...session, rules, variants: [variant('window'), variant('fuse')] } as unknown as SessionSnapshot;
+    expect(nextRunText(withFused, text)).toMatch(/on cpu\.$/);
   });
 });

@@ -4,6 +4,7 @@
 import { ORIGINAL, type SessionSnapshot, type SpeedPoint, type SpeedResults } from '../../src/protocol';
 import type { Units } from './units';
 import { type BoundScope, type Speedup, type Verdict, amdahl, boundWarning, modelBound, verdict } from '../../src/shared/bench-stats';
+import { isExactVariant } from '../../src/shared/run-results';
 
 export { amdahl };
 import { ms, ratio } from './format';
@@ -162,9 +163,12 @@ export function shareSeries(speed: SpeedResults, which: 'attentionShare' | 'atte
  * What "Benchmark variants" will run, phrased as the next run's plan: the header used to list the configured lengths
  * as if they were results, which after a cancelled run named lengths that had none.
  */
-export function nextRunText(session: Pick<SessionSnapshot, 'variants' | 'settings'>, units: Units): string {
+export function nextRunText(session: Pick<SessionSnapshot, 'variants' | 'settings' | 'rules'>, units: Units): string {
   const s = session.settings;
   const where = units.vision ? 'at the model’s own image size' : `at ${s.sequenceLengths.join(', ')} tokens`;
+  const family = (r: string) => session.rules.find((x) => x.name === r)?.family;
+  const noExact = session.variants.length > 0 && !session.variants.some((v) => isExactVariant(v.preview.applied.map((a) => a.rule), family));
   return `Times the original and ${session.variants.length} variant(s) ${where}: at least ${s.iterations} timed runs` +
-    `${s.minTimeMs ? ` and ${s.minTimeMs / 1000} s` : ''}${units.vision ? '' : ' per length'} after ${s.warmup} warm-up, on ${s.executionProviders.join(', ')}.`;
+    `${s.minTimeMs ? ` and ${s.minTimeMs / 1000} s` : ''}${units.vision ? '' : ' per length'} after ${s.warmup} warm-up, on ${s.executionProviders.join(', ')}.` +
+    (noExact ? ' No variant computes exactly what the original does, so the original fused for the provider is timed too, as the dense baseline (where its attention can be fused).' : '');
 }
