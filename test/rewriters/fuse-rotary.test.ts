@@ -46,6 +46,9 @@ describe('fuse: the exported rotary embedding on the shared fixtures', () => {
       expect(n.domain).toBe('com.microsoft');
       expect(n.name).toMatch(/::fuse\/[qk]_rotary$/);
       expect(Number(n.attr('interleaved')?.i)).toBe(0);
+      // It reads the 3-D projection output itself: no head split or transpose in between.
+      expect(n.inputs[0]!.producer!.opType).toBe('MatMul');
+      expect(n.inputs[0]!.name).toMatch(/[qk]_proj/);
     }
     // The exported rotate_half (the only Neg in these models) is gone wherever it was absorbed.
     expect(ops(file, 'Neg').length).toBe(cache ? sites : 0);

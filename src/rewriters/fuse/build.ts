@@ -65,12 +65,12 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
   } else {
     builder.setOpset('com.microsoft', builder.model.opsets.get('com.microsoft') ?? 1);
     const flat = (s: Stage, rope: RopePlan | undefined, width: number, what: string) => {
-      const x = to3d(ops, s, width, what);
+      const x = to3d(ops, shapes, s, width, what);
       return rope ? rotate(builder, ops, rope, x, headDim, caches.ropes, what) : x;
     };
     const q = flat(qStage, plan.qRope, heads * headDim, 'q');
     const [k, v] = kvLayout === BPHD
-      ? [flat(kStage, plan.kRope, kvh * headDim, 'k'), to3d(ops, vStage, kvh * vHeadDim, 'v')]
+      ? [flat(kStage, plan.kRope, kvh * headDim, 'k'), to3d(ops, shapes, vStage, kvh * vHeadDim, 'v')]
       : [to4d(ops, kStage, 'k'), to4d(ops, vStage, 'v')];
     rotatedOut = { q, k };
     const sq = dimOf(ops, q, 1, 'sq');
@@ -147,11 +147,26 @@ function to4d(ops: SiteOps, s: Stage, what: string): Value {
   return perm ? ops.transpose(s.value, perm, `${what}_bhsd`) : s.value;
 }
 
-/** [B, S, heads·size]: a Reshape of a [B, S, heads, size] stage (transposed there first if it is another layout). */
-function to3d(ops: SiteOps, s: Stage, width: number, what: string): Value {
+/**
+ * [B, S, heads·size]: the projection output itself when the stage is its head split, else a Reshape of the
+ * [B, S, heads, size] stage (transposed there first if it is another layout).
+ */
+function to3d(ops: SiteOps, shapes: ShapeInfo, s: Stage, width: number, what: string): Value {
   const perm = permTo(s.axes, BPHD);
+  const source = perm ? undefined : headSplitSource(shapes, s.value, width);
+  if (source) return source;
   const x = perm ? ops.transpose(s.value, perm, `${what}_bshd`) : s.value;
   return ops.reshape(x, ops.i64([0, 0, width], `${what}_width`), `${what}_3d`);
+}
+
+/** x when v = Reshape(x) only cuts x's last axis into heads: x [B, S, width], v [B, S, heads, size] (same batch and length). */
+function headSplitSource(shapes: ShapeInfo, v: Value, width: number): Value | undefined {
+  const p = v.producer;
+  const x = p?.input(0);
+  if (!p || !x || p.opType !== 'Reshape' || p.domain !== '') return undefined;
+  const [a, b] = [shapes.shape(x), shapes.shape(v)];
+  if (a?.length !== 3 || b?.length !== 4 || a[2] !== width) return undefined;
+  return a[0] !== null && a[1] !== null && a[0] === b[0] && a[1] === b[1] ? x : undefined;
 }
 
 function dimOf(ops: SiteOps, v: Value, axis: number, what: string): Value {
