@@ -36,12 +36,12 @@ describe('fuse: the exported rotary embedding on the shared fixtures', () => {
     expect(report.warnings).toEqual([]);
     const sites = before.sites.length;
     const cache = hasCache(name);
-    // Q always; K where the operator reads it 3-D. With a KV cache the operator reads the concatenation with the past
-    // keys (which is also the present output), so K's rotation stays as exported and Q's alone is absorbed.
-    const want = cache ? 'Q rotated by com.microsoft.RotaryEmbedding' : 'Q and K rotated by com.microsoft.RotaryEmbedding';
+    // Q and K absorbed into the operator's operands; with a KV cache the operator reads K concatenated with the past
+    // keys (which is also the present output), so K's rotation is rewritten in place, before the concatenation.
+    const want = cache ? 'Q and K (in place) rotated by com.microsoft.RotaryEmbedding' : 'Q and K rotated by com.microsoft.RotaryEmbedding';
     expect(report.applied[0].changes.map((c) => c.after.rotary)).toEqual(Array(sites).fill(want));
     const rotary = ops(file, 'RotaryEmbedding');
-    expect(rotary.length).toBe(cache ? sites : 2 * sites);
+    expect(rotary.length).toBe(2 * sites);
     for (const n of rotary) {
       expect(n.domain).toBe('com.microsoft');
       expect(n.name).toMatch(/::fuse\/[qk]_rotary$/);
@@ -50,10 +50,9 @@ describe('fuse: the exported rotary embedding on the shared fixtures', () => {
       expect(n.inputs[0]!.producer!.opType).toBe('MatMul');
       expect(n.inputs[0]!.name).toMatch(/[qk]_proj/);
     }
-    // The exported rotate_half (the only Neg in these models) is gone wherever it was absorbed.
-    expect(ops(file, 'Neg').length).toBe(cache ? sites : 0);
-    // The head-split transposes of the absorbed operands are gone too: what is left is V's (MultiHeadAttention:
-    // V's and K's) and the cos/sin tables' own transpose of the rotary frequencies.
+    // The exported rotate_half (the only Neg in these models) is gone, and with it the head-split transposes of Q and
+    // K (an in-place K has one transpose back to the cache's layout).
+    expect(ops(file, 'Neg').length).toBe(0);
     expect(ops(file, 'Transpose').length).toBeLessThan(ops(model, 'Transpose').length);
 
     const after = analyzeModel(file);
@@ -64,6 +63,17 @@ describe('fuse: the exported rotary embedding on the shared fixtures', () => {
 
     const feeds = manifestFeeds(dir, manifest.inputs);
     await expectSameOutputs(model, file, feeds);
+    await expectSameOutputs(model, file, paddedBatchFeeds(dir, manifest.inputs, 3));
+  });
+
+  it('MultiHeadAttention with grouped heads (K repeated, read 4-D): K\'s rotation is rewritten in place, same outputs', async () => {
+    const { model, dir, manifest } = fixture('llama-eager-ts-op17');
+    const { file, report } = rewriteTo(model, [{ rule: 'fuse', params: { op: 'MultiHeadAttention' } }], tmp.dir, 'llama-mha-rope');
+    expect(report.warnings).toEqual([]);
+    expect(report.applied[0].changes.map((c) => c.after.rotary)).toEqual(Array(2).fill('Q and K (in place) rotated by com.microsoft.RotaryEmbedding'));
+    expect(ops(file, 'RotaryEmbedding').length).toBe(4);
+    expect(ops(file, 'Neg').length).toBe(0);
+    await expectSameOutputs(model, file, manifestFeeds(dir, manifest.inputs));
     await expectSameOutputs(model, file, paddedBatchFeeds(dir, manifest.inputs, 3));
   });
 

@@ -49,7 +49,8 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
   const kvh = plan.op === 'MultiHeadAttention' ? heads : kvHeads;
   // An operand with a rotary to absorb is read before the rotation: RotaryEmbedding then writes it (rotary.ts).
   const qStage = plan.qRope?.input ?? stageOf(plan.q, heads, plan.op === 'Attention' ? BHPD : BPHD, 'Q');
-  const kStage = plan.kRope?.input ?? stageOf(plan.k, kvh, kvLayout, 'K');
+  const kAbsorbed = plan.kRope && !plan.kRope.inPlace ? plan.kRope : undefined;
+  const kStage = kAbsorbed?.input ?? stageOf(plan.k, kvh, kvLayout, 'K');
   const vStage = stageOf(plan.v, kvh, kvLayout, 'V');
   const scale = core.scale * qStage.factor * kStage.factor;
 
@@ -70,7 +71,7 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
     };
     const q = flat(qStage, plan.qRope, heads * headDim, 'q');
     const [k, v] = kvLayout === BPHD
-      ? [flat(kStage, plan.kRope, kvh * headDim, 'k'), to3d(ops, shapes, vStage, kvh * vHeadDim, 'v')]
+      ? [flat(kStage, kAbsorbed, kvh * headDim, 'k'), to3d(ops, shapes, vStage, kvh * vHeadDim, 'v')]
       : [to4d(ops, kStage, 'k'), to4d(ops, vStage, 'v')];
     rotatedOut = { q, k };
     const sq = dimOf(ops, q, 1, 'sq');
@@ -83,9 +84,13 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
   if (builder.graph.nodes.includes(sm)) throw new Error(`site '${name}': the Softmax is still in use after fusing`);
   const rotated: string[] = [];
   for (const [which, rope, out] of [['Q', plan.qRope, rotatedOut?.q], ['K', plan.kRope, rotatedOut?.k]] as const) {
-    if (!rope || !out) continue;
-    rotated.push(which);
-    if (rehomeReaders(builder, ops, rope, out, headDim, which.toLowerCase())) removeDead(builder, [rope.match.add]);
+    if (!rope) continue;
+    const w = which.toLowerCase();
+    // In place: RotaryEmbedding of the projection, for the readers of the exported rotation (which then goes).
+    const result = rope.inPlace ? rotate(builder, ops, rope, to3d(ops, shapes, rope.input, rope.heads * headDim, w), headDim, caches.ropes, w) : out;
+    if (!result) continue;
+    rotated.push(rope.inPlace ? `${which} (in place)` : which);
+    if (rehomeReaders(builder, ops, rope, result, headDim, w)) removeDead(builder, [rope.match.add]);
   }
   builder.renameNode(fused, name);
   const now = new Set(builder.graph.nodes);

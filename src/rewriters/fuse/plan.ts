@@ -8,7 +8,7 @@ import type { FloatType } from '../sparse/ops';
 import { elemTypeOf, floatTypeOf } from '../sparse/values';
 import { chooseOp, type FusedOpName, type FuseOpChoice, type FuseTarget } from './choose';
 import { BHPD, BPHD, D, H, P, B, peel, permTo, type Operand } from './operands';
-import { ropeOf, type RopePlan } from './rotary';
+import { ropeInPlace, ropeOf, type RopePlan } from './rotary';
 import { readScoreCore, type ScoreCore } from './score-core';
 
 export interface FusePlan {
@@ -117,22 +117,22 @@ interface RopeNeeds {
 }
 
 /**
- * The rotary embeddings to absorb, for operands the operator reads 3-D ([B, S, heads·D], what RotaryEmbedding takes
- * and writes). ONNX Attention's 4-D operands and MultiHeadAttention's 4-D K keep theirs as exported. RotaryEmbedding
- * is taken for float32 only, where onnxruntime's CPU kernel is checked against the exported rotation.
+ * The rotary embeddings to compute as RotaryEmbedding: absorbed into Q, and into K when the operator reads it 3-D
+ * ([B, S, heads·D], what RotaryEmbedding takes and writes); otherwise K's is rewritten in place (MultiHeadAttention's
+ * 4-D K, a K concatenated with a KV cache). ONNX Attention keeps the exported rotary: its model stays standard ONNX.
+ * RotaryEmbedding is taken for float32 only, where onnxruntime's CPU kernel is checked against the exported rotation.
  */
 function rotaries(shapes: ShapeInfo, n: RopeNeeds): { qRope?: RopePlan; kRope?: RopePlan; notes: string[] } {
-  const out: { qRope?: RopePlan; kRope?: RopePlan; notes: string[] } = { notes: [] };
-  if (n.op === 'Attention') return out;
-  const take = (which: 'Q' | 'K', x: Operand, heads: number) => {
-    const r = ropeOf(shapes, x, heads, n.headDim);
-    if (typeof r === 'string') out.notes.push(`the rotary embedding of ${which} stays as exported: ${r}`);
-    else if (r && n.float !== 'float32') out.notes.push(`the rotary embedding of ${which} stays as exported: the site is ${n.float}`);
+  const notes: string[] = [];
+  if (n.op === 'Attention') return { notes };
+  const take = (which: 'Q' | 'K', r: RopePlan | string | undefined) => {
+    if (typeof r === 'string') notes.push(`the rotary embedding of ${which} stays as exported: ${r}`);
+    else if (r && n.float !== 'float32') notes.push(`the rotary embedding of ${which} stays as exported: the site is ${n.float}`);
     return typeof r === 'object' && n.float === 'float32' ? r : undefined;
   };
-  const qRope = take('Q', n.q, n.heads);
-  const kRope = n.kvLayout === BPHD ? take('K', n.k, n.kvh) : undefined;
-  return { ...(qRope ? { qRope } : {}), ...(kRope ? { kRope } : {}), notes: out.notes };
+  const qRope = take('Q', ropeOf(shapes, n.q, n.heads, n.headDim));
+  const kRope = take('K', n.kvLayout === BPHD ? ropeOf(shapes, n.k, n.kvh, n.headDim) : ropeInPlace(shapes, n.k, n.headDim));
+  return { ...(qRope ? { qRope } : {}), ...(kRope ? { kRope } : {}), notes };
 }
 
 /** Whether K or V (as peeled) is a concatenation with a graph input: a cache read the analysis may not have flagged. */

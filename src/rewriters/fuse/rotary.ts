@@ -10,6 +10,7 @@
 // [B·S, D/2]; position_ids are then 0 … B·S − 1 as [B, S]. These nodes are built once per pair of tables and shared
 // by Q and K and by every layer: RotaryEmbedding checks that position_ids are [B, S] of its own input, so an operand
 // of another batch or length fails loudly instead of reading a wrong row.
+import { attrInt } from '../../analysis/attention/match';
 import { attr, type GraphBuilder } from '../../analysis/ir/builder';
 import type { Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
@@ -21,26 +22,50 @@ export interface RopePlan {
   match: RotaryMatch;
   /** Axes of the rotated tensor (the stage the rotary writes). */
   axes: number[];
-  /** The rotary's input as the operator will read it: a [B, S, heads, D] stage when there is one; its factor counts
+  /** The rotary's input as RotaryEmbedding will read it: a [B, S, heads, D] stage when there is one; its factor counts
    * the constant factors on both sides of the rotation (it is linear, so they all join the operator's scale). */
   input: Stage;
   heads: number;
+  /**
+   * The operator does not read the rotated tensor 3-D (a K that is 4-D for the operator, or concatenated with a KV
+   * cache first): RotaryEmbedding's result then takes the rotated tensor's place, in its layout, for every reader.
+   */
+  inPlace: boolean;
 }
 
 /** Tables already built in this rewrite, by the cos and sin values they come from. */
 export type RopeCache = Map<string, { positions: Value; cos: Value; sin: Value }>;
 
 /**
- * The rotary to absorb into an operand: the one writing its deepest stage with `heads` heads. undefined when there is
- * none; a string when there is one that cannot be proven exact as RotaryEmbedding (it then stays as exported).
+ * The rotary to absorb into an operand read 3-D: the one writing its deepest stage with `heads` heads. undefined when
+ * there is none; a string when there is one that cannot be proven exact as RotaryEmbedding (it then stays as exported).
  */
 export function ropeOf(shapes: ShapeInfo, x: Operand, heads: number, headDim: number): RopePlan | string | undefined {
   const at = x.stages.filter((s) => s.heads === heads).at(-1);
-  if (!at) return undefined;
+  return at ? ropeAt(shapes, at, headDim, false) : undefined;
+}
+
+/**
+ * The rotary to rewrite in place for an operand read 4-D: the one writing its deepest stage, or the new keys that a
+ * KV-cache Concat appends (along the positions) to the past ones there. In place, what reads the rotation does not
+ * matter to exactness: each reader gets the same tensor from RotaryEmbedding.
+ */
+export function ropeInPlace(shapes: ShapeInfo, x: Operand, headDim: number): RopePlan | string | undefined {
+  const last = x.stages[x.stages.length - 1];
+  const p = last.value.producer;
+  const axis = p?.opType === 'Concat' ? attrInt(p, 'axis') : undefined;
+  if (!p || axis === undefined || (axis < 0 ? axis + 4 : axis) !== last.axes.indexOf(P)) return ropeAt(shapes, last, headDim, true);
+  const found = p.inputs.map((i) => (i ? ropeAt(shapes, { ...last, value: i }, headDim, true) : undefined)).filter((r) => r !== undefined);
+  return found.length === 1 ? found[0] : undefined;
+}
+
+function ropeAt(shapes: ShapeInfo, at: Stage, headDim: number, inPlace: boolean): RopePlan | string | undefined {
   const match = matchRotary(shapes, at.value, at.axes, headDim);
   if (!match || typeof match === 'string') return match ?? undefined;
-  const inner = pick(peel(shapes, match.x, at.axes, { heads, kvHeads: heads, factors: true, repeat: false }), heads, BPHD)!;
-  return { match, axes: at.axes, input: { ...inner, factor: inner.factor * at.factor }, heads };
+  const heads = at.heads;
+  const inner = pick(peel(shapes, match.x, at.axes, { heads, kvHeads: heads, factors: !inPlace, repeat: false }), heads, BPHD)!;
+  // In place, the factors around the rotation stay in the graph (none is peeled off before it, those after it are read).
+  return { match, axes: at.axes, input: { ...inner, factor: inPlace ? 1 : inner.factor * at.factor }, heads, inPlace };
 }
 
 /** RotaryEmbedding of the operand's 3-D form `flat` ([B, S, heads·D]). */
@@ -64,13 +89,15 @@ function tables(ops: SiteOps, rope: RopePlan, flat: Value, headDim: number, cach
   const grid = ops.shapeOf(rope.axes.map((a) => (a === B ? bv : a === P ? sv : a === H ? 1 : headDim)), 'rope_grid');
   // The heads axis is 1 here, so only a batch axis after the positions needs a transpose to put rows in (b, s) order.
   const perm = rope.axes.indexOf(B) > rope.axes.indexOf(P) ? permTo(rope.axes, BPHD) : null;
+  const count = ops.op('Mul', [batch, length], 'rope_tokens');
+  // Exactly B·S rows: a table that Expand would broadcast beyond the operand (more batch rows or positions than it
+  // has, which the exported Mul would have broadcast the operand to) makes this Reshape fail instead.
+  const rowsShape = ops.shapeOf([ops.vec(count, 'rope_tokens_vec'), headDim], 'rope_rows');
   const half = (table: Value, what: string) => {
     let t = ops.op('Expand', [table, grid], `${what}_grid`);
     if (perm) t = ops.transpose(t, perm, `${what}_bshd`);
-    const rows = ops.reshape(t, ops.i64([-1, headDim], 'rope_rows'), `${what}_rows`);
-    return ops.slice(rows, 1, 0, headDim / 2, `${what}_cache`);
+    return ops.slice(ops.reshape(t, rowsShape, `${what}_rows`), 1, 0, headDim / 2, `${what}_cache`);
   };
-  const count = ops.op('Mul', [batch, length], 'rope_tokens');
   const positions = ops.reshape(ops.range(count, 'rope_range'), ops.shapeOf([bv, sv], 'rope_ids_shape'), 'rope_position_ids');
   const built = { positions, cos: half(rope.match.cos, 'rope_cos'), sin: half(rope.match.sin, 'rope_sin') };
   cache.set(key, built);
