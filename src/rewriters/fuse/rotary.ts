@@ -1,12 +1,14 @@
 // An operand of the fused operator that leaves an exported rotary embedding (rotary-match.ts) is fed as
 //   3-D projection output [B, S, heads·D] → com.microsoft RotaryEmbedding (num_heads, interleaved 0) → the operator,
 // so that neither the written-out rotation nor the head transposes around it are computed (bench:attention-ops: 56
-// CPU ms per llama-long layer at 4096 tokens as exported, 19 as RotaryEmbedding).
+// CPU ms per llama-long layer at 4096 tokens as exported, 19 as RotaryEmbedding). A K the operator reads 4-D or after
+// a KV-cache Concat is rotated the same way in place: RotaryEmbedding's result, put back in the exported layout,
+// replaces the exported rotation for all its readers.
 //
 // RotaryEmbedding reads row position_ids[b, s] of half-width tables. To give every token exactly the row the exported
 // Mul used, whatever the model's positions are (arange, an input, derived from padding), the tables are the exported
 // cos and sin themselves, broadcast to [B, 1, S, D] by an Expand on the operand's own batch and length (a table that
-// does not broadcast so fails at run time, as the exported Mul would), cut to their first half and laid out as
+// does not broadcast so, or broadcasts beyond B·S rows, fails at run time), cut to their first half and laid out as
 // [B·S, D/2]; position_ids are then 0 … B·S − 1 as [B, S]. These nodes are built once per pair of tables and shared
 // by Q and K and by every layer: RotaryEmbedding checks that position_ids are [B, S] of its own input, so an operand
 // of another batch or length fails loudly instead of reading a wrong row.
