@@ -11,10 +11,15 @@ import type { ShapeInfo } from '../../analysis/ir/shapes';
 import { SiteOps } from '../sparse/ops';
 import { BHPD, BPHD, pick, permTo, type Operand, type Stage } from './operands';
 import type { FusePlan } from './plan';
+import { rehomeReaders, rotate, type RopeCache, type RopePlan } from './rotary';
 import type { MaskTerm } from './score-core';
 
-/** Biases already built in this rewrite, by the terms they sum: layers that share a mask share one bias. */
-export type BiasCache = Map<string, Value>;
+/** What this rewrite built that later sites reuse: biases by the terms they sum (layers that share a mask share one
+ * bias), and rotary tables by the cos and sin they come from. */
+export interface FuseCaches {
+  biases: Map<string, Value>;
+  ropes: RopeCache;
+}
 
 export interface Built {
   node: Node;
@@ -22,11 +27,14 @@ export interface Built {
   kvHeads: number;
   /** The operator's scale: the chain's factors times those peeled off Q and K. */
   scale: number;
+  /** The operands whose rotary embedding became RotaryEmbedding ('Q', 'K'). */
+  rotated: string[];
   nodesAdded: number;
   nodesRemoved: number;
 }
 
-export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FusePlan, biases: BiasCache): Built {
+export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FusePlan, caches: FuseCaches): Built {
+  const biases = caches.biases;
   const { core, heads, kvHeads, headDim, vHeadDim } = plan;
   const sm = core.chain.softmax;
   const name = sm.name;
@@ -37,15 +45,18 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
     if (!s) throw new Error(`site '${name}': no ${what} with ${h} heads`);
     return s;
   };
-  const qStage = stageOf(plan.q, heads, plan.op === 'Attention' ? BHPD : BPHD, 'Q');
-  const kvLayout = plan.op === 'Attention' || (plan.op === 'MultiHeadAttention' && !bothReady(plan, heads)) ? BHPD : BPHD;
+  const kvLayout = plan.kvLayout;
   const kvh = plan.op === 'MultiHeadAttention' ? heads : kvHeads;
-  const kStage = stageOf(plan.k, kvh, kvLayout, 'K');
+  // An operand with a rotary to absorb is read before the rotation: RotaryEmbedding then writes it (rotary.ts).
+  const qStage = plan.qRope?.input ?? stageOf(plan.q, heads, plan.op === 'Attention' ? BHPD : BPHD, 'Q');
+  const kAbsorbed = plan.kRope && !plan.kRope.inPlace ? plan.kRope : undefined;
+  const kStage = kAbsorbed?.input ?? stageOf(plan.k, kvh, kvLayout, 'K');
   const vStage = stageOf(plan.v, kvh, kvLayout, 'V');
   const scale = core.scale * qStage.factor * kStage.factor;
 
   let fused: Node;
   const replaced: Node[] = [];
+  let rotatedOut: { q: Value; k: Value } | undefined;
   if (plan.op === 'Attention') {
     const [q, k, v] = [to4d(ops, qStage, 'q'), to4d(ops, kStage, 'k'), to4d(ops, vStage, 'v')];
     const bias = maskBias(ops, plan, biases, () => [dimOf(ops, q, 2, 'sq'), dimOf(ops, k, 2, 'sk')]);
@@ -54,10 +65,15 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
     builder.replaceAllUses(core.chain.pv.outputs[0], fused.outputs[0], { graphOutputs: true });
   } else {
     builder.setOpset('com.microsoft', builder.model.opsets.get('com.microsoft') ?? 1);
-    const q = to3d(ops, qStage, heads * headDim, 'q');
+    const flat = (s: Stage, rope: RopePlan | undefined, width: number, what: string) => {
+      const x = to3d(ops, shapes, s, width, what);
+      return rope ? rotate(builder, ops, rope, x, headDim, caches.ropes, what) : x;
+    };
+    const q = flat(qStage, plan.qRope, heads * headDim, 'q');
     const [k, v] = kvLayout === BPHD
-      ? [to3d(ops, kStage, kvh * headDim, 'k'), to3d(ops, vStage, kvh * vHeadDim, 'v')]
+      ? [flat(kStage, kAbsorbed, kvh * headDim, 'k'), to3d(ops, shapes, vStage, kvh * vHeadDim, 'v')]
       : [to4d(ops, kStage, 'k'), to4d(ops, vStage, 'v')];
+    rotatedOut = { q, k };
     const sq = dimOf(ops, q, 1, 'sq');
     const bias = maskBias(ops, plan, biases, () => [sq, kvLayout === BPHD ? dimOf(ops, k, 1, 'sk') : dimOf(ops, k, 2, 'sk')]);
     const io = { q, k, v, bias, scale, softcap: core.softcap };
@@ -66,9 +82,19 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
   }
   removeDead(builder, [sm, core.chain.pv, ...replaced]);
   if (builder.graph.nodes.includes(sm)) throw new Error(`site '${name}': the Softmax is still in use after fusing`);
+  const rotated: string[] = [];
+  for (const [which, rope, out] of [['Q', plan.qRope, rotatedOut?.q], ['K', plan.kRope, rotatedOut?.k]] as const) {
+    if (!rope) continue;
+    const w = which.toLowerCase();
+    // In place: RotaryEmbedding of the projection, for the readers of the exported rotation (which then goes).
+    const result = rope.inPlace ? rotate(builder, ops, rope, to3d(ops, shapes, rope.input, rope.heads * headDim, w), headDim, caches.ropes, w) : out;
+    if (!result) continue;
+    rotated.push(rope.inPlace ? `${which} (in place)` : which);
+    if (rehomeReaders(builder, ops, rope, result, headDim, w)) removeDead(builder, [rope.match.add]);
+  }
   builder.renameNode(fused, name);
   const now = new Set(builder.graph.nodes);
-  return { node: fused, kvHeads: kvh, scale, nodesAdded: [...now].filter((n) => !before.has(n)).length, nodesRemoved: [...before].filter((n) => !now.has(n)).length };
+  return { node: fused, kvHeads: kvh, scale, rotated, nodesAdded: [...now].filter((n) => !before.has(n)).length, nodesRemoved: [...before].filter((n) => !now.has(n)).length };
 }
 
 interface OpInputs {
@@ -115,12 +141,6 @@ function multiHeadAttention(builder: GraphBuilder, ops: SiteOps, x: OpInputs, he
   });
 }
 
-/** MultiHeadAttention reads K and V both 3-D or both 4-D: 3-D when both have a [B, T, H, D] stage, which costs no transpose. */
-function bothReady(plan: FusePlan, heads: number): boolean {
-  const ready = (x: Operand) => x.stages.some((s) => s.heads === heads && !permTo(s.axes, BPHD));
-  return ready(plan.k) && ready(plan.v);
-}
-
 /** Positional inputs from an index map, omitted ones as null. */
 function inputs(byIndex: Record<number, Value | null | undefined>): (Value | null)[] {
   const n = Math.max(...Object.keys(byIndex).filter((i) => byIndex[Number(i)]).map(Number)) + 1;
@@ -132,11 +152,26 @@ function to4d(ops: SiteOps, s: Stage, what: string): Value {
   return perm ? ops.transpose(s.value, perm, `${what}_bhsd`) : s.value;
 }
 
-/** [B, S, heads·size]: a Reshape of a [B, S, heads, size] stage (transposed there first if it is another layout). */
-function to3d(ops: SiteOps, s: Stage, width: number, what: string): Value {
+/**
+ * [B, S, heads·size]: the projection output itself when the stage is its head split, else a Reshape of the
+ * [B, S, heads, size] stage (transposed there first if it is another layout).
+ */
+function to3d(ops: SiteOps, shapes: ShapeInfo, s: Stage, width: number, what: string): Value {
   const perm = permTo(s.axes, BPHD);
+  const source = perm ? undefined : headSplitSource(shapes, s.value, width);
+  if (source) return source;
   const x = perm ? ops.transpose(s.value, perm, `${what}_bshd`) : s.value;
   return ops.reshape(x, ops.i64([0, 0, width], `${what}_width`), `${what}_3d`);
+}
+
+/** x when v = Reshape(x) only cuts x's last axis into heads: x [B, S, width], v [B, S, heads, size] (same batch and length). */
+function headSplitSource(shapes: ShapeInfo, v: Value, width: number): Value | undefined {
+  const p = v.producer;
+  const x = p?.input(0);
+  if (!p || !x || p.opType !== 'Reshape' || p.domain !== '') return undefined;
+  const [a, b] = [shapes.shape(x), shapes.shape(v)];
+  if (a?.length !== 3 || b?.length !== 4 || a[2] !== width) return undefined;
+  return a[0] !== null && a[1] !== null && a[0] === b[0] && a[1] === b[1] ? x : undefined;
 }
 
 function dimOf(ops: SiteOps, v: Value, axis: number, what: string): Value {
@@ -149,7 +184,7 @@ function dimOf(ops: SiteOps, v: Value, axis: number, what: string): Value {
  * shared by the sites with the same terms (one mask serves every layer); the Expand of a broadcast mask ([B, 1, 1, T]
  * padding) over the queries is per site, since only the site knows its query and key lengths.
  */
-function maskBias(ops: SiteOps, plan: FusePlan, cache: BiasCache, lengths: () => [Value, Value]): Value | null {
+function maskBias(ops: SiteOps, plan: FusePlan, cache: Map<string, Value>, lengths: () => [Value, Value]): Value | null {
   const { terms } = plan.core;
   if (terms.length === 0) return null;
   const key = `${plan.float}|${terms.map(termKey).join('+')}`;

@@ -7,7 +7,7 @@
 import { ShapeInfo } from '../../analysis/ir/shapes';
 import type { SiteInfo } from '../../analysis/report/types';
 import { RuleError, siteById, type Rule, type RuleResult, type SiteChange } from '../rule';
-import { buildFused, type BiasCache } from './build';
+import { buildFused, type FuseCaches } from './build';
 import { FUSE_OPS, FUSE_TARGETS, type FuseOpChoice, type FuseTarget } from './choose';
 import { planFusion } from './plan';
 
@@ -28,6 +28,12 @@ export function fuseSkipReason(site: SiteInfo): string | null {
   return null;
 }
 
+/** What became of the site's rotary embedding, for the report (nothing when it has none that fuse reads). */
+function rotaryNote(rotated: string[], notes: string[]): { rotary?: string } {
+  const text = [rotated.length ? `${rotated.join(' and ')} rotated by com.microsoft.RotaryEmbedding` : '', ...notes].filter(Boolean).join('; ');
+  return text ? { rotary: text } : {};
+}
+
 export const fuseRule: Rule<FuseParams> = {
   name: NAME,
   family: 'structure',
@@ -40,7 +46,7 @@ export const fuseRule: Rule<FuseParams> = {
   apply(ctx, siteIds, params): RuleResult {
     const opts = { target: params?.target ?? 'cpu', op: params?.op ?? 'auto', opset: ctx.builder.model.opsets.get('') ?? 0 } as const;
     const shapes = new ShapeInfo(ctx.builder.graph);
-    const biases: BiasCache = new Map();
+    const caches: FuseCaches = { biases: new Map(), ropes: new Map() };
     const changes: SiteChange[] = [];
     const warnings: string[] = [];
     for (const id of siteIds) {
@@ -50,12 +56,13 @@ export const fuseRule: Rule<FuseParams> = {
         warnings.push(`site ${id} (${info.form}) not fused: ${plan}`);
         continue;
       }
-      const built = buildFused(ctx.builder, shapes, plan, biases);
+      const built = buildFused(ctx.builder, shapes, plan, caches);
+      for (const note of plan.notes) warnings.push(`site ${id}: ${note}`);
       const form = `${built.node.domain || 'onnx'}.${built.node.opType}`;
       changes.push({
         site: id,
         before: { form: info.form, heads: info.heads, kvHeads: info.kvHeads },
-        after: { form, heads: plan.heads, kvHeads: built.kvHeads, scale: built.scale, ...(plan.core.softcap !== undefined ? { softcap: plan.core.softcap } : {}) },
+        after: { form, heads: plan.heads, kvHeads: built.kvHeads, scale: built.scale, ...(plan.core.softcap !== undefined ? { softcap: plan.core.softcap } : {}), ...rotaryNote(built.rotated, plan.notes) },
         // Same attention, same analytic cost: fusion changes how fast it runs, not what it computes.
         flopsBefore: info.flops, flopsAfter: info.flops, bytesBefore: info.attnMatrixBytes, bytesAfter: info.attnMatrixBytes,
         nodesAdded: built.nodesAdded, nodesRemoved: built.nodesRemoved,

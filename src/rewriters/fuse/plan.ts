@@ -7,7 +7,8 @@ import type { SiteInfo } from '../../analysis/report/types';
 import type { FloatType } from '../sparse/ops';
 import { elemTypeOf, floatTypeOf } from '../sparse/values';
 import { chooseOp, type FusedOpName, type FuseOpChoice, type FuseTarget } from './choose';
-import { BHPD, D, H, P, B, peel, type Operand } from './operands';
+import { BHPD, BPHD, D, H, P, B, peel, permTo, type Operand } from './operands';
+import { ropeInPlace, ropeOf, type RopePlan } from './rotary';
 import { readScoreCore, type ScoreCore } from './score-core';
 
 export interface FusePlan {
@@ -27,6 +28,13 @@ export interface FusePlan {
   termRanks: number[];
   /** Whether some term already spans every query and key (the sum needs no Expand to [.., S, T]). */
   biasFull: boolean;
+  /** The layout K and V are given in: [B, T, H, D] (as 3-D) or [B, H, T, D]. */
+  kvLayout: number[];
+  /** Rotary embeddings of Q and K to compute as com.microsoft RotaryEmbedding (rotary.ts). */
+  qRope?: RopePlan;
+  kRope?: RopePlan;
+  /** Why an exported rotary embedding stays as it is, when one does. */
+  notes: string[];
 }
 
 export interface PlanOptions {
@@ -85,7 +93,46 @@ export function planFusion(graph: Graph, shapes: ShapeInfo, raw: RawSite, info: 
     opset: o.opset,
   });
   if ('reason' in choice) return choice.reason;
-  return { raw, core, op: choice.op, q, k, v, heads, kvHeads, headDim, vHeadDim, float, termRanks, biasFull };
+  const op = choice.op;
+  const kvLayout = op === 'Attention' || (op === 'MultiHeadAttention' && !bothReady(k, v, heads)) ? BHPD : BPHD;
+  const ropes = rotaries(shapes, { op, q, k, heads, kvh: op === 'MultiHeadAttention' ? heads : kvHeads, headDim, float, kvLayout });
+  return { raw, core, op, q, k, v, heads, kvHeads, headDim, vHeadDim, float, termRanks, biasFull, kvLayout, ...ropes };
+}
+
+/** MultiHeadAttention reads K and V both 3-D or both 4-D: 3-D when both have a [B, T, H, D] stage, which costs no transpose. */
+function bothReady(k: Operand, v: Operand, heads: number): boolean {
+  const ready = (x: Operand) => x.stages.some((s) => s.heads === heads && !permTo(s.axes, BPHD));
+  return ready(k) && ready(v);
+}
+
+interface RopeNeeds {
+  op: FusedOpName;
+  q: Operand;
+  k: Operand;
+  heads: number;
+  kvh: number;
+  headDim: number;
+  float: FloatType;
+  kvLayout: number[];
+}
+
+/**
+ * The rotary embeddings to compute as RotaryEmbedding: absorbed into Q, and into K when the operator reads it 3-D
+ * ([B, S, heads·D], what RotaryEmbedding takes and writes); otherwise K's is rewritten in place (MultiHeadAttention's
+ * 4-D K, a K concatenated with a KV cache). ONNX Attention keeps the exported rotary: its model stays standard ONNX.
+ * RotaryEmbedding is taken for float32 only, where onnxruntime's CPU kernel is checked against the exported rotation.
+ */
+function rotaries(shapes: ShapeInfo, n: RopeNeeds): { qRope?: RopePlan; kRope?: RopePlan; notes: string[] } {
+  const notes: string[] = [];
+  if (n.op === 'Attention') return { notes };
+  const take = (which: 'Q' | 'K', r: RopePlan | string | undefined) => {
+    if (typeof r === 'string') notes.push(`the rotary embedding of ${which} stays as exported: ${r}`);
+    else if (r && n.float !== 'float32') notes.push(`the rotary embedding of ${which} stays as exported: the site is ${n.float}`);
+    return typeof r === 'object' && n.float === 'float32' ? r : undefined;
+  };
+  const qRope = take('Q', ropeOf(shapes, n.q, n.heads, n.headDim));
+  const kRope = take('K', n.kvLayout === BPHD ? ropeOf(shapes, n.k, n.kvh, n.headDim) : ropeInPlace(shapes, n.k, n.headDim));
+  return { ...(qRope ? { qRope } : {}), ...(kRope ? { kRope } : {}), notes };
 }
 
 /** Whether K or V (as peeled) is a concatenation with a graph input: a cache read the analysis may not have flagged. */
