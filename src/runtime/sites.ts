@@ -1,6 +1,7 @@
 // What the runtime needs from the analysis' sites to attribute profiler time: each site's nodes, and its score path
 // (the part whose cost grows with the square of the sequence length).
 import type { SiteInfo } from '../analysis/report/types';
+import { isRotaryNode } from '../rewriters/node-names';
 import type { SiteNodes } from './measure/profile-trace';
 
 /**
@@ -9,12 +10,12 @@ import type { SiteNodes } from './measure/profile-trace';
  * Rules name those `<anchor>::<rule>/…`, and most of them sit before the QK product in graph order (a blocked window
  * pads and gathers K and V per query block, `fuse` brings Q, K and V to its operator's layout and builds its bias), so
  * the span alone would leave a rewrite's own work out and make it look cheaper than it is. Projections (and their bias
- * Adds) are never part of it, whoever wrote them; rotary embeddings applied before the rule's nodes are not either.
+ * Adds) and rotary embeddings are never part of it, whoever wrote them (a rule's rotation: rewriters/node-names.ts).
  */
 export function scorePath(site: SiteInfo): string[] {
   const projections = projectionNodes(site);
   const added = addedByRules(site);
-  const keep = (names: string[]) => site.nodes.filter((n) => (names.includes(n) || added.has(n)) && !projections.has(n));
+  const keep = (names: string[]) => site.nodes.filter((n) => (names.includes(n) || added.has(n)) && !projections.has(n) && !isRotaryNode(n));
   if (site.anchors.fused) return keep([site.anchors.fused]);
   const { qk, pv } = site.anchors;
   if (!qk || !pv) return keep(site.anchors.softmax ? [site.anchors.softmax] : []);

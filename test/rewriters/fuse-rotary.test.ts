@@ -44,7 +44,7 @@ describe('fuse: the exported rotary embedding on the shared fixtures', () => {
     expect(rotary.length).toBe(2 * sites);
     for (const n of rotary) {
       expect(n.domain).toBe('com.microsoft');
-      expect(n.name).toMatch(/::fuse\/[qk]_rotary$/);
+      expect(n.name).toMatch(/::fuse\/rotary\/[qk]_rotary$/);
       expect(Number(n.attr('interleaved')?.i)).toBe(0);
       // It reads the 3-D projection output itself: no head split or transpose in between.
       expect(n.inputs[0]!.producer!.opType).toBe('MatMul');

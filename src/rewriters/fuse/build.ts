@@ -11,6 +11,7 @@ import type { ShapeInfo } from '../../analysis/ir/shapes';
 import { SiteOps } from '../sparse/ops';
 import { BHPD, BPHD, pick, permTo, type Operand, type Stage } from './operands';
 import type { FusePlan } from './plan';
+import { ROTARY_SCOPE } from '../node-names';
 import { rehomeReaders, rotate, type RopeCache, type RopePlan } from './rotary';
 import type { MaskTerm } from './score-core';
 
@@ -40,6 +41,9 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
   const name = sm.name;
   const before = new Set(builder.graph.nodes);
   const ops = new SiteOps(builder, `${name}::fuse`, plan.float);
+  // The rotation's own nodes under `…::fuse/rotary/`: the profiler counts them with the site, but not in its score path
+  // (runtime/sites.ts), as it does not count the exported rotation they replace.
+  const ropeOps = new SiteOps(builder, `${name}::fuse/${ROTARY_SCOPE}`, plan.float);
   const stageOf = (x: Operand, h: number, layout: number[], what: string) => {
     const s = pick(x, h, layout);
     if (!s) throw new Error(`site '${name}': no ${what} with ${h} heads`);
@@ -67,7 +71,7 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
     builder.setOpset('com.microsoft', builder.model.opsets.get('com.microsoft') ?? 1);
     const flat = (s: Stage, rope: RopePlan | undefined, width: number, what: string) => {
       const x = to3d(ops, shapes, s, width, what);
-      return rope ? rotate(builder, ops, rope, x, headDim, caches.ropes, what) : x;
+      return rope ? rotate(builder, ropeOps, rope, x, headDim, caches.ropes, what) : x;
     };
     const q = flat(qStage, plan.qRope, heads * headDim, 'q');
     const [k, v] = kvLayout === BPHD
@@ -87,10 +91,10 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
     if (!rope) continue;
     const w = which.toLowerCase();
     // In place: RotaryEmbedding of the projection, for the readers of the exported rotation (which then goes).
-    const result = rope.inPlace ? rotate(builder, ops, rope, to3d(ops, shapes, rope.input, rope.heads * headDim, w), headDim, caches.ropes, w) : out;
+    const result = rope.inPlace ? rotate(builder, ropeOps, rope, to3d(ropeOps, shapes, rope.input, rope.heads * headDim, w), headDim, caches.ropes, w) : out;
     if (!result) continue;
     rotated.push(rope.inPlace ? `${which} (in place)` : which);
-    if (rehomeReaders(builder, ops, rope, result, headDim, w)) removeDead(builder, [rope.match.add]);
+    if (rehomeReaders(builder, ropeOps, rope, result, headDim, w)) removeDead(builder, [rope.match.add]);
   }
   builder.renameNode(fused, name);
   const now = new Set(builder.graph.nodes);
