@@ -24,6 +24,9 @@
 // Usage: npm run bench:rewrites [-- --seq 4096 --ep cpu --min-runs 10 --min-time 0 --warmup 1 --profile-runs 2 --only fuse]
 //        (--only NAME[,NAME] keeps the original and the variants whose name starts with one of the NAMEs)
 //        (--iters N: exactly N timed runs instead of the minimums)
+//        (--window W: the window of the window, sink, strided and power variants, 256 by default)
+//        (--precision fp16: every model converted to float16 after its rules, the original too, as on CUDA)
+//        (--model PATH: another model than the llama-long fixture, e.g. on a machine without ../shared)
 // Output: one JSON object on stdout; progress and a summary table on stderr.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, platform, tmpdir, totalmem } from 'node:os';
