@@ -30,7 +30,7 @@
 // Output: one JSON object on stdout; progress and a summary table on stderr.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, platform, tmpdir, totalmem } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { analyzeModel } from '../src/analysis/analyze';
 import { getRule } from '../src/rewriters/registry';
 import { rewriteModel, type RuleRequest } from '../src/rewriters/pipeline';
@@ -204,7 +204,8 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${JSON.stringify({
         benchmark: 'rewrites',
-        model: basename(source),
+        // A fixture is its folder's name (its file is model.onnx).
+        model: basename(source) === 'model.onnx' ? basename(dirname(source)) : basename(source),
         precision,
         seq,
         machine: { platform: `${platform()} ${process.arch}`, cpu: cpu[0]?.model.trim(), cores: cpu.length, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version },
