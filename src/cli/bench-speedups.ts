@@ -26,16 +26,18 @@ function vs(reference: BenchEntry, e: BenchEntry): Speedup {
 }
 
 /**
- * One entry per bench entry (same order): null with a single model. Entries come point by point, `models` per point
+ * One entry per bench entry (same order): null with a single model. `baseline`: the models (indices) the baseline may
+ * be; at each point it is the fastest of them. Entries come point by point, `models` per point
  * in request order, which is how the worker returns them.
  */
-export function benchSpeedups(entries: BenchEntry[], models: number, baseline: number): (SpeedupJson | null)[] {
+export function benchSpeedups(entries: BenchEntry[], models: number, baseline: number[]): (SpeedupJson | null)[] {
   if (models < 2) return entries.map(() => null);
   if (entries.length % models !== 0) throw new Error(`bench returned ${entries.length} entries for ${models} models`);
   return entries.map((e, i) => {
     const start = i - (i % models);
     const first = vs(entries[start], e);
-    const base = entries[start + baseline];
+    // Of several candidates (the first model and its fused copy), the point's fastest.
+    const base = baseline.map((b) => entries[start + b]).reduce((a, b) => (b.latencyMs.p50 < a.latencyMs.p50 ? b : a));
     const b = vs(base, e);
     return {
       vsFirst: first.ratio,

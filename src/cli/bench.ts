@@ -1,10 +1,11 @@
 // `attention-lens bench MODEL.onnx [MORE.onnx ...]`: latency, throughput, memory and attention's share of kernel time,
 // per model and sequence length. Several models are timed interleaved on the same inputs.
-import type { BenchEntry, BenchModel, BenchRequest, InputSource, SweepPoint } from '../runtime/protocol';
+import type { BenchEntry, BenchModel, BenchRequest, InputSource, SessionSettings, SweepPoint } from '../runtime/protocol';
 import { contentionWarning } from '../runtime/measure/trust';
 import { profileSites } from '../runtime/sites';
-import { UsageError, intOption, parseArgs } from './args';
+import { type ParsedArgs, UsageError, intOption, parseArgs } from './args';
 import { BENCH_TIMING_HELP, timingOptions } from './bench-options';
+import { type FusedBaseline, writeFusedBaseline } from './bench-fused';
 import { type SpeedupJson, benchSpeedups, speedupCell } from './bench-speedups';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
@@ -27,7 +28,11 @@ export const help: CommandHelp = {
     { name: 'seed', value: 'N', help: 'seed of the synthesized values', default: '0' },
     { name: 'inputs', value: 'FILE', help: 'inputs instead of synthesized ones (they fix the shapes, so no --seq/--decode)' },
     ...BENCH_TIMING_HELP.filter((o) => o.name !== 'profile-runs'),
-    { name: 'baseline', value: 'N', help: 'the model (1-based) that speedups vsBaseline are measured against, e.g. the fastest exact dense variant', default: '1' },
+    {
+      name: 'baseline', value: 'N|fused',
+      help: 'the model (1-based) that speedups vsBaseline are measured against, e.g. the fastest exact dense variant; fused: the first model fused for the provider is written for the run and timed too, and at each point the faster of the two is the baseline',
+      default: '1',
+    },
     ...BENCH_TIMING_HELP.filter((o) => o.name === 'profile-runs'),
   ],
   example: 'attention-lens bench examples/demo-llama.onnx --seq 128,512 --min-runs 5',
@@ -35,11 +40,31 @@ export const help: CommandHelp = {
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, specOf(help.options));
-  const models = args.positional;
+  const models = [...args.positional];
   if (models.length === 0) throw new UsageError(usageLine(help));
+  const settings = sessionSettings(args);
+  const ep = ([settings.ep ?? 'cpu'].flat()[0] ?? 'cpu');
+  const fused = args.options.get('baseline') === 'fused' ? writeFusedBaseline(models[0], ep) : null;
+  try {
+    if (fused?.file) models.push(fused.file);
+    return await benchModels(args, models, settings, fused);
+  } finally {
+    fused?.dispose();
+  }
+}
+
+/** The models a baseline may be, by index: the one `--baseline N` names, or the first and its fused copy. */
+function baselineCandidates(args: ParsedArgs, models: string[], fused: FusedBaseline | null): number[] {
+  if (fused) return fused.file ? [0, models.length - 1] : [0];
+  const raw = args.options.get('baseline');
+  if (typeof raw === 'string' && !/^\d+$/.test(raw)) throw new UsageError(`--baseline: a model's number (1-based) or 'fused', not '${raw}'`);
   const baseline = intOption(args, 'baseline', 1, 1) - 1;
   if (baseline >= models.length) throw new UsageError(`--baseline ${baseline + 1}: there are only ${models.length} model(s)`);
-  const settings = sessionSettings(args);
+  return [baseline];
+}
+
+async function benchModels(args: ParsedArgs, models: string[], settings: SessionSettings, fused: FusedBaseline | null): Promise<number> {
+  const baseline = baselineCandidates(args, models, fused);
   const timing = timingOptions(args);
   const seqs = intList(args, 'seq', 1);
   const decode = intList(args, 'decode', 0);
@@ -48,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
   const points: SweepPoint[] = [...(seqs ?? []).map((seq) => ({ seq, past })), ...(decode ?? []).map((p) => ({ seq: 1, past: p }))];
 
   const warnings: string[] = [];
+  const notes = fused ? [fused.note] : [];
   const vision = new Set<string>();
   const reports = models.map((path) => analyzeForRuntime(path, warnings));
   const benchModels: BenchModel[] = models.map((path, i) => {
@@ -81,8 +107,8 @@ export async function run(argv: string[]): Promise<number> {
   }
   const speedups = benchSpeedups(result.results, models.length, baseline);
   const results = result.results.map((e, i) => summarizeEntry(e, speedups[i]));
-  if (json) printJson({ results, environment: environment(), warnings });
-  else process.stdout.write(render(result.results, speedups, baseline, warnings, vision));
+  if (json) printJson({ results, environment: environment(), warnings, ...(notes.length ? { notes } : {}) });
+  else process.stdout.write(render(result.results, speedups, baseline, warnings, vision) + notes.map((n) => `note: ${n}\n`).join(''));
   return 0;
 }
 
@@ -120,9 +146,9 @@ function summarizeEntry(e: BenchEntry, speedup: SpeedupJson | null) {
 }
 
 /** Image models have no token count: their rows say "image" and their throughput is images per second. */
-function render(entries: BenchEntry[], speedups: (SpeedupJson | null)[], baseline: number, warnings: string[], vision: Set<string>): string {
+function render(entries: BenchEntry[], speedups: (SpeedupJson | null)[], baseline: number[], warnings: string[], vision: Set<string>): string {
   const several = speedups.some((s) => s !== null);
-  const withBaseline = several && baseline > 0;
+  const withBaseline = several && (baseline.length > 1 || baseline[0] > 0);
   const rows = entries.map((e, i) => {
     const s = speedups[i];
     return [
@@ -135,12 +161,16 @@ function render(entries: BenchEntry[], speedups: (SpeedupJson | null)[], baselin
   });
   const header = [
     'model', 'ep', 'seq', 'past', 'p50 ms [95% CI]', 'p90 ms',
-    ...(several ? ['speedup vs first [95% CI]'] : []), ...(withBaseline ? [`vs ${modelLabel(entries[baseline].model)}`] : []),
+    ...(several ? ['speedup vs first [95% CI]'] : []), ...(withBaseline ? [baseline.length > 1 ? 'vs dense baseline' : `vs ${modelLabel(entries[baseline[0]].model)}`] : []),
     'throughput', 'attention', 'scores', 'peak RSS MB',
   ];
   const lines = [formatTable(header, rows), ''];
   lines.push(`runs per model: ${[...new Set(entries.map((e) => e.latencyMs.n))].join(', ')} (models interleaved run by run); intervals: bootstrap of the median, paired by round for speedups.`);
   if (several) lines.push('speedup: the reference\'s median over the model\'s; "≈1" marks a speedup not distinguishable from 1 (its 95% interval contains 1).');
+  if (withBaseline && baseline.length > 1) {
+    const chosen = [...new Set(speedups.map((s) => s && modelLabel(s.vsBaseline.baseline)).filter((b): b is string => !!b))];
+    lines.push(`dense baseline: at each point the faster of ${baseline.map((i) => modelLabel(entries[i].model)).join(' and ')} (${chosen.join(', ')} here).`);
+  }
   lines.push("attention: share of kernel time in the analysis' attention sites (projections included); scores: QK, mask, softmax and PV alone.");
   // A busy machine is said once per point, not once per model of it.
   const said = new Set<string>();

@@ -1,5 +1,6 @@
 // bench's statistics through the real runtime: the stop rule (minimum runs and time, a cap), and an A/A benchmark
 // (one model twice in one interleaved run), whose speedup must be indistinguishable from 1.
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { cli } from './cli-helpers';
 import { fixture, useBuiltWorker } from './helpers';
@@ -60,6 +61,25 @@ describe('bench statistics through the runtime', () => {
     expect(time.stderr).toMatch(/--min-time must be a duration/);
     const baseline = await cli('bench', MODEL, MODEL, '--baseline', '3');
     expect(baseline.stderr).toMatch(/--baseline 3: there are only 2 model\(s\)/);
+  });
+
+  it('--baseline fused writes the first model fused, times it too, and measures against the faster of the two', async () => {
+    const r = await cli('bench', MODEL, ...SMALL, '--warmup', '1', '--iters', '5', '--baseline', 'fused', '--json');
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { results: Result[]; notes: string[] };
+    expect(out.results).toHaveLength(2);
+    const [first, fused] = out.results;
+    expect(fused.model).toMatch(/\.fused\.onnx$/);
+    expect(existsSync(fused.model)).toBe(false); // written for the run, removed after
+    expect(out.notes).toEqual([expect.stringMatching(/fused for cpu \(the fuse rule\), written for this run and removed after/)]);
+    const faster = first.latencyMs.p50 <= fused.latencyMs.p50 ? first : fused;
+    for (const e of out.results) expect(e.speedup!.vsBaseline.baseline).toBe(faster.model);
+    expect(faster.speedup!.vsBaseline).toMatchObject({ ratio: 1, significant: false });
+    // Nothing to fuse: the first model is the baseline, with a note; a value that is neither is refused by name.
+    const none = await cli('bench', fixture('fused-gqa').model, ...SMALL, '--iters', '2', '--baseline', 'fused', '--json');
+    expect((JSON.parse(none.stdout) as { results: Result[]; notes: string[] }).notes[0]).toMatch(/has nothing to fuse/);
+    const bad = await cli('bench', MODEL, '--baseline', 'fast');
+    expect(bad.stderr).toMatch(/--baseline: a model's number \(1-based\) or 'fused', not 'fast'/);
   });
 
   it('an A/A benchmark (the same model twice, interleaved) gives a speedup interval containing 1, not significant', async () => {
