@@ -56,8 +56,10 @@ describe('plan --bench-seq', () => {
     const best = fused.latencyMs.p50 < s.original.latencyMs.p50 ? fused : s.original;
     expect(s.baseline).toBe(best.label);
     checkVs(fused.vsOriginal, s.original, fused);
-    // The fused model does the same attention FLOPs; its gain is not bounded by them.
-    expect(fused.attentionFlops).toBe(s.original.attentionFlops);
+    // The fused model is GroupQueryAttention, which computes each query against the keys up to it only (its kernels
+    // stop at the diagonal): (S + 1) / 2S of the eager graph's FLOPs at the 256 tokens timed. No model bound: fusion
+    // also changes how fast the same work runs.
+    expect(fused.attentionFlops! / s.original.attentionFlops!).toBeCloseTo(257 / 512, 12);
     expect(fused.vsOriginal.modelBound).toBeNull();
 
     expect(result.frontier.map((f) => f.budget)).toEqual([0.25, 1]);

@@ -127,6 +127,19 @@ describe('fuse: operator choice', () => {
     expect(forms('bart-eager-ts-op17')).toEqual(['MultiHeadAttention', 'MultiHeadAttention', 'GroupQueryAttention', 'MultiHeadAttention', 'GroupQueryAttention', 'MultiHeadAttention']);
   });
 
+  it("counts GroupQueryAttention's causal work only (its kernels stop at the diagonal), the other operators' all of it", () => {
+    const changes = (name: string, params: Record<string, string> = {}) =>
+      rewriteTo(fixture(name).model, [{ rule: 'fuse', params }], tmp.dir, `${name}-flops-${params.target ?? 'cpu'}`).report.applied[0].changes;
+    // BART at the rewrite's default 1024 tokens: its causal decoder self-attention becomes GroupQueryAttention.
+    for (const c of changes('bart-eager-ts-op17')) {
+      const s = 1024;
+      const expected = String(c.after.form).endsWith('GroupQueryAttention') ? (c.flopsBefore! * (s + 1)) / (2 * s) : c.flopsBefore!;
+      expect(c.flopsAfter, String(c.after.form)).toBeCloseTo(expected, -3);
+    }
+    // The same causal sites as MultiHeadAttention (for CUDA) compute every key: no change.
+    for (const c of changes('llama-sdpa-ts-op17', { target: 'cuda' })) expect(c.flopsAfter).toBe(c.flopsBefore);
+  });
+
   it('for CUDA, or when asked: MultiHeadAttention with the grouped K/V heads repeated, same outputs', async () => {
     const { model, dir, manifest } = fixture('llama-eager-ts-op17');
     for (const params of [{ target: 'cuda' }, { op: 'MultiHeadAttention' }]) {
