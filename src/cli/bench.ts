@@ -171,7 +171,7 @@ function render(entries: BenchEntry[], speedups: (SpeedupJson | null)[], baselin
     const chosen = [...new Set(speedups.map((s) => s && modelLabel(s.vsBaseline.baseline)).filter((b): b is string => !!b))];
     lines.push(`dense baseline: at each point the faster of ${baseline.map((i) => modelLabel(entries[i].model)).join(' and ')} (${chosen.join(', ')} here).`);
   }
-  lines.push("attention: share of kernel time in the analysis' attention sites (projections included); scores: QK, mask, softmax and PV alone.");
+  lines.push("attention: share of kernel time in the analysis' attention sites (projections included); scores: the score path alone (QK to PV with mask and softmax, and the nodes a rule added there; no projections or rotary).");
   // A busy machine is said once per point, not once per model of it.
   const said = new Set<string>();
   for (const e of entries) {
