@@ -166,7 +166,7 @@ export function shareSeries(speed: SpeedResults, which: 'attentionShare' | 'atte
 export function nextRunText(session: Pick<SessionSnapshot, 'variants' | 'settings' | 'rules'>, units: Units): string {
   const s = session.settings;
   const where = units.vision ? 'at the model’s own image size' : `at ${s.sequenceLengths.join(', ')} tokens`;
-  const family = (r: string) => session.rules.find((x) => x.name === r)?.family;
+  const family = (r: string) => session.rules?.find((x) => x.name === r)?.family; // a saved report may predate `rules`
   const noExact = session.variants.length > 0 && !session.variants.some((v) => isExactVariant(v.preview.applied.map((a) => a.rule), family));
   return `Times the original and ${session.variants.length} variant(s) ${where}: at least ${s.iterations} timed runs` +
     `${s.minTimeMs ? ` and ${s.minTimeMs / 1000} s` : ''}${units.vision ? '' : ' per length'} after ${s.warmup} warm-up, on ${s.executionProviders.join(', ')}.` +
