@@ -17,6 +17,14 @@ const MODEL = fixture('llama-eager-ts-op17').model;
 const TOKENS = join(fixture('bytelm-llama-trained').dir, 'eval.bytes');
 const SMALL = ['--seq', '64', '--eval-windows', '4', '--calib-windows', '2', '--importance-windows', '1', '--no-baselines'];
 
+/** `plan ... --json`: it must succeed with nothing on stderr; its result. */
+async function planJson(...argv: string[]): Promise<AdviceResult> {
+  const r = await cli('plan', ...argv, '--json');
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout) as AdviceResult;
+}
+
 function checkVs(v: SpeedVs, reference: TimedModel, model: TimedModel): void {
   expect(v.against).toBe(reference.label);
   expect(v.ratio).toBeCloseTo(reference.latencyMs.p50 / model.latencyMs.p50, 12);
@@ -39,11 +47,8 @@ function checkLatency(t: TimedModel, runs: number): void {
 
 describe('plan --bench-seq', () => {
   it('times the blocked plans against the original and the fused model, with consistent statistics', async () => {
-    const r = await cli('plan', MODEL, '--tokens', TOKENS, ...SMALL, '--budget', 'density=0.25', '--frontier', '1',
-      '--bench-seq', '256', '--iters', '4', '--warmup', '1', '--profile-runs', '1', '--json');
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const result = JSON.parse(r.stdout) as AdviceResult;
+    const result = await planJson(MODEL, '--tokens', TOKENS, ...SMALL, '--budget', 'density=0.25', '--frontier', '1',
+      '--bench-seq', '256', '--iters', '4', '--warmup', '1', '--profile-runs', '1');
     const s = result.speed!;
     expect(s.seq).toBe(256);
     expect(s.inputs).toMatch(/synthesized .* 256 tokens/);
@@ -87,10 +92,7 @@ describe('plan --bench-seq', () => {
 
   it('names each timed plan by its budget\'s kind and unit (a FLOP budget), in the JSON and in the table', async () => {
     const args = [MODEL, '--tokens', TOKENS, ...SMALL, '--budget', 'flops=0.5', '--frontier', '1', '--bench-seq', '128', '--iters', '2', '--warmup', '0', '--profile-runs', '1'];
-    const r = await cli('plan', ...args, '--json');
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const result = JSON.parse(r.stdout) as AdviceResult;
+    const result = await planJson(...args);
     expect(result.frontier.map((f) => f.speed!.label)).toEqual(['plan at attention FLOPs ≤ 0.5 of dense (blocked)', 'plan at attention FLOPs ≤ 1 of dense (blocked)']);
     const text = await cli('plan', ...args);
     expect(text.code).toBe(0);
@@ -100,11 +102,8 @@ describe('plan --bench-seq', () => {
 
   it('times the uniform rules measured at the same budget in their fast forms, in the same run, with the same statistics', async () => {
     const noBaselines = SMALL.filter((a) => a !== '--no-baselines');
-    const r = await cli('plan', MODEL, '--tokens', TOKENS, ...noBaselines, '--budget', 'density=0.25', '--frontier', '0.25',
-      '--bench-seq', '128', '--iters', '3', '--warmup', '0', '--profile-runs', '1', '--json');
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const result = JSON.parse(r.stdout) as AdviceResult;
+    const result = await planJson(MODEL, '--tokens', TOKENS, ...noBaselines, '--budget', 'density=0.25', '--frontier', '0.25',
+      '--bench-seq', '128', '--iters', '3', '--warmup', '0', '--profile-runs', '1');
     const s = result.speed!;
     const best = s.baseline === 'fused' ? s.fused! : s.original;
     const measured = result.baselines.filter((b) => b.evaluation !== null);
@@ -128,11 +127,8 @@ describe('plan --bench-seq', () => {
 
   it('times on an inputs file as given (a model without a language-model head); the FLOP bound is then unknown, not guessed', async () => {
     const vit = fixture('vit-eager-ts-op17');
-    const r = await cli('plan', vit.model, '--inputs', vit.manifest, '--budget', 'density=0.5', '--frontier', '0.5', '--no-baselines',
-      '--bench', '--iters', '3', '--warmup', '0', '--profile-runs', '1', '--json');
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const result = JSON.parse(r.stdout) as AdviceResult;
+    const result = await planJson(vit.model, '--inputs', vit.manifest, '--budget', 'density=0.5', '--frontier', '0.5', '--no-baselines',
+      '--bench', '--iters', '3', '--warmup', '0', '--profile-runs', '1');
     const s = result.speed!;
     expect(s.seq).toBeNull();
     expect(s.inputs).toBe(`the inputs of ${vit.manifest}`);

@@ -17,11 +17,14 @@
 import type { HeadChoice } from '../../rewriters/plan/choices';
 import { highs } from './highs';
 
-export interface SearchHead<C = HeadChoice> {
+/** A head of the program: where it is, and the options it may take. */
+export interface HeadOptions<O> {
   site: number;
   head: number;
-  options: SearchOption<C>[];
+  options: O[];
 }
+
+export type SearchHead<C = HeadChoice> = HeadOptions<SearchOption<C>>;
 
 export interface SearchOption<C = HeadChoice> {
   choice: C;
@@ -31,11 +34,7 @@ export interface SearchOption<C = HeadChoice> {
 }
 
 /** A head of the program with several budget rows: each option spends `costs[r]` of row r. */
-export interface RowsHead<C = HeadChoice> {
-  site: number;
-  head: number;
-  options: RowsOption<C>[];
-}
+export type RowsHead<C = HeadChoice> = HeadOptions<RowsOption<C>>;
 
 export interface RowsOption<C = HeadChoice> {
   choice: C;
