@@ -147,7 +147,9 @@ export async function timePlans(
   const seq = options.seq ?? data.calibrationSeq ?? null;
   if (seq === null && !data.inputsFile) throw new Error('the speed step needs a length or an inputs file');
   const before = loadavg();
-  const original = analyzeModel(ctx.model, seq ? { seqLen: seq } : {});
+  // Every model is analysed at the bench length: its sites' FLOPs and nodes are what the run is compared on.
+  const analyze = (path: string) => analyzeModel(path, seq ? { seqLen: seq } : {});
+  const original = analyze(ctx.model);
   const total = plans.length + uniform.length + 2;
   const step = (done: number, message: string) => ctx.onProgress({ phase: 'speed', done, total, message });
   const warnings: string[] = [];
@@ -159,7 +161,7 @@ export async function timePlans(
   let fusedReason: string | undefined;
   try {
     const fused = write(ctx, 'fused', [{ rule: 'fuse', params: ep === 'cuda' ? { target: 'cuda' } : {} }], seq);
-    variants.push({ label: 'fused', path: fused.path, report: analyzeModel(fused.path, seq ? { seqLen: seq } : {}), flops: flops(fused.report.flopsAfter), scope: 'none' });
+    variants.push({ label: 'fused', path: fused.path, report: analyze(fused.path), flops: flops(fused.report.flopsAfter), scope: 'none' });
   } catch (e) {
     if (!(e instanceof RuleError)) throw e;
     fusedReason = e.message;
@@ -173,7 +175,7 @@ export async function timePlans(
     const changes = r.report.applied.flatMap((a) => a.changes);
     const blocked = changes.filter((c) => (c.after as { impl?: string }).impl === 'blocked').length;
     for (const w of r.report.warnings) warnings.push(`${name}: ${w}`);
-    const report = analyzeModel(r.path, seq ? { seqLen: seq } : {});
+    const report = analyze(r.path);
     variants.push({ label: `${name} (blocked)`, path: r.path, report, flops: flops(r.report.flopsAfter), scope: 'core', budget: p.budget.value, blocked: { sites: blocked, planned: changes.length } });
   }
 
@@ -183,7 +185,7 @@ export async function timePlans(
     step(1 + plans.length + i, `writing the uniform ${name} (fast form)`);
     try {
       const r = write(ctx, `uniform-${i}`, [fastForm(u.request)], seq);
-      const report = analyzeModel(r.path, seq ? { seqLen: seq } : {});
+      const report = analyze(r.path);
       variants.push({ label: `uniform ${name} (${fastImpl(u.request)})`, path: r.path, report, flops: flops(r.report.flopsAfter), scope: 'core', budget: u.budget.value, uniform: { family: u.family, rule: u.rule } });
     } catch (e) {
       if (!(e instanceof RuleError)) throw e;
