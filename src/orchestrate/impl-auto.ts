@@ -99,15 +99,24 @@ export function implCandidates(rule: string, params: Record<string, unknown>): I
   }
 }
 
-/** Realisations that exist but cannot be timed here, with the reason. */
+/**
+ * Realisations that exist but cannot be timed here, with the reason. onnxruntime 1.29's SparseAttention (read from its
+ * kernels): always causal, no attention bias, a layout of whole key blocks per head; the CPU kernel computes every
+ * score and then masks, and it refuses to run unless past and present K/V are one buffer, which its kernel
+ * registration never lets the graph's memory planner arrange; the CUDA kernels take head size 128 with 64-key blocks
+ * in float16/bfloat16 only.
+ */
 function unmeasurable(rule: string, ep: ExecutionProvider): { label: string; reason: string }[] {
   if (rule === 'neighborhood2d') return [];
   const sparse = 'com.microsoft.SparseAttention';
+  const exactFor = rule === 'block-topk'
+    ? 'exact for block-topk only on causal sites whose mask is causal and nothing else (it takes no attention bias, so padding cannot be carried)'
+    : `a layout of whole key blocks, which a ${rule === 'window' ? 'sliding window' : `${rule} pattern`} is not: never exact`;
   return [{
     label: sparse,
     reason: ep === 'cuda'
-      ? `${sparse} (CUDA, float16/bfloat16, block layouts) keeps whole key blocks, which is exact only for block-aligned patterns, and this tool does not write it yet`
-      : `${sparse} has CUDA kernels only; not a candidate on ${ep}`,
+      ? `${sparse}: ${exactFor}; its CUDA kernels take head size 128, 64-key blocks and float16/bfloat16 only; not written by this tool yet (untested without a GPU)`
+      : `${sparse}: ${exactFor}; onnxruntime's CPU kernel computes every score and then masks (no saving), and runs only with past and present keys bound to one buffer, which a graph cannot arrange`,
   }];
 }
 
