@@ -114,13 +114,23 @@ describe('reports', () => {
     expect(c.flopsAfter!).toBeLessThan(c.flopsBefore! / 6);
   });
 
-  it('every added node is named after the site\'s Softmax, which keeps its name', () => {
+  it('every added node is named after the site\'s Softmax, which keeps its name, or is the shared mask\'s last row', () => {
     const { model } = rewrite(llama, { rule: 'window', params: { window: 8, impl: 'blocked' } });
-    const before = new Set(loadModel(llama).graph.nodes.map((n) => n.name));
+    const original = loadModel(llama).graph.nodes;
+    const before = new Set(original.map((n) => n.name));
     const added = model.graph.nodes.filter((n) => !before.has(n.name));
     const anchors = ['/m/model/layers.0/self_attn/Softmax', '/m/model/layers.1/self_attn/Softmax'];
-    expect(added.every((n) => anchors.some((a) => n.name.startsWith(`${a}::window/`)))).toBe(true);
+    const rowOf = (n: { name: string }) => /^(.+)::last_row\//.exec(n.name)?.[1];
+    expect(added.filter((n) => !rowOf(n)).every((n) => anchors.some((a) => n.name.startsWith(`${a}::window/`)))).toBe(true);
     for (const a of anchors) expect(model.graph.nodes.filter((n) => n.name === a)).toHaveLength(1);
+    // The row is computed from the model's own mask nodes (last-row.ts), and the S×S mask they built is gone.
+    const rowNodes = added.filter(rowOf);
+    expect(rowNodes.length).toBeGreaterThan(0);
+    expect(rowNodes.every((n) => before.has(rowOf(n)!))).toBe(true);
+    const mask = original.find((n) => n.name === '/m/model/Where_1')!;
+    expect(mask.outputs[0].uses.map((u) => u.node.name).every((n) => anchors.some((a) => n.startsWith(a.replace('Softmax', ''))))).toBe(true);
+    expect(model.graph.nodes.some((n) => n.name === '/m/model/Where_1')).toBe(false);
+    expect(model.graph.nodes.some((n) => n.name === '/m/model/Where_1::last_row/op')).toBe(true);
   });
 });
 

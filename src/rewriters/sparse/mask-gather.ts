@@ -6,7 +6,7 @@
 // Two ways, chosen per mask:
 // - `keys`: M's rows are all alike except for causality (padding, causal, causal+padding masks, as the analysis
 //   classifies them), so its last row, where every earlier key is causally visible, is the padding vector; the
-//   rewrite applies exact causality itself. Cost O(nb·C).
+//   rewrite applies exact causality itself. Cost O(nb·C), and M itself is not built (last-row.ts).
 // - `rows`: any other mask (relative bias, ALiBi, an existing window): every row is gathered. Cost O(S·C).
 // M may broadcast over batch and heads (dims of 1) while J varies over them; such dims of J move into the gathered
 // axis, because GatherElements needs index dims no larger than the data's.
@@ -14,6 +14,7 @@ import type { Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import { attr } from '../../analysis/ir/builder';
 import type { SiteOps } from './ops';
+import { lastRow } from './last-row';
 import { elemTypeOf } from './values';
 
 export interface BlockIndex {
@@ -37,10 +38,12 @@ export interface BlockIndex {
 export function gatherMask(ops: SiteOps, shapes: ShapeInfo, mask: Value, mode: 'keys' | 'rows', ix: BlockIndex): Value {
   const dims = shapes.shape(mask) ?? [];
   const lead = 4 - dims.length;
-  const m4 = lead > 0 ? ops.unsqueeze(mask, Array.from({ length: lead }, (_, i) => i), 'mask4') : mask;
   const d4 = [...Array(lead).fill(1), ...dims];
   const ones = { b: d4[0] === 1, h: d4[1] === 1, r: d4[2] === 1 };
   const rowsMode = mode === 'rows' && !ones.r;
+  // Keys mode reads the last row only, computed without the rest of the mask (last-row.ts).
+  const source = rowsMode || ones.r || dims.length < 2 ? mask : lastRow(ops.b, shapes, mask, dims.length - 2);
+  const m4 = lead > 0 ? ops.unsqueeze(source, Array.from({ length: lead }, (_, i) => i), 'mask4') : source;
   const foldB = ones.b && ix.perBatch;
   const foldH = ones.h && ix.perHead;
 
@@ -75,7 +78,7 @@ export function gatherMask(ops: SiteOps, shapes: ShapeInfo, mask: Value, mode: '
     data = rowBlocks(ops, m4, ix);
   } else {
     indexShape = ops.shapeOf([...leadDims, 1, -1], 'index_shape');
-    data = d4[2] === 1 ? m4 : ops.slice(m4, 2, -1, Number.MAX_SAFE_INTEGER, 'last_row');
+    data = m4;
   }
   const index = ops.reshape(jT, indexShape, 'index');
   const gathered = ops.op('GatherElements', [data, index], 'gather', { axis: attr.int(rowsMode ? 4 : 3) });

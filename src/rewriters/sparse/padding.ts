@@ -8,6 +8,7 @@ import type { Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import type { SiteInfo } from '../../analysis/report/types';
 import { KEY_MASKS } from './blocked-chain';
+import { lastRow } from './last-row';
 import type { SiteOps } from './ops';
 import type { ScoreChain } from './score-chain';
 import { elemTypeOf } from './values';
@@ -29,8 +30,9 @@ export function tokenWeights(ops: SiteOps, shapes: ShapeInfo, chain: ScoreChain 
     for (const i of step.maskIndexes) {
       const mask = step.node.input(i)!;
       const rank = shapes.shape(mask)?.length ?? 4;
-      const m4 = rank < 4 ? ops.unsqueeze(mask, Array.from({ length: 4 - rank }, (_, a) => a), 'pad_mask4') : mask;
-      const last = ops.slice(m4, 2, -1, Number.MAX_SAFE_INTEGER, 'pad_last_row');
+      // Its last row, computed without the rest of the mask (last-row.ts); a mask of rank < 2 has one row.
+      const row = rank >= 2 ? lastRow(ops.b, shapes, mask, rank - 2) : mask;
+      const last = rank < 4 ? ops.unsqueeze(row, Array.from({ length: 4 - rank }, (_, a) => a), 'pad_mask4') : row;
       let visible: Value | null = null;
       if (step.node.opType === 'Add' && elemTypeOf(mask) !== 'bool') visible = ops.op('Greater', [last, ops.scalarF(HIDDEN, 'hidden')], 'pad_visible');
       else if (step.node.opType === 'Where' && i === 0) visible = step.dataIndex === 1 ? last : ops.op('Not', [last], 'pad_visible');

@@ -5,6 +5,7 @@ import { ShapeInfo } from '../../analysis/ir/shapes';
 import type { SiteInfo } from '../../analysis/report/types';
 import { siteById, type RuleContext, type RuleResult, type SiteChange } from '../rule';
 import { siteChange, type Computed } from './cost';
+import { dropDeadMasks } from './last-row';
 import { SiteOps } from './ops';
 import { floatTypeOf } from './values';
 
@@ -33,5 +34,7 @@ export function rewriteSites(ctx: RuleContext, rule: string, siteIds: number[], 
     changes.push(siteChange(info, ctx.seqLen, outcome.after, outcome.computed, { added, removed }));
     warnings.push(...(outcome.warnings ?? []));
   }
+  // Full masks the sites no longer read (they read its last row instead) are not built at all.
+  dropDeadMasks(ctx.builder);
   return { changes, warnings };
 }
