@@ -98,7 +98,7 @@ function versus(ref: { e: BenchEntry; m: Timed }, cur: { e: BenchEntry; m: Timed
 }
 
 function forComparison(t: { e: BenchEntry; m: Timed }): TimedForComparison {
-  return { label: t.m.name, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null }, flops: t.m.flops, scope: t.m.scope };
+  return { label: t.m.name, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null, maskBuildShare: t.e.profile?.maskBuildShare ?? null }, flops: t.m.flops, scope: t.m.scope };
 }
 
 async function main(): Promise<void> {
@@ -232,6 +232,7 @@ async function main(): Promise<void> {
             warnings: [...e.timingWarnings, ...[speedups[i].vsOriginal.warning, speedups[i].vsBest.warning].filter((w): w is string => w !== null)],
             attentionShare: e.attentionShare,
             attentionCoreShare: e.profile?.attentionCoreShare ?? null,
+            maskBuildShare: e.profile?.maskBuildShare ?? null,
             attentionMs: att,
             // Other load only ever adds time: the fastest run is a second, load-robust view.
             attentionMsFromMin: e.attentionShare === null ? null : e.attentionShare * e.latencyMs.min,

@@ -1,10 +1,12 @@
 // One call from a model file to the report: load (weights stay lazy), infer shapes, detect sites, describe them.
 import * as path from 'node:path';
 import { detectAttention } from './attention/detect';
+import { maskBuildNodes } from './attention/mask-build';
 import type { RawSite } from './attention/site';
 import { describeInputs, maxPositions } from './inputs';
 import { ShapeInfo } from './ir/shapes';
 import { dtypeName } from './onnx/dtypes';
+import type { Node } from './ir/graph';
 import { loadModel, type Model } from './ir/load';
 import { REPORT_SCHEMA_VERSION, type AnalysisReport, type ModelInfo, type SiteInfo } from './report/types';
 
@@ -38,11 +40,20 @@ export function analyzeWithSites(model: Model, options: AnalyzeOptions = {}): { 
     schemaVersion: REPORT_SCHEMA_VERSION,
     model: modelInfo(model, shapes, sites, warnings),
     costSeqLen: seq,
-    sites: sites.map((s, id) => siteInfo(s, id, seq, order)),
+    sites: withMaskBuild(sites.map((s, id) => siteInfo(s, id, seq, order)), maskBuildNodes(sites, model.graph.nodes), order),
     unmatched,
     warnings,
   };
   return { report, sites };
+}
+
+/** Each site's mask-building nodes (mask-build.ts), in graph order, where it has any. */
+function withMaskBuild(infos: SiteInfo[], build: Node[][], order: Map<Node, number>): SiteInfo[] {
+  return infos.map((info, i) => {
+    const nodes = build[i];
+    if (!nodes.length) return info;
+    return { ...info, maskBuild: [...nodes].sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)).map((n) => n.name) };
+  });
 }
 
 /** Cost figures of a model whose length is not fixed are given at this many positions. */

@@ -35,6 +35,7 @@ export function speedPoints(entries: BenchEntry[], keyOfPath: Map<string, string
         tokensPerSecond: e.tokensPerSecond,
         attentionShare: e.attentionShare,
         attentionCoreShare: e.profile?.attentionCoreShare ?? null,
+        maskBuildShare: e.profile?.maskBuildShare ?? null,
         vsOriginal: e === original.e ? identity() : speedup(original.e.samplesMs, e.samplesMs),
         vsBaseline: e === baseline.e ? identity() : speedup(baseline.e.samplesMs, e.samplesMs),
         warnings: e.timingWarnings,

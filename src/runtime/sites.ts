@@ -44,5 +44,5 @@ function projectionNodes(site: SiteInfo): Set<string> {
 }
 
 export function profileSites(sites: SiteInfo[]): SiteNodes[] {
-  return sites.map((s) => ({ id: s.id, nodes: [...s.nodes], core: scorePath(s) }));
+  return sites.map((s) => ({ id: s.id, nodes: [...s.nodes], core: scorePath(s), ...(s.maskBuild ? { mask: [...s.maskBuild] } : {}) }));
 }

@@ -35,6 +35,8 @@ export interface SpeedPoint {
   attentionShare: number | null;
   /** The score path's share (QK, mask, softmax, PV, and the nodes a rule added to the site): the part a sparse rule changes. */
   attentionCoreShare: number | null;
+  /** The share of the nodes outside the sites that only build their masks (a sparse rule's fast form stops building them); absent in saved reports that predate it. */
+  maskBuildShare?: number | null;
   /** Over the original at this length, runs paired by round (the original's own is the identity). */
   vsOriginal: Speedup;
   /** Over this length's dense baseline (see SpeedResults.baselines), paired the same way. */

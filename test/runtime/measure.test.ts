@@ -117,6 +117,19 @@ describe('profiler trace attribution', () => {
     expect(p.perSite.map((s) => s.coreShare)).toEqual([0, 0.2]);
     expect(p.attentionCoreShare).toBeCloseTo(0.2, 12);
     expect(analyzeTrace(events, undefined, { from: 1 }).attentionShare).toBeNull();
+    expect(p.maskBuildShare).toBeNull();
+  });
+
+  it('measures the mask building outside the sites apart, once for a mask the sites share', () => {
+    const node = (name: string, ts: number, dur: number): TraceEvent => ({ cat: 'Node', name: `${name}_kernel_time`, ts, dur, args: { op_name: 'X', provider: 'CPUExecutionProvider' } });
+    const masked = sites.map((s) => ({ ...s, mask: ['/model/Where_1', '/model/Expand'] }));
+    const events: TraceEvent[] = [
+      { cat: 'Session', name: 'model_run', ts: 0, dur: 100 },
+      node('/l0/attn/Softmax', 10, 10), node('/model/Where_1', 20, 25), node('/model/Expand', 50, 5), node('/l0/mlp/MatMul', 60, 60),
+    ];
+    const p = analyzeTrace(events, masked, { from: 0 });
+    expect(p.maskBuildShare).toBeCloseTo(0.3, 12);
+    expect(p.attentionShare).toBeCloseTo(0.1, 12);
   });
 });
 

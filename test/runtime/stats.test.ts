@@ -200,6 +200,11 @@ describe('trust checks', () => {
     // A dense baseline that skips the masked half does half the work: a variant with the eager graph's FLOPs is
     // bounded below 1 against it.
     expect(modelBound('core', shares, 2)).toBeCloseTo(2 / 3, 12);
+    // The reference's mask building (outside the sites) may go with a sparse rewrite's fast form, not with pruning.
+    const withMask = { ...shares, maskBuildShare: 0.1 };
+    expect(modelBound('core', withMask, 0.5)).toBeCloseTo(1 / (1 - 0.5 - 0.1 + 0.25), 12);
+    expect(modelBound('site', withMask, 0.5)).toBeCloseTo(1 / 0.6, 12);
+    expect(modelBound('core', { ...shares, maskBuildShare: null }, 0.5)).toBeCloseTo(4 / 3, 12);
   });
 
   it('compares two models of one interleaved run: paired speedup, the bound on the reference\'s shares, and its verdict', () => {

@@ -99,7 +99,7 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
     const past = key === 'com.microsoft.Attention' ? n.input(at.past) : null;
     return ok({
       ...base, nodes, kind: 'self', causal, heads: numHeads, kvHeads: numHeads, headDim, scale: scaleAttr || 1 / Math.sqrt(headDim),
-      maskType: maskOf(ctx, [n.input(at.maskIndex)], causal), position: attrInt(n, 'do_rotary') ? 'rope' : 'none',
+      maskType: maskOf(ctx, [n.input(at.maskIndex)], causal), maskValues: present([n.input(at.maskIndex)]), position: attrInt(n, 'do_rotary') ? 'rope' : 'none',
       projections: withO({ q: proj(0, qWidth), k: proj(qWidth, qWidth + kWidth), v: proj(qWidth + kWidth, qWidth + kWidth + vWidth) }),
       kvCache: cache(past ? [past] : [], n.outputs.slice(1)),
     });
@@ -125,6 +125,7 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
     return ok({
       ...base, nodes, kind: attentionKind(tq, tk), causal, heads, kvHeads: kvHeads ?? heads, headDim, scale: scaleAttr || 1 / Math.sqrt(headDim),
       maskType: attrInt(n, 'is_causal') === 1 ? (mask.padding ? 'causal+padding' : 'causal') : maskTypeOf(mask),
+      maskValues: present([given]),
       ...(softcap ? { softcap } : {}),
       position: tq.rope ? 'rope' : 'none',
       projections: withO(projs(ctx, tq, tk, tv)),
@@ -157,6 +158,7 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
     ...base, nodes, kind: packed ? 'self' : attentionKind(tq, tk), causal, heads: numHeads, kvHeads, headDim: headDim ?? null,
     scale: scaleAttr || (headDim ? 1 / Math.sqrt(headDim) : null),
     maskType: local !== undefined && local > 0 ? 'sliding-window' : maskOf(ctx, maskInputs, causal),
+    maskValues: present([...maskInputs, key === 'com.microsoft.GroupQueryAttention' ? n.input(FUSED_INPUTS[key].attentionBias) : null]),
     ...(local !== undefined && local > 0 ? { window: local } : {}),
     ...(softcap ? { softcap } : {}),
     position: attrInt(n, 'do_rotary') === 1 || tq.rope ? 'rope' : 'none',
@@ -177,11 +179,13 @@ function projs(ctx: Ctx, q: Trace, k?: Trace, v?: Trace): RawSite['projections']
   };
 }
 
+const present = (inputs: (Value | null | undefined)[]): Value[] => inputs.filter((x): x is Value => !!x);
+
 function maskOf(ctx: Ctx, inputs: (Value | null)[], causal: boolean): RawSite['maskType'] {
-  const present = inputs.filter((x): x is Value => !!x);
-  const facts = classifyMask(ctx, present);
-  if (causal) return facts.padding || present.length > 0 ? 'causal+padding' : 'causal';
-  return present.length ? maskTypeOf(facts) : 'none';
+  const given = present(inputs);
+  const facts = classifyMask(ctx, given);
+  if (causal) return facts.padding || given.length > 0 ? 'causal+padding' : 'causal';
+  return given.length ? maskTypeOf(facts) : 'none';
 }
 
 function cache(past: (Value | null)[], present: Value[]): RawSite['kvCache'] {

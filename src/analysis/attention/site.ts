@@ -16,4 +16,6 @@ export interface RawSite
   nodes: Set<Node>;
   /** Values for later passes: Q as it enters Q·Kᵀ, K, V and the block's output. */
   io: { q?: Value; k?: Value; v?: Value; out?: Value };
+  /** The masks the site applies to its scores as they enter it (added, or a fused operator's mask inputs). */
+  maskValues?: Value[];
 }

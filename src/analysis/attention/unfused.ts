@@ -74,6 +74,7 @@ export function matchSoftmax(ctx: Ctx, sm: Node, split?: PlanSplit): Match<RawSi
     headDim,
     scale,
     maskType: maskTypeOf(mask),
+    maskValues: chain.value.masks,
     ...(mask.window !== undefined ? { window: mask.window } : {}),
     ...(chain.value.softcap !== undefined ? { softcap: chain.value.softcap } : {}),
     position: q.rope || k.rope ? 'rope' : mask.relativeBias ? 'relative-bias' : mask.alibi ? 'alibi' : 'none',

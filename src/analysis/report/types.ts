@@ -173,6 +173,11 @@ export interface SiteInfo {
   anchors: { softmax?: string; qk?: string; pv?: string; fused?: string };
   /** All nodes the block spans, in graph order. */
   nodes: string[];
+  /**
+   * Nodes outside every site that only build this site's masks (a mask shared by several sites is listed under each),
+   * in graph order; absent when there are none. What a rewrite that stops reading the full mask no longer computes.
+   */
+  maskBuild?: string[];
   /** Analytic cost at `costSeqLen` tokens (batch 1, no past). */
   flops: number | null;
   attnMatrixBytes: number | null;

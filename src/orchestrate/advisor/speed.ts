@@ -234,7 +234,7 @@ function versus(ref: { v: Variant; e: BenchEntry }, cur: { v: Variant; e: BenchE
 }
 
 function forComparison(t: { v: Variant; e: BenchEntry }): TimedForComparison {
-  return { label: t.v.label, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null }, flops: t.v.flops, scope: t.v.scope };
+  return { label: t.v.label, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null, maskBuildShare: t.e.profile?.maskBuildShare ?? null }, flops: t.v.flops, scope: t.v.scope };
 }
 
 function withoutWarning(v: SpeedVs & { warning: string | null }): SpeedVs {

@@ -12,6 +12,8 @@ export interface SiteNodes {
   nodes: string[];
   /** The score path alone (QK product to PV product, or the fused operator): the part that grows as S². */
   core?: string[];
+  /** Nodes outside the sites that only build this site's masks (a shared mask under each site): counted once. */
+  mask?: string[];
 }
 
 export interface TraceEvent {
@@ -45,6 +47,8 @@ export interface KernelProfile {
   attentionShare: number | null;
   /** The score paths' share (QK, mask, softmax, PV; no projections); null when no site has a `core`. */
   attentionCoreShare: number | null;
+  /** The share of the nodes that only build the sites' masks (outside the sites); null when no site lists any. */
+  maskBuildShare: number | null;
   perSite: SiteTime[];
   /** Kernel time by operator type (the op that ran, after fusion), largest first. */
   byOpType: { op: string; kernelMs: number; share: number }[];
@@ -78,12 +82,19 @@ class NodeIndex<T> {
 export class SiteIndex {
   private readonly all = new NodeIndex<number>();
   private readonly core = new NodeIndex<number>();
+  private readonly mask = new NodeIndex<true>();
 
   constructor(sites: SiteNodes[]) {
     for (const s of sites) {
       for (const n of s.nodes) this.all.add(n, s.id);
       for (const n of s.core ?? []) this.core.add(n, s.id);
+      for (const n of s.mask ?? []) this.mask.add(n, true);
     }
+  }
+
+  /** Whether the kernel builds a site's mask (outside the sites). */
+  buildsMask(kernelNode: string): boolean {
+    return this.mask.lookup(kernelNode) === true;
   }
 
   /** The site that a kernel (by its node name in the optimized graph) belongs to, or undefined. */
@@ -117,6 +128,7 @@ export function analyzeTrace(events: TraceEvent[], sites: SiteNodes[] | undefine
   const opUs = new Map<string, number>();
   const providerUs: Record<string, number> = {};
   let totalUs = 0;
+  let maskUs = 0;
   for (const e of events) {
     if (e.cat !== 'Node' || typeof e.name !== 'string' || !e.name.endsWith(KERNEL_SUFFIX)) continue;
     if (typeof e.ts !== 'number' || typeof e.dur !== 'number' || !inCountedRun(e.ts)) continue;
@@ -133,6 +145,7 @@ export function analyzeTrace(events: TraceEvent[], sites: SiteNodes[] | undefine
     }
     const core = index.coreOf(node);
     if (core !== undefined) coreUs.set(core, (coreUs.get(core) ?? 0) + e.dur);
+    else if (site === undefined && index.buildsMask(node)) maskUs += e.dur;
   }
   const n = counted.length;
   const perRunMs = (us: number): number => us / 1000 / n;
@@ -148,6 +161,7 @@ export function analyzeTrace(events: TraceEvent[], sites: SiteNodes[] | undefine
     attentionKernelMs: perRunMs(attentionUs),
     attentionShare: sites ? share(attentionUs) : null,
     attentionCoreShare: hasCore ? share(attentionCoreUs) : null,
+    maskBuildShare: (sites ?? []).some((s) => (s.mask ?? []).length > 0) ? share(maskUs) : null,
     perSite: (sites ?? []).map((s) => ({
       site: s.id,
       kernelMs: perRunMs(siteUs.get(s.id) ?? 0),

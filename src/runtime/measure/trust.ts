@@ -65,13 +65,21 @@ export type BoundScope = 'core' | 'site' | 'none';
 export interface Shares {
   attentionShare: number | null;
   attentionCoreShare: number | null;
+  /** The nodes outside the sites that only build their masks; absent or null where not measured (taken as 0). */
+  maskBuildShare?: number | null;
 }
 
-/** The whole model's speedup bound over a reference with `shares`, or null when there is none to state. */
+/**
+ * The whole model's speedup bound over a reference with `shares`, or null when there is none to state. For `core`
+ * (sparse patterns) the reference's mask building may go too: the compute-reducing forms read one row of the mask,
+ * computed without the rest (rewriters/sparse/last-row.ts), so at most 1 / ((1 − c − m) + c·r).
+ */
 export function modelBound(scope: BoundScope, shares: Shares, flopRatio: number | null): number | null {
   if (flopRatio === null || scope === 'none') return null;
   const share = scope === 'site' ? shares.attentionShare : shares.attentionCoreShare;
-  return share === null ? null : amdahl(share, flopRatio);
+  if (share === null) return null;
+  const mask = scope === 'core' ? shares.maskBuildShare ?? 0 : 0;
+  return 1 / (1 - share - mask + share * flopRatio);
 }
 
 /** A timed model as a comparison reads it: its paired runs, its measured shares, its attention FLOPs and their scope. */
