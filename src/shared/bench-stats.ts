@@ -2,4 +2,4 @@
 // bound): the runtime's definitions, passed on so the webview imports only shared code and says exactly what the
 // CLI and bench:rewrites say.
 export type { Speedup } from '../runtime/measure/stats';
-export { type BoundScope, type Verdict, amdahl, boundWarning, modelBound, verdict } from '../runtime/measure/trust';
+export { type BoundScope, type Verdict, amdahl, boundWarning, dropsMaskBuild, modelBound, verdict } from '../runtime/measure/trust';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   bootstrapMedianCI, identity, median, mulberry32, percentile, speedup, summarize, tukeyOutliers,
 } from '../../src/runtime/measure/stats';
-import { TRUST, amdahl, boundWarning, compareTimed, contentionWarning, exceedsBound, latencyWarnings, modelBound, verdict } from '../../src/runtime/measure/trust';
+import { TRUST, amdahl, boundWarning, compareTimed, contentionWarning, dropsMaskBuild, exceedsBound, latencyWarnings, modelBound, verdict } from '../../src/runtime/measure/trust';
 
 /** Exponential draws with rate 1 (median ln 2), by inversion from a seeded uniform generator. */
 function exponential(rng: () => number, n: number): number[] {
@@ -200,11 +200,17 @@ describe('trust checks', () => {
     // A dense baseline that skips the masked half does half the work: a variant with the eager graph's FLOPs is
     // bounded below 1 against it.
     expect(modelBound('core', shares, 2)).toBeCloseTo(2 / 3, 12);
-    // The reference's mask building (outside the sites) may go with a sparse rewrite's fast form, not with pruning.
+    // The reference's mask building (outside the sites) goes with a sparse rewrite that no longer builds the mask,
+    // not with one that still does, nor with pruning.
     const withMask = { ...shares, maskBuildShare: 0.1 };
-    expect(modelBound('core', withMask, 0.5)).toBeCloseTo(1 / (1 - 0.5 - 0.1 + 0.25), 12);
-    expect(modelBound('site', withMask, 0.5)).toBeCloseTo(1 / 0.6, 12);
-    expect(modelBound('core', { ...shares, maskBuildShare: null }, 0.5)).toBeCloseTo(4 / 3, 12);
+    expect(modelBound('core', withMask, 0.5, true)).toBeCloseTo(1 / (1 - 0.5 - 0.1 + 0.25), 12);
+    expect(modelBound('core', withMask, 0.5)).toBeCloseTo(4 / 3, 12);
+    expect(modelBound('site', withMask, 0.5, true)).toBeCloseTo(1 / 0.6, 12);
+    expect(modelBound('core', { ...shares, maskBuildShare: null }, 0.5, true)).toBeCloseTo(4 / 3, 12);
+    // Whether a model dropped it: profiled, and no mask-building nodes of its own measured.
+    expect(dropsMaskBuild({ attentionShare: 0.5, attentionCoreShare: 0.2, maskBuildShare: null })).toBe(true);
+    expect(dropsMaskBuild({ attentionShare: 0.5, attentionCoreShare: 0.2, maskBuildShare: 0.05 })).toBe(false);
+    expect(dropsMaskBuild({ attentionShare: null, attentionCoreShare: null })).toBe(false);
   });
 
   it('compares two models of one interleaved run: paired speedup, the bound on the reference\'s shares, and its verdict', () => {

@@ -3,7 +3,7 @@
 // interval and the bound the removed FLOPs allow), and the series of the charts. Pure.
 import { ORIGINAL, type SessionSnapshot, type SpeedPoint, type SpeedResults } from '../../src/protocol';
 import type { Units } from './units';
-import { type BoundScope, type Speedup, type Verdict, amdahl, boundWarning, modelBound, verdict } from '../../src/shared/bench-stats';
+import { type BoundScope, type Speedup, type Verdict, amdahl, boundWarning, dropsMaskBuild, modelBound, verdict } from '../../src/shared/bench-stats';
 import { isExactVariant } from '../../src/shared/run-results';
 
 export { amdahl };
@@ -79,8 +79,9 @@ function compare(speed: SpeedResults, ref: ModelRef, key: string, seq: number, s
   const after = flopsOf(speed, key, seq);
   const r = before === null || after === null || before <= 0 ? null : after / before;
   const attentionBound = r === null ? null : r === 0 ? Infinity : 1 / r;
-  const shares = pointOf(speed, ref.key, seq) ?? { attentionShare: null, attentionCoreShare: null };
-  const bound = modelBound(scopeOf(speed, key), shares, r);
+  const none = { attentionShare: null, attentionCoreShare: null };
+  const shares = pointOf(speed, ref.key, seq) ?? none;
+  const bound = modelBound(scopeOf(speed, key), shares, r, dropsMaskBuild(pointOf(speed, key, seq) ?? none));
   return { against: ref, reference: false, speedup: s, attentionBound, modelBound: bound, verdict: s && verdict(s, bound) };
 }
 

@@ -54,6 +54,8 @@ export interface TimedModel {
   /** Share of kernel time in the attention sites and in their score path (the profile; null without one). */
   attentionShare: number | null;
   attentionCoreShare: number | null;
+  /** Share of the nodes outside the sites that only build their masks (the profile; null without one). */
+  maskBuildShare: number | null;
   warnings: string[];
 }
 
@@ -250,6 +252,7 @@ function timed(v: Variant, e: BenchEntry): TimedModel {
     attentionFlops: v.flops,
     attentionShare: e.attentionShare,
     attentionCoreShare: e.profile?.attentionCoreShare ?? null,
+    maskBuildShare: e.profile?.maskBuildShare ?? null,
     warnings: [...e.timingWarnings, ...e.inputWarnings, ...e.provider.warnings],
   };
 }

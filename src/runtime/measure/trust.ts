@@ -71,15 +71,24 @@ export interface Shares {
 
 /**
  * The whole model's speedup bound over a reference with `shares`, or null when there is none to state. For `core`
- * (sparse patterns) the reference's mask building may go too: the compute-reducing forms read one row of the mask,
- * computed without the rest (rewriters/sparse/last-row.ts), so at most 1 / ((1 − c − m) + c·r).
+ * (sparse patterns) whose model no longer builds the full mask (`dropsMask`: the compute-reducing forms read one row
+ * of it, computed without the rest; rewriters/sparse/last-row.ts), the reference's mask building goes too: at most
+ * 1 / ((1 − c − m) + c·r).
  */
-export function modelBound(scope: BoundScope, shares: Shares, flopRatio: number | null): number | null {
+export function modelBound(scope: BoundScope, shares: Shares, flopRatio: number | null, dropsMask = false): number | null {
   if (flopRatio === null || scope === 'none') return null;
   const share = scope === 'site' ? shares.attentionShare : shares.attentionCoreShare;
   if (share === null) return null;
-  const mask = scope === 'core' ? shares.maskBuildShare ?? 0 : 0;
+  const mask = scope === 'core' && dropsMask ? shares.maskBuildShare ?? 0 : 0;
   return 1 / (1 - share - mask + share * flopRatio);
+}
+
+/**
+ * Whether a profiled model builds no site mask of its own (its profile found no mask-building nodes to measure), so
+ * that a reference's mask building is work it removed. Unknown (not profiled) counts as no.
+ */
+export function dropsMaskBuild(shares: Shares): boolean {
+  return shares.attentionCoreShare !== null && (shares.maskBuildShare ?? null) === null;
 }
 
 /** A timed model as a comparison reads it: its paired runs, its measured shares, its attention FLOPs and their scope. */
@@ -110,7 +119,7 @@ export function compareTimed(ref: TimedForComparison, cur: TimedForComparison): 
   const same = ref === cur;
   const s = same ? identity() : speedup(ref.samplesMs, cur.samplesMs);
   const ratio = ref.flops !== null && cur.flops !== null && ref.flops > 0 ? cur.flops / ref.flops : null;
-  const bound = same ? 1 : modelBound(cur.scope, ref.shares, ratio);
+  const bound = same ? 1 : modelBound(cur.scope, ref.shares, ratio, dropsMaskBuild(cur.shares));
   return { speedup: s, modelBound: bound, boundExceeded: exceedsBound(s, bound), verdict: verdict(s, bound), warning: boundWarning(s, bound, ref.label) };
 }
 
