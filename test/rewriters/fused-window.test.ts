@@ -5,6 +5,7 @@
 // cannot apply it says why and keeps GroupQueryAttention's own local_window_size.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
+import { GraphBuilder } from '../../src/analysis/ir/builder';
 import { loadModel } from '../../src/analysis/ir/load';
 import * as path from 'node:path';
 import { saveModel } from '../../src/analysis/ir/save';
@@ -76,6 +77,26 @@ describe('window per query block on GroupQueryAttention sites', () => {
     const fused = await floatOutputs(rewriteTo(model, [{ rule: 'fuse', params: {} }], tmp.dir, 'long-fused').file, feeds);
     const long = await floatOutputs(rewriteTo(model, [{ rule: 'fuse', params: {} }, { rule: 'window', params: { window: 4096, impl: 'blocked', rows: 64 } }], tmp.dir, 'long').file, feeds);
     for (const o of Object.keys(fused)) expect(maxAbsDiff(long[o], fused[o]), o).toBeLessThan(1e-4);
+  });
+
+  it('reads a GroupQueryAttention bias that is not a padding mask row by row (exact), and a padding mask by its last row', async () => {
+    // fused-gqa (16 positions) with a random additive bias: every row differs, so one row would not do.
+    const b = new GraphBuilder(loadModel(fixture('fused-gqa').model));
+    const rng = new Rng(5);
+    const bias = b.initializer('random_bias', [1, 1, 16, 16], { dtype: 'float32', data: Array.from({ length: 256 }, () => rng.normal()) });
+    for (const n of b.graph.nodes.filter((x) => x.opType === 'GroupQueryAttention')) b.setInput(n, 10, bias);
+    const file = path.join(tmp.dir, 'gqa-random-bias.onnx');
+    saveModel(b.finish(), file);
+    expect(analyzeModel(file).sites.map((s) => s.maskType)).toEqual(['bias', 'bias']);
+    const { dir, manifest } = fixture('fused-gqa');
+    const r = await compare(file, [], manifestFeeds(dir, manifest.inputs), { window: 8, rows: 4 }, 'gqa-random-bias');
+    expect(loadModel(r.file).graph.nodes.some((n) => n.name.includes('::last_row'))).toBe(false);
+    // The fused Llama's mask is causal+padding: read as one row, and its S×S build is gone.
+    const fusedLlama = rewriteTo(fixture('llama-eager-ts-op17').model, [{ rule: 'fuse', params: {} }], tmp.dir, 'llama-fused-rows');
+    expect(analyzeModel(fusedLlama.file).sites.map((s) => s.maskType)).toEqual(['causal+padding', 'causal+padding']);
+    const blocked = loadModel(rewriteTo(fusedLlama.file, [{ rule: 'window', params: { window: 8, impl: 'blocked', rows: 4 } }], tmp.dir, 'llama-fused-rows-window').file);
+    expect(blocked.graph.nodes.some((n) => n.name.endsWith('::last_row/op'))).toBe(true);
+    expect(blocked.graph.nodes.some((n) => n.name === '/m/model/Where_1')).toBe(false);
   });
 
   it('refuses a float16 GroupQueryAttention (onnxruntime\'s CPU MultiHeadAttention is float32 only)', () => {

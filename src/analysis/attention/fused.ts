@@ -153,12 +153,13 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
   const pastIdx = pastInputIndexes(key);
   const softcap = attrFloat(n, 'softcap');
   const mha = FUSED_INPUTS['com.microsoft.MultiHeadAttention'];
-  const maskInputs = key === 'com.microsoft.MultiHeadAttention' ? [n.input(mha.keyPaddingMask), n.input(mha.attentionBias)] : [];
+  const maskInputs = key === 'com.microsoft.MultiHeadAttention' ? [n.input(mha.keyPaddingMask), n.input(mha.attentionBias)]
+    : key === 'com.microsoft.GroupQueryAttention' ? [n.input(FUSED_INPUTS[key].attentionBias)] : [];
   return ok({
     ...base, nodes, kind: packed ? 'self' : attentionKind(tq, tk), causal, heads: numHeads, kvHeads, headDim: headDim ?? null,
     scale: scaleAttr || (headDim ? 1 / Math.sqrt(headDim) : null),
     maskType: local !== undefined && local > 0 ? 'sliding-window' : maskOf(ctx, maskInputs, causal),
-    maskValues: present([...maskInputs, key === 'com.microsoft.GroupQueryAttention' ? n.input(FUSED_INPUTS[key].attentionBias) : null]),
+    maskValues: present(maskInputs),
     ...(local !== undefined && local > 0 ? { window: local } : {}),
     ...(softcap ? { softcap } : {}),
     position: attrInt(n, 'do_rotary') === 1 || tq.rope ? 'rope' : 'none',
@@ -184,8 +185,13 @@ const present = (inputs: (Value | null | undefined)[]): Value[] => inputs.filter
 function maskOf(ctx: Ctx, inputs: (Value | null)[], causal: boolean): RawSite['maskType'] {
   const given = present(inputs);
   const facts = classifyMask(ctx, given);
-  if (causal) return facts.padding || given.length > 0 ? 'causal+padding' : 'causal';
-  return given.length ? maskTypeOf(facts) : 'none';
+  if (!given.length) return causal ? 'causal' : 'none';
+  // A mask input the walk learned nothing about (a constant that is not triangular) is a bias of unknown shape.
+  const type = maskTypeOf(facts) === 'none' ? 'bias' : maskTypeOf(facts);
+  // A causal operator's bias is read as a padding mask only when it is one (what the graph shows of it): any other
+  // bias keeps its own type, since rules that read one row of a padding mask must not take it for one.
+  if (causal) return type === 'padding' || type === 'causal' || type === 'causal+padding' ? 'causal+padding' : type;
+  return type;
 }
 
 function cache(past: (Value | null)[], present: Value[]): RawSite['kvCache'] {

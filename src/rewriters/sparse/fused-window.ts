@@ -20,6 +20,7 @@ import { FUSED_INPUTS } from '../../analysis/attention/fused';
 import { attrFloat, attrInt } from '../../analysis/attention/match';
 import type { RuleContext } from '../rule';
 import { bandTable, clampKeys } from './blocked-window';
+import { lastRow } from './last-row';
 import type { FloatType, SiteOps } from './ops';
 
 const GQA = FUSED_INPUTS['com.microsoft.GroupQueryAttention'];
@@ -46,7 +47,7 @@ export function fusedBlocksReason(n: Node, shapes: ShapeInfo, float: FloatType):
 }
 
 /** Rewrites the GroupQueryAttention node `n` into the per-block form (the caller checked fusedBlocksReason). */
-export function applyFusedBlockedWindow(ctx: RuleContext, n: Node, ops: SiteOps, shapes: ShapeInfo, opts: { window: number; rows: number }): FusedBlockedWindow {
+export function applyFusedBlockedWindow(ctx: RuleContext, n: Node, ops: SiteOps, shapes: ShapeInfo, opts: { window: number; rows: number; keysOnly: boolean }): FusedBlockedWindow {
   const b = ctx.builder;
   const heads = attrInt(n, 'num_heads')!;
   const kvHeads = attrInt(n, 'kv_num_heads') ?? heads;
@@ -91,7 +92,7 @@ export function applyFusedBlockedWindow(ctx: RuleContext, n: Node, ops: SiteOps,
   const blockFirst = ops.unsqueeze(ops.op('Mul', [ops.range(nb, 'block'), ops.scalarI64(R, 'rows')], 'block_rows'), [1], 'block_col');
   const queryPos = ops.op('Add', [blockFirst, ops.const('row_offsets', [1, R], { dtype: 'int64', data: Array.from({ length: R }, (_, r) => r) })], 'query_pos');
   const keyPos = ops.op('Add', [ops.op('Sub', [blockFirst, ops.scalarI64(F, 'front')], 'block_first_key'), ops.const('cols', [1, L], { dtype: 'int64', data: Array.from({ length: L }, (_, t) => t) })], 'key_pos');
-  const bias = blockBias(ops, shapes, n, { batch, nb, queryPos, keyPos, R, L, F, W });
+  const bias = blockBias(ops, shapes, n, { batch, nb, queryPos, keyPos, R, L, F, W }, opts.keysOnly);
 
   const mha = b.node('MultiHeadAttention', [qBlocks, windows(n.input(GQA.key)!, 'k'), windows(n.input(GQA.value)!, 'v'), null, null, bias], {
     name: ops.name('op'),
@@ -129,7 +130,7 @@ interface BlockGeometry { batch: Value; nb: Value; queryPos: Value; keyPos: Valu
  * own attention_bias [B or 1, H or 1, S or 1, T or 1] read at each block's (query, key) positions with one Gather over
  * its flattened last two axes (only S·L values per head are read, never the S×T matrix again).
  */
-function blockBias(ops: SiteOps, shapes: ShapeInfo, n: Node, g: BlockGeometry): Value {
+function blockBias(ops: SiteOps, shapes: ShapeInfo, n: Node, g: BlockGeometry, keysOnly: boolean): Value {
   const band = ops.floats(bandTable(g.R, g.L, g.F, g.W, true), [1, 1, 1, g.R, g.L], 'band');
   // total_b = seqlens_k[b] + 1: GroupQueryAttention's keys for batch row b are [0, total_b).
   const total = ops.op('Add', [ops.cast(n.input(GQA.seqlensK)!, 'int64', 'seqlens_k'), ops.scalarI64(1, 'one_i')], 'total_b');
@@ -139,7 +140,10 @@ function blockBias(ops: SiteOps, shapes: ShapeInfo, n: Node, g: BlockGeometry): 
     ops.op('Less', [ops.unsqueeze(g.keyPos, [0], 'key_pos_b'), totalCol], 'key_before_end'),
   ], 'key_valid'); // [B, nb, L]
   let sum = ops.op('Add', [band, ops.unsqueeze(ops.additive(valid, 'key_valid_bias'), [1, 3], 'key_valid_blocks')], 'window_bias'); // [B, 1, nb, R, L]
-  const own = biasSource(n.input(GQA.attentionBias), shapes);
+  const source = biasSource(n.input(GQA.attentionBias), shapes);
+  // A padding/causal mask's rows differ only by causality, which the band applies: its last row, computed without the
+  // rest of the mask (last-row.ts), is read at every row (the index below clamps rows to it).
+  const own = source && keysOnly && shapes.shape(source)?.length === 4 ? lastRow(ops.b, shapes, source, 2) : source;
   if (own) {
     const s = ops.shape(own, 'own_shape');
     const rowsOwn = ops.dim(s, 2, 'own_rows');

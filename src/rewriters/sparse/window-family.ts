@@ -11,6 +11,7 @@ import { round } from './cost';
 import { fusedKey } from '../../analysis/attention/fused';
 import { applyGqaWindow, applyMask } from './mask-form';
 import { applyFusedBlockedWindow, fusedBlocksReason } from './fused-window';
+import { KEY_MASKS } from './blocked-chain';
 import { formReason, implOf, oneOf, positiveInt, type PowerParams, type SinkParams, type StridedParams, type WindowParams } from './params';
 import { buildVisible, describe, keysPerQuery, perHead, type Pattern } from './pattern';
 import { SITE_OPS_OPSET } from './ops';
@@ -53,7 +54,8 @@ export const windowRule: Rule<WindowParams> = {
             // only where the provider's kernel skips the hidden keys, e.g. CUDA's flash kernel, not onnxruntime's CPU).
             const why = p.rows !== undefined ? fusedBlocksReason(raw.anchor, shapes, ops.float) : null;
             if (p.rows !== undefined && why === null) {
-              const r = applyFusedBlockedWindow(ctx, raw.anchor, ops, shapes, { window: p.window, rows: p.rows });
+              const keysOnly = (p.modelMask ?? 'auto') === 'auto' && KEY_MASKS.has(info.maskType);
+              const r = applyFusedBlockedWindow(ctx, raw.anchor, ops, shapes, { window: p.window, rows: p.rows, keysOnly });
               return {
                 after: { ...describe(pattern), impl: 'blocked', via: 'MultiHeadAttention per query block', blockRows: r.rows, keysPerQuery: round(keysPerQuery(pattern, ctx.seqLen)) },
                 computed: { rows: Math.ceil(ctx.seqLen / r.rows) * r.rows, keys: r.keys },
