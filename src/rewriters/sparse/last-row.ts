@@ -106,7 +106,8 @@ function pushedExpand(b: GraphBuilder, shapes: ShapeInfo, memo: Memo, p: Node, v
 /** A copy of `p` (same operator and attributes, e.g. Cast's `to`) on other inputs. */
 function newNode(b: GraphBuilder, p: Node, v: Value, inputs: (Value | null)[]): Value {
   const node = b.node(p.opType, inputs, { name: `${p.name}::last_row/op` });
-  for (const [name, a] of p.attributes) node.attributes.set(name, a);
+  // Copies, so that a later edit of one node's attribute (a precision change of Cast's `to`) does not change the other.
+  for (const [name, a] of p.attributes) node.attributes.set(name, { ...a });
   return node.outputs[0];
 }
 
@@ -119,14 +120,15 @@ export function dropDeadMasks(b: GraphBuilder): void {
   const memo = memos.get(b);
   memos.delete(b);
   if (!memo) return;
+  // Everything upstream of the unread masks (iteratively: the chain may reach far up a large model).
   const upstream = new Set<Node>();
-  const collect = (v: Value) => {
-    const p = v.producer;
-    if (!p || upstream.has(p)) return;
+  const stack = [...memo.sources].filter((v) => v.uses.length === 0 && !v.isGraphOutput);
+  while (stack.length) {
+    const p = stack.pop()!.producer;
+    if (!p || upstream.has(p)) continue;
     upstream.add(p);
-    for (const x of p.inputs) if (x) collect(x);
-  };
-  for (const v of memo.sources) if (v.uses.length === 0 && !v.isGraphOutput) collect(v);
+    for (const x of p.inputs) if (x) stack.push(x);
+  }
   // Values a subgraph reads from this scope are not in `uses`; their producers stay.
   const implicit = new Set(b.graph.nodes.flatMap((n) => n.implicitInputs));
   const dead = new Set<Node>();
