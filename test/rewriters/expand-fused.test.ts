@@ -4,7 +4,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
 import { parseRewriteArgs } from '../../src/cli/rewrite';
-import { FUSED_OPS } from '../../src/analysis/attention/fused';
+import { FUSED_OPS, ROTARY_INSIDE } from '../../src/analysis/attention/fused';
+import { saveModel } from '../../src/analysis/ir/save';
+import { expandSkipReason } from '../../src/rewriters/expand/expand-rule';
+import * as path from 'node:path';
 import { attr, GraphBuilder } from '../../src/analysis/ir/builder';
 import { ShapeInfo } from '../../src/analysis/ir/shapes';
 import { loadModel } from '../../src/analysis/ir/load';
@@ -39,6 +42,31 @@ describe('expand', () => {
     b.setAttribute(gqa, 'do_rotary', attr.int(0));
     b.setInput(gqa, 3, b.input('past_key', 'float32', [1, 2, 'past', 32]));
     expect(refusal(gqa, new ShapeInfo(model.graph))).toMatch(/reads a KV cache/);
+  });
+
+  it('skips a site only when its operator rotates Q and K itself; a rotation before the operator (fuse\'s) expands', async () => {
+    // do_rotary on GroupQueryAttention: the report says so, and a rule that needs the written-out site skips it.
+    const model = loadModel(fixture('fused-gqa').model);
+    const b = new GraphBuilder(model);
+    for (const n of model.graph.nodes.filter((x) => x.opType === 'GroupQueryAttention')) b.setAttribute(n, 'do_rotary', attr.int(1));
+    const file = path.join(tmp.dir, 'gqa-do-rotary.onnx');
+    saveModel(b.finish(), file);
+    const sites = analyzeModel(file).sites;
+    expect(sites.every((s) => s.notes.includes(ROTARY_INSIDE))).toBe(true);
+    expect(sites.map(expandSkipReason)).toEqual(sites.map(() => 'com.microsoft.GroupQueryAttention: its rotary embedding is applied inside the operator'));
+    // `fuse` puts the rotation before GroupQueryAttention (RotaryEmbedding): block-topk expands the site again and
+    // computes what it computes on the original.
+    const llama = fixture('llama-eager-ts-op17');
+    const fused = rewriteTo(llama.model, [{ rule: 'fuse', params: {} }], tmp.dir, 'llama-fused-rope');
+    const fusedSites = analyzeModel(fused.file).sites;
+    expect(fusedSites.every((s) => s.position === 'rope' && expandSkipReason(s) === null)).toBe(true);
+    const step = { rule: 'block-topk', params: { block: 4, k: 1, impl: 'gather' } };
+    const after = rewriteTo(fused.file, [step], tmp.dir, 'llama-fused-topk');
+    expect(loadModel(after.file).graph.nodes.some((n) => n.opType === 'RotaryEmbedding')).toBe(true);
+    const direct = rewriteTo(llama.model, [step], tmp.dir, 'llama-topk');
+    const feeds = manifestFeeds(llama.dir, llama.manifest.inputs);
+    const [a, c] = [await floatOutputs(direct.file, feeds), await floatOutputs(after.file, feeds)];
+    for (const o of Object.keys(a)) expect(maxAbsDiff(c[o], a[o]), o).toBeLessThan(1e-4);
   });
 
   it.each(fusedFixtures)('%s: same outputs, same attention read back as unfused sites', async (name) => {

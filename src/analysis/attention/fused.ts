@@ -74,7 +74,9 @@ export function matchFused(ctx: Ctx, n: Node): Match<RawSite> {
     form: key,
     anchor: n,
     anchors: { fused: n.name },
-    notes: [] as string[],
+    // Said in the report because it decides what can be done with the site: its Q and K as the operator receives
+    // them are not yet rotated (an exported rotation before the operator is another matter, and leaves them so).
+    notes: attrInt(n, 'do_rotary') === 1 ? [ROTARY_INSIDE] : [] as string[],
     io: { q, k: n.input(1) ?? undefined, v: n.input(2) ?? undefined, out: out.value },
   };
   const nodes = new Set<Node>([n, ...out.nodes]);
@@ -181,6 +183,9 @@ function projs(ctx: Ctx, q: Trace, k?: Trace, v?: Trace): RawSite['projections']
 }
 
 const present = (inputs: (Value | null | undefined)[]): Value[] => inputs.filter((x): x is Value => !!x);
+
+/** The note on a fused site whose operator applies the rotary embedding itself (`do_rotary`). */
+export const ROTARY_INSIDE = 'the operator applies the rotary embedding itself (do_rotary)';
 
 function maskOf(ctx: Ctx, inputs: (Value | null)[], causal: boolean): RawSite['maskType'] {
   const given = present(inputs);

@@ -4,6 +4,7 @@ import { ShapeInfo } from '../../analysis/ir/shapes';
 import type { SiteInfo } from '../../analysis/report/types';
 import { RuleError, siteById, type Rule, type RuleResult, type SiteChange } from '../rule';
 import { SITE_OPS_OPSET } from '../sparse/ops';
+import { ROTARY_INSIDE } from '../../analysis/attention/fused';
 import { ExpandError, expandFused } from './expand-fused';
 
 export type ExpandParams = Record<string, never>;
@@ -12,7 +13,9 @@ export type ExpandParams = Record<string, never>;
 export function expandSkipReason(site: SiteInfo): string | null {
   if (!site.anchors.fused) return 'the site is already written out in standard ops';
   if (site.kvCache.reads || site.kvCache.writes) return `${site.form}: it uses a KV cache, which the expansion does not reproduce`;
-  if (site.position === 'rope' && site.form.startsWith('com.microsoft')) return `${site.form}: its rotary embedding is applied inside the operator`;
+  // Only a rotation inside the operator: one applied before it (an exported rotate_half, `fuse`'s RotaryEmbedding)
+  // leaves the operator's Q and K rotated already, as the expansion needs them.
+  if (site.notes.includes(ROTARY_INSIDE)) return `${site.form}: its rotary embedding is applied inside the operator`;
   if (site.softcap) return `${site.form}: it soft-caps the scores`;
   return null;
 }
