@@ -1,6 +1,6 @@
 // The nodes that build the sites' masks and do nothing else: what a rewrite can stop computing when its sites no longer
 // read a full mask (the compute-reducing sparse forms read only its last row). On an exported causal Llama this S×S
-// Where/And/Expand chain is outside every site yet grows with S² (about 100 ms per run at 4096 tokens on a 2-core
+// Where/And/Expand chain is outside every site yet grows with S² (50–100 ms per run at 4096 tokens on a 2-core
 // CPU), so the runtime measures its share apart and the model bound of a sparse rewrite counts it as removable.
 //
 // From each site's mask values the walk goes up through the model's own nodes, and through a site's nodes only where

@@ -1,7 +1,7 @@
 // The last row of the model's mask, computed without the mask. The compute-reducing forms read only the last query
 // row of a padding/causal mask (mask-gather.ts `keys`, padding.ts), but a Slice of the mask still makes onnxruntime
-// build all of it: on an exported causal Llama at 4096 tokens that S×S Where/And/Expand chain took about 100 ms per
-// run on the 2-core CPU, a fifth of the blocked window's whole model. So the Slice is pushed up the chain instead:
+// build all of it: on an exported causal Llama at 4096 tokens that S×S Where/And/Expand chain took 50–100 ms per run
+// on the 2-core CPU, about an eighth of the blocked window's whole model. So the Slice is pushed up the chain instead:
 // through element-wise operators (numpy broadcasting), row −1 of the output is the operator applied to row −1 of each
 // input that has the row axis, and inputs that broadcast over it (size 1, or lower rank) stay as they are; through
 // Expand, the target shape gets 1 on that axis. Where the chain stops (any other operator, an input, a constant) the
