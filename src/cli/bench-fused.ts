@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { appliesToNone } from '../rewriters/applies-to-none';
 import { rewriteModel } from '../rewriters/pipeline';
 import type { ExecutionProvider } from '../runtime/protocol';
 
@@ -25,7 +26,7 @@ export function writeFusedBaseline(first: string, ep: ExecutionProvider): FusedB
     return { file, note: `${path.basename(file)}: ${path.basename(first)} fused for ${target} (the fuse rule), written for this run and removed after`, dispose };
   } catch (e) {
     dispose();
-    if (/^fuse: applies to none/.test((e as Error).message)) {
+    if (appliesToNone(e, 'fuse')) {
       return { file: null, note: `--baseline fused: ${path.basename(first)} has nothing to fuse (${(e as Error).message}); the first model is the baseline`, dispose: () => undefined };
     }
     throw e;

@@ -4,6 +4,7 @@
 // the provider (the `fuse` rule). Without it every speedup would be against the exported eager graph, which nobody
 // deploys. It is not one of the session's variants: it is timed, not kept, compared or exported.
 import type { CoreClient } from '../cli/core-client';
+import { appliesToNone } from '../rewriters/applies-to-none';
 import type { Variant } from '../protocol';
 import { DENSE_BASELINE } from '../shared/run-results';
 import type { ExecutionProvider } from '../runtime/protocol';
@@ -16,7 +17,7 @@ export async function denseBaseline(core: CoreClient, modelPath: string, ep: Exe
     const preview = await core.request({ type: 'preview', file: modelPath, steps }, signal);
     return { id: DENSE_BASELINE, label: 'fused (dense baseline, added)', steps, preview };
   } catch (e) {
-    if (/^fuse: applies to none/.test((e as Error).message)) return null;
+    if (appliesToNone(e, 'fuse')) return null;
     throw e;
   }
 }

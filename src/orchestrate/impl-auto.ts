@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyzeModel } from '../analysis/analyze';
 import type { AnalysisReport } from '../analysis/report/types';
+import { appliesToNone } from '../rewriters/applies-to-none';
 import { rewriteModel, type RewriteReport, type RuleRequest } from '../rewriters/pipeline';
 import { defaultBlockRows } from '../rewriters/sparse/blocked-window';
 import type { RuntimeClient } from '../runtime/client';
@@ -169,7 +170,7 @@ function rewriteWithFuse(input: string, variant: RuleRequest[], fuseAt: number, 
   try {
     return rewriteModel(input, variant, path, options);
   } catch (e) {
-    if (fuseAt < 0 || !/^fuse: applies to none/.test((e as Error).message)) throw e;
+    if (fuseAt < 0 || !appliesToNone(e, 'fuse')) throw e;
     return rewriteModel(input, variant.filter((_, j) => j !== fuseAt), path, options);
   }
 }

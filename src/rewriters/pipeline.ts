@@ -16,6 +16,7 @@ import { WeightStore } from '../analysis/onnx/weight-store';
 import type { WorkControl } from '../analysis/onnx/progress';
 import type { AnalysisReport } from '../analysis/report/types';
 import { type SequenceUnit, sequenceUnit } from '../analysis/report/units';
+import { APPLIES_TO_NONE } from './applies-to-none';
 import { normalizeLayouts } from './layout/normalize';
 import { nonStandardLayout } from './layout/standard';
 import { OpsetUpgradeError, upgradeOpset, type OpsetUpgrade } from './opset/upgrade';
@@ -144,7 +145,7 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
     }
     if (chosen.length === 0) {
       const why = reasons.length ? ` (${reasons.slice(0, 3).join('; ')}${reasons.length > 3 ? '; ...' : ''})` : '';
-      throw new RuleError(rule.name, `applies to none of the ${req.sites ? 'requested' : ''} sites`.replace('  ', ' ') + why);
+      throw new RuleError(rule.name, `${APPLIES_TO_NONE} of the ${req.sites ? 'requested' : ''} sites`.replace('  ', ' ') + why);
     }
     checkpoint();
     const started = new Set<number>();
