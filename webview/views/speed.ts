@@ -106,7 +106,7 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
     '“≈1” marks one not distinguishable from 1, ⚠ one above its model bound (a measurement problem, not a win). ' +
     `${showBaseline ? `Dense baseline (★): the fastest model that computes exactly what the original computes at ${at} (${baseline.label}); its bound uses its own FLOPs and profile. ` : ''}` +
     `${rows.some((r) => r.key === DENSE_BASELINE) ? 'No variant computes exactly what the original does, so the benchmark added the original with its attention fused into onnxruntime’s fastest exact kernel for the provider (“fused”, the fuse rule): the dense model a deployment would run. ' : ''}` +
-    'Attention-FLOP bound: attention FLOPs before over after. Model bound: what the whole model could gain if the score path’s share of the reference’s kernel time (from onnxruntime’s profiler) shrank with its FLOPs.'));
+    'Attention-FLOP bound: attention FLOPs before over after. Model bound: what the whole model could gain if the score path’s share of the reference’s kernel time (from onnxruntime’s profiler) shrank with its FLOPs, and, for a variant that no longer builds the attention mask, the reference’s mask building went too.'));
 
   if (seqs.length < 2) {
     root.append(h('p', { class: 'empty', id: 'no-sweep' }, units.vision
