@@ -176,16 +176,12 @@ async function main(): Promise<void> {
       { models: benchModels, settings: { ep: eps as ExecutionProvider[] }, points: [{ seq, past: 0 }], warmup, ...stop, profileRuns },
       { onProgress: (p) => process.stderr.write(`${p.phase} ${Math.round(p.done)}/${Math.round(p.total)} ${p.message ?? ''}\n`) },
     );
-    const attentionMs = (i: number) => {
-      const e = r.results[i];
-      return e.attentionShare === null ? null : e.attentionShare * e.latencyMs.p50;
-    };
+    // A measured share of the kernel time, in ms of the median run.
+    const msOf = (i: number, share: number | null | undefined) => (share === null || share === undefined ? null : share * r.results[i].latencyMs.p50);
+    const attentionMs = (i: number) => msOf(i, r.results[i].attentionShare);
     // The score path alone (src/runtime/sites.ts: Q·Kᵀ to ·V and every node a rule added; no projections or rotary):
     // the part the attention FLOP bound counts.
-    const scorePathMs = (i: number) => {
-      const share = r.results[i].profile?.attentionCoreShare;
-      return share === null || share === undefined ? null : share * r.results[i].latencyMs.p50;
-    };
+    const scorePathMs = (i: number) => msOf(i, r.results[i].profile?.attentionCoreShare);
     const base = attentionMs(0);
     const cpu = cpus();
     const timed = models.map((m, i) => ({ m, e: r.results[i] }));
