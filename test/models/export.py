@@ -24,4 +24,75 @@ class EinsumAttention(nn.Module):
 m = nn.Sequential(nn.Embedding(64, 32), EinsumAttention(), EinsumAttention()).eval()
 ids = torch.randint(0, 64, (1, 12))
 torch.onnx.export(m, ids, f"{out}/einsum-attn-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "hidden": {0: "batch", 1: "sequence"}})
+print("swin, einsum: ok")
+
+# Four more, each from its own seed so that the models above stay as they were.
+import math
+import torch.nn.functional as F
+dyn = lambda *names: {n: {0: "batch", 1: "sequence"} for n in names}
+
+# mqa-alibi-op14.onnx: multi-query attention (one K/V head expanded to eight) with ALiBi slopes and a Trilu causal mask.
+# The two blocks' slope buffers are equal, so the exporter keeps one and aliases the other through an Identity.
+class MQA(nn.Module):
+    def __init__(s, d=32, h=8):
+        super().__init__(); s.h = h; s.d = d // h; s.q = nn.Linear(d, d); s.kv = nn.Linear(d, 2 * s.d); s.o = nn.Linear(d, d)
+        s.register_buffer("slopes", torch.tensor([2 ** (-8 * (i + 1) / h) for i in range(h)]).view(1, h, 1, 1))
+    def forward(s, x):
+        b, t, c = x.shape
+        q = s.q(x).view(b, t, s.h, s.d).transpose(1, 2)
+        k, v = s.kv(x).split(s.d, dim=-1)
+        k = k.unsqueeze(1).expand(b, s.h, t, s.d); v = v.unsqueeze(1).expand(b, s.h, t, s.d)
+        pos = torch.arange(t)
+        alibi = s.slopes * (pos.view(1, 1, 1, t) - pos.view(1, 1, t, 1)).float()
+        causal = torch.triu(torch.full((t, t), float("-inf")), diagonal=1)
+        a = q @ k.transpose(-1, -2) / math.sqrt(s.d) + alibi + causal
+        return x + s.o((a.softmax(-1) @ v).transpose(1, 2).reshape(b, t, c))
+torch.manual_seed(1)
+m = nn.Sequential(nn.Embedding(50, 32), MQA(), MQA()).eval()
+torch.onnx.export(m, torch.randint(0, 50, (1, 12)), f"{out}/mqa-alibi-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
+
+# nnenc-causal-pad-op14.onnx: torch.nn.TransformerEncoder (batch first) given a causal mask and a key padding mask; the
+# padding input is called `pad`, and torch merges it into the causal mask with a Where.
+torch.manual_seed(2)
+class Encoder(nn.Module):
+    def __init__(s):
+        super().__init__()
+        s.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d_model=24, nhead=3, dim_feedforward=48, batch_first=True, dropout=0.0), num_layers=2)
+    def forward(s, x, pad):
+        t = x.shape[1]
+        return s.enc(x, mask=torch.triu(torch.full((t, t), float("-inf")), diagonal=1), src_key_padding_mask=pad)
+torch.onnx.export(Encoder().eval(), (torch.randn(2, 7, 24), torch.zeros(2, 7, dtype=torch.bool)), f"{out}/nnenc-causal-pad-op14.onnx", opset_version=14, input_names=["x", "pad"], output_names=["y"], dynamic_axes=dyn("x", "pad", "y"))
+
+# nanogpt-op11.onnx: nanoGPT's causal self-attention (a lower-triangular buffer, masked_fill with -inf) at opset 11.
+class NanoAttention(nn.Module):
+    def __init__(s, d=32, h=4, n=64):
+        super().__init__(); s.h = h; s.c_attn = nn.Linear(d, 3 * d); s.c_proj = nn.Linear(d, d)
+        s.register_buffer("bias", torch.tril(torch.ones(n, n)).view(1, 1, n, n))
+    def forward(s, x):
+        b, t, c = x.size()
+        q, k, v = [y.view(b, t, s.h, c // s.h).transpose(1, 2) for y in s.c_attn(x).split(c, dim=2)]
+        a = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        a = F.softmax(a.masked_fill(s.bias[:, :, :t, :t] == 0, float("-inf")), dim=-1)
+        return x + s.c_proj((a @ v).transpose(1, 2).contiguous().view(b, t, c))
+torch.manual_seed(3)
+m = nn.Sequential(nn.Embedding(50, 32), NanoAttention(), NanoAttention()).eval()
+torch.onnx.export(m, torch.randint(0, 50, (1, 16)), f"{out}/nanogpt-op11.onnx", opset_version=11, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
+
+# bloomish-baddbmm-op14.onnx: BLOOM's layout: scores from torch.baddbmm over a zero bias on [batch·heads, ·, ·], a
+# causal masked_fill with the dtype's minimum, softmax in float32.
+class Bloomish(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.d = d // h; s.qkv = nn.Linear(d, 3 * d); s.o = nn.Linear(d, d)
+    def forward(s, x):
+        b, t, c = x.shape
+        qkv = s.qkv(x).view(b, t, s.h, 3, s.d)
+        q = qkv[..., 0, :].transpose(1, 2).reshape(b * s.h, t, s.d)
+        k = qkv[..., 1, :].permute(0, 2, 3, 1).reshape(b * s.h, s.d, t)
+        v = qkv[..., 2, :].transpose(1, 2).reshape(b * s.h, t, s.d)
+        sc = torch.baddbmm(torch.zeros(b * s.h, 1, t), q, k, beta=1.0, alpha=1 / math.sqrt(s.d)).view(b, s.h, t, t)
+        sc = sc.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), torch.finfo(sc.dtype).min)
+        p = F.softmax(sc, dim=-1, dtype=torch.float32).view(b * s.h, t, t)
+        return x + s.o(torch.bmm(p, v).view(b, s.h, t, s.d).permute(0, 2, 1, 3).reshape(b, t, c))
+torch.manual_seed(4)
+torch.onnx.export(nn.Sequential(Bloomish(), Bloomish()).eval(), torch.randn(1, 10, 32), f"{out}/bloomish-baddbmm-op14.onnx", opset_version=14, input_names=["x"], output_names=["y"], dynamic_axes=dyn("x", "y"))
 print("ok")

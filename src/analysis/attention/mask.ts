@@ -3,10 +3,12 @@
 // looks at the ingredients rather than a fixed chain of ops:
 // - causal: a Trilu; an ordering comparison between two position ranges (key index <= query index); or a constant
 //   lower-triangular buffer (GPT-2's `bias`);
-// - padding: the mask reads a graph input that is an attention mask;
+// - padding: the mask reads a graph input named as an attention or key-padding mask;
 // - sliding window: a second ordering comparison with an offset range (query index - window < key index);
-// - relative bias: a Gather from a constant table (T5-style buckets).
+// - relative bias: a Gather from a constant table (T5-style buckets);
+// - bias: anything else added (a constant-folded bias table, a bias read from a graph input).
 import type { Node, Value } from '../ir/graph';
+import type { Tensor } from '../onnx/tensor';
 import type { MaskType } from '../report/types';
 import { isConstantLike, scalarOf, type Ctx } from './match';
 import { projectionOf } from './trace';
@@ -17,6 +19,8 @@ export interface MaskFacts {
   relativeBias: boolean;
   /** ALiBi: per-head constant slopes times a position distance. */
   alibi: boolean;
+  /** A term none of the above explains: the mask is a general bias, whatever else it holds. */
+  bias: boolean;
   window?: number;
   nodes: Set<Node>;
   inputs: Value[];
@@ -28,18 +32,99 @@ const NORMS = new Set([
   'RMSNormalization', 'GroupNormalization', 'BatchNormalization', 'InstanceNormalization',
 ]);
 const MAX_NODES = 400;
+/** Graph inputs read as key-padding masks: `attention_mask`, `key_padding_mask`, `src_key_padding_mask`, `pad`. */
+const PADDING_INPUT = /mask|pad/i;
 
 export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
-  const facts: MaskFacts = { causal: false, padding: false, relativeBias: false, alibi: false, nodes: new Set(), inputs: [] };
+  const facts: MaskFacts = { causal: false, padding: false, relativeBias: false, alibi: false, bias: false, nodes: new Set(), inputs: [] };
+  // Each added term is read on its own: a term none of whose ingredients is recognised (a constant-folded relative
+  // position bias, a bias read from a graph input, slopes the walk cannot see) makes the whole mask a `bias`, even
+  // when another term is a causal mask. Calling such a site `causal` would let a rewrite read one row of its mask as
+  // the key-padding vector, which is wrong for a bias that varies by row.
+  for (const term of additiveTerms(masks)) {
+    const t = classifyTerm(ctx, term);
+    facts.causal ||= t.causal;
+    facts.padding ||= t.padding;
+    facts.relativeBias ||= t.relativeBias;
+    facts.alibi ||= t.alibi;
+    if (t.window !== undefined) facts.window = Math.max(facts.window ?? 0, t.window);
+    for (const n of t.nodes) facts.nodes.add(n);
+    for (const i of t.inputs) if (!facts.inputs.includes(i)) facts.inputs.push(i);
+    const explained = t.causal || t.padding || t.relativeBias || t.alibi || t.window !== undefined;
+    if (!explained && !isNeutralConstant(term) && (t.nodes.size > 0 || t.inputs.length > 0 || constantOf(term))) facts.bias = true;
+  }
+  return facts;
+}
+
+/** The terms of a sum: a mask built as `a + b` (or `a - b`) is read as its two parts. */
+function additiveTerms(masks: Value[], depth = 3): Value[] {
+  const out: Value[] = [];
+  for (const m of masks) {
+    const p = m.producer;
+    if (depth > 0 && p && (p.opType === 'Add' || p.opType === 'Sub') && p.domain === '' && p.inputs.every((i) => i)) {
+      out.push(...additiveTerms(p.inputs as Value[], depth - 1));
+    } else out.push(m);
+  }
+  return out;
+}
+
+/**
+ * A term that cannot change the probabilities: a single number (a shift), or zeros, constant or built at run time
+ * (`torch.baddbmm` over a zero bias exports as ConstantOfShape(0) times beta).
+ */
+function isNeutralConstant(v: Value): boolean {
+  const c = constantOf(v);
+  return c ? c.size === 1 || allZero(c) : isZero(v, 6);
+}
+
+function isZero(v: Value, depth: number): boolean {
+  const c = constantOf(v);
+  if (c) return allZero(c);
+  const p = v.producer;
+  if (!p || depth === 0) return false;
+  if (p.opType === 'ConstantOfShape') {
+    const t = p.constantTensor();
+    return !t || allZero(t);
+  }
+  if (p.opType === 'Mul') return p.inputs.some((i) => i && isZero(i, depth - 1));
+  if (ZERO_KEEPING.has(p.opType)) return !!p.input(0) && isZero(p.input(0)!, depth - 1);
+  return false;
+}
+
+/** Operators whose output is zero wherever their first input is all zeros. */
+const ZERO_KEEPING = new Set(['Cast', 'Expand', 'Reshape', 'Unsqueeze', 'Squeeze', 'Identity', 'Transpose', 'Slice']);
+
+function allZero(c: Tensor): boolean {
+  if (c.size > 1 << 22) return false;
+  try {
+    return c.toNumbers().every((x) => x === 0);
+  } catch {
+    return false;
+  }
+}
+
+/** The value's constant, seen through Identity (exporters alias shared weights that way). */
+function constantOf(v: Value): Tensor | undefined {
+  let cur: Value | null = v;
+  for (let i = 0; i < 4 && cur; i++) {
+    const c = cur.initializer && !cur.isGraphInput ? cur.initializer : cur.constant;
+    if (c) return c;
+    cur = cur.producer?.opType === 'Identity' ? cur.producer.input(0) : null;
+  }
+  return undefined;
+}
+
+function classifyTerm(ctx: Ctx, term: Value): MaskFacts {
+  const facts: MaskFacts = { causal: false, padding: false, relativeBias: false, alibi: false, bias: false, nodes: new Set(), inputs: [] };
   const seen = new Set<Value>();
-  const stack = [...masks];
+  const stack = [term];
   while (stack.length && facts.nodes.size < MAX_NODES) {
     const v = stack.pop()!;
     if (seen.has(v)) continue;
     seen.add(v);
     if (v.isGraphInput && !v.initializer) {
       facts.inputs.push(v);
-      if (/mask/i.test(v.name)) facts.padding = true;
+      if (PADDING_INPUT.test(v.name)) facts.padding = true;
       continue;
     }
     const c = v.initializer ?? (v.producer?.opType === 'Constant' ? v.constant : undefined);
@@ -83,6 +168,7 @@ function isComputedIndex(v: Value | null): boolean {
 }
 
 export function maskTypeOf(f: MaskFacts): MaskType {
+  if (f.bias) return 'bias';
   if (f.window !== undefined) return 'sliding-window';
   if (f.relativeBias) return 'relative-bias';
   if (f.alibi) return 'alibi';
@@ -94,7 +180,7 @@ export function maskTypeOf(f: MaskFacts): MaskType {
 
 /** Per-head constants shaped to broadcast over query and key positions: [heads, 1, 1] or [1, heads, 1, 1]. */
 function isSlopes(v: Value): boolean {
-  const t = v.constant;
+  const t = constantOf(v);
   if (!t || t.dims.length < 3) return false;
   const d = t.dims;
   return d[d.length - 1] === 1 && d[d.length - 2] === 1 && d[d.length - 3] > 1;

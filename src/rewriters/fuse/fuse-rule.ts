@@ -8,6 +8,7 @@ import { ShapeInfo } from '../../analysis/ir/shapes';
 import type { SiteInfo } from '../../analysis/report/types';
 import { RuleError, siteById, type Rule, type RuleResult, type SiteChange } from '../rule';
 import { costOf, denseKeysPerQuery } from '../sparse/cost';
+import { SITE_OPS_OPSET } from '../sparse/ops';
 import { buildFused, type FuseCaches } from './build';
 import { FUSE_OPS, FUSE_TARGETS, type FuseOpChoice, type FuseTarget } from './choose';
 import { planFusion } from './plan';
@@ -50,6 +51,8 @@ export function fusedFlops(info: SiteInfo, form: string, seq: number): number | 
 export const fuseRule: Rule<FuseParams> = {
   name: NAME,
   family: 'structure',
+  // The fused operator's inputs are shaped with the site helpers (Unsqueeze and Split with their axes as inputs).
+  minOpset: SITE_OPS_OPSET,
   summary: 'written-out attention as the fastest exact fused operator (GroupQueryAttention, MultiHeadAttention or ONNX Attention)',
   validate(params) {
     if (params?.target !== undefined && !FUSE_TARGETS.includes(params.target)) throw new RuleError(NAME, `target must be one of ${FUSE_TARGETS.join(', ')}, got '${String(params.target)}'`);

@@ -1,0 +1,91 @@
+// Masks and biases as plain PyTorch code writes them (test/models/export.py): ALiBi slopes the exporter aliases
+// through an Identity, torch.nn's merged causal and key-padding mask, a bias table constant-folded into one
+// initializer (Swin), a zero bias from torch.baddbmm, and nanoGPT at opset 11. A mask the analysis cannot fully
+// explain must be reported as a `bias`: the compute-reducing forms read a `causal`, `padding` or `none` site's mask
+// one row at a time, which is wrong for a bias that varies by row.
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeModel } from '../../src/analysis/analyze';
+import { rewriteModel } from '../../src/rewriters/pipeline';
+import type { RuleRequest } from '../../src/rewriters/rule';
+import { maxAbsDiff, outputsOf, scratch, type Feeds } from '../rewriters/shared-prune-helpers';
+
+const MODELS = path.join(__dirname, '..', 'models');
+const model = (name: string) => path.join(MODELS, `${name}.onnx`);
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(() => { tmp = scratch('exporter-masks'); });
+afterAll(() => tmp.cleanup());
+
+const ids = (b: number, t: number): Feeds => ({ input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: b * t }, (_, i) => BigInt((i * 7 + 3) % 50)), [b, t]) });
+const floats = (dims: number[], f = 0.37) => new ort.Tensor('float32', Float32Array.from({ length: dims.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * f)), dims);
+
+async function rewritten(name: string, tag: string, requests: RuleRequest[], feeds: Feeds) {
+  const out = path.join(tmp.dir, `${name}.${tag}.onnx`);
+  const report = rewriteModel(model(name), requests, out);
+  return { report, outputs: await outputsOf(out, feeds) };
+}
+
+/**
+ * The compute-reducing form of each sparse rule gives the mask form's outputs, to float rounding. `keep` picks the
+ * output elements compared (all by default): a padding query whose pattern holds only padding keys has no key to
+ * attend to, and what each form computes there is undefined (docs/rewrite-benchmarks.md).
+ */
+async function expectFastFormsExact(name: string, feeds: Feeds, rules: [string, Record<string, unknown>, string][], keep = (_i: number) => true): Promise<void> {
+  const kept = (a: Float32Array) => a.filter((_, i) => keep(i));
+  for (const [rule, params, fast] of rules) {
+    const slow = await rewritten(name, `${rule}-mask`, [{ rule, params: { ...params, impl: 'mask' } }], feeds);
+    const quick = await rewritten(name, `${rule}-${fast}`, [{ rule, params: { ...params, impl: fast } }], feeds);
+    for (const [k, v] of Object.entries(slow.outputs)) expect(maxAbsDiff(kept(quick.outputs[k]), kept(v)), `${rule} ${fast}: ${k}`).toBeLessThan(1e-5);
+  }
+}
+
+describe('how plain PyTorch exports write masks', () => {
+  it('ALiBi is found in both blocks, also where the exporter aliased the slopes through an Identity', () => {
+    const r = analyzeModel(model('mqa-alibi-op14'));
+    expect(r.sites.map((s) => [s.maskType, s.position, s.causal, s.heads, s.kvHeads])).toEqual([
+      ['alibi', 'alibi', true, 8, 1],
+      ['alibi', 'alibi', true, 8, 1],
+    ]);
+  });
+
+  it("torch.nn's key padding mask merged into the causal mask is causal+padding; the fast forms stay exact on a padded batch", async () => {
+    const r = analyzeModel(model('nnenc-causal-pad-op14'));
+    expect(r.sites.map((s) => [s.maskType, s.causal, s.heads])).toEqual([['causal+padding', true, 3], ['causal+padding', true, 3]]);
+    // The second sequence is padded from position 29 on (True = padding, as torch.nn has it).
+    const t = 40;
+    const padded = (pos: number) => pos >= t + 29;
+    const pad = new ort.Tensor('bool', Uint8Array.from({ length: 2 * t }, (_, i) => (padded(i) ? 1 : 0)), [2, t]);
+    await expectFastFormsExact('nnenc-causal-pad-op14', { x: floats([2, t, 24]), pad }, [
+      ['window', { window: 8 }, 'blocked'],
+      ['block-topk', { block: 8, k: 1 }, 'gather'],
+    ], (i) => !padded(Math.floor(i / 24)));
+  });
+
+  it('a constant-folded bias table (Swin) is a bias, not "none", and the fast forms keep it exactly', async () => {
+    const r = analyzeModel(path.join(MODELS, 'swin-tiny-op14.onnx'));
+    expect(r.sites.map((s) => s.maskType)).toEqual(['bias', 'bias', 'bias', 'bias']);
+    const feeds = { pixel_values: floats([1, 3, 32, 32]) };
+    // Reading one row of the bias as a key vector (the old `none`) was off by about 1e-4 on these logits of ~0.05.
+    await expectFastFormsExact('swin-tiny-op14', feeds, [
+      ['window', { window: 3 }, 'blocked'],
+      ['neighborhood2d', { radius: 1 }, 'blocked'],
+      ['block-topk', { block: 4, k: 1 }, 'gather'],
+    ]);
+  });
+
+  it("torch.baddbmm's zero bias does not hide a causal mask", () => {
+    const r = analyzeModel(model('bloomish-baddbmm-op14'));
+    expect(r.sites.map((s) => [s.maskType, s.causal, s.heads])).toEqual([['causal', true, 4], ['causal', true, 4]]);
+  });
+
+  it('fuse raises an opset-11 model (nanoGPT) to 13 first and matches the original', async () => {
+    const feeds = ids(2, 20);
+    const before = await outputsOf(model('nanogpt-op11'), feeds);
+    const { report, outputs } = await rewritten('nanogpt-op11', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    expect(report.opsetUpgrade).toMatchObject({ from: 11, to: 13 });
+    expect(report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.GroupQueryAttention', 'com.microsoft.GroupQueryAttention']);
+    expect(maxAbsDiff(outputs.hidden, before.hidden)).toBeLessThan(1e-4);
+  });
+});
