@@ -32,6 +32,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, platform, tmpdir, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { analyzeModel } from '../src/analysis/analyze';
+import { withReferenceLayout } from '../src/analysis/layout/inherit-axes';
 import { getRule } from '../src/rewriters/registry';
 import { rewriteModel, type RuleRequest } from '../src/rewriters/pipeline';
 import { renderImplChoices } from '../src/cli/rewrite';
@@ -170,7 +171,7 @@ async function main(): Promise<void> {
     }
     const benchModels = models.map((m) => {
       const r = m.path === model ? original : analyzeModel(m.path, { seqLen: seq });
-      return { path: m.path, sites: profileSites(r.sites), infos: r.model.inputs };
+      return { path: m.path, sites: profileSites(r.sites), infos: withReferenceLayout(original.model.inputs, r.model.inputs) };
     });
     const r = await client.bench(
       { models: benchModels, settings: { ep: eps as ExecutionProvider[] }, points: [{ seq, past: 0 }], warmup, ...stop, profileRuns },

@@ -6,6 +6,7 @@ import type { RawSite } from './attention/site';
 import type { Graph, Value } from './ir/graph';
 import type { ShapeInfo } from './ir/shapes';
 import { assignInputAxes } from './layout/input-axes';
+import { MASK_INPUT_NAME } from './attention/mask';
 import { maskMeaning } from './layout/mask-meaning';
 import type { InputInfo, InputRole } from './report/types';
 
@@ -48,7 +49,7 @@ function roleOf(name: string, dtype: string, rank: number, indexesTable: boolean
   if (/cache_position/.test(n)) return 'cache_position';
   if (/token_type/.test(n)) return 'token_type_ids';
   if (/position/.test(n) && isInt) return 'position_ids';
-  if (/mask/.test(n)) return 'attention_mask';
+  if (MASK_INPUT_NAME.test(n)) return 'attention_mask';
   if (/pixel|image/.test(n) || (!isInt && rank === 4)) return 'pixel_values';
   if (/input_features|audio|mel|spectrogram/.test(n)) return 'audio_features';
   if (isInt && (indexesTable || /input_ids|ids$|tokens?/.test(n))) return 'input_ids';

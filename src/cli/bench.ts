@@ -1,5 +1,6 @@
 // `attention-lens bench MODEL.onnx [MORE.onnx ...]`: latency, throughput, memory and attention's share of kernel time,
 // per model and sequence length. Several models are timed interleaved on the same inputs.
+import { withReferenceLayout } from '../analysis/layout/inherit-axes';
 import type { BenchEntry, BenchModel, BenchRequest, InputSource, SessionSettings, SweepPoint } from '../runtime/protocol';
 import { contentionWarning } from '../runtime/measure/trust';
 import { profileSites } from '../runtime/sites';
@@ -79,7 +80,9 @@ async function benchModels(args: ParsedArgs, models: string[], settings: Session
   const benchModels: BenchModel[] = models.map((path, i) => {
     const report = reports[i];
     if (report && isVision(report.model)) vision.add(path);
-    return report ? { path, sites: profileSites(report.sites), infos: report.model.inputs } : { path };
+    // Later models are usually variants of the first: they take its input layout where theirs is not established.
+    const infos = report && reports[0] && i > 0 ? withReferenceLayout(reports[0].model.inputs, report.model.inputs) : report?.model.inputs;
+    return report ? { path, sites: profileSites(report.sites), infos } : { path };
   });
   // Without --seq: the first model's default length (its own, or 512 tokens), never the synthesizer's handful.
   if (points.length === 0 && !args.options.has('inputs') && !vision.has(models[0])) points.push({ seq: defaultLength(reports[0]?.model).seq, past });

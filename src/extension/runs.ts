@@ -3,6 +3,7 @@
 // a session wraps these in tasks, and the webview tests call them directly to get real results.
 import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
+import { withReferenceLayout } from '../analysis/layout/inherit-axes';
 import type { AnalysisReport, SiteInfo } from '../analysis/report/types';
 import { type AccuracyResults, type AttentionMaps, ORIGINAL, type SessionSettings, type SpeedResults, type Variant } from '../protocol';
 import type { RuntimeClient } from '../runtime/client';
@@ -155,7 +156,7 @@ export async function runBenchmark(ctx: RunContext, chosen: Variant[]): Promise<
   // Each variant's own analysis names its sites' nodes, so the profiler attributes its kernel time correctly.
   for (const f of files) {
     const r = await namingPaths(names, () => core.request({ type: 'analyze', file: f }, signal));
-    models.push({ path: f, sites: profileSites(r.sites), infos: r.model.inputs });
+    models.push({ path: f, sites: profileSites(r.sites), infos: withReferenceLayout(ctx.report.model.inputs, r.model.inputs) });
   }
   const { seqs: requested, warning } = sweepLengths(ctx.report, settings);
   const tracker = new BenchProgress(models.length);

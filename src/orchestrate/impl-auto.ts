@@ -19,6 +19,7 @@ import type { RuntimeClient } from '../runtime/client';
 import { speedup, type Interval, type Speedup } from '../runtime/measure/stats';
 import type { ExecutionProvider, ProgressEvent } from '../runtime/protocol';
 import { IMPL_AUTO } from '../rewriters/sparse/impl-auto';
+import { withReferenceLayout } from '../analysis/layout/inherit-axes';
 
 /** One realisation of a rule: the parameters that select it (merged over the step's own). */
 export interface ImplCandidate {
@@ -213,9 +214,11 @@ async function timeStep(
   }
   if (models.length === 0 || models[0].cand.params.impl !== 'mask') throw new Error(`${rule}: the mask form could not be written (${notMeasured.map((n) => n.reason).join('; ')})`);
   o.onProgress?.(`${rule}: timing ${models.length} forms on ${o.ep} at ${o.seq} tokens`);
+  const reference = analyzeModel(input, { seqLen: o.seq }).model.inputs;
   const r = await client.bench(
     {
-      models: models.map((m) => ({ path: m.path, infos: m.report.model.inputs })),
+      // Fed as the input model is: a fast form's own analysis may not establish a sequence-first input layout.
+      models: models.map((m) => ({ path: m.path, infos: withReferenceLayout(reference, m.report.model.inputs) })),
       settings: { ep: [o.ep] },
       points: [{ seq: o.seq, past: 0 }],
       warmup: o.warmup ?? 1,

@@ -2,13 +2,16 @@
 // through an Identity, torch.nn's merged causal and key-padding mask, a bias table constant-folded into one
 // initializer (Swin), a zero bias from torch.baddbmm, and nanoGPT at opset 11. A mask the analysis cannot fully
 // explain must be reported as a `bias`: the compute-reducing forms read a `causal`, `padding` or `none` site's mask
-// one row at a time, which is wrong for a bias that varies by row.
+// one row at a time, which is wrong for a bias that varies by row. Then two layouts with heads folded into the batch
+// (fairseq's masks on a [batch, heads, q, k] view of the scores; BLOOM's float32 softmax viewed back before ·V), which
+// the standard-layout pass now takes, so that fuse and the compute-reducing forms reach them.
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
-import { rewriteModel } from '../../src/rewriters/pipeline';
-import type { RuleRequest } from '../../src/rewriters/rule';
+import { loadModel } from '../../src/analysis/ir/load';
+import { saveModel } from '../../src/analysis/ir/save';
+import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
 import { maxAbsDiff, outputsOf, scratch, type Feeds } from '../rewriters/shared-prune-helpers';
 
 const MODELS = path.join(__dirname, '..', 'models');
@@ -87,5 +90,58 @@ describe('how plain PyTorch exports write masks', () => {
     expect(report.opsetUpgrade).toMatchObject({ from: 11, to: 13 });
     expect(report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.GroupQueryAttention', 'com.microsoft.GroupQueryAttention']);
     expect(maxAbsDiff(outputs.hidden, before.hidden)).toBeLessThan(1e-4);
+  });
+});
+
+describe('heads folded into the batch, with the scores or probabilities viewed as [batch, heads, q, k] on the way', () => {
+  const seqFirst = (t: number, b: number, paddedFrom: number): Feeds => ({
+    x: floats([t, b, 24]),
+    pad: new ort.Tensor('bool', Uint8Array.from({ length: b * t }, (_, i) => (i >= t && i % t >= paddedFrom ? 1 : 0)), [b, t]),
+  });
+
+  it('fairseq: fused, and re-laid out for the fast forms, exactly; its key padding mask is read as padding', async () => {
+    const r = analyzeModel(model('fairseq-bmm-op13'));
+    expect(r.sites.map((s) => [s.maskType, s.heads, s.binding?.scoreAxes])).toEqual([
+      ['padding', 3, [['batch', 'head'], ['query'], ['key']]],
+      ['padding', 3, [['batch', 'head'], ['query'], ['key']]],
+    ]);
+    const t = 40;
+    // Sequence 2 is padded from 33 on: the window of 8 leaves its last padding queries no real key (not compared).
+    const feeds = seqFirst(t, 2, 33);
+    const before = await outputsOf(model('fairseq-bmm-op13'), feeds);
+    const fused = await rewritten('fairseq-bmm-op13', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
+    expect(fused.report.warnings.filter((w) => /kept its layout|not fused/.test(w))).toEqual([]);
+    expect(maxAbsDiff(fused.outputs.y, before.y)).toBeLessThan(1e-4);
+    // y is [t, b, 24]: element i is position floor(i / 48), sequence floor(i / 24) % 2.
+    const real = (i: number) => !(Math.floor(i / 24) % 2 === 1 && Math.floor(i / 48) >= 33);
+    await expectFastFormsExact('fairseq-bmm-op13', feeds, [
+      ['window', { window: 8 }, 'blocked'],
+      ['block-topk', { block: 8, k: 1 }, 'gather'],
+    ], real);
+    // The variants' inputs: [sequence, batch] is read off the mask form (block-topk's selection mask hides the scores'
+    // shape from shape inference; Q·Kᵀ's output still carries it). The compute-reducing forms' blocked scores do not
+    // carry the sequence: their layout is unknown (runs feed them their reference's), unless the dims are named in
+    // words.
+    const axesOf = (file: string) => analyzeModel(file).model.inputs.map((i) => i.axes);
+    const sequenceFirst = [{ batch: 1, sequence: 0 }, { batch: 0, sequence: 1 }];
+    expect(axesOf(path.join(tmp.dir, 'fairseq-bmm-op13.block-topk-mask.onnx'))).toEqual(sequenceFirst);
+    const gather = path.join(tmp.dir, 'fairseq-bmm-op13.block-topk-gather.onnx');
+    expect(axesOf(gather)).toEqual([undefined, undefined]);
+    const named = loadModel(gather);
+    for (const v of named.graph.inputs) {
+      for (const d of v.info?.type?.tensorType?.shape?.dim ?? []) if (d.dimParam) d.dimParam = d.dimParam === 't' ? 'sequence' : 'batch';
+    }
+    saveModel(named, path.join(tmp.dir, 'named.onnx'));
+    expect(axesOf(path.join(tmp.dir, 'named.onnx'))).toEqual(sequenceFirst);
+  });
+
+  it('BLOOM-style: the float32 softmax viewed back to [batch·heads, q, k] before ·V is taken, and fused exactly', async () => {
+    const feeds = { x: floats([2, 24, 32]) };
+    const before = await outputsOf(model('bloomish-baddbmm-op14'), feeds);
+    const fused = await rewritten('bloomish-baddbmm-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.GroupQueryAttention', 'com.microsoft.GroupQueryAttention']);
+    expect(maxAbsDiff(fused.outputs.y, before.y)).toBeLessThan(1e-4);
+    await expectFastFormsExact('bloomish-baddbmm-op14', feeds, [['block-topk', { block: 8, k: 1 }, 'gather'], ['window', { window: 8 }, 'blocked']]);
   });
 });

@@ -95,4 +95,22 @@ class Bloomish(nn.Module):
         return x + s.o(torch.bmm(p, v).view(b, s.h, t, s.d).permute(0, 2, 1, 3).reshape(b, t, c))
 torch.manual_seed(4)
 torch.onnx.export(nn.Sequential(Bloomish(), Bloomish()).eval(), torch.randn(1, 10, 32), f"{out}/bloomish-baddbmm-op14.onnx", opset_version=14, input_names=["x"], output_names=["y"], dynamic_axes=dyn("x", "y"))
+
+# fairseq-bmm-op13.onnx: fairseq's (and older transformers BART/Marian) attention: sequence-first activations, Q scaled
+# before the product, heads folded into the batch for torch.bmm, and the key padding mask applied to a
+# [batch, heads, q, k] view of the [batch·heads, q, k] scores, then viewed back.
+class FairseqAttention(nn.Module):
+    def __init__(s, d=24, h=3):
+        super().__init__(); s.h = h; s.d = d // h; s.q = nn.Linear(d, d); s.k = nn.Linear(d, d); s.v = nn.Linear(d, d); s.o = nn.Linear(d, d)
+    def forward(s, x, pad):
+        t, b, c = x.shape
+        fold = lambda y: y.contiguous().view(t, b * s.h, s.d).transpose(0, 1)
+        q, k, v = fold(s.q(x) * s.d ** -0.5), fold(s.k(x)), fold(s.v(x))
+        w = torch.bmm(q, k.transpose(1, 2)).view(b, s.h, t, t).masked_fill(pad.unsqueeze(1).unsqueeze(2), float("-inf")).view(b * s.h, t, t)
+        return x + s.o(torch.bmm(F.softmax(w, dim=-1), v).transpose(0, 1).contiguous().view(t, b, c))
+class Fairseq(nn.Module):
+    def __init__(s): super().__init__(); s.a = FairseqAttention(); s.b = FairseqAttention()
+    def forward(s, x, pad): return s.b(s.a(x, pad), pad)
+torch.manual_seed(5)
+torch.onnx.export(Fairseq().eval(), (torch.randn(10, 2, 24), torch.zeros(2, 10, dtype=torch.bool)), f"{out}/fairseq-bmm-op13.onnx", opset_version=13, input_names=["x", "pad"], output_names=["y"], dynamic_axes={"x": {0: "t", 1: "b"}, "pad": {0: "b", 1: "t"}, "y": {0: "t", 1: "b"}})
 print("ok")

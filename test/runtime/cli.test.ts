@@ -1,7 +1,11 @@
 // The runtime commands as a user runs them (in-process through the CLI's `main`, with the worker built from the
 // current sources): one JSON object on stdout with `--json`, the contract's fields, one line on stderr for bad input.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect, it } from 'vitest';
+import { analyzeModel } from '../../src/analysis/analyze';
+import { rewriteModel } from '../../src/rewriters/pipeline';
 import { cli } from './cli-helpers';
 import { fixture, useBuiltWorker } from './helpers';
 
@@ -62,6 +66,39 @@ it('compare --json of a model with itself gives exactly zero', async () => {
   const outputs = oneJson(r.stdout).outputs as Record<string, number>[];
   expect(outputs).toHaveLength(1);
   expect(outputs[0]).toMatchObject({ name: 'logits', maxAbsDiff: 0, meanAbsDiff: 0, relativeDiff: 0, cosine: 1 });
+});
+
+it('compare of outputs that are all NaN says nothing was compared instead of calling them equal', async () => {
+  // torch.nn's key padding mask with every key padded: the softmax over no key gives NaN in both models.
+  const model = path.join(__dirname, '..', 'models', 'nnenc-causal-pad-op14.onnx');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'al-nan-'));
+  const inputs = path.join(dir, 'all-padded.json');
+  fs.writeFileSync(inputs, JSON.stringify({
+    x: { dtype: 'float32', shape: [1, 4, 24], data: Array.from({ length: 96 }, (_, i) => Math.sin(i)) },
+    pad: { dtype: 'bool', shape: [1, 4], data: [1, 1, 1, 1] },
+  }));
+  const r = await cli('compare', model, model, '--inputs', inputs, '--json');
+  expect(r.code).toBe(0);
+  const json = oneJson(r.stdout) as { outputs: Record<string, unknown>[]; warnings: string[] };
+  expect(json.outputs[0]).toMatchObject({ name: 'y', nonFinite: 96, maxAbsDiff: null, cosine: null });
+  expect(json.warnings.join('\n')).toMatch(/y: 96 of 96 elements are NaN or infinite in one model or both; nothing could be compared/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+it("bench feeds a sequence-first model's gather variant the first model's input layout", async () => {
+  // The gather form's own analysis cannot trace [sequence, batch] to its blocked scores; fed [batch, sequence], the
+  // variant failed in a Reshape (and a blocked window ran on a batch of 20 one-token sequences).
+  const model = path.join(__dirname, '..', 'models', 'fairseq-bmm-op13.onnx');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'al-seqfirst-'));
+  const variant = path.join(dir, 'block-topk.onnx');
+  rewriteModel(model, [{ rule: 'block-topk', params: { block: 8, k: 1, impl: 'gather' } }], variant);
+  expect(analyzeModel(variant).model.inputs.map((i) => i.axes)).toEqual([undefined, undefined]);
+  const r = await cli('bench', model, variant, '--seq', '20', '--iters', '2', '--warmup', '1', '--json');
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  const results = oneJson(r.stdout).results as { model: string; seq: number; batch: number }[];
+  expect(results.map((e) => [e.model, e.seq, e.batch])).toEqual([[model, 20, 1], [variant, 20, 1]]);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 it('eval --json gives bits per token and perplexity', async () => {

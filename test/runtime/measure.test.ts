@@ -62,6 +62,16 @@ describe('output comparison', () => {
     expect(c.logits?.klDivergence).toBeCloseTo((kl0 + kl1) / 2, 12);
   });
 
+  it('counts NaN elements apart, and calls two all-NaN outputs unknown, not equal', () => {
+    const some = compareTensors('y', f32([3], [1, NaN, 2]), f32([3], [1, NaN, 3]));
+    if ('reason' in some) throw new Error(some.reason);
+    expect([some.maxAbsDiff, some.nonFinite, some.nonFiniteMismatches]).toEqual([1, 1, 0]);
+    const all = compareTensors('y', f32([2], [NaN, NaN]), f32([2], [NaN, NaN]));
+    if ('reason' in all) throw new Error(all.reason);
+    expect(all.nonFinite).toBe(2);
+    for (const v of [all.maxAbsDiff, all.meanAbsDiff, all.relativeDiff, all.cosine]) expect(v).toBeNaN();
+  });
+
   it('refuses to compare different shapes', () => {
     const c = compareTensors('y', f32([2], [1, 2]), f32([1, 2], [1, 2]));
     expect('reason' in c && c.reason).toMatch(/shapes differ/);

@@ -32,8 +32,8 @@ const NORMS = new Set([
   'RMSNormalization', 'GroupNormalization', 'BatchNormalization', 'InstanceNormalization',
 ]);
 const MAX_NODES = 400;
-/** Graph inputs read as key-padding masks: `attention_mask`, `key_padding_mask`, `src_key_padding_mask`, `pad`. */
-const PADDING_INPUT = /mask|pad/i;
+/** Graph inputs read as attention or key-padding masks: `attention_mask`, `key_padding_mask`, `pad`. */
+export const MASK_INPUT_NAME = /mask|pad/i;
 
 export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
   const facts: MaskFacts = { causal: false, padding: false, relativeBias: false, alibi: false, bias: false, nodes: new Set(), inputs: [] };
@@ -124,7 +124,7 @@ function classifyTerm(ctx: Ctx, term: Value): MaskFacts {
     seen.add(v);
     if (v.isGraphInput && !v.initializer) {
       facts.inputs.push(v);
-      if (PADDING_INPUT.test(v.name)) facts.padding = true;
+      if (MASK_INPUT_NAME.test(v.name)) facts.padding = true;
       continue;
     }
     const c = v.initializer ?? (v.producer?.opType === 'Constant' ? v.constant : undefined);

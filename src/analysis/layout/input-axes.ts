@@ -8,7 +8,8 @@
 //   2. by data path, when no symbol ties them (fixed sizes, or a symbol lost on the way): the axis is followed op by
 //      op (axis-flow.ts) to see which one lands on the scores' key axis;
 //   3. by a symbol shared with another input already placed (an attention mask [batch, past + new] whose `batch`
-//      is the token ids' batch).
+//      is the token ids' batch);
+//   4. by a dim named `sequence`, `seq_len`, `batch` and the like, when nothing else places the input.
 // The batch is the other of the two leading axes. What cannot be established is left out and said in a warning;
 // synthesis then falls back to [batch, sequence, ...].
 import type { Graph, Value } from '../ir/graph';
@@ -38,10 +39,13 @@ export function positionAxes(sites: RawSite[], shapes: ShapeInfo): PositionAxis[
   for (const s of sites) {
     const n = s.anchor;
     if (n.opType === 'Softmax') {
-      const scores = n.input(0);
-      const r = shapes.shape(scores)?.length;
-      if (!scores || r === undefined || r < 2) continue;
-      out.push({ value: scores, axis: r - 1, position: 'key' }, { value: scores, axis: r - 2, position: 'query' });
+      // Q·Kᵀ's output too: a rule's mask added before the Softmax (block-topk's selection) can hide the scores' shape.
+      const qk = [...s.nodes].find((x) => x.name === s.anchors.qk)?.outputs[0];
+      for (const scores of [n.input(0), qk]) {
+        const r = shapes.shape(scores)?.length;
+        if (!scores || r === undefined || r < 2) continue;
+        out.push({ value: scores, axis: r - 1, position: 'key' }, { value: scores, axis: r - 2, position: 'query' });
+      }
       continue;
     }
     const q = n.input(0);
@@ -125,9 +129,12 @@ export function assignInputAxes(graph: Graph, shapes: ShapeInfo, sites: RawSite[
   const seqNames = named((a) => a.sequence);
   const batchNames = named((a) => a.batch);
   const warnings: string[] = [];
+  const axisNamed = (shape: Dim[], names: Set<string>, word: RegExp) =>
+    single(shape.flatMap((d, i) => (typeof d === 'string' && names.has(d) ? [i] : []))) ??
+    single(shape.flatMap((d, i) => (typeof d === 'string' && word.test(d) ? [i] : [])));
   for (const info of pending) {
-    const seq = single(info.shape.flatMap((d, i) => (typeof d === 'string' && seqNames.has(d) ? [i] : [])));
-    const batch = single(info.shape.flatMap((d, i) => (typeof d === 'string' && batchNames.has(d) ? [i] : [])));
+    const seq = axisNamed(info.shape, seqNames, SEQUENCE_WORD);
+    const batch = axisNamed(info.shape, batchNames, BATCH_WORD);
     if (seq !== undefined) info.axes = withBatch(info, seq);
     else if (batch !== undefined && info.shape.length === 2) info.axes = { batch, sequence: 1 - batch };
     else if (info.shape.some((d) => typeof d !== 'number')) {
@@ -139,6 +146,13 @@ export function assignInputAxes(graph: Graph, shapes: ShapeInfo, sites: RawSite[
   }
   return warnings;
 }
+
+/**
+ * Last resort, when neither the graph nor another input places an axis: a dim the exporter named in so many words
+ * (torch.onnx's dynamic_axes names; a rewritten model whose blocked scores no longer carry the sequence symbol).
+ */
+const SEQUENCE_WORD = /^(seq|sequence|seq_len|seqlen|sequence_length|src_len|tgt_len|num_tokens|tokens)$/i;
+const BATCH_WORD = /^(batch|batch_size|bs)$/i;
 
 function withBatch(info: InputInfo, sequence: number): InputAxes {
   const batch = batchBeside(info, sequence);

@@ -1,6 +1,7 @@
 // Before any rule runs, sites written in a layout other than the standard one are rewritten into it (exactly), so
 // that every rule reads one form. A site that cannot be re-laid out keeps its form and the reason is returned.
 import type { RawSite } from '../../analysis/attention/site';
+import { ShapeInfo } from '../../analysis/ir/shapes';
 import type { GraphBuilder } from '../../analysis/ir/builder';
 import type { SiteInfo } from '../../analysis/report/types';
 import { LayoutError } from './score-operands';
@@ -15,11 +16,14 @@ export interface Normalized {
 
 export function normalizeLayouts(b: GraphBuilder, raws: RawSite[], infos: SiteInfo[]): Normalized {
   const out: Normalized = { sites: [], kept: [] };
+  // The shapes before any site is rewritten: a rewritten site's output carries fewer named dimensions, and a later
+  // site's Reshapes on its scores are judged by the dimensions the exporter wrote.
+  const before = new ShapeInfo(b.model.graph);
   infos.forEach((info, i) => {
     const from = nonStandardLayout(info);
     if (!from) return;
     try {
-      toStandardLayout(b, raws[i], info);
+      toStandardLayout(b, raws[i], info, before);
       out.sites.push({ id: info.id, from });
     } catch (e) {
       if (!(e instanceof LayoutError)) throw e;

@@ -34,7 +34,8 @@ function roleRows(h: HeadColumns): number[] {
   return h.starts.flatMap((s) => offs.map((o) => s + o));
 }
 
-export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo): void {
+/** `before`: the model's shapes before any site was rewritten (for the Reshapes on this site's scores and probabilities). */
+export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo, before: ShapeInfo): void {
   const bind = info.binding;
   if (!bind?.tokens?.out || !bind.o) throw new LayoutError(bind?.oUnbound ?? 'the site has no bound token axes');
   if (raw.softcap !== undefined) throw new LayoutError('soft-capped scores');
@@ -55,7 +56,7 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   const sm = raw.anchor;
   const ops = new SiteOps(b, `${sm.name}::layout`, pq.dtype);
   const chain = scoreChain(graph, sm, raw);
-  probsPath(sm);
+  const probCasts = probsPath(before, sm);
 
   const windows = checkWindows(bind);
   const acts = new Map<Value, Value>();
@@ -77,15 +78,20 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo):
   const v = repeatKv(ops, project(pv, bind.v, act(pv, bind.tokens.v, 'v'), bind.kvHeads, 'v'), bind, 'v');
   let scores = ops.op('MatMul', [q, ops.transpose(k, [0, 1, 3, 2], 'k_t')], 'qk');
   let onPath = chain.length ? chain[0].inputs.find((x) => x?.producer?.name === raw.anchors.qk) ?? null : null;
+  // The exporter's layout of the scores at each op: BART, Marian and fairseq add their masks to a [batch, heads, q, k]
+  // view of [batch·heads, q, k] scores, so a Reshape there changes the layout the masks are read in.
+  let axes = bind.scoreAxes;
   for (const n of chain) {
-    scores = replay(ops, shapes, n, onPath, scores, bind, batchDim);
+    if (n.opType === 'Reshape') axes = regroupedAxes(before, n, axes, bind.heads);
+    else scores = replay(ops, shapes, n, onPath, scores, { ...bind, scoreAxes: axes }, batchDim);
     onPath = n.outputs[0];
   }
   const anchorName = sm.name;
   b.renameNode(sm, b.uniqueNodeName(`${anchorName}_replaced`));
   // SiteOps holds the model at opset 13 or later, where Softmax normalises over one axis.
   const probs = b.op('Softmax', [scores], { name: anchorName, attrs: { axis: attr.int(-1) } });
-  const ctx = ops.op('MatMul', [probs, v], 'pv');
+  const cast = probCasts.reduce((x, c) => ops.op('Cast', [x], 'probs_cast', { to: attr.int(c) }), probs);
+  const ctx = ops.op('MatMul', [cast, v], 'pv');
   const merged = ops.reshape(ops.transpose(ctx, [0, 2, 1, 3], 'merge_t'), ops.i64([0, 0, bind.heads * bind.vHeadDim], 'merge_shape'), 'merge');
   const wo = pickInputRows(po, roleRows(bind.o));
   let out = ops.op('MatMul', [merged, weightOf(b, ops, 'o', wo.rows, wo.cols, wo.data, po.dtype)], 'o_proj');
@@ -245,18 +251,51 @@ function reaches(v: Value, target: Node, depth: number): boolean {
   return p === target || p.inputs.some((x) => x !== null && reaches(x, target, depth - 1));
 }
 
-/** Only casts and dropout may sit between the probabilities and ·V (a MatMul or an Einsum) here. */
-function probsPath(sm: Node): void {
+/**
+ * Between the probabilities and ·V (a MatMul or an Einsum) only casts, dropout and Reshapes that regroup batch and
+ * heads (BLOOM's view back to [batch·heads, q, k]) may sit. Returns the casts' target types, which the rebuilt site
+ * applies again (a float32 softmax cast back to the model's float16).
+ */
+function probsPath(shapes: ShapeInfo, sm: Node): number[] {
+  const casts: number[] = [];
   let v = sm.outputs[0];
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 5; i++) {
     const uses = v.uses.filter((u) => u.node.opType !== 'Shape');
     const mm = uses.find((u) => (u.node.opType === 'MatMul' || u.node.opType === 'Einsum') && u.index === 0);
-    if (mm) return;
-    const next = uses.find((u) => ['Dropout', 'Identity'].includes(u.node.opType));
+    if (mm) return casts;
+    const next = uses.find((u) => ['Dropout', 'Identity', 'Cast'].includes(u.node.opType) || (u.node.opType === 'Reshape' && u.index === 0 && keepsLastTwo(shapes, u.node)));
     if (!next) break;
+    if (next.node.opType === 'Cast') casts.push(Number(next.node.attr('to')?.i ?? 1));
     v = next.node.outputs[0];
   }
   throw new LayoutError('the probabilities pass through ops other than Dropout on their way to ·V');
+}
+
+type ScoreAxes = SiteBinding['scoreAxes'];
+const FOLDED = JSON.stringify([['batch', 'head'], ['query'], ['key']]);
+
+/** A Reshape that leaves the query and key axes as they are (known, and equal before and after). */
+function keepsLastTwo(shapes: ShapeInfo, n: Node): boolean {
+  const a = shapes.shape(n.input(0)!);
+  const b = shapes.shape(n.outputs[0]);
+  if (!a || !b || a.length < 2 || b.length < 2) return false;
+  const tail = (s: typeof a) => s.slice(-2);
+  return tail(a).every((d, i) => d !== null && d === tail(b)[i]);
+}
+
+/**
+ * The scores' layout after a Reshape on them: batch·heads split into batch and heads, or merged back. Any other
+ * Reshape moves scores between positions the rules would read differently, so it is refused.
+ */
+function regroupedAxes(shapes: ShapeInfo, n: Node, axes: ScoreAxes, heads: number): ScoreAxes {
+  const out = shapes.shape(n.outputs[0]);
+  const key = JSON.stringify(axes);
+  if (out && keepsLastTwo(shapes, n)) {
+    if (key === FOLDED && out.length === 4 && out[1] === heads) return [['batch'], ['head'], ['query'], ['key']];
+    if (key === STANDARD && out.length === 3) return [['batch', 'head'], ['query'], ['key']];
+    if (out.length === axes.length && JSON.stringify(out) === JSON.stringify(shapes.shape(n.input(0)!))) return axes;
+  }
+  throw new LayoutError(`Reshape '${n.name}' on the scores`);
 }
 
 /** One op of the score chain again on the standard scores: scalar scales are already in Q, masks are re-laid out. */

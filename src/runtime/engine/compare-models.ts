@@ -42,6 +42,7 @@ export async function handleCompare(req: CompareRequest, sessions: SessionCache,
     const c = compareTensors(name, outA.outputs[name], tb);
     if ('reason' in c) mismatched.push(c);
     else outputs.push(c);
+    if (!('reason' in c) && c.nonFinite > 0) warnings.push(nonFiniteWarning(c));
   }
   return {
     providerA: a.provider,
@@ -52,4 +53,12 @@ export async function handleCompare(req: CompareRequest, sessions: SessionCache,
     onlyInA: Object.keys(outA.outputs).filter((n) => !(n in outB.outputs)),
     onlyInB: Object.keys(outB.outputs).filter((n) => !(n in outA.outputs)),
   };
+}
+
+/** Says what the figures of an output with NaN or infinite elements cover (synthesized inputs can mask every key). */
+function nonFiniteWarning(c: OutputComparison): string {
+  const total = c.shape.reduce((a, b) => a * b, 1);
+  const what = `${c.name}: ${c.nonFinite} of ${total} elements are NaN or infinite in one model or both`;
+  if (c.nonFinite === total) return `${what}; nothing could be compared (check the inputs: a mask that hides every key gives NaN)`;
+  return `${what}; the differences cover the other ${total - c.nonFinite}`;
 }

@@ -23,6 +23,9 @@ export interface OutputComparison {
   cosine: number;
   /** Elements where exactly one side is NaN, or both are NaN/inf and differ. */
   nonFiniteMismatches: number;
+  /** Elements left out of the figures above because either side is NaN or infinite. When every element is, the
+   * figures are NaN (unknown): two all-NaN outputs are not "equal". */
+  nonFinite: number;
   logits?: LogitsComparison;
 }
 
@@ -49,11 +52,13 @@ export function compareTensors(name: string, a: HostTensor, b: HostTensor, logit
   let ab = 0;
   let finite = 0;
   let nonFinite = 0;
+  let mismatches = 0;
   for (let i = 0; i < x.length; i++) {
     const xi = x[i];
     const yi = y[i];
     if (!Number.isFinite(xi) || !Number.isFinite(yi)) {
-      if (!Object.is(xi, yi)) nonFinite++;
+      nonFinite++;
+      if (!Object.is(xi, yi)) mismatches++;
       continue;
     }
     const d = Math.abs(xi - yi);
@@ -67,15 +72,18 @@ export function compareTensors(name: string, a: HostTensor, b: HostTensor, logit
   }
   const normA = Math.sqrt(aa);
   const normB = Math.sqrt(bb);
+  // Nothing finite to compare (an empty output has nothing to differ, so it keeps 0 and 1).
+  const unknown = finite === 0 && nonFinite > 0;
   const result: OutputComparison = {
     name,
     shape: [...a.dims],
-    maxAbsDiff: maxAbs,
-    meanAbsDiff: finite > 0 ? sumAbs / finite : 0,
-    relativeDiff: diff2 === 0 ? 0 : normA === 0 ? Infinity : Math.sqrt(diff2) / normA,
+    maxAbsDiff: unknown ? NaN : maxAbs,
+    meanAbsDiff: unknown ? NaN : finite > 0 ? sumAbs / finite : 0,
+    relativeDiff: unknown ? NaN : diff2 === 0 ? 0 : normA === 0 ? Infinity : Math.sqrt(diff2) / normA,
     // Identical outputs get exactly 1 rather than whatever rounding makes of a·a / (|a| |a|).
-    cosine: diff2 === 0 && (normA > 0) === (normB > 0) ? 1 : normA === 0 || normB === 0 ? 0 : ab / (normA * normB),
-    nonFiniteMismatches: nonFinite,
+    cosine: unknown ? NaN : diff2 === 0 && (normA > 0) === (normB > 0) ? 1 : normA === 0 || normB === 0 ? 0 : ab / (normA * normB),
+    nonFiniteMismatches: mismatches,
+    nonFinite,
   };
   if (logits) result.logits = compareLogits(x, y, a.dims[a.dims.length - 1]);
   return result;
