@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
+import { GraphBuilder } from '../../src/analysis/ir/builder';
 import { loadModel } from '../../src/analysis/ir/load';
 import { saveModel } from '../../src/analysis/ir/save';
 import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
@@ -134,6 +135,21 @@ describe('heads folded into the batch, with the scores or probabilities viewed a
     }
     saveModel(named, path.join(tmp.dir, 'named.onnx'));
     expect(axesOf(path.join(tmp.dir, 'named.onnx'))).toEqual(sequenceFirst);
+  });
+
+  it('block-topk skips a folded site the standard-layout pass must leave (soft-capped scores), with the reason', async () => {
+    // fairseq with a tanh cap on the first block's [batch·heads, q, k] scores: the layout pass does not rebuild caps.
+    const b = new GraphBuilder(loadModel(model('fairseq-bmm-op13')));
+    const softmax = b.model.graph.nodeByName('/a/Softmax')!;
+    b.setInput(softmax, 0, b.op('Tanh', [softmax.input(0)!], { name: 'cap' }));
+    const capped = path.join(tmp.dir, 'fairseq-capped.onnx');
+    saveModel(b.model, capped);
+    const out = path.join(tmp.dir, 'fairseq-capped.block-topk.onnx');
+    const report = rewriteModel(capped, [{ rule: 'block-topk', params: { block: 8, k: 1 } }], out);
+    expect(report.applied[0].sites).toEqual([1]);
+    expect(report.warnings.join('\n')).toMatch(/site 0 \(scores laid out as batch·head, query, key\) kept its layout: soft-capped scores/);
+    const feeds = seqFirst(20, 1, 20);
+    expect((await outputsOf(out, feeds)).y.every(Number.isFinite)).toBe(true);
   });
 
   it('BLOOM-style: the float32 softmax viewed back to [batch·heads, q, k] before ·V is taken, and fused exactly', async () => {

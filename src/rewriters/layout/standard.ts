@@ -18,6 +18,11 @@ import { retargetShapeReaders } from './shape-readers';
 
 const STANDARD = JSON.stringify([['batch'], ['head'], ['query'], ['key']]);
 
+/** Whether the site's Q·Kᵀ gives [batch, heads, queries, keys] from [batch, heads, positions, size] operands. */
+export function standardCore(b: SiteBinding): boolean {
+  return !b.einsum && JSON.stringify(b.scoreAxes) === STANDARD;
+}
+
 /** Why the site is not in the standard layout the rules read (null when it is, or when nothing can be said). */
 export function nonStandardLayout(info: SiteInfo): string | null {
   const b = info.binding;

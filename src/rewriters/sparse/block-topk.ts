@@ -11,6 +11,7 @@ import type { RawSite } from '../../analysis/attention/site';
 import type { SiteInfo } from '../../analysis/report/types';
 import { expandRequested } from '../expand/expand-sites';
 import { expandSkipReason } from '../expand/expand-rule';
+import { standardCore } from '../layout/standard';
 import { RuleError, siteById, type Rule, type RuleContext } from '../rule';
 import { blockGeometry, selectBlocks, type BlockGeometry } from './block-select';
 import { rewireBlocked } from './blocked-chain';
@@ -39,6 +40,8 @@ export const blockTopkRule: Rule<BlockTopkParams> = {
     // The selection needs Q and K as they enter Q·Kᵀ, which a fused operator computes inside: it is expanded first.
     if (site.anchors.fused) return expandSkipReason(site);
     if (!site.anchors.qk || !site.anchors.softmax) return 'the site has no Q·Kᵀ product to read';
+    // Left so by the standard-layout pass (its warning says why): the selection reads Q and K per head.
+    if (site.binding && !standardCore(site.binding)) return `its scores are laid out as ${site.binding.scoreAxes.map((a) => a.join('·')).join(', ')}${site.binding.einsum ? ' by an Einsum' : ''}, not [batch, heads, queries, keys] from per-head Q and K`;
     return formReason(site);
   },
   apply(original, siteIds, p) {
