@@ -49,9 +49,20 @@ describe('how plain PyTorch exports write masks', () => {
   it('ALiBi is found in both blocks, also where the exporter aliased the slopes through an Identity', () => {
     const r = analyzeModel(model('mqa-alibi-op14'));
     expect(r.sites.map((s) => [s.maskType, s.position, s.causal, s.heads, s.kvHeads])).toEqual([
-      ['alibi', 'alibi', true, 8, 1],
-      ['alibi', 'alibi', true, 8, 1],
+      ['alibi', 'alibi', true, 4, 1],
+      ['alibi', 'alibi', true, 4, 1],
     ]);
+  });
+
+  it('fuse gives multi-query attention to GroupQueryAttention with its one K/V head (not the Expanded copies)', async () => {
+    const feeds = ids(2, 24);
+    const before = await outputsOf(model('mqa-alibi-op14'), feeds);
+    const fused = await rewritten('mqa-alibi-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    expect(fused.report.applied[0].changes.map((c) => [c.after.form, c.after.kvHeads])).toEqual([
+      ['com.microsoft.GroupQueryAttention', 1],
+      ['com.microsoft.GroupQueryAttention', 1],
+    ]);
+    expect(maxAbsDiff(fused.outputs.hidden, before.hidden)).toBeLessThan(1e-4);
   });
 
   it("torch.nn's key padding mask merged into the causal mask is causal+padding; the fast forms stay exact on a padded batch", async () => {

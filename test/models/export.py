@@ -31,10 +31,10 @@ import math
 import torch.nn.functional as F
 dyn = lambda *names: {n: {0: "batch", 1: "sequence"} for n in names}
 
-# mqa-alibi-op14.onnx: multi-query attention (one K/V head expanded to eight) with ALiBi slopes and a Trilu causal mask.
+# mqa-alibi-op14.onnx: multi-query attention (one K/V head of 8 expanded to four query heads) with ALiBi slopes and a Trilu causal mask.
 # The two blocks' slope buffers are equal, so the exporter keeps one and aliases the other through an Identity.
 class MQA(nn.Module):
-    def __init__(s, d=32, h=8):
+    def __init__(s, d=32, h=4):
         super().__init__(); s.h = h; s.d = d // h; s.q = nn.Linear(d, d); s.kv = nn.Linear(d, 2 * s.d); s.o = nn.Linear(d, d)
         s.register_buffer("slopes", torch.tensor([2 ** (-8 * (i + 1) / h) for i in range(h)]).view(1, h, 1, 1))
     def forward(s, x):

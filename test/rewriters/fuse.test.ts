@@ -8,6 +8,7 @@ import { analyzeModel } from '../../src/analysis/analyze';
 import { FUSED_OPS } from '../../src/analysis/attention/fused';
 import { loadModel } from '../../src/analysis/ir/load';
 import { parseRewriteArgs } from '../../src/cli/rewrite';
+import { chooseOp } from '../../src/rewriters/fuse/choose';
 import { RuleError } from '../../src/rewriters/rule';
 import { fixture, fixtureNames } from '../helpers/fixtures';
 import { manifestFeeds, runModel } from '../analysis/helpers/ort';
@@ -158,6 +159,10 @@ describe('fuse: operator choice', () => {
     expect(run('gpt2-past-eager-ts-op17')).toThrow(/GroupQueryAttention: with a KV cache and more than one new token onnxruntime accepts only batch 1/);
     expect(() => rewriteTo(fixture('bert-eager-ts-op17').model, [{ rule: 'fuse', params: { op: 'Attention' } }], tmp.dir, 'bert-onnx-attn'))
       .toThrow(/Attention: the model's opset is 17; ONNX Attention needs 23/);
+    // onnxruntime's kernel refuses other head sizes at run time; auto takes MultiHeadAttention for them.
+    const heads4 = { causal: true, kind: 'self' as const, cache: false, heads: 8, kvHeads: 8, headDim: 4, vHeadDim: 4, opset: 17 };
+    expect(chooseOp('cpu', 'GroupQueryAttention', heads4)).toEqual({ reason: "GroupQueryAttention: its kernel takes head sizes that are a multiple of 8; this site's is 4" });
+    expect(chooseOp('cpu', 'auto', heads4)).toEqual({ op: 'MultiHeadAttention' });
   });
 
   it('ONNX Attention in an opset-23 model: the dynamo exports, expanded, fuse back exactly', async () => {

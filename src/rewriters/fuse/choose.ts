@@ -61,6 +61,8 @@ function unsupported(op: FusedOpName, target: FuseTarget, s: SiteNeeds): string 
   if (s.cache) return 'with a KV cache and more than one new token onnxruntime accepts only batch 1';
   if (s.headDim !== s.vHeadDim) return 'Q/K and V head sizes differ';
   if (s.heads % s.kvHeads !== 0) return `${s.heads} query heads are not a multiple of ${s.kvHeads} KV heads`;
+  // onnxruntime 1.29 refuses it at run time ("head_size must be a multiple of 8").
+  if (s.headDim % 8 !== 0) return `its kernel takes head sizes that are a multiple of 8; this site's is ${s.headDim}`;
   if (target === 'cuda') return 'its CUDA kernel needs float16 and rejects the attention_bias that carries the mask (onnxruntime issue 29506)';
   return null;
 }

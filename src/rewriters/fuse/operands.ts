@@ -1,8 +1,8 @@
 // Q, K and V for a fused operator, read back from where they enter Q·Kᵀ and ·V. The walk goes up through what the
 // operator does itself or what costs nothing to undo: constant factors (they join the operator's scale), transposes
 // (their layout is tracked, so a [B, S, H, D] tensor before the model's own transpose is taken as it is), and the
-// grouped-query repeat of K and V (repeat_kv: Unsqueeze, Expand, Reshape), which GroupQueryAttention and ONNX Attention
-// do inside. Every value met is a *stage*; the builder takes the stage that needs the fewest new ops for the layout
+// grouped-query repeat of K and V (repeat_kv: Unsqueeze, Expand, Reshape; multi-query: one head Expanded to all),
+// which GroupQueryAttention and ONNX Attention do inside. Every value met is a *stage*; the builder takes the stage that needs the fewest new ops for the layout
 // the chosen operator reads.
 import { attrInts } from '../../analysis/attention/match';
 import type { Value } from '../../analysis/ir/graph';
@@ -75,7 +75,24 @@ function stepUp(shapes: ShapeInfo, cur: Stage, o: PeelOptions): Stage | undefine
     const pre = repeatSource(shapes, cur.value, o.heads, o.kvHeads);
     return pre ? { ...cur, value: pre, heads: o.kvHeads } : undefined;
   }
+  if (p.opType === 'Expand' && o.repeat && o.kvHeads === 1 && cur.heads === o.heads) {
+    const one = broadcastHead(shapes, cur, p.input(0), o.heads);
+    return one ? { ...cur, value: one, heads: 1 } : undefined;
+  }
   return undefined;
+}
+
+/**
+ * Multi-query attention as eager exports write it: one K (or V) head, [B, 1, S, D], broadcast to every query head by
+ * an Expand. Returns that one head when the shapes prove the Expand changes the head axis alone (1 → heads).
+ */
+function broadcastHead(shapes: ShapeInfo, cur: Stage, x: Value | null, heads: number): Value | undefined {
+  const h = cur.axes.indexOf(H);
+  const s = shapes.shape(x);
+  const e = shapes.shape(cur.value);
+  if (!x || !s || !e || s.length !== e.length || h < 0) return undefined;
+  if (s[h] !== 1 || e[h] !== heads) return undefined;
+  return s.every((d, i) => i === h || (d !== null && d === e[i])) ? x : undefined;
 }
 
 /**
