@@ -90,6 +90,19 @@ describe('how plain PyTorch exports write masks', () => {
     ]);
   });
 
+  it('a per-head factor on the scores (SwinV2 cosine attention) makes the scale unknown; the fast forms keep it', async () => {
+    const r = analyzeModel(model('cosine-attn-op14'));
+    for (const s of r.sites) {
+      expect(s.scale).toBeNull();
+      expect(s.notes.join('\n')).toMatch(/scale not one number: the scores are multiplied by '.*' \(\[4, 1, 1\]\), a factor per head or position/);
+    }
+    // Gathered at key positions like a mask, the [4, 1, 1] factor crashed the compute-reducing forms at run time.
+    await expectFastFormsExact('cosine-attn-op14', { x: floats([2, 24, 32]) }, [
+      ['window', { window: 8 }, 'blocked'],
+      ['block-topk', { block: 8, k: 1 }, 'gather'],
+    ]);
+  });
+
   it("torch.baddbmm's zero bias does not hide a causal mask", () => {
     const r = analyzeModel(model('bloomish-baddbmm-op14'));
     expect(r.sites.map((s) => [s.maskType, s.causal, s.heads])).toEqual([['causal', true, 4], ['causal', true, 4]]);

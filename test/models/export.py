@@ -113,4 +113,19 @@ class Fairseq(nn.Module):
     def forward(s, x, pad): return s.b(s.a(x, pad), pad)
 torch.manual_seed(5)
 torch.onnx.export(Fairseq().eval(), (torch.randn(10, 2, 24), torch.zeros(2, 10, dtype=torch.bool)), f"{out}/fairseq-bmm-op13.onnx", opset_version=13, input_names=["x", "pad"], output_names=["y"], dynamic_axes={"x": {0: "t", 1: "b"}, "pad": {0: "b", 1: "t"}, "y": {0: "t", 1: "b"}})
+
+# cosine-attn-op14.onnx: SwinV2's scaled cosine attention (without windows): Q and K normalised, the scores multiplied
+# by a learned per-head logit scale, exp(min(s, log 100)), a [heads, 1, 1] tensor computed in the graph.
+class CosineAttention(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.hd = d // h; s.qkv = nn.Linear(d, 3 * d); s.o = nn.Linear(d, d)
+        s.logit_scale = nn.Parameter(torch.log(10 * torch.ones((h, 1, 1))) + 0.1 * torch.randn(h, 1, 1))
+    def forward(s, x):
+        b, t, c = x.shape
+        q, k, v = s.qkv(x).reshape(b, t, 3, s.h, s.hd).permute(2, 0, 3, 1, 4)
+        a = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+        a = a * torch.clamp(s.logit_scale, max=math.log(100.0)).exp()
+        return x + s.o((a.softmax(-1) @ v).transpose(1, 2).reshape(b, t, c))
+torch.manual_seed(6)
+torch.onnx.export(nn.Sequential(CosineAttention(), CosineAttention()).eval(), torch.randn(1, 10, 32), f"{out}/cosine-attn-op14.onnx", opset_version=14, input_names=["x"], output_names=["y"], dynamic_axes=dyn("x", "y"))
 print("ok")

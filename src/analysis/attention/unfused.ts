@@ -18,6 +18,8 @@ interface ScoreChain {
   qk: Node;
   nodes: Node[];
   masks: Value[];
+  /** Mul operands that are tensors, not scalars (a per-head temperature): the scale is not one number then. */
+  factors: Value[];
   scale: number;
   softcap?: number;
   constantBias: boolean;
@@ -64,7 +66,9 @@ export function matchSoftmax(ctx: Ctx, sm: Node, split?: PlanSplit): Match<RawSi
   if (!bound.ok) notes.push(`dimensions not bound across Q, K, V and the output: ${bound.reason}`);
   const unknownFactor = q.scaleUnknown ?? k.scaleUnknown;
   if (unknownFactor) notes.push(`scale unknown: ${unknownFactor} multiplies by a value computed at run time`);
-  const scale = unknownFactor ? null : chain.value.scale * q.scale * k.scale;
+  const tensorFactor = chain.value.factors[0];
+  if (tensorFactor) notes.push(`scale not one number: the scores are multiplied by '${tensorFactor.name}' (${shapeText(ctx, tensorFactor)}), a factor per head or position`);
+  const scale = unknownFactor || tensorFactor ? null : chain.value.scale * q.scale * k.scale;
   return ok({
     form,
     kind,
@@ -160,6 +164,7 @@ function sdpaShape(chain: ScoreChain, q: Trace, k: Trace): boolean {
 function scoreChain(ctx: Ctx, start: Value | null): Match<ScoreChain> {
   const nodes: Node[] = [];
   const masks: Value[] = [];
+  const factors: Value[] = [];
   let inner = 1; // factors between Q·Kᵀ and a tanh (or all factors when there is none)
   let outer = 1; // factors between the tanh and the Softmax (the soft-cap)
   let tanhSeen = false;
@@ -176,7 +181,7 @@ function scoreChain(ctx: Ctx, start: Value | null): Match<ScoreChain> {
       const alpha = p.opType === 'FusedMatMul' ? attrFloat(p, 'alpha') : undefined;
       if (alpha !== undefined) inner *= alpha;
       const scale = tanhSeen ? inner * outer : inner;
-      return ok({ qk: p, nodes, masks, scale, softcap: tanhSeen ? outer : undefined, constantBias });
+      return ok({ qk: p, nodes, masks, factors, scale, softcap: tanhSeen ? outer : undefined, constantBias });
     }
     nodes.push(p);
     if (SCORE_PASS.has(p.opType)) {
@@ -195,6 +200,7 @@ function scoreChain(ctx: Ctx, start: Value | null): Match<ScoreChain> {
         const next = pickScorePath(ctx, a, b);
         if (!next) return fail(`no Q·Kᵀ MatMul behind ${p.opType} '${p.name}'`);
         masks.push(next === a ? b! : a!);
+        factors.push(next === a ? b! : a!);
         v = next;
       }
     } else if (p.opType === 'Add' || p.opType === 'Sub') {
@@ -266,4 +272,9 @@ function isProduct(n: Node): boolean {
   if (n.opType === 'MatMul' && n.domain === '') return true;
   if (n.opType === 'FusedMatMul' && n.domain === 'com.microsoft') return true;
   return n.opType === 'Einsum' && n.domain === '' && n.inputs.length === 2;
+}
+
+function shapeText(ctx: Ctx, v: Value): string {
+  const shape = ctx.shapes.shape(v);
+  return shape ? `[${shape.map((d) => d ?? '?').join(', ')}]` : 'shape unknown';
 }

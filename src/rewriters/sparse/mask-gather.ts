@@ -40,6 +40,12 @@ export function gatherMask(ops: SiteOps, shapes: ShapeInfo, mask: Value, mode: '
   const lead = 4 - dims.length;
   const d4 = [...Array(lead).fill(1), ...dims];
   const ones = { b: d4[0] === 1, h: d4[1] === 1, r: d4[2] === 1 };
+  // The same for every key (a per-head temperature, SwinV2's logit scale): nothing to gather, and no key position
+  // to gather it at; its rows, when it has several, are blocked like the scores'.
+  if (dims.length > 0 && dims[dims.length - 1] === 1) {
+    const m4 = lead > 0 ? ops.unsqueeze(mask, Array.from({ length: lead }, (_, i) => i), 'mask4') : mask;
+    return ones.r ? ops.unsqueeze(m4, [2], 'blocked') : rowBlocks(ops, m4, ix);
+  }
   const rowsMode = mode === 'rows' && !ones.r;
   // Keys mode reads the last row only, computed without the rest of the mask (last-row.ts).
   const source = rowsMode || ones.r || dims.length < 2 ? mask : lastRow(ops.b, shapes, mask, dims.length - 2);
