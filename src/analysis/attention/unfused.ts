@@ -57,7 +57,10 @@ export function matchSoftmax(ctx: Ctx, sm: Node, split?: PlanSplit): Match<RawSi
   const { heads, kvHeads, headDim } = dims;
   if (split && heads !== split.heads) return fail(`the per-head plan's groups hold ${split.heads} heads where Q has ${heads}`);
 
-  const mask = classifyMask(ctx, chain.value.masks);
+  // A factor the same for every key (a per-head temperature) is no mask: it scales whole rows, and the
+  // compute-reducing forms apply it to the blocked scores as it is.
+  const perRow = (m: Value) => chain.value.factors.includes(m) && ctx.shapes.shape(m)?.at(-1) === 1;
+  const mask = classifyMask(ctx, chain.value.masks.filter((m) => !perRow(m)));
   const kind = attentionKind(q, k);
   const nodes = new Set<Node>([...chain.value.nodes, sm, ...fwdNodes, pv, ...q.nodes, ...k.nodes, ...v.nodes, ...out.nodes]);
   const form = sdpaShape(chain.value, q, k) ? 'sdpa-decomposed' : 'unfused';
