@@ -115,11 +115,12 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
   if (needsLayout) {
     const base = current ?? currentSites(model, seqLen, idOf);
     const layout = normalizeLayouts(builder, base.sites, base.report.sites);
-    if (layout.sites.length) {
+    if (layout.sites.length || layout.unpacked.length) {
       const problems = graphProblems(model.graph);
       if (problems.length) throw new Error(`the standard-layout pass broke the graph: ${problems.slice(0, 5).join('; ')}`);
       current = undefined;
       warnings.push(...layout.sites.map((x) => `site ${x.id} rewritten into the standard layout first (${x.from}); exact`));
+      warnings.push(...layout.unpacked.map((x) => `site ${x.id}: its packed Q, K and V projection split into three first, the rest of the site kept as it is (${x.why}); exact`));
     }
     warnings.push(...layout.kept);
   }

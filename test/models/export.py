@@ -128,4 +128,27 @@ class CosineAttention(nn.Module):
         return x + s.o((a.softmax(-1) @ v).transpose(1, 2).reshape(b, t, c))
 torch.manual_seed(6)
 torch.onnx.export(nn.Sequential(CosineAttention(), CosineAttention()).eval(), torch.randn(1, 10, 32), f"{out}/cosine-attn-op14.onnx", opset_version=14, input_names=["x"], output_names=["y"], dynamic_axes=dyn("x", "y"))
+
+# neox-rope-op14.onnx: GPT-NeoX's attention: one QKV projection packed per head ([B, T, heads, 3·head size]), a rotary
+# embedding on the first quarter of each head's dims (rotate_half), a boolean causal buffer with torch.where.
+def rotate_half(x):
+    x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2 :]
+    return torch.cat((-x2, x1), dim=-1)
+class NeoXAttention(nn.Module):
+    def __init__(s, d=32, h=4, n=64):
+        super().__init__(); s.h = h; s.hd = d // h; s.rd = s.hd // 4; s.qkv = nn.Linear(d, 3 * d); s.o = nn.Linear(d, d)
+        s.register_buffer("bias", torch.tril(torch.ones(n, n, dtype=torch.bool)).view(1, 1, n, n))
+        inv = 1.0 / (10000 ** (torch.arange(0, s.rd, 2).float() / s.rd)); f = torch.outer(torch.arange(n).float(), inv); e = torch.cat((f, f), -1)
+        s.register_buffer("cos", e.cos()[None, None]); s.register_buffer("sin", e.sin()[None, None])
+    def forward(s, x):
+        b, t, c = x.shape
+        qkv = s.qkv(x).view(b, t, s.h, 3 * s.hd).permute(0, 2, 1, 3)
+        q, k, v = qkv[..., : s.hd], qkv[..., s.hd : 2 * s.hd], qkv[..., 2 * s.hd :]
+        cos, sin = s.cos[:, :, :t], s.sin[:, :, :t]
+        rot = lambda y: torch.cat((y[..., : s.rd] * cos + rotate_half(y[..., : s.rd]) * sin, y[..., s.rd :]), -1)
+        a = torch.matmul(rot(q), rot(k).transpose(-1, -2)) / math.sqrt(s.hd)
+        a = F.softmax(torch.where(s.bias[:, :, :t, :t], a, torch.tensor(torch.finfo(a.dtype).min)), -1)
+        return x + s.o(torch.matmul(a, v).permute(0, 2, 1, 3).reshape(b, t, c))
+torch.manual_seed(7)
+torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), NeoXAttention(), NeoXAttention()).eval(), torch.randint(0, 50, (1, 16)), f"{out}/neox-rope-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
 print("ok")

@@ -6,16 +6,19 @@ import type { GraphBuilder } from '../../analysis/ir/builder';
 import type { SiteInfo } from '../../analysis/report/types';
 import { LayoutError } from './score-operands';
 import { nonStandardLayout, toStandardLayout } from './standard';
+import { unpackProjection } from './unpack';
 
 export interface Normalized {
   /** Site ids rewritten into the standard layout, with the layout they had. */
   sites: { id: number; from: string }[];
+  /** Sites that kept their form but whose packed Q, K and V projection was split into three (unpack.ts). */
+  unpacked: { id: number; why: string }[];
   /** Sites left as they were, with the reason. */
   kept: string[];
 }
 
 export function normalizeLayouts(b: GraphBuilder, raws: RawSite[], infos: SiteInfo[]): Normalized {
-  const out: Normalized = { sites: [], kept: [] };
+  const out: Normalized = { sites: [], unpacked: [], kept: [] };
   // The shapes before any site is rewritten: a rewritten site's output carries fewer named dimensions, and a later
   // site's Reshapes on its scores are judged by the dimensions the exporter wrote.
   const before = new ShapeInfo(b.model.graph);
@@ -27,10 +30,19 @@ export function normalizeLayouts(b: GraphBuilder, raws: RawSite[], infos: SiteIn
       out.sites.push({ id: info.id, from });
     } catch (e) {
       if (!(e instanceof LayoutError)) throw e;
-      out.kept.push(`site ${info.id} (${from}) kept its layout: ${e.message}`);
+      const why = e.message;
+      try {
+        // The head rewrites need only Q, K and V projections of their own, which a packed site can have as it is.
+        if (!info.binding || info.binding.q.node !== info.binding.k.node) throw new LayoutError('');
+        unpackProjection(b, raws[i], info);
+        out.unpacked.push({ id: info.id, why });
+      } catch (u) {
+        if (!(u instanceof LayoutError)) throw u;
+        out.kept.push(`site ${info.id} (${from}) kept its layout: ${why}`);
+      }
     }
   });
-  if (out.sites.length || out.kept.length) {
+  if (out.sites.length || out.unpacked.length || out.kept.length) {
     b.removeUnused();
     b.sort();
   }

@@ -65,22 +65,15 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo, 
 
   const windows = checkWindows(bind);
   const acts = new Map<Value, Value>();
-  const act = (p: ProjectionWeights, t: TokenAxes, role: string) => standardActivation(ops, acts, p.activation, t, role);
   // The batch of the activation Q reads (for masks that differ by window, and to merge windows back).
   const batchDim = () => (bind.tokens!.q.batch === undefined ? ops.i64([1], 'one') : ops.vec(ops.dim(ops.shape(pq.activation, 'act_shape'), bind.tokens!.q.batch, 'act_batch'), 'act_batch_vec'));
-  const project = (p: ProjectionWeights, cols: HeadColumns, x: Value, heads: number, role: string) => {
-    const { weight, bias } = pickColumns(p, roleRows(cols));
-    let y = ops.op('MatMul', [x, weightOf(b, ops, role, weight.rows, weight.cols, weight.data, p.dtype)], `${role}_proj`);
-    if (bias) y = ops.op('Add', [y, sharedWeight(b, ops.name(`${role}_bias`), [bias.length], bias, p.dtype)], `${role}_bias_add`);
-    const split = ops.reshape(y, ops.i64([0, 0, heads, cols.width], `${role}_heads`), `${role}_split`);
-    return ops.transpose(split, [0, 2, 1, 3], `${role}_bhsd`);
-  };
-  let q = project(pq, bind.q, act(pq, bind.tokens.q, 'q'), bind.heads, 'q');
+  const project = (p: ProjectionWeights, role: 'q' | 'k' | 'v', heads: number) => projectRole(b, ops, p, bind[role], bind.tokens![role], heads, role, acts);
+  let q = project(pq, 'q', bind.heads);
   if (raw.scale !== null && raw.scale !== 1) q = ops.op('Mul', [q, ops.floats([raw.scale], [], 'scale')], 'q_scaled');
   // Scalars computed at run time on Q's or K's way (Swin's head_dim ** -0.5 from the shape) scale the scores alike.
   for (const f of runtimeFactors) q = ops.op(f.op, [q, f.value], 'q_runtime_scaled');
-  const k = repeatKv(ops, project(pk, bind.k, act(pk, bind.tokens.k, 'k'), bind.kvHeads, 'k'), bind, 'k');
-  const v = repeatKv(ops, project(pv, bind.v, act(pv, bind.tokens.v, 'v'), bind.kvHeads, 'v'), bind, 'v');
+  const k = repeatKv(ops, project(pk, 'k', bind.kvHeads), bind, 'k');
+  const v = repeatKv(ops, project(pv, 'v', bind.kvHeads), bind, 'v');
   let scores = ops.op('MatMul', [q, ops.transpose(k, [0, 1, 3, 2], 'k_t')], 'qk');
   let onPath = chain.length ? chain[0].inputs.find((x) => x?.producer?.name === raw.anchors.qk) ?? null : null;
   // The exporter's layout of the scores at each op: BART, Marian and fairseq add their masks to a [batch, heads, q, k]
@@ -107,8 +100,21 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo, 
   if (raw.layouts) retargetShapeReaders(b, ops, raw.layouts);
 }
 
+/**
+ * One role's heads as [batch, heads, positions, head size] from a projection of their own: the columns of `p` the head
+ * map gives them, split into heads. `acts` shares the laid-out activation between roles.
+ */
+export function projectRole(b: GraphBuilder, ops: SiteOps, p: ProjectionWeights, cols: HeadColumns, t: TokenAxes, heads: number, role: string, acts = new Map<Value, Value>()): Value {
+  const x = standardActivation(ops, acts, p.activation, t, role);
+  const { weight, bias } = pickColumns(p, roleRows(cols));
+  let y = ops.op('MatMul', [x, weightOf(b, ops, role, weight.rows, weight.cols, weight.data, p.dtype)], `${role}_proj`);
+  if (bias) y = ops.op('Add', [y, sharedWeight(b, ops.name(`${role}_bias`), [bias.length], bias, p.dtype)], `${role}_bias_add`);
+  const split = ops.reshape(y, ops.i64([0, 0, heads, cols.width], `${role}_heads`), `${role}_split`);
+  return ops.transpose(split, [0, 2, 1, 3], `${role}_bhsd`);
+}
+
 /** Ops that only move entries between the projections and the core (or on to the output projection). */
-const LAYOUT_OPS = new Set(['Reshape', 'Transpose', 'Gather', 'Slice', 'Split', 'Squeeze', 'Unsqueeze', 'Expand', 'Tile', 'Identity', 'Cast', 'Dropout', 'Flatten']);
+export const LAYOUT_OPS = new Set(['Reshape', 'Transpose', 'Gather', 'Slice', 'Split', 'Squeeze', 'Unsqueeze', 'Expand', 'Tile', 'Identity', 'Cast', 'Dropout', 'Flatten']);
 
 /**
  * The rebuilt site applies the projections, the scale and the score ops, nothing else: a path with rotary embedding,

@@ -9,6 +9,7 @@
 import { RuleError, siteById, type Rule, type RuleResult } from '../rule';
 import { applyHeadPlan, keepHead, PlanError, type HeadPlan } from './edit/head-plan';
 import { cost, projectionParams, siteChange, trackNodes } from './edit/report';
+import { ShapeInfo } from '../../analysis/ir/shapes';
 import { siteForm, siteStructure, StructureError, type SiteStructure } from './edit/structure';
 import { removeSublayer, SublayerError } from './edit/sublayer';
 import { requireHeads, requireSite, siteKeys } from './site-params';
@@ -36,13 +37,16 @@ export const pruneHeads: Rule<PruneHeadsParams> = {
   apply(ctx, siteIds, params): RuleResult {
     const changes = [];
     const warnings: string[] = [];
+    // Shapes as the rule found the model: an earlier site's edit leaves the later sites' values as they were, but the
+    // shape inference through it can lose the static sizes (a hidden size read at run time) that fixShapes needs.
+    const shapes = new ShapeInfo(ctx.builder.graph);
     for (const id of siteIds) {
       const { info, raw } = siteById(ctx, id);
       const nodes = trackNodes(ctx.builder);
       const removed = new Set(params.heads[id]);
       let s: SiteStructure;
       try {
-        s = siteStructure(ctx.builder.graph, raw, info, { needOutput: true });
+        s = siteStructure(ctx.builder.graph, raw, info, { needOutput: true }, shapes);
       } catch (e) {
         if (e instanceof StructureError) throw new RuleError(NAME, `site ${id}: ${e.message}`);
         throw e;

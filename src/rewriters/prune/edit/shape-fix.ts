@@ -57,7 +57,10 @@ function fixReshape(builder: GraphBuilder, s: SiteStructure, n: Node, map: { hea
   const target = n.input(1);
   const values = s.shapes.values(target);
   if (!target || !values) return;
-  const literal = literalEntries(s.shapes, target);
+  // Read off the shape of a tensor outside the site (nanoGPT's `view(B, T, C)` with C from the block's input), an entry
+  // keeps its old value when the heads change: it is as fixed as a literal.
+  const fixedShape = (v: Value | null) => !v?.producer || !s.region.has(v.producer);
+  const literal = literalEntries(s.shapes, target, fixedShape);
   const last = values.length - 1;
   const delta = values.map((t, i) => {
     // Entries computed from a Shape at run time follow the new widths by themselves; only literals need the delta.
@@ -73,49 +76,53 @@ function fixReshape(builder: GraphBuilder, s: SiteStructure, n: Node, map: { hea
 
 /**
  * For a 1-D shape tensor: which entries are literals written by the exporter (constants, through Concat, Unsqueeze,
- * Cast, Gather of constants) rather than read from a tensor's shape at run time. Undefined when unknown.
+ * Cast, Gather of constants), or read from the shape of a tensor `fixed` says the rewrite does not change, rather than
+ * read from a tensor's shape at run time that follows the new widths. Undefined when unknown.
  */
-function literalEntries(shapes: ShapeInfo, v: Value | null, depth = 0): boolean[] | undefined {
+function literalEntries(shapes: ShapeInfo, v: Value | null, fixed: (v: Value | null) => boolean, depth = 0): boolean[] | undefined {
   const len = shapes.shape(v)?.[0];
   if (!v || typeof len !== 'number' || depth > 12) return undefined;
   if (v.constant) return new Array<boolean>(len).fill(true);
   const p = v.producer;
   if (!p || p.domain !== '') return new Array<boolean>(len).fill(false);
   switch (p.opType) {
+    case 'Shape':
+      return new Array<boolean>(len).fill(fixed(p.input(0)));
     case 'Concat': {
-      const parts = p.inputs.map((i) => literalEntries(shapes, i, depth + 1));
+      const parts = p.inputs.map((i) => literalEntries(shapes, i, fixed, depth + 1));
       if (parts.some((x) => !x)) return undefined;
       const all = parts.flat() as boolean[];
       return all.length === len ? all : undefined;
     }
     case 'Unsqueeze': case 'Squeeze': case 'Cast': case 'Identity': case 'Reshape': {
-      const inner = literalEntries(shapes, p.input(0), depth + 1) ?? (isScalarLiteral(p.input(0)) ? [true] : undefined);
+      const inner = literalEntries(shapes, p.input(0), fixed, depth + 1) ?? (isScalarLiteral(p.input(0), fixed) ? [true] : undefined);
       if (!inner) return new Array<boolean>(len).fill(false);
       return inner.length === len ? inner : new Array<boolean>(len).fill(inner.every(Boolean));
     }
     case 'Gather': {
       const idx = shapes.values(p.input(1));
-      const inner = literalEntries(shapes, p.input(0), depth + 1);
+      const inner = literalEntries(shapes, p.input(0), fixed, depth + 1);
       if (!inner || !idx || idx.length !== len) return new Array<boolean>(len).fill(false);
       return idx.map((i) => (typeof i === 'number' ? inner[i < 0 ? i + inner.length : i] ?? false : false));
     }
     case 'Add': case 'Sub': case 'Mul': {
       // Element-wise shape arithmetic (an earlier rewrite's `target + delta`): literal where both sides are.
-      const [a, b] = [0, 1].map((k) => literalEntries(shapes, p.input(k), depth + 1) ?? (isScalarLiteral(p.input(k)) ? [true] : undefined));
+      const [a, b] = [0, 1].map((k) => literalEntries(shapes, p.input(k), fixed, depth + 1) ?? (isScalarLiteral(p.input(k), fixed) ? [true] : undefined));
       if (!a || !b) return new Array<boolean>(len).fill(false);
       return Array.from({ length: len }, (_, i) => (a.length === 1 ? a[0] : a[i]) && (b.length === 1 ? b[0] : b[i]));
     }
     default:
-      return new Array<boolean>(len).fill(p.inputs.every((i) => !i || isScalarLiteral(i)));
+      return new Array<boolean>(len).fill(p.inputs.every((i) => !i || isScalarLiteral(i, fixed)));
   }
 }
 
-function isScalarLiteral(v: Value | null): boolean {
+function isScalarLiteral(v: Value | null, fixed: (v: Value | null) => boolean): boolean {
   if (!v) return true;
   if (v.constant) return true;
   const p = v.producer;
-  if (!p || p.opType === 'Shape' || p.opType === 'Size') return false;
-  return p.inputs.every((i) => isScalarLiteral(i));
+  if (!p || p.opType === 'Size') return false;
+  if (p.opType === 'Shape') return fixed(p.input(0));
+  return p.inputs.every((i) => isScalarLiteral(i, fixed));
 }
 
 /** The Split that cuts a packed QKV tensor into its parts: new sizes in the parts' order. */

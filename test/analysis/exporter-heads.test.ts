@@ -1,0 +1,57 @@
+// Head rewrites on plain PyTorch exports (test/models/export.py): nanoGPT merges the heads with `view(B, T, C)`, C read
+// at run time from the block's input, which stays C after pruning; GPT-NeoX packs Q, K and V per head and rotates part
+// of each head before the core, and SwinV2's cosine attention normalises Q and K there, so the standard-layout pass
+// cannot rebuild those sites and the pipeline splits their packed projection instead. Pruning must equal zeroing the
+// heads in the original graph.
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rewriteModel } from '../../src/rewriters/pipeline';
+import { maskedOutputs, maxAbsDiff, outputsOf, scratch, type Feeds } from '../rewriters/shared-prune-helpers';
+
+const MODELS = path.join(__dirname, '..', 'models');
+const model = (name: string) => path.join(MODELS, `${name}.onnx`);
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(() => { tmp = scratch('exporter-heads'); });
+afterAll(() => tmp.cleanup());
+
+const ids = (): Feeds => ({ input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: 2 * 20 }, (_, i) => BigInt((i * 7 + 3) % 50)), [2, 20]) });
+const floats = (dims: number[]): Feeds => ({ x: new ort.Tensor('float32', Float32Array.from({ length: dims.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * 0.37)), dims) });
+
+async function expectPruneEqualsZeroing(name: string, heads: Record<number, number[]>, feeds: Feeds): Promise<string[]> {
+  const out = path.join(tmp.dir, `${name}.pruned.onnx`);
+  const report = rewriteModel(model(name), [{ rule: 'prune-heads', params: { heads } }], out);
+  const want = await maskedOutputs(model(name), heads, feeds, tmp.dir, { onlyZeroed: true });
+  const got = await outputsOf(out, feeds);
+  const before = await outputsOf(model(name), feeds);
+  for (const [k, w] of Object.entries(want)) {
+    expect(maxAbsDiff(got[k], w), k).toBeLessThanOrEqual(1e-4);
+    expect(maxAbsDiff(before[k], w), `${k} changed`).toBeGreaterThan(1e-4);
+  }
+  return report.warnings;
+}
+
+describe('pruning heads of plain PyTorch exports', () => {
+  it("nanoGPT: the heads' merge reshape takes its width from the block's input; it is updated like a literal", async () => {
+    await expectPruneEqualsZeroing('nanogpt-op11', { 0: [1], 1: [0, 3] }, ids());
+  });
+
+  it('GPT-NeoX: the per-head packed projection is split into Q, K and V; the partial rotary stays as it is', async () => {
+    const warnings = await expectPruneEqualsZeroing('neox-rope-op14', { 0: [2], 1: [0, 1] }, ids());
+    expect(warnings.join('\n')).toMatch(/site 0: its packed Q, K and V projection split into three first, the rest of the site kept as it is \(.* between a projection and the core\); exact/);
+  });
+
+  it('SwinV2 cosine attention: the normalised Q and K stay, the projection is split', async () => {
+    await expectPruneEqualsZeroing('cosine-attn-op14', { 1: [3] }, floats([2, 12, 32]));
+  });
+
+  it('share-kv and gqa run on the split GPT-NeoX projection (the outputs change, the model runs)', async () => {
+    for (const [rule, params] of [['share-kv', { pairs: [[0, 1]] }], ['gqa', { groups: 2 }]] as const) {
+      const out = path.join(tmp.dir, `neox.${rule}.onnx`);
+      rewriteModel(model('neox-rope-op14'), [{ rule, params }], out);
+      const y = (await outputsOf(out, ids())).hidden;
+      expect(y.every(Number.isFinite), rule).toBe(true);
+    }
+  });
+});
