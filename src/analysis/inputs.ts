@@ -6,7 +6,7 @@ import type { RawSite } from './attention/site';
 import type { Graph, Value } from './ir/graph';
 import type { ShapeInfo } from './ir/shapes';
 import { assignInputAxes } from './layout/input-axes';
-import { MASK_INPUT_NAME } from './attention/mask';
+import { isTriangular, MASK_INPUT_NAME } from './attention/mask';
 import { maskMeaning } from './layout/mask-meaning';
 import type { InputInfo, InputRole } from './report/types';
 
@@ -88,7 +88,8 @@ function sourceInput(v: Value | null, depth = 4): Value | undefined {
  * The longest sequence a model with learned absolute positions takes: the smallest constant table (16 rows or more)
  * that a Gather indexes with anything but token ids or token types, rounded down to a power of two (BART's table has
  * two extra rows, 66 for 64 positions). Synthesizing a longer input would index past the table and fail. Rotary
- * caches are such tables too; they are long, so they only cap lengths nobody synthesizes by default.
+ * caches are such tables too; they are long, so they only cap lengths nobody synthesizes by default. A causal buffer
+ * sliced to the sequence length bounds it as well.
  */
 export function maxPositions(graph: Graph): number | undefined {
   let rows: number | undefined;
@@ -100,5 +101,34 @@ export function maxPositions(graph: Graph): number | undefined {
     if (from && !/position/i.test(from.name)) continue; // token ids, token types: a vocabulary, not positions
     rows = Math.min(rows ?? Infinity, table.dims[0]);
   }
-  return rows === undefined ? undefined : 2 ** Math.floor(Math.log2(rows));
+  const tables = rows === undefined ? undefined : 2 ** Math.floor(Math.log2(rows));
+  const buffers = slicedBufferLength(graph);
+  return tables === undefined ? buffers : buffers === undefined ? tables : Math.min(tables, buffers);
+}
+
+/**
+ * The shortest causal buffer cut to the sequence length at run time: nanoGPT's (and older GPT-2 and GPT-NeoX
+ * exports') lower-triangular `bias[:, :, :T, :T]` holds block_size positions, and a longer input fails in a broadcast
+ * deep inside the model. Only triangular constants count: torch.nn slices its packed weights at run time too.
+ */
+function slicedBufferLength(graph: Graph): number | undefined {
+  let shortest: number | undefined;
+  for (const n of graph.nodes) {
+    if (n.opType !== 'Slice' || n.domain !== '' || n.inputs.length < 3) continue;
+    const data = n.input(0)?.constant;
+    if (!data || data.dims.length < 2 || n.input(2)?.constant || !isTriangular(data)) continue;
+    const axesIn = n.input(3)?.constant;
+    const rank = data.dims.length;
+    let axes: number[];
+    try {
+      axes = axesIn ? axesIn.toNumbers().map((a) => (a < 0 ? a + rank : a)) : Array.from({ length: n.input(1)?.constant?.size ?? 0 }, (_, i) => i);
+    } catch {
+      continue;
+    }
+    for (const a of axes) {
+      if (a < rank - 2 || data.dims[a] < 16) continue;
+      shortest = Math.min(shortest ?? Infinity, data.dims[a]);
+    }
+  }
+  return shortest;
 }

@@ -1,6 +1,6 @@
 // How long the synthesized inputs are when nobody says, and how to speak of a model's length. A handful of tokens
 // makes every sparse rewrite look lossless (a window of 16 covers all of 16 tokens), so the default is the model's own
-// length where its inputs fix one or its position table bounds one, else 512 tokens; an image model's length is its
+// length where its inputs fix one or its position table (or causal buffer) bounds one, else 512 tokens; an image model's length is its
 // patch grid, set by the image size, not a token count. Used by the CLI and the dashboards. Pure.
 import { isImageModel, sequenceUnit } from '../analysis/report/units';
 import type { InputInfo, ModelInfo } from '../analysis/report/types';
@@ -32,7 +32,7 @@ export function defaultLength(model: Pick<ModelInfo, 'inputs' | 'maxPositions'> 
   const fixed = fixedTokens(model.inputs);
   if (fixed !== undefined) return { seq: fixed, reason: `${fixed} tokens (the model's fixed input length)` };
   if (model.maxPositions !== undefined && model.maxPositions < DEFAULT_TOKENS) {
-    return { seq: model.maxPositions, reason: `${model.maxPositions} tokens (the longest its position table allows)` };
+    return { seq: model.maxPositions, reason: `${model.maxPositions} tokens (the longest its position table or causal buffer allows)` };
   }
   return { seq: DEFAULT_TOKENS, reason: `${DEFAULT_TOKENS} tokens (the default)` };
 }

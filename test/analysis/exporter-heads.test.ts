@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeModel } from '../../src/analysis/analyze';
 import { rewriteModel } from '../../src/rewriters/pipeline';
 import { maskedOutputs, maxAbsDiff, outputsOf, scratch, type Feeds } from '../rewriters/shared-prune-helpers';
 
@@ -31,6 +32,15 @@ async function expectPruneEqualsZeroing(name: string, heads: Record<number, numb
   }
   return report.warnings;
 }
+
+describe('the longest input', () => {
+  it("is the size of a causal buffer sliced to the sequence (nanoGPT's block_size), not torch.nn's sliced weights", () => {
+    expect(analyzeModel(model('nanogpt-op11')).model.maxPositions).toBe(64);
+    expect(analyzeModel(model('neox-rope-op14')).model.maxPositions).toBe(64);
+    // torch.nn slices its packed in_proj_weight with ends computed at run time: no bound.
+    expect(analyzeModel(model('nnenc-causal-pad-op14')).model.maxPositions).toBeUndefined();
+  });
+});
 
 describe('pruning heads of plain PyTorch exports', () => {
   it("nanoGPT: the heads' merge reshape takes its width from the block's input; it is updated like a literal", async () => {

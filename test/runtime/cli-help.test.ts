@@ -63,7 +63,7 @@ describe('default lengths', () => {
     const r = await cli('compare', m, m);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('input_ids[1,64]');
-    expect(r.stdout).toContain('synthesized inputs of 64 tokens (the longest its position table allows); --seq sets another length');
+    expect(r.stdout).toContain('synthesized inputs of 64 tokens (the longest its position table or causal buffer allows); --seq sets another length');
   });
 
   it('compare of a model without a position table defaults to 512 tokens', async () => {

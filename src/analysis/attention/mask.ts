@@ -223,7 +223,7 @@ function offsetBetween(ctx: Ctx, a: Value, b: Value): number | undefined {
 }
 
 /** A constant square-ish matrix whose strict upper triangle is masked and lower part is not. */
-function isTriangular(t: { dims: number[]; size: number; toNumbers(): number[] }): boolean {
+export function isTriangular(t: { dims: number[]; size: number; toNumbers(): number[] }): boolean {
   const d = t.dims;
   if (d.length < 2 || t.size > 1 << 22) return false;
   const rows = d[d.length - 2];

@@ -65,7 +65,8 @@ export interface ModelInfo {
   opHistogram: Record<string, number>;
   /**
    * Rows of the smallest learned position table (a Gather from a constant table that token ids do not index), rounded
-   * down to a power of two: the longest sequence the model can take. Absent when the model has no such table.
+   * down to a power of two, or the size of a causal buffer sliced to the sequence length (nanoGPT's `bias`), whichever
+   * is shorter: the longest sequence the model can take. Absent when the model has neither.
    */
   maxPositions?: number;
 }
