@@ -53,6 +53,11 @@ export function runInputs(args: ParsedArgs, model: string, report?: AnalysisRepo
   const file = args.options.get('inputs');
   const length = defaultLength(report?.model);
   const chosen = args.options.has('seq');
+  const limit = report?.model.maxPositions;
+  if (chosen && limit !== undefined && synthesis.seq !== undefined && synthesis.seq > limit && !isVision(report!.model)) {
+    // Past it the model fails deep inside (a Gather past its position table, a broadcast against its causal buffer).
+    throw new UsageError(`--seq ${synthesis.seq}: the model takes at most ${limit} positions (its position table or causal buffer); use --seq ${limit} or less`);
+  }
   if (typeof file !== 'string') {
     // An image model's length is its patch grid: --seq cannot change it, only other images (--inputs) can.
     const other = report && isVision(report.model) ? '--inputs gives real images' : '--seq sets another length, --inputs gives real ones (inputs, token ids or text)';

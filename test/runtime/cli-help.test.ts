@@ -66,6 +66,18 @@ describe('default lengths', () => {
     expect(r.stdout).toContain('synthesized inputs of 64 tokens (the longest its position table or causal buffer allows); --seq sets another length');
   });
 
+  it("a longer --seq than the model's causal buffer (nanoGPT's block_size) is refused with the limit, not run into a broadcast error", async () => {
+    const m = path.join(__dirname, '..', 'models', 'nanogpt-op11.onnx');
+    const dflt = await cli('compare', m, m);
+    expect(dflt.stdout).toContain('input_ids[1,64]');
+    for (const argv of [['compare', m, m, '--seq', '100'], ['bench', m, '--seq', '32,100', '--iters', '2']]) {
+      const r = await cli(...argv);
+      expect(r.code, argv[0]).not.toBe(0);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/100.*takes at most 64 .*\(its position table or causal buffer\)/);
+    }
+  });
+
   it('compare of a model without a position table defaults to 512 tokens', async () => {
     const m = fixture('llama-eager-ts-op17').model;
     const r = await cli('compare', m, m);
