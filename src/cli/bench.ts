@@ -12,7 +12,7 @@ import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
 import { defaultLength, isVision } from '../shared/lengths';
 import {
-  modelLabel, analyzeForRuntime, environment, fmt, intList, pct, printJson, progressPrinter, sessionSettings, withRuntime,
+  modelLabel, analyzeForRuntime, checkLength, environment, fmt, intList, pct, printJson, progressPrinter, sessionSettings, withRuntime,
 } from './runtime-args';
 
 export const help: CommandHelp = {
@@ -84,9 +84,7 @@ async function benchModels(args: ParsedArgs, models: string[], settings: Session
     const infos = report && reports[0] && i > 0 ? withReferenceLayout(reports[0].model.inputs, report.model.inputs) : report?.model.inputs;
     return report ? { path, sites: profileSites(report.sites), infos } : { path };
   });
-  const limit = Math.min(...reports.map((r) => (r && !isVision(r.model) ? r.model.maxPositions ?? Infinity : Infinity)));
-  const over = points.filter((p) => p.seq + p.past > limit).map((p) => p.seq + p.past);
-  if (over.length) throw new UsageError(`${over.join(', ')} positions: the model takes at most ${limit} (its position table or causal buffer); keep --seq (plus --past or --decode) within it`);
+  for (const r of reports) for (const p of points) checkLength(r, p.seq + p.past, p.past ? `--seq ${p.seq} after ${p.past} past tokens` : `--seq ${p.seq}`);
   // Without --seq: the first model's default length (its own, or 512 tokens), never the synthesizer's handful.
   if (points.length === 0 && !args.options.has('inputs') && !vision.has(models[0])) points.push({ seq: defaultLength(reports[0]?.model).seq, past });
   // --seq and --past are sweep points here, not synthesis options; the rest (batch, seed, a file) is the input source.

@@ -3,7 +3,7 @@
 import { readCalibration } from '../runtime/inputs/calibration';
 import { UsageError, intOption, parseArgs } from './args';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
-import { analyzeForRuntime, fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
+import { analyzeForRuntime, checkLength, fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
   name: 'eval',
@@ -33,6 +33,9 @@ export async function run(argv: string[]): Promise<number> {
   const cal = readCalibration(tokens, model, report?.model.inputs);
   if (!cal.ids) throw new UsageError(`--tokens ${tokens}: eval needs token ids or text, and this is an inputs file`);
   const ids = cal.ids;
+  const seq = intOption(args, 'seq', 512, 1);
+  checkLength(report, seq);
+  checkVocabulary(ids, report?.model.inputs.find((i) => i.role === 'input_ids')?.vocabSize, tokens);
   const logits = args.options.get('logits');
   const json = args.options.has('json');
   const r = await withRuntime((client) =>
@@ -40,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
       {
         model,
         tokens: ids,
-        seq: intOption(args, 'seq', 512, 1),
+        seq,
         windows: intOption(args, 'windows', 64, 1),
         batch: intOption(args, 'batch', 1, 1),
         settings: sessionSettings(args),
@@ -66,4 +69,12 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(lines.join('\n') + '\n');
   }
   return 0;
+}
+
+/** A token id the embedding table does not have fails in its Gather: said here, with where it is. */
+function checkVocabulary(ids: ArrayLike<number>, vocab: number | undefined, file: string): void {
+  if (vocab === undefined) return;
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] >= vocab || ids[i] < 0) throw new UsageError(`--tokens ${file}: token ${ids[i]} at position ${i} is outside the model's vocabulary of ${vocab}`);
+  }
 }

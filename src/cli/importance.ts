@@ -6,7 +6,7 @@ import { headImportance, type ImportanceResult } from '../orchestrate/importance
 import { UsageError, intOption, parseArgs } from './args';
 import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, SYNTHESIS_HELP, specOf, usageLine } from './help';
-import { analyzeForRuntime, fmt, intList, pct, printJson, progressPrinter, runInputs, sessionSettings, synthesisOptions, withRuntime } from './runtime-args';
+import { analyzeForRuntime, checkLength, fmt, intList, pct, printJson, progressPrinter, runInputs, sessionSettings, synthesisOptions, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
   name: 'importance',
@@ -34,6 +34,7 @@ export async function run(argv: string[]): Promise<number> {
   const inputs = args.options.get('inputs');
   if (typeof inputs === 'string' && args.options.has('samples')) throw new UsageError('--samples applies to synthesized inputs; --inputs gives one calibration set');
   const fed = typeof inputs === 'string' ? runInputs(args, model, report) : undefined;
+  if (!fed && args.options.has('seq')) checkLength(report, intOption(args, 'seq', 0, 1));
   if (fed?.note && !json) process.stdout.write(`${fed.note}\n`);
   const progress = progressPrinter(!json);
   const result = await withRuntime((client) =>

@@ -53,11 +53,7 @@ export function runInputs(args: ParsedArgs, model: string, report?: AnalysisRepo
   const file = args.options.get('inputs');
   const length = defaultLength(report?.model);
   const chosen = args.options.has('seq');
-  const limit = report?.model.maxPositions;
-  if (chosen && limit !== undefined && synthesis.seq !== undefined && synthesis.seq > limit && !isVision(report!.model)) {
-    // Past it the model fails deep inside (a Gather past its position table, a broadcast against its causal buffer).
-    throw new UsageError(`--seq ${synthesis.seq}: the model takes at most ${limit} positions (its position table or causal buffer); use --seq ${limit} or less`);
-  }
+  if (chosen && synthesis.seq !== undefined) checkLength(report, synthesis.seq);
   if (typeof file !== 'string') {
     // An image model's length is its patch grid: --seq cannot change it, only other images (--inputs) can.
     const other = report && isVision(report.model) ? '--inputs gives real images' : '--seq sets another length, --inputs gives real ones (inputs, token ids or text)';
@@ -68,6 +64,16 @@ export function runInputs(args: ParsedArgs, model: string, report?: AnalysisRepo
   const fed = calibrationInputs(readCalibration(file, model, infos), infos, seq ?? length.seq, rest);
   const how = fed.tokens === null || chosen ? '' : `; up to ${length.reason}, --seq sets another length`;
   return { source: fed.source, note: `inputs: ${fed.description}${how}`, labels: fed.labels };
+}
+
+/**
+ * Refuses a length beyond the model's position table or causal buffer (`maxPositions`): past it the model fails deep
+ * inside, in a Gather past its table or a broadcast against its buffer.
+ */
+export function checkLength(report: AnalysisReport | undefined, positions: number, what = `--seq ${positions}`): void {
+  const limit = report?.model.maxPositions;
+  if (limit === undefined || positions <= limit || isVision(report!.model)) return;
+  throw new UsageError(`${what}: the model takes at most ${limit} positions (its position table or causal buffer); keep within it`);
 }
 
 /** A list of integers: `512`, `512,2048,4096`. */

@@ -2,7 +2,7 @@
 // runs; runtime commands default to a length that means something (not 16 tokens) and say which; an encoder's maps do
 // not report "mass on future keys"; paths are printed as given.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -66,16 +66,24 @@ describe('default lengths', () => {
     expect(r.stdout).toContain('synthesized inputs of 64 tokens (the longest its position table or causal buffer allows); --seq sets another length');
   });
 
-  it("a longer --seq than the model's causal buffer (nanoGPT's block_size) is refused with the limit, not run into a broadcast error", async () => {
+  it("a longer --seq than the model's causal buffer (nanoGPT's block_size), or a token outside its vocabulary, is refused with the limit, not run into an error inside the model", async () => {
     const m = path.join(__dirname, '..', 'models', 'nanogpt-op11.onnx');
     const dflt = await cli('compare', m, m);
     expect(dflt.stdout).toContain('input_ids[1,64]');
-    for (const argv of [['compare', m, m, '--seq', '100'], ['bench', m, '--seq', '32,100', '--iters', '2']]) {
+    const dir = mkdtempSync(path.join(tmpdir(), 'al-vocab-'));
+    const bytes = path.join(dir, 'text.bytes');
+    writeFileSync(bytes, Buffer.from([1, 2, 3, 200, 4]));
+    const vocab = await cli('eval', m, '--tokens', bytes, '--seq', '4', '--windows', '1');
+    expect(vocab.stderr.trim()).toBe(`attention-lens eval: --tokens ${bytes}: token 200 at position 3 is outside the model's vocabulary of 50`);
+    const ok = path.join(dir, 'ok.bytes');
+    writeFileSync(ok, Buffer.from(Array.from({ length: 300 }, (_, i) => i % 50)));
+    for (const argv of [['compare', m, m, '--seq', '100'], ['bench', m, '--seq', '32,100', '--iters', '2'], ['importance', m, '--seq', '100'], ['eval', m, '--tokens', ok, '--seq', '100']]) {
       const r = await cli(...argv);
       expect(r.code, argv[0]).not.toBe(0);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/100.*takes at most 64 .*\(its position table or causal buffer\)/);
     }
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('compare of a model without a position table defaults to 512 tokens', async () => {
