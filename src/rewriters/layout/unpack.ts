@@ -7,7 +7,7 @@
 import type { Layout } from '../../analysis/attention/layout/factors';
 import type { RawSite } from '../../analysis/attention/site';
 import type { GraphBuilder } from '../../analysis/ir/builder';
-import type { Value } from '../../analysis/ir/graph';
+import type { Node, Value } from '../../analysis/ir/graph';
 import { ShapeInfo } from '../../analysis/ir/shapes';
 import type { HeadColumns, SiteInfo, TokenAxes } from '../../analysis/report/types';
 import { SiteOps } from '../sparse/ops';
@@ -67,7 +67,7 @@ function onlyLayoutOpsFrom(from: Value, to: Value): boolean {
   let v: Value | null = to;
   for (let i = 0; i < 16 && v; i++) {
     if (v === from) return true;
-    const p: import('../../analysis/ir/graph').Node | null = v.producer;
+    const p: Node | null = v.producer;
     if (!p || !LAYOUT_OPS.has(p.opType) || p.domain !== '') return false;
     v = p.input(0);
   }
