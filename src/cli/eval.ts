@@ -14,7 +14,7 @@ export const help: CommandHelp = {
       name: 'tokens', value: 'FILE', help: 'token ids (.bytes: one token per byte; a 1-D .npy; a .json array) or text (any other file: ' +
         'tokenised with the tokenizer.json beside the model, or read as bytes by a byte-level model)',
     },
-    { name: 'seq', value: 'L', help: 'tokens per window', default: '512' },
+    { name: 'seq', value: 'L', help: 'tokens per window', default: '512, or the longest the model takes (its position table or causal buffer) when shorter' },
     { name: 'windows', value: 'N', help: 'windows scored, evenly spaced over the file', default: '64' },
     { name: 'batch', value: 'N', help: 'windows per run', default: '1' },
     { name: 'logits', value: 'NAME', help: 'the output holding the logits', default: 'the output named logits, else the first' },
@@ -33,7 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const cal = readCalibration(tokens, model, report?.model.inputs);
   if (!cal.ids) throw new UsageError(`--tokens ${tokens}: eval needs token ids or text, and this is an inputs file`);
   const ids = cal.ids;
-  const seq = intOption(args, 'seq', 512, 1);
+  const seq = intOption(args, 'seq', Math.min(512, report?.model.maxPositions ?? 512), 1);
   checkLength(report, seq);
   checkVocabulary(ids, report?.model.inputs.find((i) => i.role === 'input_ids')?.vocabSize, tokens);
   const logits = args.options.get('logits');

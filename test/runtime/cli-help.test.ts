@@ -76,7 +76,10 @@ describe('default lengths', () => {
     const vocab = await cli('eval', m, '--tokens', bytes, '--seq', '4', '--windows', '1');
     expect(vocab.stderr.trim()).toBe(`attention-lens eval: --tokens ${bytes}: token 200 at position 3 is outside the model's vocabulary of 50`);
     const ok = path.join(dir, 'ok.bytes');
-    writeFileSync(ok, Buffer.from(Array.from({ length: 300 }, (_, i) => i % 50)));
+    // Ids below 32: this nanoGPT has no LM head, and eval reads its 32-wide hidden output as the logits.
+    writeFileSync(ok, Buffer.from(Array.from({ length: 300 }, (_, i) => i % 30)));
+    const evalDefault = await cli('eval', m, '--tokens', ok, '--windows', '2');
+    expect(evalDefault.stdout).toContain('2 windows of 64 on cpu');
     for (const argv of [['compare', m, m, '--seq', '100'], ['bench', m, '--seq', '32,100', '--iters', '2'], ['importance', m, '--seq', '100'], ['eval', m, '--tokens', ok, '--seq', '100']]) {
       const r = await cli(...argv);
       expect(r.code, argv[0]).not.toBe(0);
