@@ -56,6 +56,17 @@ describe('pruning heads of plain PyTorch exports', () => {
     await expectPruneEqualsZeroing('cosine-attn-op14', { 1: [3] }, floats([2, 12, 32]));
   });
 
+  it('a per-head temperature after the scalar scale: the standard-layout pass keeps both, prune equals zeroing', async () => {
+    // The reported scale is unknown (not one number); the rebuilt site must still apply head_dim ** -0.5 to Q.
+    const feeds = floats([2, 12, 32]);
+    const before = await outputsOf(model('perhead-temp-op14'), feeds);
+    const wide = path.join(tmp.dir, 'temp.window.onnx');
+    const report = rewriteModel(model('perhead-temp-op14'), [{ rule: 'window', params: { window: 64 } }], wide);
+    expect(report.warnings.join('\n')).toMatch(/rewritten into the standard layout first/);
+    expect(maxAbsDiff((await outputsOf(wide, feeds)).y, before.y)).toBeLessThan(1e-5);
+    await expectPruneEqualsZeroing('perhead-temp-op14', { 0: [1], 1: [2] }, feeds);
+  });
+
   it('share-kv and gqa run on the split GPT-NeoX projection (the outputs change, the model runs)', async () => {
     for (const [rule, params] of [['share-kv', { pairs: [[0, 1]] }], ['gqa', { groups: 2 }]] as const) {
       const out = path.join(tmp.dir, `neox.${rule}.onnx`);

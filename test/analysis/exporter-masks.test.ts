@@ -98,6 +98,15 @@ describe('how plain PyTorch exports write masks', () => {
       expect(s.maskType).toBe('none');
       expect(s.notes.join('\n')).toMatch(/scale not one number: the scores are multiplied by '.*' \(\[4, 1, 1\]\), a factor per head or position/);
     }
+    // fuse applies the factor to Q.
+    const feeds = { x: floats([2, 24, 32]) };
+    const before = await outputsOf(model('cosine-attn-op14'), feeds);
+    for (const m of ['cosine-attn-op14', 'perhead-temp-op14']) {
+      const fused = await rewritten(m, 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+      expect(fused.report.applied[0].changes.map((c) => c.after.form), m).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
+      const reference = m === 'cosine-attn-op14' ? before : await outputsOf(model(m), feeds);
+      expect(maxAbsDiff(fused.outputs.y, reference.y), m).toBeLessThan(1e-4);
+    }
     // Gathered at key positions like a mask, the [4, 1, 1] factor crashed the compute-reducing forms at run time.
     await expectFastFormsExact('cosine-attn-op14', { x: floats([2, 24, 32]) }, [
       ['window', { window: 8 }, 'blocked'],

@@ -151,4 +151,18 @@ class NeoXAttention(nn.Module):
         return x + s.o(torch.matmul(a, v).permute(0, 2, 1, 3).reshape(b, t, c))
 torch.manual_seed(7)
 torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), NeoXAttention(), NeoXAttention()).eval(), torch.randint(0, 50, (1, 16)), f"{out}/neox-rope-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
+
+# perhead-temp-op14.onnx: packed QKV (timm-style reshape and permute), the scores scaled by head_dim ** -0.5 and then
+# by a learned per-head temperature [1, heads, 1, 1].
+class TemperatureAttention(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.hd = d // h; s.qkv = nn.Linear(d, 3 * d); s.o = nn.Linear(d, d)
+        s.t = nn.Parameter(1 + 0.5 * torch.rand(1, h, 1, 1))
+    def forward(s, x):
+        b, t, c = x.shape
+        q, k, v = s.qkv(x).reshape(b, t, 3, s.h, s.hd).permute(2, 0, 3, 1, 4)
+        a = (q @ k.transpose(-2, -1)) * s.hd ** -0.5 * s.t
+        return x + s.o((a.softmax(-1) @ v).transpose(1, 2).reshape(b, t, c))
+torch.manual_seed(8)
+torch.onnx.export(nn.Sequential(TemperatureAttention(), TemperatureAttention()).eval(), torch.randn(1, 10, 32), f"{out}/perhead-temp-op14.onnx", opset_version=14, input_names=["x"], output_names=["y"], dynamic_axes=dyn("x", "y"))
 print("ok")

@@ -18,4 +18,9 @@ export interface RawSite
   io: { q?: Value; k?: Value; v?: Value; out?: Value };
   /** The masks the site applies to its scores as they enter it (added, or a fused operator's mask inputs). */
   maskValues?: Value[];
+  /**
+   * When `scale` is unknown because the scores are also multiplied by a tensor (a per-head temperature): the product
+   * of the scalar factors alone, which a pass that rebuilds the site still has to apply (the tensor stays on the scores).
+   */
+  scalarScale?: number;
 }

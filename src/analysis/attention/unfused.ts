@@ -82,6 +82,7 @@ export function matchSoftmax(ctx: Ctx, sm: Node, split?: PlanSplit): Match<RawSi
     scale,
     maskType: maskTypeOf(mask),
     maskValues: chain.value.masks,
+    ...(tensorFactor && !unknownFactor ? { scalarScale: chain.value.scale * q.scale * k.scale } : {}),
     ...(mask.window !== undefined ? { window: mask.window } : {}),
     ...(chain.value.softcap !== undefined ? { softcap: chain.value.softcap } : {}),
     position: q.rope || k.rope ? 'rope' : mask.relativeBias ? 'relative-bias' : mask.alibi ? 'alibi' : 'none',

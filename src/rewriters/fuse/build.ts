@@ -13,7 +13,8 @@ import { BHPD, BPHD, pick, permTo, type Operand, type Stage } from './operands';
 import type { FusePlan } from './plan';
 import { ROTARY_SCOPE } from '../node-names';
 import { rehomeReaders, rotate, type RopeCache, type RopePlan } from './rotary';
-import type { MaskTerm } from './score-core';
+import type { HeadFactor, MaskTerm } from './score-core';
+import { elemTypeOf } from '../sparse/values';
 
 /** What this rewrite built that later sites reuse: biases by the terms they sum (layers that share a mask share one
  * bias), and rotary tables by the cos and sin they come from. */
@@ -64,7 +65,7 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
   if (plan.op === 'Attention') {
     const [q, k, v] = [to4d(ops, qStage, 'q'), to4d(ops, kStage, 'k'), to4d(ops, vStage, 'v')];
     const bias = maskBias(ops, plan, biases, () => [dimOf(ops, q, 2, 'sq'), dimOf(ops, k, 2, 'sk')]);
-    fused = onnxAttention(builder, ops, { q, k, v, bias, scale, softcap: core.softcap });
+    fused = onnxAttention(builder, ops, { q: scaleHeads(ops, q, core.headFactors, 4, heads, headDim), k, v, bias, scale, softcap: core.softcap });
     // A 4-D Attention returns [B, H, S, Dv], the layout of ·V's output.
     builder.replaceAllUses(core.chain.pv.outputs[0], fused.outputs[0], { graphOutputs: true });
   } else {
@@ -80,7 +81,8 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
     rotatedOut = { q, k };
     const sq = dimOf(ops, q, 1, 'sq');
     const bias = maskBias(ops, plan, biases, () => [sq, kvLayout === BPHD ? dimOf(ops, k, 1, 'sk') : dimOf(ops, k, 2, 'sk')]);
-    const io = { q, k, v, bias, scale, softcap: core.softcap };
+    // The per-head factors go into the operator's Q only: the rotation's other readers keep the unscaled Q.
+    const io = { q: scaleHeads(ops, q, core.headFactors, 3, heads, headDim), k, v, bias, scale, softcap: core.softcap };
     fused = plan.op === 'GroupQueryAttention' ? groupQueryAttention(builder, ops, io, sq, heads, kvHeads) : multiHeadAttention(builder, ops, io, heads);
     replaced.push(...connectMerged(builder, ops, shapes, plan, fused.outputs[0]));
   }
@@ -99,6 +101,22 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
   builder.renameNode(fused, name);
   const now = new Set(builder.graph.nodes);
   return { node: fused, kvHeads: kvh, scale, rotated, nodesAdded: [...now].filter((n) => !before.has(n)).length, nodesRemoved: [...before].filter((n) => !now.has(n)).length };
+}
+
+/**
+ * Q times the scores' per-head factors: scaling head h's queries scales its scores alike. Q is [B, S, H·D] (3) or
+ * [B, H, S, D] (4); a factor holds one value per head, or one for all.
+ */
+function scaleHeads(ops: SiteOps, q: Value, factors: HeadFactor[], rank: 3 | 4, heads: number, headDim: number): Value {
+  let out = q;
+  for (const f of factors) {
+    const typed = elemTypeOf(f.value) === ops.float ? f.value : ops.toFloat(f.value, 'head_factor_cast');
+    const g = rank === 4
+      ? ops.reshape(typed, ops.i64([1, -1, 1, 1], 'head_factor_shape'), 'head_factor')
+      : ops.reshape(ops.op('Expand', [ops.reshape(typed, ops.i64([-1, 1], 'head_factor_col'), 'head_factor_h'), ops.i64([heads, headDim], 'head_factor_d')], 'head_factor_hd'), ops.i64([-1], 'head_factor_flat'), 'head_factor');
+    out = ops.op(f.divide ? 'Div' : 'Mul', [out, g], 'q_head_scaled');
+  }
+  return out;
 }
 
 interface OpInputs {

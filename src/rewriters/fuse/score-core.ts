@@ -2,8 +2,9 @@
 //   softmax( softcap·tanh(scale·Q·Kᵀ / softcap) + bias ) · V
 // The score chain (sparse/score-chain.ts finds it) is read op by op, keeping track of which constant factors apply to
 // the product and which to each mask added before them, so that the bias handed to the operator is exactly what the
-// chain adds. Anything with no place in that formula (a mask inside the soft-cap, a product with a tensor, a
-// probability rescaled before ·V) is a reason not to fuse, never an approximation.
+// chain adds. A per-head factor on the bare product (a temperature per head) is applied to Q instead. Anything else with
+// no place in that formula (a mask inside the soft-cap, a product with another tensor, a probability rescaled before
+// ·V) is a reason not to fuse, never an approximation.
 import type { Graph, Node, Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import type { RawSite } from '../../analysis/attention/site';
@@ -15,10 +16,18 @@ export type MaskTerm =
   | { kind: 'add'; value: Value; coef: number }
   | { kind: 'where'; cond: Value; visibleWhen: boolean; fill: number };
 
+/** A tensor the bare Q·Kᵀ is multiplied (or divided) by that varies only by head: a per-head temperature. */
+export interface HeadFactor {
+  value: Value;
+  divide: boolean;
+}
+
 export interface ScoreCore {
   chain: ScoreChain;
   /** The factor on Q·Kᵀ from the chain alone (factors on the Q and K paths are the operands' business). */
   scale: number;
+  /** Per-head factors on the bare product (SwinV2's logit scale): the fused form applies them to Q. */
+  headFactors: HeadFactor[];
   softcap?: number;
   terms: MaskTerm[];
   /** Q·Kᵀ as onnxruntime's FusedMatMul writes it: K enters untransposed ([B, H, T, D]). */
@@ -46,6 +55,7 @@ export function readScoreCore(graph: Graph, shapes: ShapeInfo, raw: RawSite): Sc
   let tanh = false;
   let constantAdded = false;
   const terms: MaskTerm[] = [];
+  const headFactors: HeadFactor[] = [];
   const scaleBy = (c: number) => {
     if (tanh) outer *= c;
     else inner *= c;
@@ -65,8 +75,14 @@ export function readScoreCore(graph: Graph, shapes: ShapeInfo, raw: RawSite): Sc
       case 'Mul':
       case 'Div': {
         const c = scalar();
-        if (c === undefined) return `${n.opType} '${n.name}' scales the scores by a tensor, not a constant`;
         if (n.opType === 'Div' && step.dataIndex !== 0) return `Div '${n.name}' divides by the scores`;
+        if (c === undefined) {
+          // Per head and on the bare product (no mask or cap yet, which it would scale too): it can scale Q instead.
+          const perHead = others.length === 1 && others[0] && isHeadFactor(shapes, others[0], raw.heads);
+          if (!perHead || terms.length > 0 || constantAdded || tanh) return `${n.opType} '${n.name}' scales the scores by a tensor, not a constant`;
+          headFactors.push({ value: others[0]!, divide: n.opType === 'Div' });
+          break;
+        }
         if (c === 0) return `${n.opType} '${n.name}' scales the scores by 0`;
         scaleBy(n.opType === 'Mul' ? c : 1 / c);
         break;
@@ -108,7 +124,15 @@ export function readScoreCore(graph: Graph, shapes: ShapeInfo, raw: RawSite): Sc
   }
   const scale = tanh ? inner * outer : inner;
   if (tanh && !(outer > 0)) return `the soft-cap factor after the tanh is ${outer}, not a positive cap`;
-  return { chain, scale, ...(tanh ? { softcap: outer } : {}), terms, kUntransposed: product.transB };
+  return { chain, scale, headFactors, ...(tanh ? { softcap: outer } : {}), terms, kUntransposed: product.transB };
+}
+
+/** A factor broadcast over queries and keys and the batch, with one value per head or one for all: [.., H, 1, 1]. */
+function isHeadFactor(shapes: ShapeInfo, v: Value, heads: number | null): boolean {
+  const d = shapes.shape(v);
+  if (!d || d.length < 2 || d.length > 4 || !heads) return false;
+  const fromRight = (i: number) => (i <= d.length ? d[d.length - i] : 1);
+  return fromRight(1) === 1 && fromRight(2) === 1 && (fromRight(3) === heads || fromRight(3) === 1) && fromRight(4) === 1;
 }
 
 /** Q·Kᵀ as a plain MatMul or onnxruntime's FusedMatMul (a scale and a transposed K folded in). */

@@ -69,7 +69,9 @@ export function toStandardLayout(b: GraphBuilder, raw: RawSite, info: SiteInfo, 
   const batchDim = () => (bind.tokens!.q.batch === undefined ? ops.i64([1], 'one') : ops.vec(ops.dim(ops.shape(pq.activation, 'act_shape'), bind.tokens!.q.batch, 'act_batch'), 'act_batch_vec'));
   const project = (p: ProjectionWeights, role: 'q' | 'k' | 'v', heads: number) => projectRole(b, ops, p, bind[role], bind.tokens![role], heads, role, acts);
   let q = project(pq, 'q', bind.heads);
-  if (raw.scale !== null && raw.scale !== 1) q = ops.op('Mul', [q, ops.floats([raw.scale], [], 'scale')], 'q_scaled');
+  // The scalar factors go into Q (the replay below skips them on the scores); a tensor factor is replayed there.
+  const scalar = raw.scale ?? raw.scalarScale ?? null;
+  if (scalar !== null && scalar !== 1) q = ops.op('Mul', [q, ops.floats([scalar], [], 'scale')], 'q_scaled');
   // Scalars computed at run time on Q's or K's way (Swin's head_dim ** -0.5 from the shape) scale the scores alike.
   for (const f of runtimeFactors) q = ops.op(f.op, [q, f.value], 'q_runtime_scaled');
   const k = repeatKv(ops, project(pk, 'k', bind.kvHeads), bind, 'k');
