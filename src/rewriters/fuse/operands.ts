@@ -2,8 +2,8 @@
 // operator does itself or what costs nothing to undo: constant factors (they join the operator's scale), transposes
 // (their layout is tracked, so a [B, S, H, D] tensor before the model's own transpose is taken as it is), and the
 // grouped-query repeat of K and V (repeat_kv: Unsqueeze, Expand, Reshape; multi-query: one head Expanded to all),
-// which GroupQueryAttention and ONNX Attention do inside. Every value met is a *stage*; the builder takes the stage that needs the fewest new ops for the layout
-// the chosen operator reads.
+// which GroupQueryAttention and ONNX Attention do inside. Every value met is a *stage*; the builder takes the stage
+// that needs the fewest new ops for the layout the chosen operator reads.
 import { attrInts } from '../../analysis/attention/match';
 import type { Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
