@@ -116,7 +116,8 @@ function slicedBufferLength(graph: Graph): number | undefined {
   for (const n of graph.nodes) {
     if (n.opType !== 'Slice' || n.domain !== '' || n.inputs.length < 3) continue;
     const data = n.input(0)?.constant;
-    if (!data || data.dims.length < 2 || n.input(2)?.constant || !isTriangular(data)) continue;
+    // Square first: reading a sliced weight's values (to test it) would load it, and weights stay lazy here.
+    if (!data || data.dims.length < 2 || n.input(2)?.constant || data.dims.at(-1) !== data.dims.at(-2) || !isTriangular(data)) continue;
     const axesIn = n.input(3)?.constant;
     const rank = data.dims.length;
     let axes: number[];

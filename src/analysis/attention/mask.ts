@@ -73,8 +73,7 @@ function additiveTerms(masks: Value[], depth = 3): Value[] {
  * (`torch.baddbmm` over a zero bias exports as ConstantOfShape(0) times beta).
  */
 function isNeutralConstant(v: Value): boolean {
-  const c = constantOf(v);
-  return c ? c.size === 1 || allZero(c) : isZero(v, 6);
+  return constantOf(v)?.size === 1 || isZero(v, 6);
 }
 
 function isZero(v: Value, depth: number): boolean {

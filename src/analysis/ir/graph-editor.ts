@@ -187,6 +187,31 @@ export class GraphEditor {
     this.graph.nodes = this.graph.nodes.filter((n) => !doomed.has(n));
   }
 
+  /**
+   * Removes what a rewrite left unread: the nodes from `seeds` up their inputs whose results nothing reads any more
+   * (not a graph output, not a value a subgraph reads from this scope), then the initializers only they read.
+   */
+  removeDeadFrom(seeds: Iterable<Node>): void {
+    const present = new Set(this.graph.nodes);
+    const implicit = new Set(this.graph.nodes.flatMap((n) => n.implicitInputs));
+    const dead = new Set<Node>();
+    const unread = (n: Node) => n.outputs.every((o) => !o.isGraphOutput && !implicit.has(o) && o.uses.every((u) => dead.has(u.node)));
+    // A node read by several dead ones is pushed again as each of them goes, and goes with the last.
+    const work = [...seeds];
+    while (work.length) {
+      const n = work.pop()!;
+      if (dead.has(n) || !present.has(n) || !unread(n)) continue;
+      dead.add(n);
+      for (const i of [...n.inputs, ...n.implicitInputs]) if (i?.producer) work.push(i.producer);
+    }
+    if (dead.size === 0) return;
+    const read = new Set([...dead].flatMap((n) => [...n.inputs, ...n.implicitInputs]));
+    this.removeNodes(dead);
+    for (const v of read) {
+      if (v?.initializer && !v.isGraphInput && !v.isGraphOutput && v.uses.length === 0 && this.graph.values.get(v.name) === v) this.removeValue(v);
+    }
+  }
+
   /** Removes an initializer or graph input that nothing reads. */
   removeValue(v: Value): void {
     this.checkMember(v);

@@ -86,7 +86,7 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
     fused = plan.op === 'GroupQueryAttention' ? groupQueryAttention(builder, ops, io, sq, heads, kvHeads) : multiHeadAttention(builder, ops, io, heads);
     replaced.push(...connectMerged(builder, ops, shapes, plan, fused.outputs[0]));
   }
-  removeDead(builder, [sm, core.chain.pv, ...replaced]);
+  builder.removeDeadFrom([sm, core.chain.pv, ...replaced]);
   if (builder.graph.nodes.includes(sm)) throw new Error(`site '${name}': the Softmax is still in use after fusing`);
   const rotated: string[] = [];
   for (const [which, rope, out] of [['Q', plan.qRope, rotatedOut?.q], ['K', plan.kRope, rotatedOut?.k]] as const) {
@@ -96,7 +96,7 @@ export function buildFused(builder: GraphBuilder, shapes: ShapeInfo, plan: FuseP
     const result = rope.inPlace ? rotate(builder, ropeOps, rope, to3d(ropeOps, shapes, rope.input, rope.heads * headDim, w), headDim, caches.ropes, w) : out;
     if (!result) continue;
     rotated.push(rope.inPlace ? `${which} (in place)` : which);
-    if (rehomeReaders(builder, ropeOps, rope, result, headDim, w)) removeDead(builder, [rope.match.add]);
+    if (rehomeReaders(builder, ropeOps, rope, result, headDim, w)) builder.removeDeadFrom([rope.match.add]);
   }
   builder.renameNode(fused, name);
   const now = new Set(builder.graph.nodes);
@@ -267,22 +267,4 @@ function connectMerged(builder: GraphBuilder, ops: SiteOps, shapes: ShapeInfo, p
 function isHeadMerge(n: Node): boolean {
   const perm = attrInts(n, 'perm');
   return n.opType === 'Transpose' && !!perm && perm.join() === '0,2,1,3';
-}
-
-/** Removes the nodes nothing reads any more, starting from `seeds` and going up their inputs; unread initializers too. */
-function removeDead(builder: GraphBuilder, seeds: Node[]): void {
-  const present = new Set(builder.graph.nodes);
-  const work = [...seeds];
-  while (work.length) {
-    const n = work.pop()!;
-    if (!present.has(n) || n.outputs.some((o) => o.isGraphOutput || o.uses.length > 0)) continue;
-    const ins = [...n.inputs, ...n.implicitInputs];
-    builder.removeNode(n);
-    present.delete(n);
-    for (const i of ins) {
-      if (!i) continue;
-      if (i.producer) work.push(i.producer);
-      else if (i.initializer && !i.isGraphInput && !i.isGraphOutput && i.uses.length === 0 && builder.graph.values.get(i.name) === i) builder.removeValue(i);
-    }
-  }
 }

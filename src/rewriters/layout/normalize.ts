@@ -33,8 +33,7 @@ export function normalizeLayouts(b: GraphBuilder, raws: RawSite[], infos: SiteIn
       const why = e.message;
       try {
         // The head rewrites need only Q, K and V projections of their own, which a packed site can have as it is.
-        if (!info.binding || info.binding.q.node !== info.binding.k.node) throw new LayoutError(why);
-        unpackProjection(b, raws[i], info);
+        unpackProjection(b, raws[i], info, before);
         out.unpacked.push({ id: info.id, why });
       } catch (u) {
         if (!(u instanceof LayoutError)) throw u;

@@ -8,7 +8,7 @@ import type { Layout } from '../../analysis/attention/layout/factors';
 import type { RawSite } from '../../analysis/attention/site';
 import type { GraphBuilder } from '../../analysis/ir/builder';
 import type { Node, Value } from '../../analysis/ir/graph';
-import { ShapeInfo } from '../../analysis/ir/shapes';
+import type { ShapeInfo } from '../../analysis/ir/shapes';
 import type { HeadColumns, SiteInfo, TokenAxes } from '../../analysis/report/types';
 import { SiteOps } from '../sparse/ops';
 import { projectionWeights } from './projection-weights';
@@ -18,12 +18,12 @@ import { retargetShapeReaders } from './shape-readers';
 
 const ROLES = ['q', 'k', 'v'] as const;
 
-export function unpackProjection(b: GraphBuilder, raw: RawSite, info: SiteInfo): void {
+/** `shapes`: the model's as the layout pass found it (this site's projection and cuts are still as they were then). */
+export function unpackProjection(b: GraphBuilder, raw: RawSite, info: SiteInfo, shapes: ShapeInfo): void {
   const bind = info.binding;
   if (!bind?.tokens || !raw.layouts) throw new LayoutError('the site has no bound token axes');
   const node = bind.q.node;
   if (bind.k.node !== node || bind.v.node !== node) throw new LayoutError('Q, K and V do not share one projection');
-  const shapes = new ShapeInfo(b.model.graph);
   const packed = projectionWeights(b.model.graph, node, shapes);
   if (!packed.ok) throw new LayoutError(packed.reason);
   const heads = { q: bind.heads, k: bind.kvHeads, v: bind.kvHeads };

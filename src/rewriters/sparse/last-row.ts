@@ -112,33 +112,13 @@ function newNode(b: GraphBuilder, p: Node, v: Value, inputs: (Value | null)[]): 
 }
 
 /**
- * Removes the producers of full masks that nothing reads any more (after a rule has rewritten its sites): the nodes
- * upstream of such a mask whose every result is read only by nodes removed with them (to a fixed point, so that a
- * node read by two removed ones goes too). A mask some site or output still reads stays whole.
+ * Removes the producers of full masks that nothing reads any more (after a rule has rewritten its sites), up the
+ * chain as far as nothing else reads it. A mask some site or output still reads stays whole.
  */
 export function dropDeadMasks(b: GraphBuilder): void {
   const memo = memos.get(b);
   memos.delete(b);
   if (!memo) return;
-  // Everything upstream of the unread masks (iteratively: the chain may reach far up a large model).
-  const upstream = new Set<Node>();
-  const stack = [...memo.sources].filter((v) => v.uses.length === 0 && !v.isGraphOutput);
-  while (stack.length) {
-    const p = stack.pop()!.producer;
-    if (!p || upstream.has(p)) continue;
-    upstream.add(p);
-    for (const x of p.inputs) if (x) stack.push(x);
-  }
-  // Values a subgraph reads from this scope are not in `uses`; their producers stay.
-  const implicit = new Set(b.graph.nodes.flatMap((n) => n.implicitInputs));
-  const dead = new Set<Node>();
-  for (let changed = true; changed;) {
-    changed = false;
-    for (const n of upstream) {
-      if (dead.has(n) || !n.outputs.every((o) => !o.isGraphOutput && !implicit.has(o) && o.uses.every((u) => dead.has(u.node)))) continue;
-      dead.add(n);
-      changed = true;
-    }
-  }
-  if (dead.size) b.removeNodes(dead);
+  const unread = [...memo.sources].filter((v) => v.uses.length === 0 && !v.isGraphOutput);
+  b.removeDeadFrom(unread.map((v) => v.producer).filter((n): n is Node => n !== null));
 }

@@ -47,10 +47,11 @@ export function contentionWarning(otherCpuShare: number | null): string | null {
 
 /**
  * Amdahl's law: the whole model's speedup bound when a part holding `share` of the reference's kernel time keeps
- * `flopRatio` (this model's FLOPs / the reference's) of its work and the rest is unchanged: 1 / ((1 − s) + s·r).
+ * `flopRatio` (this model's FLOPs / the reference's) of its work, another part holding `removed` goes entirely, and
+ * the rest is unchanged: 1 / ((1 − s − m) + s·r).
  */
-export function amdahl(share: number, flopRatio: number): number {
-  return 1 / (1 - share + share * flopRatio);
+export function amdahl(share: number, flopRatio: number, removed = 0): number {
+  return 1 / (1 - share - removed + share * flopRatio);
 }
 
 /**
@@ -80,7 +81,7 @@ export function modelBound(scope: BoundScope, shares: Shares, flopRatio: number 
   const share = scope === 'site' ? shares.attentionShare : shares.attentionCoreShare;
   if (share === null) return null;
   const mask = scope === 'core' && dropsMask ? shares.maskBuildShare ?? 0 : 0;
-  return 1 / (1 - share - mask + share * flopRatio);
+  return amdahl(share, flopRatio, mask);
 }
 
 /**
