@@ -17,7 +17,7 @@ import type { WorkControl } from '../analysis/onnx/progress';
 import type { AnalysisReport } from '../analysis/report/types';
 import { type SequenceUnit, sequenceUnit } from '../analysis/report/units';
 import { APPLIES_TO_NONE } from './applies-to-none';
-import { normalizeLayouts } from './layout/normalize';
+import { normalizeLayouts, partlyPacked } from './layout/normalize';
 import { nonStandardLayout } from './layout/standard';
 import { OpsetUpgradeError, upgradeOpset, type OpsetUpgrade } from './opset/upgrade';
 import { splitReason } from './plan/split-guard';
@@ -105,7 +105,8 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
     return rule;
   });
   // The standard-layout pass writes its nodes with SiteOps, so it needs that opset like the rules that use it.
-  const needsLayout = rules.some((r) => !r.anyLayout) && original.sites.some((s) => nonStandardLayout(s) !== null);
+  const splitPacked = rules.some((r) => r.editsProjections);
+  const needsLayout = rules.some((r) => !r.anyLayout) && original.sites.some((s) => nonStandardLayout(s) !== null || (splitPacked && partlyPacked(s)));
   const passes: Raiser[] = needsLayout ? [...rules, { name: 'the standard-layout pass', minOpset: SITE_OPS_OPSET }] : rules;
   const opsetUpgrade = raiseOpset(builder, passes);
   if (opsetUpgrade) {
@@ -114,13 +115,13 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
   }
   if (needsLayout) {
     const base = current ?? currentSites(model, seqLen, idOf);
-    const layout = normalizeLayouts(builder, base.sites, base.report.sites);
+    const layout = normalizeLayouts(builder, base.sites, base.report.sites, splitPacked);
     if (layout.sites.length || layout.unpacked.length) {
       const problems = graphProblems(model.graph);
       if (problems.length) throw new Error(`the standard-layout pass broke the graph: ${problems.slice(0, 5).join('; ')}`);
       current = undefined;
       warnings.push(...layout.sites.map((x) => `site ${x.id} rewritten into the standard layout first (${x.from}); exact`));
-      warnings.push(...layout.unpacked.map((x) => `site ${x.id}: its packed Q, K and V projection split into three first, the rest of the site kept as it is (${x.why}); exact`));
+      warnings.push(...layout.unpacked.map((x) => `site ${x.id}: its packed ${x.roles} projection split into one per role first, the rest of the site kept as it is (${x.why}); exact`));
     }
     warnings.push(...layout.kept);
   }

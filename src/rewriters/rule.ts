@@ -60,6 +60,11 @@ export interface Rule<P = unknown> {
    * stream). Otherwise the pipeline first rewrites sites of another layout into the standard one (layout/standard.ts).
    */
   anyLayout?: boolean;
+  /**
+   * True when the rule edits the site's Q, K and V projections head by head (layout/normalize.ts then splits a
+   * projection that packs two of them apart from the third, as multi-query's `kv` Linear does).
+   */
+  editsProjections?: boolean;
   /** Throws a RuleError for impossible parameters (negative windows, unknown sites, heads out of range). */
   validate(params: P, report: AnalysisReport): void;
   /**

@@ -113,7 +113,7 @@ export const RULE_DECLS: readonly RuleDecl[] = [
     title: 'Grouped-query by mean pooling',
     flag: '--gqa',
     perSite: true,
-    fields: [{ key: 'groups', flag: '--gqa', metavar: 'G', label: 'KV groups g', type: 'int', example: '2', help: 'query heads per group that share one key/value head' }],
+    fields: [{ key: 'groups', flag: '--gqa', metavar: 'G', label: 'KV groups g', type: 'int', example: '2', help: 'groups of consecutive query heads, each sharing one key/value head: the site gets g KV heads' }],
   },
   {
     rule: 'dictionary',

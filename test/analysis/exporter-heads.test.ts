@@ -3,6 +3,7 @@
 // of each head before the core, and SwinV2's cosine attention normalises Q and K there, so the standard-layout pass
 // cannot rebuild those sites and the pipeline splits their packed projection instead. Pruning must equal zeroing the
 // heads in the original graph.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,7 +50,7 @@ describe('pruning heads of plain PyTorch exports', () => {
 
   it('GPT-NeoX: the per-head packed projection is split into Q, K and V; the partial rotary stays as it is', async () => {
     const warnings = await expectPruneEqualsZeroing('neox-rope-op14', { 0: [2], 1: [0, 1] }, ids());
-    expect(warnings.join('\n')).toMatch(/site 0: its packed Q, K and V projection split into three first, the rest of the site kept as it is \(.* between a projection and the core\); exact/);
+    expect(warnings.join('\n')).toMatch(/site 0: its packed Q, K and V projection split into one per role first, the rest of the site kept as it is \(.* between a projection and the core\); exact/);
   });
 
   it('SwinV2 cosine attention: the normalised Q and K stay, the projection is split', async () => {
@@ -65,6 +66,25 @@ describe('pruning heads of plain PyTorch exports', () => {
     expect(report.warnings.join('\n')).toMatch(/rewritten into the standard layout first/);
     expect(maxAbsDiff((await outputsOf(wide, feeds)).y, before.y)).toBeLessThan(1e-5);
     await expectPruneEqualsZeroing('perhead-temp-op14', { 0: [1], 1: [2] }, feeds);
+  });
+
+  it("multi-query: the `kv` Linear (K and V packed, Q separate) is split; pruning keeps the one KV head", async () => {
+    const warnings = await expectPruneEqualsZeroing('mqa-alibi-op14', { 0: [1, 2], 1: [0] }, ids());
+    expect(warnings.join('\n')).toMatch(/site 0: its packed K and V projection split into one per role first, the rest of the site kept as it is \(K and V share a projection apart from the third\); exact/);
+  });
+
+  it.each([['share-kv', 'share-kv-0-1'], ['share-attn', 'share-attn-0-1']] as const)('multi-query: %s 0:1 equals PyTorch on the same weights', async (rule, oracle) => {
+    const out = path.join(tmp.dir, `mqa.${rule}.onnx`);
+    rewriteModel(model('mqa-alibi-op14'), [{ rule, params: { pairs: [[0, 1]] } }], out);
+    const want = new Float32Array(new Uint8Array(fs.readFileSync(path.join(MODELS, `mqa-alibi-op14.${oracle}.bin`))).buffer);
+    const [got, before] = [(await outputsOf(out, ids())).hidden, (await outputsOf(model('mqa-alibi-op14'), ids())).hidden];
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(before, want)).toBeGreaterThan(1e-2);
+  });
+
+  it('gqa does not add KV heads to a multi-query site; the reason is given', () => {
+    expect(() => rewriteModel(model('mqa-alibi-op14'), [{ rule: 'gqa', params: { groups: 2 } }], path.join(tmp.dir, 'mqa.gqa.onnx')))
+      .toThrow(/site 0 skipped: it has 1 KV head, fewer than g=2: grouping only merges KV heads/);
   });
 
   it('share-kv and gqa run on the split GPT-NeoX projection (the outputs change, the model runs)', async () => {

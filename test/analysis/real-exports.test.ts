@@ -59,7 +59,7 @@ describe('torchvision Swin Transformer (PyTorch 1.13 export)', () => {
   it('prune-heads on a shifted-window block (scores reshaped for the window mask) splits the packed projection and equals zeroing the head', async () => {
     const out = path.join(tmp.dir, 'swin.shifted.onnx');
     const report = rewriteModel(swin, [{ rule: 'prune-heads', params: { heads: { 1: [1] } } }], out);
-    expect(report.warnings.join('\n')).toMatch(/site 1: its packed Q, K and V projection split into three first, the rest of the site kept as it is \(Reshape '.*' on the scores\); exact/);
+    expect(report.warnings.join('\n')).toMatch(/site 1: its packed Q, K and V projection split into one per role first, the rest of the site kept as it is \(Reshape '.*' on the scores\); exact/);
     await expectPruneEqualsMask(swin, { 1: [1] }, pixels(), 'swin-shifted');
   });
 

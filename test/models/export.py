@@ -165,4 +165,63 @@ class TemperatureAttention(nn.Module):
         return x + s.o((a.softmax(-1) @ v).transpose(1, 2).reshape(b, t, c))
 torch.manual_seed(8)
 torch.onnx.export(nn.Sequential(TemperatureAttention(), TemperatureAttention()).eval(), torch.randn(1, 10, 32), f"{out}/perhead-temp-op14.onnx", opset_version=14, input_names=["x"], output_names=["y"], dynamic_axes=dyn("x", "y"))
+
+# Exported with a fixed batch of 1 (no dynamic axes), as vision models often are: the batch axis is a constant 1 that
+# no layout factor carries. timm-static-op14.onnx: timm's packed QKV ViT attention; pvt-sr-op14.onnx: PVT v2 /
+# SegFormer spatial-reduction attention, K and V from one `kv` Linear over a strided-conv-reduced input, cut apart by
+# indexing a [2, B, heads, N', size] tensor, Q from its own Linear.
+class TimmAttention(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.hd = d // h; s.qkv = nn.Linear(d, 3 * d); s.proj = nn.Linear(d, d)
+    def forward(s, x):
+        b, n, c = x.shape
+        q, k, v = s.qkv(x).reshape(b, n, 3, s.h, s.hd).permute(2, 0, 3, 1, 4).unbind(0)
+        a = (q @ k.transpose(-2, -1)) * s.hd ** -0.5
+        return s.proj((a.softmax(-1) @ v).transpose(1, 2).reshape(b, n, c))
+class SRAttention(nn.Module):
+    def __init__(s, d=32, h=2, sr=2):
+        super().__init__(); s.h = h; s.hd = d // h; s.q = nn.Linear(d, d); s.kv = nn.Linear(d, 2 * d); s.proj = nn.Linear(d, d)
+        s.sr = nn.Conv2d(d, d, sr, sr); s.norm = nn.LayerNorm(d)
+    def forward(s, x, hw):
+        b, n, c = x.shape
+        q = s.q(x).reshape(b, n, s.h, s.hd).permute(0, 2, 1, 3)
+        r = s.norm(s.sr(x.permute(0, 2, 1).reshape(b, c, *hw)).reshape(b, c, -1).permute(0, 2, 1))
+        kv = s.kv(r).reshape(b, -1, 2, s.h, s.hd).permute(2, 0, 3, 1, 4)
+        a = (q @ kv[0].transpose(-2, -1)) * s.hd ** -0.5
+        return s.proj((a.softmax(-1) @ kv[1]).transpose(1, 2).reshape(b, n, c))
+class PatchModel(nn.Module):
+    def __init__(s, attn, patch):
+        super().__init__(); s.embed = nn.Conv2d(3, 32, patch, patch); s.a = attn(); s.b = attn(); s.head = nn.Linear(32, 10)
+    def forward(s, img):
+        x = s.embed(img); hw = x.shape[2:]; x = x.flatten(2).transpose(1, 2)
+        call = (lambda m, y: m(y, hw)) if isinstance(s.a, SRAttention) else (lambda m, y: m(y))
+        x = x + call(s.a, x); x = x + call(s.b, x)
+        return s.head(x.mean(1))
+torch.manual_seed(9)
+torch.onnx.export(PatchModel(TimmAttention, 8).eval(), torch.randn(1, 3, 32, 32), f"{out}/timm-static-op14.onnx", opset_version=14, input_names=["pixel_values"], output_names=["logits"])
+torch.manual_seed(10)
+torch.onnx.export(PatchModel(SRAttention, 4).eval(), torch.randn(1, 3, 32, 32), f"{out}/pvt-sr-op14.onnx", opset_version=14, input_names=["pixel_values"], output_names=["logits"])
+
+# Oracles for share-kv 0:1 and share-attn 0:1 on mqa-alibi-op14.onnx, computed by PyTorch on the same weights: the
+# second block uses the first block's (expanded) K and V, or its probabilities. Input: token ids (i * 7 + 3) % 50 for
+# i = 0..39 as a [2, 20] batch; each file holds the [2, 20, 32] float32 output.
+def mqa_block(blk, x, kv=None, probs=None):
+    b, t, c = x.shape
+    q = blk.q(x).view(b, t, blk.h, blk.d).transpose(1, 2)
+    k, v = blk.kv(x).split(blk.d, dim=-1)
+    k, v = k.unsqueeze(1).expand(b, blk.h, t, blk.d), v.unsqueeze(1).expand(b, blk.h, t, blk.d)
+    if kv is not None: k, v = kv
+    pos = torch.arange(t)
+    alibi = blk.slopes * (pos.view(1, 1, 1, t) - pos.view(1, 1, t, 1)).float()
+    p = (q @ k.transpose(-1, -2) / math.sqrt(blk.d) + alibi + torch.triu(torch.full((t, t), float("-inf")), diagonal=1)).softmax(-1)
+    if probs is not None: p = probs
+    return x + blk.o((p @ v).transpose(1, 2).reshape(b, t, c)), (k, v), p
+torch.manual_seed(1)
+mqa = nn.Sequential(nn.Embedding(50, 32), MQA(), MQA()).eval()
+with torch.no_grad():
+    h0 = mqa[0](torch.arange(40).mul(7).add(3).remainder(50).view(2, 20))
+    h1, kv0, p0 = mqa_block(mqa[1], h0)
+    assert torch.allclose(mqa_block(mqa[2], h1)[0], mqa(torch.arange(40).mul(7).add(3).remainder(50).view(2, 20)), atol=1e-6)
+    mqa_block(mqa[2], h1, kv=kv0)[0].numpy().astype("float32").tofile(f"{out}/mqa-alibi-op14.share-kv-0-1.bin")
+    mqa_block(mqa[2], h1, probs=p0)[0].numpy().astype("float32").tofile(f"{out}/mqa-alibi-op14.share-attn-0-1.bin")
 print("ok")

@@ -205,10 +205,15 @@ function offsetBetween(ctx: Ctx, a: Value, b: Value): number | undefined {
     for (let i = 0; i < 6 && cur?.producer; i++) {
       const p: Node = cur.producer;
       if (p.opType === 'Add' || p.opType === 'Sub') {
-        // The offset is the operand with a scalar value; positions themselves are Shape-derived, so "constant-like"
-        // cannot tell them apart.
-        const k = p.inputs.findIndex((x) => scalarOf(ctx, x) !== undefined);
-        if (k < 0) break;
+        // The offset is the operand with a literal scalar value. One read from a shape is the cache's length (query
+        // positions start after the past keys): known in a model exported with fixed shapes, and no window.
+        const k = p.inputs.findIndex((x) => scalarOf(ctx, x) !== undefined && !readsShape(x!));
+        if (k < 0) {
+          const past = p.inputs.findIndex((x) => scalarOf(ctx, x) !== undefined);
+          if (past < 0 || p.opType === 'Sub') break;
+          cur = p.input(1 - past);
+          continue;
+        }
         const s = scalarOf(ctx, p.input(k))!;
         total += p.opType === 'Add' ? s : k === 1 ? -s : 0;
         cur = p.input(1 - k);
@@ -219,6 +224,14 @@ function offsetBetween(ctx: Ctx, a: Value, b: Value): number | undefined {
   };
   const d = off(a) - off(b);
   return d === 0 ? undefined : d;
+}
+
+/** Whether the value is computed from a Shape or Size (of the data, whose dimensions the model may fix or not). */
+function readsShape(v: Value, depth = 8): boolean {
+  const p = v.producer;
+  if (!p || depth === 0) return false;
+  if (p.opType === 'Shape' || p.opType === 'Size') return true;
+  return p.inputs.some((i) => i !== null && readsShape(i, depth - 1));
 }
 
 /** A constant square-ish matrix whose strict upper triangle is masked and lower part is not. */

@@ -331,7 +331,10 @@ function replay(ops: SiteOps, shapes: ShapeInfo, n: Node, prev: Value | null, sc
 /** From [batch, positions, features] to the token layout the old output projection produced. */
 function toOriginalTokens(ops: SiteOps, out: Value, bind: SiteBinding): Value {
   const groups = bind.tokens!.out!;
-  const hasBatch = bind.tokens!.q.batch !== undefined;
+  // A fixed batch of 1 need not appear among the output's axes (a size-1 axis carries no factor): dropped here, and
+  // put back where the exporter's shape has it by the Reshape below.
+  const batchOfOne = bind.batch === 1 && !groups.flat().includes('batch');
+  const hasBatch = bind.tokens!.q.batch !== undefined && !batchOfOne;
   let y = out;
   let axisOf = (t: 'batch' | 'positions') => (t === 'batch' ? 0 : 1);
   if (!hasBatch) {

@@ -24,6 +24,7 @@ const NAME = 'prune-heads';
 export const pruneHeads: Rule<PruneHeadsParams> = {
   name: NAME,
   family: 'prune',
+  editsProjections: true,
   summary: 'remove query heads physically (Q/QKV slices, output-projection rows, head counts)',
   validate(params, report) {
     for (const id of siteKeys(NAME, params?.heads)) requireHeads(NAME, requireSite(NAME, report, id), params.heads[id]);

@@ -47,6 +47,7 @@ interface Region {
 export const dictionary: Rule<DictionaryParams> = {
   name: NAME,
   family: 'shared',
+  editsProjections: true,
   summary: 'Q/K/V/O weights of all layers as combinations of s shared atoms (SVD fit)',
   validate(params) {
     const s = params?.atoms;

@@ -21,6 +21,7 @@ const NAME = 'gqa';
 export const gqa: Rule<GqaParams> = {
   name: NAME,
   family: 'shared',
+  editsProjections: true,
   summary: 'grouped-query attention with g KV heads, each the mean of its group of heads',
   validate(params, report) {
     const g = params?.groups;
@@ -34,6 +35,8 @@ export const gqa: Rule<GqaParams> = {
     if (!siteForm(site.form)) return `${site.form} sites are not supported`;
     if (!site.heads || !site.kvHeads || !site.headDim) return 'the analysis could not read its heads';
     if (site.heads % params.groups !== 0) return `g=${params.groups} does not divide its ${site.heads} query heads`;
+    // Each group's mean of KV heads it already shares would only add copies (multi-query attention's one KV head).
+    if (params.groups > site.kvHeads) return `it has ${site.kvHeads} KV head${site.kvHeads === 1 ? '' : 's'}, fewer than g=${params.groups}: grouping only merges KV heads`;
     return null;
   },
   apply(ctx, siteIds, params): RuleResult {

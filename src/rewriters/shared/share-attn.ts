@@ -27,6 +27,7 @@ const NAME = 'share-attn';
 export const shareAttn: Rule<PairParams> = {
   name: NAME,
   family: 'shared',
+  editsProjections: true,
   summary: "site j uses site i's attention probabilities; j's Q/K projections and scores are removed",
   // Fused sites it cannot read are written out first (expand/), in SiteOps' opset-13 forms.
   minOpset: SITE_OPS_OPSET,

@@ -21,6 +21,7 @@ const NAME = 'share-kv';
 export const shareKv: Rule<PairParams> = {
   name: NAME,
   family: 'shared',
+  editsProjections: true,
   summary: "site j uses site i's keys and values; j's K/V projections are removed",
   validate(params, report) {
     checkPairs(NAME, params, report, compatible);

@@ -112,7 +112,7 @@ function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, core: Core
       vHeadDim: dv.size,
       queryPositions: axisSize(qs.rows),
       keyPositions: axisSize(ks.rows),
-      scoreAxes: [...qb.map((a) => meaningful(a).map(label)), ['query'], ['key']],
+      scoreAxes: scoreAxes(qb, label),
       qToKv,
       q: headColumns(q.node, sortedBases(qRank), d.offsets),
       k: headColumns(k.node, sortedBases(kRank), dk.offsets),
@@ -122,6 +122,19 @@ function interpret(ctx: Ctx, s: BindInput, q: Role, k: Role, v: Role, core: Core
       ...(core.equations ? { einsum: core.equations } : {}),
     },
   };
+}
+
+/**
+ * What each axis of the scores holds. An exporter given a fixed batch of 1 leaves that axis without a factor (a size-1
+ * axis carries no index); when no other leading axis holds the batch, the first such axis is that batch of one.
+ */
+function scoreAxes(qb: Factor[][], label: (f: Factor) => 'batch' | 'window' | 'head'): SiteBinding['scoreAxes'] {
+  const lead = qb.map((a) => meaningful(a).map(label));
+  if (!lead.some((a) => a.includes('batch'))) {
+    const empty = lead.findIndex((a) => a.length === 0);
+    if (empty === 0) lead[0] = ['batch'];
+  }
+  return [...lead, ['query'], ['key']];
 }
 
 type Token = Extract<Factor, { kind: 'token' }>;
@@ -265,7 +278,8 @@ function tokenAxes(ctx: Ctx, s: BindInput, qb: Factor[][], kb: Factor[][], vb: F
     if (pos.stride === undefined && win.length) return undefined;
     const rest = b.filter((f) => !win.includes(f));
     if (rest.length > 1 || (rest[0] && (rest[0].source !== act.name || rest[0].stride !== undefined))) return undefined;
-    return { ...(rest[0] ? { batch: rest[0].axis } : {}), positions: pos.axis, rank, ...(win.length ? { window: pos.size as number } : {}) };
+    const batchAxis = rest[0]?.axis ?? batchOfOne(ctx, act, pos.axis);
+    return { ...(batchAxis !== undefined ? { batch: batchAxis } : {}), positions: pos.axis, rank, ...(win.length ? { window: pos.size as number } : {}) };
   };
   const q = one(qb, qs.rows, s.q);
   const k = one(kb, ks.rows, s.k);
@@ -273,6 +287,17 @@ function tokenAxes(ctx: Ctx, s: BindInput, qb: Factor[][], kb: Factor[][], vb: F
   if (!q || !k || !v) return undefined;
   const out = outTokens && outputTokens(outTokens, qb, qs.rows);
   return { q, k, v, ...(out ? { out } : {}) };
+}
+
+/**
+ * A [batch, positions, features] activation exported with a fixed batch of 1 has no batch factor: the one axis that is
+ * neither the positions nor the projected features, when its size is 1.
+ */
+function batchOfOne(ctx: Ctx, act: Value, positions: number): number | undefined {
+  const shape = ctx.shapes.shape(act);
+  if (shape?.length !== 3) return undefined;
+  const other = [0, 1].find((a) => a !== positions);
+  return other !== undefined && shape[other] === 1 ? other : undefined;
 }
 
 /**

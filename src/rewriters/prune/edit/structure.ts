@@ -212,14 +212,16 @@ function repeatOnPath(raw: RawSite, role: 'k' | 'v', region: Set<Node>, kvHeads:
     v = p.inputs.find((i) => i && layouts.has(i));
   }
   const repeated = (v: Value) => layouts.get(v)!.axes.some((a) => a.some((f) => f.kind === 'repeat' && f.size !== 1));
-  const headAxis = (v: Value, kind: 'feature' | 'repeat') => {
+  const headAxis = (v: Value) => {
     const axes = layouts.get(v)!.axes;
-    return axes.length === 4 && axes[1].some((f) => f.kind === kind && f.size !== 1);
+    return axes.length === 4 ? axes[1].filter((f) => f.size !== 1) : undefined;
   };
+  // Multi-query attention's one KV head leaves the head axis without a factor (size 1).
+  const holdsKvHeads = (v: Value) => headAxis(v)?.every((f) => f.kind === 'feature') && product(headAxis(v)!) === kvHeads;
   const first = chain.findIndex(repeated);
   if (first <= 0) return undefined;
-  const pre = chain.slice(0, first).reverse().find((v) => headAxis(v, 'feature') && product(layouts.get(v)!.axes[1]) === kvHeads);
-  const post = chain.slice(first).find((v) => headAxis(v, 'repeat'));
+  const pre = chain.slice(0, first).reverse().find(holdsKvHeads);
+  const post = chain.slice(first).find((v) => headAxis(v)?.some((f) => f.kind === 'repeat'));
   if (!pre || !post) return undefined;
   return { pre, post, mapping: raw.binding!.qToKv };
 }
