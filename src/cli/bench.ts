@@ -12,7 +12,7 @@ import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
 import { defaultLength, isVision } from '../shared/lengths';
 import {
-  modelLabel, analyzeForRuntime, checkLength, environment, fmt, intList, pct, printJson, progressPrinter, sessionSettings, withRuntime,
+  modelLabel, analyzeForRuntime, checkBatch, checkLength, environment, fmt, intList, pct, printJson, progressPrinter, sessionSettings, withRuntime,
 } from './runtime-args';
 
 export const help: CommandHelp = {
@@ -84,7 +84,9 @@ async function benchModels(args: ParsedArgs, models: string[], settings: Session
     const infos = report && reports[0] && i > 0 ? withReferenceLayout(reports[0].model.inputs, report.model.inputs) : report?.model.inputs;
     return report ? { path, sites: profileSites(report.sites), infos } : { path };
   });
-  for (const r of reports) for (const p of points) checkLength(r, p.seq + p.past, p.past ? `--seq ${p.seq} after ${p.past} past tokens` : `--seq ${p.seq}`);
+  for (const r of reports) for (const p of points) checkLength(r, p.seq + p.past, p.past ? `--seq ${p.seq} after ${p.past} past tokens` : `--seq ${p.seq}`, p.seq);
+  const batch = args.options.has('batch') ? intOption(args, 'batch', 1, 1) : undefined;
+  if (batch !== undefined) for (const r of reports) checkBatch(r, batch);
   // Without --seq: the first model's default length (its own, or 512 tokens), never the synthesizer's handful.
   if (points.length === 0 && !args.options.has('inputs') && !vision.has(models[0])) points.push({ seq: defaultLength(reports[0]?.model).seq, past });
   // --seq and --past are sweep points here, not synthesis options; the rest (batch, seed, a file) is the input source.
@@ -100,7 +102,7 @@ async function benchModels(args: ParsedArgs, models: string[], settings: Session
         settings,
         inputs: source,
         ...(points.length > 0 ? { points } : {}),
-        ...(args.options.has('batch') ? { batch: intOption(args, 'batch', 1, 1) } : {}),
+        ...(batch !== undefined ? { batch } : {}),
         ...timing,
       },
       { onProgress: progressPrinter(!json) },

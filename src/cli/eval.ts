@@ -3,7 +3,8 @@
 import { readCalibration } from '../runtime/inputs/calibration';
 import { UsageError, intOption, parseArgs } from './args';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
-import { analyzeForRuntime, checkLength, fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
+import { analyzeForRuntime, checkBatch, checkLength, fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
+import { fixedTokens } from '../shared/lengths';
 
 export const help: CommandHelp = {
   name: 'eval',
@@ -14,7 +15,7 @@ export const help: CommandHelp = {
       name: 'tokens', value: 'FILE', help: 'token ids (.bytes: one token per byte; a 1-D .npy; a .json array) or text (any other file: ' +
         'tokenised with the tokenizer.json beside the model, or read as bytes by a byte-level model)',
     },
-    { name: 'seq', value: 'L', help: 'tokens per window', default: '512, or the longest the model takes (its position table or causal buffer) when shorter' },
+    { name: 'seq', value: 'L', help: 'tokens per window', default: 'the model\'s input length where its shapes fix one, else 512, or the longest the model takes (its position table or causal buffer) when shorter' },
     { name: 'windows', value: 'N', help: 'windows scored, evenly spaced over the file', default: '64' },
     { name: 'batch', value: 'N', help: 'windows per run', default: '1' },
     { name: 'logits', value: 'NAME', help: 'the output holding the logits', default: 'the output named logits, else the first' },
@@ -33,8 +34,11 @@ export async function run(argv: string[]): Promise<number> {
   const cal = readCalibration(tokens, model, report?.model.inputs);
   if (!cal.ids) throw new UsageError(`--tokens ${tokens}: eval needs token ids or text, and this is an inputs file`);
   const ids = cal.ids;
-  const seq = intOption(args, 'seq', Math.min(512, report?.model.maxPositions ?? 512), 1);
+  const fixed = report ? fixedTokens(report.model.inputs) : undefined;
+  const seq = intOption(args, 'seq', fixed ?? Math.min(512, report?.model.maxPositions ?? 512), 1);
   checkLength(report, seq);
+  const batch = intOption(args, 'batch', 1, 1);
+  checkBatch(report, batch);
   checkVocabulary(ids, report?.model.inputs.find((i) => i.role === 'input_ids')?.vocabSize, tokens);
   const logits = args.options.get('logits');
   const json = args.options.has('json');
@@ -45,7 +49,7 @@ export async function run(argv: string[]): Promise<number> {
         tokens: ids,
         seq,
         windows: intOption(args, 'windows', 64, 1),
-        batch: intOption(args, 'batch', 1, 1),
+        batch,
         settings: sessionSettings(args),
         ...(typeof logits === 'string' ? { logitsOutput: logits } : {}),
         ...(report ? { infos: report.model.inputs } : {}),

@@ -8,7 +8,7 @@ import { RuntimeClient, RuntimeError } from '../runtime/client';
 import { calibrationInputs, readCalibration } from '../runtime/inputs/calibration';
 import type { SynthesisOptions } from '../runtime/inputs/synthesize';
 import { type ExecutionProvider, type InputSource, type ProgressEvent, type SessionSettings, EXECUTION_PROVIDERS, isExecutionProvider } from '../runtime/protocol';
-import { defaultLength, isVision } from '../shared/lengths';
+import { defaultLength, fixedBatch, fixedTokens, isVision } from '../shared/lengths';
 import { type ParsedArgs, UsageError, intOption } from './args';
 
 export function sessionSettings(args: ParsedArgs): SessionSettings {
@@ -30,7 +30,10 @@ export function sessionSettings(args: ParsedArgs): SessionSettings {
 export function synthesisOptions(args: ParsedArgs, report?: AnalysisReport): SynthesisOptions {
   const o: SynthesisOptions = { seq: intOption(args, 'seq', defaultLength(report?.model).seq, 1) };
   if (args.options.has('past')) o.past = intOption(args, 'past', 0, 0);
-  if (args.options.has('batch')) o.batch = intOption(args, 'batch', 1, 1);
+  if (args.options.has('batch')) {
+    o.batch = intOption(args, 'batch', 1, 1);
+    checkBatch(report, o.batch);
+  }
   if (args.options.has('seed')) o.seed = intOption(args, 'seed', 0, 0);
   return o;
 }
@@ -70,10 +73,19 @@ export function runInputs(args: ParsedArgs, model: string, report?: AnalysisRepo
  * Refuses a length beyond the model's position table or causal buffer (`maxPositions`): past it the model fails deep
  * inside, in a Gather past its table or a broadcast against its buffer.
  */
-export function checkLength(report: AnalysisReport | undefined, positions: number, what = `--seq ${positions}`): void {
-  const limit = report?.model.maxPositions;
-  if (limit === undefined || positions <= limit || isVision(report!.model)) return;
+export function checkLength(report: AnalysisReport | undefined, positions: number, what = `--seq ${positions}`, newTokens = positions): void {
+  if (!report || isVision(report.model)) return;
+  const fixed = fixedTokens(report.model.inputs);
+  if (fixed !== undefined && newTokens !== fixed) throw new UsageError(`${what}: the model was exported for exactly ${fixed} tokens (its inputs have fixed shapes); give --seq ${fixed} or leave it out`);
+  const limit = report.model.maxPositions;
+  if (limit === undefined || positions <= limit) return;
   throw new UsageError(`${what}: the model takes at most ${limit} positions (its position table or causal buffer); keep within it`);
+}
+
+/** Refuses a batch size other than the one a model exported with fixed shapes takes. */
+export function checkBatch(report: AnalysisReport | undefined, batch: number): void {
+  const fixed = report ? fixedBatch(report.model.inputs) : undefined;
+  if (fixed !== undefined && batch !== fixed) throw new UsageError(`--batch ${batch}: the model was exported for a batch of exactly ${fixed} (its inputs have fixed shapes)`);
 }
 
 /** A list of integers: `512`, `512,2048,4096`. */

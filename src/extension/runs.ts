@@ -15,7 +15,7 @@ import { denseBaseline } from './dense-baseline';
 import { userError } from './errors';
 import { BenchProgress, describeProgress } from './progress';
 import { attentionMaps, describeFed, speedPoints, variantAccuracy } from './results';
-import { type DefaultLength, defaultLength, isVision, usableLengths } from '../shared/lengths';
+import { type DefaultLength, defaultLength, fixedTokens, isVision, usableLengths } from '../shared/lengths';
 import { isExactVariant } from '../shared/run-results';
 import { type Calibration, calibrationInputs } from '../runtime/inputs/calibration';
 import { MAX_MAP_VALUES, mapsLength } from './calibration';
@@ -91,6 +91,12 @@ function runtimeSettings(settings: SessionSettings): RuntimeSettings {
 export function sweepLengths(report: AnalysisReport, settings: SessionSettings): { seqs: number[]; warning: string | null } {
   // An image model runs at its own image size whatever length is asked for: one point, its patch grid.
   if (isVision(report.model)) return { seqs: [], warning: null };
+  // A model exported with fixed shapes runs at its one length.
+  const fixed = fixedTokens(report.model.inputs);
+  if (fixed !== undefined) {
+    const others = settings.sequenceLengths.filter((s) => s !== fixed);
+    return { seqs: [fixed], warning: others.length ? `the model was exported for exactly ${fixed} tokens: lengths ${others.join(', ')} of attentionLens.sweep.sequenceLengths were left out; ran at ${fixed}` : null };
+  }
   const { kept, dropped } = usableLengths(report.model, settings.sequenceLengths);
   const limit = report.model.maxPositions;
   if (dropped.length === 0 || limit === undefined) return { seqs: kept, warning: null };

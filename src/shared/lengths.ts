@@ -12,9 +12,21 @@ export function isVision(model: Pick<ModelInfo, 'inputs'>): boolean {
   return isImageModel(model.inputs);
 }
 
-function fixedTokens(inputs: InputInfo[]): number | undefined {
+/** The token count a model exported with fixed shapes takes (its token ids' or mask's sequence axis), if fixed. */
+export function fixedTokens(inputs: InputInfo[]): number | undefined {
+  return fixedAxis(inputs, (i) => i.axes?.sequence ?? 1);
+}
+
+/** The batch size a model exported with fixed shapes takes (its token ids' or mask's batch axis), if fixed. */
+export function fixedBatch(inputs: InputInfo[]): number | undefined {
+  return fixedAxis(inputs, (i) => i.axes?.batch ?? (i.axes?.sequence === 0 ? 1 : 0));
+}
+
+function fixedAxis(inputs: InputInfo[], axisOf: (i: InputInfo) => number): number | undefined {
   for (const i of inputs) {
-    if ((i.role === 'input_ids' || i.role === 'attention_mask') && typeof i.shape[1] === 'number') return i.shape[1];
+    if (i.role !== 'input_ids' && i.role !== 'attention_mask') continue;
+    const d = i.shape[axisOf(i)];
+    if (typeof d === 'number') return d;
   }
   return undefined;
 }

@@ -7,9 +7,8 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
-import { loadModel } from '../../src/analysis/ir/load';
-import { saveModel } from '../../src/analysis/ir/save';
 import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
+import { pinFixture } from '../helpers/pinned';
 import { feedsOf, fixture, maskedOutputs, maxAbsDiff, outputsOf, scratch, type Feeds } from '../rewriters/shared-prune-helpers';
 
 const MODELS = path.join(__dirname, '..', 'models');
@@ -17,30 +16,6 @@ const MODELS = path.join(__dirname, '..', 'models');
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = scratch('static-batch'); });
 afterAll(() => tmp.cleanup());
-
-/**
- * A copy of the fixture whose symbolic dimensions are fixed: to those of its manifest inputs (batch 1), or to `fixed`
- * (dimension name -> size).
- */
-function pinned(name: string, feeds: Feeds, fixed?: Record<string, number>): string {
-  const model = loadModel(fixture(name).model);
-  const sizes = new Map<string, number>(Object.entries(fixed ?? {}));
-  for (const v of fixed ? [] : model.graph.inputs) {
-    const dims = v.info?.type?.tensorType?.shape?.dim ?? [];
-    dims.forEach((d, i) => { if (d.dimParam) sizes.set(d.dimParam, feeds[v.name].dims[i]); });
-  }
-  for (const v of model.graph.values.values()) {
-    for (const d of v.info?.type?.tensorType?.shape?.dim ?? []) {
-      if (d.dimParam && sizes.has(d.dimParam)) {
-        d.dimValue = sizes.get(d.dimParam);
-        delete d.dimParam;
-      }
-    }
-  }
-  const file = path.join(tmp.dir, `${name}.pinned.onnx`);
-  saveModel(model, file);
-  return file;
-}
 
 function rewrite(file: string, requests: RuleRequest[], tag: string) {
   const out = path.join(tmp.dir, `${path.basename(file, '.onnx')}.${tag}.onnx`);
@@ -78,7 +53,7 @@ describe('fixtures pinned to a batch of 1', () => {
     const feeds = feedsOf(name);
     expect(Object.values(feeds).every((t) => t.dims[0] === 1)).toBe(true);
     const dynamic = analyzeModel(fixture(name).model).sites;
-    const fixed = analyzeModel(pinned(name, feeds)).sites;
+    const fixed = analyzeModel(pinFixture(name, tmp.dir, feeds)).sites;
     expect(fixed.map((s) => [s.heads, s.kvHeads, s.headDim, s.maskType, s.scale])).toEqual(dynamic.map((s) => [s.heads, s.kvHeads, s.headDim, s.maskType, s.scale]));
     for (const [i, s] of fixed.entries()) {
       // Heads folded into a batch of 1 ([batch·heads, q, k]) leave the heads alone on that axis.
@@ -90,7 +65,7 @@ describe('fixtures pinned to a batch of 1', () => {
 
   it.each(cases)('%s: fuse, the fast sparse forms and prune-heads apply and are exact', async (name, heads) => {
     const feeds = feedsOf(name);
-    const file = pinned(name, feeds);
+    const file = pinFixture(name, tmp.dir, feeds);
     const fused = rewrite(file, [{ rule: 'fuse', params: {} }], 'fuse');
     expect(fused.report.warnings.join('\n')).not.toMatch(/kept its layout|not fused/);
     await expectSame(file, fused.out, feeds, 1e-4);
@@ -111,7 +86,7 @@ describe('fixtures pinned to a batch of 1', () => {
 describe('a decoding step exported with fixed shapes (1 new token, 16 cached)', () => {
   // The query positions start at the cache's length, read from a shape: a number here, which is no window offset.
   it.each(['llama-past-eager-ts-op17', 'gpt2-past-eager-ts-op17', 'llama-past-sdpa-ts-op17'])('%s: causal with padding, as the dynamic export', (name) => {
-    const step = pinned(name, {}, { batch: 1, sequence: 1, past_sequence: 16, total_sequence: 17, 'past_sequence + sequence': 17 });
+    const step = pinFixture(name, tmp.dir, { batch: 1, sequence: 1, past_sequence: 16, total_sequence: 17, 'past_sequence + sequence': 17 }, 'step');
     const sites = analyzeModel(step).sites;
     expect(sites.map((s) => s.binding?.keyPositions)).toEqual(sites.map(() => 17));
     expect(sites.map((s) => [s.maskType, s.window])).toEqual(analyzeModel(fixture(name).model).sites.map((s) => [s.maskType, s.window]));

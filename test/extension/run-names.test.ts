@@ -53,4 +53,14 @@ describe('sweep lengths', () => {
     const gpt2 = analyzeModel(path.join(FIXTURES, 'gpt2-eager-ts-op17', 'model.onnx'));
     expect(sweepLengths(gpt2, { ...DEFAULTS, sequenceLengths: [32, 64, 128] }).seqs).toEqual([32, 64]);
   });
+
+  it('a model exported with fixed shapes runs at its one length, and the others are named', () => {
+    const gpt2 = analyzeModel(path.join(FIXTURES, 'gpt2-eager-ts-op17', 'model.onnx'));
+    const fixed = { ...gpt2, model: { ...gpt2.model, inputs: gpt2.model.inputs.map((i) => ({ ...i, shape: [1, 16] })) } };
+    expect(sweepLengths(fixed, { ...DEFAULTS, sequenceLengths: [16, 32] })).toEqual({
+      seqs: [16],
+      warning: 'the model was exported for exactly 16 tokens: lengths 32 of attentionLens.sweep.sequenceLengths were left out; ran at 16',
+    });
+    expect(sweepLengths(fixed, { ...DEFAULTS, sequenceLengths: [16] })).toEqual({ seqs: [16], warning: null });
+  });
 });

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { fixture } from '../helpers/fixtures';
+import { pinFixture } from '../helpers/pinned';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -87,6 +88,34 @@ describe('default lengths', () => {
       expect(r.stderr).toMatch(/100.*takes at most 64 .*\(its position table or causal buffer\)/);
     }
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a model exported with fixed shapes runs at its one length and batch; another --seq or --batch is refused, not run into an error', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'al-fixed-'));
+    try {
+      const m = pinFixture('gpt2-eager-ts-op17', dir, { batch: 1, sequence: 16 });
+      const dflt = await cli('compare', m, m);
+      expect(dflt.stdout).toContain('synthesized inputs of 16 tokens (the model\'s fixed input length)');
+      const bytes = path.join(dir, 'text.bytes');
+      writeFileSync(bytes, Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 13) % 256)));
+      const evalDefault = await cli('eval', m, '--tokens', bytes, '--windows', '2');
+      expect(evalDefault.stdout).toContain('2 windows of 16 on cpu');
+      for (const [argv, msg] of [
+        [['compare', m, m, '--seq', '64'], '--seq 64: the model was exported for exactly 16 tokens (its inputs have fixed shapes); give --seq 16 or leave it out'],
+        [['bench', m, '--seq', '16,32', '--iters', '2'], '--seq 32: the model was exported for exactly 16 tokens'],
+        [['eval', m, '--tokens', bytes, '--seq', '8'], '--seq 8: the model was exported for exactly 16 tokens'],
+        [['bench', m, '--batch', '2', '--iters', '2'], '--batch 2: the model was exported for a batch of exactly 1 (its inputs have fixed shapes)'],
+        [['compare', m, m, '--batch', '2'], '--batch 2: the model was exported for a batch of exactly 1'],
+        [['eval', m, '--tokens', bytes, '--batch', '2'], '--batch 2: the model was exported for a batch of exactly 1'],
+      ] as const) {
+        const r = await cli(...argv);
+        expect(r.code, argv.join(' ')).not.toBe(0);
+        expect(r.stderr.trim().split('\n'), argv.join(' ')).toHaveLength(1);
+        expect(r.stderr, argv.join(' ')).toContain(msg);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('compare of a model without a position table defaults to 512 tokens', async () => {
