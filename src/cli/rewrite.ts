@@ -20,6 +20,7 @@ import { parseHeadPlan, planJson, PlanFormatError } from '../shared/head-plan';
 import { oneLine } from '../analysis/onnx/errors';
 import { THEN, parseStepFlags, rulesHelp } from '../shared/rule-steps';
 import { UsageError } from './args';
+import { checkLength } from './runtime-args';
 import { formatTable, humanBytes, humanCount } from './format';
 import { type CommandHelp, usageLine } from './help';
 
@@ -67,11 +68,15 @@ export async function run(argv: string[]): Promise<number> {
 
 /** `--impl auto`: times the exact forms of each such step on the provider (src/orchestrate/impl-auto.ts). */
 async function chooseImpl(parsed: ParsedRewrite, showProgress: boolean): Promise<{ requests: RuleRequest[]; choices: ImplChoice[] }> {
+  const model = analyzeModel(parsed.input);
+  // Without --seq, the length the rewrite report's figures use (the model's own where it is fixed), within the longest
+  // the model takes; a --seq it cannot run is refused with its limit, as the runtime commands do.
+  const seq = parsed.seqLen ?? Math.min(model.costSeqLen, model.model.maxPositions ?? Infinity);
+  checkLength(model, seq, `--seq ${seq} (the length --impl auto times at)`);
   const client = new RuntimeClient();
   try {
     return await resolveAutoImpl(client, parsed.input, parsed.requests, {
-      // Without --seq, the length the rewrite report's figures use (the model's own where it is fixed).
-      seq: parsed.seqLen ?? analyzeModel(parsed.input).costSeqLen, ep: parsed.ep, runs: parsed.autoRuns, precision: parsed.precision,
+      seq, ep: parsed.ep, runs: parsed.autoRuns, precision: parsed.precision,
       ...(showProgress ? { onProgress: (m: string) => process.stderr.write(`impl auto: ${m}\n`) } : {}),
     });
   } catch (e) {

@@ -81,7 +81,12 @@ describe('default lengths', () => {
     writeFileSync(ok, Buffer.from(Array.from({ length: 300 }, (_, i) => i % 30)));
     const evalDefault = await cli('eval', m, '--tokens', ok, '--windows', '2');
     expect(evalDefault.stdout).toContain('2 windows of 64 on cpu');
-    for (const argv of [['compare', m, m, '--seq', '100'], ['bench', m, '--seq', '32,100', '--iters', '2'], ['importance', m, '--seq', '100'], ['eval', m, '--tokens', ok, '--seq', '100']]) {
+    // --impl auto times its forms at the figures' length (1024 here), kept within the buffer: it used to fail inside.
+    const auto = await cli('rewrite', m, '--window', '4', '--impl', 'auto', '--auto-runs', '2', '-o', path.join(dir, 'auto.onnx'));
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(auto.stdout).toContain('impl auto for step 1 (window) at 64 tokens on cpu');
+    const rewriteAuto = ['rewrite', m, '--window', '4', '--impl', 'auto', '--seq', '100', '-o', path.join(dir, 'never.onnx')];
+    for (const argv of [['compare', m, m, '--seq', '100'], ['bench', m, '--seq', '32,100', '--iters', '2'], ['importance', m, '--seq', '100'], ['eval', m, '--tokens', ok, '--seq', '100'], rewriteAuto]) {
       const r = await cli(...argv);
       expect(r.code, argv[0]).not.toBe(0);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
