@@ -43,7 +43,7 @@ export function applyPlanMask(ctx: RuleContext, site: PlanSite, heads: PlanHead[
     const others = sub.op('And', [sub.op('Not', [mine], 'other_heads'), visible], 'others_visible');
     visible = sub.op('Or', [sub.op('And', [mine, kept], 'kept_visible'), others], 'visible');
   });
-  ctx.builder.setInput(raw.anchor, 0, ops.op('Add', [scores, ops.additive(visible)], 'add'));
+  ctx.builder.setInput(raw.anchor, 0, ops.masked(scores, visible));
 }
 
 /**

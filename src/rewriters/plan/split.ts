@@ -86,7 +86,7 @@ function rewriteGroup(ctx: RuleContext, site: PlanSite, g: HeadGroup, heads: Pla
     if (r === null) return { form: 'gather', cost: { rows: blocks * c.block, keys: Math.min(c.k + 2, blocks) * c.block, extraFlops: selection }, warnings };
     warnings.push(`gather form not possible (${r}); used the mask form`);
     const kept = blockTopkVisible(ctx, raw, info, ops, shapes, { block: c.block, k: c.k });
-    ctx.builder.setInput(raw.anchor, 0, ops.op('Add', [raw.anchor.input(0)!, ops.additive(kept)], 'add'));
+    ctx.builder.setInput(raw.anchor, 0, ops.masked(raw.anchor.input(0)!, kept));
     return { form: 'mask', cost: { ...dense, extraFlops: selection }, warnings };
   }
   if (c.kind === 'sink' || c.kind === 'strided' || c.kind === 'power') {

@@ -29,6 +29,16 @@ export interface PrecisionReport {
 const HALF_MAX = 65504;
 const SOFT_OUTPUTS = new Set(['Softmax', 'LogSoftmax', 'LayerNormalization', 'SimplifiedLayerNormalization', 'SkipLayerNormalization', 'SkipSimplifiedLayerNormalization', 'RMSNormalization']);
 
+/**
+ * Outputs within float16's range, which need no clamp: a normalisation's, or one passed on by a Cast or Identity
+ * (transformers' Llama casts its float32 probabilities to the model's type, a Cast to float32 in a float32 export).
+ */
+function boundedOutput(n: Node): boolean {
+  let from: Node | null | undefined = n;
+  for (let i = 0; i < 4 && from && (from.opType === 'Cast' || from.opType === 'Identity'); i++) from = from.input(0)?.producer;
+  return !!from && SOFT_OUTPUTS.has(from.opType);
+}
+
 export function convertToFloat16(b: GraphBuilder): PrecisionReport {
   b.sort();
   const g = b.graph;
@@ -53,7 +63,7 @@ export function convertToFloat16(b: GraphBuilder): PrecisionReport {
     if (done) return done;
     let h: Value;
     if (v.constant && !v.isGraphInput) h = halfConstant(b, v, report);
-    else if (v.producer && kept.has(v.producer) && !SOFT_OUTPUTS.has(v.producer.opType)) {
+    else if (v.producer && kept.has(v.producer) && !boundedOutput(v.producer)) {
       const lim = (x: number, w: string) => b.initializer(`${v.name}::fp16/${w}`, [], { dtype: 'float32', data: [x] });
       h = cast(b.op('Clip', [v, lim(-HALF_MAX, 'lo'), lim(HALF_MAX, 'hi')], { name: `${v.name}::fp16/clip` }), DataType.FLOAT16, 'down');
     } else h = cast(v, DataType.FLOAT16, 'down');

@@ -107,7 +107,7 @@ function selection(ops: SiteOps, shapes: ShapeInfo, info: SiteInfo, chain: Score
 function applyMaskForm(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops: SiteOps, shapes: ShapeInfo, p: BlockTopkParams): void {
   const visible = blockTopkVisible(ctx, raw, info, ops, shapes, p);
   const scores = raw.anchor.input(0)!;
-  ctx.builder.setInput(raw.anchor, 0, ops.op('Add', [scores, ops.additive(visible)], 'add'));
+  ctx.builder.setInput(raw.anchor, 0, ops.masked(scores, visible));
 }
 
 /** The keys each query keeps, as a bool [B, H, Sq, Sk] over a written-out site's scores (the mask form's mask). */

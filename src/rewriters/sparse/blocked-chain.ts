@@ -13,7 +13,7 @@ import type { RuleContext } from '../rule';
 import { gatherMask, type BlockIndex } from './mask-gather';
 import type { SiteOps } from './ops';
 import type { ScoreChain } from './score-chain';
-import { elemTypeOf } from './values';
+import { elemTypeOf, floatTypeOf } from './values';
 
 /** Mask kinds whose rows differ only by causality, so that the last row is the key-padding vector. */
 export const KEY_MASKS = new Set(['none', 'padding', 'causal', 'causal+padding']);
@@ -58,8 +58,11 @@ export function rewireBlocked(ctx: RuleContext, ops: SiteOps, shapes: ShapeInfo,
   const first = chain.pre[0];
   if (first) b.setInput(first.node, first.dataIndex, parts.scores);
   else b.setInput(chain.softmax, 0, parts.scores);
-  if (!biasMerged) b.setInput(chain.softmax, 0, ops.op('Add', [chain.softmax.input(0)!, parts.bias], 'add_bias'));
-  if (parts.rowBias) b.setInput(chain.softmax, 0, ops.op('Add', [chain.softmax.input(0)!, parts.rowBias], 'add_row_bias'));
+  // The Softmax may run in another type than Q (a float16 model casting its scores to float32 for it).
+  const softType = floatTypeOf(chain.softmax.input(0));
+  const inSoftType = (x: Value, what: string) => (softType === ops.float ? x : ops.cast(x, softType, what));
+  if (!biasMerged) b.setInput(chain.softmax, 0, ops.op('Add', [chain.softmax.input(0)!, inSoftType(parts.bias, 'bias_cast')], 'add_bias'));
+  if (parts.rowBias) b.setInput(chain.softmax, 0, ops.op('Add', [chain.softmax.input(0)!, inSoftType(parts.rowBias, 'row_bias_cast')], 'add_row_bias'));
   b.setAttribute(chain.softmax, 'axis', attr.int(-1));
 
   // [B, H, nb, R, Dv] -> [B, H, nb·R, Dv]: a reshape, no copy.

@@ -41,7 +41,7 @@ function applyUnfused(ctx: RuleContext, raw: RawSite, ops: SiteOps, shapes: Shap
     const reps = ops.op('Div', [ops.dim(s, 0, 'bh'), ops.scalarI64(raw.heads ?? 1, 'heads')], 'batch');
     visible = ops.op('Tile', [visible, ops.shapeOf([ops.vec(reps), 1, 1], 'tile')], 'visible_bh');
   }
-  const masked = ops.op('Add', [scores, ops.additive(visible)], 'add');
+  const masked = ops.masked(scores, visible);
   ctx.builder.setInput(sm, 0, masked);
 }
 

@@ -7,6 +7,7 @@
 import { attr, type Attr, type GraphBuilder, type Input } from '../../analysis/ir/builder';
 import type { Value } from '../../analysis/ir/graph';
 import type { TensorData } from '../../analysis/ir/tensor-data';
+import { floatTypeOf } from './values';
 
 export type FloatType = 'float32' | 'float16';
 
@@ -57,19 +58,19 @@ export class SiteOps {
   scalarI64(v: number, what = 'k'): Value {
     return this.const(what, [], { dtype: 'int64', data: [v] });
   }
-  /** A float constant in the site's float type. */
-  floats(values: readonly number[], dims: readonly number[], what = 'f'): Value {
-    if (this.float === 'float32') return this.const(what, dims, { dtype: 'float32', data: values });
+  /** A float constant in the site's float type (or `float`). */
+  floats(values: readonly number[], dims: readonly number[], what = 'f', float = this.float): Value {
+    if (float === 'float32') return this.const(what, dims, { dtype: 'float32', data: values });
     return this.const(what, dims, { dtype: 'float16', data: Uint16Array.from(values, toHalfBits) });
   }
-  scalarF(v: number, what = 'f'): Value {
-    return this.floats([v], [], what);
+  scalarF(v: number, what = 'f', float = this.float): Value {
+    return this.floats([v], [], what, float);
   }
-  zeroF(): Value {
-    return this.scalarF(0, 'zero');
+  zeroF(float = this.float): Value {
+    return this.scalarF(0, 'zero', float);
   }
-  negF(): Value {
-    return this.float === 'float32' ? this.scalarF(NEG_FLOAT32, 'neg') : this.const('neg', [], { dtype: 'float16', data: Uint16Array.of(NEG_FLOAT16_BITS) });
+  negF(float = this.float): Value {
+    return float === 'float32' ? this.scalarF(NEG_FLOAT32, 'neg', float) : this.const('neg', [], { dtype: 'float16', data: Uint16Array.of(NEG_FLOAT16_BITS) });
   }
 
   // ---- shapes ----
@@ -143,9 +144,16 @@ export class SiteOps {
   toFloat(v: Value, what = 'tofloat'): Value {
     return this.cast(v, this.float, what);
   }
-  /** 0 where `visible`, the masking value elsewhere, in the site's float type. */
-  additive(visible: Value, what = 'bias'): Value {
-    return this.op('Where', [visible, this.zeroF(), this.negF()], what);
+  /** 0 where `visible`, the masking value elsewhere, in the site's float type (or `float`). */
+  additive(visible: Value, what = 'bias', float = this.float): Value {
+    return this.op('Where', [visible, this.zeroF(float), this.negF(float)], what);
+  }
+  /**
+   * The scores with the masking value added outside `visible`, in the scores' own type: a model in float16 may cast
+   * them to float32 for its Softmax (transformers' Llama does), so Q's type is not theirs.
+   */
+  masked(scores: Value, visible: Value, what = 'add'): Value {
+    return this.op('Add', [scores, this.additive(visible, 'bias', floatTypeOf(scores))], what);
   }
   /** ceil(a / b) for int64 scalars a ≥ 0 and a constant b > 0. */
   ceilDiv(a: Value, b: number, what = 'ceildiv'): Value {

@@ -3,7 +3,8 @@
 // any layout of the scores, blocked ones included).
 import type { Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
-import { dtypeName } from '../../analysis/onnx/dtypes';
+import { DataType, dtypeName } from '../../analysis/onnx/dtypes';
+import { floatTypeOf as deepFloatType } from '../opset/values';
 import type { FloatType } from './ops';
 
 const BOOL_OPS = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
@@ -40,7 +41,10 @@ export function elemTypeOf(v: Value | null, depth = 12): string | undefined {
 
 /** The float type of a site's scores: that of Q as it enters the product (float32 when it cannot be told). */
 export function floatTypeOf(q: Value | undefined | null): FloatType {
-  return elemTypeOf(q ?? null) === 'float16' ? 'float16' : 'float32';
+  // A float value's type follows its producer's float inputs back to a weight or a declared type: a model converted
+  // to float16 has its LayerNorms and GELUs on the way, which the shallow reading above does not pass.
+  const t = elemTypeOf(q ?? null) ?? dtypeName(deepFloatType(q ?? null) ?? DataType.FLOAT);
+  return t === 'float16' ? 'float16' : 'float32';
 }
 
 /** A value with one element (a constant, or a shape known to be all ones): it broadcasts over any layout. */
