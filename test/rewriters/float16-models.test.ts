@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
 import { float16Fixture } from '../helpers/float16';
 import { halfToFloat } from '../../src/analysis/numeric/float16';
-import { feedsOf, fixture, maxAbsDiff, runModel, scratch } from './shared-prune-helpers';
+import { feedsOf, fixture, maskedOutputs, maxAbsDiff, outputsOf, runModel, scratch } from './shared-prune-helpers';
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = scratch('float16-models'); });
@@ -61,3 +61,15 @@ describe('sparse rules and fuse on float16 models', () => {
     expect(await diff(file, fused.out, name)).toBeLessThan(1e-2);
   });
 });
+
+describe('head masks (importance) on a float16 model', () => {
+  it('the float32 mask inputs are cast to the site type: ones reproduce the model, a zero removes a head', async () => {
+    const name = 'gpt2-eager-ts-op17';
+    const file = float16Fixture(name, tmp.dir);
+    const bits = async (f: Promise<Record<string, Float32Array>>) => Array.from(new Uint16Array((await f).logits.buffer));
+    const original = await bits(outputsOf(file, feedsOf(name)));
+    expect(await bits(maskedOutputs(file, {}, feedsOf(name), tmp.dir))).toEqual(original);
+    expect(await bits(maskedOutputs(file, { 1: [2] }, feedsOf(name), tmp.dir))).not.toEqual(original);
+  });
+});
+

@@ -2,13 +2,15 @@
 // each head's attention output is multiplied by its entry before the heads are merged into the output projection.
 // Feeding ones reproduces the model; a zero at head h removes exactly that head's contribution (the output
 // projection's bias stays, as it would if the head were pruned).
-import type { GraphBuilder } from '../../analysis/ir/builder';
+import { attr, type GraphBuilder } from '../../analysis/ir/builder';
 import type { Node, Value } from '../../analysis/ir/graph';
 import { einsumText, parseEinsum } from '../../analysis/ir/einsum';
 import { ShapeInfo } from '../../analysis/ir/shapes';
 import { f32, i64 } from '../../analysis/ir/tensor-data';
 import type { RawSite } from '../../analysis/attention/site';
 import type { SiteBinding, SiteInfo } from '../../analysis/report/types';
+import { DataType } from '../../analysis/onnx/dtypes';
+import { floatTypeOf } from '../sparse/values';
 import { siteForm } from './edit/structure';
 
 export interface HeadMaskInput {
@@ -53,6 +55,8 @@ export function addHeadMasks(builder: GraphBuilder, sites: { info: SiteInfo; raw
       const wide = builder.op('Mul', [perHead, ones], { name: `${base}/mask_wide` });
       mask = builder.op('Reshape', [wide, const64(builder, `${base}/mask_flat_shape`, [heads * dv])], { name: `${base}/mask_flat` });
     }
+    // The mask input is float32 whatever the model computes in; a float16 site gets it cast.
+    if (floatTypeOf(target) === 'float16') mask = builder.op('Cast', [mask], { name: `${base}/mask_fp16`, attrs: { to: attr.int(DataType.FLOAT16) } });
     const masked = builder.op('Mul', [target, mask], { name: `${base}/head_mask` });
     // The folded mask reads the target's shape; that reader keeps reading the unmasked value.
     const shapeReaders = target.uses.filter((u) => u.node.name.startsWith(`${base}/`)).map((u) => u.node);
