@@ -18,6 +18,7 @@ import type { AnalysisReport } from '../analysis/report/types';
 import { type SequenceUnit, sequenceUnit } from '../analysis/report/units';
 import { APPLIES_TO_NONE } from './applies-to-none';
 import { normalizeLayouts, partlyPacked } from './layout/normalize';
+import { checkNoNewConflicts, conflictsOf } from './shape-check';
 import { nonStandardLayout } from './layout/standard';
 import { OpsetUpgradeError, upgradeOpset, type OpsetUpgrade } from './opset/upgrade';
 import { splitReason } from './plan/split-guard';
@@ -157,12 +158,14 @@ export function rewriteLoaded(model: Model, requests: RuleRequest[], options: Re
       started.add(id);
       options.onProgress?.({ phase: 'rewrite', done: started.size - 1, total: chosen.length, message: `${rule.name}: site ${id} (${started.size}/${chosen.length})` });
     };
+    const conflicts = rule.editsProjections ? conflictsOf(model.graph) : undefined;
     const result = applyRule(rule, { builder, report, sites, seqLen, seqLenGiven: options.seqLen !== undefined, onSite }, chosen, req.params);
     options.onProgress?.({ phase: 'rewrite', done: chosen.length, total: chosen.length, message: `${rule.name}: done` });
     builder.sort();
     const problems = graphProblems(model.graph);
     if (problems.length) throw new Error(`rule '${rule.name}' broke the graph: ${problems.slice(0, 5).join('; ')}`);
     checkOutputsAndOpsets(model, rule.name);
+    if (conflicts) checkNoNewConflicts(rule.name, conflicts, model.graph);
     applied.push({ rule: rule.name, params: req.params, sites: chosen, changes: result.changes, warnings: result.warnings });
     warnings.push(...result.warnings.map((w) => `${rule.name}: ${w}`));
   }

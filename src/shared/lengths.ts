@@ -14,7 +14,7 @@ export function isVision(model: Pick<ModelInfo, 'inputs'>): boolean {
 
 /** The token count a model exported with fixed shapes takes (its token ids' or mask's sequence axis), if fixed. */
 export function fixedTokens(inputs: InputInfo[]): number | undefined {
-  return fixedAxis(inputs, (i) => i.axes?.sequence ?? 1);
+  return fixedAxis(inputs, (i) => i.axes?.sequence ?? (i.axes?.batch === 1 ? 0 : 1));
 }
 
 /** The batch size a model exported with fixed shapes takes (its token ids' or mask's batch axis), if fixed. */
@@ -22,9 +22,14 @@ export function fixedBatch(inputs: InputInfo[]): number | undefined {
   return fixedAxis(inputs, (i) => i.axes?.batch ?? (i.axes?.sequence === 0 ? 1 : 0));
 }
 
+/**
+ * The size of that axis of the first token-id or mask input that has it fixed. Without established axes only a 2-D
+ * input is read ([batch, sequence]); a mask of another rank ([batch, 1, time]) says nothing this way.
+ */
 function fixedAxis(inputs: InputInfo[], axisOf: (i: InputInfo) => number): number | undefined {
   for (const i of inputs) {
     if (i.role !== 'input_ids' && i.role !== 'attention_mask') continue;
+    if (!i.axes && i.shape.length !== 2) continue;
     const d = i.shape[axisOf(i)];
     if (typeof d === 'number') return d;
   }

@@ -87,6 +87,21 @@ describe('pruning heads of plain PyTorch exports', () => {
       .toThrow(/site 0 skipped: it has 1 KV head, fewer than g=2: grouping only merges KV heads/);
   });
 
+  it('Conformer relative-position attention: prune-heads is refused (its per-head Q biases and position projection stay whole), naming the op; nothing is written', async () => {
+    const out = path.join(tmp.dir, 'conformer.pruned.onnx');
+    expect(() => rewriteModel(model('relpos-conformer-op14'), [{ rule: 'prune-heads', params: { heads: { 0: [1] } } }], out))
+      .toThrow(/prune-heads: the rewritten model's sizes disagree: Add '\/a\/Add' combines \[\?, \?, 3, 8\] with \[4, 8\] \(and 1 more\); a per-head value on the site's way was not cut with its heads/);
+    expect(fs.existsSync(out)).toBe(false);
+    // The rules that keep the heads apply: fuse is exact, gqa runs.
+    const feeds: Feeds = {
+      feats: new ort.Tensor('float32', Float32Array.from({ length: 2 * 12 * 20 }, (_, i) => Math.sin(i * 0.37)), [2, 12, 20]),
+      mask: new ort.Tensor('bool', Uint8Array.from({ length: 24 }, (_, i) => (i >= 21 ? 0 : 1)), [2, 1, 12]),
+    };
+    const fused = path.join(tmp.dir, 'conformer.fused.onnx');
+    rewriteModel(model('relpos-conformer-op14'), [{ rule: 'fuse', params: {} }], fused);
+    expect(maxAbsDiff((await outputsOf(fused, feeds)).out, (await outputsOf(model('relpos-conformer-op14'), feeds)).out)).toBeLessThan(1e-5);
+  });
+
   it('share-kv and gqa run on the split GPT-NeoX projection (the outputs change, the model runs)', async () => {
     for (const [rule, params] of [['share-kv', { pairs: [[0, 1]] }], ['gqa', { groups: 2 }]] as const) {
       const out = path.join(tmp.dir, `neox.${rule}.onnx`);

@@ -224,4 +224,34 @@ with torch.no_grad():
     assert torch.allclose(mqa_block(mqa[2], h1)[0], mqa(torch.arange(40).mul(7).add(3).remainder(50).view(2, 20)), atol=1e-6)
     mqa_block(mqa[2], h1, kv=kv0)[0].numpy().astype("float32").tofile(f"{out}/mqa-alibi-op14.share-kv-0-1.bin")
     mqa_block(mqa[2], h1, probs=p0)[0].numpy().astype("float32").tofile(f"{out}/mqa-alibi-op14.share-attn-0-1.bin")
+# relpos-conformer-op14.onnx: Conformer / Transformer-XL relative-position self-attention (ESPnet's
+# RelPositionMultiHeadedAttention, wenet): per-head biases u and v added to Q, scores = (Q+u)·Kᵀ + (Q+v)·Pᵀ with P a
+# projection of sinusoidal position embeddings into the same heads, a [batch, 1, time] boolean mask input.
+class RelPosAttention(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.dk = d // h
+        s.linear_q = nn.Linear(d, d); s.linear_k = nn.Linear(d, d); s.linear_v = nn.Linear(d, d); s.linear_out = nn.Linear(d, d)
+        s.linear_pos = nn.Linear(d, d, bias=False)
+        s.pos_bias_u = nn.Parameter(0.1 * torch.randn(h, s.dk)); s.pos_bias_v = nn.Parameter(0.1 * torch.randn(h, s.dk))
+    def forward(s, x, pos_emb, mask):
+        b = x.shape[0]
+        q = s.linear_q(x).view(b, -1, s.h, s.dk)
+        k = s.linear_k(x).view(b, -1, s.h, s.dk).transpose(1, 2)
+        v = s.linear_v(x).view(b, -1, s.h, s.dk).transpose(1, 2)
+        p = s.linear_pos(pos_emb).view(1, -1, s.h, s.dk).transpose(1, 2)
+        ac = torch.matmul((q + s.pos_bias_u).transpose(1, 2), k.transpose(-2, -1))
+        bd = torch.matmul((q + s.pos_bias_v).transpose(1, 2), p.transpose(-2, -1))
+        scores = ((ac + bd) / math.sqrt(s.dk)).masked_fill(mask.unsqueeze(1).eq(0), -10000.0)
+        return s.linear_out(torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).contiguous().view(b, -1, s.h * s.dk))
+class Conformerish(nn.Module):
+    def __init__(s):
+        super().__init__(); s.inp = nn.Linear(20, 32); s.a = RelPosAttention(); s.b = RelPosAttention()
+    def forward(s, feats, mask):
+        x = s.inp(feats); t = x.shape[1]
+        pos = torch.arange(t).float().unsqueeze(1) * torch.exp(torch.arange(0, 32, 2).float() * -(math.log(10000.0) / 32))
+        pe = torch.stack((torch.sin(pos), torch.cos(pos)), -1).view(1, t, 32)
+        x = x + s.a(x, pe, mask)
+        return x + s.b(x, pe, mask)
+torch.manual_seed(11)
+torch.onnx.export(Conformerish().eval(), (torch.randn(1, 16, 20), torch.ones(1, 1, 16, dtype=torch.bool)), f"{out}/relpos-conformer-op14.onnx", opset_version=14, input_names=["feats", "mask"], output_names=["out"], dynamic_axes={"feats": {0: "batch", 1: "time"}, "mask": {0: "batch", 2: "time"}, "out": {0: "batch", 1: "time"}})
 print("ok")

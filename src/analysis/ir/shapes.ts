@@ -339,6 +339,16 @@ function fusedOutput(n: Node, get: Get): ValueFacts {
     return { shape: [q[0], q[1], sizes ? sizes[2] : w && isNum(w[1]) ? w[1] / 3 : null] };
   }
   const v = get(n.input(2)).shape;
-  const width = n.domain === '' && v?.length === 3 ? v[2] : q[2];
+  const width = n.domain === '' && v?.length === 3 ? onnxAttentionWidth(n, v[2]) : q[2];
   return { shape: [q[0], q[1], n.opType === 'GroupQueryAttention' || n.opType === 'SparseAttention' ? q[2] : width] };
+}
+
+/** ONNX Attention with 3-D inputs gives q_num_heads heads of V's head size (V holds kv_num_heads of them). */
+function onnxAttentionWidth(n: Node, vWidth: Dim): Dim {
+  const qHeads = n.attr('q_num_heads')?.i;
+  const kvHeads = n.attr('kv_num_heads')?.i;
+  if (qHeads === undefined || qHeads === null || kvHeads === undefined || kvHeads === null) return vWidth;
+  const [hq, hkv] = [Number(String(qHeads)), Number(String(kvHeads))];
+  if (hq === hkv) return vWidth;
+  return isNum(vWidth) && hkv > 0 ? (vWidth / hkv) * hq : null;
 }
