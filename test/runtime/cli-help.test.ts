@@ -123,6 +123,13 @@ describe('default lengths', () => {
     }
   });
 
+  it('a [batch, 1, time] mask input does not make a model fixed at one token (its axes are not established)', async () => {
+    const m = path.join(__dirname, '..', 'models', 'relpos-conformer-op14.onnx');
+    const r = await cli('compare', m, m, '--seq', '24');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('feats[1,24,20]');
+  });
+
   it('compare of a model without a position table defaults to 512 tokens', async () => {
     const m = fixture('llama-eager-ts-op17').model;
     const r = await cli('compare', m, m);
