@@ -102,6 +102,21 @@ describe('pruning heads of plain PyTorch exports', () => {
     expect(maxAbsDiff((await outputsOf(fused, feeds)).out, (await outputsOf(model('relpos-conformer-op14'), feeds)).out)).toBeLessThan(1e-5);
   });
 
+  it.each([
+    ['siglip-map-op14', (): Feeds => ({ pixel_values: new ort.Tensor('float32', Float32Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i * 0.37)), [2, 3, 32, 32]) })],
+    ['perceiver-cross-op14', ids],
+  ] as const)('learned queries (%s): found as cross-attention with its heads and scale; prune-heads equals zeroing, fuse is exact', async (name, feeds) => {
+    // The query is a learned array expanded or tiled to the batch: constant-like, but not a weight.
+    const r = analyzeModel(model(name));
+    expect(r.unmatched).toEqual([]);
+    expect(r.sites.map((s) => [s.kind, s.heads, s.kvHeads, s.headDim, s.scale?.toFixed(4), s.binding?.queryPositions])).toEqual([['cross', 4, 4, 8, '0.3536', name === 'siglip-map-op14' ? 1 : 6]]);
+    await expectPruneEqualsZeroing(name, { 0: [1, 2] }, feeds());
+    const fused = path.join(tmp.dir, `${name}.fused.onnx`);
+    rewriteModel(model(name), [{ rule: 'fuse', params: {} }], fused);
+    const [a, b] = [await outputsOf(fused, feeds()), await outputsOf(model(name), feeds())];
+    for (const k of Object.keys(b)) expect(maxAbsDiff(a[k], b[k]), k).toBeLessThan(1e-5);
+  });
+
   it('share-kv and gqa run on the split GPT-NeoX projection (the outputs change, the model runs)', async () => {
     for (const [rule, params] of [['share-kv', { pairs: [[0, 1]] }], ['gqa', { groups: 2 }]] as const) {
       const out = path.join(tmp.dir, `neox.${rule}.onnx`);

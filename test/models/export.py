@@ -254,4 +254,32 @@ class Conformerish(nn.Module):
         return x + s.b(x, pe, mask)
 torch.manual_seed(11)
 torch.onnx.export(Conformerish().eval(), (torch.randn(1, 16, 20), torch.ones(1, 1, 16, dtype=torch.bool)), f"{out}/relpos-conformer-op14.onnx", opset_version=14, input_names=["feats", "mask"], output_names=["out"], dynamic_axes={"feats": {0: "batch", 1: "time"}, "mask": {0: "batch", 2: "time"}, "out": {0: "batch", 1: "time"}})
+# Attention with learned queries: siglip-map-op14.onnx, a patch embedding and SigLIP's multihead attention pooling
+# head (a learned probe repeated to the batch as the query of torch.nn.MultiheadAttention over the patches);
+# perceiver-cross-op14.onnx, Perceiver's cross-attention (latents expanded to the batch as Q, K and V from one `to_kv`).
+class MAPHead(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.probe = nn.Parameter(torch.randn(1, 1, d)); s.attn = nn.MultiheadAttention(d, h, batch_first=True); s.norm = nn.LayerNorm(d)
+    def forward(s, x):
+        return s.norm(s.attn(s.probe.repeat(x.shape[0], 1, 1), x, x)[0])[:, 0]
+class MAPEncoder(nn.Module):
+    def __init__(s):
+        super().__init__(); s.embed = nn.Conv2d(3, 32, 8, 8); s.head = MAPHead(); s.fc = nn.Linear(32, 10)
+    def forward(s, img):
+        return s.fc(s.head(s.embed(img).flatten(2).transpose(1, 2)))
+torch.manual_seed(12)
+torch.onnx.export(MAPEncoder().eval(), torch.randn(2, 3, 32, 32), f"{out}/siglip-map-op14.onnx", opset_version=14, input_names=["pixel_values"], output_names=["logits"], dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}})
+class PerceiverCross(nn.Module):
+    def __init__(s, d=32, h=4, n=6):
+        super().__init__(); s.h = h; s.d = d // h; s.to_q = nn.Linear(d, d, bias=False); s.to_kv = nn.Linear(d, 2 * d, bias=False); s.o = nn.Linear(d, d)
+        s.latents = nn.Parameter(torch.randn(n, d))
+    def forward(s, x):
+        b, t, c = x.shape
+        q = s.to_q(s.latents.unsqueeze(0).expand(b, -1, -1)).view(b, -1, s.h, s.d).transpose(1, 2)
+        k, v = s.to_kv(x).chunk(2, dim=-1)
+        k, v = k.view(b, t, s.h, s.d).transpose(1, 2), v.view(b, t, s.h, s.d).transpose(1, 2)
+        a = torch.matmul(q, k.transpose(-1, -2)) * s.d ** -0.5
+        return s.o((a.softmax(-1) @ v).transpose(1, 2).reshape(b, -1, c))
+torch.manual_seed(13)
+torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), PerceiverCross()).eval(), torch.randint(0, 50, (1, 12)), f"{out}/perceiver-cross-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["latent"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "latent": {0: "batch"}})
 print("ok")

@@ -33,6 +33,30 @@ export function scalarOf(ctx: Ctx, v: Value | null): number | undefined {
   return undefined;
 }
 
+/** Ops whose later inputs are indices or sizes, not values that reach the output. */
+const DATA_FIRST = new Set(['Slice', 'Reshape', 'Expand', 'Tile', 'Gather', 'Unsqueeze', 'Squeeze', 'Pad', 'Split']);
+
+/**
+ * True when a constant-like value is replicated to a size the inputs set: a learned query array expanded or tiled to
+ * the batch (Perceiver's latents, SigLIP's pooling probe). It is then the data Q of an attention, where a weight (even
+ * one sliced with ends read from a shape, as torch.nn slices its packed in_proj_weight) is not.
+ */
+export function expandedByInput(v: Value | null, depth = 12): boolean {
+  const p = v?.producer;
+  if (!p || depth === 0 || p.opType === 'Shape' || p.opType === 'Size') return false;
+  if ((p.opType === 'Expand' || p.opType === 'Tile') && !isFixed(p.input(1))) return true;
+  const data = DATA_FIRST.has(p.opType) ? [p.input(0)] : p.inputs;
+  return data.some((i) => expandedByInput(i, depth - 1));
+}
+
+/** Computed from constants alone, a Shape of such a value included: nothing about the inputs, not even their sizes. */
+function isFixed(v: Value | null, depth = 12): boolean {
+  if (!v || v.constant) return true;
+  const p = v.producer;
+  if (v.isGraphInput || !p || depth === 0) return false;
+  return p.inputs.every((i) => isFixed(i, depth - 1));
+}
+
 /** True when the value is computed from constants only (weights, folded shapes): not part of the data path. */
 export function isConstantLike(ctx: Ctx, v: Value | null, depth = 12): boolean {
   if (!v) return true;

@@ -4,7 +4,7 @@
 // exporters put in between, whatever their order, instead of matching one fixed chain of ops.
 import type { Node, Value } from '../ir/graph';
 import type { ProjectionInfo } from '../report/types';
-import { attrInt, isConstantLike, scalarOf, type Ctx } from './match';
+import { attrInt, expandedByInput, isConstantLike, scalarOf, type Ctx } from './match';
 
 /** Ops the data path passes through, and which of their inputs carry data. */
 const PASS: Record<string, (n: Node) => number[]> = {
@@ -72,7 +72,7 @@ export function traceBack(ctx: Ctx, start: Value): Trace {
         const dataIdx = PASS[p.opType](p);
         for (const i of dataIdx) {
           const inp = p.input(i);
-          if (!inp || isConstantLike(ctx, inp)) continue;
+          if (!inp || isConstantOperand(ctx, inp)) continue;
           if (visit(inp)) result = true;
         }
         if (result) {
@@ -83,8 +83,8 @@ export function traceBack(ctx: Ctx, start: Value): Trace {
             t.split = { node: p, output: v.producerIndex };
           }
           if (p.opType === 'Concat' && p.inputs.some((i) => i?.isGraphInput)) t.cacheConcats.push(p);
-          if ((p.opType === 'Mul' || p.opType === 'Div') && p.inputs.some((i) => i && isConstantLike(ctx, i))) {
-            const factor = p.inputs.find((i) => i && isConstantLike(ctx, i)) ?? null;
+          if ((p.opType === 'Mul' || p.opType === 'Div') && p.inputs.some((i) => i && isConstantOperand(ctx, i))) {
+            const factor = p.inputs.find((i) => i && isConstantOperand(ctx, i)) ?? null;
             const c = scalarOf(ctx, factor);
             if (c !== undefined && c !== 0) t.scale *= p.opType === 'Mul' ? c : 1 / c;
             // A one-element factor computed from shapes this analysis cannot evaluate (Swin's head_dim ** -0.5 from
@@ -176,12 +176,34 @@ export function projectionOf(ctx: Ctx, p: Node, out?: Value): Projection | undef
   };
 }
 
+/**
+ * A constant-like value that is a projection of data sized by the inputs (learned queries expanded to the batch, then
+ * projected): the walk follows it like any activation, since it is Q, not a weight.
+ */
+/** A constant operand on the walk (a factor, a weight, a shape), as opposed to learned queries it follows as data. */
+export function isConstantOperand(ctx: Ctx, v: Value): boolean {
+  return isConstantLike(ctx, v) && !expandedByInput(v) && !projectsLearnedData(ctx, v);
+}
+
+export function projectsLearnedData(ctx: Ctx, v: Value): boolean {
+  let cur: Value | null = v;
+  for (let i = 0; i < 8 && cur?.producer; i++) {
+    const p: Node = cur.producer;
+    if (projectionOf(ctx, p)) return expandedByInput(cur);
+    if (!PASS[p.opType] || p.domain !== '') return false;
+    cur = p.input(PASS[p.opType](p)[0] ?? 0);
+  }
+  return false;
+}
+
 function isWeightMatMul(ctx: Ctx, n: Node): boolean {
   if (n.domain !== '' && n.domain !== 'com.microsoft') return false;
   if (!['MatMul', 'Gemm', 'MatMulNBits', 'MatMulInteger', 'FusedMatMul'].includes(n.opType)) return false;
   const [a, b] = n.inputs;
   if (!a || !b) return false;
-  return isConstantLike(ctx, b) !== isConstantLike(ctx, a);
+  if (isConstantLike(ctx, b) !== isConstantLike(ctx, a)) return true;
+  // Both computed without the data's values: a weight applied to learned queries expanded to the batch.
+  return isConstantLike(ctx, b) && expandedByInput(b) !== expandedByInput(a);
 }
 
 /** Ops that pass a weight on whole (a Gather or Slice takes part of it: the weight is then the part, by its name). */

@@ -9,7 +9,7 @@ import { outputProjection } from './output';
 import type { PlanSplit } from './plan-site';
 import { bindSite } from './layout/bind';
 import type { RawSite } from './site';
-import { attentionKind, projectionWidth, projectionWithSlice, traceBack, type Trace } from './trace';
+import { attentionKind, projectionWidth, projectionWithSlice, projectsLearnedData, traceBack, type Trace } from './trace';
 
 // Clip: the float16 conversion (rewriters/precision) bounds values to ±65504 before each cast down.
 const SCORE_PASS = new Set(['Cast', 'Clip', 'Identity', 'Reshape']);
@@ -179,7 +179,8 @@ function scoreChain(ctx: Ctx, start: Value | null): Match<ScoreChain> {
     if (!p) return fail(v.isGraphInput ? `scores come from graph input '${v.name}'` : 'scores have no producer');
     if (isProduct(p)) {
       const [a, b] = p.inputs;
-      if (!a || !b || isConstantLike(ctx, a) || isConstantLike(ctx, b)) return fail(`scores come from ${p.opType} '${p.name}' with a weight, not Q·Kᵀ`);
+      const weight = (x: Value) => isConstantLike(ctx, x) && !projectsLearnedData(ctx, x);
+      if (!a || !b || weight(a) || weight(b)) return fail(`scores come from ${p.opType} '${p.name}' with a weight, not Q·Kᵀ`);
       nodes.push(p);
       // onnxruntime's optimizer folds the scale into FusedMatMul's alpha.
       const alpha = p.opType === 'FusedMatMul' ? attrFloat(p, 'alpha') : undefined;

@@ -331,20 +331,18 @@ function replay(ops: SiteOps, shapes: ShapeInfo, n: Node, prev: Value | null, sc
 /** From [batch, positions, features] to the token layout the old output projection produced. */
 function toOriginalTokens(ops: SiteOps, out: Value, bind: SiteBinding): Value {
   const groups = bind.tokens!.out!;
-  // A fixed batch of 1 need not appear among the output's axes (a size-1 axis carries no factor): dropped here, and
-  // put back where the exporter's shape has it by the Reshape below.
-  const batchOfOne = bind.batch === 1 && !groups.flat().includes('batch');
-  const hasBatch = bind.tokens!.q.batch !== undefined && !batchOfOne;
-  let y = out;
-  let axisOf = (t: 'batch' | 'positions') => (t === 'batch' ? 0 : 1);
-  if (!hasBatch) {
-    y = ops.squeeze(y, [0], 'o_unbatch');
-    axisOf = () => 0;
-  }
-  const order = groups.flat().map(axisOf);
-  const rank = hasBatch ? 3 : 2;
+  const read = new Set(groups.flat());
+  // A token axis of size 1 need not appear among the output's axes (it carries no factor): a site without a batch, a
+  // fixed batch of 1, one query position (a pooling probe). It is dropped here, and the Reshape below puts a 1 back
+  // where the exporter's shape has one.
+  const ofOne = { batch: bind.tokens!.q.batch === undefined || bind.batch === 1, positions: bind.queryPositions === 1 };
+  const kept = (['batch', 'positions'] as const).filter((k) => read.has(k) || !ofOne[k]);
+  const dropped = [0, 1].filter((i) => !kept.includes((['batch', 'positions'] as const)[i]));
+  let y = dropped.length ? ops.squeeze(out, dropped, 'o_unbatch') : out;
+  const order = groups.flat().map((k) => kept.indexOf(k));
+  const rank = kept.length + 1;
   const perm = [...order, rank - 1];
-  if (perm.length !== rank) throw new LayoutError('the output projection reads tokens the site does not have');
+  if (perm.length !== rank || order.some((i) => i < 0)) throw new LayoutError('the output projection reads tokens the site does not have');
   if (perm.some((p, i) => p !== i)) y = ops.transpose(y, perm, 'o_tokens');
   if (groups.every((g) => g.length <= 1) && groups.length === rank - 1) return y;
   const shape = ops.shape(y, 'o_shape');

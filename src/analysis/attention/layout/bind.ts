@@ -270,6 +270,7 @@ function tokenAxes(ctx: Ctx, s: BindInput, qb: Factor[][], kb: Factor[][], vb: F
     const rank = ctx.shapes.shape(act)?.length;
     const b = meaningful(batch.flat()).filter((f): f is Token => f.kind === 'token');
     const r = meaningful(rows);
+    if (act && rank === 3 && r.length === 0) return oneQuery(ctx, act, b);
     if (!act || !rank || r.length !== 1 || r[0].kind !== 'token' || r[0].source !== act.name) return undefined;
     const pos = r[0];
     // Positions cut into windows: the innermost part, with exactly one outer part (the windows) among the batch axes.
@@ -287,6 +288,16 @@ function tokenAxes(ctx: Ctx, s: BindInput, qb: Factor[][], kb: Factor[][], vb: F
   if (!q || !k || !v) return undefined;
   const out = outTokens && outputTokens(outTokens, qb, qs.rows);
   return { q, k, v, ...(out ? { out } : {}) };
+}
+
+/**
+ * One query position (a learned pooling probe tiled to the batch, a decoding step exported with a fixed length): the
+ * positions axis has no factor; it is the size-1 axis beside the batch and the features.
+ */
+function oneQuery(ctx: Ctx, act: Value, batch: Token[]): { batch: number; positions: number; rank: number } | undefined {
+  if (batch.length !== 1 || batch[0].source !== act.name || batch[0].stride !== undefined) return undefined;
+  const positions = [0, 1].find((a) => a !== batch[0].axis);
+  return positions !== undefined && ctx.shapes.shape(act)?.[positions] === 1 ? { batch: batch[0].axis, positions, rank: 3 } : undefined;
 }
 
 /**

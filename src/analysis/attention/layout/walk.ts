@@ -4,7 +4,8 @@
 // op and the reason.
 import type { Node, Value } from '../../ir/graph';
 import type { Dim } from '../../report/types';
-import { attrInt, attrInts, isConstantLike, type Ctx } from '../match';
+import { attrInt, attrInts, type Ctx } from '../match';
+import { isConstantOperand } from '../trace';
 import * as F from './factors';
 
 type Step<T> = F.Step<T>;
@@ -118,7 +119,7 @@ function elementwise(ctx: Ctx, p: Node, v: Value, at: (u: Value) => Step<F.Layou
   let reason = `${p.opType} '${p.name}' has no data input`;
   for (const i of idx) {
     const d = p.input(i);
-    if (!d || isConstantLike(ctx, d)) continue;
+    if (!d || isConstantOperand(ctx, d)) continue;
     const r = at(d);
     if (r.ok) return { ok: true, value: rank ? F.broadcastRank(r.value, rank) : r.value };
     reason = r.reason;
@@ -207,7 +208,7 @@ function tile(ctx: Ctx, p: Node, l: F.Layout): Step<F.Layout> {
 function concat(ctx: Ctx, p: Node, v: Value, at: (u: Value) => Step<F.Layout>): Step<F.Layout> {
   const rank = ctx.shapes.shape(v)?.length ?? 0;
   const axis = norm(attrInt(p, 'axis') ?? 0, rank);
-  const parts = p.inputs.filter((i): i is Value => !!i && !isConstantLike(ctx, i));
+  const parts = p.inputs.filter((i): i is Value => !!i && !isConstantOperand(ctx, i));
   const results = parts.map((i) => (i.isGraphInput ? bad(`'${i.name}' is a graph input`) : at(i)));
   const layouts = results.flatMap((r) => (r.ok ? [r.value] : []));
   if (layouts.length === 0) return results[0] ?? bad(`Concat '${p.name}' joins constants only`);
