@@ -33,6 +33,12 @@ export function scalarOf(ctx: Ctx, v: Value | null): number | undefined {
   return undefined;
 }
 
+/**
+ * Quantize-dequantize pairs on activations (onnxruntime's static QDQ format): they round a value to 8 bits and back,
+ * keeping its layout and meaning, so the analysis walks through them like a Cast (data input 0).
+ */
+export const QDQ_OPS: ReadonlySet<string> = new Set(['QuantizeLinear', 'DequantizeLinear']);
+
 /** Ops whose later inputs are indices or sizes, not values that reach the output. */
 const DATA_FIRST = new Set(['Slice', 'Reshape', 'Expand', 'Tile', 'Gather', 'Unsqueeze', 'Squeeze', 'Pad', 'Split']);
 

@@ -4,14 +4,14 @@
 // exporters put in between, whatever their order, instead of matching one fixed chain of ops.
 import type { Node, Value } from '../ir/graph';
 import type { ProjectionInfo } from '../report/types';
-import { attrInt, expandedByInput, isConstantLike, scalarOf, type Ctx } from './match';
+import { attrInt, expandedByInput, isConstantLike, QDQ_OPS, scalarOf, type Ctx } from './match';
 
 /** Ops the data path passes through, and which of their inputs carry data. */
 const PASS: Record<string, (n: Node) => number[]> = {
   Transpose: () => [0], Reshape: () => [0], Cast: () => [0], Clip: () => [0], Identity: () => [0], Unsqueeze: () => [0], Squeeze: () => [0],
   Expand: () => [0], Tile: () => [0], Slice: () => [0], Split: () => [0], Gather: () => [0], Neg: () => [0], Flatten: () => [0],
   Concat: (n) => n.inputs.map((_, i) => i), Add: () => [0, 1], Sub: () => [0, 1], Mul: () => [0, 1], Div: () => [0, 1],
-  Where: () => [1, 2], RotaryEmbedding: () => [0], Contiguous: () => [0], Dropout: () => [0],
+  Where: () => [1, 2], RotaryEmbedding: () => [0], Contiguous: () => [0], Dropout: () => [0], QuantizeLinear: () => [0], DequantizeLinear: () => [0],
   // Rewritten (block-sparse) sites gather K/V blocks.
   GatherND: () => [0],
 };
@@ -254,9 +254,16 @@ export function projectionWithSlice(ctx: Ctx, t: Trace): ProjectionInfo | undefi
  * Self-attention when Q and K are projected from the same activation; the one rule for written-out and fused sites
  * alike (without K, as with Q/K/V packed in a fused operator's query, it is self-attention).
  */
+/** The value a chain of quantize-dequantize pairs rounds (each projection may have a pair of its own). */
+function beforeQdq(v: Value): Value {
+  let cur = v;
+  for (let i = 0; i < 8 && cur.producer && QDQ_OPS.has(cur.producer.opType) && cur.producer.input(0); i++) cur = cur.producer.input(0)!;
+  return cur;
+}
+
 export function attentionKind(q: Trace, k?: Trace): 'self' | 'cross' {
   if (!k) return 'self';
-  if (q.activation && k.activation) return q.activation === k.activation ? 'self' : 'cross';
+  if (q.activation && k.activation) return beforeQdq(q.activation) === beforeQdq(k.activation) ? 'self' : 'cross';
   if (q.split && k.split && q.split.node === k.split.node) return 'self';
   // K only from graph inputs (a precomputed encoder cache) while Q is projected here: cross-attention.
   if (q.activation && !k.activation && k.graphInputs.length > 0 && k.cacheConcats.length === 0) return 'cross';

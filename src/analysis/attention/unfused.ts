@@ -4,7 +4,7 @@
 // grouped-query repeats, RoPE and KV-cache concatenation, and graphs partly fused by onnxruntime's optimizer.
 import type { Node, Value } from '../ir/graph';
 import { classifyMask, maskTypeOf } from './mask';
-import { attrFloat, attrInt, fail, isConstantLike, ok, scalarOf, type Ctx, type Match } from './match';
+import { attrFloat, attrInt, fail, isConstantLike, ok, QDQ_OPS, scalarOf, type Ctx, type Match } from './match';
 import { outputProjection } from './output';
 import type { PlanSplit } from './plan-site';
 import { bindSite } from './layout/bind';
@@ -12,7 +12,7 @@ import type { RawSite } from './site';
 import { attentionKind, projectionWidth, projectionWithSlice, projectsLearnedData, traceBack, type Trace } from './trace';
 
 // Clip: the float16 conversion (rewriters/precision) bounds values to ±65504 before each cast down.
-const SCORE_PASS = new Set(['Cast', 'Clip', 'Identity', 'Reshape']);
+const SCORE_PASS = new Set(['Cast', 'Clip', 'Identity', 'Reshape', ...QDQ_OPS]);
 
 interface ScoreChain {
   qk: Node;
@@ -236,7 +236,7 @@ function pickScorePath(ctx: Ctx, a: Value | null, b: Value | null): Value | null
     const p = v.producer;
     if (!p) return false;
     if (isProduct(p)) return !p.inputs.some((i) => isConstantLike(ctx, i));
-    if (['Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Clip', 'Tanh', 'Reshape', 'Identity'].includes(p.opType)) {
+    if (['Add', 'Sub', 'Mul', 'Div', 'Where', 'Cast', 'Clip', 'Tanh', 'Reshape', 'Identity'].includes(p.opType) || QDQ_OPS.has(p.opType)) {
       return p.inputs.some((i) => reaches(i, depth - 1));
     }
     return false;
@@ -257,7 +257,7 @@ function probsToPV(ctx: Ctx, probs: Value): Match<{ pv: Node; nodes: Node[] }> {
     const pv = v.uses.find((u) => isProduct(u.node) && u.index === 0 && u.node.input(1) && !isConstantLike(ctx, u.node.input(1)));
     if (pv) return ok({ pv: pv.node, nodes });
     const next = v.uses.find((u) =>
-      (['Cast', 'Clip', 'Dropout', 'Identity', 'Reshape'].includes(u.node.opType) && u.index === 0) ||
+      ((['Cast', 'Clip', 'Dropout', 'Identity', 'Reshape'].includes(u.node.opType) || QDQ_OPS.has(u.node.opType)) && u.index === 0) ||
       (u.node.opType === 'Where' && u.index > 0) ||
       (u.node.opType === 'Mul' && u.node.inputs.every((i) => i === v || (i && isConstantLike(ctx, i)) || (i && i.isGraphInput))),
     );

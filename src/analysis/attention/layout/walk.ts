@@ -4,14 +4,14 @@
 // op and the reason.
 import type { Node, Value } from '../../ir/graph';
 import type { Dim } from '../../report/types';
-import { attrInt, attrInts, type Ctx } from '../match';
+import { attrInt, attrInts, QDQ_OPS, type Ctx } from '../match';
 import { isConstantOperand } from '../trace';
 import * as F from './factors';
 
 type Step<T> = F.Step<T>;
 const bad = <T = never>(reason: string): Step<T> => ({ ok: false, reason });
 
-const SAME = new Set(['Identity', 'Cast', 'Dropout', 'Neg', 'Contiguous']);
+const SAME = new Set(['Identity', 'Cast', 'Dropout', 'Neg', 'Contiguous', ...QDQ_OPS]);
 const ELEMENTWISE = new Set(['Add', 'Sub', 'Mul', 'Div']);
 
 /**

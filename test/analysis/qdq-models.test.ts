@@ -1,0 +1,35 @@
+// Models quantized to onnxruntime's QDQ format: quantize-dequantize pairs on every activation a MatMul reads (Q, K, V,
+// the probabilities included) and int8 weights behind DequantizeLinear. The analysis walks through the pairs: the sites
+// are those of the float model, self-attention stays self-attention although each projection reads its own pair. The
+// mask forms apply; the forms that rebuild the core, fuse and the head rewrites refuse with the reason.
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeModel } from '../../src/analysis/analyze';
+import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
+import { qdqFixture } from '../helpers/qdq';
+import { feedsOf, fixture, maxAbsDiff, outputsOf, scratch } from '../rewriters/shared-prune-helpers';
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(() => { tmp = scratch('qdq-models'); });
+afterAll(() => tmp.cleanup());
+
+const describeSite = (s: ReturnType<typeof analyzeModel>['sites'][number]) => [s.kind, s.causal, s.heads, s.kvHeads, s.headDim, s.scale, s.maskType, s.position, s.form];
+
+describe('QDQ-quantized models', () => {
+  it.each(['gpt2-eager-ts-op17', 'llama-eager-ts-op17', 'bert-eager-ts-op17'])('%s: the sites of the float model; mask forms apply, the rest refuse with the reason', async (name) => {
+    const file = qdqFixture(name, tmp.dir);
+    const r = analyzeModel(file);
+    expect(r.unmatched).toEqual([]);
+    expect(r.sites.map(describeSite)).toEqual(analyzeModel(fixture(name).model).sites.map(describeSite));
+
+    const out = path.join(tmp.dir, `${name}.window.onnx`);
+    rewriteModel(file, [{ rule: 'window', params: { window: 4 } }], out);
+    const [before, after] = [await outputsOf(file, feedsOf(name)), await outputsOf(out, feedsOf(name))];
+    for (const k of Object.keys(before)) expect(maxAbsDiff(before[k], after[k]), k).toBeGreaterThan(1e-3);
+
+    const fast = rewriteModel(file, [{ rule: 'window', params: { window: 4, impl: 'blocked' } } as RuleRequest], path.join(tmp.dir, `${name}.blocked.onnx`));
+    expect(fast.warnings.join('\n')).toMatch(/blocked form not possible \(its probabilities pass through DequantizeLinear before ·V\); used the mask form/);
+    expect(() => rewriteModel(file, [{ rule: 'fuse', params: {} }], path.join(tmp.dir, 'never.onnx'))).toThrow(/its probabilities pass through DequantizeLinear before ·V/);
+    expect(() => rewriteModel(file, [{ rule: 'prune-heads', params: { heads: { 0: [1] } } }], path.join(tmp.dir, 'never.onnx'))).toThrow(/prune-heads: site 0: the weight of '.*' is not a constant the rewrite can read/);
+  });
+});
