@@ -1,13 +1,14 @@
 // Models quantized to onnxruntime's QDQ format: quantize-dequantize pairs on every activation a MatMul reads (Q, K, V,
 // the probabilities included) and int8 weights behind DequantizeLinear. The analysis walks through the pairs: the sites
 // are those of the float model, self-attention stays self-attention although each projection reads its own pair. The
-// mask forms apply; the forms that rebuild the core, fuse and the head rewrites refuse with the reason.
+// mask forms apply, and importance's head masks; the forms that rebuild the core, fuse and the head rewrites refuse with
+// the reason.
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
 import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
 import { qdqFixture } from '../helpers/qdq';
-import { feedsOf, fixture, maxAbsDiff, outputsOf, scratch } from '../rewriters/shared-prune-helpers';
+import { feedsOf, fixture, maskedOutputs, maxAbsDiff, outputsOf, scratch } from '../rewriters/shared-prune-helpers';
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = scratch('qdq-models'); });
@@ -31,5 +32,14 @@ describe('QDQ-quantized models', () => {
     expect(fast.warnings.join('\n')).toMatch(/blocked form not possible \(its probabilities pass through DequantizeLinear before ·V\); used the mask form/);
     expect(() => rewriteModel(file, [{ rule: 'fuse', params: {} }], path.join(tmp.dir, 'never.onnx'))).toThrow(/its probabilities pass through DequantizeLinear before ·V/);
     expect(() => rewriteModel(file, [{ rule: 'prune-heads', params: { heads: { 0: [1] } } }], path.join(tmp.dir, 'never.onnx'))).toThrow(/prune-heads: site 0: the weight of '.*' is not a constant the rewrite can read/);
+    // Importance's head masks reach the heads through the pairs: the masked model loads and runs, and a zeroed head
+    // changes its output. (Its outputs with ones need not be the quantized model's to the bit: onnxruntime fuses the
+    // pairs around the multiplication differently.)
+    const ones = await maskedOutputs(file, {}, feedsOf(name), tmp.dir);
+    const zeroed = await maskedOutputs(file, { 1: [2] }, feedsOf(name), tmp.dir);
+    for (const k of Object.keys(ones)) {
+      expect(ones[k].every(Number.isFinite)).toBe(true);
+      expect(maxAbsDiff(ones[k], zeroed[k]), k).toBeGreaterThan(1e-3);
+    }
   });
 });

@@ -111,6 +111,8 @@ function infer(n: Node, get: Get): ValueFacts[] {
     return [{ shape: x.shape, values: vals }];
   }
   if (op === 'Cast' || op === 'CastLike') return [{ shape: x.shape, values: x.values }];
+  // Quantize-dequantize pairs keep the shape (the values are rounded, so they are not carried).
+  if ((op === 'QuantizeLinear' || op === 'DequantizeLinear') && n.domain === '') return [{ shape: x.shape }];
   if (BINARY.has(op)) return [binary(op, x, get(n.input(1)))];
   switch (op) {
     case 'Shape': {

@@ -20,7 +20,10 @@ export interface HeadMaskInput {
   heads: number;
 }
 
-export class HeadMaskError extends Error {}
+/** A site the head masks cannot reach: a refusal about the model, shown to the user as one line. */
+export class HeadMaskError extends Error {
+  readonly userError = true;
+}
 
 /** Adds a mask input per site; `sites` come from analyzeWithSites on the builder's model. */
 export function addHeadMasks(builder: GraphBuilder, sites: { info: SiteInfo; raw: RawSite }[]): HeadMaskInput[] {
