@@ -176,15 +176,15 @@ export function projectionOf(ctx: Ctx, p: Node, out?: Value): Projection | undef
   };
 }
 
-/**
- * A constant-like value that is a projection of data sized by the inputs (learned queries expanded to the batch, then
- * projected): the walk follows it like any activation, since it is Q, not a weight.
- */
 /** A constant operand on the walk (a factor, a weight, a shape), as opposed to learned queries it follows as data. */
 export function isConstantOperand(ctx: Ctx, v: Value): boolean {
   return isConstantLike(ctx, v) && !expandedByInput(v) && !projectsLearnedData(ctx, v);
 }
 
+/**
+ * A constant-like value that is a projection of data sized by the inputs (learned queries expanded to the batch, then
+ * projected): the walk follows it like any activation, since it is Q, not a weight.
+ */
 export function projectsLearnedData(ctx: Ctx, v: Value): boolean {
   let cur: Value | null = v;
   for (let i = 0; i < 8 && cur?.producer; i++) {
@@ -250,10 +250,6 @@ export function projectionWithSlice(ctx: Ctx, t: Trace): ProjectionInfo | undefi
   return { ...p, fused: widths.length === 3 ? 'qkv' : 'kv', sliceStart: start, sliceEnd: start + widths[t.split.output] };
 }
 
-/**
- * Self-attention when Q and K are projected from the same activation; the one rule for written-out and fused sites
- * alike (without K, as with Q/K/V packed in a fused operator's query, it is self-attention).
- */
 /** The value a chain of quantize-dequantize pairs rounds (each projection may have a pair of its own). */
 function beforeQdq(v: Value): Value {
   let cur = v;
@@ -261,6 +257,11 @@ function beforeQdq(v: Value): Value {
   return cur;
 }
 
+/**
+ * Self-attention when Q and K are projected from the same activation (seen through quantize-dequantize pairs); the one
+ * rule for written-out and fused sites alike (without K, as with Q/K/V packed in a fused operator's query, it is
+ * self-attention).
+ */
 export function attentionKind(q: Trace, k?: Trace): 'self' | 'cross' {
   if (!k) return 'self';
   if (q.activation && k.activation) return beforeQdq(q.activation) === beforeQdq(k.activation) ? 'self' : 'cross';

@@ -37,8 +37,8 @@ export function unpackProjection(b: GraphBuilder, raw: RawSite, info: SiteInfo, 
   const bind = info.binding;
   if (!bind?.tokens || !raw.layouts) throw new LayoutError('the site has no bound token axes');
   const roles = packedRoles(bind);
+  // Two roles sharing one node, or all three: with three roles there is no other way for them to share.
   if (roles.length === 0) throw new LayoutError('Q, K and V have projections of their own');
-  if (roles.length === 2 && bind[roles[0]].node !== bind[roles[1]].node) throw new LayoutError('two packed projections');
   const packed = projectionWeights(b.model.graph, bind[roles[0]].node, shapes);
   if (!packed.ok) throw new LayoutError(packed.reason);
   const heads = { q: bind.heads, k: bind.kvHeads, v: bind.kvHeads };
