@@ -7,10 +7,10 @@
 // - sliding window: a second ordering comparison with an offset range (query index - window < key index);
 // - relative bias: a Gather from a constant table (T5-style buckets);
 // - bias: anything else added (a constant-folded bias table, a bias read from a graph input).
-import type { Node, Value } from '../ir/graph';
+import { constantOf, type Node, type Value } from '../ir/graph';
 import type { Tensor } from '../onnx/tensor';
 import type { MaskType } from '../report/types';
-import { isConstantLike, scalarOf, type Ctx } from './match';
+import { isConstantLike, isFixed, scalarOf, type Ctx } from './match';
 import { projectionOf } from './trace';
 
 export interface MaskFacts {
@@ -100,17 +100,6 @@ function allZero(c: Tensor): boolean {
   } catch {
     return false;
   }
-}
-
-/** The value's constant, seen through Identity (exporters alias shared weights that way). */
-function constantOf(v: Value): Tensor | undefined {
-  let cur: Value | null = v;
-  for (let i = 0; i < 4 && cur; i++) {
-    const c = cur.initializer && !cur.isGraphInput ? cur.initializer : cur.constant;
-    if (c) return c;
-    cur = cur.producer?.opType === 'Identity' ? cur.producer.input(0) : null;
-  }
-  return undefined;
 }
 
 function classifyTerm(ctx: Ctx, term: Value): MaskFacts {
@@ -207,7 +196,7 @@ function offsetBetween(ctx: Ctx, a: Value, b: Value): number | undefined {
       if (p.opType === 'Add' || p.opType === 'Sub') {
         // The offset is the operand with a literal scalar value. One read from a shape is the cache's length (query
         // positions start after the past keys): known in a model exported with fixed shapes, and no window.
-        const k = p.inputs.findIndex((x) => scalarOf(ctx, x) !== undefined && !readsShape(x!));
+        const k = p.inputs.findIndex((x) => scalarOf(ctx, x) !== undefined && isFixed(x));
         if (k < 0) {
           const past = p.inputs.findIndex((x) => scalarOf(ctx, x) !== undefined);
           if (past < 0 || p.opType === 'Sub') break;
@@ -224,14 +213,6 @@ function offsetBetween(ctx: Ctx, a: Value, b: Value): number | undefined {
   };
   const d = off(a) - off(b);
   return d === 0 ? undefined : d;
-}
-
-/** Whether the value is computed from a Shape or Size (of the data, whose dimensions the model may fix or not). */
-function readsShape(v: Value, depth = 8): boolean {
-  const p = v.producer;
-  if (!p || depth === 0) return false;
-  if (p.opType === 'Shape' || p.opType === 'Size') return true;
-  return p.inputs.some((i) => i !== null && readsShape(i, depth - 1));
 }
 
 /** A constant square-ish matrix whose strict upper triangle is masked and lower part is not. */

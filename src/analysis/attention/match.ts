@@ -56,7 +56,7 @@ export function expandedByInput(v: Value | null, depth = 12): boolean {
 }
 
 /** Computed from constants alone, a Shape of such a value included: nothing about the inputs, not even their sizes. */
-function isFixed(v: Value | null, depth = 12): boolean {
+export function isFixed(v: Value | null, depth = 12): boolean {
   if (!v || v.constant) return true;
   const p = v.producer;
   if (v.isGraphInput || !p || depth === 0) return false;

@@ -157,3 +157,16 @@ export class Graph {
     return this.nodes.find((n) => n.name === name);
   }
 }
+
+/** The constant tensor behind a value: an initializer or Constant, possibly behind Identity nodes (exporters dedupe equal initializers, and alias shared buffers, that way). */
+export function constantOf(v: Value | null | undefined): Tensor | undefined {
+  let cur = v ?? null;
+  for (let i = 0; cur && i < 8; i++) {
+    const c = cur.constant;
+    if (c) return c;
+    const p = cur.producer;
+    if (!p || p.opType !== 'Identity' || p.domain !== '') return undefined;
+    cur = p.input(0);
+  }
+  return undefined;
+}

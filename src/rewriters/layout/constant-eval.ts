@@ -1,10 +1,10 @@
 // Reads a constant weight or bias the way the graph computes it from an initializer: through Identity, a 2-D
 // Transpose and Slice with constant bounds (torch.nn's F.linear(x, in_proj_weight[:E]) exports the cut as a Slice of
 // the packed weight). Anything else is not read: the caller refuses the site with the reason.
-import type { Node, Value } from '../../analysis/ir/graph';
+import { constantOf, type Node, type Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import { attrInts } from '../../analysis/attention/match';
-import { constantOf, readFloats, weightDtype, type Matrix, type WeightDtype } from '../prune/edit/weights';
+import { readFloats, weightDtype, type Matrix, type WeightDtype } from '../prune/edit/weights';
 
 export interface ConstArray {
   dims: number[];

@@ -8,14 +8,14 @@
 // Attention) is expanded into standard ops: its V split into heads (repeated to the query heads where grouped), P·V,
 // and the heads merged back to the operator's output layout.
 import { attr, type GraphBuilder } from '../../analysis/ir/builder';
-import type { Value } from '../../analysis/ir/graph';
+import { constantOf, type Value } from '../../analysis/ir/graph';
 import { i64 } from '../../analysis/ir/tensor-data';
 import type { SiteInfo } from '../../analysis/report/types';
 import { RuleError, siteById, type Rule, type RuleResult } from '../rule';
 import { keepPackedParts, PackedError } from '../prune/edit/packed';
 import { cost, projectionParams, siteChange, trackNodes } from '../prune/edit/report';
 import { siteStructure, StructureError, type SiteStructure } from '../prune/edit/structure';
-import { constantOf, readFloats, setInput, addWeight } from '../prune/edit/weights';
+import { readFloats, setInput, addWeight } from '../prune/edit/weights';
 import { expandSkipReason } from '../expand/expand-rule';
 import { expandRequested } from '../expand/expand-sites';
 import { SITE_OPS_OPSET } from '../sparse/ops';

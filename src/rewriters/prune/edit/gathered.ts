@@ -1,9 +1,9 @@
 // Weights and biases that an earlier prune left as a Gather of constant indices from a weight that layers share
 // (shared-selections.ts). Reading them as the selection they are lets a pruned model be pruned again.
-import type { Value } from '../../../analysis/ir/graph';
+import { constantOf, type Value } from '../../../analysis/ir/graph';
 import { DataType } from '../../../analysis/onnx/dtypes';
 import type { Tensor } from '../../../analysis/onnx/tensor';
-import { constantOf, readFloats } from './weights';
+import { readFloats } from './weights';
 
 /** `Gather(source, constant 1-D integer indices)` behind v, with its axis; undefined for anything else. */
 export function constantGather(v: Value | null | undefined): { source: Value; axis: number; indices: number[] } | undefined {

@@ -3,14 +3,14 @@
 // projection weights and biases, the output projection's input rows, the grouped-query repeat, the literal head
 // counts in the region's shapes, per-head score inputs, fused operators' attributes and the KV-cache declarations.
 import { attr, type GraphBuilder } from '../../../analysis/ir/builder';
-import type { Node, Value } from '../../../analysis/ir/graph';
+import { constantOf, type Node, type Value } from '../../../analysis/ir/graph';
 import { i64 } from '../../../analysis/ir/tensor-data';
 import { fixShapes, type PackedWidths } from './shape-fix';
 import type { SiteStructure } from './structure';
 import { headBlocks, isWholeAxis, type AxisBlock } from './mix';
 import { writeBias, writeFeatures, writeInputs, type ResolvedProjection } from './projection';
 import { selectedEntries } from './shared-selections';
-import { addWeight, constantOf, mixHeadRows, readFloats, setInput, type HeadMix, type Matrix } from './weights';
+import { addWeight, mixHeadRows, readFloats, setInput, type HeadMix, type Matrix } from './weights';
 
 export interface HeadPlan {
   /** New query heads; each must be a single old head (the output projection's rows follow them). */

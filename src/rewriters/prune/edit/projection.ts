@@ -2,12 +2,12 @@
 // node sees it, its bias, and the value it produces. The analysis names the weight's initializer; a rewrite needs the
 // exact node input to replace, because exporters put Identity (deduplicated initializers) or Transpose in between.
 import type { GraphBuilder } from '../../../analysis/ir/builder';
-import type { Graph, Node, Value } from '../../../analysis/ir/graph';
+import { constantOf, type Graph, type Node, type Value } from '../../../analysis/ir/graph';
 import type { ProjectionInfo } from '../../../analysis/report/types';
 import { mixWeight, type AxisBlock, type NodeWeight } from './mix';
 import { recordSelection, runs, selectedEntries } from './shared-selections';
 import { biasView, constantGather, entriesWithin, type BiasView } from './gathered';
-import { addWeight, constantOf, readFloats, setInput, weightDtype, type WeightDtype } from './weights';
+import { addWeight, readFloats, setInput, weightDtype, type WeightDtype } from './weights';
 
 export interface ResolvedProjection {
   info: ProjectionInfo;

@@ -15,19 +15,6 @@ export interface Matrix {
 
 export type WeightDtype = 'float32' | 'float16';
 
-/** The constant tensor behind a value: an initializer or Constant, possibly behind Identity nodes (exporters dedupe equal initializers that way). */
-export function constantOf(v: Value | null | undefined): Tensor | undefined {
-  let cur = v ?? null;
-  for (let i = 0; cur && i < 8; i++) {
-    const c = cur.constant;
-    if (c) return c;
-    const p = cur.producer;
-    if (!p || p.opType !== 'Identity' || p.domain !== '') return undefined;
-    cur = p.input(0);
-  }
-  return undefined;
-}
-
 export function weightDtype(t: Tensor): WeightDtype | undefined {
   if (t.dataType === DataType.FLOAT) return 'float32';
   if (t.dataType === DataType.FLOAT16) return 'float16';
