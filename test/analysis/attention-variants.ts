@@ -10,7 +10,7 @@ export interface VariantOptions {
   hidden?: number;
   heads?: number;
   /** How the scores are scaled and biased before Softmax. */
-  scores?: 'mul' | 'div' | 'softcap' | 'relative-bias' | 'sliding-window' | 'alibi';
+  scores?: 'mul' | 'div' | 'softcap' | 'relative-bias' | 'sliding-window' | 'alibi' | RuntimeScale;
   window?: number;
   softcap?: number;
   /** Windowed vision attention: tokens regrouped into windows of `windowTokens` before attention (Swin-style). */
@@ -18,6 +18,13 @@ export interface VariantOptions {
   /** How the two products are written: MatMul (default), Einsum, or onnxruntime's FusedMatMul with the scale as alpha. */
   product?: 'matmul' | 'einsum' | 'fused-matmul';
 }
+
+/**
+ * Scales computed at run time from Q's last dimension, as exporters write them when the head size is read off a
+ * shape: `pow` is hand-written `q.size(-1) ** -0.5` on the scores; `sdpa` is TorchScript's decomposition of
+ * scaled_dot_product_attention, 1 / sqrt(d) from float division, its square root applied to Q and to Kᵀ.
+ */
+export type RuntimeScale = 'runtime-pow' | 'runtime-sdpa';
 
 export function buildAttentionVariant(o: VariantOptions = {}): Model {
   const hidden = o.hidden ?? 64;
@@ -40,9 +47,17 @@ export function buildAttentionVariant(o: VariantOptions = {}): Model {
   if (o.product === 'einsum') s = b.op('Einsum', [q, k], { attrs: { equation: { type: 'string', value: 'bhqd,bhkd->bhqk' } } });
   else if (o.product === 'fused-matmul') {
     s = b.op('FusedMatMul', [q, k], { domain: 'com.microsoft', attrs: { transB: { type: 'int', value: 1 }, alpha: { type: 'float', value: scale } } });
-  } else s = b.op('MatMul', [q, b.op('Transpose', [k], { attrs: { perm: { type: 'ints', value: [0, 1, 3, 2] } } })]);
+  } else {
+    const kt = b.op('Transpose', [k], { attrs: { perm: { type: 'ints', value: [0, 1, 3, 2] } } });
+    const headSize = b.op('Cast', [b.op('Gather', [b.op('Shape', [q]), b.constant([], i64([-1]))], { attrs: { axis: { type: 'int', value: 0 } } })], { attrs: { to: { type: 'int', value: 1 } } });
+    if (o.scores === 'runtime-sdpa') {
+      const root = b.op('Sqrt', [b.op('Div', [scalar(1), b.op('Sqrt', [headSize])])]);
+      s = b.op('MatMul', [b.op('Mul', [q, root]), b.op('Mul', [kt, root])]);
+    } else s = b.op('MatMul', [q, kt]);
+    if (o.scores === 'runtime-pow') s = b.op('Mul', [s, b.op('Pow', [headSize, scalar(-0.5)])]);
+  }
   switch (o.product === 'fused-matmul' ? 'none' : o.scores ?? 'mul') {
-    case 'none': break;
+    case 'none': case 'runtime-pow': case 'runtime-sdpa': break;
     case 'mul': s = b.op('Mul', [s, scalar(scale)]); break;
     case 'div': s = b.op('Div', [s, scalar(Math.sqrt(d))]); break;
     case 'softcap': {

@@ -16,6 +16,9 @@ import { paddedBatchFeeds, softcappedAttention } from './fuse-helpers';
 import { floatOutputs, maxAbsDiff, rewriteTo, tempDir } from './sparse-helpers';
 import * as ort from 'onnxruntime-node';
 import { Rng } from '../../src/analysis/numeric/random';
+import * as path from 'node:path';
+import { saveModel } from '../../src/analysis/ir/save';
+import { buildAttentionVariant } from '../analysis/attention-variants';
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = tempDir('fuse'); });
@@ -212,5 +215,23 @@ describe('fuse: soft-capping', () => {
     const a = await runModel(file, f);
     const b = await runModel(r.file, f);
     expect(maxAbsDiff(b.out.data as Float32Array, a.out.data as Float32Array)).toBeLessThan(1e-4);
+  });
+});
+
+describe('fuse: a scale computed at run time', () => {
+  // TorchScript's SDPA decomposition when Q's size is read at run time: 1/sqrt(64) from float division, its square
+  // root on Q and on Kᵀ. Those factors are not constants, so they stay on the fused operator's Q and K, and its own
+  // scale is 1: the product is the same.
+  it('stays on Q and K: same outputs', async () => {
+    const file = path.join(tmp.dir, 'runtime-sdpa.onnx');
+    saveModel(buildAttentionVariant({ hidden: 256, heads: 4, scores: 'runtime-sdpa' }), file);
+    const r = rewriteTo(file, [{ rule: 'fuse', params: {} }], tmp.dir, 'runtime-sdpa-fused');
+    const op = loadModel(r.file).graph.nodes.find((n) => isFused(`${n.domain || 'onnx'}.${n.opType}`))!;
+    expect(op.attr('scale')?.f).toBe(1);
+    const rng = new Rng(3);
+    const x = new ort.Tensor('float32', Float32Array.from({ length: 9 * 256 }, () => rng.normal()), [1, 9, 256]);
+    const [a, b] = [await runModel(file, { x }), await runModel(r.file, { x })];
+    const out = Object.keys(a)[0];
+    expect(maxAbsDiff(b[out].data as Float32Array, a[out].data as Float32Array)).toBeLessThan(1e-4);
   });
 });

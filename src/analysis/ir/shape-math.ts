@@ -85,24 +85,37 @@ export function matmul(a: Dim[] | undefined, b: Dim[] | undefined, n: Node): Dim
   return out;
 }
 
+export type CastTarget = 'bool' | 'integer' | 'float' | undefined;
+
+/** Values after a Cast: truncated toward zero into integers, 0/1 into booleans; dropped when the target is unknown. */
+export function castValues(v: Dim[] | undefined, to: CastTarget): Dim[] | undefined {
+  if (!v || to === 'float') return v;
+  if (to === undefined) return undefined;
+  // A symbol is a dimension: a positive integer.
+  return v.map((x) => (to === 'bool' ? (x === null ? null : x === 0 ? 0 : 1) : isNum(x) ? Math.trunc(x) : x));
+}
+
 /** Element-wise ops on small values: integer shape arithmetic, with symbols treated as positive unknowns. */
 export function binary(op: string, a: ValueFacts, b: ValueFacts): ValueFacts {
   const shape = broadcast(a.shape, b.shape);
   let values: Dim[] | undefined;
   if (a.values && b.values && shape && shape.length <= 1) {
     const len = Math.max(a.values.length, b.values.length);
-    values = Array.from({ length: len }, (_, i) => elem(op, a.values![a.values!.length === 1 ? 0 : i], b.values![b.values!.length === 1 ? 0 : i]));
+    const integer = a.integer ?? b.integer;
+    values = Array.from({ length: len }, (_, i) => elem(op, a.values![a.values!.length === 1 ? 0 : i], b.values![b.values!.length === 1 ? 0 : i], integer));
   }
   return { shape, values };
 }
 
-function elem(op: string, x: Dim, y: Dim): Dim {
+/** One element of a binary op. `integer`: the operands' element type is an integer type (both share one). */
+function elem(op: string, x: Dim, y: Dim, integer: boolean | undefined): Dim {
   if (isNum(x) && isNum(y)) {
     switch (op) {
       case 'Add': return x + y;
       case 'Sub': return x - y;
       case 'Mul': return x * y;
-      case 'Div': return Number.isInteger(x) && Number.isInteger(y) && y !== 0 ? Math.trunc(x / y) : x / y;
+      case 'Div': return divide(x, y, integer);
+      case 'Pow': return integer === true && y < 0 ? null : finite(x ** y);
       case 'Equal': return x === y ? 1 : 0;
       case 'Less': return x < y ? 1 : 0;
       case 'Greater': return x > y ? 1 : 0;
@@ -119,6 +132,35 @@ function elem(op: string, x: Dim, y: Dim): Dim {
   if (op === 'Mul' && (x === 1 || y === 1)) return x === 1 ? y : x;
   if ((op === 'Add' || op === 'Sub') && y === 0) return x;
   return null;
+}
+
+/**
+ * Integer division truncates toward zero, float division does not. Where the graph does not say which (an untyped
+ * input), only a quotient that both agree on is known: 1 / 8 could be 0 or 0.125.
+ */
+function divide(x: number, y: number, integer: boolean | undefined): Dim {
+  if (y === 0) return null;
+  const q = x / y;
+  if (integer === true) return Math.trunc(q);
+  if (integer === false || Number.isInteger(q)) return finite(q);
+  return null;
+}
+
+function finite(x: number): Dim {
+  return Number.isFinite(x) ? x : null;
+}
+
+/** Pad's output shape: each axis grows by its two pads; an axis with an unknown pad is unknown (the rank stays). */
+export function padShape(x: Dim[] | undefined, pads: Dim[] | undefined, axesIn: Dim[] | undefined): Dim[] | undefined {
+  if (!x) return undefined;
+  const axes = axesIn ? numList(axesIn)?.map((a) => normAxis(a, x.length)) : x.map((_, i) => i);
+  if (!axes || !pads || pads.length !== 2 * axes.length) return x.map(() => null);
+  const out = [...x];
+  axes.forEach((a, i) => {
+    const [b, e] = [pads[i], pads[i + axes.length]];
+    out[a] = b === 0 && e === 0 ? x[a] : isNum(b) && isNum(e) && isNum(x[a]) ? x[a] + b + e : null;
+  });
+  return out;
 }
 
 export function reshape(input: Dim[] | undefined, target: Dim[] | undefined, allowzero: boolean): Dim[] | undefined {

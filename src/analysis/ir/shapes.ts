@@ -6,12 +6,16 @@ import { Tensor } from '../onnx/tensor';
 import type { Graph, Node, Value } from './graph';
 import type { Dim } from '../report/types';
 import { einsumText, parseEinsum } from './einsum';
-import { MAX_VALUES, binary, broadcast, clampAxis, isCount, isNum, matmul, mulDim, normAxis, numList, prod, prodDims, reshape, sliceIndex, sumDims, unaryValues } from './shape-math';
+import { integerOutput } from './element-kind';
+import { DataType, isIntegerType } from '../onnx/dtypes';
+import { MAX_VALUES, binary, castValues, padShape, type CastTarget, broadcast, clampAxis, isCount, isNum, matmul, mulDim, normAxis, numList, prod, prodDims, reshape, sliceIndex, sumDims, unaryValues } from './shape-math';
 
 export interface ValueFacts {
   shape?: Dim[];
   /** Element values for small int/float tensors (at most MAX_VALUES elements), symbols allowed. */
   values?: Dim[];
+  /** The elements are integers or booleans (true), floats (false), or the graph does not say (absent). */
+  integer?: boolean;
 }
 
 
@@ -19,24 +23,27 @@ export class ShapeInfo {
   private readonly facts = new Map<Value, ValueFacts>();
 
   constructor(readonly graph: Graph) {
-    for (const v of graph.inputs) this.facts.set(v, { shape: declaredShape(v) });
+    for (const v of graph.inputs) this.facts.set(v, { shape: declaredShape(v), integer: declaredInteger(v) });
     for (const [, v] of graph.values) {
       const t = v.initializer;
-      if (t && !v.isGraphInput) this.facts.set(v, { shape: t.dims, values: smallValues(() => t.toNumbers(), t.size, t.dataType) });
+      if (t && !v.isGraphInput) this.facts.set(v, { shape: t.dims, values: smallValues(() => t.toNumbers(), t.size, t.dataType), integer: isIntegerType(t.dataType) });
     }
+    const get: Get = (v) => (v ? this.facts.get(v) ?? {} : {});
     for (const n of graph.nodes) {
       let out: ValueFacts[] = [];
       try {
-        out = infer(n, (v) => (v ? this.facts.get(v) ?? {} : {}));
+        out = infer(n, get);
       } catch {
         out = [];
       }
+      const integer = integerOutput(n, (v) => get(v).integer);
       n.outputs.forEach((v, i) => {
         const f = out[i] ?? {};
         if (!f.shape) {
           const d = declaredShape(v);
           if (d) f.shape = d;
         }
+        f.integer = integer ?? declaredInteger(v);
         if (f.shape) f.shape = f.shape.map(dimOrUnknown);
         this.facts.set(v, f);
       });
@@ -50,6 +57,20 @@ export class ShapeInfo {
   values(v: Value | null | undefined): Dim[] | undefined {
     return v ? this.facts.get(v)?.values : undefined;
   }
+}
+
+/** What a Cast converts to, as far as its values change: CastLike says only integer or float through its input. */
+function castTarget(n: Node, get: Get): CastTarget {
+  if (n.opType === 'CastLike') return get(n.input(1)).integer === false ? 'float' : undefined;
+  const to = n.attr('to')?.i;
+  if (to === undefined || to === null) return undefined;
+  const t = toNum(to as never);
+  return t === DataType.BOOL ? 'bool' : isIntegerType(t) ? 'integer' : 'float';
+}
+
+function declaredInteger(v: Value): boolean | undefined {
+  const t = v.info?.type?.tensorType?.elemType;
+  return t ? isIntegerType(t) : undefined;
 }
 
 function declaredShape(v: Value): Dim[] | undefined {
@@ -110,7 +131,7 @@ function infer(n: Node, get: Get): ValueFacts[] {
     const vals = op === 'Identity' ? x.values : unaryValues(op, x.values);
     return [{ shape: x.shape, values: vals }];
   }
-  if (op === 'Cast' || op === 'CastLike') return [{ shape: x.shape, values: x.values }];
+  if (op === 'Cast' || op === 'CastLike') return [{ shape: x.shape, values: castValues(x.values, castTarget(n, get)) }];
   // Quantize-dequantize pairs keep the shape (the values are rounded, so they are not carried).
   if ((op === 'QuantizeLinear' || op === 'DequantizeLinear') && n.domain === '') return [{ shape: x.shape }];
   if (BINARY.has(op)) return [binary(op, x, get(n.input(1)))];
@@ -170,6 +191,9 @@ function infer(n: Node, get: Get): ValueFacts[] {
           : undefined;
       return [{ shape, values }];
     }
+    case 'GatherElements': return [{ shape: get(n.input(1)).shape }];
+    case 'ScatterElements': case 'ScatterND': return [{ shape: x.shape }];
+    case 'Pad': return [{ shape: padShape(x.shape, n.input(1) ? get(n.input(1)).values : ints(n, 'pads'), n.input(3) ? get(n.input(3)).values : undefined) }];
     case 'Reshape': return [{ shape: reshape(x.shape, get(n.input(1)).values, int(n, 'allowzero', 0) === 1), values: x.values }];
     case 'Flatten': {
       if (!x.shape) return [{}];

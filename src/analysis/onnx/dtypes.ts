@@ -54,3 +54,9 @@ export function byteSize(t: number, count: number): number | undefined {
   if (!info || info.bits === 0) return undefined;
   return Math.ceil((count * info.bits) / 8);
 }
+
+/** Integer and boolean element types: arithmetic on them truncates (Div) where floats do not. */
+export function isIntegerType(t: number): boolean {
+  const name = TABLE[t]?.name;
+  return name !== undefined && (name === 'bool' || /^u?int\d+$/.test(name));
+}
