@@ -126,3 +126,34 @@ describe('pruning heads of plain PyTorch exports', () => {
     }
   });
 });
+
+describe('position terms computed from Q, K or V at run time', () => {
+  const pixels = (): Feeds => ({ pixel_values: new ort.Tensor('float32', Float32Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i * 0.37)), [2, 3, 32, 32]) });
+
+  async function expectFuseExact(name: string, feeds: () => Feeds): Promise<void> {
+    const fused = path.join(tmp.dir, `${name}.fused.onnx`);
+    rewriteModel(model(name), [{ rule: 'fuse', params: {} }], fused);
+    const [a, b] = [await outputsOf(fused, feeds()), await outputsOf(model(name), feeds())];
+    for (const k of Object.keys(b)) expect(maxAbsDiff(a[k], b[k]), k).toBeLessThan(1e-5);
+  }
+
+  it("CoaT's convolutional position term reads V and Q outside the attention: gqa is refused naming the reader, nothing is written; fuse is exact", async () => {
+    const [s] = analyzeModel(model('coat-crpe-op14')).sites;
+    expect([s.heads, s.kvHeads, s.headDim, s.scale?.toFixed(4), s.maskType]).toEqual([4, 4, 8, '0.3536', 'none']);
+    // Averaging V's heads into two would hand the convolution a V of half the width (the model then failed at run time).
+    const out = path.join(tmp.dir, 'coat.gqa.onnx');
+    expect(() => rewriteModel(model('coat-crpe-op14'), [{ rule: 'gqa', params: { groups: 2 } }], out))
+      .toThrow(/gqa: site 0: V \('[^']+'\) is also read outside the attention by Transpose '\/a\/Transpose_2', which would get the rewritten tensor/);
+    expect(fs.existsSync(out)).toBe(false);
+    await expectFuseExact('coat-crpe-op14', pixels);
+  });
+
+  it("DeBERTa's disentangled attention: the scale (3·8) ** -0.5 from the runtime shape, the gathered c2p and p2c terms a bias; fuse is exact, prune-heads is refused", async () => {
+    const [s] = analyzeModel(model('deberta-disent-op14')).sites;
+    expect([s.heads, s.kvHeads, s.headDim, s.scale?.toFixed(4), s.maskType]).toEqual([4, 4, 8, (24 ** -0.5).toFixed(4), 'bias']);
+    await expectFuseExact('deberta-disent-op14', ids);
+    // The position projections use the K and Q weights too, split into heads by sizes read at run time.
+    expect(() => rewriteModel(model('deberta-disent-op14'), [{ rule: 'prune-heads', params: { heads: { 0: [1] } } }], path.join(tmp.dir, 'deberta.pruned.onnx')))
+      .toThrow(/prune-heads: the rewritten model's sizes disagree: MatMul '[^']+' multiplies/);
+  });
+});

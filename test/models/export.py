@@ -282,4 +282,42 @@ class PerceiverCross(nn.Module):
         return s.o((a.softmax(-1) @ v).transpose(1, 2).reshape(b, -1, c))
 torch.manual_seed(13)
 torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), PerceiverCross()).eval(), torch.randint(0, 50, (1, 12)), f"{out}/perceiver-cross-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["latent"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "latent": {0: "batch"}})
+# Position terms computed from Q, K or V at run time: coat-crpe-op14.onnx, CoaT's convolutional relative position
+# encoding (a depthwise convolution of V over the 4x4 patch grid, multiplied by Q and added to the attention output,
+# so V and Q are also read outside the attention); deberta-disent-op14.onnx, DeBERTa's disentangled attention
+# (content-to-position and position-to-content scores: Q and K against the relative-position embeddings projected by
+# the same Q and K weights, taken per pair by torch.gather, scale (3 * head size) ** -0.5 from the runtime shape).
+class CoatAttn(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.qkv = nn.Linear(d, 3 * d); s.proj = nn.Linear(d, d); s.conv = nn.Conv2d(d, d, 3, padding=1, groups=d)
+    def forward(s, x):
+        B, N, C = x.shape; hd = C // s.h; g = int(N ** 0.5)
+        q, k, v = s.qkv(x).reshape(B, N, 3, s.h, hd).permute(2, 0, 3, 1, 4)
+        a = (q @ k.transpose(-2, -1) * hd ** -0.5).softmax(-1)
+        crpe = s.conv(v.transpose(1, 2).reshape(B, N, C).transpose(1, 2).reshape(B, C, g, g)).reshape(B, s.h, hd, N).transpose(-1, -2)
+        return s.proj((a @ v + q * crpe).transpose(1, 2).reshape(B, N, C))
+class Coat(nn.Module):
+    def __init__(s):
+        super().__init__(); s.embed = nn.Conv2d(3, 32, 8, 8); s.a = CoatAttn(); s.n = nn.LayerNorm(32); s.fc = nn.Linear(32, 10)
+    def forward(s, img):
+        x = s.embed(img).flatten(2).transpose(1, 2); x = x + s.a(s.n(x)); return s.fc(x.mean(1))
+torch.manual_seed(14)
+torch.onnx.export(Coat().eval(), torch.randn(2, 3, 32, 32), f"{out}/coat-crpe-op14.onnx", opset_version=14, input_names=["pixel_values"], output_names=["logits"], dynamic_axes={"pixel_values": {0: "batch"}, "logits": {0: "batch"}})
+class Disentangled(nn.Module):
+    def __init__(s, d=32, h=4, span=4):
+        super().__init__(); s.h = h; s.span = span; s.embed = nn.Embedding(50, d); s.rel = nn.Embedding(2 * span, d); s.n = nn.LayerNorm(d)
+        s.qp, s.kp, s.vp, s.o = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+    def heads(s, t):
+        B, N, C = t.shape; return t.reshape(B, N, s.h, C // s.h).permute(0, 2, 1, 3)
+    def forward(s, ids):
+        x = s.n(s.embed(ids)); B, N, C = x.shape; hd = C // s.h
+        q, k, v = s.heads(s.qp(x)), s.heads(s.kp(x)), s.heads(s.vp(x))
+        idx = torch.clamp(torch.arange(N)[:, None] - torch.arange(N)[None, :] + s.span, 0, 2 * s.span - 1).expand(B, s.h, N, N)
+        rel = s.rel.weight.unsqueeze(0); pk, pq = s.heads(s.kp(rel)), s.heads(s.qp(rel))
+        c2p = torch.gather(q @ pk.transpose(-1, -2), -1, idx)
+        p2c = torch.gather(k @ pq.transpose(-1, -2), -1, idx).transpose(-1, -2)
+        a = ((q @ k.transpose(-1, -2) + c2p + p2c) * (3 * hd) ** -0.5).softmax(-1)
+        return x + s.o((a @ v).permute(0, 2, 1, 3).reshape(B, N, C))
+torch.manual_seed(15)
+torch.onnx.export(Disentangled().eval(), torch.randint(0, 50, (2, 12)), f"{out}/deberta-disent-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "hidden": {0: "batch", 1: "sequence"}})
 print("ok")

@@ -10,9 +10,12 @@ import { RuleError, siteById, type Rule, type RuleResult } from '../rule';
 import { applyHeadPlan, keepHead, PlanError, type HeadPlan } from './edit/head-plan';
 import { cost, projectionParams, siteChange, trackNodes } from './edit/report';
 import { ShapeInfo } from '../../analysis/ir/shapes';
-import { siteForm, siteStructure, StructureError, type SiteStructure } from './edit/structure';
+import { siteForm, siteStructure, StructureError, type Role, type SiteStructure } from './edit/structure';
 import { removeSublayer, SublayerError } from './edit/sublayer';
 import { requireHeads, requireSite, siteKeys } from './site-params';
+
+/** Pruning cuts heads everywhere between the projections and the output projection. */
+const ALL_ROLES: readonly Role[] = ['q', 'k', 'v', 'packed', 'krep', 'vrep', 'scores', 'o', 'fused'];
 
 export interface PruneHeadsParams {
   /** Query heads to remove, per site id. */
@@ -47,7 +50,7 @@ export const pruneHeads: Rule<PruneHeadsParams> = {
       const removed = new Set(params.heads[id]);
       let s: SiteStructure;
       try {
-        s = siteStructure(ctx.builder.graph, raw, info, { needOutput: true }, shapes);
+        s = siteStructure(ctx.builder.graph, raw, info, { needOutput: true, exclusive: ALL_ROLES }, shapes);
       } catch (e) {
         if (e instanceof StructureError) throw new RuleError(NAME, `site ${id}: ${e.message}`);
         throw e;

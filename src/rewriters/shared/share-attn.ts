@@ -57,7 +57,7 @@ export const shareAttn: Rule<PairParams> = {
       const dst = siteById(ctx, j);
       const nodes = trackNodes(ctx.builder);
       try {
-        const sj = siteStructure(ctx.builder.graph, dst.raw, dst.info);
+        const sj = siteStructure(ctx.builder.graph, dst.raw, dst.info, { exclusive: ['q', 'k', 'packed', 'krep', 'scores'] });
         const before = { heads: sj.heads, kvHeads: sj.kvHeads, params: projectionParams(sj, sj.heads, sj.kvHeads), probabilitiesFrom: j };
         // A source rewritten by an earlier pair has no scores of its own; the probabilities it uses are recorded.
         let probs = probsOf.get(i);

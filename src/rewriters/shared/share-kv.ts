@@ -40,7 +40,7 @@ export const shareKv: Rule<PairParams> = {
       const dst = siteById(ctx, j);
       const nodes = trackNodes(ctx.builder);
       try {
-        const sj = siteStructure(ctx.builder.graph, dst.raw, dst.info);
+        const sj = siteStructure(ctx.builder.graph, dst.raw, dst.info, { exclusive: ['k', 'v', 'packed', 'krep', 'vrep'] });
         const before = { heads: sj.heads, kvHeads: sj.kvHeads, params: projectionParams(sj, sj.heads, sj.kvHeads), kvFrom: j };
         // A source rewritten by an earlier pair has no K/V projections left to inspect; what it reads is recorded.
         let from = taken.get(i);

@@ -7,6 +7,7 @@ import type { RawSite } from '../../../analysis/attention/site';
 import type { SiteInfo } from '../../../analysis/report/types';
 import { nonStandardLayout } from '../../layout/standard';
 import { resolveProjection, ProjectionError, type ResolvedProjection } from './projection';
+import { outsideReader } from './outside-readers';
 
 export type SiteForm = 'unfused' | 'ms-attention' | 'ms-mha' | 'ms-gqa' | 'onnx-attention';
 
@@ -72,6 +73,8 @@ export function siteForm(form: string): SiteForm | undefined {
 export interface StructureOptions {
   /** Require an output projection (head pruning cuts its rows). */
   needOutput?: boolean;
+  /** Roles whose tensors the rule changes: a reader of one outside the site's path refuses the site. */
+  exclusive?: readonly Role[];
 }
 
 export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, options: StructureOptions = {}, shapes = new ShapeInfo(graph)): SiteStructure {
@@ -123,6 +126,8 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
     if (order(repeats.k) !== order(repeats.v)) throw new StructureError('K and V are repeated in different orders');
   }
   const roles = assignRoles(raw, form, region, repeats);
+  const outside = options.exclusive && outsideReader({ region, roles, proj, packed, sinks, cacheOutputs: new Set(info.kvCache.presentOutputs) }, options.exclusive);
+  if (outside) throw new StructureError(outside);
   // The binding's head map says which KV head each query head reads; the repeat's kind only stands in without one.
   const qToKv = bound && bound.heads === heads && bound.kvHeads === kvHeads
     ? [...bound.qToKv]
