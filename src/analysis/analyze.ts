@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import { detectAttention } from './attention/detect';
 import { maskBuildNodes } from './attention/mask-build';
+import { nestedAttention } from './attention/nested';
 import type { RawSite } from './attention/site';
 import { describeInputs, maxPositions } from './inputs';
 import { ShapeInfo } from './ir/shapes';
@@ -36,12 +37,14 @@ export function analyzeWithSites(model: Model, options: AnalyzeOptions = {}): { 
   if (model.unknownFields.length) {
     warnings.push(`the file has ${model.unknownFields.length} field(s) this version does not know; it can be analysed but not re-saved`);
   }
+  const nested = nestedAttention(model.graph);
+  if (nested.warning) warnings.push(nested.warning);
   const report = {
     schemaVersion: REPORT_SCHEMA_VERSION,
     model: modelInfo(model, shapes, sites, warnings),
     costSeqLen: seq,
     sites: withMaskBuild(sites.map((s, id) => siteInfo(s, id, seq, order)), maskBuildNodes(sites, model.graph.nodes), order),
-    unmatched,
+    unmatched: [...unmatched, ...nested.unmatched],
     warnings,
   };
   return { report, sites };
