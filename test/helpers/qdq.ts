@@ -3,7 +3,7 @@
 // DequantizeLinear of int8 values (one scale per tensor). The scales are fixed rather than calibrated: the tests need
 // the structure, and compare the quantized model with its own rewrites.
 import * as path from 'node:path';
-import { GraphBuilder } from '../../src/analysis/ir/builder';
+import { attr, GraphBuilder } from '../../src/analysis/ir/builder';
 import { loadModel } from '../../src/analysis/ir/load';
 import { saveModel } from '../../src/analysis/ir/save';
 import { fixture } from './fixtures';
@@ -32,6 +32,42 @@ export function qdqFixture(name: string, dir: string): string {
   }
   b.sort();
   const file = path.join(dir, `${name}.qdq.onnx`);
+  saveModel(b.finish(), file);
+  return file;
+}
+
+/**
+ * A fixture as onnxruntime's quantize_dynamic writes it (int8 weights, per tensor): every MatMul with a float weight
+ * becomes DynamicQuantizeLinear of its activation -> MatMulInteger -> Cast -> Mul by the two scales. Each MatMul gets
+ * its own DynamicQuantizeLinear (the quantizer may share one per activation; one each is the harder case: Q, K and V
+ * then read different tensors of the same activation). `fused`: as onnxruntime's optimizer saves that, one
+ * com.microsoft DynamicQuantizeMatMul per MatMul.
+ */
+export function dynamicQuantFixture(name: string, dir: string, fused = false): string {
+  const model = loadModel(fixture(name).model);
+  const b = new GraphBuilder(model);
+  if (fused) b.setOpset('com.microsoft', 1);
+  for (const n of [...model.graph.nodes]) {
+    const w = n.opType === 'MatMul' ? n.input(1)?.initializer : undefined;
+    if (!w || w.dtype !== 'float32' || w.dims.length !== 2) continue;
+    const data = w.toNumbers();
+    const s = Math.max(1e-8, ...data.map(Math.abs)) / 127;
+    const q = b.initializer(b.uniqueName(`${n.input(1)!.name}_quantized`), w.dims, { dtype: 'int8', data: Int8Array.from(data, (x) => Math.round(x / s)) });
+    const ws = b.initializer(b.uniqueName('w_scale'), [], { dtype: 'float32', data: [s] });
+    const wz = b.initializer(b.uniqueName('w_zero'), [], { dtype: 'int8', data: Int8Array.of(0) });
+    const x = n.input(0)!;
+    if (fused) {
+      b.replaceAllUses(n.outputs[0], b.op('DynamicQuantizeMatMul', [x, q, ws, wz], { domain: 'com.microsoft', name: b.uniqueNodeName(`${n.name}_quant`) }), { graphOutputs: true });
+      continue;
+    }
+    const dq = b.node('DynamicQuantizeLinear', [x], { name: b.uniqueNodeName(`${n.name}_quantize`), outputs: ['q', 'scale', 'zero'].map((o) => b.uniqueName(`${x.name}_${o}`)) });
+    const product = b.op('MatMulInteger', [dq.outputs[0], q, dq.outputs[2], wz], { name: b.uniqueNodeName(`${n.name}_quant`) });
+    const y = b.op('Mul', [b.op('Cast', [product], { attrs: { to: attr.int(1) } }), b.op('Mul', [dq.outputs[1], ws])]);
+    b.replaceAllUses(n.outputs[0], y, { graphOutputs: true });
+  }
+  b.removeUnused();
+  b.sort();
+  const file = path.join(dir, `${name}.dynamic-int8${fused ? '-fused' : ''}.onnx`);
   saveModel(b.finish(), file);
   return file;
 }

@@ -39,6 +39,13 @@ export function scalarOf(ctx: Ctx, v: Value | null): number | undefined {
  */
 export const QDQ_OPS: ReadonlySet<string> = new Set(['QuantizeLinear', 'DequantizeLinear']);
 
+/**
+ * Products of an activation with a weight: plain, Gemm, 4-bit (MatMulNBits), onnxruntime's FusedMatMul, and the
+ * integer forms dynamic quantization writes (MatMulInteger after DynamicQuantizeLinear, and what onnxruntime fuses
+ * them into). The weight may be either operand; the callers check which one is constant.
+ */
+export const WEIGHT_PRODUCTS: ReadonlySet<string> = new Set(['MatMul', 'Gemm', 'MatMulNBits', 'MatMulInteger', 'FusedMatMul', 'DynamicQuantizeMatMul', 'MatMulIntegerToFloat']);
+
 /** Ops whose later inputs are indices or sizes, not values that reach the output. */
 const DATA_FIRST = new Set(['Slice', 'Reshape', 'Expand', 'Tile', 'Gather', 'Unsqueeze', 'Squeeze', 'Pad', 'Split']);
 

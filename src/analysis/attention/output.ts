@@ -2,7 +2,7 @@
 // the MatMul/Gemm with the O weight and its bias.
 import type { Node, Value } from '../ir/graph';
 import type { ProjectionInfo } from '../report/types';
-import type { Ctx } from './match';
+import { WEIGHT_PRODUCTS, type Ctx } from './match';
 import { projectionOf } from './trace';
 
 export function outputProjection(ctx: Ctx, start: Value): { projection?: ProjectionInfo; nodes: Node[]; value: Value } {
@@ -13,7 +13,7 @@ export function outputProjection(ctx: Ctx, start: Value): { projection?: Project
     const uses = v.uses.filter((u) => u.node.opType !== 'Shape');
     if (uses.length !== 1) break;
     const n = uses[0].node;
-    if (['MatMul', 'Gemm', 'MatMulNBits', 'FusedMatMul'].includes(n.opType)) {
+    if (WEIGHT_PRODUCTS.has(n.opType)) {
       const proj = projectionOf(ctx, n);
       if (!proj) break;
       nodes.push(n);
@@ -35,7 +35,8 @@ export function outputProjection(ctx: Ctx, start: Value): { projection?: Project
     // Slice: a rewritten (blocked) site computes padded query rows and cuts them off before merging heads; a rewrite's
     // own Concat (named `<anchor>::<rule>/…`) puts rows computed apart (prefix tokens) in front of the blocked ones.
     const rewriteConcat = n.opType === 'Concat' && n.name.includes('::');
-    if (!rewriteConcat && !['Transpose', 'Reshape', 'Cast', 'Clip', 'Identity', 'Flatten', 'Slice'].includes(n.opType)) break;
+    // DynamicQuantizeLinear: the merged heads quantized for an integer output projection (its output 0).
+    if (!rewriteConcat && !['Transpose', 'Reshape', 'Cast', 'Clip', 'Identity', 'Flatten', 'Slice', 'DynamicQuantizeLinear'].includes(n.opType)) break;
     nodes.push(n);
     v = n.outputs[0];
   }

@@ -4,7 +4,7 @@
 // exporters put in between, whatever their order, instead of matching one fixed chain of ops.
 import type { Node, Value } from '../ir/graph';
 import type { ProjectionInfo } from '../report/types';
-import { attrInt, expandedByInput, isConstantLike, QDQ_OPS, scalarOf, type Ctx } from './match';
+import { attrInt, expandedByInput, isConstantLike, QDQ_OPS, scalarOf, WEIGHT_PRODUCTS, type Ctx } from './match';
 
 /** Ops the data path passes through, and which of their inputs carry data. */
 const PASS: Record<string, (n: Node) => number[]> = {
@@ -198,7 +198,7 @@ export function projectsLearnedData(ctx: Ctx, v: Value): boolean {
 
 function isWeightMatMul(ctx: Ctx, n: Node): boolean {
   if (n.domain !== '' && n.domain !== 'com.microsoft') return false;
-  if (!['MatMul', 'Gemm', 'MatMulNBits', 'MatMulInteger', 'FusedMatMul'].includes(n.opType)) return false;
+  if (!WEIGHT_PRODUCTS.has(n.opType)) return false;
   const [a, b] = n.inputs;
   if (!a || !b) return false;
   if (isConstantLike(ctx, b) !== isConstantLike(ctx, a)) return true;
@@ -253,7 +253,8 @@ export function projectionWithSlice(ctx: Ctx, t: Trace): ProjectionInfo | undefi
 /** The value a chain of quantize-dequantize pairs rounds (each projection may have a pair of its own). */
 function beforeQdq(v: Value): Value {
   let cur = v;
-  for (let i = 0; i < 8 && cur.producer && QDQ_OPS.has(cur.producer.opType) && cur.producer.input(0); i++) cur = cur.producer.input(0)!;
+  const quantizes = (p: Node) => QDQ_OPS.has(p.opType) || (p.opType === 'DynamicQuantizeLinear' && cur.producerIndex === 0);
+  for (let i = 0; i < 8 && cur.producer && quantizes(cur.producer) && cur.producer.input(0); i++) cur = cur.producer.input(0)!;
   return cur;
 }
 

@@ -206,7 +206,9 @@ function infer(n: Node, get: Get): ValueFacts[] {
       if (perm.length !== x.shape.length) return [{}]; // the input is not of the rank the perm was written for
       return [{ shape: perm.map((p) => x.shape![p] ?? null) }];
     }
-    case 'MatMul': case 'MatMulInteger': case 'MatMulNBits': return [{ shape: matmul(x.shape, get(n.input(1)).shape, n) }];
+    case 'MatMul': case 'MatMulInteger': case 'MatMulNBits': case 'DynamicQuantizeMatMul': case 'MatMulIntegerToFloat':
+      return [{ shape: matmul(x.shape, get(n.input(1)).shape, n) }];
+    case 'DynamicQuantizeLinear': return [{ shape: x.shape }, { shape: [] }, { shape: [] }];
     case 'FusedMatMul': {
       const t = (s: Dim[] | undefined, flag: string) => (s && s.length >= 2 && int(n, flag, 0) ? [...s.slice(0, -2), s[s.length - 1], s[s.length - 2]] : s);
       return [{ shape: matmul(t(x.shape, 'transA'), t(get(n.input(1)).shape, 'transB'), n) }];
