@@ -2,11 +2,13 @@
 // windows are cut before the projections and whose scale is computed from the runtime shape, and attention written
 // with torch.einsum. The analysis reports what it can establish and leaves the rest unknown; head pruning equals
 // zeroing the head in the original graph; sparse rules keep their identities.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
-import { rewriteModel } from '../../src/rewriters/pipeline';
+import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
 import { maskedOutputs, maxAbsDiff, outputsOf, scratch } from '../rewriters/shared-prune-helpers';
 
 const MODELS = path.join(__dirname, '..', 'models');
@@ -98,5 +100,28 @@ describe('attention written with torch.einsum (PyTorch 1.13 export)', () => {
 
   it('prune-heads equals zeroing the heads', async () => {
     await expectPruneEqualsMask(einsum, { 0: [1], 1: [0, 3] }, ids(), 'einsum');
+  });
+
+  it("Keras' einsum projections (which the walk does not read): the scale on Q is still counted, never reported as 1", () => {
+    const r = analyzeModel(path.join(MODELS, 'keras-einsum-op14.onnx'));
+    expect(r.sites).toHaveLength(2);
+    for (const s of r.sites) {
+      expect([s.heads, s.kvHeads, s.headDim]).toEqual([4, 4, 8]);
+      expect(s.scale).toBeCloseTo(8 ** -0.5, 6);
+      expect(s.notes).toContain('no Q projection found');
+    }
+  });
+
+  it('Keras: the compute-reducing forms do not read its Einsum operands as a MatMul\'s (they wrote models that failed at run time)', () => {
+    const keras = path.join(MODELS, 'keras-einsum-op14.onnx');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'al-keras-'));
+    try {
+      const r = rewriteModel(keras, [{ rule: 'window', params: { window: 2, impl: 'blocked' } } as RuleRequest], path.join(dir, 'w.onnx'));
+      expect(r.warnings.join('\n')).toMatch(/site 0: blocked form not possible \(Q·Kᵀ is an Einsum \('\/1\/Einsum_3'\), whose operands are not laid out as a MatMul's\); used the mask form/);
+      expect(() => rewriteModel(keras, [{ rule: 'block-topk', params: { block: 2, k: 1 } }], path.join(dir, 'b.onnx')))
+        .toThrow(/block-topk: site \/1\/Softmax: Q·Kᵀ is an Einsum \('\/1\/Einsum_3'\), whose operands are not laid out as a MatMul's/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -320,4 +320,19 @@ class Disentangled(nn.Module):
         return x + s.o((a @ v).permute(0, 2, 1, 3).reshape(B, N, C))
 torch.manual_seed(15)
 torch.onnx.export(Disentangled().eval(), torch.randint(0, 50, (2, 12)), f"{out}/deberta-disent-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "hidden": {0: "batch", 1: "sequence"}})
+# keras-einsum-op14.onnx: attention as Keras' MultiHeadAttention writes it (and tf2onnx keeps it): EinsumDense
+# projections with [hidden, heads, size] kernels, Q scaled by size ** -0.5, scores einsum('aecd,abcd->acbe', K, Q)
+# (K is the first operand), einsum('acbe,aecd->abcd', P, V), an einsum output projection.
+class KerasMHA(nn.Module):
+    def __init__(s, D=32, H=4, d=8):
+        super().__init__(); s.d = d
+        s.wq, s.wk, s.wv = (nn.Parameter(torch.randn(D, H, d) * 0.2) for _ in range(3))
+        s.bq, s.bk, s.bv = (nn.Parameter(torch.randn(H, d) * 0.1) for _ in range(3))
+        s.wo = nn.Parameter(torch.randn(H, d, D) * 0.2); s.bo = nn.Parameter(torch.zeros(D))
+    def forward(s, x):
+        q, k, v = (torch.einsum('abc,cde->abde', x, w) + b for w, b in ((s.wq, s.bq), (s.wk, s.bk), (s.wv, s.bv)))
+        a = torch.einsum('aecd,abcd->acbe', k, q * s.d ** -0.5).softmax(-1)
+        return torch.einsum('abcd,cde->abe', torch.einsum('acbe,aecd->abcd', a, v), s.wo) + s.bo
+torch.manual_seed(16)
+torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), KerasMHA(), KerasMHA()).eval(), torch.randint(0, 50, (2, 10)), f"{out}/keras-einsum-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "hidden": {0: "batch", 1: "sequence"}})
 print("ok")

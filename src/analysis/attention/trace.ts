@@ -104,7 +104,30 @@ export function traceBack(ctx: Ctx, start: Value): Trace {
   };
   visit(start);
   t.rope ||= hasRotateHalf(t.nodes);
+  // A walk that reached no projection and no input counted no factor on its way (Keras' EinsumDense projections, which
+  // it does not read, then `q * d ** -0.5`): the factors are read along the one data path back from the start, and a
+  // fork there leaves the scale unknown rather than 1.
+  if (!t.projection && t.graphInputs.length === 0) Object.assign(t, spineScale(ctx, start));
   return t;
+}
+
+/** The product of the scalar factors back from `v` while the data path is one chain of pass-through ops. */
+function spineScale(ctx: Ctx, v: Value): Pick<Trace, 'scale' | 'scaleUnknown'> {
+  let scale = 1;
+  for (let cur: Value | null = v, i = 0; cur?.producer && i < 64; i++) {
+    const p: Node = cur.producer;
+    if (!PASS[p.opType] || p.domain !== '') break;
+    const data = PASS[p.opType](p).map((j) => p.input(j)).filter((x): x is Value => !!x && !isConstantOperand(ctx, x));
+    if (data.length !== 1) return { scale, scaleUnknown: `${p.opType} '${p.name}' (the path from Q or K forks before any projection)` };
+    if (p.opType === 'Mul' || p.opType === 'Div') {
+      const factor = p.inputs.find((x) => x && x !== data[0]) ?? null;
+      const c = scalarOf(ctx, factor);
+      if (c === undefined || c === 0) return { scale, scaleUnknown: `${p.opType} '${p.name}'` };
+      scale *= p.opType === 'Mul' ? c : 1 / c;
+    }
+    cur = data[0];
+  }
+  return { scale };
 }
 
 /** RoPE written out: x*cos + rotate_half(x)*sin, where rotate_half is Slice/Split, Neg and Concat. */

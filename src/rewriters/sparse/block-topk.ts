@@ -21,7 +21,7 @@ import { NEG_FLOAT32, SITE_OPS_OPSET, type SiteOps } from './ops';
 import { formReason, implOf, nonNegativeInt, oneOf, positiveInt, type BlockTopkParams } from './params';
 import { positionsFrom } from './positions';
 import { tokenWeights } from './padding';
-import { readScoreChain, type ScoreChain } from './score-chain';
+import { plainProduct, readScoreChain, type ScoreChain } from './score-chain';
 import { rewriteSites } from './site-loop';
 
 export const blockTopkRule: Rule<BlockTopkParams> = {
@@ -83,6 +83,9 @@ interface Inputs { q: Value; kt: Value; sq: Value; sk: Value; d: Value }
 
 function inputsOf(ctx: RuleContext, raw: RawSite, ops: SiteOps, shapes: ShapeInfo): Inputs {
   const qk = ctx.builder.graph.nodeByName(raw.anchors.qk!)!;
+  // The selection reads Q and Kᵀ as the product's operands.
+  const plain = plainProduct(qk);
+  if (plain !== true) throw new RuleError('block-topk', `site ${raw.anchors.softmax}: Q·Kᵀ is ${plain}, whose operands are not laid out as a MatMul's; the selection cannot read Q and K there`);
   const q = qk.input(0)!;
   const kt = qk.input(1)!;
   for (const x of [q, kt, raw.anchor.input(0)!]) {

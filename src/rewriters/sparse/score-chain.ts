@@ -106,6 +106,10 @@ function reaches(v: Value, target: Node, depth: number): boolean {
 export function blockableChain(graph: Graph, shapes: ShapeInfo, raw: RawSite): { chain: ScoreChain; q: Value; kt: Value; v: Value } | string {
   const chain = readScoreChain(graph, shapes, raw);
   if (typeof chain === 'string') return chain;
+  for (const [what, n] of [['Q·Kᵀ', chain.qk], ['·V', chain.pv]] as const) {
+    const plain = plainProduct(n);
+    if (plain !== true) return `${what} is ${plain}, whose operands are not laid out as a MatMul's`;
+  }
   const q = chain.qk.input(0)!;
   const kt = chain.qk.input(1)!;
   const v = chain.pv.input(1)!;
@@ -114,4 +118,20 @@ export function blockableChain(graph: Graph, shapes: ShapeInfo, raw: RawSite): {
     if (r !== undefined && r !== 4) return `${what} has rank ${r}, not [batch, heads, positions, head size]`;
   }
   return { chain, q, kt, v };
+}
+
+/**
+ * True for a product whose operands are Q [.., Sq, D] and Kᵀ [.., D, Sk] (or P and V) as they stand: a MatMul, or a
+ * FusedMatMul without transposes or a factor. Else what it is: an Einsum's operands are laid out by its equation (a
+ * Keras export gives K first, [batch, positions, heads, size]), and a FusedMatMul's transB or alpha changes the product.
+ */
+export function plainProduct(n: Node): true | string {
+  if (n.opType === 'MatMul' && n.domain === '') return true;
+  if (n.opType === 'FusedMatMul' && n.domain === 'com.microsoft') {
+    const int = (name: string) => Number(n.attr(name)?.i ?? 0);
+    const alpha = n.attr('alpha')?.f ?? 1;
+    if (int('transA') === 0 && int('transB') === 0 && int('transBatchA') === 0 && int('transBatchB') === 0 && alpha === 1) return true;
+    return `a FusedMatMul with transposes or a factor ('${n.name}')`;
+  }
+  return `${n.opType === 'Einsum' ? 'an' : 'a'} ${n.opType} ('${n.name}')`;
 }
