@@ -9,10 +9,10 @@ import { BENCH_TIMING_HELP, timingOptions } from './bench-options';
 import { type FusedBaseline, writeFusedBaseline } from './bench-fused';
 import { type SpeedupJson, benchSpeedups, speedupCell } from './bench-speedups';
 import { formatTable } from './format';
-import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
+import { type CommandHelp, IMAGE_SIZE_HELP, SESSION_HELP, specOf, usageLine } from './help';
 import { defaultLength, isVision } from '../shared/lengths';
 import {
-  modelLabel, analyzeForRuntime, checkBatch, checkLength, environment, fmt, intList, pct, printJson, progressPrinter, sessionSettings, withRuntime,
+  modelLabel, analyzeForRuntime, checkBatch, checkLength, environment, imageSizeOption, fmt, intList, pct, printJson, progressPrinter, sessionSettings, withRuntime,
 } from './runtime-args';
 
 export const help: CommandHelp = {
@@ -27,6 +27,7 @@ export const help: CommandHelp = {
     { name: 'past', value: 'N', help: 'cached tokens for the --seq points', default: '0' },
     { name: 'batch', value: 'N', help: 'batch size', default: '1' },
     { name: 'seed', value: 'N', help: 'seed of the synthesized values', default: '0' },
+    IMAGE_SIZE_HELP,
     { name: 'inputs', value: 'FILE', help: 'inputs instead of synthesized ones (they fix the shapes, so no --seq/--decode)' },
     ...BENCH_TIMING_HELP.filter((o) => o.name !== 'profile-runs'),
     {
@@ -90,7 +91,8 @@ async function benchModels(args: ParsedArgs, models: string[], settings: Session
   // Without --seq: the first model's default length (its own, or 512 tokens), never the synthesizer's handful.
   if (points.length === 0 && !args.options.has('inputs') && !vision.has(models[0])) points.push({ seq: defaultLength(reports[0]?.model).seq, past });
   // --seq and --past are sweep points here, not synthesis options; the rest (batch, seed, a file) is the input source.
-  const source: InputSource = { synthesis: args.options.has('seed') ? { seed: intOption(args, 'seed', 0, 0) } : {} };
+  const imageSize = imageSizeOption(args, reports[0]);
+  const source: InputSource = { synthesis: { ...(args.options.has('seed') ? { seed: intOption(args, 'seed', 0, 0) } : {}), ...(imageSize !== undefined ? { imageSize } : {}) } };
   const file = args.options.get('inputs');
   if (typeof file === 'string') source.file = file;
 

@@ -60,6 +60,10 @@ export const SESSION_HELP: OptionHelp[] = [
   { name: 'json', help: 'print one JSON object instead of tables' },
 ];
 
+export const IMAGE_SIZE_HELP: OptionHelp = {
+  name: 'image-size', value: 'N', help: "height and width of synthesized images, where the model leaves them open (a UNet's latents, a detector's images)", default: '224',
+};
+
 export const SYNTHESIS_HELP: OptionHelp[] = [
   {
     name: 'inputs', value: 'FILE', help: 'calibration data instead of synthesized inputs: inputs (a manifest.json, a .json map of input names, a .npy, ' +
@@ -70,6 +74,7 @@ export const SYNTHESIS_HELP: OptionHelp[] = [
     name: 'seq', value: 'N', help: 'new tokens per sequence: of the synthesized inputs, or taken from token ids and text',
     default: "the model's own length where its inputs fix one; an image model's patch grid; else 512",
   },
+  IMAGE_SIZE_HELP,
   { name: 'past', value: 'N', help: 'tokens already in the KV cache (decoders with a cache)', default: '0' },
   { name: 'batch', value: 'N', help: 'batch size', default: '1' },
   { name: 'seed', value: 'N', help: 'seed of the synthesized values', default: '0' },

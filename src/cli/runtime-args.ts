@@ -10,6 +10,7 @@ import type { SynthesisOptions } from '../runtime/inputs/synthesize';
 import { type ExecutionProvider, type InputSource, type ProgressEvent, type SessionSettings, EXECUTION_PROVIDERS, isExecutionProvider } from '../runtime/protocol';
 import { defaultLength, fixedBatch, fixedTokens, isVision } from '../shared/lengths';
 import { type ParsedArgs, UsageError, intOption } from './args';
+import { DEFAULT_IMAGE_SIZE, fixedImageSize } from '../analysis/report/units';
 
 export function sessionSettings(args: ParsedArgs): SessionSettings {
   const raw = args.options.get('ep');
@@ -35,7 +36,19 @@ export function synthesisOptions(args: ParsedArgs, report?: AnalysisReport): Syn
     checkBatch(report, o.batch);
   }
   if (args.options.has('seed')) o.seed = intOption(args, 'seed', 0, 0);
+  const imageSize = imageSizeOption(args, report);
+  if (imageSize !== undefined) o.imageSize = imageSize;
   return o;
+}
+
+/** `--image-size N`, refused for a model without an image input or one whose input fixes its size. */
+export function imageSizeOption(args: ParsedArgs, report?: AnalysisReport): number | undefined {
+  if (!args.options.has('image-size')) return undefined;
+  const size = intOption(args, 'image-size', DEFAULT_IMAGE_SIZE, 1);
+  const fixed = report ? fixedImageSize(report.model.inputs) : undefined;
+  if (report && !report.model.inputs.some((i) => i.role === 'pixel_values')) throw new UsageError('--image-size: the model has no image input');
+  if (fixed) throw new UsageError(`--image-size: the model was exported for ${fixed[0]}×${fixed[1]} images (its input has fixed sizes); leave it out`);
+  return size;
 }
 
 /** What a command runs on: the source for the runtime, a line saying what it is, and the tokens' labels (text only). */
@@ -60,13 +73,24 @@ export function runInputs(args: ParsedArgs, model: string, report?: AnalysisRepo
   if (typeof file !== 'string') {
     // An image model's length is its patch grid: --seq cannot change it, only other images (--inputs) can.
     const other = report && isVision(report.model) ? '--inputs gives real images' : '--seq sets another length, --inputs gives real ones (inputs, token ids or text)';
-    const note = chosen ? null : `synthesized inputs of ${length.reason}; ${other}`;
+    const images = openImages(report, synthesis.imageSize);
+    const tokens = chosen ? `${String(synthesis.seq)} tokens` : length.reason;
+    const what = images && isVision(report!.model) ? images : images ? `${tokens} and ${images}` : tokens;
+    const note = chosen && !images ? null : `synthesized inputs of ${what}; ${other}`;
     return { source: { synthesis, ...(infos ? { infos } : {}) }, note, labels: null };
   }
   const { seq, ...rest } = synthesis;
   const fed = calibrationInputs(readCalibration(file, model, infos), infos, seq ?? length.seq, rest);
   const how = fed.tokens === null || chosen ? '' : `; up to ${length.reason}, --seq sets another length`;
   return { source: fed.source, note: `inputs: ${fed.description}${how}`, labels: fed.labels };
+}
+
+/** "224×224 images (…)" where the model's image input leaves its size open: the size synthesis picks is then news. */
+function openImages(report: AnalysisReport | undefined, chosen: number | undefined): string | undefined {
+  const inputs = report?.model.inputs ?? [];
+  if (!inputs.some((i) => i.role === 'pixel_values' && i.shape.length === 4) || fixedImageSize(inputs)) return undefined;
+  const size = chosen ?? DEFAULT_IMAGE_SIZE;
+  return `${size}×${size} images (the model leaves their size open; --image-size sets it)`;
 }
 
 /**

@@ -157,3 +157,29 @@ describe('position terms computed from Q, K or V at run time', () => {
       .toThrow(/prune-heads: the rewritten model's sizes disagree: MatMul '[^']+' multiplies/);
   });
 });
+
+describe("a Stable Diffusion UNet block's attention (diffusers' classic processor)", () => {
+  const unet = model('unet-attn-op14');
+  const feeds = (): Feeds => ({
+    sample: new ort.Tensor('float32', Float32Array.from({ length: 2 * 32 * 6 * 6 }, (_, i) => Math.sin(i * 0.37)), [2, 32, 6, 6]),
+    encoder_hidden_states: new ort.Tensor('float32', Float32Array.from({ length: 2 * 5 * 24 }, (_, i) => Math.cos(i * 0.21)), [2, 5, 24]),
+  });
+
+  it('self- and cross-attention with the scale and no mask (baddbmm over an empty tensor times 0 adds nothing)', () => {
+    const r = analyzeModel(unet);
+    expect(r.sites.map((s) => [s.kind, s.heads, s.headDim, s.scale?.toFixed(4), s.maskType])).toEqual([['self', 4, 8, '0.3536', 'none'], ['cross', 4, 8, '0.3536', 'none']]);
+  });
+
+  it('the head rewrites and the head masks refuse it: its sizes are not bound, and its head size is computed at run time (they wrote models that failed)', async () => {
+    const out = path.join(tmp.dir, 'unet.pruned.onnx');
+    expect(() => rewriteModel(unet, [{ rule: 'prune-heads', params: { heads: { 0: [1] } } }], out))
+      .toThrow(/prune-heads: site 0: dimensions not bound across Q, K, V and the output: .*; the heads cannot be cut without knowing every size that splits them/);
+    expect(fs.existsSync(out)).toBe(false);
+    await expect(maskedOutputs(unet, { 0: [1] }, feeds(), tmp.dir)).rejects.toThrow(/site 0: its per-head output has an unknown layout/);
+    // The mask form of a window applies and runs.
+    const windowed = path.join(tmp.dir, 'unet.window.onnx');
+    rewriteModel(unet, [{ rule: 'window', params: { window: 3 } }], windowed);
+    const [a, b] = [await outputsOf(unet, feeds()), await outputsOf(windowed, feeds())];
+    expect(maxAbsDiff(a.out, b.out)).toBeGreaterThan(1e-4);
+  });
+});

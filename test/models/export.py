@@ -335,4 +335,33 @@ class KerasMHA(nn.Module):
         return torch.einsum('abcd,cde->abe', torch.einsum('acbe,aecd->abcd', a, v), s.wo) + s.bo
 torch.manual_seed(16)
 torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), KerasMHA(), KerasMHA()).eval(), torch.randint(0, 50, (2, 10)), f"{out}/keras-einsum-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "hidden": {0: "batch", 1: "sequence"}})
+# unet-attn-op14.onnx: a Stable Diffusion UNet transformer block as diffusers writes it (the classic AttnProcessor):
+# latents [batch, 32, height, width] with height and width left open, flattened into height·width tokens; self- and
+# cross-attention (to `encoder_hidden_states`) with heads folded into the batch (head_to_batch_dim), the head size
+# computed at run time as width // heads, scores by torch.baddbmm over an empty tensor with beta 0.
+class DiffusersAttn(nn.Module):
+    def __init__(s, c=32, h=4, cross=None):
+        super().__init__(); s.h = h; s.scale = (c // h) ** -0.5
+        s.to_q = nn.Linear(c, c, bias=False); s.to_k = nn.Linear(cross or c, c, bias=False); s.to_v = nn.Linear(cross or c, c, bias=False); s.to_out = nn.Linear(c, c)
+    def h2b(s, t):
+        b, n, d = t.shape; return t.reshape(b, n, s.h, d // s.h).permute(0, 2, 1, 3).reshape(b * s.h, n, d // s.h)
+    def b2h(s, t):
+        bh, n, d = t.shape; return t.reshape(bh // s.h, s.h, n, d).permute(0, 2, 1, 3).reshape(bh // s.h, n, d * s.h)
+    def forward(s, x, ctx=None):
+        ctx = x if ctx is None else ctx
+        q, k, v = s.h2b(s.to_q(x)), s.h2b(s.to_k(ctx)), s.h2b(s.to_v(ctx))
+        scores = torch.baddbmm(torch.empty(q.shape[0], q.shape[1], k.shape[1], dtype=q.dtype), q, k.transpose(-1, -2), beta=0, alpha=s.scale)
+        return s.to_out(s.b2h(torch.bmm(scores.softmax(-1), v)))
+class UNetBlock(nn.Module):
+    def __init__(s, c=32):
+        super().__init__(); s.gn = nn.GroupNorm(8, c); s.proj_in = nn.Conv2d(c, c, 1); s.n1 = nn.LayerNorm(c); s.a1 = DiffusersAttn(); s.n2 = nn.LayerNorm(c)
+        s.a2 = DiffusersAttn(cross=24); s.n3 = nn.LayerNorm(c); s.ff = nn.Sequential(nn.Linear(c, 4 * c), nn.GELU(), nn.Linear(4 * c, c)); s.proj_out = nn.Conv2d(c, c, 1)
+    def forward(s, sample, enc):
+        b, c, hh, ww = sample.shape
+        x = s.proj_in(s.gn(sample)).permute(0, 2, 3, 1).reshape(b, hh * ww, c)
+        x = x + s.a1(s.n1(x)); x = x + s.a2(s.n2(x), enc); x = x + s.ff(s.n3(x))
+        return sample + s.proj_out(x.reshape(b, hh, ww, c).permute(0, 3, 1, 2))
+torch.manual_seed(17)
+torch.onnx.export(UNetBlock().eval(), (torch.randn(2, 32, 8, 8), torch.randn(2, 7, 24)), f"{out}/unet-attn-op14.onnx", opset_version=14, input_names=["sample", "encoder_hidden_states"], output_names=["out"],
+                  dynamic_axes={"sample": {0: "batch", 2: "height", 3: "width"}, "encoder_hidden_states": {0: "batch", 1: "text"}, "out": {0: "batch", 2: "height", 3: "width"}})
 print("ok")

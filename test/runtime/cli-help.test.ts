@@ -137,6 +137,23 @@ describe('default lengths', () => {
     expect(r.stdout).toContain('512 tokens (the default)');
   });
 
+  it('images whose size the model leaves open are synthesized at --image-size (224 by default, and said so); a fixed size refuses it', async () => {
+    // A UNet block's latents: 224×224 of them would be 50176 tokens, and the attention matrix 40 GB.
+    const unet = path.join(__dirname, '..', 'models', 'unet-attn-op14.onnx');
+    const r = await cli('compare', unet, unet, '--image-size', '6', '--seq', '5');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('sample[1,32,6,6] encoder_hidden_states[1,5,24]');
+    expect(r.stdout).toContain('synthesized inputs of 5 tokens and 6×6 images (the model leaves their size open; --image-size sets it)');
+    const bench = await cli('bench', unet, '--image-size', '6', '--seq', '5', '--min-runs', '2', '--min-time', '0', '--warmup', '0', '--profile-runs', '0', '--json');
+    expect(bench.code, bench.stderr).toBe(0);
+    const vit = fixture('vit-eager-ts-op17').model;
+    const fixed = await cli('compare', vit, vit, '--image-size', '64');
+    expect(fixed.code).not.toBe(0);
+    expect(fixed.stderr.trim()).toBe('attention-lens compare: --image-size: the model was exported for 32×32 images (its input has fixed sizes); leave it out');
+    const text = await cli('compare', fixture('llama-eager-ts-op17').model, fixture('llama-eager-ts-op17').model, '--image-size', '8');
+    expect(text.stderr.trim()).toBe('attention-lens compare: --image-size: the model has no image input');
+  });
+
   it('an image model is described in patches and images, never tokens', async () => {
     const vit = fixture('vit-eager-ts-op17').model;
     // 32×32 images in 8×8 patches plus the class token: every site attends over 17 patches, whatever is asked.

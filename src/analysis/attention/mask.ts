@@ -42,6 +42,8 @@ export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
   // when another term is a causal mask. Calling such a site `causal` would let a rewrite read one row of its mask as
   // the key-padding vector, which is wrong for a bias that varies by row.
   for (const term of additiveTerms(masks)) {
+    // A term that cannot change the probabilities is no mask, whatever builds it (baddbmm's zeros from a shape).
+    if (isNeutralConstant(term)) continue;
     const t = classifyTerm(ctx, term);
     facts.causal ||= t.causal;
     facts.padding ||= t.padding;
@@ -51,7 +53,7 @@ export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
     for (const n of t.nodes) facts.nodes.add(n);
     for (const i of t.inputs) if (!facts.inputs.includes(i)) facts.inputs.push(i);
     const explained = t.causal || t.padding || t.relativeBias || t.alibi || t.window !== undefined;
-    if (!explained && !isNeutralConstant(term) && (t.nodes.size > 0 || t.inputs.length > 0 || constantOf(term))) facts.bias = true;
+    if (!explained && (t.nodes.size > 0 || t.inputs.length > 0 || constantOf(term))) facts.bias = true;
   }
   return facts;
 }

@@ -13,3 +13,17 @@ export function isImageModel(inputs: Pick<InputInfo, 'role'>[]): boolean {
 export function sequenceUnit(inputs: Pick<InputInfo, 'role'>[]): SequenceUnit {
   return isImageModel(inputs) ? 'patches' : 'tokens';
 }
+
+/** The height and width synthesized images get where the model leaves them open (ViT's 224). */
+export const DEFAULT_IMAGE_SIZE = 224;
+
+/**
+ * The [height, width] an image input fixes, or undefined where either is open (a UNet's latents, a detector's images
+ * of any size): the image size is then a choice, like a text model's length.
+ */
+export function fixedImageSize(inputs: Pick<InputInfo, 'role' | 'shape'>[]): [number, number] | undefined {
+  const px = inputs.find((i) => i.role === 'pixel_values' && i.shape.length === 4);
+  if (!px) return undefined;
+  const [h, w] = [px.shape[2], px.shape[3]];
+  return typeof h === 'number' && typeof w === 'number' ? [h, w] : undefined;
+}

@@ -45,9 +45,11 @@ export function addHeadMasks(builder: GraphBuilder, sites: { info: SiteInfo; raw
     const rank = shapes.shape(target)?.length;
     const axes = info.binding?.scoreAxes;
     const headAxis = pv ? perHeadAxis(pv, axes, rank, shapes.shape(pv.input(1))?.length) : rank === 4 ? 1 : undefined;
-    if (rank !== 3 && headAxis === undefined) throw new HeadMaskError(`site ${info.id}: its per-head output has an unknown layout`);
+    const folded = rank === 3 && axes?.length === 3 && axes[0].length === 2;
+    // Without a head axis, only a fused operator's [batch, q, heads·dv] output is known to be laid out by heads.
+    if (!folded && headAxis === undefined && (pv || rank !== 3)) throw new HeadMaskError(`site ${info.id}: its per-head output has an unknown layout`);
     let mask: Value;
-    if (rank === 3 && axes?.length === 3 && axes[0].length === 2) {
+    if (folded) {
       mask = foldedMask(builder, base, input, target, heads, axes[0].join() === 'batch,head');
     } else if (headAxis !== undefined && rank !== undefined) {
       const dims = Array.from({ length: rank }, (_, i) => (i === headAxis ? heads : 1));

@@ -9,6 +9,7 @@
 //
 // Masks attend to every key: 1/true where the analysis found that true means attend, 0/false where it means padding
 // (torch.nn's key_padding_mask), with a warning where it found neither.
+import { DEFAULT_IMAGE_SIZE } from '../../analysis/report/units';
 import type { Dim, InputInfo } from '../../analysis/report/types';
 import { Rng, hashString } from '../../analysis/numeric/random';
 import { floatToHalf } from '../../analysis/numeric/float16';
@@ -27,7 +28,7 @@ export interface SynthesisOptions {
   seed?: number;
   /** Token-id range for inputs whose InputInfo has no vocabSize. */
   vocabSize?: number;
-  /** Symbolic image height/width. Default 224. */
+  /** Symbolic image height/width. Default DEFAULT_IMAGE_SIZE (224). */
   imageSize?: number;
   /** Symbolic mel-bin count and frame count of audio features. Defaults 80 and 3000 (Whisper's). */
   melBins?: number;
@@ -108,7 +109,7 @@ function resolveDim(dim: Dim, meaning: AxisMeaning, shape: ResolvedShape, o: Syn
     case 'past': return shape.past;
     case 'total': return shape.past + shape.seq;
     case 'channels': return 3;
-    case 'height': case 'width': return o.imageSize ?? 224;
+    case 'height': case 'width': return o.imageSize ?? DEFAULT_IMAGE_SIZE;
     case 'mel': return o.melBins ?? 80;
     case 'frames': return o.audioFrames ?? 3000;
     case 'samples': return 16000;

@@ -8,6 +8,7 @@ import type { SiteInfo } from '../../../analysis/report/types';
 import { nonStandardLayout } from '../../layout/standard';
 import { resolveProjection, ProjectionError, type ResolvedProjection } from './projection';
 import { outsideReader } from './outside-readers';
+import { between, downstreamIn, upstreamIn } from './region';
 
 export type SiteForm = 'unfused' | 'ms-attention' | 'ms-mha' | 'ms-gqa' | 'onnx-attention';
 
@@ -98,9 +99,15 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
   if (!proj.q || !proj.k || !proj.v) throw new StructureError('the Q, K and V projections were not all found');
   const packed = packedOf(proj, raw, info, shapes);
   const bound = raw.binding;
+  if (form === 'unfused' && !bound && !headRewritten(info)) {
+    // Without a binding the sizes that split the heads are not known to be the ones edited: a head size computed at run
+    // time as width // heads (diffusers' head_to_batch_dim) kept dividing by the old count, and the model failed.
+    // A site an earlier head rule left with a Gather of KV heads is read the way that rule wrote it.
+    const why = info.notes.find((n) => n.startsWith('dimensions not bound'));
+    throw new StructureError(`${why ?? 'its dimensions are not bound across Q, K, V and the output'}; the heads cannot be cut without knowing every size that splits them`);
+  }
   if (form === 'unfused' && !bound) {
-    // Without a binding, the K weight says how many KV heads the site computes; written-out attention leaves no
-    // attribute to read, and the first reading can take a one-head K (width = head size) for something else.
+    // The K weight says how many KV heads the site computes; written-out attention leaves no attribute to read.
     const part = packed?.parts.find((p) => p.role === 'k');
     const width = part ? part.end - part.start : proj.k.features;
     if (width % headDim === 0 && width / headDim !== kvHeads) kvHeads = width / headDim;
@@ -135,6 +142,11 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
     ? readOrder(repeats.k.mapping, heads, kvHeads)
     : Array.from({ length: heads }, (_, i) => (heads === kvHeads ? i : Math.floor(i / (heads / kvHeads))));
   return { raw, info, form, anchor, heads, kvHeads, headDim, vHeadDim, proj, ...(packed ? { packed } : {}), region, roles, repeats, qToKv, shapes };
+}
+
+/** A site whose nodes an earlier head rule (prune-heads, gqa) wrote. */
+function headRewritten(info: SiteInfo): boolean {
+  return info.nodes.some((n) => /::(prune-heads|gqa)\//.test(n));
 }
 
 /** For each query head, the KV head a repeat of this kind gives it. */
@@ -271,59 +283,6 @@ function splitOutputReaching(split: Node, start: Value | undefined): number | un
     if (v.producer) for (const i of v.producer.inputs) if (i && !i.constant) stack.push(i);
   }
   return undefined;
-}
-
-/** Nodes downstream of `sources` and upstream of `sinks` (sinks' producers included, sources' producers not). */
-function between(sources: Value[], sinks: Value[]): Set<Node> {
-  const upstream = new Set<Node>();
-  const stack = sinks.map((v) => v.producer).filter((n): n is Node => !!n);
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (upstream.has(n)) continue;
-    upstream.add(n);
-    for (const i of [...n.inputs, ...n.implicitInputs]) if (i?.producer && !upstream.has(i.producer)) stack.push(i.producer);
-  }
-  const region = new Set<Node>();
-  const queue = [...sources];
-  const seen = new Set<Value>();
-  while (queue.length) {
-    const v = queue.pop()!;
-    if (seen.has(v)) continue;
-    seen.add(v);
-    for (const u of v.uses) {
-      if (!upstream.has(u.node) || region.has(u.node)) continue;
-      region.add(u.node);
-      queue.push(...u.node.outputs);
-    }
-  }
-  return region;
-}
-
-/** Region nodes from which `start` can be reached (start's producer included). */
-function upstreamIn(region: Set<Node>, start: Value | undefined): Set<Node> {
-  const out = new Set<Node>();
-  const stack = start?.producer ? [start.producer] : [];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (out.has(n) || !region.has(n)) continue;
-    out.add(n);
-    for (const i of n.inputs) if (i?.producer) stack.push(i.producer);
-  }
-  return out;
-}
-
-function downstreamIn(region: Set<Node>, start: Value): Set<Node> {
-  const out = new Set<Node>();
-  const queue = [start];
-  while (queue.length) {
-    const v = queue.pop()!;
-    for (const u of v.uses) {
-      if (out.has(u.node) || !region.has(u.node)) continue;
-      out.add(u.node);
-      queue.push(...u.node.outputs);
-    }
-  }
-  return out;
 }
 
 function assignRoles(raw: RawSite, form: SiteForm, region: Set<Node>, repeats: SiteStructure['repeats']): Map<Node, Role> {
