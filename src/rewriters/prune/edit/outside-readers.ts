@@ -36,8 +36,9 @@ function firstReaderOutside(p: SitePath, changed: ReadonlySet<Role>): { value: V
     const role = p.roles.get(n);
     if (role) for (const value of n.outputs) tensors.push({ value, role });
   }
+  const data = dataPath(p.region, sources(p).map((x) => x.value));
   for (const { value, role } of tensors) {
-    if (!changed.has(role) || sinks.has(value)) continue;
+    if (!changed.has(role) || sinks.has(value) || !data.has(value)) continue;
     for (const u of value.uses) {
       const n = u.node;
       if (p.region.has(n) || n === p.proj.o?.node || n.opType === 'Shape' || onlyFeedsCache(n, p.cacheOutputs)) continue;
@@ -45,6 +46,27 @@ function firstReaderOutside(p: SitePath, changed: ReadonlySet<Role>): { value: V
     }
   }
   return undefined;
+}
+
+/**
+ * The region's values computed from the projections' data, not from their sizes only: positions and shapes read off
+ * Q or K (a blocked form's block columns) follow the rewrite by themselves and may be read anywhere.
+ */
+function dataPath(region: Set<Node>, from: Value[]): Set<Value> {
+  const out = new Set<Value>(from);
+  const stack = [...from];
+  while (stack.length) {
+    const v = stack.pop()!;
+    for (const u of v.uses) {
+      if (!region.has(u.node) || u.node.opType === 'Shape' || u.node.opType === 'Size') continue;
+      for (const o of u.node.outputs) {
+        if (out.has(o)) continue;
+        out.add(o);
+        stack.push(o);
+      }
+    }
+  }
+  return out;
 }
 
 /** True when everything computed from `start` ends in the site's KV-cache outputs (a present key laid out apart). */

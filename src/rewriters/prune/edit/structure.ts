@@ -99,10 +99,9 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
   if (!proj.q || !proj.k || !proj.v) throw new StructureError('the Q, K and V projections were not all found');
   const packed = packedOf(proj, raw, info, shapes);
   const bound = raw.binding;
-  if (form === 'unfused' && !bound && !headRewritten(info)) {
+  if (form === 'unfused' && !bound && !rewrittenHere(info)) {
     // Without a binding the sizes that split the heads are not known to be the ones edited: a head size computed at run
     // time as width // heads (diffusers' head_to_batch_dim) kept dividing by the old count, and the model failed.
-    // A site an earlier head rule left with a Gather of KV heads is read the way that rule wrote it.
     const why = info.notes.find((n) => n.startsWith('dimensions not bound'));
     throw new StructureError(`${why ?? 'its dimensions are not bound across Q, K, V and the output'}; the heads cannot be cut without knowing every size that splits them`);
   }
@@ -144,9 +143,12 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
   return { raw, info, form, anchor, heads, kvHeads, headDim, vHeadDim, proj, ...(packed ? { packed } : {}), region, roles, repeats, qToKv, shapes };
 }
 
-/** A site whose nodes an earlier head rule (prune-heads, gqa) wrote. */
-function headRewritten(info: SiteInfo): boolean {
-  return info.nodes.some((n) => /::(prune-heads|gqa)\//.test(n));
+/**
+ * A site an earlier rule of this tool rewrote (its nodes are named `<anchor>::<rule>/…`): a Gather of KV heads after a
+ * head rule, blocked keys after a sparse rule leave it unbound, and the head rewrites read it the way those rules wrote it.
+ */
+function rewrittenHere(info: SiteInfo): boolean {
+  return info.nodes.some((n) => /::[a-z0-9-]+\//.test(n));
 }
 
 /** For each query head, the KV head a repeat of this kind gives it. */
