@@ -47,6 +47,18 @@ describe('values carried by shape propagation', () => {
     expect(shapes.values(toBool)).toEqual([1, 1, 0]);
   });
 
+  it('CastLike takes the type of a constant second input exactly; of a computed one, only integer-or-float', () => {
+    const b = GraphBuilder.create({ opsets: { '': 15 } });
+    const c = b.constant([2], f32([2.75, 5]));
+    const toInt = b.op('CastLike', [c, b.constant([], i64([0]))]);
+    const toBool = b.op('CastLike', [c, b.constant([], { dtype: 'bool', data: Uint8Array.of(0) })]);
+    const computed = b.op('CastLike', [c, b.op('Shape', [b.input('x', 'float32', [3])])]);
+    const shapes = new ShapeInfo(b.graph);
+    expect(shapes.values(toInt)).toEqual([2, 5]);
+    expect(shapes.values(toBool)).toEqual([1, 1]);
+    expect(shapes.values(computed)).toBeUndefined();
+  });
+
   it('Pad adds its pads to each axis; an axis with a pad read at run time is unknown', () => {
     const b = GraphBuilder.create();
     const x = b.input('x', 'float32', ['batch', 7, 32]);

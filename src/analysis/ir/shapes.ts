@@ -59,12 +59,21 @@ export class ShapeInfo {
   }
 }
 
-/** What a Cast converts to, as far as its values change: CastLike says only integer or float through its input. */
+/**
+ * What a Cast converts to, as far as its values change. CastLike takes the type of its second input: exact when that is
+ * a constant, else only integer-or-float is known, which leaves integers and booleans apart.
+ */
 function castTarget(n: Node, get: Get): CastTarget {
-  if (n.opType === 'CastLike') return get(n.input(1)).integer === false ? 'float' : undefined;
+  if (n.opType === 'CastLike') {
+    const like = n.input(1);
+    const c = like?.constant;
+    return c ? targetOf(c.dataType) : get(like).integer === false ? 'float' : undefined;
+  }
   const to = n.attr('to')?.i;
-  if (to === undefined || to === null) return undefined;
-  const t = toNum(to as never);
+  return to === undefined || to === null ? undefined : targetOf(toNum(to as never));
+}
+
+function targetOf(t: number): CastTarget {
   return t === DataType.BOOL ? 'bool' : isIntegerType(t) ? 'integer' : 'float';
 }
 

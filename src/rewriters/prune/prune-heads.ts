@@ -50,7 +50,7 @@ export const pruneHeads: Rule<PruneHeadsParams> = {
       const removed = new Set(params.heads[id]);
       let s: SiteStructure;
       try {
-        s = siteStructure(ctx.builder.graph, raw, info, { needOutput: true, exclusive: ALL_ROLES }, shapes);
+        s = siteStructure(ctx.builder.graph, raw, info, { needOutput: true, exclusive: ALL_ROLES, cutsHeads: true }, shapes);
       } catch (e) {
         if (e instanceof StructureError) throw new RuleError(NAME, `site ${id}: ${e.message}`);
         throw e;

@@ -46,7 +46,7 @@ export const gqa: Rule<GqaParams> = {
       const { info, raw } = siteById(ctx, id);
       const nodes = trackNodes(ctx.builder);
       try {
-        const s = siteStructure(ctx.builder.graph, raw, info, { exclusive: ['k', 'v', 'packed', 'krep', 'vrep'] });
+        const s = siteStructure(ctx.builder.graph, raw, info, { exclusive: ['k', 'v', 'packed', 'krep', 'vrep'], cutsHeads: true });
         const plan = groupPlan(s.heads, s.qToKv, params.groups);
         const before = { heads: s.heads, kvHeads: s.kvHeads, params: projectionParams(s, s.heads, s.kvHeads) };
         const applied = applyHeadPlan(ctx.builder, s, plan, NAME);

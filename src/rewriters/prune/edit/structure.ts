@@ -76,6 +76,8 @@ export interface StructureOptions {
   needOutput?: boolean;
   /** Roles whose tensors the rule changes: a reader of one outside the site's path refuses the site. */
   exclusive?: readonly Role[];
+  /** The rule changes head counts (prune-heads, gqa): every size that splits the heads must be known (bound). */
+  cutsHeads?: boolean;
 }
 
 export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, options: StructureOptions = {}, shapes = new ShapeInfo(graph)): SiteStructure {
@@ -99,7 +101,7 @@ export function siteStructure(graph: Graph, raw: RawSite, info: SiteInfo, option
   if (!proj.q || !proj.k || !proj.v) throw new StructureError('the Q, K and V projections were not all found');
   const packed = packedOf(proj, raw, info, shapes);
   const bound = raw.binding;
-  if (form === 'unfused' && !bound && !rewrittenHere(info)) {
+  if (options.cutsHeads && form === 'unfused' && !bound && !rewrittenHere(info)) {
     // Without a binding the sizes that split the heads are not known to be the ones edited: a head size computed at run
     // time as width // heads (diffusers' head_to_batch_dim) kept dividing by the old count, and the model failed.
     const why = info.notes.find((n) => n.startsWith('dimensions not bound'));
