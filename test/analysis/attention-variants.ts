@@ -17,6 +17,8 @@ export interface VariantOptions {
   windowTokens?: number;
   /** How the two products are written: MatMul (default), Einsum, or onnxruntime's FusedMatMul with the scale as alpha. */
   product?: 'matmul' | 'einsum' | 'fused-matmul';
+  /** Paddle's reshapes (paddle2onnx): 0 copies the input's dim, `[0, 0, heads, d]` and `[0, 0, hidden]`; batch open. */
+  zeroCopy?: boolean;
 }
 
 /**
@@ -31,12 +33,12 @@ export function buildAttentionVariant(o: VariantOptions = {}): Model {
   const heads = o.heads ?? 4;
   const d = hidden / heads;
   const b = GraphBuilder.create({ opsets: { '': 17, 'com.microsoft': 1 } });
-  const x = b.input('x', 'float32', [1, 'sequence', hidden]);
+  const x = b.input('x', 'float32', [o.zeroCopy ? 'batch' : 1, 'sequence', hidden]);
   const w = (name: string) => b.initializer(name, [hidden, hidden], f32(Array.from({ length: hidden * hidden }, (_, i) => Math.sin(i) * 0.05)));
   const c64 = (vals: number[]) => b.constant([vals.length], i64(vals));
   const scalar = (v: number) => b.constant([], f32([v]));
   const split = (v: Value) => {
-    const groups = o.windowTokens ? c64([-1, o.windowTokens, heads, d]) : c64([1, -1, heads, d]);
+    const groups = o.windowTokens ? c64([-1, o.windowTokens, heads, d]) : c64(o.zeroCopy ? [0, 0, heads, d] : [1, -1, heads, d]);
     return b.op('Transpose', [b.op('Reshape', [v, groups])], { attrs: { perm: { type: 'ints', value: [0, 2, 1, 3] } } });
   };
   const q = split(b.op('MatMul', [x, w('Wq')]));
@@ -100,11 +102,12 @@ export function buildAttentionVariant(o: VariantOptions = {}): Model {
   }
   const p = b.op('Softmax', [s], { attrs: { axis: { type: 'int', value: -1 } } });
   const ctx = o.product === 'einsum' ? b.op('Einsum', [p, v], { attrs: { equation: { type: 'string', value: 'bhqk,bhkd->bhqd' } } }) : b.op('MatMul', [p, v]);
-  const merged = b.op('Reshape', [b.op('Transpose', [ctx], { attrs: { perm: { type: 'ints', value: [0, 2, 1, 3] } } }), c64([1, -1, hidden])]);
+  const merged = b.op('Reshape', [b.op('Transpose', [ctx], { attrs: { perm: { type: 'ints', value: [0, 2, 1, 3] } } }), c64(o.zeroCopy ? [0, 0, hidden] : [1, -1, hidden])]);
   const out = b.op('MatMul', [merged, w('Wo')]);
   // A router-style Softmax over logits of a weight MatMul: not attention, must be listed as unmatched.
   const router = b.op('Softmax', [b.op('MatMul', [out, b.initializer('router', [hidden, 8], f32(new Array(hidden * 8).fill(0.01)))])], { attrs: { axis: { type: 'int', value: -1 } } });
-  b.output(b.op('Add', [x, out]), 'float32', [1, 'sequence', hidden]);
-  b.output(router, 'float32', [1, 'sequence', 8]);
+  const batch = o.zeroCopy ? 'batch' : 1;
+  b.output(b.op('Add', [x, out]), 'float32', [batch, 'sequence', hidden]);
+  b.output(router, 'float32', [batch, 'sequence', 8]);
   return b.finish();
 }

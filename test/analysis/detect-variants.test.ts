@@ -12,6 +12,12 @@ describe('detection beyond the fixtures', () => {
     expect(r.sites[0].scale).toBeCloseTo(0.25, 6);
   });
 
+  it("binds Paddle's reshapes, where 0 copies the input's dim ([0, 0, heads, d] and [0, 0, hidden])", () => {
+    const s = analyzeLoaded(buildAttentionVariant({ zeroCopy: true })).sites[0];
+    expect(s).toMatchObject({ heads: 4, kvHeads: 4, headDim: 16, maskType: 'none' });
+    expect(s.binding).toMatchObject({ batch: 'batch', queryPositions: 'sequence', keyPositions: 'sequence' });
+  });
+
   it('reads logit soft-capping (tanh) and keeps the scale apart from the cap', () => {
     const s = analyzeLoaded(buildAttentionVariant({ scores: 'softcap', softcap: 30 })).sites[0];
     expect(s.softcap).toBeCloseTo(30, 5);
