@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { attr, GraphBuilder } from '../../src/analysis/ir/builder';
 import { ShapeInfo } from '../../src/analysis/ir/shapes';
+import type { Value } from '../../src/analysis/ir/graph';
 import { f32, i64 } from '../../src/analysis/ir/tensor-data';
 import { analyzeLoaded } from '../../src/analysis/analyze';
 import { buildAttentionVariant } from './attention-variants';
@@ -13,11 +14,11 @@ const FLOAT = 1;
 const INT64 = 7;
 const BOOL = 9;
 
-function graph(): { b: GraphBuilder; dim: ReturnType<GraphBuilder['op']> } {
+/** A graph whose `dim` is x's last dim, 64, read at run time (an int64 scalar). */
+function graph(): { b: GraphBuilder; dim: Value } {
   const b = GraphBuilder.create();
   const x = b.input('x', 'float32', ['batch', 10, 64]);
-  const dim = (i: number) => b.op('Gather', [b.op('Shape', [x]), b.constant([], i64([i]))], { attrs: { axis: attr.int(0) } });
-  return { b, dim: dim(2) } as never;
+  return { b, dim: b.op('Gather', [b.op('Shape', [x]), b.constant([], i64([2]))], { attrs: { axis: attr.int(0) } }) };
 }
 
 describe('values carried by shape propagation', () => {

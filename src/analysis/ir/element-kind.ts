@@ -2,11 +2,14 @@
 // (shapes.ts) carries small values; their arithmetic depends on it: Div truncates on integers, and a Cast to an
 // integer type truncates. Without it 1.0 / 8.0, both integral, would read as 0 and a scale of 1/√64 as 0.
 import { toNum } from '../onnx/long';
-import { isIntegerType } from '../onnx/dtypes';
+import { DataType, isIntegerType } from '../onnx/dtypes';
 import type { Node, Value } from './graph';
 
 /** True for integer or boolean elements, false for floats, undefined when the graph does not say. */
 export type IntegerKind = boolean | undefined;
+
+/** What a Cast or CastLike converts to, as far as its values change (booleans and other integers apart). */
+export type CastTarget = 'bool' | 'integer' | 'float' | undefined;
 
 /** Ops whose output is always an integer or boolean tensor, whatever their inputs. */
 const ALWAYS_INTEGER = new Set([
@@ -33,7 +36,10 @@ export function integerOutput(n: Node, kindOf: (v: Value | null) => IntegerKind)
   }
   if (ALWAYS_INTEGER.has(op)) return true;
   if (FLOAT_ONLY.has(op)) return false;
-  if (op === 'Cast') return castTarget(n);
+  if (op === 'Cast') {
+    const to = castTarget(n, kindOf);
+    return to === undefined ? undefined : to !== 'float';
+  }
   if (op === 'CastLike') return kindOf(n.input(1));
   if (op === 'ConstantOfShape') {
     const t = n.attr('value')?.t as { dataType?: number } | undefined;
@@ -45,7 +51,20 @@ export function integerOutput(n: Node, kindOf: (v: Value | null) => IntegerKind)
   return undefined;
 }
 
-function castTarget(n: Node): IntegerKind {
+/**
+ * What a Cast converts to. CastLike takes the type of its second input: exact when that is a constant, else only
+ * integer-or-float is known, which leaves integers and booleans apart.
+ */
+export function castTarget(n: Node, kindOf: (v: Value | null) => IntegerKind): CastTarget {
+  if (n.opType === 'CastLike') {
+    const like = n.input(1);
+    const c = like?.constant;
+    return c ? targetOf(c.dataType) : kindOf(like) === false ? 'float' : undefined;
+  }
   const to = n.attr('to')?.i;
-  return to === undefined || to === null ? undefined : isIntegerType(toNum(to as never));
+  return to === undefined || to === null ? undefined : targetOf(toNum(to as never));
+}
+
+function targetOf(t: number): CastTarget {
+  return t === DataType.BOOL ? 'bool' : isIntegerType(t) ? 'integer' : 'float';
 }

@@ -4,6 +4,7 @@ import { toNum } from '../onnx/long';
 import type { Node } from './graph';
 import type { Dim } from '../report/types';
 import type { ValueFacts } from './shapes';
+import type { CastTarget } from './element-kind';
 
 /** Element values are carried for tensors of at most this many elements. */
 export const MAX_VALUES = 64;
@@ -84,8 +85,6 @@ export function matmul(a: Dim[] | undefined, b: Dim[] | undefined, n: Node): Dim
   if (b.length === 1) out.splice(out.length - 1, 1);
   return out;
 }
-
-export type CastTarget = 'bool' | 'integer' | 'float' | undefined;
 
 /** Values after a Cast: truncated toward zero into integers, 0/1 into booleans; dropped when the target is unknown. */
 export function castValues(v: Dim[] | undefined, to: CastTarget): Dim[] | undefined {

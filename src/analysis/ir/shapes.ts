@@ -6,9 +6,9 @@ import { Tensor } from '../onnx/tensor';
 import type { Graph, Node, Value } from './graph';
 import type { Dim } from '../report/types';
 import { einsumText, parseEinsum } from './einsum';
-import { integerOutput } from './element-kind';
-import { DataType, isIntegerType } from '../onnx/dtypes';
-import { MAX_VALUES, binary, castValues, padShape, type CastTarget, broadcast, clampAxis, isCount, isNum, matmul, mulDim, normAxis, numList, prod, prodDims, reshape, sliceIndex, sumDims, unaryValues } from './shape-math';
+import { castTarget, integerOutput } from './element-kind';
+import { isIntegerType } from '../onnx/dtypes';
+import { MAX_VALUES, binary, castValues, padShape, broadcast, clampAxis, isCount, isNum, matmul, mulDim, normAxis, numList, prod, prodDims, reshape, sliceIndex, sumDims, unaryValues } from './shape-math';
 
 export interface ValueFacts {
   shape?: Dim[];
@@ -57,24 +57,6 @@ export class ShapeInfo {
   values(v: Value | null | undefined): Dim[] | undefined {
     return v ? this.facts.get(v)?.values : undefined;
   }
-}
-
-/**
- * What a Cast converts to, as far as its values change. CastLike takes the type of its second input: exact when that is
- * a constant, else only integer-or-float is known, which leaves integers and booleans apart.
- */
-function castTarget(n: Node, get: Get): CastTarget {
-  if (n.opType === 'CastLike') {
-    const like = n.input(1);
-    const c = like?.constant;
-    return c ? targetOf(c.dataType) : get(like).integer === false ? 'float' : undefined;
-  }
-  const to = n.attr('to')?.i;
-  return to === undefined || to === null ? undefined : targetOf(toNum(to as never));
-}
-
-function targetOf(t: number): CastTarget {
-  return t === DataType.BOOL ? 'bool' : isIntegerType(t) ? 'integer' : 'float';
 }
 
 function declaredInteger(v: Value): boolean | undefined {
@@ -140,7 +122,7 @@ function infer(n: Node, get: Get): ValueFacts[] {
     const vals = op === 'Identity' ? x.values : unaryValues(op, x.values);
     return [{ shape: x.shape, values: vals }];
   }
-  if (op === 'Cast' || op === 'CastLike') return [{ shape: x.shape, values: castValues(x.values, castTarget(n, get)) }];
+  if (op === 'Cast' || op === 'CastLike') return [{ shape: x.shape, values: castValues(x.values, castTarget(n, (v) => get(v).integer)) }];
   // Quantize-dequantize pairs keep the shape (the values are rounded, so they are not carried).
   if ((op === 'QuantizeLinear' || op === 'DequantizeLinear') && n.domain === '') return [{ shape: x.shape }];
   if (BINARY.has(op)) return [binary(op, x, get(n.input(1)))];

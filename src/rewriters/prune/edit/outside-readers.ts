@@ -31,12 +31,13 @@ function sources(p: SitePath): { value: Value; role: Role }[] {
 
 function firstReaderOutside(p: SitePath, changed: ReadonlySet<Role>): { value: Value; reader: Node; role: Role } | undefined {
   const sinks = new Set(p.sinks);
-  const tensors: { value: Value; role: Role }[] = sources(p);
+  const from = sources(p);
+  const tensors: { value: Value; role: Role }[] = [...from];
   for (const n of p.region) {
     const role = p.roles.get(n);
     if (role) for (const value of n.outputs) tensors.push({ value, role });
   }
-  const data = dataPath(p.region, sources(p).map((x) => x.value));
+  const data = dataPath(p.region, from.map((x) => x.value));
   for (const { value, role } of tensors) {
     if (!changed.has(role) || sinks.has(value) || !data.has(value)) continue;
     for (const u of value.uses) {
