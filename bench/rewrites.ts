@@ -29,9 +29,9 @@
 //        (--model PATH: another model than the llama-long fixture, e.g. on a machine without ../shared)
 // Output: one JSON object on stdout; progress and a summary table on stderr.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, platform, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { analyzeModel } from '../src/analysis/analyze';
+import { analyzeModel, projectionWidth } from '../src/analysis/analyze';
 import { withReferenceLayout } from '../src/analysis/layout/inherit-axes';
 import { getRule } from '../src/rewriters/registry';
 import { rewriteModel, type RuleRequest } from '../src/rewriters/pipeline';
@@ -42,6 +42,7 @@ import { type BoundScope, type TimedForComparison, compareTimed } from '../src/r
 import { type BenchEntry, type BenchRequest, type ExecutionProvider, isExecutionProvider } from '../src/runtime/protocol';
 import { profileSites } from '../src/runtime/sites';
 import { findFixture } from './fixture';
+import { describeMachine } from './machine';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -72,6 +73,8 @@ interface Timed {
   flops: number;
   scope: BoundScope;
   exact: boolean;
+  /** The sites' projection widths from its analysis (what pruning's bound scales the projections by). */
+  projectionWidth?: number | null;
 }
 
 /** How many timed runs: `--iters N` exactly, else until `--min-runs` (10) and `--min-time` ms (0) are both met. */
@@ -99,7 +102,7 @@ function versus(ref: { e: BenchEntry; m: Timed }, cur: { e: BenchEntry; m: Timed
 }
 
 function forComparison(t: { e: BenchEntry; m: Timed }): TimedForComparison {
-  return { label: t.m.name, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null, maskBuildShare: t.e.profile?.maskBuildShare ?? null }, flops: t.m.flops, scope: t.m.scope };
+  return { label: t.m.name, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null, maskBuildShare: t.e.profile?.maskBuildShare ?? null }, flops: t.m.flops, scope: t.m.scope, projectionWidth: t.m.projectionWidth };
 }
 
 async function main(): Promise<void> {
@@ -169,10 +172,9 @@ async function main(): Promise<void> {
       models[0].flops = rep.flopsBefore; // the rewrite report's own count at this length, the same for every variant
       models.push({ name: v.name, path: out, target: v.target, targetVs: v.targetVs ?? 'original', bound: rep.flopsAfter > 0 ? rep.flopsBefore / rep.flopsAfter : Infinity, flops: rep.flopsAfter, scope: v.scope, exact: v.exact ?? false });
     }
-    const benchModels = models.map((m) => {
-      const r = m.path === model ? original : analyzeModel(m.path, { seqLen: seq });
-      return { path: m.path, sites: profileSites(r.sites), infos: withReferenceLayout(original.model.inputs, r.model.inputs) };
-    });
+    const analyses = models.map((m) => (m.path === model ? original : analyzeModel(m.path, { seqLen: seq })));
+    for (const [i, m] of models.entries()) m.projectionWidth = projectionWidth(analyses[i].sites);
+    const benchModels = models.map((m, i) => ({ path: m.path, sites: profileSites(analyses[i].sites), infos: withReferenceLayout(original.model.inputs, analyses[i].model.inputs) }));
     const r = await client.bench(
       { models: benchModels, settings: { ep: eps as ExecutionProvider[] }, points: [{ seq, past: 0 }], warmup, ...stop, profileRuns },
       { onProgress: (p) => process.stderr.write(`${p.phase} ${Math.round(p.done)}/${Math.round(p.total)} ${p.message ?? ''}\n`) },
@@ -184,7 +186,6 @@ async function main(): Promise<void> {
     // the part the attention FLOP bound counts.
     const scorePathMs = (i: number) => msOf(i, r.results[i].profile?.attentionCoreShare);
     const base = attentionMs(0);
-    const cpu = cpus();
     const timed = models.map((m, i) => ({ m, e: r.results[i] }));
     const best = timed.filter((t) => t.m.exact).reduce((a, b) => (b.e.latencyMs.p50 < a.e.latencyMs.p50 ? b : a));
     const speedups = timed.map((t) => ({ vsOriginal: versus(timed[0], t), vsBest: versus(best, t) }));
@@ -205,7 +206,7 @@ async function main(): Promise<void> {
         model: basename(source) === 'model.onnx' ? basename(dirname(source)) : basename(source),
         precision,
         seq,
-        machine: { platform: `${platform()} ${process.arch}`, cpu: cpu[0]?.model.trim(), cores: cpu.length, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version },
+        machine: describeMachine(),
         settings: { requestedEp: eps, warmup, ...stop, profileRuns },
         loadAverage: loadavg(),
         otherCpuShare: r.results[0].otherCpuShare,

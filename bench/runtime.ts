@@ -4,12 +4,12 @@
 //
 // Usage: npm run bench:runtime [-- --ep cuda --seq 512,2048,4096 --iters 5 --warmup 1 --profile-runs 2]
 // Output: one JSON object on stdout; progress on stderr.
-import { cpus, platform, totalmem } from 'node:os';
 import { analyzeModel } from '../src/analysis/analyze';
 import { RuntimeClient } from '../src/runtime/client';
 import { type ExecutionProvider, isExecutionProvider } from '../src/runtime/protocol';
 import { profileSites } from '../src/runtime/sites';
 import { findFixture } from './fixture';
+import { describeMachine } from './machine';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -41,12 +41,11 @@ async function main(): Promise<void> {
       },
       { onProgress: (p) => process.stderr.write(`${p.phase} ${Math.round(p.done)}/${Math.round(p.total)} ${p.message ?? ''}\n`) },
     );
-    const cpu = cpus();
     process.stdout.write(
       `${JSON.stringify({
         benchmark: 'runtime',
         model: 'llama-long-eager-ts-op17',
-        machine: { platform: `${platform()} ${process.arch}`, cpu: cpu[0]?.model.trim(), cores: cpu.length, memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version },
+        machine: describeMachine(),
         settings: { requestedEp: eps, warmup, iters, profileRuns },
         sites: report.sites.length,
         results: r.results.map((e) => ({

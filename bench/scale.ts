@@ -22,6 +22,7 @@ import { loadModel } from '../src/analysis/ir/load';
 import { getRule } from '../src/rewriters/registry';
 import type { RewriteReport } from '../src/rewriters/pipeline';
 import '../src/rewriters/rules';
+import { describeMachine } from './machine';
 
 interface Shape {
   name: string;
@@ -219,10 +220,9 @@ async function main(): Promise<void> {
   } finally {
     if (!flag('keep')) fs.rmSync(dir, { recursive: true, force: true });
   }
-  const cpu = os.cpus();
   process.stdout.write(`${JSON.stringify({
     benchmark: 'scale',
-    machine: { platform: `${os.platform()} ${process.arch}`, cpu: cpu[0]?.model.trim(), cores: cpu.length, memoryGB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    machine: describeMachine(),
     loadAverage: { before: loadBefore, after: os.loadavg() },
     results,
     totalSeconds: (performance.now() - started) / 1000,

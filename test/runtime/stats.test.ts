@@ -193,7 +193,14 @@ describe('trust checks', () => {
     expect(amdahl(0.5, 0.5)).toBeCloseTo(4 / 3, 12);
     expect(amdahl(0, 0.1)).toBe(1);
     expect(modelBound('core', shares, 0.5)).toBeCloseTo(4 / 3, 12);
-    expect(modelBound('site', shares, 0.5)).toBeCloseTo(1 / 0.6, 12);
+    // Pruning half the heads: the score path (0.5) and the rest of the sites (0.3) both keep half their work.
+    expect(modelBound('site', shares, 0.5, false, 0.5)).toBeCloseTo(1 / 0.6, 12);
+    // Against a fused reference counted at its causal work the score path keeps all of it, the projections half:
+    // the bound is not the score ratio applied to the whole site (which gave 1 and flagged a real 1.2× as impossible).
+    expect(modelBound('site', shares, 1, false, 0.5)).toBeCloseTo(1 / (0.2 + 0.5 + 0.15), 12);
+    // The projections' ratio unknown: they may all go, so the bound stays an upper bound.
+    expect(modelBound('site', shares, 0.5)).toBeCloseTo(1 / (0.2 + 0.25), 12);
+    expect(modelBound('site', { attentionShare: 0.8, attentionCoreShare: null }, 0.5, false, 0.75)).toBeCloseTo(1 / (0.2 + 0.4), 12);
     expect(modelBound('none', shares, 0.5)).toBeNull();
     expect(modelBound('core', shares, null)).toBeNull();
     expect(modelBound('core', { attentionShare: 0.8, attentionCoreShare: null }, 0.5)).toBeNull();
@@ -205,7 +212,7 @@ describe('trust checks', () => {
     const withMask = { ...shares, maskBuildShare: 0.1 };
     expect(modelBound('core', withMask, 0.5, true)).toBeCloseTo(1 / (1 - 0.5 - 0.1 + 0.25), 12);
     expect(modelBound('core', withMask, 0.5)).toBeCloseTo(4 / 3, 12);
-    expect(modelBound('site', withMask, 0.5, true)).toBeCloseTo(1 / 0.6, 12);
+    expect(modelBound('site', withMask, 0.5, true, 0.5)).toBeCloseTo(1 / 0.6, 12);
     expect(modelBound('core', { ...shares, maskBuildShare: null }, 0.5, true)).toBeCloseTo(4 / 3, 12);
     // Whether a model dropped it: profiled, and no mask-building nodes of its own measured.
     expect(dropsMaskBuild({ attentionShare: 0.5, attentionCoreShare: 0.2, maskBuildShare: null })).toBe(true);
@@ -231,6 +238,15 @@ describe('trust checks', () => {
     const unknown = compareTimed(ref, { ...cur, flops: null });
     expect(unknown.modelBound).toBeNull();
     expect(unknown.verdict).toBe('faster');
+    // Pruning against a reference with half its score FLOPs (a causal fused kernel): the projections' widths give the
+    // second ratio. The bound is 1 / (0.2 + 0.5 + 0.3·0.5) ≈ 1.18: 1.2× in every round lies above it and is flagged,
+    // 1.1× is not.
+    const fused = { ...ref, flops: 50, projectionWidth: 64 };
+    const pruned = (x: number) => ({ ...ref, label: 'pruned', samplesMs: ref.samplesMs.map((t) => t / x), flops: 50, scope: 'site' as const, projectionWidth: 32 });
+    expect(compareTimed(fused, pruned(1.1))).toMatchObject({ boundExceeded: false, verdict: 'faster' });
+    expect(compareTimed(fused, pruned(1.1)).modelBound).toBeCloseTo(1 / 0.85, 12);
+    expect(compareTimed(fused, pruned(1.2)).boundExceeded).toBe(true);
+    expect(compareTimed(fused, { ...pruned(1.1), projectionWidth: null }).modelBound).toBeCloseTo(1 / 0.7, 12);
   });
 
   it('flags a speedup whose whole interval lies above its bound, and only then', () => {

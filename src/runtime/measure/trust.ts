@@ -74,14 +74,25 @@ export interface Shares {
  * The whole model's speedup bound over a reference with `shares`, or null when there is none to state. For `core`
  * (sparse patterns) whose model no longer builds the full mask (`dropsMask`: the compute-reducing forms read one row
  * of it, computed without the rest; rewriters/sparse/last-row.ts), the reference's mask building goes too: at most
- * 1 / ((1 − c − m) + c·r).
+ * 1 / ((1 − c − m) + c·r). For `site` (pruning) the score path keeps `flopRatio` of its work and the rest of the
+ * sites (projections, rotary) keeps `projectionRatio`; the two differ against a fused reference counted at its causal
+ * work. An unknown projection ratio is taken as all of that work gone, so the bound stays a bound.
  */
-export function modelBound(scope: BoundScope, shares: Shares, flopRatio: number | null, dropsMask = false): number | null {
+export function modelBound(scope: BoundScope, shares: Shares, flopRatio: number | null, dropsMask = false, projectionRatio: number | null = null): number | null {
   if (flopRatio === null || scope === 'none') return null;
-  const share = scope === 'site' ? shares.attentionShare : shares.attentionCoreShare;
-  if (share === null) return null;
-  const mask = scope === 'core' && dropsMask ? shares.maskBuildShare ?? 0 : 0;
-  return amdahl(share, flopRatio, mask);
+  if (scope === 'site') return siteBound(shares, flopRatio, projectionRatio ?? 0);
+  if (shares.attentionCoreShare === null) return null;
+  const mask = dropsMask ? shares.maskBuildShare ?? 0 : 0;
+  return amdahl(shares.attentionCoreShare, flopRatio, mask);
+}
+
+/** 1 / ((1 − a) + c·r + (a − c)·p): the score path (share c) at ratio r, the rest of the sites at ratio p. */
+function siteBound(shares: Shares, coreRatio: number, projectionRatio: number): number | null {
+  const a = shares.attentionShare;
+  if (a === null) return null;
+  const c = shares.attentionCoreShare;
+  if (c === null) return amdahl(a, Math.min(coreRatio, projectionRatio));
+  return 1 / (1 - a + c * coreRatio + (a - c) * projectionRatio);
 }
 
 /**
@@ -101,6 +112,8 @@ export interface TimedForComparison {
   flops: number | null;
   /** Which measured share of the reference its FLOP ratio bounds. */
   scope: BoundScope;
+  /** The sites' projection widths (analysis/analyze.ts `projectionWidth`), for `site`; null or absent: unknown. */
+  projectionWidth?: number | null;
 }
 
 export interface Comparison {
@@ -120,7 +133,8 @@ export function compareTimed(ref: TimedForComparison, cur: TimedForComparison): 
   const same = ref === cur;
   const s = same ? identity() : speedup(ref.samplesMs, cur.samplesMs);
   const ratio = ref.flops !== null && cur.flops !== null && ref.flops > 0 ? cur.flops / ref.flops : null;
-  const bound = same ? 1 : modelBound(cur.scope, ref.shares, ratio, dropsMaskBuild(cur.shares));
+  const projections = ref.projectionWidth && cur.projectionWidth !== undefined && cur.projectionWidth !== null ? cur.projectionWidth / ref.projectionWidth : null;
+  const bound = same ? 1 : modelBound(cur.scope, ref.shares, ratio, dropsMaskBuild(cur.shares), projections);
   return { speedup: s, modelBound: bound, boundExceeded: exceedsBound(s, bound), verdict: verdict(s, bound), warning: boundWarning(s, bound, ref.label) };
 }
 
