@@ -31,7 +31,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { analyzeModel, projectionWidth } from '../src/analysis/analyze';
+import { analyzeModel } from '../src/analysis/analyze';
+import { type SiteMeasures, siteMeasures } from '../src/analysis/report/site-measures';
 import { withReferenceLayout } from '../src/analysis/layout/inherit-axes';
 import { getRule } from '../src/rewriters/registry';
 import { rewriteModel, type RuleRequest } from '../src/rewriters/pipeline';
@@ -73,8 +74,8 @@ interface Timed {
   flops: number;
   scope: BoundScope;
   exact: boolean;
-  /** The sites' projection widths from its analysis (what pruning's bound scales the projections by). */
-  projectionWidth?: number | null;
+  /** Its sites' kernels and projection widths, from its analysis (trust.ts: what its bound may assume). */
+  measures?: SiteMeasures;
 }
 
 /** How many timed runs: `--iters N` exactly, else until `--min-runs` (10) and `--min-time` ms (0) are both met. */
@@ -96,13 +97,14 @@ function versus(ref: { e: BenchEntry; m: Timed }, cur: { e: BenchEntry; m: Timed
     paired: s.paired,
     attentionFlopBound: cur.m.flops > 0 ? ref.m.flops / cur.m.flops : Infinity,
     modelBound: c.modelBound,
+    ...(c.boundNote ? { boundNote: c.boundNote } : {}),
     boundExceeded: c.boundExceeded,
     warning: c.warning,
   };
 }
 
 function forComparison(t: { e: BenchEntry; m: Timed }): TimedForComparison {
-  return { label: t.m.name, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null, maskBuildShare: t.e.profile?.maskBuildShare ?? null }, flops: t.m.flops, scope: t.m.scope, projectionWidth: t.m.projectionWidth };
+  return { label: t.m.name, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null, maskBuildShare: t.e.profile?.maskBuildShare ?? null }, flops: t.m.flops, scope: t.m.scope, measures: t.m.measures };
 }
 
 async function main(): Promise<void> {
@@ -173,7 +175,7 @@ async function main(): Promise<void> {
       models.push({ name: v.name, path: out, target: v.target, targetVs: v.targetVs ?? 'original', bound: rep.flopsAfter > 0 ? rep.flopsBefore / rep.flopsAfter : Infinity, flops: rep.flopsAfter, scope: v.scope, exact: v.exact ?? false });
     }
     const analyses = models.map((m) => (m.path === model ? original : analyzeModel(m.path, { seqLen: seq })));
-    for (const [i, m] of models.entries()) m.projectionWidth = projectionWidth(analyses[i].sites);
+    for (const [i, m] of models.entries()) m.measures = siteMeasures(analyses[i].sites);
     const benchModels = models.map((m, i) => ({ path: m.path, sites: profileSites(analyses[i].sites), infos: withReferenceLayout(original.model.inputs, analyses[i].model.inputs) }));
     const r = await client.bench(
       { models: benchModels, settings: { ep: eps as ExecutionProvider[] }, points: [{ seq, past: 0 }], warmup, ...stop, profileRuns },
@@ -274,7 +276,7 @@ type Versus = ReturnType<typeof versus>;
 /** The speedups for people: "1.84× [1.79–1.90]", "≈1" when indistinguishable from 1, "!" above the bound. */
 function summary(timed: { m: Timed; e: BenchEntry }[], speedups: { vsOriginal: Versus; vsBest: Versus }[], best: string): string {
   const d = (x: number) => (Number.isFinite(x) ? x.toFixed(x >= 10 ? 1 : 2) : '∞');
-  const cell = (v: Versus) => `${d(v.ratio)}× [${d(v.ci95[0])}–${d(v.ci95[1])}]${v.boundExceeded ? ' ! above bound' : v.significant ? '' : ' ≈1'} (bound ${v.modelBound === null ? '?' : `${d(v.modelBound)}×`})`;
+  const cell = (v: Versus) => `${d(v.ratio)}× [${d(v.ci95[0])}–${d(v.ci95[1])}]${v.boundExceeded ? ' ! above bound' : v.significant ? '' : ' ≈1'} (bound ${v.modelBound !== null ? `${d(v.modelBound)}×` : 'boundNote' in v ? 'none: other kernels' : '?'})`;
   const lines = timed.map((t, i) => {
     const l = t.e.latencyMs;
     return `${t.m.name.padEnd(44)} p50 ${d(l.p50)} ms [${d(l.ci95[0])}–${d(l.ci95[1])}] (${l.n} runs)  vs original ${cell(speedups[i].vsOriginal)}  vs ${best} ${cell(speedups[i].vsBest)}`;

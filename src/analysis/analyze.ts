@@ -111,20 +111,6 @@ export function attentionCost(s: Pick<RawSite, 'heads' | 'headDim' | 'vHeadDim'>
   return { flops: 2 * s.heads * seq * seq * (s.headDim + dv), bytes: 4 * s.heads * seq * seq };
 }
 
-/**
- * How wide the sites' projections are, summed over the sites: Q and the output projection's input are heads·(head
- * size), K and V are KV heads·(head size): (heads + KV heads)·(head size + V's head size) per unit of the model's
- * width. Pruning heads scales the projections' FLOPs by its ratio. Null when a site's heads or size are unknown.
- */
-export function projectionWidth(sites: readonly Pick<SiteInfo, 'heads' | 'kvHeads' | 'headDim' | 'binding'>[]): number | null {
-  let total = 0;
-  for (const s of sites) {
-    if (!s.heads || !s.headDim) return null;
-    total += (s.heads + (s.kvHeads ?? s.heads)) * (s.headDim + (s.binding?.vHeadDim ?? s.headDim));
-  }
-  return total;
-}
-
 function modelInfo(model: Model, shapes: ShapeInfo, sites: RawSite[], warnings: string[]): ModelInfo {
   const g = model.graph;
   const opHistogram: Record<string, number> = {};

@@ -27,7 +27,7 @@ export function speedOptions(args: ParsedArgs): SpeedOptions | undefined {
 }
 
 function vsCell(v: SpeedVs): string {
-  const bound = v.modelBound === null ? '' : `, bound ${fmt(v.modelBound, 2)}×`;
+  const bound = v.modelBound !== null ? `, bound ${fmt(v.modelBound, 2)}×` : v.boundNote ? ', no bound (other kernels)' : '';
   return `${speedupCell(v)}${v.boundExceeded ? ' ! above bound' : ''}${bound}`;
 }
 

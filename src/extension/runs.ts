@@ -5,6 +5,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { withReferenceLayout } from '../analysis/layout/inherit-axes';
 import type { AnalysisReport, SiteInfo } from '../analysis/report/types';
+import { type SiteMeasures, siteMeasures } from '../analysis/report/site-measures';
 import { type AccuracyResults, type AttentionMaps, ORIGINAL, type SessionSettings, type SpeedResults, type Variant } from '../protocol';
 import type { RuntimeClient } from '../runtime/client';
 import type { BoundScope } from '../runtime/measure/trust';
@@ -160,9 +161,11 @@ export async function runBenchmark(ctx: RunContext, chosen: Variant[]): Promise<
   const models: BenchModel[] = [{ path: ctx.modelPath, sites: profileSites(ctx.report.sites), infos: ctx.report.model.inputs }];
   const names = new Map(variants.map((v, i) => [files[i], `variant ${v.id} (${v.label})`]));
   // Each variant's own analysis names its sites' nodes, so the profiler attributes its kernel time correctly.
+  const measures: SiteMeasures[] = [];
   for (const f of files) {
     const r = await namingPaths(names, () => core.request({ type: 'analyze', file: f }, signal));
     models.push({ path: f, sites: profileSites(r.sites), infos: withReferenceLayout(ctx.report.model.inputs, r.model.inputs) });
+    measures.push(siteMeasures(r.sites));
   }
   const { seqs: requested, warning } = sweepLengths(ctx.report, settings);
   const tracker = new BenchProgress(models.length);
@@ -192,7 +195,8 @@ export async function runBenchmark(ctx: RunContext, chosen: Variant[]): Promise<
     minTimeMs: settings.minTimeMs,
     warmup: settings.warmup,
     seqs,
-    variants: variants.map((v) => ({ id: v.id, label: v.label, boundScope: scope.get(v.id) ?? 'none' })),
+    variants: variants.map((v, i) => ({ id: v.id, label: v.label, boundScope: scope.get(v.id) ?? 'none', measures: measures[i] })),
+    originalMeasures: siteMeasures(ctx.report.sites),
     points,
     baselines,
     bounds,

@@ -6,6 +6,7 @@ import type { HeadStats } from '../runtime/measure/attention-stats';
 import type { OutputComparison, OutputMismatch } from '../runtime/measure/compare-outputs';
 import type { Interval, Speedup } from '../runtime/measure/stats';
 import type { BoundScope, Verdict } from '../runtime/measure/trust';
+import type { SiteMeasures } from '../analysis/report/site-measures';
 import type { CalibrationKind } from '../runtime/inputs/calibration';
 import type { ExecutionProvider, GenerateStep } from '../runtime/protocol';
 import type { BudgetKind, BudgetUnit } from '../rewriters/plan/budget';
@@ -86,7 +87,12 @@ export interface SpeedResults {
    * Variants timed in this run (their labels at the time, so a later removal does not orphan the numbers), with the
    * share of kernel time their FLOP ratio applies to for the model bound (see trust.ts).
    */
-  variants: { id: string; label: string; boundScope: BoundScope }[];
+  variants: { id: string; label: string; boundScope: BoundScope; measures?: SiteMeasures }[];
+  /**
+   * What computes the original's scores and how wide its projections are (the variants' in `variants`): a model bound
+   * is stated only between models whose kernels agree. Absent in reports saved before it (taken as agreeing).
+   */
+  originalMeasures?: SiteMeasures;
   points: SpeedPoint[];
   /** Per length, the model every `vsBaseline` is measured against. */
   baselines: SpeedBaseline[];

@@ -241,12 +241,19 @@ describe('trust checks', () => {
     // Pruning against a reference with half its score FLOPs (a causal fused kernel): the projections' widths give the
     // second ratio. The bound is 1 / (0.2 + 0.5 + 0.3·0.5) ≈ 1.18: 1.2× in every round lies above it and is flagged,
     // 1.1× is not.
-    const fused = { ...ref, flops: 50, projectionWidth: 64 };
-    const pruned = (x: number) => ({ ...ref, label: 'pruned', samplesMs: ref.samplesMs.map((t) => t / x), flops: 50, scope: 'site' as const, projectionWidth: 32 });
-    expect(compareTimed(fused, pruned(1.1))).toMatchObject({ boundExceeded: false, verdict: 'faster' });
+    const measures = (projectionWork: number | null) => ({ kernels: 'standard ops', projectionWork });
+    const fused = { ...ref, flops: 50, measures: measures(64) };
+    const pruned = (x: number) => ({ ...ref, label: 'pruned', samplesMs: ref.samplesMs.map((t) => t / x), flops: 50, scope: 'site' as const, measures: measures(32) });
+    expect(compareTimed(fused, pruned(1.1))).toMatchObject({ boundExceeded: false, verdict: 'faster', boundNote: null });
     expect(compareTimed(fused, pruned(1.1)).modelBound).toBeCloseTo(1 / 0.85, 12);
     expect(compareTimed(fused, pruned(1.2)).boundExceeded).toBe(true);
-    expect(compareTimed(fused, { ...pruned(1.1), projectionWidth: null }).modelBound).toBeCloseTo(1 / 0.7, 12);
+    expect(compareTimed(fused, { ...pruned(1.1), measures: measures(null) }).modelBound).toBeCloseTo(1 / 0.7, 12);
+    // Scores computed by other kernels (a fused operator against MatMuls): their speed per FLOP differs, so there is
+    // no bound to hold the speedup to, and it is said why.
+    const gqa = { ...fused, label: 'fuse', measures: { kernels: 'com.microsoft.GroupQueryAttention', projectionWork: 64 } };
+    const far = compareTimed(gqa, pruned(1.5));
+    expect(far).toMatchObject({ modelBound: null, boundExceeded: false, verdict: 'faster', warning: null });
+    expect(far.boundNote).toBe("no bound against fuse: its scores are computed by com.microsoft.GroupQueryAttention, this model's by standard ops, at another speed per FLOP");
   });
 
   it('flags a speedup whose whole interval lies above its bound, and only then', () => {

@@ -108,9 +108,11 @@ describe('speed', () => {
     // Half the heads removed: projections shrink with the scores, so the bound uses attention's whole share (0.8),
     // 1 / (0.2 + 0.8·0.5) = 1.67, not the score path's (0.5), 1 / (0.5 + 0.5·0.5) = 1.33.
     const base = { ...point('original', 512, 16, 0.5), attentionShare: 0.8 };
+    const written = (projectionWork: number) => ({ kernels: 'standard ops', projectionWork });
     const pruned: SpeedResults = {
       ...speed,
-      variants: [{ id: 'p', label: 'prune-heads', boundScope: 'site' }, { id: 's', label: 'window', boundScope: 'core' }],
+      originalMeasures: written(4096),
+      variants: [{ id: 'p', label: 'prune-heads', boundScope: 'site', measures: written(2048) }, { id: 's', label: 'window', boundScope: 'core', measures: written(4096) }],
       points: [base, point('p', 512, 10, 0.4, est(1.6, 0.05)), point('s', 512, 10, 0.4, est(1.6, 0.05))],
       baselines: [{ seq: 512, model: 'original' }],
       bounds: [{ variant: 'p', seq: 512, flopsBefore: 1600, flopsAfter: 800 }, { variant: 's', seq: 512, flopsBefore: 1600, flopsAfter: 800 }],
@@ -120,6 +122,38 @@ describe('speed', () => {
     expect(p.vsOriginal.verdict).toBe('faster');
     expect(w.vsOriginal.modelBound).toBeCloseTo(1 / 0.75, 12);
     expect(w.vsOriginal.verdict).toBe('bound-exceeded');
+    // A report saved without the sites' measures: the projections' share may all go, 1 / (0.2 + 0.5·0.5).
+    const { originalMeasures: _, ...old } = pruned;
+    expect(speedRows({ ...old, variants: old.variants.map(({ measures: _m, ...v }) => v) }, 512)[1].vsOriginal.modelBound).toBeCloseTo(1 / 0.45, 12);
+  });
+
+  it('states no bound between models whose scores other kernels compute', () => {
+    // The fused baseline (GroupQueryAttention, counted at its causal half) against half the heads written out: the
+    // same score FLOPs, but MatMuls run faster per FLOP than the fused kernel on a CPU, so 1.2× is a real gain.
+    const fusedPruned: SpeedResults = {
+      ...speed,
+      originalMeasures: { kernels: 'standard ops', projectionWork: 4096 },
+      variants: [
+        { id: 'f', label: 'fused', boundScope: 'none', measures: { kernels: 'com.microsoft.GroupQueryAttention', projectionWork: 4096 } },
+        { id: 'p', label: 'prune-heads', boundScope: 'site', measures: { kernels: 'standard ops', projectionWork: 2048 } },
+      ],
+      points: [
+        { ...point('original', 512, 16, 0.5, identity(), est(0.7, 0.02)), attentionShare: 0.8 },
+        { ...point('f', 512, 11, 0.4, est(1.45, 0.05), identity()), attentionShare: 0.6 },
+        point('p', 512, 9, 0.4, est(1.6, 0.05), est(1.2, 0.03)),
+      ],
+      baselines: [{ seq: 512, model: 'f' }],
+      bounds: [{ variant: 'f', seq: 512, flopsBefore: 1600, flopsAfter: 800 }, { variant: 'p', seq: 512, flopsBefore: 1600, flopsAfter: 800 }],
+    };
+    const [, , p] = speedRows(fusedPruned, 512);
+    expect(p.vsBaseline.attentionBound).toBe(1);
+    expect(p.vsBaseline.modelBound).toBeNull();
+    expect(p.vsBaseline.boundNote).toBe('no bound: fused computes its scores with com.microsoft.GroupQueryAttention, this model with standard ops, at another speed per FLOP');
+    expect(p.vsBaseline.verdict).toBe('faster');
+    expect(p.warnings).toEqual([]);
+    // Against the original (the same kernels) it is still bounded: 1 / (0.2 + 0.5·0.5 + 0.3·0.5).
+    expect(p.vsOriginal.modelBound).toBeCloseTo(1 / 0.6, 12);
+    expect(p.vsOriginal.boundNote).toBeNull();
   });
 
   it('reads reports saved before speedups had intervals', () => {

@@ -3,7 +3,7 @@
 // interval and the bound the removed FLOPs allow), and the series of the charts. Pure.
 import { ORIGINAL, type SessionSnapshot, type SpeedPoint, type SpeedResults } from '../../src/protocol';
 import type { Units } from './units';
-import { type BoundScope, type Speedup, type Verdict, amdahl, boundWarning, dropsMaskBuild, modelBound, verdict } from '../../src/shared/bench-stats';
+import { type BoundScope, type SiteMeasures, type Speedup, type Verdict, amdahl, boundWarning, dropsMaskBuild, modelBound, projectionRatio, sameKernels, verdict } from '../../src/shared/bench-stats';
 import { isExactVariant } from '../../src/shared/run-results';
 
 export { amdahl };
@@ -26,9 +26,12 @@ export interface Comparison {
   /**
    * The whole model's bound: Amdahl's law with the reference's measured share s of kernel time (the score path for a
    * sparse rule, the whole sites for pruning) and the FLOP ratio r = this model's / the reference's, 1 / ((1 − s) + s·r).
-   * Null without a profile, or for rewrites whose gain the analytic FLOPs do not bound (fusion, shared projections).
+   * Null without a profile, for rewrites whose gain the analytic FLOPs do not bound (fusion, shared projections), and
+   * between models whose scores other kernels compute (a fused baseline and a written-out variant).
    */
   modelBound: number | null;
+  /** Why there is no model bound although the FLOPs are known (the two models' scores run on other kernels); else null. */
+  boundNote: string | null;
   /** A win only when distinguishable from 1 and within the bound; see trust.ts. */
   verdict: Verdict | null;
 }
@@ -73,16 +76,25 @@ function scopeOf(speed: SpeedResults, key: string): BoundScope {
   return key === ORIGINAL ? 'none' : (speed.variants.find((v) => v.id === key)?.boundScope ?? 'core');
 }
 
+/** What computes a model's scores and how wide its projections are, where the report says. */
+function measuresOf(speed: SpeedResults, key: string): SiteMeasures | undefined {
+  return key === ORIGINAL ? speed.originalMeasures : speed.variants.find((v) => v.id === key)?.measures;
+}
+
 function compare(speed: SpeedResults, ref: ModelRef, key: string, seq: number, s: Speedup | null): Comparison {
-  if (key === ref.key) return { against: ref, reference: true, speedup: s, attentionBound: 1, modelBound: 1, verdict: s && verdict(s, 1) };
+  if (key === ref.key) return { against: ref, reference: true, speedup: s, attentionBound: 1, modelBound: 1, boundNote: null, verdict: s && verdict(s, 1) };
   const before = flopsOf(speed, ref.key, seq);
   const after = flopsOf(speed, key, seq);
   const r = before === null || after === null || before <= 0 ? null : after / before;
   const attentionBound = r === null ? null : r === 0 ? Infinity : 1 / r;
   const none = { attentionShare: null, attentionCoreShare: null };
   const shares = pointOf(speed, ref.key, seq) ?? none;
-  const bound = modelBound(scopeOf(speed, key), shares, r, dropsMaskBuild(pointOf(speed, key, seq) ?? none));
-  return { against: ref, reference: false, speedup: s, attentionBound, modelBound: bound, verdict: s && verdict(s, bound) };
+  const [a, b] = [measuresOf(speed, ref.key), measuresOf(speed, key)];
+  const scope = scopeOf(speed, key);
+  const like = sameKernels(a, b);
+  const bound = like ? modelBound(scope, shares, r, dropsMaskBuild(pointOf(speed, key, seq) ?? none), projectionRatio(a, b)) : null;
+  const boundNote = like || r === null || scope === 'none' ? null : `no bound: ${ref.label} computes its scores with ${a?.kernels}, this model with ${b?.kernels}, at another speed per FLOP`;
+  return { against: ref, reference: false, speedup: s, attentionBound, modelBound: bound, boundNote, verdict: s && verdict(s, bound) };
 }
 
 export function speedRows(speed: SpeedResults, seq: number): SpeedRow[] {

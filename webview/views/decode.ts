@@ -33,7 +33,7 @@ export function renderDecode(root: HTMLElement, ctx: ViewContext): void {
   root.append(table('Latency of one decode step', ['model', 'past', 'p50 [95% CI]', 'p90', 'tokens/s', 'speedup vs original'],
     rows.map((r) => {
       const s = r.point && r.label !== 'original'
-        ? speedupCell({ against: { key: 'original', label: 'original' }, reference: false, speedup: r.point.vsOriginal, attentionBound: null, modelBound: null, verdict: verdict(r.point.vsOriginal) })
+        ? speedupCell({ against: { key: 'original', label: 'original' }, reference: false, speedup: r.point.vsOriginal, attentionBound: null, modelBound: null, boundNote: null, verdict: verdict(r.point.vsOriginal) })
         : { text: '1× (reference)', verdict: 'reference', title: '' };
       return [r.label, String(r.past), latencyCell(r.point), ms(r.point?.latencyMs.p90), r.point ? r.point.tokensPerSecond.toFixed(0) : '–', h('span', { class: `speedup ${s.verdict}`, title: s.title }, s.text)];
     }), { class: 'decode', id: 'decode-table' }));

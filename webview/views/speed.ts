@@ -69,6 +69,7 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
     const v = speedupCell(c);
     return h('span', { class: `speedup ${v.verdict}`, title: v.title }, v.text);
   };
+  const boundCell = (c: Comparison) => (c.boundNote ? h('span', { class: 'bound-note', title: c.boundNote }, 'other kernels') : ratio(c.modelBound));
   root.append(table(
     `Latency and speedup at ${at}`,
     [
@@ -82,8 +83,8 @@ export function renderSpeed(root: HTMLElement, ctx: ViewContext): void {
       ms(r.point?.latencyMs.p90),
       throughput(r.point, units),
       cell(r.vsOriginal),
-      ratio(r.vsOriginal.modelBound),
-      ...(showBaseline ? [cell(r.vsBaseline), ratio(r.vsBaseline.modelBound)] : []),
+      boundCell(r.vsOriginal),
+      ...(showBaseline ? [cell(r.vsBaseline), boundCell(r.vsBaseline)] : []),
       ratio(r.vsOriginal.attentionBound),
       pct(r.point?.attentionShare),
       pct(r.point?.attentionCoreShare),

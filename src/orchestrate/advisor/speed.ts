@@ -10,6 +10,7 @@
 import { join } from 'node:path';
 import { cpus, loadavg } from 'node:os';
 import { analyzeModel } from '../../analysis/analyze';
+import { siteMeasures } from '../../analysis/report/site-measures';
 import type { AnalysisReport } from '../../analysis/report/types';
 import { rewriteModel, type RewriteReport, type RuleRequest } from '../../rewriters/pipeline';
 import { type Budget, describeBudget } from '../../rewriters/plan/budget';
@@ -41,6 +42,8 @@ export interface SpeedVs {
   paired: boolean;
   /** The whole model's bound from the attention FLOPs removed and the reference's measured score-path share; null when unknown. */
   modelBound: number | null;
+  /** Why there is no bound although the FLOPs are known (the two models' scores run on other kernels). */
+  boundNote?: string;
   boundExceeded: boolean;
   verdict: Verdict;
 }
@@ -232,11 +235,11 @@ function versus(ref: { v: Variant; e: BenchEntry }, cur: { v: Variant; e: BenchE
   const r = forComparison(ref);
   const c = compareTimed(r, ref.e === cur.e ? r : forComparison(cur));
   const s = c.speedup;
-  return { against: ref.v.label, ratio: s.ratio, ci95: s.ci95, significant: s.significant, paired: s.paired, modelBound: c.modelBound, boundExceeded: c.boundExceeded, verdict: c.verdict, warning: c.warning };
+  return { against: ref.v.label, ratio: s.ratio, ci95: s.ci95, significant: s.significant, paired: s.paired, modelBound: c.modelBound, ...(c.boundNote ? { boundNote: c.boundNote } : {}), boundExceeded: c.boundExceeded, verdict: c.verdict, warning: c.warning };
 }
 
 function forComparison(t: { v: Variant; e: BenchEntry }): TimedForComparison {
-  return { label: t.v.label, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null, maskBuildShare: t.e.profile?.maskBuildShare ?? null }, flops: t.v.flops, scope: t.v.scope };
+  return { label: t.v.label, samplesMs: t.e.samplesMs, shares: { attentionShare: t.e.attentionShare, attentionCoreShare: t.e.profile?.attentionCoreShare ?? null, maskBuildShare: t.e.profile?.maskBuildShare ?? null }, flops: t.v.flops, scope: t.v.scope, measures: siteMeasures(t.v.report.sites) };
 }
 
 function withoutWarning(v: SpeedVs & { warning: string | null }): SpeedVs {

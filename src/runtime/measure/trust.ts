@@ -2,6 +2,7 @@
 // above what the removed work allows. Modelled on pyperf's `check` (std above 10 % of the mean, min or max far from
 // the centre) and hyperfine's outlier warning, with robust statistics (median, IQR) because latencies are skewed.
 // Pure: the worker, the CLI, the extension host and the dashboard's logic import it.
+import type { SiteMeasures } from '../../analysis/report/site-measures';
 import { type LatencyStats, type Speedup, identity, speedup } from './stats';
 
 /** Thresholds of the checks; exported so that docs and tests name the same numbers. */
@@ -112,13 +113,18 @@ export interface TimedForComparison {
   flops: number | null;
   /** Which measured share of the reference its FLOP ratio bounds. */
   scope: BoundScope;
-  /** The sites' projection widths (analysis/analyze.ts `projectionWidth`), for `site`; null or absent: unknown. */
-  projectionWidth?: number | null;
+  /**
+   * What computes its sites' scores and how wide their projections are (analysis/report/site-measures.ts); absent:
+   * taken as the reference's kernels, projections unknown.
+   */
+  measures?: SiteMeasures;
 }
 
 export interface Comparison {
   speedup: Speedup;
   modelBound: number | null;
+  /** Why there is no bound although the FLOPs are known; null otherwise. */
+  boundNote: string | null;
   boundExceeded: boolean;
   verdict: Verdict;
   warning: string | null;
@@ -133,9 +139,26 @@ export function compareTimed(ref: TimedForComparison, cur: TimedForComparison): 
   const same = ref === cur;
   const s = same ? identity() : speedup(ref.samplesMs, cur.samplesMs);
   const ratio = ref.flops !== null && cur.flops !== null && ref.flops > 0 ? cur.flops / ref.flops : null;
-  const projections = ref.projectionWidth && cur.projectionWidth !== undefined && cur.projectionWidth !== null ? cur.projectionWidth / ref.projectionWidth : null;
-  const bound = same ? 1 : modelBound(cur.scope, ref.shares, ratio, dropsMaskBuild(cur.shares), projections);
-  return { speedup: s, modelBound: bound, boundExceeded: exceedsBound(s, bound), verdict: verdict(s, bound), warning: boundWarning(s, bound, ref.label) };
+  const projections = projectionRatio(ref.measures, cur.measures);
+  const unlike = !same && !sameKernels(ref.measures, cur.measures);
+  const bound = same ? 1 : unlike ? null : modelBound(cur.scope, ref.shares, ratio, dropsMaskBuild(cur.shares), projections);
+  // Amdahl's bound assumes the remaining work runs as fast per FLOP as the reference's. Across kernels that does not
+  // hold (measured: onnxruntime's CPU GroupQueryAttention is slower per FLOP than MLAS's products, so half the heads
+  // written out ran 1.18× faster than the fused model with the same score FLOPs), and such a bound would call a real
+  // gain a measurement problem.
+  const boundNote = unlike && ratio !== null && cur.scope !== 'none' ? `no bound against ${ref.label}: its scores are computed by ${ref.measures?.kernels}, this model's by ${cur.measures?.kernels}, at another speed per FLOP` : null;
+  return { speedup: s, modelBound: bound, boundNote, boundExceeded: exceedsBound(s, bound), verdict: verdict(s, bound), warning: boundWarning(s, bound, ref.label) };
+}
+
+/** Whether two models' scores are computed by the same kernels; unknown counts as the same. */
+export function sameKernels(a: SiteMeasures | undefined, b: SiteMeasures | undefined): boolean {
+  return a === undefined || b === undefined || a.kernels === b.kernels;
+}
+
+/** The projections' work of `cur` over `ref`'s, or null when either is unknown. */
+export function projectionRatio(ref: SiteMeasures | undefined, cur: SiteMeasures | undefined): number | null {
+  const [a, b] = [ref?.projectionWork, cur?.projectionWork];
+  return a && b !== undefined && b !== null ? b / a : null;
 }
 
 /**
