@@ -6,7 +6,7 @@ import type { RawSite } from './attention/site';
 import type { Graph, Value } from './ir/graph';
 import type { ShapeInfo } from './ir/shapes';
 import { assignInputAxes } from './layout/input-axes';
-import { isTriangular, MASK_INPUT_NAME } from './attention/mask';
+import { bandWidth, MASK_INPUT_NAME } from './attention/mask';
 import { maskMeaning } from './layout/mask-meaning';
 import type { InputInfo, InputRole } from './report/types';
 
@@ -109,7 +109,8 @@ export function maxPositions(graph: Graph): number | undefined {
 /**
  * The shortest causal buffer cut to the sequence length at run time: nanoGPT's (and older GPT-2 and GPT-NeoX
  * exports') lower-triangular `bias[:, :, :T, :T]` holds block_size positions, and a longer input fails in a broadcast
- * deep inside the model. Only triangular constants count: torch.nn slices its packed weights at run time too.
+ * deep inside the model (GPT-Neo's local layers cut a banded one). Only such constants count: torch.nn slices its
+ * packed weights at run time too.
  */
 function slicedBufferLength(graph: Graph): number | undefined {
   let shortest: number | undefined;
@@ -117,7 +118,7 @@ function slicedBufferLength(graph: Graph): number | undefined {
     if (n.opType !== 'Slice' || n.domain !== '' || n.inputs.length < 3) continue;
     const data = n.input(0)?.constant;
     // Square first: reading a sliced weight's values (to test it) would load it, and weights stay lazy here.
-    if (!data || data.dims.length < 2 || n.input(2)?.constant || data.dims.at(-1) !== data.dims.at(-2) || !isTriangular(data)) continue;
+    if (!data || data.dims.length < 2 || n.input(2)?.constant || data.dims.at(-1) !== data.dims.at(-2) || bandWidth(data) === null) continue;
     const axesIn = n.input(3)?.constant;
     const rank = data.dims.length;
     let axes: number[];

@@ -10,7 +10,7 @@ export interface VariantOptions {
   hidden?: number;
   heads?: number;
   /** How the scores are scaled and biased before Softmax. */
-  scores?: 'mul' | 'div' | 'softcap' | 'relative-bias' | 'sliding-window' | 'alibi' | RuntimeScale;
+  scores?: 'mul' | 'div' | 'softcap' | 'relative-bias' | 'sliding-window' | 'position-cut' | 'causal-nonnegative' | 'alibi' | RuntimeScale;
   window?: number;
   softcap?: number;
   /** Windowed vision attention: tokens regrouped into windows of `windowTokens` before attention (Swin-style). */
@@ -89,6 +89,18 @@ export function buildAttentionVariant(o: VariantOptions = {}): Model {
       const inWindow = b.op('Greater', [kj, b.op('Sub', [qi, b.constant([], i64([o.window ?? 16]))])]);
       const keep = b.op('And', [causal, inWindow]);
       s = b.op('Where', [keep, s, scalar(-Infinity)]);
+      break;
+    }
+    case 'position-cut': case 'causal-nonnegative': {
+      // Causal AND a comparison of one position against a constant: keys before position 4 only (a cut no reading
+      // explains), or keys at positions >= 0 (always true, as transformers' vmap-style masks write it).
+      s = b.op('Mul', [s, scalar(scale)]);
+      const len = b.op('Gather', [b.op('Shape', [x]), b.constant([], i64([1]))], { attrs: { axis: { type: 'int', value: 0 } } });
+      const pos = b.op('Range', [b.constant([], i64([0])), len, b.constant([], i64([1]))]);
+      const qi = b.op('Unsqueeze', [pos, c64([1])]);
+      const kj = b.op('Unsqueeze', [pos, c64([0])]);
+      const cut = o.scores === 'position-cut' ? b.op('Less', [kj, b.constant([], i64([4]))]) : b.op('GreaterOrEqual', [kj, b.constant([], i64([0]))]);
+      s = b.op('Where', [b.op('And', [b.op('LessOrEqual', [kj, qi]), cut]), s, scalar(-Infinity)]);
       break;
     }
     case 'alibi': {

@@ -39,6 +39,13 @@ describe('detection beyond the fixtures', () => {
     expect(s.window).toBe(16);
   });
 
+  it('reads a mask that also compares a position against a constant as a general one, unless the comparison always holds', () => {
+    // Keys before position 4 only: called causal, a rewrite would read one row of the mask as all of it.
+    expect(analyzeLoaded(buildAttentionVariant({ scores: 'position-cut' })).sites[0].maskType).toBe('bias');
+    // key >= 0 holds for every position.
+    expect(analyzeLoaded(buildAttentionVariant({ scores: 'causal-nonnegative' })).sites[0].maskType).toBe('causal');
+  });
+
   it('reads ALiBi: per-head slopes times position distance', () => {
     const s = analyzeLoaded(buildAttentionVariant({ scores: 'alibi' })).sites[0];
     expect(s.maskType).toBe('alibi');

@@ -365,3 +365,127 @@ torch.manual_seed(17)
 torch.onnx.export(UNetBlock().eval(), (torch.randn(2, 32, 8, 8), torch.randn(2, 7, 24)), f"{out}/unet-attn-op14.onnx", opset_version=14, input_names=["sample", "encoder_hidden_states"], output_names=["out"],
                   dynamic_axes={"sample": {0: "batch", 2: "height", 3: "width"}, "encoder_hidden_states": {0: "batch", 1: "text"}, "out": {0: "batch", 2: "height", 3: "width"}})
 print("ok")
+
+# Masks and layouts of older and other exporters, each from its own seed (21–29; the models above stay as they were).
+dyn = lambda *names: {n: {0: "batch", 1: "sequence"} for n in names}
+# Windows written three ways. mistral-swa-op14.onnx: Mistral's eager mask from aranges, `(j <= i) & (i - j < w)` (the
+# distance against a constant); mistral-ref-op14.onnx: Mistral's reference code, `tril(ones).triu(-w)`, log to 0/-inf;
+# gptneo-local-op14.onnx: GPT-Neo, a global layer then a local one whose constant boolean band buffer (160 positions,
+# window 80, wider than a 64×64 corner) is cut to the length.
+class SlidingAttn(nn.Module):
+    def __init__(s, d=32, h=4, w=4):
+        super().__init__(); s.h = h; s.d = d // h; s.w = w
+        s.q = nn.Linear(d, d, bias=False); s.k = nn.Linear(d, d, bias=False); s.v = nn.Linear(d, d, bias=False); s.o = nn.Linear(d, d, bias=False)
+    def forward(s, x):
+        b, t, c = x.shape
+        q, k, v = (m(x).view(b, t, s.h, s.d).transpose(1, 2) for m in (s.q, s.k, s.v))
+        i = torch.arange(t).view(t, 1); j = torch.arange(t).view(1, t)
+        allowed = (j <= i) & (i - j < s.w)
+        mask = torch.zeros(t, t).masked_fill(~allowed, torch.finfo(torch.float32).min)
+        a = (q @ k.transpose(2, 3)) / math.sqrt(s.d) + mask
+        return x + s.o((a.softmax(-1) @ v).transpose(1, 2).reshape(b, t, c))
+torch.manual_seed(22)
+torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), SlidingAttn(), SlidingAttn()).eval(), torch.randint(0, 50, (1, 12)), f"{out}/mistral-swa-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
+
+class RefSWA(nn.Module):
+    def __init__(s, d=32, h=4, w=3):
+        super().__init__(); s.h = h; s.d = d // h; s.w = w
+        s.wq = nn.Linear(d, d, bias=False); s.wk = nn.Linear(d, d, bias=False); s.wv = nn.Linear(d, d, bias=False); s.wo = nn.Linear(d, d, bias=False)
+    def forward(s, x):
+        b, t, c = x.shape
+        q, k, v = (m(x).view(b, t, s.h, s.d).transpose(1, 2) for m in (s.wq, s.wk, s.wv))
+        mask = torch.full((t, t), 1.0).tril(0).triu(-s.w).log()
+        a = (q @ k.transpose(-1, -2)) * s.d ** -0.5 + mask
+        return x + s.wo((a.softmax(-1) @ v).transpose(1, 2).reshape(b, t, c))
+torch.manual_seed(28)
+torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), RefSWA(), RefSWA()).eval(), torch.randint(0, 50, (1, 12)), f"{out}/mistral-ref-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
+class NeoAttn(nn.Module):
+    def __init__(s, local, d=32, h=4, maxpos=160, window=80):
+        super().__init__(); s.h = h; s.d = d // h
+        bias = torch.tril(torch.ones(maxpos, maxpos, dtype=torch.bool))
+        if local: bias = torch.bitwise_xor(bias, torch.tril(bias, -window))
+        s.register_buffer("bias", bias.view(1, 1, maxpos, maxpos), persistent=False)
+        s.q_proj = nn.Linear(d, d, bias=False); s.k_proj = nn.Linear(d, d, bias=False); s.v_proj = nn.Linear(d, d, bias=False); s.out_proj = nn.Linear(d, d)
+    def forward(s, x):
+        b, t, c = x.shape
+        q, k, v = (m(x).view(b, t, s.h, s.d).permute(0, 2, 1, 3) for m in (s.q_proj, s.k_proj, s.v_proj))
+        w = torch.matmul(q.float(), k.float().transpose(-1, -2))
+        causal = s.bias[:, :, k.size(-2) - q.size(-2): k.size(-2), : k.size(-2)]
+        w = torch.where(causal, w, torch.tensor(torch.finfo(w.dtype).min, dtype=w.dtype))
+        return x + s.out_proj((w.softmax(-1) @ v).permute(0, 2, 1, 3).reshape(b, t, c))
+torch.manual_seed(29)
+torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), NeoAttn(False), NeoAttn(True)).eval(), torch.randint(0, 50, (1, 12)), f"{out}/gptneo-local-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
+# t5-relbias-op14.onnx: T5's encoder attention: no scaling, a relative position bias from log buckets (comparisons of
+# distances inside the bucket computation) computed in the first layer and passed on, plus the padding mask.
+def buckets(rel, n=8, maxd=16):
+    n //= 2; ret = (rel > 0).long() * n; rel = rel.abs()
+    exact = n // 2; small = rel < exact
+    large = exact + (torch.log(rel.float() / exact) / math.log(maxd / exact) * (n - exact)).long()
+    large = torch.min(large, torch.full_like(large, n - 1))
+    return ret + torch.where(small, rel, large)
+class T5Attn(nn.Module):
+    def __init__(s, d=32, h=4, bias=False):
+        super().__init__(); s.h = h; s.d = d // h
+        s.q = nn.Linear(d, d, bias=False); s.k = nn.Linear(d, d, bias=False); s.v = nn.Linear(d, d, bias=False); s.o = nn.Linear(d, d, bias=False)
+        s.rel = nn.Embedding(8, h) if bias else None
+    def forward(s, x, mask, pb=None):
+        b, t, c = x.shape
+        q, k, v = (m(x).view(b, t, s.h, s.d).transpose(1, 2) for m in (s.q, s.k, s.v))
+        scores = q @ k.transpose(3, 2)
+        if pb is None:
+            ctx = torch.arange(t)[:, None]; mem = torch.arange(t)[None, :]
+            pb = s.rel(buckets(mem - ctx)).permute(2, 0, 1).unsqueeze(0)
+            pb = pb + mask
+        a = F.softmax((scores + pb).float(), dim=-1).type_as(scores)
+        return s.o((a @ v).transpose(1, 2).reshape(b, t, c)), pb
+class T5(nn.Module):
+    def __init__(s):
+        super().__init__(); s.e = nn.Embedding(50, 32); s.a1 = T5Attn(bias=True); s.a2 = T5Attn()
+    def forward(s, ids, am):
+        x = s.e(ids)
+        mask = (1.0 - am[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        y, pb = s.a1(x, mask); x = x + y
+        y, _ = s.a2(x, mask, pb); return x + y
+torch.manual_seed(23)
+torch.onnx.export(T5().eval(), (torch.randint(0, 50, (2, 12)), torch.ones(2, 12, dtype=torch.long)), f"{out}/t5-relbias-op14.onnx", opset_version=14, input_names=["input_ids", "attention_mask"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "attention_mask", "hidden"))
+
+# albert-shared-op14.onnx: ALBERT: one attention layer's weights applied three times (the sites share initializers).
+class BertAttn(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.d = d // h; s.q = nn.Linear(d, d); s.k = nn.Linear(d, d); s.v = nn.Linear(d, d); s.o = nn.Linear(d, d); s.n = nn.LayerNorm(d)
+    def forward(s, x, mask):
+        b, t, c = x.shape
+        q, k, v = (m(x).view(b, t, s.h, s.d).permute(0, 2, 1, 3) for m in (s.q, s.k, s.v))
+        a = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(s.d) + mask
+        return s.n(x + s.o(torch.matmul(a.softmax(-1), v).permute(0, 2, 1, 3).reshape(b, t, c)))
+class Albert(nn.Module):
+    def __init__(s):
+        super().__init__(); s.e = nn.Embedding(50, 32); s.layer = BertAttn()
+    def forward(s, ids, am):
+        x = s.e(ids); mask = (1.0 - am[:, None, None, :].float()) * -10000.0
+        for _ in range(3): x = s.layer(x, mask)
+        return x
+torch.manual_seed(24)
+torch.onnx.export(Albert().eval(), (torch.randint(0, 50, (2, 12)), torch.ones(2, 12, dtype=torch.long)), f"{out}/albert-shared-op14.onnx", opset_version=14, input_names=["input_ids", "attention_mask"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "attention_mask", "hidden"))
+
+# distilbert-op14.onnx: DistilBERT before transformers 4.48: Q divided before the product, and the padding mask
+# expanded to the scores' own shape (`expand_as(scores)`) for `masked_fill` with the dtype's minimum.
+class DistilAttn(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.d = d // h; s.q_lin = nn.Linear(d, d); s.k_lin = nn.Linear(d, d); s.v_lin = nn.Linear(d, d); s.out_lin = nn.Linear(d, d)
+    def forward(s, x, am):
+        b, t, c = x.shape
+        shape = lambda z: z.view(b, -1, s.h, s.d).transpose(1, 2)
+        q = shape(s.q_lin(x)) / math.sqrt(s.d); k = shape(s.k_lin(x)); v = shape(s.v_lin(x))
+        scores = torch.matmul(q, k.transpose(2, 3))
+        mask = (am == 0).view(b, 1, 1, t).expand_as(scores)
+        scores = scores.masked_fill(mask, torch.tensor(torch.finfo(scores.dtype).min))
+        return x + s.out_lin(torch.matmul(F.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, -1, c))
+class Distil(nn.Module):
+    def __init__(s):
+        super().__init__(); s.e = nn.Embedding(50, 32); s.a1 = DistilAttn(); s.a2 = DistilAttn()
+    def forward(s, ids, am):
+        x = s.e(ids); return s.a2(s.a1(x, am), am)
+torch.manual_seed(27)
+torch.onnx.export(Distil().eval(), (torch.randint(0, 50, (2, 12)), torch.ones(2, 12, dtype=torch.long)), f"{out}/distilbert-op14.onnx", opset_version=14, input_names=["input_ids", "attention_mask"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "attention_mask", "hidden"))
+print("ok")

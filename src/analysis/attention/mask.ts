@@ -22,6 +22,8 @@ export interface MaskFacts {
   /** A term none of the above explains: the mask is a general bias, whatever else it holds. */
   bias: boolean;
   window?: number;
+  /** The term compares positions in a way none of the above reads (a fixed position cut, a computed threshold). */
+  unexplained?: boolean;
   nodes: Set<Node>;
   inputs: Value[];
 }
@@ -52,7 +54,7 @@ export function classifyMask(ctx: Ctx, masks: Value[]): MaskFacts {
     if (t.window !== undefined) facts.window = Math.max(facts.window ?? 0, t.window);
     for (const n of t.nodes) facts.nodes.add(n);
     for (const i of t.inputs) if (!facts.inputs.includes(i)) facts.inputs.push(i);
-    const explained = t.causal || t.padding || t.relativeBias || t.alibi || t.window !== undefined;
+    const explained = (t.causal || t.padding || t.relativeBias || t.alibi || t.window !== undefined) && !t.unexplained;
     if (!explained && (t.nodes.size > 0 || t.inputs.length > 0 || constantOf(term))) facts.bias = true;
   }
   return facts;
@@ -119,7 +121,9 @@ function classifyTerm(ctx: Ctx, term: Value): MaskFacts {
     }
     const c = v.initializer ?? (v.producer?.opType === 'Constant' ? v.constant : undefined);
     if (c) {
-      if (isTriangular(c)) facts.causal = true;
+      const band = bandWidth(c);
+      if (band === Infinity) facts.causal = true;
+      else if (band !== null) facts.window = band;
       continue;
     }
     const p = v.producer;
@@ -130,23 +134,73 @@ function classifyTerm(ctx: Ctx, term: Value): MaskFacts {
     // A data-dependent mask (block-sparse selection from Q and K) reaches the hidden states through a projection or a
     // normalization; what lies beyond (embeddings, earlier layers) says nothing about the mask.
     if (projectionOf(ctx, p) || NORMS.has(p.opType)) continue;
-    if (p.opType === 'Trilu') facts.causal = true;
-    if (ORDER_CMP.has(p.opType)) {
-      const [a, b] = p.inputs;
-      if (a && b && fromRange(ctx, a) && fromRange(ctx, b)) {
-        const off = offsetBetween(ctx, a, b);
-        if (off !== undefined && Math.abs(off) > 1) facts.window = Math.abs(off);
-        else facts.causal = true;
-      }
-    }
+    if (p.opType === 'Trilu') readTrilu(ctx, p, facts);
+    if (ORDER_CMP.has(p.opType)) readComparison(ctx, p, facts);
     if (p.opType === 'Mul' && p.inputs.some((i) => i && isSlopes(i)) && p.inputs.some((i) => i && fromRange(ctx, i))) facts.alibi = true;
     const table = p.opType === 'Gather' ? p.input(0)?.constant : undefined;
     if (table && table.dims.length === 2 && (table.dtype === 'float32' || table.dtype === 'float16') && isComputedIndex(p.input(1))) {
+      // The bucket index says which table entry each pair reads, not which pairs are hidden: its comparisons of
+      // distances (T5's `relative_position > 0`) are no mask.
       facts.relativeBias = true;
+      continue;
     }
     for (const i of p.inputs) if (i) stack.push(i);
   }
   return facts;
+}
+
+/**
+ * A Trilu whose diagonal is the main one (offset 0 or ±1, or one read from a shape: the past length of a KV cache) is
+ * causal; one offset further (`tril(…).triu(-w)`, Mistral's reference code) cuts a band of about w keys.
+ */
+function readTrilu(ctx: Ctx, p: Node, facts: MaskFacts): void {
+  const k = p.input(1) ? scalarOf(ctx, p.input(1)) : 0;
+  if (k !== undefined && isFixed(p.input(1)) && Math.abs(k) > 1) facts.window = Math.max(facts.window ?? 0, Math.abs(k));
+  else facts.causal = true;
+}
+
+/**
+ * An ordering comparison of positions. Two ranges a constant apart: causal when they are at most one apart, else a
+ * window. The distance between two ranges against a constant (`i − j < w`, `i − j ≥ 0`): the same reading. Anything
+ * else that compares positions (`j < 5`, a computed threshold) cuts the scores some other way, and an unexplained cut
+ * must make the mask a general one: called causal, a rewrite would read one row of it as the whole mask.
+ */
+function readComparison(ctx: Ctx, p: Node, facts: MaskFacts): void {
+  const [a, b] = p.inputs;
+  if (!a || !b) return;
+  const [ra, rb] = [fromRange(ctx, a), fromRange(ctx, b)];
+  if (ra && rb) {
+    const off = offsetBetween(ctx, a, b);
+    if (off !== undefined && Math.abs(off) > 1) facts.window = Math.max(facts.window ?? 0, Math.abs(off));
+    else facts.causal = true;
+    return;
+  }
+  if (ra === rb) return;
+  const [pos, other] = ra ? [a, b] : [b, a];
+  const w = isFixed(other) ? scalarOf(ctx, other) : undefined;
+  if (w !== undefined && isDistance(ctx, pos)) {
+    if (Math.abs(w) > 1) facts.window = Math.max(facts.window ?? 0, Math.abs(w));
+    else facts.causal = true;
+  } else if (w === undefined || !alwaysTrue(p.opType, ra, w)) facts.unexplained = true;
+}
+
+/**
+ * `position ≥ c` for c ≤ 0 (or `c ≤ position`): positions are never negative, so the comparison holds everywhere
+ * (transformers' vmap-style masks AND such a bound into a padding mask).
+ */
+function alwaysTrue(op: string, positionFirst: boolean, c: number): boolean {
+  const lower = positionFirst ? op === 'GreaterOrEqual' || op === 'Greater' : op === 'LessOrEqual' || op === 'Less';
+  const strict = op === 'Greater' || op === 'Less';
+  return lower && (strict ? c < 0 : c <= 0);
+}
+
+/** A difference of two position ranges (through ops that keep values), as `i − j` or `j − i`. */
+function isDistance(ctx: Ctx, v: Value, depth = 6): boolean {
+  const p = v.producer;
+  if (!p || depth === 0) return false;
+  if (p.opType === 'Sub') return p.inputs.every((i) => i && fromRange(ctx, i));
+  if (['Unsqueeze', 'Reshape', 'Cast', 'Expand', 'Identity', 'Squeeze', 'Neg', 'Abs'].includes(p.opType)) return !!p.input(0) && isDistance(ctx, p.input(0)!, depth - 1);
+  return false;
 }
 
 /**
@@ -217,28 +271,36 @@ function offsetBetween(ctx: Ctx, a: Value, b: Value): number | undefined {
   return d === 0 ? undefined : d;
 }
 
-/** A constant square-ish matrix whose strict upper triangle is masked and lower part is not. */
-export function isTriangular(t: { dims: number[]; size: number; toNumbers(): number[] }): boolean {
+/**
+ * The keys a constant mask matrix lets each query see, when it is a lower band: Infinity for a causal triangle (key
+ * j visible to query i iff j ≤ i), w for a sliding window (i − w < j ≤ i, GPT-Neo's local layers), null for anything
+ * else. Only the first matrix is read, all of it: a band wider than any prefix one checks looks causal there.
+ */
+export function bandWidth(t: { dims: number[]; size: number; toNumbers(): number[] }): number | null {
   const d = t.dims;
-  if (d.length < 2 || t.size > 1 << 22) return false;
+  if (d.length < 2 || t.size > 1 << 22) return null;
   const rows = d[d.length - 2];
   const cols = d[d.length - 1];
-  if (rows < 2 || cols < 2) return false;
+  if (rows < 2 || cols < 2) return null;
   let vals: number[];
   try {
     vals = t.toNumbers();
   } catch {
-    return false;
+    return null;
   }
-  // Compare the first matrix only: upper entries all equal to one value, lower entries (diag included) to another.
-  const lower = vals[0];
-  const upper = vals[1];
-  if (lower === upper) return false;
-  for (let i = 0; i < Math.min(rows, 64); i++) {
-    for (let j = 0; j < Math.min(cols, 64); j++) {
-      const x = vals[i * cols + j];
-      if (x !== (j <= i ? lower : upper)) return false;
+  // Inside the band: the diagonal's value; outside: the value just above it.
+  const inside = vals[0];
+  const outside = vals[1];
+  if (inside === outside) return null;
+  // The band's width from the longest row: the first key it sees.
+  const last = Math.min(rows, cols) - 1;
+  let first = 0;
+  while (first < last && vals[last * cols + first] !== inside) first++;
+  const w = first === 0 ? Infinity : last - first + 1;
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      if (vals[i * cols + j] !== (j <= i && i - j < w ? inside : outside)) return null;
     }
   }
-  return true;
+  return w;
 }

@@ -12,6 +12,7 @@ import { SITE_OPS_OPSET } from '../sparse/ops';
 import { buildFused, type FuseCaches } from './build';
 import { FUSE_OPS, FUSE_TARGETS, type FuseOpChoice, type FuseTarget } from './choose';
 import { planFusion } from './plan';
+import { dropScoreShapedExpands } from '../sparse/score-shape';
 
 export interface FuseParams {
   /** The execution provider the model is meant for (default cpu). */
@@ -61,6 +62,7 @@ export const fuseRule: Rule<FuseParams> = {
   skipReason: (site) => fuseSkipReason(site),
   apply(ctx, siteIds, params): RuleResult {
     const opts = { target: params?.target ?? 'cpu', op: params?.op ?? 'auto', opset: ctx.builder.model.opsets.get('') ?? 0 } as const;
+    for (const id of siteIds) dropScoreShapedExpands(ctx.builder, siteById(ctx, id).raw);
     const shapes = new ShapeInfo(ctx.builder.graph);
     const caches: FuseCaches = { biases: new Map(), ropes: new Map() };
     const changes: SiteChange[] = [];

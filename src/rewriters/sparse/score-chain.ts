@@ -7,7 +7,7 @@ import type { ShapeInfo } from '../../analysis/ir/shapes';
 import type { RawSite } from '../../analysis/attention/site';
 import { isScalarLike } from './values';
 
-const PRE_OPS = new Set(['Mul', 'Div', 'Add', 'Sub', 'Where', 'Cast', 'Identity', 'Tanh', 'Max', 'Min']);
+export const PRE_OPS = new Set(['Mul', 'Div', 'Add', 'Sub', 'Where', 'Cast', 'Identity', 'Tanh', 'Max', 'Min']);
 const POST_OPS = new Set(['Cast', 'Identity', 'Dropout', 'Where', 'IsNaN', 'Mul', 'Div', 'Not', 'Or', 'And']);
 
 export interface PreStep {
@@ -84,8 +84,12 @@ export function readScoreChain(graph: Graph, shapes: ShapeInfo, raw: RawSite): S
   return { qk, pre, softmax: sm, pv };
 }
 
-/** Whether `v` is computed from `target`'s outputs within `depth` producers (each node visited once). */
-function reaches(v: Value, target: Node, depth: number): boolean {
+/**
+ * Whether `v` is computed from `target`'s outputs within `depth` producers (each node visited once). A Shape or Size
+ * reads only dimensions: a mask expanded to the scores' shape (DistilBERT's `expand_as(scores)`) is not computed
+ * from them.
+ */
+export function reaches(v: Value, target: Node, depth: number): boolean {
   const seen = new Set<Node>();
   let frontier: Value[] = [v];
   for (let d = 0; d < depth && frontier.length; d++) {
@@ -95,6 +99,7 @@ function reaches(v: Value, target: Node, depth: number): boolean {
       if (!p || seen.has(p)) continue;
       if (p === target) return true;
       seen.add(p);
+      if (p.opType === 'Shape' || p.opType === 'Size') continue;
       for (const i of p.inputs) if (i) next.push(i);
     }
     frontier = next;

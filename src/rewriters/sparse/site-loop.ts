@@ -7,6 +7,7 @@ import { siteById, type RuleContext, type RuleResult, type SiteChange } from '..
 import { siteChange, type Computed } from './cost';
 import { dropDeadMasks } from './last-row';
 import { SiteOps } from './ops';
+import { dropScoreShapedExpands } from './score-shape';
 import { floatTypeOf } from './values';
 
 export interface SiteOutcome {
@@ -20,8 +21,10 @@ export type SiteRewrite = (site: { info: SiteInfo; raw: RawSite; ops: SiteOps; s
 export function rewriteSites(ctx: RuleContext, rule: string, siteIds: number[], rewrite: SiteRewrite): RuleResult {
   const changes: SiteChange[] = [];
   const warnings: string[] = [];
-  // One shape analysis of the graph as the rule found it: each site's rewrite only adds values (which need no
-  // shapes) and edits its own nodes, so the facts stay true for the sites after it.
+  // One shape analysis of the graph as the rule found it, once the masks expanded to the scores' shape are not (that
+  // changes their shapes): each site's rewrite only adds values (which need no shapes) and edits its own nodes, so
+  // the facts stay true for the sites after it.
+  for (const id of siteIds) dropScoreShapedExpands(ctx.builder, siteById(ctx, id).raw);
   const shapes = new ShapeInfo(ctx.builder.graph);
   for (const id of siteIds) {
     const { info, raw } = siteById(ctx, id);

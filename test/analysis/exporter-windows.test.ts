@@ -1,0 +1,111 @@
+// Masks older and other exporters write (test/models/export.py, seeds 21–29): sliding windows as a distance against a
+// constant (Mistral's eager mask), as Trilu offsets (Mistral's reference code) and as a constant band wider than any
+// 64×64 corner (GPT-Neo's local layers), which were all read as plain causal masks, so that the compute-reducing forms
+// read one row of them and computed other outputs; T5's bucket comparisons, which are no mask; DistilBERT's padding
+// mask expanded to the scores' own shape, which kept every rule that replaces Q·Kᵀ from the site; ALBERT's one layer
+// applied three times.
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeModel } from '../../src/analysis/analyze';
+import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
+import { maskedOutputs, maxAbsDiff, outputsOf, scratch, type Feeds } from '../rewriters/shared-prune-helpers';
+
+const MODELS = path.join(__dirname, '..', 'models');
+const model = (name: string) => path.join(MODELS, `${name}.onnx`);
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(() => { tmp = scratch('exporter-windows'); });
+afterAll(() => tmp.cleanup());
+
+const ids = (b: number, t: number): Feeds => ({ input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: b * t }, (_, i) => BigInt((i * 7 + 3) % 50)), [b, t]) });
+/** Token ids and a mask whose second row is padded from `valid` on. */
+const padded = (t: number, valid: number): Feeds => ({
+  ...ids(2, t),
+  attention_mask: new ort.Tensor('int64', BigInt64Array.from({ length: 2 * t }, (_, i) => (i >= t + valid ? 0n : 1n)), [2, t]),
+});
+
+async function rewritten(name: string, tag: string, requests: RuleRequest[], feeds: Feeds) {
+  const out = path.join(tmp.dir, `${name}.${tag}.onnx`);
+  const report = rewriteModel(model(name), requests, out);
+  return { report, outputs: await outputsOf(out, feeds) };
+}
+
+/** Each rule's compute-reducing form gives its mask form's outputs (on the elements `keep` picks), and was written. */
+async function expectFastFormsExact(name: string, feeds: Feeds, rules: [string, Record<string, unknown>, string][], keep = (_i: number) => true): Promise<void> {
+  const kept = (a: Float32Array) => a.filter((_, i) => keep(i));
+  for (const [rule, params, fast] of rules) {
+    const slow = await rewritten(name, `${rule}-mask`, [{ rule, params: { ...params, impl: 'mask' } }], feeds);
+    const quick = await rewritten(name, `${rule}-${fast}`, [{ rule, params: { ...params, impl: fast } }], feeds);
+    expect(quick.report.warnings.filter((w) => /used the mask form/.test(w)), `${rule} ${fast}`).toEqual([]);
+    for (const [k, v] of Object.entries(slow.outputs)) expect(maxAbsDiff(kept(quick.outputs[k]), kept(v)), `${rule} ${fast}: ${k}`).toBeLessThan(1e-5);
+  }
+}
+
+describe('sliding windows however the mask is written', () => {
+  it('reads each as a window, not as a causal mask', () => {
+    const kinds = (name: string) => analyzeModel(model(name)).sites.map((s) => [s.maskType, s.causal, s.window ?? null]);
+    // (j <= i) & (i - j < 4): the distance of two ranges against a constant.
+    expect(kinds('mistral-swa-op14')).toEqual([['sliding-window', true, 4], ['sliding-window', true, 4]]);
+    // tril(ones).triu(-3): the Trilu offset (the band keeps i − j ≤ 3).
+    expect(kinds('mistral-ref-op14')).toEqual([['sliding-window', true, 3], ['sliding-window', true, 3]]);
+    // A global layer, then a local one: a 160×160 band of 80 keys, causal in every 64×64 corner.
+    expect(kinds('gptneo-local-op14')).toEqual([['causal', true, null], ['sliding-window', true, 80]]);
+  });
+
+  it("GPT-Neo's local layer beyond its window: the compute-reducing forms give the mask forms' outputs", async () => {
+    await expectFastFormsExact('gptneo-local-op14', ids(1, 120), [
+      ['window', { window: 16 }, 'blocked'],
+      ['block-topk', { block: 16, k: 2 }, 'gather'],
+      ['sink', { sink: 2, window: 16 }, 'blocked'],
+    ]);
+  });
+
+  it("Mistral's masks: the same, at three times the window", async () => {
+    for (const name of ['mistral-swa-op14', 'mistral-ref-op14']) {
+      await expectFastFormsExact(name, ids(2, 14), [['window', { window: 2 }, 'blocked'], ['block-topk', { block: 4, k: 1 }, 'gather']]);
+    }
+  });
+});
+
+describe('T5, DistilBERT and ALBERT as older transformers wrote them', () => {
+  it("T5: the bucket computation's comparisons of distances are not a causal mask; no scaling; fused exactly", async () => {
+    const r = analyzeModel(model('t5-relbias-op14'));
+    expect(r.sites.map((s) => [s.maskType, s.position, s.causal, s.scale])).toEqual([
+      ['relative-bias', 'relative-bias', false, 1],
+      ['relative-bias', 'relative-bias', false, 1],
+    ]);
+    const feeds = padded(12, 9);
+    const before = await outputsOf(model('t5-relbias-op14'), feeds);
+    const fused = await rewritten('t5-relbias-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    expect(fused.report.applied[0].changes).toHaveLength(2);
+    expect(maxAbsDiff(fused.outputs.hidden, before.hidden)).toBeLessThan(1e-4);
+  });
+
+  it("DistilBERT: the mask expanded to the scores' shape no longer keeps fuse and the fast forms away", async () => {
+    const sites = analyzeModel(model('distilbert-op14')).sites;
+    expect(sites.map((s) => s.maskType)).toEqual(['padding', 'padding']);
+    for (const s of sites) expect(s.scale).toBeCloseTo(8 ** -0.5, 6);
+    const valid = 13;
+    const feeds = padded(20, valid);
+    const before = await outputsOf(model('distilbert-op14'), feeds);
+    const fused = await rewritten('distilbert-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
+    expect(maxAbsDiff(fused.outputs.hidden, before.hidden)).toBeLessThan(1e-4);
+    // Padded queries whose window holds only padding keys have nothing to attend to: those rows are left out.
+    const real = (i: number) => Math.floor(i / 32) < 20 + valid;
+    await expectFastFormsExact('distilbert-op14', feeds, [['window', { window: 4 }, 'blocked'], ['block-topk', { block: 4, k: 1 }, 'gather']], real);
+  });
+
+  it("ALBERT: pruning the first application's heads leaves the two that share its weights as they were", async () => {
+    const r = analyzeModel(model('albert-shared-op14'));
+    expect(r.sites.map((s) => [s.heads, s.maskType])).toEqual([[4, 'padding'], [4, 'padding'], [4, 'padding']]);
+    const feeds = padded(12, 9);
+    const out = path.join(tmp.dir, 'albert.pruned.onnx');
+    rewriteModel(model('albert-shared-op14'), [{ rule: 'prune-heads', params: { heads: { 0: [1, 2] } } }], out);
+    expect(analyzeModel(out).sites.map((s) => s.heads)).toEqual([2, 4, 4]);
+    const want = await maskedOutputs(model('albert-shared-op14'), { 0: [1, 2] }, feeds, tmp.dir, { onlyZeroed: true });
+    const got = await outputsOf(out, feeds);
+    expect(maxAbsDiff(got.hidden, want.hidden)).toBeLessThan(1e-4);
+  });
+});
