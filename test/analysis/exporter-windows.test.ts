@@ -3,12 +3,13 @@
 // 64×64 corner (GPT-Neo's local layers), which were all read as plain causal masks, so that the compute-reducing forms
 // read one row of them and computed other outputs; T5's bucket comparisons, which are no mask; DistilBERT's padding
 // mask expanded to the scores' own shape, which kept every rule that replaces Q·Kᵀ from the site; ALBERT's one layer
-// applied three times.
+// applied three times; masks given as inputs that differ per query, which were read as key padding.
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze';
 import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
+import { synthesizeInputs } from '../../src/runtime/inputs/synthesize';
 import { maskedOutputs, maxAbsDiff, outputsOf, scratch, type Feeds } from '../rewriters/shared-prune-helpers';
 
 const MODELS = path.join(__dirname, '..', 'models');
@@ -107,5 +108,33 @@ describe('T5, DistilBERT and ALBERT as older transformers wrote them', () => {
     const want = await maskedOutputs(model('albert-shared-op14'), { 0: [1, 2] }, feeds, tmp.dir, { onlyZeroed: true });
     const got = await outputsOf(out, feeds);
     expect(maxAbsDiff(got.hidden, want.hidden)).toBeLessThan(1e-4);
+  });
+});
+
+describe('masks given as inputs', () => {
+  /** A causal additive mask [t, t]: 0 on and below the diagonal, −∞ above. */
+  const causal = (t: number) => Float32Array.from({ length: t * t }, (_, i) => (i % t > Math.floor(i / t) ? -Infinity : 0));
+
+  it("that differ per query (torch.nn's [S, S] src_mask, a 4-D attention_mask) are general masks, not key padding", async () => {
+    expect(analyzeModel(model('nnenc-srcmask-op14')).sites.map((s) => s.maskType)).toEqual(['bias', 'bias']);
+    expect(analyzeModel(model('mask4d-op14')).sites.map((s) => s.maskType)).toEqual(['bias']);
+    // Read as padding, the compute-reducing forms took the mask's last row (all visible) for every query.
+    const t = 20;
+    await expectFastFormsExact('nnenc-srcmask-op14', { ...ids(2, t), src_mask: new ort.Tensor('float32', causal(t), [t, t]) }, [
+      ['window', { window: 4 }, 'blocked'],
+      ['block-topk', { block: 4, k: 1 }, 'gather'],
+    ]);
+    // Its layout is queries × keys, not batch × keys: synthesized at batch 2 it is [S, S] (it was [2, S], and the
+    // model failed in a broadcast).
+    const srcMask = analyzeModel(model('nnenc-srcmask-op14')).model.inputs.find((i) => i.name === 'src_mask')!;
+    expect(srcMask.axes).toEqual({ sequence: 1, query: 0 });
+    expect(synthesizeInputs([srcMask], { batch: 2, seq: 16 }).tensors.src_mask.dims).toEqual([16, 16]);
+    const four = new Float32Array(2 * t * t);
+    four.set(causal(t));
+    four.set(causal(t).map((x, i) => (i % t >= 15 ? -Infinity : x)), t * t);
+    await expectFastFormsExact('mask4d-op14', { ...ids(2, t), attention_mask: new ort.Tensor('float32', four, [2, 1, t, t]) }, [
+      ['window', { window: 4 }, 'blocked'],
+      ['block-topk', { block: 4, k: 1 }, 'gather'],
+    ], (i) => Math.floor(i / 32) < t + 15);
   });
 });

@@ -488,4 +488,27 @@ class Distil(nn.Module):
         x = s.e(ids); return s.a2(s.a1(x, am), am)
 torch.manual_seed(27)
 torch.onnx.export(Distil().eval(), (torch.randint(0, 50, (2, 12)), torch.ones(2, 12, dtype=torch.long)), f"{out}/distilbert-op14.onnx", opset_version=14, input_names=["input_ids", "attention_mask"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "attention_mask", "hidden"))
+# Masks given as inputs that differ from one query to the next (seeds 31, 32): nnenc-srcmask-op14.onnx,
+# torch.nn.TransformerEncoder called with `mask=src_mask`, an `[S, S]` float input; mask4d-op14.onnx, attention that
+# adds a 4-D `attention_mask` [B, 1, S, S] input (the extended mask code takes from its caller).
+torch.manual_seed(31)
+class Enc(nn.Module):
+    def __init__(s):
+        super().__init__(); s.e = nn.Embedding(50, 24)
+        s.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d_model=24, nhead=3, dim_feedforward=48, batch_first=True, dropout=0.0), num_layers=2)
+    def forward(s, ids, src_mask):
+        return s.enc(s.e(ids), mask=src_mask)
+t = 12
+m = torch.triu(torch.full((t, t), float('-inf')), 1)
+torch.onnx.export(Enc().eval(), (torch.randint(0, 50, (2, t)), m), f"{out}/nnenc-srcmask-op14.onnx", opset_version=14, input_names=["input_ids", "src_mask"], output_names=["hidden"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "src_mask": {0: "sequence", 1: "sequence"}, "hidden": {0: "batch", 1: "sequence"}})
+class Attn4D(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.d = d // h; s.e = nn.Embedding(50, d); s.qkv = nn.Linear(d, 3 * d); s.o = nn.Linear(d, d)
+    def forward(s, ids, attention_mask):
+        x = s.e(ids); b, t, c = x.shape
+        q, k, v = s.qkv(x).view(b, t, 3, s.h, s.d).permute(2, 0, 3, 1, 4)
+        a = (q @ k.transpose(-1, -2)) * s.d ** -0.5 + attention_mask
+        return x + s.o((a.softmax(-1) @ v).transpose(1, 2).reshape(b, t, c))
+torch.manual_seed(32)
+torch.onnx.export(Attn4D().eval(), (torch.randint(0, 50, (2, t)), torch.zeros(2, 1, t, t)), f"{out}/mask4d-op14.onnx", opset_version=14, input_names=["input_ids", "attention_mask"], output_names=["hidden"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 2: "sequence", 3: "sequence"}, "hidden": {0: "batch", 1: "sequence"}})
 print("ok")

@@ -116,7 +116,10 @@ function classifyTerm(ctx: Ctx, term: Value): MaskFacts {
     seen.add(v);
     if (v.isGraphInput && !v.initializer) {
       facts.inputs.push(v);
-      if (MASK_INPUT_NAME.test(v.name)) facts.padding = true;
+      if (MASK_INPUT_NAME.test(v.name)) {
+        if (hasQueryAxis(ctx, v)) facts.unexplained = true;
+        else facts.padding = true;
+      }
       continue;
     }
     const c = v.initializer ?? (v.producer?.opType === 'Constant' ? v.constant : undefined);
@@ -147,6 +150,19 @@ function classifyTerm(ctx: Ctx, term: Value): MaskFacts {
     for (const i of p.inputs) if (i) stack.push(i);
   }
   return facts;
+}
+
+/**
+ * A mask given as an input that can differ from one query to the next: `[…, queries, keys]` with more than one query
+ * (a 4-D extended mask, torch.nn's `[S, S]` src_mask). Only a `[batch, keys]` or `[…, 1, keys]` one is key padding,
+ * which the compute-reducing forms read one row of; a square `[n, n]` is taken as queries × keys.
+ */
+function hasQueryAxis(ctx: Ctx, v: Value): boolean {
+  const shape = ctx.shapes.shape(v);
+  if (!shape || shape.length < 2) return false;
+  const rows = shape[shape.length - 2];
+  if (shape.length > 2) return rows !== 1;
+  return rows !== null && rows === shape[1];
 }
 
 /**

@@ -100,6 +100,19 @@ function byDataPath(input: Value, rank: number, targets: PositionAxis[], shapes:
   return undefined;
 }
 
+/**
+ * A 2-D mask laid out as queries × keys rather than batch × keys: one axis reaches the scores' query axis and the
+ * other their key axis, or both carry the one symbol of the positions. Undefined otherwise.
+ */
+function queryKeyAxes(input: Value, shape: Dim[], targets: PositionAxis[], shapes: ShapeInfo): InputAxes | undefined {
+  if (shape.length !== 2) return undefined;
+  const reached = [0, 1].map((axis) => followAxis(input, axis, shapes, (v, k) => targets.find((t) => t.value === v && t.axis === k)?.position));
+  for (const key of [0, 1]) {
+    if (reached[key].has('key') && !reached[key].has('query') && reached[1 - key].has('query') && !reached[1 - key].has('key')) return { sequence: key, query: 1 - key };
+  }
+  return undefined;
+}
+
 /** The batch axis once the sequence axis is known: the other of the two leading axes (the last of a 3-D input is its features). */
 function batchBeside(info: InputInfo, sequence: number): number | undefined {
   const r = info.shape.length;
@@ -118,6 +131,11 @@ export function assignInputAxes(graph: Graph, shapes: ShapeInfo, sites: RawSite[
   const pending: InputInfo[] = [];
   for (const info of infos.filter(isCandidate)) {
     const v = values.get(info.name);
+    const square = info.role === 'attention_mask' && v ? queryKeyAxes(v, info.shape, targets, shapes) : undefined;
+    if (square) {
+      info.axes = square;
+      continue;
+    }
     const sequence = info.shape.length === 1 ? 0 : bySymbol(info.shape, targets, shapes) ?? (v ? byDataPath(v, info.shape.length, targets, shapes) : undefined);
     if (sequence === undefined) pending.push(info);
     else info.axes = withBatch(info, sequence);

@@ -41,6 +41,8 @@ export interface InputInfo {
 export interface InputAxes {
   batch?: number;
   sequence?: number;
+  /** A mask given per query and key (torch.nn's `[S, S]` src_mask): its query axis; `sequence` is then the keys'. */
+  query?: number;
 }
 
 export interface OutputInfo {

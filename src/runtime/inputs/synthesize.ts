@@ -64,9 +64,10 @@ function axisMeaning(info: InputInfo, axis: number, sym: string): AxisMeaning {
   if (info.axes && (info.axes.sequence !== undefined || info.axes.batch !== undefined)) {
     // A mask's sequence axis spans the keys: past + new tokens.
     if (axis === info.axes.sequence) return info.role === 'attention_mask' ? 'total' : 'seq';
+    if (axis === info.axes.query) return 'seq';
     if (axis === info.axes.batch) return 'batch';
     // Any other axis is neither: a leading batch when only the sequence is known, else features (or a unit axis).
-    if (info.axes.batch === undefined && axis === 0) return 'batch';
+    if (info.axes.batch === undefined && info.axes.query === undefined && axis === 0) return 'batch';
     return info.role === 'hidden_states' ? 'hidden' : 'one';
   }
   if (axis === 0) return 'batch';
