@@ -8,42 +8,20 @@
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectFastFormsExact, ids, model, rewritten } from './helpers/small-exports';
 import { analyzeModel } from '../../src/analysis/analyze';
 import { GraphBuilder } from '../../src/analysis/ir/builder';
 import { loadModel } from '../../src/analysis/ir/load';
 import { saveModel } from '../../src/analysis/ir/save';
-import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
+import { rewriteModel } from '../../src/rewriters/pipeline';
 import { maxAbsDiff, outputsOf, scratch, type Feeds } from '../rewriters/shared-prune-helpers';
 
-const MODELS = path.join(__dirname, '..', 'models');
-const model = (name: string) => path.join(MODELS, `${name}.onnx`);
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = scratch('exporter-masks'); });
 afterAll(() => tmp.cleanup());
 
-const ids = (b: number, t: number): Feeds => ({ input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: b * t }, (_, i) => BigInt((i * 7 + 3) % 50)), [b, t]) });
 const floats = (dims: number[], f = 0.37) => new ort.Tensor('float32', Float32Array.from({ length: dims.reduce((a, b) => a * b) }, (_, i) => Math.sin(i * f)), dims);
-
-async function rewritten(name: string, tag: string, requests: RuleRequest[], feeds: Feeds) {
-  const out = path.join(tmp.dir, `${name}.${tag}.onnx`);
-  const report = rewriteModel(model(name), requests, out);
-  return { report, outputs: await outputsOf(out, feeds) };
-}
-
-/**
- * The compute-reducing form of each sparse rule gives the mask form's outputs, to float rounding. `keep` picks the
- * output elements compared (all by default): a padding query whose pattern holds only padding keys has no key to
- * attend to, and what each form computes there is undefined (docs/rewrite-benchmarks.md).
- */
-async function expectFastFormsExact(name: string, feeds: Feeds, rules: [string, Record<string, unknown>, string][], keep = (_i: number) => true): Promise<void> {
-  const kept = (a: Float32Array) => a.filter((_, i) => keep(i));
-  for (const [rule, params, fast] of rules) {
-    const slow = await rewritten(name, `${rule}-mask`, [{ rule, params: { ...params, impl: 'mask' } }], feeds);
-    const quick = await rewritten(name, `${rule}-${fast}`, [{ rule, params: { ...params, impl: fast } }], feeds);
-    for (const [k, v] of Object.entries(slow.outputs)) expect(maxAbsDiff(kept(quick.outputs[k]), kept(v)), `${rule} ${fast}: ${k}`).toBeLessThan(1e-5);
-  }
-}
 
 describe('how plain PyTorch exports write masks', () => {
   it('ALiBi is found in both blocks, also where the exporter aliased the slopes through an Identity', () => {
@@ -57,7 +35,7 @@ describe('how plain PyTorch exports write masks', () => {
   it('fuse gives multi-query attention to GroupQueryAttention with its one K/V head (not the Expanded copies)', async () => {
     const feeds = ids(2, 24);
     const before = await outputsOf(model('mqa-alibi-op14'), feeds);
-    const fused = await rewritten('mqa-alibi-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    const fused = await rewritten(tmp.dir, 'mqa-alibi-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
     expect(fused.report.applied[0].changes.map((c) => [c.after.form, c.after.kvHeads])).toEqual([
       ['com.microsoft.GroupQueryAttention', 1],
       ['com.microsoft.GroupQueryAttention', 1],
@@ -72,21 +50,22 @@ describe('how plain PyTorch exports write masks', () => {
     const t = 40;
     const padded = (pos: number) => pos >= t + 29;
     const pad = new ort.Tensor('bool', Uint8Array.from({ length: 2 * t }, (_, i) => (padded(i) ? 1 : 0)), [2, t]);
-    await expectFastFormsExact('nnenc-causal-pad-op14', { x: floats([2, t, 24]), pad }, [
+    await expectFastFormsExact(tmp.dir, 'nnenc-causal-pad-op14', { x: floats([2, t, 24]), pad }, [
       ['window', { window: 8 }, 'blocked'],
       ['block-topk', { block: 8, k: 1 }, 'gather'],
     ], (i) => !padded(Math.floor(i / 24)));
   });
 
   it('a constant-folded bias table (Swin) is a bias, not "none", and the fast forms keep it exactly', async () => {
-    const r = analyzeModel(path.join(MODELS, 'swin-tiny-op14.onnx'));
+    const r = analyzeModel(model('swin-tiny-op14'));
     expect(r.sites.map((s) => s.maskType)).toEqual(['bias', 'bias', 'bias', 'bias']);
     const feeds = { pixel_values: floats([1, 3, 32, 32]) };
     // Reading one row of the bias as a key vector (the old `none`) was off by about 1e-4 on these logits of ~0.05.
-    await expectFastFormsExact('swin-tiny-op14', feeds, [
-      ['window', { window: 3 }, 'blocked'],
-      ['neighborhood2d', { radius: 1 }, 'blocked'],
-      ['block-topk', { block: 4, k: 1 }, 'gather'],
+    // The shifted-window block (site 1) reshapes its scores for the window mask and keeps the mask form.
+    await expectFastFormsExact(tmp.dir, 'swin-tiny-op14', feeds, [
+      ['window', { window: 3 }, 'blocked', 1],
+      ['neighborhood2d', { radius: 1 }, 'blocked', 1],
+      ['block-topk', { block: 4, k: 1 }, 'gather', 1],
     ]);
   });
 
@@ -102,13 +81,13 @@ describe('how plain PyTorch exports write masks', () => {
     const feeds = { x: floats([2, 24, 32]) };
     const before = await outputsOf(model('cosine-attn-op14'), feeds);
     for (const m of ['cosine-attn-op14', 'perhead-temp-op14']) {
-      const fused = await rewritten(m, 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+      const fused = await rewritten(tmp.dir, m, 'fuse', [{ rule: 'fuse', params: {} }], feeds);
       expect(fused.report.applied[0].changes.map((c) => c.after.form), m).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
       const reference = m === 'cosine-attn-op14' ? before : await outputsOf(model(m), feeds);
       expect(maxAbsDiff(fused.outputs.y, reference.y), m).toBeLessThan(1e-4);
     }
     // Gathered at key positions like a mask, the [4, 1, 1] factor crashed the compute-reducing forms at run time.
-    await expectFastFormsExact('cosine-attn-op14', { x: floats([2, 24, 32]) }, [
+    await expectFastFormsExact(tmp.dir, 'cosine-attn-op14', { x: floats([2, 24, 32]) }, [
       ['window', { window: 8 }, 'blocked'],
       ['block-topk', { block: 8, k: 1 }, 'gather'],
     ]);
@@ -122,7 +101,7 @@ describe('how plain PyTorch exports write masks', () => {
   it('fuse raises an opset-11 model (nanoGPT) to 13 first and matches the original', async () => {
     const feeds = ids(2, 20);
     const before = await outputsOf(model('nanogpt-op11'), feeds);
-    const { report, outputs } = await rewritten('nanogpt-op11', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    const { report, outputs } = await rewritten(tmp.dir, 'nanogpt-op11', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
     expect(report.opsetUpgrade).toMatchObject({ from: 11, to: 13 });
     expect(report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.GroupQueryAttention', 'com.microsoft.GroupQueryAttention']);
     expect(maxAbsDiff(outputs.hidden, before.hidden)).toBeLessThan(1e-4);
@@ -145,13 +124,13 @@ describe('heads folded into the batch, with the scores or probabilities viewed a
     // Sequence 2 is padded from 33 on: the window of 8 leaves its last padding queries no real key (not compared).
     const feeds = seqFirst(t, 2, 33);
     const before = await outputsOf(model('fairseq-bmm-op13'), feeds);
-    const fused = await rewritten('fairseq-bmm-op13', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    const fused = await rewritten(tmp.dir, 'fairseq-bmm-op13', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
     expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
     expect(fused.report.warnings.filter((w) => /kept its layout|not fused/.test(w))).toEqual([]);
     expect(maxAbsDiff(fused.outputs.y, before.y)).toBeLessThan(1e-4);
     // y is [t, b, 24]: element i is position floor(i / 48), sequence floor(i / 24) % 2.
     const real = (i: number) => !(Math.floor(i / 24) % 2 === 1 && Math.floor(i / 48) >= 33);
-    await expectFastFormsExact('fairseq-bmm-op13', feeds, [
+    await expectFastFormsExact(tmp.dir, 'fairseq-bmm-op13', feeds, [
       ['window', { window: 8 }, 'blocked'],
       ['block-topk', { block: 8, k: 1 }, 'gather'],
     ], real);
@@ -190,9 +169,9 @@ describe('heads folded into the batch, with the scores or probabilities viewed a
   it('BLOOM-style: the float32 softmax viewed back to [batch·heads, q, k] before ·V is taken, and fused exactly', async () => {
     const feeds = { x: floats([2, 24, 32]) };
     const before = await outputsOf(model('bloomish-baddbmm-op14'), feeds);
-    const fused = await rewritten('bloomish-baddbmm-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    const fused = await rewritten(tmp.dir, 'bloomish-baddbmm-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
     expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.GroupQueryAttention', 'com.microsoft.GroupQueryAttention']);
     expect(maxAbsDiff(fused.outputs.y, before.y)).toBeLessThan(1e-4);
-    await expectFastFormsExact('bloomish-baddbmm-op14', feeds, [['block-topk', { block: 8, k: 1 }, 'gather'], ['window', { window: 8 }, 'blocked']]);
+    await expectFastFormsExact(tmp.dir, 'bloomish-baddbmm-op14', feeds, [['block-topk', { block: 8, k: 1 }, 'gather'], ['window', { window: 8 }, 'blocked']]);
   });
 });

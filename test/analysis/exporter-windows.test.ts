@@ -7,41 +7,22 @@
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectFastFormsExact, ids, model, rewritten } from './helpers/small-exports';
 import { analyzeModel } from '../../src/analysis/analyze';
-import { rewriteModel, type RuleRequest } from '../../src/rewriters/pipeline';
+import { rewriteModel } from '../../src/rewriters/pipeline';
 import { synthesizeInputs } from '../../src/runtime/inputs/synthesize';
 import { maskedOutputs, maxAbsDiff, outputsOf, scratch, type Feeds } from '../rewriters/shared-prune-helpers';
 
-const MODELS = path.join(__dirname, '..', 'models');
-const model = (name: string) => path.join(MODELS, `${name}.onnx`);
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = scratch('exporter-windows'); });
 afterAll(() => tmp.cleanup());
 
-const ids = (b: number, t: number): Feeds => ({ input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: b * t }, (_, i) => BigInt((i * 7 + 3) % 50)), [b, t]) });
 /** Token ids and a mask whose second row is padded from `valid` on. */
 const padded = (t: number, valid: number): Feeds => ({
   ...ids(2, t),
   attention_mask: new ort.Tensor('int64', BigInt64Array.from({ length: 2 * t }, (_, i) => (i >= t + valid ? 0n : 1n)), [2, t]),
 });
-
-async function rewritten(name: string, tag: string, requests: RuleRequest[], feeds: Feeds) {
-  const out = path.join(tmp.dir, `${name}.${tag}.onnx`);
-  const report = rewriteModel(model(name), requests, out);
-  return { report, outputs: await outputsOf(out, feeds) };
-}
-
-/** Each rule's compute-reducing form gives its mask form's outputs (on the elements `keep` picks), and was written. */
-async function expectFastFormsExact(name: string, feeds: Feeds, rules: [string, Record<string, unknown>, string][], keep = (_i: number) => true): Promise<void> {
-  const kept = (a: Float32Array) => a.filter((_, i) => keep(i));
-  for (const [rule, params, fast] of rules) {
-    const slow = await rewritten(name, `${rule}-mask`, [{ rule, params: { ...params, impl: 'mask' } }], feeds);
-    const quick = await rewritten(name, `${rule}-${fast}`, [{ rule, params: { ...params, impl: fast } }], feeds);
-    expect(quick.report.warnings.filter((w) => /used the mask form/.test(w)), `${rule} ${fast}`).toEqual([]);
-    for (const [k, v] of Object.entries(slow.outputs)) expect(maxAbsDiff(kept(quick.outputs[k]), kept(v)), `${rule} ${fast}: ${k}`).toBeLessThan(1e-5);
-  }
-}
 
 describe('sliding windows however the mask is written', () => {
   it('reads each as a window, not as a causal mask', () => {
@@ -55,7 +36,7 @@ describe('sliding windows however the mask is written', () => {
   });
 
   it("GPT-Neo's local layer beyond its window: the compute-reducing forms give the mask forms' outputs", async () => {
-    await expectFastFormsExact('gptneo-local-op14', ids(1, 120), [
+    await expectFastFormsExact(tmp.dir, 'gptneo-local-op14', ids(1, 120), [
       ['window', { window: 16 }, 'blocked'],
       ['block-topk', { block: 16, k: 2 }, 'gather'],
       ['sink', { sink: 2, window: 16 }, 'blocked'],
@@ -64,7 +45,7 @@ describe('sliding windows however the mask is written', () => {
 
   it("Mistral's masks: the same, at three times the window", async () => {
     for (const name of ['mistral-swa-op14', 'mistral-ref-op14']) {
-      await expectFastFormsExact(name, ids(2, 14), [['window', { window: 2 }, 'blocked'], ['block-topk', { block: 4, k: 1 }, 'gather']]);
+      await expectFastFormsExact(tmp.dir, name, ids(2, 14), [['window', { window: 2 }, 'blocked'], ['block-topk', { block: 4, k: 1 }, 'gather']]);
     }
   });
 });
@@ -78,7 +59,7 @@ describe('T5, DistilBERT and ALBERT as older transformers wrote them', () => {
     ]);
     const feeds = padded(12, 9);
     const before = await outputsOf(model('t5-relbias-op14'), feeds);
-    const fused = await rewritten('t5-relbias-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    const fused = await rewritten(tmp.dir, 't5-relbias-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
     expect(fused.report.applied[0].changes).toHaveLength(2);
     expect(maxAbsDiff(fused.outputs.hidden, before.hidden)).toBeLessThan(1e-4);
   });
@@ -90,12 +71,12 @@ describe('T5, DistilBERT and ALBERT as older transformers wrote them', () => {
     const valid = 13;
     const feeds = padded(20, valid);
     const before = await outputsOf(model('distilbert-op14'), feeds);
-    const fused = await rewritten('distilbert-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    const fused = await rewritten(tmp.dir, 'distilbert-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
     expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
     expect(maxAbsDiff(fused.outputs.hidden, before.hidden)).toBeLessThan(1e-4);
     // Padded queries whose window holds only padding keys have nothing to attend to: those rows are left out.
     const real = (i: number) => Math.floor(i / 32) < 20 + valid;
-    await expectFastFormsExact('distilbert-op14', feeds, [['window', { window: 4 }, 'blocked'], ['block-topk', { block: 4, k: 1 }, 'gather']], real);
+    await expectFastFormsExact(tmp.dir, 'distilbert-op14', feeds, [['window', { window: 4 }, 'blocked'], ['block-topk', { block: 4, k: 1 }, 'gather']], real);
   });
 
   it("ALBERT: pruning the first application's heads leaves the two that share its weights as they were", async () => {
@@ -120,7 +101,7 @@ describe('masks given as inputs', () => {
     expect(analyzeModel(model('mask4d-op14')).sites.map((s) => s.maskType)).toEqual(['bias']);
     // Read as padding, the compute-reducing forms took the mask's last row (all visible) for every query.
     const t = 20;
-    await expectFastFormsExact('nnenc-srcmask-op14', { ...ids(2, t), src_mask: new ort.Tensor('float32', causal(t), [t, t]) }, [
+    await expectFastFormsExact(tmp.dir, 'nnenc-srcmask-op14', { ...ids(2, t), src_mask: new ort.Tensor('float32', causal(t), [t, t]) }, [
       ['window', { window: 4 }, 'blocked'],
       ['block-topk', { block: 4, k: 1 }, 'gather'],
     ]);
@@ -132,7 +113,7 @@ describe('masks given as inputs', () => {
     const four = new Float32Array(2 * t * t);
     four.set(causal(t));
     four.set(causal(t).map((x, i) => (i % t >= 15 ? -Infinity : x)), t * t);
-    await expectFastFormsExact('mask4d-op14', { ...ids(2, t), attention_mask: new ort.Tensor('float32', four, [2, 1, t, t]) }, [
+    await expectFastFormsExact(tmp.dir, 'mask4d-op14', { ...ids(2, t), attention_mask: new ort.Tensor('float32', four, [2, 1, t, t]) }, [
       ['window', { window: 4 }, 'blocked'],
       ['block-topk', { block: 4, k: 1 }, 'gather'],
     ], (i) => Math.floor(i / 32) < t + 15);
