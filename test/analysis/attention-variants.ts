@@ -12,6 +12,11 @@ export interface VariantOptions {
   /** How the scores are scaled and biased before Softmax. */
   scores?: 'mul' | 'div' | 'softcap' | 'relative-bias' | 'sliding-window' | 'position-cut' | 'causal-nonnegative' | 'alibi' | RuntimeScale;
   window?: number;
+  /**
+   * How a sliding window's far edge is written: kept where key > query − W (default), hidden where key <= query − W,
+   * kept where the distance query − key <= W (W + 1 keys), or hidden where W < query − key.
+   */
+  windowEdge?: 'keep-greater' | 'hide-less-equal' | 'distance-less-equal' | 'hide-constant-less';
   softcap?: number;
   /** Windowed vision attention: tokens regrouped into windows of `windowTokens` before attention (Swin-style). */
   windowTokens?: number;
@@ -86,7 +91,14 @@ export function buildAttentionVariant(o: VariantOptions = {}): Model {
       const qi = b.op('Unsqueeze', [pos, c64([1])]);
       const kj = b.op('Unsqueeze', [pos, c64([0])]);
       const causal = b.op('LessOrEqual', [kj, qi]);
-      const inWindow = b.op('Greater', [kj, b.op('Sub', [qi, b.constant([], i64([o.window ?? 16]))])]);
+      const W = b.constant([], i64([o.window ?? 16]));
+      const distance = () => b.op('Sub', [qi, kj]);
+      const inWindow = {
+        'keep-greater': () => b.op('Greater', [kj, b.op('Sub', [qi, W])]),
+        'hide-less-equal': () => b.op('Not', [b.op('LessOrEqual', [kj, b.op('Sub', [qi, W])])]),
+        'distance-less-equal': () => b.op('LessOrEqual', [distance(), W]),
+        'hide-constant-less': () => b.op('Not', [b.op('Less', [W, distance()])]),
+      }[o.windowEdge ?? 'keep-greater']();
       const keep = b.op('And', [causal, inWindow]);
       s = b.op('Where', [keep, s, scalar(-Infinity)]);
       break;

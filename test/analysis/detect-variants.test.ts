@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { analyzeLoaded } from '../../src/analysis/analyze';
 import { GraphBuilder } from '../../src/analysis/ir/builder';
 import { f32 } from '../../src/analysis/ir/tensor-data';
-import { buildAttentionVariant } from './attention-variants';
+import { buildAttentionVariant, type VariantOptions } from './attention-variants';
 
 describe('detection beyond the fixtures', () => {
   it('reads a scale written as Div by sqrt(d)', () => {
@@ -37,6 +37,16 @@ describe('detection beyond the fixtures', () => {
     expect(s.causal).toBe(true);
     expect(s.maskType).toBe('sliding-window');
     expect(s.window).toBe(16);
+  });
+
+  it('counts the keys a window keeps exactly, however its far edge is written', () => {
+    const keys = (windowEdge: VariantOptions['windowEdge']) => analyzeLoaded(buildAttentionVariant({ scores: 'sliding-window', window: 16, windowEdge })).sites[0].window;
+    // key > query − 16 and its complement: distances 0 … 15.
+    expect(keys('keep-greater')).toBe(16);
+    expect(keys('hide-less-equal')).toBe(16);
+    // query − key <= 16, and not 16 < query − key: distances 0 … 16.
+    expect(keys('distance-less-equal')).toBe(17);
+    expect(keys('hide-constant-less')).toBe(17);
   });
 
   it('reads a mask that also compares a position against a constant as a general one, unless the comparison always holds', () => {

@@ -29,8 +29,8 @@ describe('sliding windows however the mask is written', () => {
     const kinds = (name: string) => analyzeModel(model(name)).sites.map((s) => [s.maskType, s.causal, s.window ?? null]);
     // (j <= i) & (i - j < 4): the distance of two ranges against a constant.
     expect(kinds('mistral-swa-op14')).toEqual([['sliding-window', true, 4], ['sliding-window', true, 4]]);
-    // tril(ones).triu(-3): the Trilu offset (the band keeps i − j ≤ 3).
-    expect(kinds('mistral-ref-op14')).toEqual([['sliding-window', true, 3], ['sliding-window', true, 3]]);
+    // tril(ones).triu(-3): the Trilu offset; the band keeps i − j ≤ 3, 4 keys.
+    expect(kinds('mistral-ref-op14')).toEqual([['sliding-window', true, 4], ['sliding-window', true, 4]]);
     // A global layer, then a local one: a 160×160 band of 80 keys, causal in every 64×64 corner.
     expect(kinds('gptneo-local-op14')).toEqual([['causal', true, null], ['sliding-window', true, 80]]);
   });

@@ -10,7 +10,7 @@
 import { constantOf, type Node, type Value } from '../ir/graph';
 import type { Tensor } from '../onnx/tensor';
 import type { MaskType } from '../report/types';
-import { isConstantLike, isFixed, scalarOf, type Ctx } from './match';
+import { attrInt, isConstantLike, isFixed, scalarOf, type Ctx } from './match';
 import { projectionOf } from './trace';
 
 export interface MaskFacts {
@@ -167,12 +167,15 @@ function hasQueryAxis(ctx: Ctx, v: Value): boolean {
 
 /**
  * A Trilu whose diagonal is the main one (offset 0 or ±1, or one read from a shape: the past length of a KV cache) is
- * causal; one offset further (`tril(…).triu(-w)`, Mistral's reference code) cuts a band of about w keys.
+ * causal; one offset k < −1 before it cuts a band of past keys (`tril(…).triu(-w)`, Mistral's reference code): triu
+ * keeps key − query ≥ k, so its edge lies after distance −k (|k| + 1 keys), tril keeps key − query ≤ k, its edge before
+ * distance −k (|k| keys), whichever side of the edge is the visible one. An offset k > 1 is no reading.
  */
 function readTrilu(ctx: Ctx, p: Node, facts: MaskFacts): void {
   const k = p.input(1) ? scalarOf(ctx, p.input(1)) : 0;
-  if (k !== undefined && isFixed(p.input(1)) && Math.abs(k) > 1) facts.window = Math.max(facts.window ?? 0, Math.abs(k));
-  else facts.causal = true;
+  if (k === undefined || !isFixed(p.input(1)) || Math.abs(k) <= 1) facts.causal = true;
+  else if (k > 1) facts.unexplained = true;
+  else widen(facts, -k + ((attrInt(p, 'upper') ?? 1) === 1 ? 1 : 0));
 }
 
 /**
@@ -186,8 +189,9 @@ function readComparison(ctx: Ctx, p: Node, facts: MaskFacts): void {
   if (!a || !b) return;
   const [ra, rb] = [fromRange(ctx, a), fromRange(ctx, b)];
   if (ra && rb) {
+    // a OP b with a − b = (X − Y) + off: (X − Y) OP −off.
     const off = offsetBetween(ctx, a, b);
-    if (off !== undefined && Math.abs(off) > 1) facts.window = Math.max(facts.window ?? 0, Math.abs(off));
+    if (off !== undefined && Math.abs(off) > 1) widen(facts, bandKeys(p.opType, -off));
     else facts.causal = true;
     return;
   }
@@ -195,9 +199,25 @@ function readComparison(ctx: Ctx, p: Node, facts: MaskFacts): void {
   const [pos, other] = ra ? [a, b] : [b, a];
   const w = isFixed(other) ? scalarOf(ctx, other) : undefined;
   if (w !== undefined && isDistance(ctx, pos)) {
-    if (Math.abs(w) > 1) facts.window = Math.max(facts.window ?? 0, Math.abs(w));
+    if (Math.abs(w) > 1) widen(facts, bandKeys(ra ? p.opType : FLIPPED[p.opType], w));
     else facts.causal = true;
   } else if (w === undefined || !alwaysTrue(p.opType, ra, w)) facts.unexplained = true;
+}
+
+const FLIPPED: Record<string, string> = { Less: 'Greater', Greater: 'Less', LessOrEqual: 'GreaterOrEqual', GreaterOrEqual: 'LessOrEqual' };
+
+/**
+ * How many keys a window keeps whose edge is `distance OP c` (the distance i − j, or j − i when c < 0): `d < c` and
+ * its complement `d ≥ c` keep c keys (distances 0 … c − 1), `d ≤ c` and `d > c` keep c + 1. Whether the comparison
+ * marks the visible or the hidden side, the edge is the same.
+ */
+function bandKeys(op: string, c: number): number {
+  const inclusive = op === 'LessOrEqual' || op === 'Greater';
+  return Math.abs(c) + (inclusive === c > 0 ? 1 : 0);
+}
+
+function widen(facts: MaskFacts, keys: number): void {
+  facts.window = Math.max(facts.window ?? 0, keys);
 }
 
 /**
