@@ -162,7 +162,7 @@ function hasQueryAxis(ctx: Ctx, v: Value): boolean {
   if (!shape || shape.length < 2) return false;
   const rows = shape[shape.length - 2];
   if (shape.length > 2) return rows !== 1;
-  return rows !== null && rows === shape[1];
+  return rows !== null && rows !== 1 && rows === shape[1];
 }
 
 /**

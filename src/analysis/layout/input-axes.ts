@@ -101,8 +101,8 @@ function byDataPath(input: Value, rank: number, targets: PositionAxis[], shapes:
 }
 
 /**
- * A 2-D mask laid out as queries × keys rather than batch × keys: one axis reaches the scores' query axis and the
- * other their key axis, or both carry the one symbol of the positions. Undefined otherwise.
+ * A 2-D mask laid out as queries × keys rather than batch × keys (torch.nn's `[S, S]` src_mask): one axis reaches the
+ * scores' query axis and the other their key axis. Undefined otherwise.
  */
 function queryKeyAxes(input: Value, shape: Dim[], targets: PositionAxis[], shapes: ShapeInfo): InputAxes | undefined {
   if (shape.length !== 2) return undefined;
