@@ -27,6 +27,7 @@ import { renderMaps } from './views/maps';
 import { renderOverview } from './views/overview';
 import { renderSpeed } from './views/speed';
 import { renderStudio } from './views/studio';
+import { renderTasks } from './views/tasks';
 
 provideVSCodeDesignSystem().register(
   vsCodeButton(), vsCodeCheckbox(), vsCodeDropdown(), vsCodeOption(), vsCodePanels(), vsCodePanelTab(), vsCodePanelView(), vsCodeProgressRing(), vsCodeTextField(),
@@ -46,7 +47,9 @@ function fromReport(r: ExportedReport): ViewState {
 
 const app = document.getElementById('app') as HTMLElement;
 const header = h('header', { class: 'top' });
-const status = h('div', { class: 'status', role: 'status' });
+const tasks = h('div', { class: 'tasks' });
+const notices = h('div', { class: 'notices' });
+const status = h('div', { class: 'status', role: 'status' }, tasks, notices);
 const panels = h('vscode-panels', { id: 'tabs', 'aria-label': 'dashboards', activeid: `tab-${state.ui.tab}` });
 const views = new Map<TabId, HTMLElement>();
 for (const tab of TABS) {
@@ -101,30 +104,19 @@ function renderHeader(): void {
 }
 
 function renderStatus(): void {
-  status.replaceChildren();
-  for (const t of state.tasks) {
-    const bar = h('progress', { max: 1, 'aria-label': t.title });
-    if (t.fraction !== null) bar.value = t.fraction;
-    // No spinner while runs are timed: its animation would run on the machine being measured.
-    status.append(h('div', { class: 'task', id: `task-${t.id}` },
-      t.timing ? h('span', { class: 'task-timing', title: 'the dashboard stays still while runs are timed' }, '⏱') : h('vscode-progress-ring', { 'aria-hidden': 'true' }),
-      h('span', { class: 'task-title' }, t.title),
-      bar,
-      h('span', { class: 'task-message' }, t.timing ? `${t.message} (timing: the dashboard pauses until it is done)` : t.message),
-      host.interactive ? h('vscode-button', { appearance: 'secondary', 'aria-label': `cancel ${t.title}`, on: { click: () => host.post({ type: 'cancelTask', id: t.id }) } }, 'Cancel') : null,
-    ));
-  }
+  renderTasks(tasks, state.tasks, host.interactive ? (id) => host.post({ type: 'cancelTask', id }) : null);
+  notices.replaceChildren();
   // A failed analysis is said here, above every tab, and only here: the views have nothing to show without it.
   const analysisError = state.session?.analysisError;
   if (analysisError && analysisError !== 'cancelled') {
-    status.append(h('div', { class: 'failure', role: 'alert', id: 'analysis-failure' },
+    notices.append(h('div', { class: 'failure', role: 'alert', id: 'analysis-failure' },
       h('strong', null, 'The analysis failed: '), `${analysisError}${/[.!?]$/.test(analysisError) ? '' : '.'}`,
       host.interactive ? ' Run “Attention Lens: Analyze Model” to try again. ' : ' ',
       host.interactive ? h('vscode-button', { appearance: 'secondary', on: { click: () => host.post({ type: 'showLog' }) } }, 'Show details') : null,
     ));
   }
   state.failures.forEach((f, i) => {
-    status.append(h('div', { class: 'failure', role: 'alert' },
+    notices.append(h('div', { class: 'failure', role: 'alert' },
       h('strong', null, `${f.title} failed: `), f.message, ' ',
       h('vscode-button', { appearance: 'secondary', on: { click: () => host.post({ type: 'showLog' }) } }, 'Show details'),
       h('vscode-button', { appearance: 'icon', 'aria-label': 'dismiss', title: 'Dismiss', on: { click: () => { state = { ...state, failures: state.failures.filter((_, j) => j !== i) }; renderStatus(); } } }, '✕'),

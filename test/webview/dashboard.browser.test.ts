@@ -359,6 +359,13 @@ describe('dashboard in Chromium with a real session', () => {
     await expect.poll(() => task.locator('vscode-progress-ring').count()).toBe(0);
     expect(await task.locator('progress').evaluate((p) => (p as HTMLProgressElement).value)).toBeCloseTo(0.4, 6);
     expect(await task.innerText()).toContain('timed runs, seq 64 (2/2): 1/3 (timing: the dashboard pauses until it is done)');
+    // Progress updates the row in place: the Cancel button under the pointer stays the same element (rebuilt on every
+    // tick, a click between mouse-down and mouse-up went nowhere while a run's progress moved fast).
+    await task.locator('vscode-button').evaluate((b) => { (b as HTMLElement).dataset.seen = 'yes'; });
+    for (let i = 2; i <= 3; i++) await send({ type: 'didChangeTasks', tasks: [{ id: 't7', title: 'Benchmarking model.onnx', fraction: 0.4 + i / 10, message: `timed runs: ${i}/3`, timing: true }] });
+    await expect.poll(() => task.locator('.task-message').innerText()).toContain('timed runs: 3/3');
+    expect(await task.locator('vscode-button').getAttribute('data-seen')).toBe('yes');
+    expect(await page.locator('.status .task').count()).toBe(1);
     await task.locator('vscode-button').click();
     const posted = () => page.evaluate(() => (window as unknown as { __posted: { type: string; id?: string }[] }).__posted);
     expect((await posted()).filter((m) => m.type === 'cancelTask')).toEqual([{ type: 'cancelTask', id: 't7' }]);
