@@ -3,7 +3,7 @@
 import { readCalibration } from '../runtime/inputs/calibration';
 import { UsageError, intOption, parseArgs } from './args';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
-import { analyzeForRuntime, checkBatch, checkLength, fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
+import { analyzeForRuntime, checkBatch, checkLength, checkVocabulary, fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
 import { fixedTokens } from '../shared/lengths';
 
 export const help: CommandHelp = {
@@ -73,12 +73,4 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(lines.join('\n') + '\n');
   }
   return 0;
-}
-
-/** A token id the embedding table does not have fails in its Gather: said here, with where it is. */
-function checkVocabulary(ids: ArrayLike<number>, vocab: number | undefined, file: string): void {
-  if (vocab === undefined) return;
-  for (let i = 0; i < ids.length; i++) {
-    if (ids[i] >= vocab || ids[i] < 0) throw new UsageError(`--tokens ${file}: token ${ids[i]} at position ${i} is outside the model's vocabulary of ${vocab}`);
-  }
 }

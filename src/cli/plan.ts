@@ -3,8 +3,10 @@
 // latency; an exact integer program), and measures the plans and the uniform rules at the same budgets by running the
 // model. The work is src/orchestrate/advisor/advisor.ts; the budget forms are src/shared/budget.ts; this file parses,
 // prints and writes the files asked for.
-import { existsSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { extname, join, resolve } from 'node:path';
+import { readCalibration } from '../runtime/inputs/calibration';
 import { type AdviceResult, writePlannedModel } from '../orchestrate/advisor/advisor';
 import { adviseLengths } from '../orchestrate/advisor/lengths';
 import { type Budget, BudgetFormatError, formatBudgetValue, parseBudget, withFurther } from '../shared/budget';
@@ -14,7 +16,7 @@ import { formatTable } from './format';
 import { type CommandHelp, SESSION_HELP, specOf, usageLine } from './help';
 import { describeAcross, renderLengths, seqOption } from './plan-lengths';
 import { PLAN_SPEED_HELP, renderSpeed, speedOptions } from './plan-speed';
-import { fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
+import { analyzeForRuntime, checkVocabulary, fmt, printJson, progressPrinter, sessionSettings, withRuntime } from './runtime-args';
 
 export const help: CommandHelp = {
   name: 'plan',
@@ -26,7 +28,7 @@ export const help: CommandHelp = {
     "--bench-seq L, also the plans' compute-reducing forms timed against the original and the fused model, as bench times them.",
   synopsis: 'MODEL.onnx (--tokens FILE | --inputs FILE) --budget KIND=VALUE [options]',
   options: [
-    { name: 'tokens', value: 'FILE', help: "a language model's token file (.bytes, .npy, .json): evaluation windows as eval takes them, calibration windows from the gaps between them" },
+    { name: 'tokens', value: 'FILE', help: "a language model's token ids (.bytes, .npy, .json) or text (any other file, tokenised as eval does): evaluation windows as eval takes them, calibration windows from the gaps between them" },
     { name: 'inputs', value: 'FILE', help: 'inputs for any other model (as compare takes them): they calibrate, and the outputs are compared on them' },
     {
       name: 'budget', value: 'KIND=VALUE',
@@ -109,11 +111,13 @@ export async function run(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.on('SIGINT', onSigint);
+  const scratch = mkdtempSync(join(tmpdir(), 'attention-lens-plan-'));
   try {
-    const result = await withRuntime((client) =>
+    const ids = typeof tokens === 'string' ? tokenIds(tokens, model, scratch) : undefined;
+    const found = await withRuntime((client) =>
       adviseLengths(client, model, {
-        data: typeof tokens === 'string'
-          ? { kind: 'tokens', file, seq, evalWindows: intOption(args, 'eval-windows', 64, 1), calibrationWindows: intOption(args, 'calib-windows', 4, 1), importanceWindows: intOption(args, 'importance-windows', 2, 1) }
+        data: ids
+          ? { kind: 'tokens', file: ids, seq, evalWindows: intOption(args, 'eval-windows', 64, 1), calibrationWindows: intOption(args, 'calib-windows', 4, 1), importanceWindows: intOption(args, 'importance-windows', 2, 1) }
           : { kind: 'inputs', file },
         budgets,
         latencyRuns,
@@ -124,6 +128,8 @@ export async function run(argv: string[]): Promise<number> {
         signal: controller.signal,
       }),
     );
+    // What the advisor says of its token file, said of the user's.
+    const result = ids && ids !== file ? renamed(found, ids, file) : found;
     const chosen = result.frontier[0];
     if (typeof planOut === 'string') writeFileSync(planOut, serializeHeadPlan(chosen.plan));
     if (typeof output === 'string') writePlannedModel(model, chosen.plan, output, result.seq, budget.kind === 'density' ? 'mask' : 'blocked');
@@ -132,7 +138,30 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     process.off('SIGINT', onSigint);
+    rmSync(scratch, { recursive: true, force: true });
   }
+}
+
+/**
+ * The token file the advisor splits: `--tokens` itself when it is one (.bytes, .npy, .json), else the ids of the text
+ * as eval reads it (tokenised with the model's tokenizer.json, or bytes for a byte-level model) in a file in `dir`.
+ */
+function tokenIds(tokens: string, model: string, dir: string): string {
+  const report = analyzeForRuntime(model, []);
+  const cal = readCalibration(tokens, model, report?.model.inputs);
+  if (!cal.ids) throw new UsageError(`--tokens ${tokens}: this is an inputs file; give it as --inputs`);
+  checkVocabulary(cal.ids, report?.model.inputs.find((i) => i.role === 'input_ids')?.vocabSize, tokens);
+  if (TOKEN_FILES.has(extname(tokens).toLowerCase())) return tokens;
+  const file = join(dir, 'tokens.json');
+  writeFileSync(file, JSON.stringify(Array.from(cal.ids)));
+  return file;
+}
+
+const TOKEN_FILES = new Set(['.bytes', '.npy', '.json']);
+
+function renamed<T>(result: T, from: string, to: string): T {
+  const quoted = (x: string) => JSON.stringify(x).slice(1, -1);
+  return JSON.parse(JSON.stringify(result).split(quoted(from)).join(quoted(to))) as T;
 }
 
 function render(r: AdviceResult): string {

@@ -189,3 +189,11 @@ export function fmt(n: number | null | undefined, digits = 3): string {
 export function pct(n: number | null | undefined): string {
   return n === null || n === undefined ? '-' : `${(100 * n).toFixed(1)}%`;
 }
+
+/** A token id the embedding table does not have fails in its Gather: said here, with where it is. */
+export function checkVocabulary(ids: ArrayLike<number>, vocab: number | undefined, file: string): void {
+  if (vocab === undefined) return;
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] >= vocab || ids[i] < 0) throw new UsageError(`--tokens ${file}: token ${ids[i]} at position ${i} is outside the model's vocabulary of ${vocab}`);
+  }
+}

@@ -1,7 +1,7 @@
 // `attention-lens plan` on models without a language-model head (a ViT and a BERT encoder: objective 1 − cosine of the
 // outputs against the original's on the given inputs), the files it writes, and its one-line refusals of bad input.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,6 +82,25 @@ describe('plan refuses bad input in one line', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('refuses token files it cannot read in one line (they were internal errors), and an inputs file given as --tokens', async () => {
+    const t = fixture('bytelm-llama-trained');
+    const write = (name: string, text: string) => {
+      const file = join(dir, name);
+      writeFileSync(file, text);
+      return file;
+    };
+    for (const [file, code, message] of [
+      [write('broken.json', 'not json\n'), 1, /broken\.json: not valid JSON \(/],
+      [write('inputs.json', '{"input_ids": [[1, 2, 3]]}'), 2, /inputs\.json: this is an inputs file; give it as --inputs/],
+      [write('wide.json', '[1, 2, 300]'), 2, /token 300 at position 2 is outside the model's vocabulary of 256/],
+    ] as const) {
+      const r = await cli('plan', t.model, '--tokens', file, '--budget', 'density=0.5');
+      expect(r.code, file).toBe(code);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
   it('refuses more calibration windows than fit between the evaluation windows', async () => {
     const t = fixture('bytelm-llama-trained');
     const r = await cli('plan', t.model, '--tokens', join(t.dir, 'eval.bytes'), '--budget', 'density=0.5', '--eval-windows', '64', '--calib-windows', '1000');
@@ -89,4 +108,24 @@ describe('plan refuses bad input in one line', () => {
     expect(r.stderr).toMatch(/room for \d+ calibration window\(s\), 1000 asked/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
+});
+
+describe('plan on text', () => {
+  it('tokenises a text file as eval does (bytes for a byte-level model) and names it, not the ids it wrote', async () => {
+    const t = fixture('bytelm-llama-trained');
+    const text = join(dir, 'sample.py');
+    writeFileSync(text, readFileSync(join(t.dir, 'eval.bytes')).subarray(0, 3000));
+    const r = await cli('plan', t.model, '--tokens', text, '--budget', 'density=0.25', '--seq', '64', '--eval-windows', '8', '--calib-windows', '2', '--json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.objective).toBe(`bits per token on ${text}: 8 evaluation windows of 64 (eval's definition); candidate plans chosen on the calibration windows`);
+    expect(r.stdout).not.toMatch(/tokens\.json/);
+    expect(result.frontier[0].density).toBeLessThanOrEqual(0.25 + 1e-9);
+    // The same ids as a .bytes file give the same plan and score.
+    const bytes = join(dir, 'sample.bytes');
+    writeFileSync(bytes, readFileSync(text));
+    const same = JSON.parse((await cli('plan', t.model, '--tokens', bytes, '--budget', 'density=0.25', '--seq', '64', '--eval-windows', '8', '--calib-windows', '2', '--json')).stdout);
+    expect(same.frontier[0].evaluation.value).toBe(result.frontier[0].evaluation.value);
+  }, 120_000);
 });

@@ -74,7 +74,7 @@ function readJson(file: string, infos: InputInfo[] | undefined): Calibration {
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw refusal(`${file}: not valid JSON (${(e as Error).message})`);
+    throw refusal(`${file}: not valid JSON (${(e as Error).message.replace(/\s+/g, ' ')})`);
   }
   const ids = Array.isArray(json) ? json : (json as { ids?: unknown } | null)?.ids;
   // A bare array is token ids for a model that takes them; for another model it is that model's one input.

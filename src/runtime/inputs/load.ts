@@ -62,7 +62,7 @@ function parseJsonFile(path: string): unknown {
   try {
     return JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new Error(`${path}: not valid JSON (${(e as Error).message.replace(/\s+/g, ' ')})`);
   }
 }
 

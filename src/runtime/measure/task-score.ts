@@ -58,24 +58,32 @@ export function scoreFromNats(totalNats: number, tokensScored: number, windows: 
   };
 }
 
+/** A token file that cannot be read is the user's to fix: one line, not an internal error. */
+const unreadable = (message: string) => Object.assign(new Error(message), { userError: true });
+
 /** Token ids from a file: `.bytes` = one token per byte, `.npy` = an integer array, `.json` = an array or { ids: [...] }. */
 export function loadTokenFile(path: string): Int32Array {
-  if (!existsSync(path)) throw new Error(`--tokens: ${path} does not exist`);
+  if (!existsSync(path)) throw unreadable(`--tokens: ${path} does not exist`);
   const ext = extname(path).toLowerCase();
   const buf = readFileSync(path);
   if (ext === '.bytes') return Int32Array.from(buf);
   if (ext === '.npy') {
     const t = parseNpy(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), path);
-    if (t.dtype.startsWith('float')) throw new Error(`${path}: token ids must be integers, got ${t.dtype}`);
+    if (t.dtype.startsWith('float')) throw unreadable(`${path}: token ids must be integers, got ${t.dtype}`);
     return Int32Array.from(toFloat64(t));
   }
   if (ext === '.json') {
-    const json: unknown = JSON.parse(buf.toString('utf8'));
+    let json: unknown;
+    try {
+      json = JSON.parse(buf.toString('utf8'));
+    } catch (e) {
+      throw unreadable(`${path}: not valid JSON (${(e as Error).message.replace(/\s+/g, ' ')})`);
+    }
     const ids = Array.isArray(json) ? json : (json as { ids?: unknown })?.ids;
-    if (!Array.isArray(ids)) throw new Error(`${path}: expected an array of token ids or { "ids": [...] }`);
+    if (!Array.isArray(ids)) throw unreadable(`${path}: expected an array of token ids or { "ids": [...] }`);
     const flat = (ids as unknown[]).flat(Infinity);
-    if (!flat.every((v) => Number.isInteger(v))) throw new Error(`${path}: token ids must be integers`);
+    if (!flat.every((v) => Number.isInteger(v))) throw unreadable(`${path}: token ids must be integers`);
     return Int32Array.from(flat as number[]);
   }
-  throw new Error(`--tokens: ${path} must be .bytes (one token per byte), .npy or .json`);
+  throw unreadable(`--tokens: ${path} must be .bytes (one token per byte), .npy or .json`);
 }
