@@ -1,7 +1,8 @@
 // What every benchmark names as its machine. The CPU's model string alone is not enough: this project's shared VMs all
-// report "AMD EPYC", but some sessions ran on cores with AVX-512 and some without, and onnxruntime's MLAS kernels
-// (the products and the flash attention kernel) take different code paths on each, so results only compare on the
-// same family, model and vector extensions. Linux names them in /proc/cpuinfo; elsewhere they are left out.
+// report "AMD EPYC", but the one of 2026-12-02 was a Zen 5 with AVX-512 (what the earlier ones were was not recorded),
+// and onnxruntime's MLAS kernels (the products and the flash attention kernel) take different code paths by vector
+// extension, so results compare only on the same family, model and extensions. Linux names them in /proc/cpuinfo;
+// elsewhere they are left out.
 import { readFileSync } from 'node:fs';
 import { cpus, platform, totalmem } from 'node:os';
 
