@@ -9,6 +9,7 @@ import { assignInputAxes } from './layout/input-axes';
 import { bandWidth, MASK_INPUT_NAME } from './attention/mask';
 import { maskMeaning } from './layout/mask-meaning';
 import type { InputInfo, InputRole } from './report/types';
+import { cacheRole } from './input-names';
 
 /**
  * @param sites    the detected attention sites: their score axes tell which input axis is the sequence.
@@ -44,8 +45,8 @@ function describeMask(v: Value, info: InputInfo, shapes: ShapeInfo, warnings: st
 function roleOf(name: string, dtype: string, rank: number, indexesTable: boolean): InputRole {
   const n = name.toLowerCase();
   const isInt = dtype.startsWith('int') || dtype.startsWith('uint');
-  if (/past|cache/.test(n) && /key|\.k\b|_k\b/.test(n) && !/value/.test(n) && rank === 4) return 'past_key';
-  if (/past|cache/.test(n) && /value|\.v\b|_v\b/.test(n) && rank === 4) return 'past_value';
+  const cache = rank === 4 ? cacheRole(name) : undefined;
+  if (cache) return cache;
   if (/cache_position/.test(n)) return 'cache_position';
   if (/token_type/.test(n)) return 'token_type_ids';
   if (/position/.test(n) && isInt) return 'position_ids';

@@ -119,3 +119,24 @@ describe('masks given as inputs', () => {
     ], (i) => Math.floor(i / 32) < t + 15);
   });
 });
+
+describe("an encoder-decoder's decoder with past (optimum's decoder_with_past)", () => {
+  it('names its caches key and value, and runs on synthesized inputs whose encoder caches and mask agree', async () => {
+    const r = analyzeModel(model('decoder-with-past-op14'));
+    expect(r.model.inputs.map((i) => [i.name, i.role])).toEqual([
+      ['input_ids', 'input_ids'],
+      ['past_key_values.0.decoder.key', 'past_key'],
+      ['past_key_values.0.decoder.value', 'past_value'],
+      ['past_key_values.0.encoder.key', 'past_key'],
+      ['past_key_values.0.encoder.value', 'past_value'],
+      ['encoder_attention_mask', 'attention_mask'],
+    ]);
+    expect(r.sites.map((s) => [s.kind, s.kvCache.reads])).toEqual([['self', true], ['cross', false]]);
+    // The encoder's keys had the decoder's past length (0) and its mask past + new: the model failed in a broadcast.
+    const synth = synthesizeInputs(r.model.inputs, { batch: 2, seq: 5, past: 3 });
+    const feeds = Object.fromEntries(Object.entries(synth.tensors).map(([k, t]) => [k, new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.dims)]));
+    const out = await outputsOf(model('decoder-with-past-op14'), feeds);
+    expect(out.logits.length).toBe(2 * 5 * 32);
+    expect(out.logits.every((x) => Number.isFinite(x))).toBe(true);
+  });
+});

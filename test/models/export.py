@@ -511,4 +511,39 @@ class Attn4D(nn.Module):
         return x + s.o((a.softmax(-1) @ v).transpose(1, 2).reshape(b, t, c))
 torch.manual_seed(32)
 torch.onnx.export(Attn4D().eval(), (torch.randint(0, 50, (2, t)), torch.zeros(2, 1, t, t)), f"{out}/mask4d-op14.onnx", opset_version=14, input_names=["input_ids", "attention_mask"], output_names=["hidden"], dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 2: "sequence", 3: "sequence"}, "hidden": {0: "batch", 1: "sequence"}})
+# decoder-with-past-op14.onnx (seed 36): optimum's decoder_with_past for an encoder-decoder (BART/Whisper/T5 style): self-attention with past K/V inputs and
+# present outputs; cross-attention whose K and V are graph inputs (the encoder's cached keys and values), no projection.
+class DecLayer(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.d = d // h
+        s.q = nn.Linear(d, d); s.k = nn.Linear(d, d); s.v = nn.Linear(d, d); s.o = nn.Linear(d, d)
+        s.cq = nn.Linear(d, d); s.co = nn.Linear(d, d)
+    def split(s, x):
+        b, t, _ = x.shape; return x.view(b, t, s.h, s.d).transpose(1, 2)
+    def forward(s, x, pk, pv, ek, ev, emask):
+        b, t, c = x.shape
+        q = s.split(s.q(x)) * s.d ** -0.5
+        k = torch.cat([pk, s.split(s.k(x))], 2); v = torch.cat([pv, s.split(s.v(x))], 2)
+        a = (q @ k.transpose(-1, -2)).softmax(-1)
+        x = x + s.o((a @ v).transpose(1, 2).reshape(b, t, c))
+        cq = s.split(s.cq(x)) * s.d ** -0.5
+        m = (1.0 - emask[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        ca = (cq @ ek.transpose(-1, -2) + m).softmax(-1)
+        x = x + s.co((ca @ ev).transpose(1, 2).reshape(b, t, c))
+        return x, k, v
+class Dec(nn.Module):
+    def __init__(s):
+        super().__init__(); s.e = nn.Embedding(50, 32); s.l = DecLayer()
+    def forward(s, ids, pk, pv, ek, ev, emask):
+        y, k, v = s.l(s.e(ids), pk, pv, ek, ev, emask)
+        return y, k, v
+torch.manual_seed(36)
+b, past, src = 2, 5, 7
+args = (torch.randint(0, 50, (b, 1)), torch.randn(b, 4, past, 8), torch.randn(b, 4, past, 8), torch.randn(b, 4, src, 8), torch.randn(b, 4, src, 8), torch.ones(b, src, dtype=torch.long))
+torch.onnx.export(Dec().eval(), args, f"{out}/decoder-with-past-op14.onnx", opset_version=14,
+  input_names=["input_ids", "past_key_values.0.decoder.key", "past_key_values.0.decoder.value", "past_key_values.0.encoder.key", "past_key_values.0.encoder.value", "encoder_attention_mask"],
+  output_names=["logits", "present.0.decoder.key", "present.0.decoder.value"],
+  dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "past_key_values.0.decoder.key": {0: "batch", 2: "past"}, "past_key_values.0.decoder.value": {0: "batch", 2: "past"},
+                "past_key_values.0.encoder.key": {0: "batch", 2: "src"}, "past_key_values.0.encoder.value": {0: "batch", 2: "src"}, "encoder_attention_mask": {0: "batch", 1: "src"},
+                "logits": {0: "batch", 1: "seq"}, "present.0.decoder.key": {0: "batch", 2: "total"}, "present.0.decoder.value": {0: "batch", 2: "total"}})
 print("ok")

@@ -230,6 +230,20 @@ describe('input synthesis', () => {
     expect(c.tensors.input_ids).toBe(ids);
   });
 
+  it("gives an encoder-decoder's cached encoder keys and values, and its encoder mask, the encoder's one length", () => {
+    // optimum's decoder_with_past: the decoder's own cache is `past` long, the encoder's as long as the tokens asked for.
+    const names = ['decoder.key', 'decoder.value', 'encoder.key', 'encoder.value'];
+    const infos: InputInfo[] = [
+      { name: 'input_ids', dtype: 'int64', shape: ['batch', 'seq'], role: 'input_ids', vocabSize: 50 },
+      ...names.map((n): InputInfo => ({ name: `past_key_values.0.${n}`, dtype: 'float32', shape: ['batch', 4, n.startsWith('decoder') ? 'past' : 'encoder_sequence_length_out', 8], role: n.endsWith('key') ? 'past_key' : 'past_value' })),
+      { name: 'encoder_attention_mask', dtype: 'int64', shape: ['batch', 'encoder_sequence_length'], role: 'attention_mask', axes: { batch: 0, sequence: 1 } },
+    ];
+    const s = synthesizeInputs(infos, { batch: 2, seq: 6, past: 3 });
+    expect(s.tensors['past_key_values.0.decoder.key'].dims).toEqual([2, 4, 3, 8]);
+    expect(s.tensors['past_key_values.0.encoder.value'].dims).toEqual([2, 4, 6, 8]);
+    expect(s.tensors.encoder_attention_mask.dims).toEqual([2, 6]);
+  });
+
   it('warns when it has to guess a vocabulary', () => {
     const s = synthesizeInputs([{ name: 'ids', dtype: 'int64', shape: [1, 'n'], role: 'input_ids' }]);
     expect(s.warnings[0]).toMatch(/vocabulary size unknown/);
@@ -238,6 +252,12 @@ describe('input synthesis', () => {
 
   it('guesses roles from names when no analysis is given', () => {
     expect(guessRole({ name: 'past_key_values.3.value', dtype: 'float32', shape: [] })).toBe('past_value');
+    // The container's name holds both words: the key was called a value.
+    expect(guessRole({ name: 'past_key_values.3.key', dtype: 'float32', shape: [] })).toBe('past_key');
+    expect(guessRole({ name: 'past_key_values.0.encoder.key', dtype: 'float32', shape: [] })).toBe('past_key');
+    expect(guessRole({ name: 'cache_v', dtype: 'float32', shape: [] })).toBe('past_value');
+    expect(guessRole({ name: 'layer_past.1.k', dtype: 'float32', shape: [] })).toBe('past_key');
+    expect(guessRole({ name: 'cache_position', dtype: 'int64', shape: ['s'] })).toBe('cache_position');
     expect(guessRole({ name: 'decoder_input_ids', dtype: 'int64', shape: ['b', 's'] })).toBe('input_ids');
     expect(guessRole({ name: 'pixel_values', dtype: 'float32', shape: [1, 3, 224, 224] })).toBe('pixel_values');
     expect(guessRole({ name: 'input_features', dtype: 'float32', shape: [1, 80, 3000] })).toBe('audio_features');

@@ -1,5 +1,6 @@
 // A fallback guess of each graph input's role from its name, dtype and rank, for when the caller has no analysis
 // report (the analysis, which also follows where an input flows, is the better source and wins when given).
+import { cacheRole } from '../../analysis/input-names';
 import type { Dim, InputInfo, InputRole } from '../../analysis/report/types';
 
 export interface InputSignature {
@@ -12,10 +13,8 @@ export function guessRole(sig: InputSignature): InputRole {
   const n = sig.name.toLowerCase();
   const isInt = /int|uint/.test(sig.dtype);
   const isFloat = /float/.test(sig.dtype);
-  if (/past|cache|layer_past/.test(n) && !/position/.test(n)) {
-    if (/value|\.v$|_v$|\bv\b/.test(n)) return 'past_value';
-    if (/key|\.k$|_k$|\bk\b/.test(n)) return 'past_key';
-  }
+  const cache = cacheRole(sig.name);
+  if (cache) return cache;
   if (/cache_position/.test(n)) return 'cache_position';
   if (/position_ids|pos_ids|positions/.test(n)) return 'position_ids';
   if (/token_type|segment_ids/.test(n)) return 'token_type_ids';

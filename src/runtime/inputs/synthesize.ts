@@ -9,6 +9,7 @@
 //
 // Masks attend to every key: 1/true where the analysis found that true means attend, 0/false where it means padding
 // (torch.nn's key_padding_mask), with a warning where it found neither.
+import { ENCODER_INPUT_NAME } from '../../analysis/input-names';
 import { DEFAULT_IMAGE_SIZE } from '../../analysis/report/units';
 import type { Dim, InputInfo } from '../../analysis/report/types';
 import { Rng, hashString } from '../../analysis/numeric/random';
@@ -55,9 +56,19 @@ export interface SynthesizedInputs {
 }
 
 type AxisMeaning =
-  | 'batch' | 'seq' | 'total' | 'past' | 'channels' | 'height' | 'width' | 'mel' | 'frames' | 'samples' | 'hidden' | 'one';
+  | 'batch' | 'seq' | 'total' | 'past' | 'encoder' | 'channels' | 'height' | 'width' | 'mel' | 'frames' | 'samples' | 'hidden' | 'one';
 
+/**
+ * An encoder-decoder's decoder takes the encoder's keys and values as cache inputs and a mask over the encoder's
+ * positions (optimum's `past_key_values.0.encoder.key`, `encoder_attention_mask`): their length is the encoder's, not
+ * the decoder's past, and the two must agree (they are added together in the cross-attention).
+ */
 function axisMeaning(info: InputInfo, axis: number, sym: string): AxisMeaning {
+  const m = positionalMeaning(info, axis, sym);
+  return (m === 'past' || m === 'total') && ENCODER_INPUT_NAME.test(info.name) ? 'encoder' : m;
+}
+
+function positionalMeaning(info: InputInfo, axis: number, sym: string): AxisMeaning {
   const rank = info.shape.length;
   const s = sym.toLowerCase();
   if (info.role === 'cache_position') return 'seq';
@@ -109,6 +120,8 @@ function resolveDim(dim: Dim, meaning: AxisMeaning, shape: ResolvedShape, o: Syn
     case 'seq': return shape.seq;
     case 'past': return shape.past;
     case 'total': return shape.past + shape.seq;
+    // The encoder's positions: as many as the tokens asked for (the decoder's own are `seq` new and `past` cached).
+    case 'encoder': return shape.seq;
     case 'channels': return 3;
     case 'height': case 'width': return o.imageSize ?? DEFAULT_IMAGE_SIZE;
     case 'mel': return o.melBins ?? 80;
