@@ -180,7 +180,10 @@ describe('Attention Lens in VS Code (code-server)', () => {
     await quickInputTitle('Implementation');
     await typeAndEnter('blocked');
     await quickInputTitle('sites');
-    await page.keyboard.press('Enter'); // all sites, as preselected
+    // All sites, as preselected: once the list shows them checked (an Enter before that accepted an empty pick now and
+    // then, and no variant appeared).
+    await expect.poll(() => page.locator('.quick-input-list .monaco-list-row[aria-checked="true"]').count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    await page.keyboard.press('Enter');
     const variants = dashboard().locator('#variants-table tbody tr');
     await expect.poll(() => variants.count(), { timeout: 120_000 }).toBe(1);
     expect(await variants.nth(0).locator('td').nth(0).innerText()).toBe('window 8 (blocked)');
