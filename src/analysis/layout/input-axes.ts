@@ -87,12 +87,12 @@ function bySymbol(shape: Dim[], targets: PositionAxis[], shapes: ShapeInfo): num
   return undefined;
 }
 
-function byDataPath(input: Value, rank: number, targets: PositionAxis[], shapes: ShapeInfo): number | undefined {
-  const index = new Map<Value, PositionAxis[]>();
-  for (const t of targets) index.set(t.value, [...(index.get(t.value) ?? []), t]);
-  const reached = Array.from({ length: rank }, (_, axis) =>
-    followAxis(input, axis, shapes, (v, k) => index.get(v)?.find((t) => t.axis === k)?.position),
-  );
+/** For each axis of an input, the score positions (key, query) it lands on, followed op by op (axis-flow.ts). */
+function reachedPositions(input: Value, rank: number, index: Map<Value, PositionAxis[]>, shapes: ShapeInfo): Set<string>[] {
+  return Array.from({ length: rank }, (_, axis) => followAxis(input, axis, shapes, (v, k) => index.get(v)?.find((t) => t.axis === k)?.position));
+}
+
+function byDataPath(reached: Set<string>[]): number | undefined {
   for (const position of ['key', 'query'] as const) {
     const axis = single(reached.flatMap((r, i) => (r.has(position) ? [i] : [])));
     if (axis !== undefined) return axis;
@@ -104,9 +104,8 @@ function byDataPath(input: Value, rank: number, targets: PositionAxis[], shapes:
  * A 2-D mask laid out as queries × keys rather than batch × keys (torch.nn's `[S, S]` src_mask): one axis reaches the
  * scores' query axis and the other their key axis. Undefined otherwise.
  */
-function queryKeyAxes(input: Value, shape: Dim[], targets: PositionAxis[], shapes: ShapeInfo): InputAxes | undefined {
-  if (shape.length !== 2) return undefined;
-  const reached = [0, 1].map((axis) => followAxis(input, axis, shapes, (v, k) => targets.find((t) => t.value === v && t.axis === k)?.position));
+function queryKeyAxes(reached: Set<string>[]): InputAxes | undefined {
+  if (reached.length !== 2) return undefined;
   for (const key of [0, 1]) {
     if (reached[key].has('key') && !reached[key].has('query') && reached[1 - key].has('query') && !reached[1 - key].has('key')) return { sequence: key, query: 1 - key };
   }
@@ -127,16 +126,21 @@ function batchBeside(info: InputInfo, sequence: number): number | undefined {
 export function assignInputAxes(graph: Graph, shapes: ShapeInfo, sites: RawSite[], infos: InputInfo[]): string[] {
   if (sites.length === 0) return [];
   const targets = positionAxes(sites, shapes);
+  const index = new Map<Value, PositionAxis[]>();
+  for (const t of targets) index.set(t.value, [...(index.get(t.value) ?? []), t]);
   const values = new Map(graph.inputs.map((v) => [v.name, v]));
   const pending: InputInfo[] = [];
   for (const info of infos.filter(isCandidate)) {
     const v = values.get(info.name);
-    const square = info.role === 'attention_mask' && v ? queryKeyAxes(v, info.shape, targets, shapes) : undefined;
+    // Followed once, and only when a reading needs it.
+    let reached: Set<string>[] | undefined;
+    const paths = () => (reached ??= v ? reachedPositions(v, info.shape.length, index, shapes) : []);
+    const square = info.role === 'attention_mask' ? queryKeyAxes(paths()) : undefined;
     if (square) {
       info.axes = square;
       continue;
     }
-    const sequence = info.shape.length === 1 ? 0 : bySymbol(info.shape, targets, shapes) ?? (v ? byDataPath(v, info.shape.length, targets, shapes) : undefined);
+    const sequence = info.shape.length === 1 ? 0 : bySymbol(info.shape, targets, shapes) ?? byDataPath(paths());
     if (sequence === undefined) pending.push(info);
     else info.axes = withBatch(info, sequence);
   }
