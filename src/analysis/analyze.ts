@@ -31,7 +31,7 @@ export function analyzeLoaded(model: Model, options: AnalyzeOptions = {}): Analy
 export function analyzeWithSites(model: Model, options: AnalyzeOptions = {}): { report: AnalysisReport; sites: RawSite[] } {
   const shapes = new ShapeInfo(model.graph);
   const { sites, unmatched, ctx } = detectAttention(model.graph, shapes);
-  const seq = options.seqLen ?? fixedLength(sites) ?? DEFAULT_COST_LENGTH;
+  const seq = options.seqLen ?? fixedLength(sites, shapes) ?? DEFAULT_COST_LENGTH;
   const order = ctx.order;
   const warnings: string[] = [];
   if (model.unknownFields.length) {
@@ -66,10 +66,21 @@ export const DEFAULT_COST_LENGTH = 1024;
  * The one length every site's queries and keys are fixed to, when they are: a ViT exported for 32×32 images always
  * attends over 17 patches, and its cost at 1024 would describe a model that cannot exist.
  */
-function fixedLength(sites: RawSite[]): number | undefined {
-  const lengths = new Set(sites.flatMap((s) => (s.binding ? [s.binding.queryPositions, s.binding.keyPositions] : [null])));
+function fixedLength(sites: RawSite[], shapes: ShapeInfo): number | undefined {
+  const lengths = new Set(sites.flatMap((s) => (s.binding ? [s.binding.queryPositions, s.binding.keyPositions] : scoreLengths(s, shapes))));
   const [only] = lengths;
   return lengths.size === 1 && typeof only === 'number' && only > 0 ? only : undefined;
+}
+
+/**
+ * The queries and keys of a site the walk did not bind, read from the last two axes of the scores its Softmax takes
+ * (LeViT's 16 patches). An axis that holds something else (GPT-BigCode's [batch, queries, heads, keys]) reads as
+ * another length, so the model gets none.
+ */
+function scoreLengths(s: RawSite, shapes: ShapeInfo): (number | null)[] {
+  const scores = s.anchor.opType === 'Softmax' ? shapes.shape(s.anchor.input(0)) : undefined;
+  if (!scores || scores.length < 2) return [null];
+  return scores.slice(-2).map((d) => (typeof d === 'number' ? d : null));
 }
 
 function siteInfo(s: RawSite, id: number, seq: number, order: Map<import('./ir/graph').Node, number>): SiteInfo {

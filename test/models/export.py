@@ -547,3 +547,94 @@ torch.onnx.export(Dec().eval(), args, f"{out}/decoder-with-past-op14.onnx", opse
                 "past_key_values.0.encoder.key": {0: "batch", 2: "src"}, "past_key_values.0.encoder.value": {0: "batch", 2: "src"}, "encoder_attention_mask": {0: "batch", 1: "src"},
                 "logits": {0: "batch", 1: "seq"}, "present.0.decoder.key": {0: "batch", 2: "total"}, "present.0.decoder.value": {0: "batch", 2: "total"}})
 print("ok")
+
+# Layouts that read as other head counts, sizes or lengths (seeds 41, 42, 45, 52; the models above stay as they were):
+# gpt-bigcode-op14.onnx: GPT-BigCode's (StarCoder's) multi-query attention: one c_attn Linear cut into Q and KV, KV cut
+# again into K and V (one head of 8), Q viewed as [B, S·heads, 8] for torch.baddbmm, scores [B, S, heads, S], a boolean
+# causal buffer with torch.where.
+class BigCodeAttn(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.hd = d // h; s.d = d
+        s.c_attn = nn.Linear(d, d + 2 * s.hd); s.c_proj = nn.Linear(d, d)
+    def forward(s, x, causal):
+        b, t, _ = x.shape
+        q, kv = s.c_attn(x).split((s.d, 2 * s.hd), dim=2)
+        k, v = kv.split((s.hd, s.hd), dim=-1)
+        w = torch.baddbmm(torch.empty(b, t * s.h, t, dtype=x.dtype), q.reshape(b, t * s.h, s.hd), k.transpose(1, 2), beta=0, alpha=1 / math.sqrt(s.hd)).view(b, t, s.h, t)
+        w = F.softmax(torch.where(causal.view(1, t, 1, t), w, torch.full([], torch.finfo(x.dtype).min)), dim=-1)
+        return x + s.c_proj(torch.bmm(w.view(b, t * s.h, t), v).view(b, t, s.d))
+class BigCode(nn.Module):
+    def __init__(s):
+        super().__init__(); s.e = nn.Embedding(50, 32); s.l = nn.ModuleList([BigCodeAttn(), BigCodeAttn()])
+        s.register_buffer("bias", torch.tril(torch.ones(64, 64, dtype=torch.bool)))
+    def forward(s, ids):
+        x = s.e(ids); t = ids.shape[1]
+        for l in s.l: x = l(x, s.bias[:t, :t])
+        return x
+torch.manual_seed(41)
+torch.onnx.export(BigCode().eval(), torch.randint(0, 50, (1, 12)), f"{out}/gpt-bigcode-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
+
+# levit-op14.onnx: LeViT's attention on a fixed 4×4 patch grid: Linear + BatchNorm projections (not read), keys of 8 and
+# values of 16 per head (4 heads), a learned bias per head and patch offset, Hardswish before the output projection.
+class LinBN(nn.Module):
+    def __init__(s, a, b):
+        super().__init__(); s.l = nn.Linear(a, b, bias=False); s.bn = nn.BatchNorm1d(b)
+        s.bn.running_mean.uniform_(-0.1, 0.1); s.bn.running_var.uniform_(0.5, 1.5)
+    def forward(s, x): return s.bn(s.l(x).flatten(0, 1)).reshape(x.shape[0], x.shape[1], -1)
+class LeViTAttn(nn.Module):
+    def __init__(s, d=32, h=4, kd=8, res=4):
+        super().__init__(); s.h, s.kd, s.vd = h, kd, 2 * kd
+        s.qkv = LinBN(d, h * (2 * kd + s.vd)); s.proj = nn.Sequential(nn.Hardswish(), LinBN(h * s.vd, d))
+        pts = [(i, j) for i in range(res) for j in range(res)]
+        off = sorted({(abs(a[0] - b[0]), abs(a[1] - b[1])) for a in pts for b in pts})
+        s.ab = nn.Parameter(torch.randn(h, len(off)) * 0.1)
+        s.register_buffer("abi", torch.LongTensor([off.index((abs(a[0] - b[0]), abs(a[1] - b[1]))) for a in pts for b in pts]).view(res * res, res * res))
+    def forward(s, x):
+        b, n, _ = x.shape
+        q, k, v = s.qkv(x).view(b, n, s.h, -1).split([s.kd, s.kd, s.vd], dim=3)
+        q, k, v = q.permute(0, 2, 1, 3), k.permute(0, 2, 1, 3), v.permute(0, 2, 1, 3)
+        a = (q @ k.transpose(-2, -1) * s.kd ** -0.5 + s.ab[:, s.abi]).softmax(-1)
+        return x + s.proj((a @ v).transpose(1, 2).reshape(b, n, s.h * s.vd))
+class LeViT(nn.Module):
+    def __init__(s):
+        super().__init__(); s.patch = nn.Conv2d(3, 32, 4, 4); s.a = nn.Sequential(LeViTAttn(), LeViTAttn()); s.head = nn.Linear(32, 10)
+    def forward(s, img): return s.head(s.a(s.patch(img).flatten(2).transpose(1, 2)).mean(1))
+torch.manual_seed(42)
+torch.onnx.export(LeViT().eval(), torch.randn(1, 3, 16, 16), f"{out}/levit-op14.onnx", opset_version=14, input_names=["pixel_values"], output_names=["logits"])
+
+# gpt2-legacy-op11.onnx: GPT-2 as transformers wrote it before version 3, at opset 11: K split to [B, heads, 8, S]
+# directly, the scores divided by √8, the causal buffer sliced by the scores' own sizes (`w.size(-2)`, `w.size(-1)`) and
+# applied twice, `w * b - 1e4 * (1 - b)`.
+class OldGPT2Attn(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.c_attn = nn.Linear(d, 3 * d); s.c_proj = nn.Linear(d, d)
+        s.register_buffer("bias", torch.tril(torch.ones(32, 32)).view(1, 1, 32, 32))
+    def split(s, x, k=False):
+        x = x.view(*x.size()[:-1], s.h, x.size(-1) // s.h)
+        return x.permute(0, 2, 3, 1) if k else x.permute(0, 2, 1, 3)
+    def forward(s, x):
+        q, k, v = s.c_attn(x).split(x.size(-1), dim=2)
+        q, k, v = s.split(q), s.split(k, True), s.split(v)
+        w = torch.matmul(q, k) / math.sqrt(v.size(-1))
+        nd, ns = w.size(-2), w.size(-1)
+        b = s.bias[:, :, ns - nd:ns, :ns]
+        a = torch.matmul(nn.Softmax(dim=-1)(w * b - 1e4 * (1 - b)), v).permute(0, 2, 1, 3).contiguous()
+        return x + s.c_proj(a.view(*a.size()[:-2], a.size(-2) * a.size(-1)))
+torch.manual_seed(45)
+torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), OldGPT2Attn(), OldGPT2Attn()).eval(), torch.randint(0, 50, (1, 12)), f"{out}/gpt2-legacy-op11.onnx", opset_version=11, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
+
+# nystrom-op14.onnx: Nyströmformer's three softmaxes over 16 fixed tokens and 4 landmarks (segment means of Q and K):
+# only softmax(landmarks · Kᵀ) reaches a product with V; its queries are the landmarks, not the tokens.
+class Nystrom(nn.Module):
+    def __init__(s, d=32, h=4, m=4):
+        super().__init__(); s.h = h; s.hd = d // h; s.m = m; s.qkv = nn.Linear(d, 3 * d); s.o = nn.Linear(d, d)
+    def forward(s, x):
+        b, t, _ = x.shape
+        q, k, v = s.qkv(x).view(b, t, 3, s.h, s.hd).permute(2, 0, 3, 1, 4)
+        q = q * s.hd ** -0.5
+        ql = q.reshape(b, s.h, s.m, t // s.m, s.hd).mean(-2); kl = k.reshape(b, s.h, s.m, t // s.m, s.hd).mean(-2)
+        k1, k2, k3 = (F.softmax(a @ c.transpose(-1, -2), -1) for a, c in ((q, kl), (ql, kl), (ql, k)))
+        return x + s.o(((k1 @ k2) @ (k3 @ v)).transpose(1, 2).reshape(b, t, -1))
+torch.manual_seed(52)
+torch.onnx.export(Nystrom().eval(), torch.randn(1, 16, 32), f"{out}/nystrom-op14.onnx", opset_version=14, input_names=["x"], output_names=["y"])
+print("ok")

@@ -244,7 +244,9 @@ function isDistance(ctx: Ctx, v: Value, depth = 6): boolean {
  * data path), as opposed to a literal index into a constant table.
  */
 function isComputedIndex(v: Value | null): boolean {
-  return !!v && !v.constant && !v.initializer;
+  // The exporter gives a layer whose buffer equals an earlier one's an Identity of it (LeViT's bias indexes).
+  const root = v?.producer?.opType === 'Identity' ? v.producer.input(0) : v;
+  return !!root && !root.constant && !root.initializer;
 }
 
 export function maskTypeOf(f: MaskFacts): MaskType {

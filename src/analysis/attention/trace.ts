@@ -37,8 +37,12 @@ export interface Trace {
   cacheConcats: Node[];
   /** Boundary activations where the walk stopped without a projection. */
   others: Value[];
-  /** Where a fused projection (QKV or KV) is cut into its parts: the Split/Slice node and the output taken. */
-  split?: { node: Node; output: number };
+  /**
+   * Where a fused projection (QKV or KV) is cut into its parts: the Split/Slice node and the output taken, and where
+   * that node's input starts in the projection's features (GPT-BigCode cuts Q from KV, then K from V: base 32 for the
+   * second cut).
+   */
+  split?: { node: Node; output: number; base: number };
 }
 
 const MAX_NODES = 200;
@@ -79,9 +83,8 @@ export function traceBack(ctx: Ctx, start: Value): Trace {
           t.nodes.add(p);
           if (p.opType === 'RotaryEmbedding') t.rope = true;
           // A Split/Slice straight after a projection cuts a fused QKV (or KV) weight; elsewhere (RoPE halves) it does not.
-          if ((p.opType === 'Split' || p.opType === 'Slice') && !t.split && comesFromProjection(ctx, p.input(0))) {
-            t.split = { node: p, output: v.producerIndex };
-          }
+          // A Split of such a part along its features cuts it again (the walk returns through the first cut first).
+          if (p.opType === 'Split' || p.opType === 'Slice') t.split = cutOf(ctx, t.split, p, v.producerIndex) ?? t.split;
           if (p.opType === 'Concat' && p.inputs.some((i) => i?.isGraphInput)) t.cacheConcats.push(p);
           if ((p.opType === 'Mul' || p.opType === 'Div') && p.inputs.some((i) => i && isConstantOperand(ctx, i))) {
             const factor = p.inputs.find((i) => i && isConstantOperand(ctx, i)) ?? null;
@@ -243,6 +246,26 @@ function constName(v: Value): string {
   return v.name;
 }
 
+/** The cut a Split/Slice makes of a fused projection's features, given the cut already read on the way there. */
+function cutOf(ctx: Ctx, prev: Trace['split'], p: Node, output: number): Trace['split'] | undefined {
+  if (!prev) return comesFromProjection(ctx, p.input(0)) ? { node: p, output, base: 0 } : undefined;
+  const inner = p.input(0);
+  if (p.opType !== 'Split' || inner !== prev.node.outputs[prev.output]) return undefined;
+  const rank = ctx.shapes.shape(inner)?.length;
+  const axis = attrInt(p, 'axis') ?? 0;
+  if (rank === undefined || rank > 3 || (axis !== -1 && axis !== rank - 1)) return undefined;
+  return { node: p, output, base: prev.base + cutStart(ctx, prev.node, prev.output) };
+}
+
+/** Where output `index` of a Split starts along the cut axis (its outputs' last dims before it). */
+function cutStart(ctx: Ctx, split: Node, index: number): number {
+  return split.outputs.slice(0, index).reduce((a, o) => {
+    const s = ctx.shapes.shape(o);
+    const x = s?.[s.length - 1];
+    return a + (typeof x === 'number' ? x : 0);
+  }, 0);
+}
+
 /** Output features of the projection that feeds a trace, after any fused-QKV split. */
 export function projectionWidth(ctx: Ctx, t: Trace): number | undefined {
   const last = (v: Value | undefined) => {
@@ -264,13 +287,10 @@ export function projectionWidth(ctx: Ctx, t: Trace): number | undefined {
 export function projectionWithSlice(ctx: Ctx, t: Trace): ProjectionInfo | undefined {
   const p = t.projection;
   if (!p || !t.split || t.split.node.opType !== 'Split') return p;
-  const widths = t.split.node.outputs.map((o) => {
-    const s = ctx.shapes.shape(o);
-    const x = s?.[s.length - 1];
-    return typeof x === 'number' ? x : 0;
-  });
-  const start = widths.slice(0, t.split.output).reduce((a, b) => a + b, 0);
-  return { ...p, fused: widths.length === 3 ? 'qkv' : 'kv', sliceStart: start, sliceEnd: start + widths[t.split.output] };
+  const width = projectionWidth(ctx, t) ?? 0;
+  const start = t.split.base + cutStart(ctx, t.split.node, t.split.output);
+  const parts = t.split.base > 0 || t.split.node.outputs.length === 3 ? 'qkv' : 'kv';
+  return { ...p, fused: parts, sliceStart: start, sliceEnd: start + width };
 }
 
 /** The value a chain of quantize-dequantize pairs rounds (each projection may have a pair of its own). */

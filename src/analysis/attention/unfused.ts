@@ -10,6 +10,7 @@ import type { PlanSplit } from './plan-site';
 import { bindSite } from './layout/bind';
 import type { RawSite } from './site';
 import { attentionKind, projectionWidth, projectionWithSlice, projectsLearnedData, traceBack, type Trace } from './trace';
+import { keysHiddenBy } from './zero-one-mask';
 
 // Clip: the float16 conversion (rewriters/precision) bounds values to ±65504 before each cast down.
 const SCORE_PASS = new Set(['Cast', 'Clip', 'Identity', 'Reshape', ...QDQ_OPS]);
@@ -52,7 +53,7 @@ export function matchSoftmax(ctx: Ctx, sm: Node, split?: PlanSplit): Match<RawSi
   // A split site's scores are one group's, not the site's: they are not checked against the bound heads.
   const bound = bindSite(ctx, { qk, pv, q, k, v, qIn, kIn, vIn, outChain: oAt >= 0 ? out.nodes.slice(0, oAt) : [], oNode: out.projection?.node, ...(split ? { scores: null } : {}) });
   if (!bound.ok && bound.contradiction) return fail(`the dimensions of this block disagree: ${bound.reason}`);
-  const dims = bound.ok ? bound.binding : legacyDims(ctx, qk, qIn, q, k, split?.heads);
+  const dims = bound.ok ? bound.binding : legacyDims(ctx, qk, qIn, vIn, q, k, split?.heads);
   if (!dims) return fail(`could not read the number of heads from the score shape or the Q projection (${bound.ok ? '' : bound.reason})`);
   const { heads, kvHeads, headDim } = dims;
   if (split && heads !== split.heads) return fail(`the per-head plan's groups hold ${split.heads} heads where Q has ${heads}`);
@@ -61,7 +62,7 @@ export function matchSoftmax(ctx: Ctx, sm: Node, split?: PlanSplit): Match<RawSi
   // compute-reducing forms apply it to the blocked scores as it is.
   const perRow = (m: Value) => chain.value.factors.includes(m) && ctx.shapes.shape(m)?.at(-1) === 1;
   const mask = classifyMask(ctx, chain.value.masks.filter((m) => !perRow(m)));
-  const kind = attentionKind(q, k);
+  const kind = fixedLengthsDiffer(ctx, qk) && k.cacheConcats.length === 0 ? 'cross' : attentionKind(q, k);
   const nodes = new Set<Node>([...chain.value.nodes, sm, ...fwdNodes, pv, ...q.nodes, ...k.nodes, ...v.nodes, ...out.nodes]);
   const form = sdpaShape(chain.value, q, k) ? 'sdpa-decomposed' : 'unfused';
   const notes: string[] = [];
@@ -103,7 +104,8 @@ export function matchSoftmax(ctx: Ctx, sm: Node, split?: PlanSplit): Match<RawSi
     nodes,
     notes,
     io: { q: qIn, k: kIn, v: vIn, out: out.value },
-    ...(bound.ok ? { binding: bound.binding, layouts: bound.layouts, vHeadDim: bound.binding.vHeadDim } : {}),
+    ...(bound.ok ? { binding: bound.binding, layouts: bound.layouts } : {}),
+    ...(dims.vHeadDim ? { vHeadDim: dims.vHeadDim } : {}),
   });
 }
 
@@ -112,8 +114,10 @@ export function matchSoftmax(ctx: Ctx, sm: Node, split?: PlanSplit): Match<RawSi
  * heads from the scores' axis 1 ([batch, heads, queries, keys], or the blocked 5-D layouts of rewritten sites), else
  * from the Reshape that splits heads, else the projection's width over the head size.
  */
-function legacyDims(ctx: Ctx, qk: Node, qIn: Value, q: Trace, k: Trace, planHeads?: number): { heads: number; kvHeads: number; headDim: number | null } | undefined {
+function legacyDims(ctx: Ctx, qk: Node, qIn: Value, vIn: Value, q: Trace, k: Trace, planHeads?: number): { heads: number; kvHeads: number; headDim: number | null; vHeadDim?: number } | undefined {
   const qShape = ctx.shapes.shape(qIn);
+  // V's head size is its own (LeViT's values are four times as wide as its keys): it is read, not assumed equal.
+  const vHeadDim = num(ctx.shapes.shape(vIn)?.at(-1));
   const sShape = ctx.shapes.shape(qk.outputs[0]);
   const split = headSplit(ctx, q);
   const headDim = num(qShape?.[qShape.length - 1]) ?? split?.headDim ?? null;
@@ -122,8 +126,22 @@ function legacyDims(ctx: Ctx, qk: Node, qIn: Value, q: Trace, k: Trace, planHead
   heads ??= split?.heads;
   if (heads === undefined && headDim) heads = div(projectionWidth(ctx, q), headDim);
   if (heads === undefined) return undefined;
-  const kvHeads = (headDim ? div(projectionWidth(ctx, k), headDim) : undefined) ?? pastHeads(ctx, k) ?? headSplit(ctx, k)?.heads ?? heads;
-  return { heads, kvHeads, headDim };
+  // Each query head reads one KV head, so their count divides the heads: a width that does not is not K's alone (a
+  // packed QKV projection cut on a head axis, as timm's `unbind` does) and the next reading is taken.
+  const kShape = ctx.shapes.shape(qk.input(1));
+  const readings = [headDim ? div(projectionWidth(ctx, k), headDim) : undefined, pastHeads(ctx, k), headSplit(ctx, k)?.heads, kShape?.length === 4 ? num(kShape[1]) : undefined];
+  const kvHeads = readings.find((r) => r !== undefined && heads % r === 0) ?? heads;
+  return { heads, kvHeads, headDim, ...(vHeadDim ? { vHeadDim } : {}) };
+}
+
+/**
+ * Queries and keys of fixed, different counts without a cache: whatever Q comes from, it is not the keys' sequence
+ * (Nyströmformer's landmarks), so positions cannot be compared.
+ */
+function fixedLengthsDiffer(ctx: Ctx, qk: Node): boolean {
+  const s = ctx.shapes.shape(qk.outputs[0]);
+  const [queries, keys] = s && s.length === 4 ? [num(s[2]), num(s[3])] : [];
+  return queries !== undefined && keys !== undefined && queries !== keys;
 }
 
 function num(d: unknown): number | undefined {
@@ -173,6 +191,8 @@ function scoreChain(ctx: Ctx, start: Value | null): Match<ScoreChain> {
   let outer = 1; // factors between the tanh and the Softmax (the soft-cap)
   let tanhSeen = false;
   let constantBias = false;
+  // 0/1 tensors whose zeros a term after them hides: a product by one of them is part of that mask (zero-one-mask.ts).
+  const hiddenZeros = new Set<Value>();
   let v = start;
   for (let step = 0; step < 16 && v; step++) {
     const p = v.producer;
@@ -204,8 +224,9 @@ function scoreChain(ctx: Ctx, start: Value | null): Match<ScoreChain> {
       } else {
         const next = pickScorePath(ctx, a, b);
         if (!next) return fail(`no Q·Kᵀ MatMul behind ${p.opType} '${p.name}'`);
-        masks.push(next === a ? b! : a!);
-        factors.push(next === a ? b! : a!);
+        const other = next === a ? b! : a!;
+        masks.push(other);
+        if (p.opType === 'Div' || !hiddenZeros.has(other)) factors.push(other);
         v = next;
       }
     } else if (p.opType === 'Add' || p.opType === 'Sub') {
@@ -215,6 +236,8 @@ function scoreChain(ctx: Ctx, start: Value | null): Match<ScoreChain> {
       const other = next === a ? b! : a!;
       if (isConstantLike(ctx, other)) constantBias = true;
       masks.push(other);
+      const zeros = p.opType === 'Add' || next === a ? keysHiddenBy(ctx, p.opType as 'Add' | 'Sub', other) : undefined;
+      if (zeros) hiddenZeros.add(zeros);
       v = next;
     } else if (p.opType === 'Where') {
       const [c, x, y] = p.inputs;

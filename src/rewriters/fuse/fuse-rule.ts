@@ -4,7 +4,6 @@
 // attention_bias), soft-capping, rotary embedding already applied to Q and K, grouped KV heads and KV caches (the model's
 // own concatenation, which also writes the present outputs, feeds the operator) carry over, so the outputs are the
 // original's within float rounding. A site that cannot be fused is left as it is, with the reason as a warning.
-import { ShapeInfo } from '../../analysis/ir/shapes';
 import type { SiteInfo } from '../../analysis/report/types';
 import { RuleError, siteById, type Rule, type RuleResult, type SiteChange } from '../rule';
 import { costOf, denseKeysPerQuery } from '../sparse/cost';
@@ -12,7 +11,7 @@ import { SITE_OPS_OPSET } from '../sparse/ops';
 import { buildFused, type FuseCaches } from './build';
 import { FUSE_OPS, FUSE_TARGETS, type FuseOpChoice, type FuseTarget } from './choose';
 import { planFusion } from './plan';
-import { dropScoreShapedExpands } from '../sparse/score-shape';
+import { prepareScoreChains } from '../sparse/score-shape';
 
 export interface FuseParams {
   /** The execution provider the model is meant for (default cpu). */
@@ -62,8 +61,7 @@ export const fuseRule: Rule<FuseParams> = {
   skipReason: (site) => fuseSkipReason(site),
   apply(ctx, siteIds, params): RuleResult {
     const opts = { target: params?.target ?? 'cpu', op: params?.op ?? 'auto', opset: ctx.builder.model.opsets.get('') ?? 0 } as const;
-    for (const id of siteIds) dropScoreShapedExpands(ctx.builder, siteById(ctx, id).raw);
-    const shapes = new ShapeInfo(ctx.builder.graph);
+    const shapes = prepareScoreChains(ctx.builder, siteIds.map((id) => siteById(ctx, id).raw));
     const caches: FuseCaches = { biases: new Map(), ropes: new Map() };
     const changes: SiteChange[] = [];
     const warnings: string[] = [];

@@ -8,7 +8,8 @@
 import type { Graph, Node, Value } from '../../analysis/ir/graph';
 import type { ShapeInfo } from '../../analysis/ir/shapes';
 import type { RawSite } from '../../analysis/attention/site';
-import { attrFloat, attrInt, scalarOf as scalarIn } from '../../analysis/attention/match';
+import { attrFloat, attrInt, scalarOf as scalarIn, type Ctx } from '../../analysis/attention/match';
+import { keysHiddenBy, MASK_VALUE_LIMIT } from '../../analysis/attention/zero-one-mask';
 import { readScoreChain, type ScoreChain } from '../sparse/score-chain';
 
 /** A term of the bias: `coef·value` added to the scores, or a Where that puts `fill` (already scaled) where keys are hidden. */
@@ -34,15 +35,10 @@ export interface ScoreCore {
   kUntransposed: boolean;
 }
 
-/**
- * The largest value still read as "hidden": exporters use −∞, the lowest finite float or −10⁴ (older GPT-2); all give
- * exp(·) = 0 next to any visible key, so adding them (the fused form) and writing them in place of the score (Where)
- * give the same probabilities.
- */
-export const MASK_VALUE_LIMIT = -1e4;
 
 export function readScoreCore(graph: Graph, shapes: ShapeInfo, raw: RawSite): ScoreCore | string {
-  const scalarOf = (v: Value | null) => scalarIn({ graph, shapes, order: new Map() }, v);
+  const ctx = { graph, shapes, order: new Map() };
+  const scalarOf = (v: Value | null) => scalarIn(ctx, v);
   const chain = readScoreChain(graph, shapes, raw);
   if (typeof chain === 'string') return chain;
   const product = productOf(chain.qk);
@@ -64,7 +60,7 @@ export function readScoreCore(graph: Graph, shapes: ShapeInfo, raw: RawSite): Sc
       else t.fill *= c;
     }
   };
-  for (const step of chain.pre) {
+  for (const [at, step] of chain.pre.entries()) {
     const n = step.node;
     const others = n.inputs.filter((_, i) => i !== step.dataIndex);
     const scalar = () => (step.maskIndexes.length === 0 && others.length === 1 ? scalarOf(others[0]) : undefined);
@@ -76,6 +72,8 @@ export function readScoreCore(graph: Graph, shapes: ShapeInfo, raw: RawSite): Sc
       case 'Div': {
         const c = scalar();
         if (n.opType === 'Div' && step.dataIndex !== 0) return `Div '${n.name}' divides by the scores`;
+        // A product by the 0/1 tensor a later term hides the zeros of: that term alone is the mask (zero-one-mask.ts).
+        if (c === undefined && n.opType === 'Mul' && others.length === 1 && others[0] && hiddenLater(ctx, chain, at, others[0])) break;
         if (c === undefined) {
           // Per head and on the bare product (no mask or cap yet, which it would scale too): it can scale Q instead.
           const perHead = others.length === 1 && others[0] && isHeadFactor(shapes, others[0], raw.heads);
@@ -125,6 +123,15 @@ export function readScoreCore(graph: Graph, shapes: ShapeInfo, raw: RawSite): Sc
   const scale = tanh ? inner * outer : inner;
   if (tanh && !(outer > 0)) return `the soft-cap factor after the tanh is ${outer}, not a positive cap`;
   return { chain, scale, headFactors, ...(tanh ? { softcap: outer } : {}), terms, kUntransposed: product.transB };
+}
+
+/** Whether a term added or subtracted after step `at`, before any tanh, hides the zeros of the 0/1 tensor `m`. */
+function hiddenLater(ctx: Ctx, chain: ScoreChain, at: number, m: Value): boolean {
+  for (const { node, dataIndex } of chain.pre.slice(at + 1)) {
+    if (node.opType === 'Tanh') return false;
+    if ((node.opType === 'Add' || (node.opType === 'Sub' && dataIndex === 0)) && node.inputs.some((x, i) => i !== dataIndex && x && keysHiddenBy(ctx, node.opType as 'Add' | 'Sub', x) === m)) return true;
+  }
+  return false;
 }
 
 /** A factor broadcast over queries and keys and the batch, with one value per head or one for all: [.., H, 1, 1]. */

@@ -1,13 +1,13 @@
 // What every sparse rule does around its per-site rewrite: look the site up in the working graph, give it an op
 // builder named after its anchor, count the nodes it added and removed, and report the change with its cost.
 import type { RawSite } from '../../analysis/attention/site';
-import { ShapeInfo } from '../../analysis/ir/shapes';
+import type { ShapeInfo } from '../../analysis/ir/shapes';
 import type { SiteInfo } from '../../analysis/report/types';
 import { siteById, type RuleContext, type RuleResult, type SiteChange } from '../rule';
 import { siteChange, type Computed } from './cost';
 import { dropDeadMasks } from './last-row';
 import { SiteOps } from './ops';
-import { dropScoreShapedExpands } from './score-shape';
+import { prepareScoreChains } from './score-shape';
 import { floatTypeOf } from './values';
 
 export interface SiteOutcome {
@@ -21,11 +21,10 @@ export type SiteRewrite = (site: { info: SiteInfo; raw: RawSite; ops: SiteOps; s
 export function rewriteSites(ctx: RuleContext, rule: string, siteIds: number[], rewrite: SiteRewrite): RuleResult {
   const changes: SiteChange[] = [];
   const warnings: string[] = [];
-  // One shape analysis of the graph as the rule found it, once the masks expanded to the scores' shape are not (that
-  // changes their shapes): each site's rewrite only adds values (which need no shapes) and edits its own nodes, so
-  // the facts stay true for the sites after it.
-  for (const id of siteIds) dropScoreShapedExpands(ctx.builder, siteById(ctx, id).raw);
-  const shapes = new ShapeInfo(ctx.builder.graph);
+  // One shape analysis of the graph as the rule found it, once nothing outside the sites reads the scores' shape (the
+  // masks expanded to it change shape): each site's rewrite only adds values (which need no shapes) and edits its own
+  // nodes, so the facts stay true for the sites after it.
+  const shapes = prepareScoreChains(ctx.builder, siteIds.map((id) => siteById(ctx, id).raw));
   for (const id of siteIds) {
     const { info, raw } = siteById(ctx, id);
     const ops = new SiteOps(ctx.builder, `${raw.anchor.name}::${rule}`, floatTypeOf(raw.io.q));

@@ -1,0 +1,70 @@
+// Layouts that read as other head counts, sizes or lengths (test/models/export.py, seeds 41, 42, 45, 52): GPT-BigCode's
+// projection cut twice (K and V were read as one 16-wide cut: 2 KV heads), LeViT's values wider than its keys on a
+// fixed patch grid (costed at 1024 patches with values as wide as keys), Nyströmformer's landmark queries (read as
+// self-attention with 12 KV heads, the width of the packed QKV projection) and GPT-2 as transformers wrote it before
+// version 3 (its 0/1 causal buffer multiplied into the scores read as a scale per position, and the scores' own sizes
+// read outside the site, which kept fuse and the compute-reducing forms away).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-node';
+import { expectFastFormsExact, ids, model, rewritten } from './helpers/small-exports';
+import { analyzeModel } from '../../src/analysis/analyze';
+import { maxAbsDiff, outputsOf, scratch } from '../rewriters/shared-prune-helpers';
+
+let tmp: { dir: string; cleanup: () => void };
+beforeAll(() => { tmp = scratch('exporter-layouts'); });
+afterAll(() => tmp.cleanup());
+
+describe('head counts and sizes', () => {
+  it('GPT-BigCode: one KV head, cut from c_attn after Q, then from V', () => {
+    const sites = analyzeModel(model('gpt-bigcode-op14')).sites;
+    expect(sites.map((s) => [s.heads, s.kvHeads, s.headDim])).toEqual([[4, 1, 8], [4, 1, 8]]);
+    for (const s of sites) {
+      expect([s.projections.q?.sliceStart, s.projections.q?.sliceEnd]).toEqual([0, 32]);
+      expect([s.projections.k?.sliceStart, s.projections.k?.sliceEnd]).toEqual([32, 40]);
+      expect([s.projections.v?.sliceStart, s.projections.v?.sliceEnd]).toEqual([40, 48]);
+    }
+  });
+
+  it("LeViT: costed at its 16 patches, with values twice as wide as keys", () => {
+    const r = analyzeModel(model('levit-op14'));
+    expect(r.costSeqLen).toBe(16);
+    // Q·Kᵀ at 8 per head and P·V at 16: 2 · 4 heads · 16² · (8 + 16).
+    expect(r.sites.map((s) => s.flops)).toEqual([2 * 4 * 16 * 16 * 24, 2 * 4 * 16 * 16 * 24]);
+    // Both layers' biases are gathered from a learned table by a constant index (the second's an Identity of the first's).
+    expect(r.sites.map((s) => s.maskType)).toEqual(['bias', 'bias']);
+  });
+
+  it("Nyströmformer: landmark queries over the tokens' keys are no self-attention, and K has Q's heads", () => {
+    const r = analyzeModel(model('nystrom-op14'));
+    expect(r.sites.map((s) => [s.kind, s.heads, s.kvHeads])).toEqual([['cross', 4, 4]]);
+    // 4 landmarks and 16 keys: no one length to cost the model at.
+    expect(r.costSeqLen).toBe(1024);
+  });
+});
+
+describe('GPT-2 before transformers 3 (opset 11)', () => {
+  it('reads the 0/1 causal buffer as the mask it is, with the scale 1/√8', () => {
+    const sites = analyzeModel(model('gpt2-legacy-op11')).sites;
+    expect(sites.map((s) => [s.maskType, s.causal])).toEqual([['causal', true], ['causal', true]]);
+    for (const s of sites) expect(s.scale).toBeCloseTo(8 ** -0.5, 6);
+  });
+
+  it('fuses both sites exactly, though the causal buffer is sliced by the scores\' sizes', async () => {
+    const feeds = ids(2, 12);
+    const before = await outputsOf(model('gpt2-legacy-op11'), feeds);
+    const fused = await rewritten(tmp.dir, 'gpt2-legacy-op11', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.GroupQueryAttention', 'com.microsoft.GroupQueryAttention']);
+    expect(maxAbsDiff(fused.outputs.hidden, before.hidden)).toBeLessThan(1e-4);
+  });
+
+  it('computes the compute-reducing forms, which give the mask forms\' outputs', async () => {
+    await expectFastFormsExact(tmp.dir, 'gpt2-legacy-op11', ids(2, 14), [['window', { window: 4 }, 'blocked'], ['block-topk', { block: 4, k: 1 }, 'gather']]);
+  });
+
+  it('a window of the whole length changes nothing: the mask form reads the buffer as causal', async () => {
+    const feeds = { input_ids: new ort.Tensor('int64', BigInt64Array.from({ length: 10 }, (_, i) => BigInt(i * 3 + 1)), [1, 10]) };
+    const before = await outputsOf(model('gpt2-legacy-op11'), feeds);
+    const wide = await rewritten(tmp.dir, 'gpt2-legacy-op11', 'window-10', [{ rule: 'window', params: { window: 10, impl: 'blocked' } }], feeds);
+    expect(maxAbsDiff(wide.outputs.hidden, before.hidden)).toBeLessThan(1e-5);
+  });
+});
