@@ -17,3 +17,6 @@ export function cacheRole(name: string): 'past_key' | 'past_value' | undefined {
 
 /** A cache or mask of the encoder's positions in a decoder (optimum's `past_key_values.0.encoder.key`, `encoder_attention_mask`). */
 export const ENCODER_INPUT_NAME = /encoder|cross/i;
+
+/** Audio given as features (Whisper's `input_features`, log-mel spectrograms) or as raw samples (wav2vec 2.0's `input_values`). */
+export const AUDIO_INPUT_NAME = /input_features|input_values|audio|mel|spectrogram/i;

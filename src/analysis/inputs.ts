@@ -9,7 +9,7 @@ import { assignInputAxes } from './layout/input-axes';
 import { bandWidth, MASK_INPUT_NAME } from './attention/mask';
 import { maskMeaning } from './layout/mask-meaning';
 import type { InputInfo, InputRole } from './report/types';
-import { cacheRole } from './input-names';
+import { AUDIO_INPUT_NAME, cacheRole } from './input-names';
 
 /**
  * @param sites    the detected attention sites: their score axes tell which input axis is the sequence.
@@ -52,7 +52,7 @@ function roleOf(name: string, dtype: string, rank: number, indexesTable: boolean
   if (/position/.test(n) && isInt) return 'position_ids';
   if (MASK_INPUT_NAME.test(n)) return 'attention_mask';
   if (/pixel|image/.test(n) || (!isInt && rank === 4)) return 'pixel_values';
-  if (/input_features|audio|mel|spectrogram/.test(n)) return 'audio_features';
+  if (AUDIO_INPUT_NAME.test(n)) return 'audio_features';
   if (isInt && (indexesTable || /input_ids|ids$|tokens?/.test(n))) return 'input_ids';
   if (!isInt && rank === 3) return 'hidden_states';
   return 'other';

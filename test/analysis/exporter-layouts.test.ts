@@ -3,7 +3,9 @@
 // fixed patch grid (costed at 1024 patches with values as wide as keys), Nyströmformer's landmark queries (read as
 // self-attention with 12 KV heads, the width of the packed QKV projection) and GPT-2 as transformers wrote it before
 // version 3 (its 0/1 causal buffer multiplied into the scores read as a scale per position, and the scores' own sizes
-// read outside the site, which kept fuse and the compute-reducing forms away).
+// read outside the site, which kept fuse and the compute-reducing forms away), and an audio encoder whose frames strided
+// convolutions cut from samples of open length (their count was unknown, so the heads folded into the batch for
+// torch.bmm could not be bound, and fuse and the compute-reducing forms refused it).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { expectFastFormsExact, ids, model, rewritten } from './helpers/small-exports';
@@ -66,5 +68,25 @@ describe('GPT-2 before transformers 3 (opset 11)', () => {
     const before = await outputsOf(model('gpt2-legacy-op11'), feeds);
     const wide = await rewritten(tmp.dir, 'gpt2-legacy-op11', 'window-10', [{ rule: 'window', params: { window: 10, impl: 'blocked' } }], feeds);
     expect(maxAbsDiff(wide.outputs.hidden, before.hidden)).toBeLessThan(1e-5);
+  });
+});
+
+describe('an audio encoder over samples of open length (wav2vec 2.0, BART-family bmm attention)', () => {
+  const samples = (b: number, n: number) => ({ input_values: new ort.Tensor('float32', Float32Array.from({ length: b * n }, (_, i) => Math.sin(i * 0.37) + 0.1 * Math.cos(i * 1.3)), [b, n]) });
+
+  it('binds both sites: the frames are a length the strided convolutions compute from the samples', () => {
+    const r = analyzeModel(model('wav2vec-bmm-op14'));
+    expect(r.model.inputs.map((i) => i.role)).toEqual(['audio_features']);
+    expect(r.sites.map((s) => [s.heads, s.headDim, !!s.binding])).toEqual([[4, 8, true], [4, 8, true]]);
+    expect(r.sites[0].binding!.queryPositions).toBe(r.sites[0].binding!.keyPositions);
+  });
+
+  it('fuses both sites exactly, and the compute-reducing forms give the mask forms\' outputs', async () => {
+    const feeds = samples(2, 400);
+    const before = await outputsOf(model('wav2vec-bmm-op14'), feeds);
+    const fused = await rewritten(tmp.dir, 'wav2vec-bmm-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
+    expect(maxAbsDiff(fused.outputs.last_hidden_state, before.last_hidden_state)).toBeLessThan(1e-4);
+    await expectFastFormsExact(tmp.dir, 'wav2vec-bmm-op14', feeds, [['window', { window: 8 }, 'blocked'], ['block-topk', { block: 8, k: 1 }, 'gather']]);
   });
 });

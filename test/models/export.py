@@ -638,3 +638,30 @@ class Nystrom(nn.Module):
 torch.manual_seed(52)
 torch.onnx.export(Nystrom().eval(), torch.randn(1, 16, 32), f"{out}/nystrom-op14.onnx", opset_version=14, input_names=["x"], output_names=["y"])
 print("ok")
+
+# wav2vec-bmm-op14.onnx (seed 62): an audio encoder over raw samples of open length (wav2vec 2.0's layout): strided
+# convolutions cut the samples to frames, a grouped positional convolution is added, then two attention layers as
+# transformers' BART family wrote them until 2024 (Q scaled after its projection, K without bias, heads folded into the
+# batch for torch.bmm: `view(bsz * heads, -1, head_dim)`).
+class BmmAttn(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.hd = d // h; s.scaling = s.hd ** -0.5
+        s.q_proj = nn.Linear(d, d); s.k_proj = nn.Linear(d, d, bias=False); s.v_proj = nn.Linear(d, d); s.out_proj = nn.Linear(d, d)
+    def forward(s, x):
+        b, t, c = x.shape
+        heads = lambda y: y.view(b, t, s.h, s.hd).transpose(1, 2).reshape(b * s.h, t, s.hd)
+        w = torch.bmm(heads(s.q_proj(x) * s.scaling), heads(s.k_proj(x)).transpose(1, 2))
+        o = torch.bmm(F.softmax(w, -1), heads(s.v_proj(x))).view(b, s.h, t, s.hd).transpose(1, 2).reshape(b, t, c)
+        return s.out_proj(o)
+class Wav2Vec(nn.Module):
+    def __init__(s):
+        super().__init__(); s.fe = nn.Sequential(nn.Conv1d(1, 32, 10, 5), nn.GELU(), nn.Conv1d(32, 32, 3, 2), nn.GELU())
+        s.posc = nn.Conv1d(32, 32, 5, padding=2, groups=4); s.l = nn.ModuleList([BmmAttn(), BmmAttn()])
+    def forward(s, input_values):
+        x = s.fe(input_values[:, None]).transpose(1, 2)
+        x = x + F.gelu(s.posc(x.transpose(1, 2))).transpose(1, 2)
+        for l in s.l: x = x + l(x)
+        return x
+torch.manual_seed(62)
+torch.onnx.export(Wav2Vec().eval(), torch.randn(1, 400), f"{out}/wav2vec-bmm-op14.onnx", opset_version=14, input_names=["input_values"], output_names=["last_hidden_state"], dynamic_axes={"input_values": {0: "batch", 1: "samples"}, "last_hidden_state": {0: "batch", 1: "frames"}})
+print("ok")

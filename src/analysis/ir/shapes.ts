@@ -336,12 +336,26 @@ function convShape(n: Node, x: Dim[] | undefined, w: Dim[] | undefined): Dim[] |
   const out: Dim[] = [x[0], isConv ? (n.opType === 'ConvTranspose' ? null : w?.[0] ?? null) : x[1]];
   for (let i = 0; i < spatial; i++) {
     const d = x[2 + i];
+    const k = (kernel[i] - 1) * dil[i] + 1;
+    if (typeof d === 'string' && n.opType !== 'ConvTranspose') { out.push(convSymbol(d, auto, k, pads[i] + pads[i + spatial], strides[i])); continue; }
     if (!isNum(d) || n.opType === 'ConvTranspose') { out.push(null); continue; }
     if (auto === 'SAME_UPPER' || auto === 'SAME_LOWER') { out.push(Math.ceil(d / strides[i])); continue; }
-    const k = (kernel[i] - 1) * dil[i] + 1;
     out.push(Math.floor((d + pads[i] + pads[i + spatial] - k) / strides[i]) + 1);
   }
   return out;
+}
+
+/**
+ * A convolution's output length over an open input length: the same symbol where it keeps the length, else one named
+ * after the computation, so that two readings of it (a Shape of the features, the features themselves) agree. Audio
+ * encoders cut their frames with strided convolutions before attending over them (wav2vec 2.0, Whisper's stem).
+ */
+function convSymbol(d: string, auto: string, k: number, pad: number, stride: number): Dim {
+  if (auto === 'SAME_UPPER' || auto === 'SAME_LOWER') return stride === 1 ? d : `ceil(${d}/${stride})`;
+  if (auto !== 'NOTSET' && auto !== 'VALID') return null;
+  const cut = auto === 'VALID' ? k - 1 : k - 1 - pad;
+  const shifted = (by: number) => (by === 0 ? d : `${d}${by > 0 ? '-' : '+'}${Math.abs(by)}`);
+  return stride === 1 ? shifted(cut) : `floor((${shifted(cut + 1)})/${stride})+1`;
 }
 
 /** Output shape of fused attention operators: [batch, sequence, heads * v head size] (ONNX Attention with 4-D inputs keeps 4-D). */

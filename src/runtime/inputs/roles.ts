@@ -1,6 +1,6 @@
 // A fallback guess of each graph input's role from its name, dtype and rank, for when the caller has no analysis
 // report (the analysis, which also follows where an input flows, is the better source and wins when given).
-import { cacheRole } from '../../analysis/input-names';
+import { AUDIO_INPUT_NAME, cacheRole } from '../../analysis/input-names';
 import type { Dim, InputInfo, InputRole } from '../../analysis/report/types';
 
 export interface InputSignature {
@@ -20,7 +20,7 @@ export function guessRole(sig: InputSignature): InputRole {
   if (/token_type|segment_ids/.test(n)) return 'token_type_ids';
   if (/mask/.test(n)) return 'attention_mask';
   if (/pixel|image/.test(n) && isFloat) return 'pixel_values';
-  if (/input_features|input_values|audio|mel|spectrogram/.test(n) && isFloat) return 'audio_features';
+  if (AUDIO_INPUT_NAME.test(n) && isFloat) return 'audio_features';
   if (isInt && (/ids$|^ids|tokens?$|input$/.test(n) || sig.shape.length === 2)) return 'input_ids';
   if (isFloat && sig.shape.length === 3) return 'hidden_states';
   return 'other';
