@@ -5,7 +5,9 @@
 // version 3 (its 0/1 causal buffer multiplied into the scores read as a scale per position, and the scores' own sizes
 // read outside the site, which kept fuse and the compute-reducing forms away), and an audio encoder whose frames strided
 // convolutions cut from samples of open length (their count was unknown, so the heads folded into the batch for
-// torch.bmm could not be bound, and fuse and the compute-reducing forms refused it).
+// torch.bmm could not be bound, and fuse and the compute-reducing forms refused it); DeepSeek's latent attention (read
+// as cross-attention, its K and V being projected from a latent; fuse wrote a MultiHeadAttention that failed at run time,
+// its 4-D K and V having different head sizes).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { expectFastFormsExact, ids, model, rewritten } from './helpers/small-exports';
@@ -88,5 +90,20 @@ describe('an audio encoder over samples of open length (wav2vec 2.0, BART-family
     expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
     expect(maxAbsDiff(fused.outputs.last_hidden_state, before.last_hidden_state)).toBeLessThan(1e-4);
     await expectFastFormsExact(tmp.dir, 'wav2vec-bmm-op14', feeds, [['window', { window: 8 }, 'blocked'], ['block-topk', { block: 8, k: 1 }, 'gather']]);
+  });
+});
+
+describe("DeepSeek's multi-head latent attention", () => {
+  it('is self-attention with keys of 12 and values of 8 per head, fused exactly', async () => {
+    const r = analyzeModel(model('mla-latent-op14'));
+    expect(r.sites.map((s) => [s.kind, s.causal, s.heads, s.headDim])).toEqual([['self', true, 4, 12], ['self', true, 4, 12]]);
+    // Q·Kᵀ at 12 per head and P·V at 8.
+    expect(r.sites[0].flops).toBe(2 * 4 * 1024 * 1024 * (12 + 8));
+    const feeds = ids(2, 11);
+    const before = await outputsOf(model('mla-latent-op14'), feeds);
+    const fused = await rewritten(tmp.dir, 'mla-latent-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+    expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
+    expect(maxAbsDiff(fused.outputs.hidden, before.hidden)).toBeLessThan(1e-4);
+    await expectFastFormsExact(tmp.dir, 'mla-latent-op14', feeds, [['window', { window: 3 }, 'blocked'], ['block-topk', { block: 4, k: 1 }, 'gather']]);
   });
 });

@@ -58,3 +58,29 @@ describe('shape inference with out-of-range axes and huge dims', () => {
     expect(shapes.shape(ok)).toEqual([3, 2]);
   });
 });
+
+describe('convolution output lengths', () => {
+  const conv = (len: string | number, attrs: Record<string, ReturnType<typeof attr.ints>>) => {
+    const b = GraphBuilder.create();
+    const x = b.input('x', 'float32', ['batch', 4, len]);
+    const w = b.initializer('w', [4, 4, 3], { dtype: 'float32', data: new Float32Array(48) });
+    const y = b.op('Conv', [x, w], { attrs });
+    return new ShapeInfo(b.graph).shape(y);
+  };
+
+  it('over an open length: the same symbol where the length is kept, one named after the computation where it is not', () => {
+    expect(conv('frames', { pads: attr.ints([1, 1]) })).toEqual(['batch', 4, 'frames']);
+    const strided = conv('frames', { strides: attr.ints([2]), pads: attr.ints([1, 1]) });
+    expect(strided?.[2]).toBe('floor((frames-1)/2)+1');
+    // Two convolutions alike over one length agree; another stride does not.
+    expect(conv('frames', { strides: attr.ints([2]), pads: attr.ints([1, 1]) })).toEqual(strided);
+    expect(conv('frames', { strides: attr.ints([3]), pads: attr.ints([1, 1]) })?.[2]).not.toBe(strided?.[2]);
+    // The numbers follow the same rule: floor((9 + 2 - 3) / 2) + 1 = 5.
+    expect(conv(9, { strides: attr.ints([2]), pads: attr.ints([1, 1]) })?.[2]).toBe(5);
+  });
+
+  it('a zero stride (a hostile file) gives no length, not an infinite one', () => {
+    expect(conv(9, { strides: attr.ints([0]) })?.[2]).toBeNull();
+    expect(conv('frames', { strides: attr.ints([0]) })?.[2]).toBeNull();
+  });
+});

@@ -665,3 +665,27 @@ class Wav2Vec(nn.Module):
 torch.manual_seed(62)
 torch.onnx.export(Wav2Vec().eval(), torch.randn(1, 400), f"{out}/wav2vec-bmm-op14.onnx", opset_version=14, input_names=["input_values"], output_names=["last_hidden_state"], dynamic_axes={"input_values": {0: "batch", 1: "samples"}, "last_hidden_state": {0: "batch", 1: "frames"}})
 print("ok")
+
+# mla-latent-op14.onnx (seed 72): DeepSeek-V2's multi-head latent attention, simplified (no low-rank Q): K and V are
+# projected from a 16-wide latent of the hidden states, K = [8 per head | 4 rotary dims shared by the heads], Q likewise
+# 12 per head, V 8 per head; causal.
+def rot_half(x): x1, x2 = x.chunk(2, -1); return torch.cat((-x2, x1), -1)
+def rope(t, hd):
+    f = torch.outer(torch.arange(t).float(), 1.0 / (10000 ** (torch.arange(0, hd, 2).float() / hd))); e = torch.cat((f, f), -1)
+    return e.cos()[None, None], e.sin()[None, None]
+class MLA(nn.Module):
+    def __init__(s, d=32, h=4, nope=8, rp=4, vd=8, r=16):
+        super().__init__(); s.h, s.nope, s.rp, s.vd, s.r = h, nope, rp, vd, r
+        s.q = nn.Linear(d, h * (nope + rp), bias=False); s.kv_a = nn.Linear(d, r + rp, bias=False); s.kv_b = nn.Linear(r, h * (nope + vd), bias=False); s.o = nn.Linear(h * vd, d, bias=False)
+    def forward(s, x):
+        b, t, _ = x.shape
+        q_nope, q_pe = s.q(x).view(b, t, s.h, s.nope + s.rp).transpose(1, 2).split([s.nope, s.rp], -1)
+        ckv, k_pe = s.kv_a(x).split([s.r, s.rp], -1); k_pe = k_pe.view(b, t, 1, s.rp).transpose(1, 2)
+        k_nope, v = s.kv_b(ckv).view(b, t, s.h, s.nope + s.vd).transpose(1, 2).split([s.nope, s.vd], -1)
+        cos, sin = rope(t, s.rp); q_pe = q_pe * cos + rot_half(q_pe) * sin; k_pe = k_pe * cos + rot_half(k_pe) * sin
+        q = torch.cat([q_nope, q_pe], -1); k = torch.cat([k_nope, k_pe.expand(b, s.h, t, s.rp)], -1)
+        w = torch.matmul(q, k.transpose(2, 3)) * (s.nope + s.rp) ** -0.5 + torch.triu(torch.full((t, t), float("-inf")), 1)
+        return x + s.o(torch.matmul(w.softmax(-1), v).transpose(1, 2).reshape(b, t, -1))
+torch.manual_seed(72)
+torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), MLA(), MLA()).eval(), torch.randint(0, 50, (1, 12)), f"{out}/mla-latent-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
+print("ok")

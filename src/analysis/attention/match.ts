@@ -62,11 +62,21 @@ export function expandedByInput(v: Value | null, depth = 12): boolean {
   return data.some((i) => expandedByInput(i, depth - 1));
 }
 
+/**
+ * A node with a subgraph (Loop, If, Scan) reads the values its body captures from the enclosing graph besides its
+ * inputs: PyTorch 1.13 repeats K's heads for `repeat_interleave` in a Loop whose only inputs are a shape, a constant and
+ * an empty sequence. Such an output is never taken for a constant.
+ */
+function hasSubgraph(n: Node): boolean {
+  for (const a of n.attributes.values()) if (a.g || a.graphs?.length) return true;
+  return false;
+}
+
 /** Computed from constants alone, a Shape of such a value included: nothing about the inputs, not even their sizes. */
 export function isFixed(v: Value | null, depth = 12): boolean {
   if (!v || v.constant) return true;
   const p = v.producer;
-  if (v.isGraphInput || !p || depth === 0) return false;
+  if (v.isGraphInput || !p || depth === 0 || hasSubgraph(p)) return false;
   return p.inputs.every((i) => isFixed(i, depth - 1));
 }
 
@@ -76,7 +86,7 @@ export function isConstantLike(ctx: Ctx, v: Value | null, depth = 12): boolean {
   if (v.constant) return true;
   if (v.isGraphInput) return false;
   const p = v.producer;
-  if (!p || depth === 0) return false;
+  if (!p || depth === 0 || hasSubgraph(p)) return false;
   if (p.opType === 'Shape') return true;
   return p.inputs.every((i) => isConstantLike(ctx, i, depth - 1));
 }

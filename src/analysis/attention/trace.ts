@@ -293,6 +293,47 @@ export function projectionWithSlice(ctx: Ctx, t: Trace): ProjectionInfo | undefi
   return { ...p, fused: parts, sliceStart: start, sliceEnd: start + width };
 }
 
+/** Ops that compute each position from the same position only (elementwise, or over the features' last axis). */
+const PER_POSITION = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Sqrt', 'Reciprocal', 'Cast', 'Neg', 'Erf', 'Tanh', 'Sigmoid', 'Identity', 'MatMul', 'Gemm', 'ReduceMean', 'LayerNormalization', 'SimplifiedLayerNormalization', 'RMSNormalization', 'Split', 'Slice']);
+/** Of those, the ones that name an axis: it must be the features' (the last). */
+const AXIS_OPS = new Set(['ReduceMean', 'LayerNormalization', 'SimplifiedLayerNormalization', 'RMSNormalization', 'Split']);
+
+/**
+ * Whether `v` is computed from `root` position by position: low-rank keys and values (DeepSeek's multi-head latent
+ * attention projects the hidden states to a latent, normalises it, and projects K and V from that) are still the
+ * queries' sequence. A convolution, reshape or transpose on the way (PVT's and CvT's reduced keys) is not followed.
+ */
+function perPosition(v: Value, root: Value, depth = 16): boolean {
+  const seen = new Set<Value>();
+  const stack: [Value, number][] = [[v, 0]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (x === root) return true;
+    const p = x.producer;
+    if (seen.has(x) || !p || d >= depth || p.domain !== '' && p.domain !== 'com.microsoft' || !PER_POSITION.has(p.opType)) continue;
+    seen.add(x);
+    if (AXIS_OPS.has(p.opType) && !onLastAxis(p)) continue;
+    if (p.opType === 'Slice' && !slicesLastAxis(p)) continue;
+    for (const i of p.opType === 'Slice' ? [p.input(0)] : p.inputs) if (i && !i.initializer && !i.constant) stack.push([i, d + 1]);
+  }
+  return false;
+}
+
+function onLastAxis(n: Node): boolean {
+  const axes = n.attr('axes')?.ints?.map(Number);
+  if (axes) return axes.length === 1 && axes[0] === -1;
+  const axis = n.attr('axis')?.i;
+  // The normalizations' axis defaults to the last; Split's to the first.
+  if (axis === undefined || axis === null) return n.opType.endsWith('Normalization');
+  return Number(axis) === -1;
+}
+
+/** A Slice whose only axis is the last, given as a constant −1. */
+function slicesLastAxis(n: Node): boolean {
+  const axes = n.input(3)?.constant;
+  return !!axes && axes.size === 1 && axes.toNumbers()[0] === -1;
+}
+
 /** The value a chain of quantize-dequantize pairs rounds (each projection may have a pair of its own). */
 function beforeQdq(v: Value): Value {
   let cur = v;
@@ -308,7 +349,10 @@ function beforeQdq(v: Value): Value {
  */
 export function attentionKind(q: Trace, k?: Trace): 'self' | 'cross' {
   if (!k) return 'self';
-  if (q.activation && k.activation) return beforeQdq(q.activation) === beforeQdq(k.activation) ? 'self' : 'cross';
+  if (q.activation && k.activation) {
+    const [qa, ka] = [beforeQdq(q.activation), beforeQdq(k.activation)];
+    return qa === ka || perPosition(ka, qa) ? 'self' : 'cross';
+  }
   if (q.split && k.split && q.split.node === k.split.node) return 'self';
   // K only from graph inputs (a precomputed encoder cache) while Q is projected here: cross-attention.
   if (q.activation && !k.activation && k.graphInputs.length > 0 && k.cacheConcats.length === 0) return 'cross';

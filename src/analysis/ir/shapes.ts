@@ -337,6 +337,8 @@ function convShape(n: Node, x: Dim[] | undefined, w: Dim[] | undefined): Dim[] |
   for (let i = 0; i < spatial; i++) {
     const d = x[2 + i];
     const k = (kernel[i] - 1) * dil[i] + 1;
+    // A hostile file's zero stride or empty kernel has no output length.
+    if (!(strides[i] >= 1) || !(k >= 1)) { out.push(null); continue; }
     if (typeof d === 'string' && n.opType !== 'ConvTranspose') { out.push(convSymbol(d, auto, k, pads[i] + pads[i + spatial], strides[i])); continue; }
     if (!isNum(d) || n.opType === 'ConvTranspose') { out.push(null); continue; }
     if (auto === 'SAME_UPPER' || auto === 'SAME_LOWER') { out.push(Math.ceil(d / strides[i])); continue; }

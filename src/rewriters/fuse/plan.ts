@@ -94,7 +94,8 @@ export function planFusion(graph: Graph, shapes: ShapeInfo, raw: RawSite, info: 
   });
   if ('reason' in choice) return choice.reason;
   const op = choice.op;
-  const kvLayout = op === 'Attention' || (op === 'MultiHeadAttention' && !bothReady(k, v, heads)) ? BHPD : BPHD;
+  // MultiHeadAttention takes 4-D K and V only of one shape: values of another head size go 3-D (DeepSeek's latent attention).
+  const kvLayout = op === 'Attention' || (op === 'MultiHeadAttention' && headDim === vHeadDim && !bothReady(k, v, heads)) ? BHPD : BPHD;
   const ropes = rotaries(shapes, { op, q, k, heads, kvh: op === 'MultiHeadAttention' ? heads : kvHeads, headDim, float, kvLayout });
   return { raw, core, op, q, k, v, heads, kvHeads, headDim, vHeadDim, float, termRanks, biasFull, kvLayout, ...ropes };
 }
