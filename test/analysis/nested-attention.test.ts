@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { GraphBuilder } from '../../src/analysis/ir/builder';
 import { analyzeLoaded } from '../../src/analysis/analyze';
 import { buildAttentionVariant } from './attention-variants';
+import { isConstantLike, isFixed } from '../../src/analysis/attention/match';
+import { ShapeInfo } from '../../src/analysis/ir/shapes';
 
 /** A body with one Softmax and, when `inner`, a Loop whose body holds a GroupQueryAttention. */
 function body(name: string, inner: boolean) {
@@ -42,5 +44,23 @@ describe('attention inside subgraphs', () => {
     const r = analyzeLoaded(buildAttentionVariant());
     expect(r.warnings.some((w) => /subgraphs/.test(w))).toBe(false);
     expect(r.unmatched.some((u) => /subgraphs/.test(u.reason))).toBe(false);
+  });
+});
+
+describe('a Loop that reads a captured value', () => {
+  it('is not a constant, though its inputs are a shape, a constant and nothing', () => {
+    // PyTorch 1.13's repeat_interleave: the body picks slices of K from the enclosing graph, so the Loop's inputs say
+    // nothing of what it outputs.
+    const b = GraphBuilder.create();
+    const k = b.input('k', 'float32', ['batch', 4]);
+    const trips = b.op('Shape', [k]);
+    const loop = b.node('Loop', [trips, null], { name: 'repeat', outputs: ['repeated'] });
+    loop.attributes.set('body', { name: 'body', type: 5, g: { name: 'b', node: [{ name: 'pick', opType: 'Identity', domain: '', input: ['k'], output: ['o'] }] } });
+    const ctx = { graph: b.graph, shapes: new ShapeInfo(b.graph), order: new Map() };
+    const out = b.graph.values.get('repeated')!;
+    expect(isConstantLike(ctx, out)).toBe(false);
+    expect(isFixed(out)).toBe(false);
+    // The control: a Shape alone is constant-like (it does not read the data).
+    expect(isConstantLike(ctx, trips)).toBe(true);
   });
 });
