@@ -7,12 +7,14 @@
 // convolutions cut from samples of open length (their count was unknown, so the heads folded into the batch for
 // torch.bmm could not be bound, and fuse and the compute-reducing forms refused it); DeepSeek's latent attention (read
 // as cross-attention, its K and V being projected from a latent; fuse wrote a MultiHeadAttention that failed at run time,
-// its 4-D K and V having different head sizes).
+// its 4-D K and V having different head sizes); and head sizes read at run time as `width // heads` (GPT-2 before
+// transformers 3, diffusers' attention processors), which pruning divided by the old head count (the size check refused
+// the rewrite).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { expectFastFormsExact, ids, model, rewritten } from './helpers/small-exports';
 import { analyzeModel } from '../../src/analysis/analyze';
-import { maxAbsDiff, outputsOf, scratch } from '../rewriters/shared-prune-helpers';
+import { maskedOutputs, maxAbsDiff, outputsOf, scratch } from '../rewriters/shared-prune-helpers';
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = scratch('exporter-layouts'); });
@@ -105,5 +107,30 @@ describe("DeepSeek's multi-head latent attention", () => {
     expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
     expect(maxAbsDiff(fused.outputs.hidden, before.hidden)).toBeLessThan(1e-4);
     await expectFastFormsExact(tmp.dir, 'mla-latent-op14', feeds, [['window', { window: 3 }, 'blocked'], ['block-topk', { block: 4, k: 1 }, 'gather']]);
+  });
+});
+
+describe('head sizes read at run time as width // heads', () => {
+  const latents = (h: number, w: number) => ({
+    sample: new ort.Tensor('float32', Float32Array.from({ length: 32 * h * w }, (_, i) => Math.sin(i * 0.11)), [1, 32, h, w]),
+    encoder_hidden_states: new ort.Tensor('float32', Float32Array.from({ length: 5 * 24 }, (_, i) => Math.cos(i * 0.23)), [1, 5, 24]),
+  });
+  const cases = [
+    ['gpt2-legacy-op11', ids(2, 9), 'hidden'],
+    ['diffusers-sdpa-op14', latents(4, 6), 'out'],
+  ] as const;
+
+  it.each(cases)('%s: pruning heads equals zeroing them', async (name, feeds, out) => {
+    const heads = { 0: [1], 1: [0, 2] };
+    const pruned = await rewritten(tmp.dir, name, 'pruned', [{ rule: 'prune-heads', params: { heads } }], feeds);
+    expect(pruned.report.applied[0].changes.map((c) => c.after.heads)).toEqual([3, 2]);
+    const want = await maskedOutputs(model(name), heads, feeds, tmp.dir);
+    expect(maxAbsDiff(pruned.outputs[out], want[out])).toBeLessThan(1e-4);
+  });
+
+  it.each(cases)('%s: gqa 2 gives two KV heads a site and runs', async (name, feeds, out) => {
+    const grouped = await rewritten(tmp.dir, name, 'gqa2', [{ rule: 'gqa', params: { groups: 2 } }], feeds);
+    expect(grouped.report.applied[0].changes.map((c) => c.after.kvHeads)).toEqual([2, 2]);
+    expect(grouped.outputs[out].every(Number.isFinite)).toBe(true);
   });
 });

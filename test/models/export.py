@@ -689,3 +689,32 @@ class MLA(nn.Module):
 torch.manual_seed(72)
 torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), MLA(), MLA()).eval(), torch.randint(0, 50, (1, 12)), f"{out}/mla-latent-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
 print("ok")
+
+# diffusers-sdpa-op14.onnx (seed 91): a Stable Diffusion transformer block as diffusers' AttnProcessor2_0 writes it, with
+# scaled_dot_product_attention decomposed as PyTorch 2's exporter writes it (Q and K each scaled by the fourth root of the
+# head size); latents [B, 32, H, W] of open height and width; self- and cross-attention (to `encoder_hidden_states`,
+# 24 features); the head size read at run time as `key.shape[-1] // heads`.
+class Attn2(nn.Module):
+    def __init__(s, c=32, heads=4, cross=None):
+        super().__init__(); s.heads = heads
+        s.to_q = nn.Linear(c, c, bias=False); s.to_k = nn.Linear(cross or c, c, bias=False); s.to_v = nn.Linear(cross or c, c, bias=False); s.to_out = nn.Linear(c, c)
+    def forward(s, x, ctx=None):
+        b = x.shape[0]; ctx = x if ctx is None else ctx
+        q, k, v = s.to_q(x), s.to_k(ctx), s.to_v(ctx)
+        hd = k.shape[-1] // s.heads
+        q, k, v = (y.view(b, -1, s.heads, hd).transpose(1, 2) for y in (q, k, v))
+        sc = 1 / math.sqrt(math.sqrt(q.size(-1)))
+        o = ((q * sc) @ (k.transpose(-2, -1) * sc)).softmax(-1) @ v
+        return s.to_out(o.transpose(1, 2).reshape(b, -1, s.heads * hd))
+class SDBlock(nn.Module):
+    def __init__(s):
+        super().__init__(); s.norm = nn.GroupNorm(8, 32); s.proj_in = nn.Conv2d(32, 32, 1); s.a1 = Attn2(); s.a2 = Attn2(cross=24); s.proj_out = nn.Conv2d(32, 32, 1)
+    def forward(s, latents, encoder_hidden_states):
+        b, c, h, w = latents.shape
+        x = s.proj_in(s.norm(latents)).permute(0, 2, 3, 1).reshape(b, h * w, c)
+        x = x + s.a1(x); x = x + s.a2(x, encoder_hidden_states)
+        return latents + s.proj_out(x.reshape(b, h, w, c).permute(0, 3, 1, 2))
+torch.manual_seed(91)
+torch.onnx.export(SDBlock().eval(), (torch.randn(1, 32, 8, 8), torch.randn(1, 7, 24)), f"{out}/diffusers-sdpa-op14.onnx", opset_version=14, input_names=["sample", "encoder_hidden_states"], output_names=["out"],
+  dynamic_axes={"sample": {0: "batch", 2: "height", 3: "width"}, "encoder_hidden_states": {0: "batch", 1: "sequence"}, "out": {0: "batch", 2: "height", 3: "width"}})
+print("ok")

@@ -5,7 +5,8 @@
 import { attr, type GraphBuilder } from '../../../analysis/ir/builder';
 import { constantOf, type Node, type Value } from '../../../analysis/ir/graph';
 import { i64 } from '../../../analysis/ir/tensor-data';
-import { fixShapes, type PackedWidths } from './shape-fix';
+import { computedEntries, fixComputedEntries, fixShapes, type PackedWidths } from './shape-fix';
+import { ShapeInfo } from '../../../analysis/ir/shapes';
 import type { SiteStructure } from './structure';
 import { headBlocks, isWholeAxis, type AxisBlock } from './mix';
 import { writeBias, writeFeatures, writeInputs, type ResolvedProjection } from './projection';
@@ -68,11 +69,13 @@ export function applyHeadPlan(builder: GraphBuilder, s: SiteStructure, requested
   const before = { heads: s.heads, kvHeads: s.kvHeads };
   const after = { heads: plan.q.length, kvHeads: plan.kv.length };
 
+  const computed = computedEntries(s, before, after);
   const packed = rewriteProjections(builder, s, plan, base);
   rewriteOutput(builder, s, plan, base);
   rewriteRepeat(builder, s, plan, base);
   builder.removeUnused();
   fixShapes(builder, s, before, after, packed, rule);
+  fixComputedEntries(builder, s, computed, rule, () => new ShapeInfo(builder.graph));
   if (!plan.q.every((m, i) => m[0].head === i) || plan.q.length !== s.heads) gatherScoreInputs(builder, s, plan, base);
   rewriteFusedOperator(builder, s, plan, base);
   redeclareCache(builder, s, after.kvHeads);

@@ -18,12 +18,15 @@ export interface HeadCounts {
 /** New widths of a packed projection's parts, in the packed order. */
 export type PackedWidths = { role: 'q' | 'k' | 'v'; before: number; after: number }[];
 
-export function fixShapes(builder: GraphBuilder, s: SiteStructure, before: HeadCounts, after: HeadCounts, packed: PackedWidths | undefined, rule: string): void {
+type RoleMap = { heads?: [number, number]; width?: [number, number] };
+
+/** Per role, the head count and width of its tensors before and after. */
+function roleMaps(s: SiteStructure, before: HeadCounts, after: HeadCounts, packed: PackedWidths | undefined): Record<Role, RoleMap> {
   const d = s.headDim;
   const dv = s.vHeadDim;
   const packedBefore = packed?.reduce((a, p) => a + p.before, 0);
   const packedAfter = packed?.reduce((a, p) => a + p.after, 0);
-  const maps: Record<Role, { heads?: [number, number]; width?: [number, number] }> = {
+  return {
     q: { heads: [before.heads, after.heads], width: [before.heads * d, after.heads * d] },
     krep: { heads: [before.heads, after.heads], width: [before.heads * d, after.heads * d] },
     vrep: { heads: [before.heads, after.heads], width: [before.heads * dv, after.heads * dv] },
@@ -34,6 +37,10 @@ export function fixShapes(builder: GraphBuilder, s: SiteStructure, before: HeadC
     packed: packedBefore !== undefined ? { width: [packedBefore, packedAfter!] } : {},
     fused: {},
   };
+}
+
+export function fixShapes(builder: GraphBuilder, s: SiteStructure, before: HeadCounts, after: HeadCounts, packed: PackedWidths | undefined, rule: string): void {
+  const maps = roleMaps(s, before, after, packed);
   const live = [...s.region].filter((n) => builder.graph.nodes.includes(n));
   for (const n of live) {
     const role = s.roles.get(n);
@@ -53,25 +60,80 @@ export function fixShapes(builder: GraphBuilder, s: SiteStructure, before: HeadC
   }
 }
 
-function fixReshape(builder: GraphBuilder, s: SiteStructure, n: Node, map: { heads?: [number, number]; width?: [number, number] }, role: Role, rule: string): void {
+/** What a Reshape target's entry of value `t` at `i` becomes: the heads or the width it counts follow the rewrite. */
+function entryAfter(t: number, i: number, last: number, map: RoleMap, role: Role): number {
+  const pick = i === last ? map.width : i === last - 1 ? map.heads : role === 'scores' && i === last - 2 ? map.heads : undefined;
+  return pick && t === pick[0] ? pick[1] : t;
+}
+
+function fixReshape(builder: GraphBuilder, s: SiteStructure, n: Node, map: RoleMap, role: Role, rule: string): void {
   const target = n.input(1);
   const values = s.shapes.values(target);
   if (!target || !values) return;
-  // Read off the shape of a tensor outside the site (nanoGPT's `view(B, T, C)` with C from the block's input), an entry
-  // keeps its old value when the heads change: it is as fixed as a literal.
-  const fixedShape = (v: Value | null) => !v?.producer || !s.region.has(v.producer);
-  const literal = literalEntries(s.shapes, target, fixedShape);
+  const literal = literalEntries(s.shapes, target, outsideRegion(s));
   const last = values.length - 1;
-  const delta = values.map((t, i) => {
-    // Entries computed from a Shape at run time follow the new widths by themselves; only literals need the delta.
-    if (typeof t !== 'number' || t <= 0 || !literal?.[i]) return 0;
-    const pick = i === last ? map.width : i === last - 1 ? map.heads : role === 'scores' && i === last - 2 ? map.heads : undefined;
-    return pick && t === pick[0] ? pick[1] - pick[0] : 0;
-  });
+  // Entries computed from a Shape at run time follow the new widths by themselves; only literals need the delta.
+  const delta = values.map((t, i) => (typeof t !== 'number' || t <= 0 || !literal?.[i] ? 0 : entryAfter(t, i, last, map, role) - t));
+  addDelta(builder, s, n, delta, rule);
+}
+
+/** Read off the shape of a tensor outside the site (nanoGPT's `view(B, T, C)` with C from the block's input), an entry
+ * keeps its old value when the heads change: it is as fixed as a literal. */
+function outsideRegion(s: SiteStructure): (v: Value | null) => boolean {
+  // The Q, K and V projections lie outside the region, but their outputs are as wide as the heads they keep
+  // (diffusers reads the head size as `key.shape[-1] // heads`).
+  const projected = new Set<string>();
+  for (const p of [s.proj.q, s.proj.k, s.proj.v, s.packed?.proj]) {
+    if (!p) continue;
+    projected.add(p.node.name);
+    if (p.info.biasNode) projected.add(p.info.biasNode);
+  }
+  return (v) => !v?.producer || (!s.region.has(v.producer) && !projected.has(v.producer.name));
+}
+
+function addDelta(builder: GraphBuilder, s: SiteStructure, n: Node, delta: number[], rule: string): void {
   if (delta.every((x) => x === 0)) return;
   const dv = builder.initializer(builder.uniqueName(`${s.anchor.name}::${rule}/shape_delta`), [delta.length], i64(delta));
-  const fixed = builder.op('Add', [target, dv], { name: `${s.anchor.name}::${rule}/shape` });
-  setInput(n, 1, fixed);
+  setInput(n, 1, builder.op('Add', [n.input(1)!, dv], { name: `${s.anchor.name}::${rule}/shape` }));
+}
+
+/** A Reshape whose target has entries computed at run time, and what each must be once the heads are cut (null: any). */
+export interface ComputedEntries {
+  n: Node;
+  expected: (number | null)[];
+}
+
+/**
+ * Entries computed at run time from the site's own tensors that may not follow the rewrite by themselves: a head size
+ * read as `width // heads` (GPT-2 before transformers 3, diffusers' attention processors) divides the new width by the
+ * old head count. Read before the rewrite (what each entry must become), then checked after it by `fixComputedEntries`.
+ */
+export function computedEntries(s: SiteStructure, before: HeadCounts, after: HeadCounts): ComputedEntries[] {
+  const maps = roleMaps(s, before, after, undefined);
+  const out: ComputedEntries[] = [];
+  for (const n of s.region) {
+    const role = s.roles.get(n);
+    const values = n.opType === 'Reshape' && n.domain === '' ? s.shapes.values(n.input(1)) : undefined;
+    if (!role || !values) continue;
+    const literal = literalEntries(s.shapes, n.input(1), outsideRegion(s));
+    const last = values.length - 1;
+    const expected = values.map((t, i) => (typeof t === 'number' && t > 0 && literal && !literal[i] && i >= last - 2 ? entryAfter(t, i, last, maps[role], role) : null));
+    if (expected.some((x) => x !== null)) out.push({ n, expected });
+  }
+  return out;
+}
+
+/** Where such an entry, read again once the widths are cut, is not what it must be: a constant delta corrects it (the
+ * width it reads is fixed by the weights, so the error is too). */
+export function fixComputedEntries(builder: GraphBuilder, s: SiteStructure, pending: ComputedEntries[], rule: string, now: () => ShapeInfo): void {
+  const live = pending.filter(({ n }) => builder.graph.nodes.includes(n));
+  if (live.length === 0) return;
+  const shapes = now();
+  for (const { n, expected } of live) {
+    const got = shapes.values(n.input(1));
+    if (!got || got.length !== expected.length) continue;
+    addDelta(builder, s, n, expected.map((e, i) => (e !== null && typeof got[i] === 'number' ? e - (got[i] as number) : 0)), rule);
+  }
 }
 
 /**
