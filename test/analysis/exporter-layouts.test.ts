@@ -14,11 +14,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { expectFastFormsExact, ids, model, rewritten } from './helpers/small-exports';
 import { analyzeModel } from '../../src/analysis/analyze';
-import { maskedOutputs, maxAbsDiff, outputsOf, scratch } from '../rewriters/shared-prune-helpers';
+import { maskedOutputs, maxAbsDiff, outputsOf, scratch, type Feeds } from '../rewriters/shared-prune-helpers';
 
 let tmp: { dir: string; cleanup: () => void };
 beforeAll(() => { tmp = scratch('exporter-layouts'); });
 afterAll(() => tmp.cleanup());
+
+/** `fuse` turns both sites of a test model into `op` and keeps output `out` within 1e-4. */
+async function expectFusedExact(name: string, feeds: Feeds, out: string, op: string): Promise<void> {
+  const before = await outputsOf(model(name), feeds);
+  const fused = await rewritten(tmp.dir, name, 'fuse', [{ rule: 'fuse', params: {} }], feeds);
+  expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual([`com.microsoft.${op}`, `com.microsoft.${op}`]);
+  expect(maxAbsDiff(fused.outputs[out], before[out])).toBeLessThan(1e-4);
+}
 
 describe('head counts and sizes', () => {
   it('GPT-BigCode: one KV head, cut from c_attn after Q, then from V', () => {
@@ -56,11 +64,7 @@ describe('GPT-2 before transformers 3 (opset 11)', () => {
   });
 
   it('fuses both sites exactly, though the causal buffer is sliced by the scores\' sizes', async () => {
-    const feeds = ids(2, 12);
-    const before = await outputsOf(model('gpt2-legacy-op11'), feeds);
-    const fused = await rewritten(tmp.dir, 'gpt2-legacy-op11', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
-    expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.GroupQueryAttention', 'com.microsoft.GroupQueryAttention']);
-    expect(maxAbsDiff(fused.outputs.hidden, before.hidden)).toBeLessThan(1e-4);
+    await expectFusedExact('gpt2-legacy-op11', ids(2, 12), 'hidden', 'GroupQueryAttention');
   });
 
   it('computes the compute-reducing forms, which give the mask forms\' outputs', async () => {
@@ -87,10 +91,7 @@ describe('an audio encoder over samples of open length (wav2vec 2.0, BART-family
 
   it('fuses both sites exactly, and the compute-reducing forms give the mask forms\' outputs', async () => {
     const feeds = samples(2, 400);
-    const before = await outputsOf(model('wav2vec-bmm-op14'), feeds);
-    const fused = await rewritten(tmp.dir, 'wav2vec-bmm-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
-    expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
-    expect(maxAbsDiff(fused.outputs.last_hidden_state, before.last_hidden_state)).toBeLessThan(1e-4);
+    await expectFusedExact('wav2vec-bmm-op14', feeds, 'last_hidden_state', 'MultiHeadAttention');
     await expectFastFormsExact(tmp.dir, 'wav2vec-bmm-op14', feeds, [['window', { window: 8 }, 'blocked'], ['block-topk', { block: 8, k: 1 }, 'gather']]);
   });
 });
@@ -102,10 +103,7 @@ describe("DeepSeek's multi-head latent attention", () => {
     // Q·Kᵀ at 12 per head and P·V at 8.
     expect(r.sites[0].flops).toBe(2 * 4 * 1024 * 1024 * (12 + 8));
     const feeds = ids(2, 11);
-    const before = await outputsOf(model('mla-latent-op14'), feeds);
-    const fused = await rewritten(tmp.dir, 'mla-latent-op14', 'fuse', [{ rule: 'fuse', params: {} }], feeds);
-    expect(fused.report.applied[0].changes.map((c) => c.after.form)).toEqual(['com.microsoft.MultiHeadAttention', 'com.microsoft.MultiHeadAttention']);
-    expect(maxAbsDiff(fused.outputs.hidden, before.hidden)).toBeLessThan(1e-4);
+    await expectFusedExact('mla-latent-op14', feeds, 'hidden', 'MultiHeadAttention');
     await expectFastFormsExact(tmp.dir, 'mla-latent-op14', feeds, [['window', { window: 3 }, 'blocked'], ['block-topk', { block: 4, k: 1 }, 'gather']]);
   });
 });

@@ -101,6 +101,25 @@ async function chooseCalibration(name: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
+/**
+ * Accepts a multi-select pick with its OK button, as a person clicks it, until the pick closes: an Enter pressed while
+ * the widget was redrawn for this pick was lost now and then (the pick stayed open with every site checked, and no
+ * variant appeared).
+ */
+async function acceptMultiPick(): Promise<void> {
+  const widget = page.locator('.quick-input-widget');
+  const ok = widget.locator('.quick-input-action .monaco-button', { hasText: 'OK' });
+  for (let attempt = 1; ; attempt++) {
+    await ok.click({ timeout: 30_000 });
+    try {
+      await widget.waitFor({ state: 'hidden', timeout: 10_000 });
+      return;
+    } catch (e) {
+      if (attempt === 3) throw e;
+    }
+  }
+}
+
 async function typeAndEnter(text: string): Promise<void> {
   const input = page.locator('.quick-input-widget input.input');
   await input.fill(text);
@@ -183,7 +202,7 @@ describe('Attention Lens in VS Code (code-server)', () => {
     // All sites, as preselected: once the list shows them checked (an Enter before that accepted an empty pick now and
     // then, and no variant appeared).
     await expect.poll(() => page.locator('.quick-input-list .monaco-list-row[aria-checked="true"]').count(), { timeout: 30_000 }).toBeGreaterThan(0);
-    await page.keyboard.press('Enter');
+    await acceptMultiPick();
     const variants = dashboard().locator('#variants-table tbody tr');
     await expect.poll(() => variants.count(), { timeout: 120_000 }).toBe(1);
     expect(await variants.nth(0).locator('td').nth(0).innerText()).toBe('window 8 (blocked)');
