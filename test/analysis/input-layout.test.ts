@@ -4,6 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import { analyzeLoaded, analyzeModel } from '../../src/analysis/analyze';
 import { reshapeAxis } from '../../src/analysis/layout/axis-flow';
+import { maskMeaning } from '../../src/analysis/layout/mask-meaning';
+import { attr, GraphBuilder } from '../../src/analysis/ir/builder';
+import { ShapeInfo } from '../../src/analysis/ir/shapes';
 import { FIXTURES, fixture } from '../helpers/fixtures';
 import * as path from 'node:path';
 import { type MaskForm, type MhaOptions, buildTorchMha } from './torch-mha-variants';
@@ -93,4 +96,31 @@ describe('shared fixtures', () => {
       expect(mask).toMatchObject({ axes: { batch: 0, sequence: 1 }, maskMeaning: 'keep' });
     },
   );
+});
+
+describe('a padding mask multiplied by another 0/1 mask first', () => {
+  /** T5's decoder: causal · mask, then (1 − ·) · min, added to the scores. `other` replaces the causal factor. */
+  function meaningThrough(other: 'causal' | 'float input'): string | undefined {
+    const b = GraphBuilder.create();
+    const mask = b.input('attention_mask', 'int64', ['batch', 4]);
+    const rows = b.initializer('rows', [4, 1], { dtype: 'int64', data: [0, 1, 2, 3] });
+    const cols = b.initializer('cols', [1, 4], { dtype: 'int64', data: [0, 1, 2, 3] });
+    const factor = other === 'causal'
+      ? b.op('Cast', [b.op('LessOrEqual', [cols, rows])], { attrs: { to: attr.int(1) } })
+      : b.input('weights', 'float32', [4, 4]);
+    const m = b.op('Cast', [b.op('Unsqueeze', [mask, b.initializer('ax', [2], { dtype: 'int64', data: [1, 2] })])], { attrs: { to: attr.int(1) } });
+    const both = b.op('Mul', [factor, m]);
+    const one = b.initializer('one', [], { dtype: 'float32', data: [1] });
+    const min = b.initializer('min', [], { dtype: 'float32', data: [-3.4e38] });
+    b.output(b.op('Mul', [b.op('Sub', [one, both]), min]), 'float32');
+    return maskMeaning(mask, false, new ShapeInfo(b.graph)).meaning;
+  }
+
+  it('reads as attend where it is 1, through the product with the causal mask', () => {
+    expect(meaningThrough('causal')).toBe('keep');
+  });
+
+  it('says nothing through a product with a tensor that is not 0/1', () => {
+    expect(meaningThrough('float input')).toBeUndefined();
+  });
 });

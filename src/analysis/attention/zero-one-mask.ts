@@ -39,11 +39,11 @@ export function keysHiddenBy(ctx: Ctx, op: 'Add' | 'Sub', term: Value): Value | 
   const found = complementOf(ctx, term);
   if (!found) return undefined;
   const hides = op === 'Sub' ? -found.c <= MASK_VALUE_LIMIT : found.c <= MASK_VALUE_LIMIT;
-  return hides && isZeroOne(ctx, found.mask) ? found.mask : undefined;
+  return hides && isZeroOne(found.mask) ? found.mask : undefined;
 }
 
 /** Whether `v` holds only zeros and ones: a boolean cast to a number, or selected from a constant that does. */
-export function isZeroOne(ctx: Ctx, v: Value, depth = 12): boolean {
+export function isZeroOne(v: Value, depth = 12): boolean {
   for (let cur: Value | null = v, i = 0; cur && i < depth; i++) {
     const c = cur.initializer ?? (cur.producer?.opType === 'Constant' ? cur.constant : undefined);
     if (c) return c.size <= LARGEST_READ && zerosAndOnes(c);
@@ -56,12 +56,15 @@ export function isZeroOne(ctx: Ctx, v: Value, depth = 12): boolean {
   return false;
 }
 
-function isBoolean(v: Value | null): boolean {
+/** Whether `v` is boolean: declared so, a boolean constant, or a comparison's output (moved or selected since). */
+function isBoolean(v: Value | null, depth = 12): boolean {
   const declared = v?.info?.type?.tensorType?.elemType;
   if (declared !== undefined && declared !== null) return Number(declared) === 9;
   const c = v?.initializer ?? v?.constant;
   if (c) return c.dtype === 'bool';
-  return !!v?.producer && BOOLEAN.has(v.producer.opType) && v.producer.domain === '';
+  const p = v?.producer;
+  if (!p || p.domain !== '' || depth === 0) return false;
+  return BOOLEAN.has(p.opType) || (SELECTING.has(p.opType) && isBoolean(p.input(0), depth - 1));
 }
 
 function zerosAndOnes(t: { toNumbers(): number[] }): boolean {

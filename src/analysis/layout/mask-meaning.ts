@@ -11,10 +11,11 @@
 //   Where(mask, scores, -inf)                t = scores, f = -inf → true means keep
 //   (1 - Cast(mask)) * finfo.min             t = 0, f = min       → keep
 //   ONNX Attention's boolean attn_mask       true = attend (by the operator's definition) → keep
-// And/Or with another mask, and Where with the mask as a value rather than the condition, pass the pair on: the other
-// mask lets it through where this one's meaning is decided.
+// And/Or with another mask (or a product with a 0/1 one), and Where with the mask as a value rather than the condition,
+// pass the pair on: the other mask lets it through where this one's meaning is decided.
 import type { Node, Value } from '../ir/graph';
 import type { ShapeInfo } from '../ir/shapes';
+import { isZeroOne } from '../attention/zero-one-mask';
 import { toNum } from '../onnx/long';
 import { Tensor } from '../onnx/tensor';
 
@@ -103,7 +104,10 @@ function transform(n: Node, index: number, p: Pair, shapes: ShapeInfo): [Value, 
       return c === undefined ? [] : both((s) => (s === 'x' ? 'x' : s === c ? 1 : 0), true);
     }
     case 'Add': case 'Sub': case 'Mul': case 'Div': {
-      const c = uniformValue(n.input(1 - index), shapes);
+      const other = n.input(1 - index);
+      const c = uniformValue(other, shapes);
+      // A product with another 0/1 mask (T5's decoder multiplies the padding mask by the causal one) is an And.
+      if (c === undefined && op === 'Mul' && other && isZeroOne(other)) return [[out, p]];
       if (c === undefined) return [];
       return both((s) => (s === 'x' ? 'x' : arith(op, index === 0 ? s : c, index === 0 ? c : s)), false);
     }
