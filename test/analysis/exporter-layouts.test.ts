@@ -3,7 +3,8 @@
 // fixed patch grid (costed at 1024 patches with values as wide as keys), Nyströmformer's landmark queries (read as
 // self-attention with 12 KV heads, the width of the packed QKV projection) and GPT-2 as transformers wrote it before
 // version 3 (its 0/1 causal buffer multiplied into the scores read as a scale per position, and the scores' own sizes
-// read outside the site, which kept fuse and the compute-reducing forms away), and an audio encoder whose frames strided
+// read outside the site, which kept fuse and the compute-reducing forms away), GPT-BigCode with a rotary embedding on
+// its one K head (fuse and block-topk's gathered form wrote models that failed at run time), and an audio encoder whose frames strided
 // convolutions cut from samples of open length (their count was unknown, so the heads folded into the batch for
 // torch.bmm could not be bound, and fuse and the compute-reducing forms refused it); DeepSeek's latent attention (read
 // as cross-attention, its K and V being projected from a latent; fuse wrote a MultiHeadAttention that failed at run time,
@@ -37,6 +38,16 @@ describe('head counts and sizes', () => {
       expect([s.projections.k?.sliceStart, s.projections.k?.sliceEnd]).toEqual([32, 40]);
       expect([s.projections.v?.sliceStart, s.projections.v?.sliceEnd]).toEqual([40, 48]);
     }
+  });
+
+  it('GPT-BigCode with a rotary embedding on the cut K: its halves are no third cut', async () => {
+    const sites = analyzeModel(model('mqa-rope-split-op14')).sites;
+    expect(sites.map((s) => [s.heads, s.kvHeads, s.position])).toEqual([[4, 1, 'rope'], [4, 1, 'rope']]);
+    for (const s of sites) expect([s.projections.k?.sliceStart, s.projections.k?.sliceEnd, s.projections.v?.sliceStart]).toEqual([32, 40, 40]);
+    // K and V enter the products with one head, broadcast to the four (`k[:, None]`): fuse and the gathered blocks wrote
+    // models that failed at run time, taking them for four.
+    await expectFusedExact('mqa-rope-split-op14', ids(2, 9), 'hidden', 'GroupQueryAttention');
+    await expectFastFormsExact(tmp.dir, 'mqa-rope-split-op14', ids(2, 10), [['window', { window: 3 }, 'blocked'], ['block-topk', { block: 2, k: 1 }, 'gather']]);
   });
 
   it("LeViT: costed at its 16 patches, with values twice as wide as keys", () => {

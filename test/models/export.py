@@ -718,3 +718,22 @@ torch.manual_seed(91)
 torch.onnx.export(SDBlock().eval(), (torch.randn(1, 32, 8, 8), torch.randn(1, 7, 24)), f"{out}/diffusers-sdpa-op14.onnx", opset_version=14, input_names=["sample", "encoder_hidden_states"], output_names=["out"],
   dynamic_axes={"sample": {0: "batch", 2: "height", 3: "width"}, "encoder_hidden_states": {0: "batch", 1: "sequence"}, "out": {0: "batch", 2: "height", 3: "width"}})
 print("ok")
+
+# mqa-rope-split-op14.onnx (seed 96): GPT-BigCode's two cuts of c_attn with a rotary embedding applied to the one K head
+# as it is cut, [B, S, 8], its halves taken by a Split of the last axis (as K's own cut is): the halves are no third cut.
+def rot_half_split(x): x1, x2 = x.split(x.shape[-1] // 2, dim=-1); return torch.cat((-x2, x1), -1)
+class MQARope(nn.Module):
+    def __init__(s, d=32, h=4):
+        super().__init__(); s.h = h; s.hd = d // h; s.d = d
+        s.c_attn = nn.Linear(d, d + 2 * s.hd); s.c_proj = nn.Linear(d, d)
+    def forward(s, x):
+        b, t, _ = x.shape
+        q, kv = s.c_attn(x).split((s.d, 2 * s.hd), dim=2)
+        k, v = kv.split((s.hd, s.hd), dim=-1)
+        f = torch.outer(torch.arange(t).float(), 1.0 / (10000 ** (torch.arange(0, s.hd, 2).float() / s.hd))); e = torch.cat((f, f), -1)
+        k = k * e.cos() + rot_half_split(k) * e.sin()
+        w = (q.view(b, t, s.h, s.hd).transpose(1, 2) @ k[:, None].transpose(-1, -2)) / math.sqrt(s.hd) + torch.triu(torch.full((t, t), float("-inf")), 1)
+        return x + s.c_proj((w.softmax(-1) @ v[:, None]).transpose(1, 2).reshape(b, t, s.d))
+torch.manual_seed(96)
+torch.onnx.export(nn.Sequential(nn.Embedding(50, 32), MQARope(), MQARope()).eval(), torch.randint(0, 50, (1, 12)), f"{out}/mqa-rope-split-op14.onnx", opset_version=14, input_names=["input_ids"], output_names=["hidden"], dynamic_axes=dyn("input_ids", "hidden"))
+print("ok")

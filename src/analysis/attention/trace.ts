@@ -42,7 +42,15 @@ export interface Trace {
    * that node's input starts in the projection's features (GPT-BigCode cuts Q from KV, then K from V: base 32 for the
    * second cut).
    */
-  split?: { node: Node; output: number; base: number };
+  split?: Cut;
+}
+
+interface Cut {
+  node: Node;
+  output: number;
+  base: number;
+  /** The cut this one cuts again. */
+  outer?: Cut;
 }
 
 const MAX_NODES = 200;
@@ -106,6 +114,8 @@ export function traceBack(ctx: Ctx, start: Value): Trace {
     return result;
   };
   visit(start);
+  // A second cut whose other parts come back into the same path is no cut of the projection (rotate_half's halves).
+  while (t.split?.outer && t.split.node.outputs.some((o, i) => i !== t.split!.output && onPath.get(o))) t.split = t.split.outer;
   t.rope ||= hasRotateHalf(t.nodes);
   // A walk that reached no projection and no input counted no factor on its way (Keras' EinsumDense projections, which
   // it does not read, then `q * d ** -0.5`): the factors are read along the one data path back from the start, and a
@@ -247,14 +257,14 @@ function constName(v: Value): string {
 }
 
 /** The cut a Split/Slice makes of a fused projection's features, given the cut already read on the way there. */
-function cutOf(ctx: Ctx, prev: Trace['split'], p: Node, output: number): Trace['split'] | undefined {
+function cutOf(ctx: Ctx, prev: Cut | undefined, p: Node, output: number): Cut | undefined {
   if (!prev) return comesFromProjection(ctx, p.input(0)) ? { node: p, output, base: 0 } : undefined;
   const inner = p.input(0);
   if (p.opType !== 'Split' || inner !== prev.node.outputs[prev.output]) return undefined;
   const rank = ctx.shapes.shape(inner)?.length;
   const axis = attrInt(p, 'axis') ?? 0;
   if (rank === undefined || rank > 3 || (axis !== -1 && axis !== rank - 1)) return undefined;
-  return { node: p, output, base: prev.base + cutStart(ctx, prev.node, prev.output) };
+  return { node: p, output, base: prev.base + cutStart(ctx, prev.node, prev.output), outer: prev };
 }
 
 /** Where output `index` of a Split starts along the cut axis (its outputs' last dims before it). */

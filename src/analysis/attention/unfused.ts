@@ -116,7 +116,7 @@ export function matchSoftmax(ctx: Ctx, sm: Node, split?: PlanSplit): Match<RawSi
  */
 function legacyDims(ctx: Ctx, qk: Node, qIn: Value, vIn: Value, q: Trace, k: Trace, planHeads?: number): { heads: number; kvHeads: number; headDim: number | null; vHeadDim?: number } | undefined {
   const qShape = ctx.shapes.shape(qIn);
-  // V's head size is its own (LeViT's values are four times as wide as its keys): it is read, not assumed equal.
+  // V's head size is its own (LeViT's values are two or four times as wide as its keys): it is read, not assumed equal.
   const vHeadDim = num(ctx.shapes.shape(vIn)?.at(-1));
   const sShape = ctx.shapes.shape(qk.outputs[0]);
   const split = headSplit(ctx, q);

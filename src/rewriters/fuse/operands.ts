@@ -40,7 +40,9 @@ export interface PeelOptions {
 }
 
 export function peel(shapes: ShapeInfo, start: Value, axes: number[], o: PeelOptions): Operand {
-  const stages: Stage[] = [{ value: start, axes, heads: o.heads, factor: 1 }];
+  // K or V may enter the product with one head that the product broadcasts to all (a multi-query `k[:, None]`).
+  const dim = shapes.shape(start)?.[axes.indexOf(H)];
+  const stages: Stage[] = [{ value: start, axes, heads: dim === 1 ? 1 : o.heads, factor: 1 }];
   for (let step = 0; step < 24; step++) {
     const cur = stages[stages.length - 1];
     const next = stepUp(shapes, cur, o);

@@ -7,7 +7,7 @@ import type { SiteInfo } from '../../analysis/report/types';
 import type { FloatType } from '../sparse/ops';
 import { elemTypeOf, floatTypeOf } from '../sparse/values';
 import { chooseOp, type FusedOpName, type FuseOpChoice, type FuseTarget } from './choose';
-import { BHPD, BPHD, D, H, P, B, peel, permTo, type Operand } from './operands';
+import { BHPD, BPHD, D, H, P, B, peel, permTo, pick, type Operand } from './operands';
 import { ropeInPlace, ropeOf, type RopePlan } from './rotary';
 import { readScoreCore, type ScoreCore } from './score-core';
 
@@ -96,6 +96,8 @@ export function planFusion(graph: Graph, shapes: ShapeInfo, raw: RawSite, info: 
   const op = choice.op;
   // MultiHeadAttention takes 4-D K and V only of one shape: values of another head size go 3-D (DeepSeek's latent attention).
   const kvLayout = op === 'Attention' || (op === 'MultiHeadAttention' && headDim === vHeadDim && !bothReady(k, v, heads)) ? BHPD : BPHD;
+  const kvh = op === 'MultiHeadAttention' ? heads : kvHeads;
+  if (!pick(k, kvh, kvLayout) || !pick(v, kvh, kvLayout)) return `${op} takes K and V with ${kvh} heads; this site's reach the product with fewer, broadcast`;
   const ropes = rotaries(shapes, { op, q, k, heads, kvh: op === 'MultiHeadAttention' ? heads : kvHeads, headDim, float, kvLayout });
   return { raw, core, op, q, k, v, heads, kvHeads, headDim, vHeadDim, float, termRanks, biasFull, kvLayout, ...ropes };
 }

@@ -139,15 +139,18 @@ export function applyGather(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops:
   const slots = slotsOf(ops, g, sel.keep, sel.diagonal, p.k);
   const C = ops.op('Mul', [slots.count, ops.scalarI64(b, 'block')], 'cols');
 
-  // Gathered K/V blocks: [B, H, nbq, slots, b, E] -> [B, H, nbq, slots·b, E] (a reshape).
-  const gather = (blocks: Value, tag: string) => {
-    const gathered = ops.op('GatherND', [blocks, ops.unsqueeze(slots.index, [4], `${tag}_slot_index`)], `${tag}_gather`, { batch_dims: attr.int(2) });
-    const s = ops.shape(blocks, `${tag}_blocks_shape`);
+  // Gathered K/V blocks: [B, H, nbq, slots, b, E] -> [B, H, nbq, slots·b, E] (a reshape). Each query head keeps its
+  // own blocks, so K or V entering the product with one head for all (multi-query, `k[:, None]`) gets them all first.
+  const oneHead = (v: Value) => shapes.shape(v)?.[1] === 1 && (info.heads ?? 1) > 1;
+  const gather = (blocks: Value, tag: string, operand: Value) => {
+    const all = oneHead(operand) ? ops.op('Expand', [blocks, ops.i64([1, info.heads!, 1, 1, 1], `${tag}_heads`)], `${tag}_all_heads`) : blocks;
+    const gathered = ops.op('GatherND', [all, ops.unsqueeze(slots.index, [4], `${tag}_slot_index`)], `${tag}_gather`, { batch_dims: attr.int(2) });
+    const s = ops.shape(all, `${tag}_blocks_shape`);
     return ops.reshape(gathered, ops.shapeOf([ops.slice(s, 0, 0, 2, `${tag}_bh`), ops.vec(g.nbq), ops.vec(C), ops.slice(s, 0, 4, 5, `${tag}_e`)], `${tag}_cols_shape`), `${tag}_cols`);
   };
   // Kᵀ by a last-two-axes Transpose, which onnxruntime folds into the product (FusedMatMul, transB).
-  const kt = ops.transpose(gather(kBlocks, 'k'), [0, 1, 2, 4, 3], 'kt_blocked');
-  const values = gather(vBlocks!, 'v');
+  const kt = ops.transpose(gather(kBlocks, 'k', x.kt), [0, 1, 2, 4, 3], 'kt_blocked');
+  const values = gather(vBlocks!, 'v', chain.pv.input(1)!);
   const scores = ops.op('MatMul', [qBlocks, kt], 'qk');
 
   // Key positions of the columns, [B, H, nbq, C]; a column counts if its slot holds a kept block and the key exists.
