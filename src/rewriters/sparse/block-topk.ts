@@ -141,9 +141,10 @@ export function applyGather(ctx: RuleContext, raw: RawSite, info: SiteInfo, ops:
 
   // Gathered K/V blocks: [B, H, nbq, slots, b, E] -> [B, H, nbq, slots·b, E] (a reshape). Each query head keeps its
   // own blocks, so K or V entering the product with one head for all (multi-query, `k[:, None]`) gets them all first.
-  const oneHead = (v: Value) => shapes.shape(v)?.[1] === 1 && (info.heads ?? 1) > 1;
+  const qHeads = shapes.shape(x.q)?.[1];
+  const broadcast = (v: Value) => shapes.shape(v)?.[1] === 1 && typeof qHeads === 'number' && qHeads > 1;
   const gather = (blocks: Value, tag: string, operand: Value) => {
-    const all = oneHead(operand) ? ops.op('Expand', [blocks, ops.i64([1, info.heads!, 1, 1, 1], `${tag}_heads`)], `${tag}_all_heads`) : blocks;
+    const all = broadcast(operand) ? ops.op('Expand', [blocks, ops.i64([1, qHeads as number, 1, 1, 1], `${tag}_heads`)], `${tag}_all_heads`) : blocks;
     const gathered = ops.op('GatherND', [all, ops.unsqueeze(slots.index, [4], `${tag}_slot_index`)], `${tag}_gather`, { batch_dims: attr.int(2) });
     const s = ops.shape(all, `${tag}_blocks_shape`);
     return ops.reshape(gathered, ops.shapeOf([ops.slice(s, 0, 0, 2, `${tag}_bh`), ops.vec(g.nbq), ops.vec(C), ops.slice(s, 0, 4, 5, `${tag}_e`)], `${tag}_cols_shape`), `${tag}_cols`);
