@@ -98,7 +98,7 @@ export function planFusion(graph: Graph, shapes: ShapeInfo, raw: RawSite, info: 
   const kvLayout = op === 'Attention' || (op === 'MultiHeadAttention' && headDim === vHeadDim && !bothReady(k, v, heads)) ? BHPD : BPHD;
   const kvh = op === 'MultiHeadAttention' ? heads : kvHeads;
   if (!pick(k, kvh, kvLayout) || !pick(v, kvh, kvLayout)) return `${op} takes K and V with ${kvh} heads; this site's reach the product with fewer, broadcast`;
-  const ropes = rotaries(shapes, { op, q, k, heads, kvh: op === 'MultiHeadAttention' ? heads : kvHeads, headDim, float, kvLayout });
+  const ropes = rotaries(shapes, { op, q, k, heads, kvh, headDim, float, kvLayout });
   return { raw, core, op, q, k, v, heads, kvHeads, headDim, vHeadDim, float, termRanks, biasFull, kvLayout, ...ropes };
 }
 

@@ -35,7 +35,6 @@ export interface ScoreCore {
   kUntransposed: boolean;
 }
 
-
 export function readScoreCore(graph: Graph, shapes: ShapeInfo, raw: RawSite): ScoreCore | string {
   const ctx = { graph, shapes, order: new Map() };
   const scalarOf = (v: Value | null) => scalarIn(ctx, v);
