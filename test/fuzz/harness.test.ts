@@ -104,7 +104,9 @@ describe('the pool', () => {
       });`);
     const tmpRoot = path.join(dir, 'jobs');
     const jobs: Job[] = [0, 1, 2, 3, 4].map((seed) => ({ fixture: 'f', model: '', seed, tmpRoot, rewrite: false }));
-    const results = await runJobs(jobs, { workerFile: worker, concurrency: 2, timeoutMs: 3000, heapMb: 256, rssLimitMb: 400 });
+    // The time limit leaves the runaway allocation room to reach the memory limit on a loaded machine (with 3 s it was
+    // once still allocating when the limit ran out, and reported as a hang, in a full run).
+    const results = await runJobs(jobs, { workerFile: worker, concurrency: 2, timeoutMs: 10_000, heapMb: 256, rssLimitMb: 400 });
     const bySeed = Object.fromEntries(results.map((r) => [r.seed, r]));
     expect(results).toHaveLength(5);
     expect(bySeed[0].outcome).toBe('success');
